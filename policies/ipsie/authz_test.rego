@@ -1,0 +1,107 @@
+package ipsie.authz_test
+
+import data.ipsie.authz
+
+now := 1800000000
+
+# A minimal tenant that allows everything, so only platform rules decide.
+permissive := {"allow": true}
+
+user := {"id": "u1", "active": true, "groups": [], "attributes": {}}
+
+session := {"id": "s1", "acr": "phr", "amr": ["hwk"], "auth_time": now - 60, "expires_at": now + 3600}
+
+request(subject, s) := {
+	"tenant": "t",
+	"now": now,
+	"subject": subject,
+	"session": s,
+	"posture": {},
+	"action": {"name": "read"},
+	"resource": {"type": "doc", "id": "1", "properties": {}},
+	"context": {},
+}
+
+decide(inp, tenant) := d if {
+	d := authz.decision with input as inp with data.tenants.t as tenant
+}
+
+test_allows_when_tenant_allows if {
+	decide(request(user, session), permissive).decision == "allow"
+}
+
+test_default_deny_without_tenant_rules if {
+	d := decide(request(user, session), {})
+	d.decision == "deny"
+	d.reasons == [{"code": "POLICY_DENIED", "message": "no rule of the tenant policy allows this request"}]
+}
+
+test_inactive_account_denied_whatever_the_tenant_says if {
+	d := decide(request(object.union(user, {"active": false}), session), permissive)
+	d.decision == "deny"
+	d.reasons[0].code == "ACCOUNT_INACTIVE"
+}
+
+test_disabled_account_posture_denied if {
+	inp := object.union(request(user, session), {"posture": {"account": {"disabled": true}}})
+	decide(inp, permissive).reasons[0].code == "ACCOUNT_DISABLED"
+}
+
+test_revoked_session_denied if {
+	d := decide(request(user, object.union(session, {"revoked": true})), permissive)
+	d.decision == "deny"
+	d.reasons[0].code == "SESSION_REVOKED"
+}
+
+test_expired_session_steps_up if {
+	d := decide(request(user, object.union(session, {"expires_at": now})), permissive)
+	d.decision == "step_up"
+	d.reasons[0].code == "SESSION_EXPIRED"
+	d.step_up == {"acr_values": []}
+}
+
+test_forced_reauthentication_steps_up_with_max_age_zero if {
+	subject := object.union(user, {"reauthenticate_after": now - 10})
+	d := decide(request(subject, session), permissive)
+	d.decision == "step_up"
+	d.reasons[0].code == "REAUTHENTICATION_REQUIRED"
+	d.step_up.max_age == 0
+}
+
+test_fresh_authentication_satisfies_forced_reauthentication if {
+	subject := object.union(user, {"reauthenticate_after": now - 120})
+	decide(request(subject, session), permissive).decision == "allow"
+}
+
+test_tenant_cannot_allow_past_platform_denial if {
+	d := decide(request(object.union(user, {"active": false}), session), {"allow": true, "deny": []})
+	d.decision == "deny"
+}
+
+test_tenant_string_denial_becomes_reason if {
+	d := decide(request(user, session), {"allow": true, "deny": {"blocked by tenant"}})
+	d.reasons == [{"code": "POLICY_DENIED", "message": "blocked by tenant"}]
+}
+
+test_required_amr_missing_steps_up if {
+	d := decide(request(user, session), {"allow": true, "requirement": {"amr": ["otp"]}})
+	d.decision == "step_up"
+	d.reasons[0].code == "AUTHN_METHOD_INSUFFICIENT"
+}
+
+test_tenant_acr_rank_extends_defaults if {
+	custom := object.union(session, {"acr": "urn:acme:gold"})
+	tenant := {"allow": true, "requirement": {"acr_values": ["phr"]}, "acr_rank": {"urn:acme:gold": 35}}
+	decide(request(user, custom), tenant).decision == "allow"
+}
+
+test_unranked_acr_does_not_satisfy if {
+	custom := object.union(session, {"acr": "urn:unknown"})
+	d := decide(request(user, custom), {"allow": true, "requirement": {"acr_values": ["phr"]}})
+	d.decision == "step_up"
+}
+
+test_step_up_not_asked_when_tenant_denies_anyway if {
+	d := decide(request(user, null), {"requirement": {"acr_values": ["phr"]}})
+	d.decision == "deny"
+}

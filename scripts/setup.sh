@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: npm dependencies, the OPA CLI and
+# nats-server (both built from the Go module proxy into .tools/bin), and the
+# TypeScript types generated from proto/. Each step is skipped when its
+# output is already present and current.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+[ "$node_major" -ge 20 ] || die "Node.js >= 20 is required (found $(node --version))"
+
+go_install() { # <binary> <module@version>
+  command -v go >/dev/null || die "Go is required to build $1 ($2); install Go >= 1.24"
+  log "building $1 from $2 (first run only, ~2 min)"
+  mkdir -p "$TOOLS_BIN" "$TOOLS/go"
+  # Keep Go's module and build caches under .tools/ so nothing lands outside the checkout.
+  CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-modcacherw \
+    GOPATH="$TOOLS/go" GOCACHE="$TOOLS/go/cache" GOBIN="$TOOLS_BIN" \
+    go install "$2"
+}
+
+# The OPA CLI compiles tenant Rego to Wasm; pinned so compiled bundles are reproducible.
+if ! "$TOOLS_BIN/opa" version 2>/dev/null | grep -q "^Version: ${OPA_VERSION#v}$"; then
+  go_install opa "github.com/open-policy-agent/opa@$OPA_VERSION"
+fi
+
+# nats-server with JetStream, for the demo and the tests.
+if ! "$TOOLS_BIN/nats-server" --version 2>/dev/null | grep -q "$NATS_SERVER_VERSION"; then
+  go_install nats-server "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
+fi
+
+# npm dependencies. better-sqlite3 may build from source; node-gyp cannot
+# download Node's headers here, so point it at the local Node install.
+stamp="node_modules/.package-lock.json"
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
+  node_prefix="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
+  if [ -z "${npm_config_nodedir:-}" ] && [ -f "$node_prefix/include/node/node.h" ]; then
+    export npm_config_nodedir="$node_prefix"
+  fi
+  log "installing npm dependencies"
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+  touch "$stamp"
+fi
+
+# TypeScript types for the gRPC wire messages (git-ignored; only src/check imports them).
+gen="src/check/gen"
+if [ ! -f "$gen/.stamp" ] || [ -n "$(find proto -newer "$gen/.stamp" -name '*.proto' -print -quit)" ]; then
+  log "generating TypeScript types from proto/"
+  rm -rf "$gen"
+  mkdir -p "$gen"
+  proto-loader-gen-types ipsie/sidecar/v1/authz.proto \
+    --grpcLib=@grpc/grpc-js --outDir="$gen" --importFileExtension=.js \
+    --keepCase --longs=String --enums=String --defaults --oneofs --includeDirs=proto >/dev/null
+  touch "$gen/.stamp"
+fi

@@ -1,0 +1,65 @@
+import type { PolicyDecision } from '../policy/index.js';
+import type { SubjectRef } from '../store/index.js';
+
+/** The subject of a Check: a store reference, or a raw token to verify first. */
+export type CheckSubject = SubjectRef | { readonly kind: 'token'; readonly token: string };
+
+export interface RequestContext {
+  readonly ip: string | undefined;
+  readonly userAgent: string | undefined;
+  readonly deviceId: string | undefined;
+  readonly attributes: Readonly<Record<string, unknown>>;
+}
+
+export interface CheckedAction {
+  readonly name: string;
+  readonly properties: Readonly<Record<string, unknown>>;
+}
+
+export interface CheckedResource {
+  readonly type: string;
+  readonly id: string;
+  readonly properties: Readonly<Record<string, unknown>>;
+}
+
+export interface CheckRequest {
+  readonly tenantId: string;
+  readonly subject: CheckSubject;
+  readonly action: CheckedAction;
+  readonly resource: CheckedResource;
+  readonly context: RequestContext;
+  /** Decide only once the store has applied this stream sequence (0 = any). */
+  readonly minSequence: number;
+}
+
+export interface BatchCheckItem {
+  readonly action: CheckedAction;
+  readonly resource: CheckedResource;
+  readonly context: RequestContext;
+}
+
+export interface BatchCheckRequest {
+  readonly tenantId: string;
+  readonly subject: CheckSubject;
+  readonly items: readonly BatchCheckItem[];
+  /** The request-level context; each item's context already includes it. */
+  readonly context: RequestContext;
+  readonly minSequence: number;
+}
+
+/** A policy decision with what identifies it. */
+export interface Decision extends PolicyDecision {
+  readonly decisionId: string;
+}
+
+export interface CheckResult {
+  readonly decision: Decision;
+  readonly policyVersion: string;
+  readonly sequence: number;
+}
+
+export interface BatchCheckResult {
+  readonly decisions: readonly Decision[];
+  readonly policyVersion: string;
+  readonly sequence: number;
+}

@@ -1,0 +1,18 @@
+import * as grpc from '@grpc/grpc-js';
+import type { AuthorizationClient } from './gen/ipsie/sidecar/v1/Authorization.js';
+import { authzProto } from './proto.js';
+
+export type { AuthorizationClient };
+export type { CheckRequest as CheckRequestMessage } from './gen/ipsie/sidecar/v1/CheckRequest.js';
+export type { CheckResponse__Output as CheckResponseMessage } from './gen/ipsie/sidecar/v1/CheckResponse.js';
+export type { BatchCheckRequest as BatchCheckRequestMessage } from './gen/ipsie/sidecar/v1/BatchCheckRequest.js';
+export type { BatchCheckResponse__Output as BatchCheckResponseMessage } from './gen/ipsie/sidecar/v1/BatchCheckResponse.js';
+
+/**
+ * A client of the Check service, for the demo, tests and benchmarks.
+ * `target` is `host:port` or `unix:/path`.
+ */
+export function createAuthorizationClient(target: string): AuthorizationClient {
+  const Client = authzProto().ipsie.sidecar.v1.Authorization;
+  return new Client(target, grpc.credentials.createInsecure());
+}

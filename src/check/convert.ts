@@ -1,0 +1,194 @@
+/**
+ * The protobuf edge: pure functions between wire messages and domain types.
+ * Nothing behind `src/check/` sees generated code.
+ */
+import { TENANT_ID_PATTERN } from '../policy/index.js';
+import type { BatchCheckItem__Output } from './gen/ipsie/sidecar/v1/BatchCheckItem.js';
+import type { BatchCheckRequest__Output } from './gen/ipsie/sidecar/v1/BatchCheckRequest.js';
+import type { BatchCheckResponse } from './gen/ipsie/sidecar/v1/BatchCheckResponse.js';
+import type { BatchCheckResult as BatchCheckResultProto } from './gen/ipsie/sidecar/v1/BatchCheckResult.js';
+import type { CheckRequest__Output } from './gen/ipsie/sidecar/v1/CheckRequest.js';
+import type { CheckResponse } from './gen/ipsie/sidecar/v1/CheckResponse.js';
+import type { Decision as DecisionProto } from './gen/ipsie/sidecar/v1/Decision.js';
+import type { RequestContext__Output } from './gen/ipsie/sidecar/v1/RequestContext.js';
+import type { Subject__Output } from './gen/ipsie/sidecar/v1/Subject.js';
+import type { Struct, Struct__Output } from './gen/google/protobuf/Struct.js';
+import type { Value, Value__Output } from './gen/google/protobuf/Value.js';
+import type {
+  BatchCheckRequest,
+  BatchCheckResult,
+  CheckRequest,
+  CheckResult,
+  CheckSubject,
+  CheckedAction,
+  CheckedResource,
+  Decision,
+  RequestContext,
+} from './check_request.js';
+import { CheckRequestError } from './errors.js';
+import { mergeContext } from './policy_input_builder.js';
+
+type WireAction = CheckRequest__Output['action'];
+type WireResource = CheckRequest__Output['resource'];
+
+/** @throws {CheckRequestError} naming the missing or invalid field */
+export function checkRequestFromProto(message: CheckRequest__Output): CheckRequest {
+  return {
+    tenantId: tenantFromProto(message.tenant),
+    subject: subjectFromProto(message.subject),
+    action: actionFromProto(message.action),
+    resource: resourceFromProto(message.resource),
+    context: contextFromProto(message.context),
+    minSequence: sequenceFromProto(message.min_sequence),
+  };
+}
+
+/** @throws {CheckRequestError} naming the missing or invalid field, or the batch size */
+export function batchCheckRequestFromProto(message: BatchCheckRequest__Output, maxItems: number): BatchCheckRequest {
+  const tenantId = tenantFromProto(message.tenant);
+  const subject = subjectFromProto(message.subject);
+  if (message.items.length === 0) throw new CheckRequestError('ERR_CHECK_BATCH_EMPTY', 'items is empty');
+  if (message.items.length > maxItems) {
+    throw new CheckRequestError('ERR_CHECK_BATCH_TOO_LARGE', `items has ${message.items.length} entries; at most ${maxItems} are allowed`);
+  }
+  const context = contextFromProto(message.context);
+  return {
+    tenantId,
+    subject,
+    items: message.items.map((item: BatchCheckItem__Output) => ({
+      action: actionFromProto(item.action),
+      resource: resourceFromProto(item.resource),
+      context: mergeContext(context, contextFromProto(item.context)),
+    })),
+    context,
+    minSequence: sequenceFromProto(message.min_sequence),
+  };
+}
+
+export function checkResponseToProto(result: CheckResult): CheckResponse {
+  return {
+    ...decisionToProto(result.decision),
+    policy_version: result.policyVersion,
+    sequence: String(result.sequence),
+  };
+}
+
+export function batchCheckResponseToProto(result: BatchCheckResult): BatchCheckResponse {
+  return {
+    results: result.decisions.map(decisionToProto),
+    policy_version: result.policyVersion,
+    sequence: String(result.sequence),
+  };
+}
+
+const DECISIONS: Record<Decision['kind'], DecisionProto> = {
+  allow: 'DECISION_ALLOW',
+  deny: 'DECISION_DENY',
+  step_up: 'DECISION_STEP_UP',
+};
+
+export function decisionToProto(decision: Decision): BatchCheckResultProto {
+  const { stepUp } = decision;
+  return {
+    decision: DECISIONS[decision.kind],
+    reasons: decision.reasons.map((r) => ({ code: r.code, message: r.message })),
+    step_up:
+      stepUp === undefined
+        ? null
+        : { acr_values: [...stepUp.acrValues], ...(stepUp.maxAge === undefined ? {} : { max_age: stepUp.maxAge }) },
+    decision_id: decision.decisionId,
+  };
+}
+
+function tenantFromProto(tenant: string): string {
+  if (tenant === '') throw new CheckRequestError('ERR_CHECK_TENANT_MISSING', 'tenant is required');
+  if (!TENANT_ID_PATTERN.test(tenant)) {
+    throw new CheckRequestError('ERR_CHECK_TENANT_INVALID', `tenant "${tenant.slice(0, 64)}" is not a valid tenant id`);
+  }
+  return tenant;
+}
+
+function subjectFromProto(subject: Subject__Output | null): CheckSubject {
+  switch (subject?.identity) {
+    case 'session_id':
+      if (subject.session_id) return { kind: 'session', sessionId: subject.session_id };
+      break;
+    case 'user_id':
+      if (subject.user_id) return { kind: 'user', userId: subject.user_id };
+      break;
+    case 'token':
+      if (subject.token) return { kind: 'token', token: subject.token };
+      break;
+    case undefined:
+      break;
+  }
+  throw new CheckRequestError('ERR_CHECK_SUBJECT_MISSING', 'subject needs one of session_id, user_id or token');
+}
+
+function actionFromProto(action: WireAction): CheckedAction {
+  if (!action?.name) throw new CheckRequestError('ERR_CHECK_ACTION_MISSING', 'action.name is required');
+  return { name: action.name, properties: jsonFromStruct(action.properties) };
+}
+
+function resourceFromProto(resource: WireResource): CheckedResource {
+  if (!resource?.type) throw new CheckRequestError('ERR_CHECK_RESOURCE_MISSING', 'resource.type is required');
+  return { type: resource.type, id: resource.id, properties: jsonFromStruct(resource.properties) };
+}
+
+function contextFromProto(context: RequestContext__Output | null): RequestContext {
+  return {
+    ip: context?.ip || undefined,
+    userAgent: context?.user_agent || undefined,
+    deviceId: context?.device_id || undefined,
+    attributes: jsonFromStruct(context?.attributes ?? null),
+  };
+}
+
+function sequenceFromProto(sequence: string): number {
+  // JetStream sequences are uint64; beyond 2^53 they would lose precision.
+  const value = Number(sequence);
+  return Number.isSafeInteger(value) ? value : Number.MAX_SAFE_INTEGER;
+}
+
+export function jsonFromStruct(struct: Struct__Output | null): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (struct === null) return out;
+  for (const [key, value] of Object.entries(struct.fields)) out[key] = jsonFromValue(value);
+  return out;
+}
+
+function jsonFromValue(value: Value__Output): unknown {
+  switch (value.kind) {
+    case 'structValue':
+      return jsonFromStruct(value.structValue ?? null);
+    case 'listValue':
+      return (value.listValue?.values ?? []).map(jsonFromValue);
+    case 'stringValue':
+      return value.stringValue;
+    case 'numberValue':
+      return value.numberValue;
+    case 'boolValue':
+      return value.boolValue;
+    case 'nullValue':
+    case undefined:
+    default:
+      return null;
+  }
+}
+
+/** For clients: a JSON object as a `google.protobuf.Struct`. */
+export function structFromJson(object: Readonly<Record<string, unknown>>): Struct {
+  const fields: Record<string, Value> = {};
+  for (const [key, value] of Object.entries(object)) fields[key] = valueFromJson(value);
+  return { fields };
+}
+
+function valueFromJson(value: unknown): Value {
+  if (value === null || value === undefined) return { nullValue: 'NULL_VALUE' };
+  if (typeof value === 'string') return { stringValue: value };
+  if (typeof value === 'number') return { numberValue: value };
+  if (typeof value === 'boolean') return { boolValue: value };
+  if (Array.isArray(value)) return { listValue: { values: value.map(valueFromJson) } };
+  if (typeof value === 'object') return { structValue: structFromJson(value as Record<string, unknown>) };
+  return { stringValue: String(value) };
+}

@@ -1,0 +1,119 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ConfigInvalidError } from './errors.js';
+
+/** The project root (this file is `src/config/config.ts` or `dist/config/config.js`). */
+const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export const DEFAULT_STORE_PATH = 'data/sidecar.db';
+export const DEFAULT_GRPC_ADDRESS = '127.0.0.1:50051';
+export const DEFAULT_BATCH_MAX_ITEMS = 100;
+export const DEFAULT_OPA_BUILD_TIMEOUT_MS = 30_000;
+export const DEFAULT_PLATFORM_POLICY_DIR = `${PROJECT_ROOT}policies/ipsie`;
+export const DEFAULT_LOG_LEVEL = 'info';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface StoreConfig {
+  /** SQLite file of the entitlement store; created when missing. */
+  readonly path: string;
+}
+
+export interface GrpcConfig {
+  /** `host:port` for TCP, or undefined to not listen on TCP. @defaultValue `127.0.0.1:50051` */
+  readonly address: string | undefined;
+  /** Unix socket path, or undefined to not listen on a socket. */
+  readonly socketPath: string | undefined;
+  /** Most items one BatchCheck may carry. @defaultValue 100 */
+  readonly batchMaxItems: number;
+}
+
+export interface PolicyConfig {
+  /** The `opa` CLI used to compile Rego to Wasm. */
+  readonly opaPath: string;
+  /** Folder of the platform rules (`package ipsie.authz`) compiled into every tenant's bundle. */
+  readonly platformDir: string;
+  /** Folder with one sub-folder of Rego per tenant, compiled at start-up; optional. */
+  readonly tenantsDir: string | undefined;
+  /** Time limit for one `opa` invocation, in milliseconds. @defaultValue 30000 */
+  readonly buildTimeoutMs: number;
+}
+
+export interface Config {
+  readonly store: StoreConfig;
+  readonly grpc: GrpcConfig;
+  readonly policy: PolicyConfig;
+  readonly log: { readonly level: LogLevel };
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Parses the environment once into a frozen config. Every error names the
+ * variable at fault.
+ *
+ * @throws {ConfigInvalidError} `ERR_CONFIG_INVALID`
+ */
+export function parseConfig(env: Env): Config {
+  const address = optionalString(env, 'IPSIE_GRPC_ADDRESS', DEFAULT_GRPC_ADDRESS);
+  const socketPath = optionalString(env, 'IPSIE_GRPC_SOCKET', undefined);
+  if (address !== undefined && !/^[^\s:]+:\d{1,5}$/.test(address)) {
+    throw new ConfigInvalidError(['IPSIE_GRPC_ADDRESS'], `expected host:port, got "${address}"`);
+  }
+  if (address === undefined && socketPath === undefined) {
+    throw new ConfigInvalidError(
+      ['IPSIE_GRPC_ADDRESS', 'IPSIE_GRPC_SOCKET'],
+      'at least one gRPC listener is required',
+    );
+  }
+  const level = env['IPSIE_LOG_LEVEL'] ?? DEFAULT_LOG_LEVEL;
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new ConfigInvalidError(['IPSIE_LOG_LEVEL'], `expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return deepFreeze({
+    store: { path: env['IPSIE_STORE_PATH'] ?? DEFAULT_STORE_PATH },
+    grpc: {
+      address,
+      socketPath,
+      batchMaxItems: positiveInteger(env, 'IPSIE_BATCH_MAX_ITEMS', DEFAULT_BATCH_MAX_ITEMS),
+    },
+    policy: {
+      opaPath: env['IPSIE_OPA_PATH'] ?? defaultOpaPath(),
+      platformDir: env['IPSIE_PLATFORM_POLICY_DIR'] ?? DEFAULT_PLATFORM_POLICY_DIR,
+      tenantsDir: optionalString(env, 'IPSIE_TENANT_POLICY_DIR', undefined),
+      buildTimeoutMs: positiveInteger(env, 'IPSIE_OPA_BUILD_TIMEOUT_MS', DEFAULT_OPA_BUILD_TIMEOUT_MS),
+    },
+    log: { level: level as LogLevel },
+  });
+}
+
+/** The project's pinned build (`scripts/setup.sh`) when present, else `opa` on PATH. */
+function defaultOpaPath(): string {
+  const pinned = `${PROJECT_ROOT}.tools/bin/opa`;
+  return existsSync(pinned) ? pinned : 'opa';
+}
+
+/** An empty value means "off", so `IPSIE_GRPC_ADDRESS=` disables TCP. */
+function optionalString(env: Env, key: string, fallback: string | undefined): string | undefined {
+  const value = env[key];
+  if (value === undefined) return fallback;
+  return value === '' ? undefined : value;
+}
+
+function positiveInteger(env: Env, key: string, fallback: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new ConfigInvalidError([key], `expected a positive integer, got "${raw}"`);
+  }
+  return value;
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) {
+    if (typeof child === 'object' && child !== null) deepFreeze(child as object);
+  }
+  return Object.freeze(value);
+}

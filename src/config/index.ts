@@ -1,0 +1,9 @@
+export {
+  parseConfig,
+  DEFAULT_BATCH_MAX_ITEMS,
+  DEFAULT_GRPC_ADDRESS,
+  DEFAULT_OPA_BUILD_TIMEOUT_MS,
+  DEFAULT_STORE_PATH,
+} from './config.js';
+export type { Config, GrpcConfig, LogLevel, PolicyConfig, StoreConfig } from './config.js';
+export { ConfigInvalidError } from './errors.js';

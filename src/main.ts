@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/**
+ * `ipsie-sidecar <role>`: the composition root. Parses config once, starts
+ * the role, and stops it in reverse order on SIGINT/SIGTERM.
+ */
+import { parseConfig, ConfigInvalidError } from './config/index.js';
+import { createLogger } from './logging/index.js';
+import { startSidecar } from './roles/index.js';
+
+const USAGE = `usage: ipsie-sidecar <role>
+
+roles:
+  sidecar   serve gRPC Check from the local entitlement store
+
+configuration is read from IPSIE_* environment variables (see README.md).`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const role = argv[0];
+  if (role === undefined || role === '--help' || role === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return role === undefined ? 2 : 0;
+  }
+  if (role !== 'sidecar') {
+    process.stderr.write(`unknown role "${role}"\n${USAGE}\n`);
+    return 2;
+  }
+  let config;
+  try {
+    config = parseConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigInvalidError) {
+      process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const logger = createLogger(config.log.level);
+  const sidecar = await startSidecar({ config, logger });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  logger.info('shutting down');
+  await sidecar.stop();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

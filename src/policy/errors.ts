@@ -1,0 +1,58 @@
+import { SidecarError } from '../errors.js';
+
+/** One compiler finding, located in the tenant's own file names. */
+export interface CompileProblem {
+  readonly file: string | undefined;
+  readonly row: number | undefined;
+  readonly col: number | undefined;
+  /** OPA's error code, e.g. `rego_parse_error`, `rego_type_error`. */
+  readonly code: string;
+  readonly message: string;
+}
+
+/** The Rego does not parse, type-check or compile to Wasm. */
+export class PolicyCompileError extends SidecarError {
+  readonly code = 'ERR_POLICY_COMPILE_FAILED';
+  readonly problems: readonly CompileProblem[];
+
+  constructor(tenantId: string, problems: readonly CompileProblem[], detail?: Record<string, unknown>) {
+    const first = problems[0];
+    const where = first?.file === undefined ? '' : `${first.file}:${first.row ?? 0}:${first.col ?? 0}: `;
+    super(
+      `policy for tenant "${tenantId}" does not compile: ${where}${first?.message ?? 'unknown error'}` +
+        (problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''),
+      detail === undefined ? undefined : { detail },
+    );
+    this.problems = problems;
+  }
+}
+
+/** A module declares a package outside the tenant's namespace, or is not a valid upload. */
+export class PolicyModuleRejectedError extends SidecarError {
+  readonly code = 'ERR_POLICY_MODULE_REJECTED';
+}
+
+/** `opa` did not finish within the configured time. */
+export class PolicyCompileTimeoutError extends SidecarError {
+  readonly code = 'ERR_POLICY_COMPILE_TIMEOUT';
+}
+
+/** The `opa` CLI is missing or failed for reasons unrelated to the Rego. */
+export class OpaUnavailableError extends SidecarError {
+  readonly code = 'ERR_POLICY_OPA_UNAVAILABLE';
+}
+
+/** The tenant is known but no compiled policy is loaded for it: fail closed. */
+export class PolicyNotLoadedError extends SidecarError {
+  readonly code = 'ERR_POLICY_NOT_LOADED';
+}
+
+/** The Wasm evaluation trapped or threw. */
+export class PolicyEvaluationError extends SidecarError {
+  readonly code = 'ERR_POLICY_EVALUATION_FAILED';
+}
+
+/** The policy answered something that is not a decision document. */
+export class PolicyResultInvalidError extends SidecarError {
+  readonly code = 'ERR_POLICY_RESULT_INVALID';
+}

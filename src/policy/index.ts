@@ -1,0 +1,16 @@
+export { PolicyCompiler, DECISION_ENTRYPOINT, TENANT_ID_PATTERN } from './opa_compiler.js';
+export type { CompiledPolicy, PolicyCompilerOptions, TenantPolicySource } from './opa_compiler.js';
+export { PolicyRegistry, TenantPolicy } from './policy_registry.js';
+export { loadTenantPolicySources } from './policy_sources.js';
+export type { DecisionKind, PolicyDecision, Reason, StepUpChallenge } from './policy_decision.js';
+export type { PolicyInput } from './policy_input.js';
+export {
+  OpaUnavailableError,
+  PolicyCompileError,
+  PolicyCompileTimeoutError,
+  PolicyEvaluationError,
+  PolicyModuleRejectedError,
+  PolicyNotLoadedError,
+  PolicyResultInvalidError,
+} from './errors.js';
+export type { CompileProblem } from './errors.js';

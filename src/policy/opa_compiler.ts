@@ -1,0 +1,260 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { readBundleArchive } from './bundle_archive.js';
+import {
+  OpaUnavailableError,
+  PolicyCompileError,
+  PolicyCompileTimeoutError,
+  PolicyModuleRejectedError,
+} from './errors.js';
+import type { CompileProblem } from './errors.js';
+
+/** The one entry point every bundle exposes (DESIGN.md, Check step 3). */
+export const DECISION_ENTRYPOINT = 'ipsie/authz/decision';
+
+/** Tenant ids double as Rego package names and NATS subject tokens. */
+export const TENANT_ID_PATTERN = /^[a-z][a-z0-9_]{0,62}$/;
+
+const MODULE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*\.rego$/;
+const TEST_MODULE = /_test\.rego$/;
+
+export interface TenantPolicySource {
+  readonly tenantId: string;
+  /**
+   * Relative file name (`authz.rego`, `rules/admin.rego`) → Rego v1 source.
+   * Modules must declare `package tenants.<tenantId>` (or below it); test
+   * modules (`*_test.rego`) `package tenants_test.<tenantId>` and are not
+   * compiled into the bundle.
+   */
+  readonly modules: ReadonlyMap<string, string>;
+}
+
+/** A tenant's Rego and the platform rules, compiled to one Wasm module. */
+export interface CompiledPolicy {
+  readonly tenantId: string;
+  /** Content hash of every compiled source: equal sources, equal version. */
+  readonly version: string;
+  readonly wasm: Uint8Array;
+  /** The bundle's `data.json` (kept small: entitlements go in `input`). */
+  readonly data: Record<string, unknown>;
+}
+
+export interface PolicyCompilerOptions {
+  /** The `opa` CLI. */
+  readonly opaPath: string;
+  /** Folder of the platform's `.rego` files (tests in it are skipped). */
+  readonly platformDir: string;
+  /** Time limit for one `opa` run, in milliseconds. */
+  readonly timeoutMs: number;
+}
+
+interface OpaRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Compiles tenant Rego with `opa build -t wasm`. Builtins are limited to
+ * what the Wasm runtime can evaluate (natively or in the JS SDK), so a
+ * policy that would fail at evaluation fails here, with its location.
+ */
+export class PolicyCompiler {
+  readonly #options: PolicyCompilerOptions;
+  #capabilities: Promise<string> | undefined;
+
+  constructor(options: PolicyCompilerOptions) {
+    if (options.timeoutMs <= 0) throw new TypeError('timeoutMs must be positive');
+    this.#options = options;
+  }
+
+  /**
+   * @throws {PolicyModuleRejectedError} `ERR_POLICY_MODULE_REJECTED` bad file name or foreign package
+   * @throws {PolicyCompileError} `ERR_POLICY_COMPILE_FAILED` with every problem located
+   * @throws {PolicyCompileTimeoutError} `ERR_POLICY_COMPILE_TIMEOUT`
+   * @throws {OpaUnavailableError} `ERR_POLICY_OPA_UNAVAILABLE`
+   */
+  async compile(source: TenantPolicySource): Promise<CompiledPolicy> {
+    const { tenantId } = source;
+    if (!TENANT_ID_PATTERN.test(tenantId)) {
+      throw new PolicyModuleRejectedError(`"${tenantId}" is not a valid tenant id`);
+    }
+    if (![...source.modules.keys()].some((name) => !TEST_MODULE.test(name))) {
+      throw new PolicyModuleRejectedError(`the policy for tenant "${tenantId}" has no module`);
+    }
+    for (const name of source.modules.keys()) {
+      if (!MODULE_NAME_PATTERN.test(name) || name.split('/').includes('..')) {
+        throw new PolicyModuleRejectedError(`"${name}" is not a valid module file name`);
+      }
+    }
+
+    const platform = await this.#platformModules();
+    const work = await mkdtemp(join(tmpdir(), 'ipsie-policy-'));
+    try {
+      await writeModules(join(work, 'platform'), platform);
+      await writeModules(join(work, 'tenant'), source.modules);
+      await writeFile(join(work, 'capabilities.json'), await this.#capabilitiesJson());
+
+      // Located, structured errors: `opa check` speaks JSON, `opa build` does not.
+      const check = await this.#opa(work, ['check', '--format', 'json', '--capabilities', 'capabilities.json', 'platform', 'tenant']);
+      if (check.code !== 0) throw new PolicyCompileError(tenantId, problemsFromCheck(check));
+
+      await this.#checkNamespaces(work, tenantId);
+
+      const build = await this.#opa(work, [
+        'build', '-t', 'wasm', '-e', DECISION_ENTRYPOINT, '--capabilities', 'capabilities.json',
+        '--ignore', '*_test.rego', '-o', 'bundle.tar.gz', 'platform', 'tenant',
+      ]);
+      if (build.code !== 0) throw new PolicyCompileError(tenantId, problemsFromText(build.stderr));
+
+      const files = readBundleArchive(await readFile(join(work, 'bundle.tar.gz')));
+      const wasm = files.get('policy.wasm');
+      if (wasm === undefined) throw new PolicyCompileError(tenantId, [problem('bundle has no policy.wasm')]);
+      const data = JSON.parse(files.get('data.json')?.toString('utf8') ?? '{}') as Record<string, unknown>;
+      return { tenantId, version: versionOf(platform, source.modules), wasm, data };
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /** Every module's package must sit under the tenant's own namespace. */
+  async #checkNamespaces(work: string, tenantId: string): Promise<void> {
+    const run = await this.#opa(work, ['inspect', '--format', 'json', 'tenant']);
+    if (run.code !== 0) throw new OpaUnavailableError('opa inspect failed', { detail: { stderr: run.stderr } });
+    const namespaces = (JSON.parse(run.stdout) as { namespaces?: Record<string, string[]> }).namespaces ?? {};
+    for (const [namespace, files] of Object.entries(namespaces)) {
+      for (const file of files) {
+        const name = file.replace(/^tenant\//, '');
+        const root = TEST_MODULE.test(name) ? `data.tenants_test.${tenantId}` : `data.tenants.${tenantId}`;
+        if (namespace !== root && !namespace.startsWith(`${root}.`)) {
+          throw new PolicyModuleRejectedError(
+            `${name}: package ${namespace.replace(/^data\./, '')} is outside the tenant's namespace ${root.replace(/^data\./, '')}`,
+          );
+        }
+      }
+    }
+  }
+
+  async #platformModules(): Promise<Map<string, string>> {
+    const modules = new Map<string, string>();
+    for (const name of (await readdir(this.#options.platformDir)).sort()) {
+      if (name.endsWith('.rego') && !TEST_MODULE.test(name)) {
+        modules.set(name, await readFile(join(this.#options.platformDir, name), 'utf8'));
+      }
+    }
+    if (modules.size === 0) throw new OpaUnavailableError(`no platform rules in ${this.#options.platformDir}`);
+    return modules;
+  }
+
+  /**
+   * This OPA's language features, with only the builtins the Wasm SDK can
+   * run. Computed once per compiler.
+   */
+  #capabilitiesJson(): Promise<string> {
+    this.#capabilities ??= (async () => {
+      const run = await this.#opa(tmpdir(), ['capabilities', '--current']);
+      if (run.code !== 0) throw new OpaUnavailableError('opa capabilities failed', { detail: { stderr: run.stderr } });
+      const current = JSON.parse(run.stdout) as { builtins: { name: string }[] };
+      const require = createRequire(import.meta.url);
+      const sdkRoot = dirname(dirname(require.resolve('@open-policy-agent/opa-wasm')));
+      const sdk = JSON.parse(await readFile(join(sdkRoot, 'capabilities.json'), 'utf8')) as { builtins: { name: string }[] };
+      const runnable = new Set(sdk.builtins.map((b) => b.name));
+      return JSON.stringify({ ...current, builtins: current.builtins.filter((b) => runnable.has(b.name)) });
+    })();
+    this.#capabilities.catch(() => (this.#capabilities = undefined));
+    return this.#capabilities;
+  }
+
+  #opa(cwd: string, args: readonly string[]): Promise<OpaRun> {
+    const { opaPath, timeoutMs } = this.#options;
+    return new Promise((resolve, reject) => {
+      execFile(
+        opaPath,
+        args,
+        { cwd, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+        (error, stdout, stderr) => {
+          if (error === null) return resolve({ code: 0, stdout, stderr });
+          const failure = error as NodeJS.ErrnoException & { killed?: boolean; code?: number | string };
+          if (failure.code === 'ENOENT' || failure.code === 'EACCES') {
+            return reject(new OpaUnavailableError(`the opa CLI was not found at ${opaPath}`, { cause: error }));
+          }
+          if (failure.killed === true) {
+            return reject(new PolicyCompileTimeoutError(`opa ${args[0] ?? ''} did not finish within ${timeoutMs} ms`));
+          }
+          resolve({ code: typeof failure.code === 'number' ? failure.code : 1, stdout, stderr });
+        },
+      );
+    });
+  }
+}
+
+async function writeModules(dir: string, modules: ReadonlyMap<string, string>): Promise<void> {
+  for (const [name, text] of modules) {
+    const path = join(dir, name);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, text);
+  }
+}
+
+function versionOf(platform: ReadonlyMap<string, string>, tenant: ReadonlyMap<string, string>): string {
+  const hash = createHash('sha256');
+  for (const [scope, modules] of [['platform', platform], ['tenant', tenant]] as const) {
+    for (const name of [...modules.keys()].sort()) {
+      if (TEST_MODULE.test(name)) continue;
+      hash.update(`${scope}/${name}\0${modules.get(name) ?? ''}\0`);
+    }
+  }
+  return `sha256:${hash.digest('hex').slice(0, 16)}`;
+}
+
+/** Tenant files are reported by their own names; platform files keep their prefix. */
+function displayFile(file: string | undefined): string | undefined {
+  return file?.replace(/^tenant\//, '');
+}
+
+function problem(message: string): CompileProblem {
+  return { file: undefined, row: undefined, col: undefined, code: 'opa_error', message };
+}
+
+interface CheckOutput {
+  errors?: { message?: string; code?: string; location?: { file?: string; row?: number; col?: number } }[];
+}
+
+function problemsFromCheck(run: OpaRun): CompileProblem[] {
+  let parsed: CheckOutput;
+  try {
+    parsed = JSON.parse(run.stdout) as CheckOutput;
+  } catch {
+    return problemsFromText(run.stderr || run.stdout);
+  }
+  const problems = (parsed.errors ?? []).map(
+    (e): CompileProblem => ({
+      file: displayFile(e.location?.file),
+      row: e.location?.row,
+      col: e.location?.col,
+      code: e.code ?? 'opa_error',
+      message: e.message ?? 'unknown error',
+    }),
+  );
+  return problems.length > 0 ? problems : problemsFromText(run.stderr);
+}
+
+/** Parses `file:row: code: message` lines from `opa build` output. */
+function problemsFromText(text: string): CompileProblem[] {
+  const problems: CompileProblem[] = [];
+  for (const match of text.matchAll(/([^\s:]+\.rego):(\d+)(?::(\d+))?: (\w+): ([^\n]+)/g)) {
+    const [, file, row, col, code, message] = match;
+    problems.push({
+      file: displayFile(file),
+      row: Number(row),
+      col: col === undefined ? undefined : Number(col),
+      code: code ?? 'opa_error',
+      message: message ?? '',
+    });
+  }
+  return problems.length > 0 ? problems : [problem(text.trim() || 'opa failed without a message')];
+}

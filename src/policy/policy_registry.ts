@@ -1,0 +1,91 @@
+import { createRequire } from 'node:module';
+import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import { PolicyEvaluationError, PolicyNotLoadedError } from './errors.js';
+import type { CompiledPolicy } from './opa_compiler.js';
+import { DECISION_ENTRYPOINT } from './opa_compiler.js';
+import { policyDecisionFromResultSet } from './policy_decision.js';
+import type { PolicyDecision } from './policy_decision.js';
+import type { PolicyInput } from './policy_input.js';
+
+// The SDK's ESM entry re-exports a CommonJS module; load that directly.
+const { loadPolicy } = createRequire(import.meta.url)('@open-policy-agent/opa-wasm') as typeof import('@open-policy-agent/opa-wasm');
+
+/** Wasm pages (64 KiB each): start small, cap what one tenant's policy may take. */
+const MEMORY = { initial: 8, maximum: 2048 };
+
+/** One loaded, immutable policy version of one tenant. */
+export class TenantPolicy {
+  readonly tenantId: string;
+  readonly version: string;
+  readonly #instance: LoadedPolicy;
+
+  constructor(tenantId: string, version: string, instance: LoadedPolicy) {
+    this.tenantId = tenantId;
+    this.version = version;
+    this.#instance = instance;
+  }
+
+  /**
+   * Evaluates `ipsie/authz/decision`. Synchronous: one Wasm call.
+   *
+   * @throws {PolicyEvaluationError} `ERR_POLICY_EVALUATION_FAILED`
+   * @throws {PolicyResultInvalidError} `ERR_POLICY_RESULT_INVALID`
+   */
+  evaluate(input: PolicyInput): PolicyDecision {
+    let resultSet: unknown;
+    try {
+      resultSet = this.#instance.evaluate(input, DECISION_ENTRYPOINT);
+    } catch (cause) {
+      throw new PolicyEvaluationError(`the policy of tenant "${this.tenantId}" failed to evaluate`, {
+        cause,
+        detail: { version: this.version },
+      });
+    }
+    return policyDecisionFromResultSet(resultSet);
+  }
+}
+
+/**
+ * The active policy of each tenant. Installing loads the new Wasm first and
+ * then swaps the reference, so a request holds one version from start to
+ * end and a failed load leaves the previous version serving.
+ */
+export class PolicyRegistry {
+  readonly #active = new Map<string, TenantPolicy>();
+
+  /** Loads `compiled` and makes it the tenant's active policy. */
+  async install(compiled: CompiledPolicy): Promise<TenantPolicy> {
+    let instance: LoadedPolicy;
+    try {
+      instance = await loadPolicy(compiled.wasm, MEMORY);
+      instance.setData(compiled.data);
+    } catch (cause) {
+      throw new PolicyEvaluationError(`the compiled policy of tenant "${compiled.tenantId}" does not load`, {
+        cause,
+        detail: { version: compiled.version },
+      });
+    }
+    const policy = new TenantPolicy(compiled.tenantId, compiled.version, instance);
+    this.#active.set(compiled.tenantId, policy);
+    return policy;
+  }
+
+  /** @throws {PolicyNotLoadedError} `ERR_POLICY_NOT_LOADED` */
+  get(tenantId: string): TenantPolicy {
+    const policy = this.#active.get(tenantId);
+    if (policy === undefined) throw new PolicyNotLoadedError(`no policy is loaded for tenant "${tenantId}"`);
+    return policy;
+  }
+
+  has(tenantId: string): boolean {
+    return this.#active.has(tenantId);
+  }
+
+  remove(tenantId: string): void {
+    this.#active.delete(tenantId);
+  }
+
+  tenants(): string[] {
+    return [...this.#active.keys()];
+  }
+}

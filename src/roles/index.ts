@@ -1,0 +1,2 @@
+export { startSidecar } from './sidecar.js';
+export type { RunningSidecar, SidecarOptions } from './sidecar.js';

@@ -1,0 +1,15 @@
+export { EntitlementStore } from './entitlement_store.js';
+export type { EntitlementReader, EntitlementStoreOptions, EntitlementWriter } from './entitlement_store.js';
+export { StoreUnavailableError, TenantUnknownError } from './errors.js';
+export type {
+  GroupRecord,
+  GroupRef,
+  IdentityBinding,
+  PostureKind,
+  PostureRecord,
+  SessionRecord,
+  SubjectRef,
+  SubjectSlice,
+  TenantRecord,
+  UserRecord,
+} from './records.js';

@@ -1,0 +1,94 @@
+/**
+ * The entitlement store's records: what the IdP told us about a tenant's
+ * users, groups, sessions and posture. Times are Unix seconds.
+ */
+
+export interface TenantRecord {
+  /** Tenant id: lowercase letter first, then `[a-z0-9_]`, at most 63 chars. */
+  readonly id: string;
+  readonly displayName: string;
+}
+
+export interface UserRecord {
+  readonly tenantId: string;
+  /** Internal UUID; also the SCIM `id`. */
+  readonly id: string;
+  /** SCIM userName; unique per tenant, compared case-insensitively. */
+  readonly userName: string;
+  readonly externalId: string | undefined;
+  readonly active: boolean;
+  /** Profile attributes the policy may use (department, title, ...). */
+  readonly attributes: Readonly<Record<string, unknown>>;
+  /** SCIM `roles` values, if the IdP sends any. */
+  readonly roles: readonly string[];
+}
+
+/** Binds an IdP's `(issuer, sub)` to an internal user of one tenant. */
+export interface IdentityBinding {
+  readonly tenantId: string;
+  readonly issuer: string;
+  readonly subject: string;
+  readonly userId: string;
+}
+
+export interface GroupRecord {
+  readonly tenantId: string;
+  readonly id: string;
+  readonly displayName: string;
+  readonly externalId: string | undefined;
+}
+
+/** A group as a subject's slice carries it. */
+export interface GroupRef {
+  readonly id: string;
+  readonly displayName: string;
+  readonly externalId: string | undefined;
+}
+
+export interface SessionRecord {
+  readonly tenantId: string;
+  readonly id: string;
+  readonly userId: string;
+  /** The IdP that asserted the session. */
+  readonly issuer: string;
+  readonly acr: string | undefined;
+  readonly amr: readonly string[];
+  readonly authTime: number | undefined;
+  /** The session ends here at the latest (IPSIE SL1: from the assertion). */
+  readonly expiresAt: number;
+  readonly createdAt: number;
+  readonly revokedAt: number | undefined;
+  readonly revokeReason: string | undefined;
+  readonly ip: string | undefined;
+  readonly deviceId: string | undefined;
+}
+
+/**
+ * Posture reported by the IdP or device management, by kind:
+ * `account` and `risk` and `assurance` are keyed by user id, `device` by device id.
+ */
+export type PostureKind = 'account' | 'assurance' | 'device' | 'risk';
+
+export interface PostureRecord {
+  readonly tenantId: string;
+  readonly kind: PostureKind;
+  readonly subjectId: string;
+  readonly state: Readonly<Record<string, unknown>>;
+  readonly updatedAt: number;
+}
+
+/** How a Check names its subject. */
+export type SubjectRef =
+  | { readonly kind: 'user'; readonly userId: string }
+  | { readonly kind: 'session'; readonly sessionId: string }
+  | { readonly kind: 'identity'; readonly issuer: string; readonly subject: string };
+
+/** Everything a decision needs to know about one subject, read at one point in time. */
+export interface SubjectSlice {
+  readonly user: UserRecord;
+  /** Set when the user must re-authenticate with an auth_time after it (IPSIE SL2). */
+  readonly reauthenticateAfter: number | undefined;
+  readonly groups: readonly GroupRef[];
+  readonly session: SessionRecord | undefined;
+  readonly posture: Readonly<Partial<Record<PostureKind, Readonly<Record<string, unknown>>>>>;
+}
