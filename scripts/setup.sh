@@ -32,7 +32,7 @@ fi
 # npm dependencies. better-sqlite3 may build from source; node-gyp cannot
 # download Node's headers here, so point it at the local Node install.
 stamp="node_modules/.package-lock.json"
-if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   node_prefix="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
   if [ -z "${npm_config_nodedir:-}" ] && [ -f "$node_prefix/include/node/node.h" ]; then
     export npm_config_nodedir="$node_prefix"

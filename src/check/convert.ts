@@ -49,7 +49,10 @@ export function batchCheckRequestFromProto(message: BatchCheckRequest__Output, m
   const subject = subjectFromProto(message.subject);
   if (message.items.length === 0) throw new CheckRequestError('ERR_CHECK_BATCH_EMPTY', 'items is empty');
   if (message.items.length > maxItems) {
-    throw new CheckRequestError('ERR_CHECK_BATCH_TOO_LARGE', `items has ${message.items.length} entries; at most ${maxItems} are allowed`);
+    throw new CheckRequestError(
+      'ERR_CHECK_BATCH_TOO_LARGE',
+      `items has ${message.items.length} entries; at most ${maxItems} are allowed`,
+    );
   }
   const context = contextFromProto(message.context);
   return {
@@ -87,7 +90,7 @@ const DECISIONS: Record<Decision['kind'], DecisionProto> = {
   step_up: 'DECISION_STEP_UP',
 };
 
-export function decisionToProto(decision: Decision): BatchCheckResultProto {
+function decisionToProto(decision: Decision): BatchCheckResultProto {
   const { stepUp } = decision;
   return {
     decision: DECISIONS[decision.kind],
@@ -137,11 +140,16 @@ function resourceFromProto(resource: WireResource): CheckedResource {
 
 function contextFromProto(context: RequestContext__Output | null): RequestContext {
   return {
-    ip: context?.ip || undefined,
-    userAgent: context?.user_agent || undefined,
-    deviceId: context?.device_id || undefined,
+    ip: nonEmpty(context?.ip),
+    userAgent: nonEmpty(context?.user_agent),
+    deviceId: nonEmpty(context?.device_id),
     attributes: jsonFromStruct(context?.attributes ?? null),
   };
+}
+
+/** proto3 has no absent strings: empty means not given. */
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === '' ? undefined : value;
 }
 
 function sequenceFromProto(sequence: string): number {
@@ -150,7 +158,7 @@ function sequenceFromProto(sequence: string): number {
   return Number.isSafeInteger(value) ? value : Number.MAX_SAFE_INTEGER;
 }
 
-export function jsonFromStruct(struct: Struct__Output | null): Record<string, unknown> {
+function jsonFromStruct(struct: Struct__Output | null): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (struct === null) return out;
   for (const [key, value] of Object.entries(struct.fields)) out[key] = jsonFromValue(value);
@@ -190,5 +198,6 @@ function valueFromJson(value: unknown): Value {
   if (typeof value === 'boolean') return { boolValue: value };
   if (Array.isArray(value)) return { listValue: { values: value.map(valueFromJson) } };
   if (typeof value === 'object') return { structValue: structFromJson(value as Record<string, unknown>) };
-  return { stringValue: String(value) };
+  if (typeof value === 'bigint') return { numberValue: Number(value) };
+  return { nullValue: 'NULL_VALUE' };
 }

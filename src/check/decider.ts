@@ -52,7 +52,12 @@ export class Decider {
    */
   check(request: CheckRequest): CheckResult {
     const { tenantId } = request;
-    const { sequence, ref, slice, policy } = this.#prepare(tenantId, request.subject, request.minSequence, request.context);
+    const { sequence, ref, slice, policy } = this.#prepare(
+      tenantId,
+      request.subject,
+      request.minSequence,
+      request.context,
+    );
     const decision = this.#decide(policy, slice, ref, request.action, request.resource, request.context);
     return { decision, policyVersion: policy.version, sequence };
   }
@@ -60,7 +65,12 @@ export class Decider {
   /** Decides every item against one snapshot of the subject and one policy version. */
   batchCheck(request: BatchCheckRequest): BatchCheckResult {
     const { tenantId } = request;
-    const { sequence, ref, slice, policy } = this.#prepare(tenantId, request.subject, request.minSequence, request.context);
+    const { sequence, ref, slice, policy } = this.#prepare(
+      tenantId,
+      request.subject,
+      request.minSequence,
+      request.context,
+    );
     const decisions = request.items.map((item) =>
       this.#decide(policy, slice, ref, item.action, item.resource, item.context),
     );

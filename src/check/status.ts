@@ -39,8 +39,7 @@ const INTERNAL: WireStatus = { status: GrpcStatus.INTERNAL, reason: 'INTERNAL' }
 
 const rpcTypes = (() => {
   const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) =>
-    target.startsWith('google/protobuf/') ? target : join(PROTO_ROOT, target);
+  root.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') ? target : join(PROTO_ROOT, target));
   root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
   return { status: root.lookupType('google.rpc.Status'), errorInfo: root.lookupType('google.rpc.ErrorInfo') };
 })();

@@ -62,10 +62,7 @@ export function parseConfig(env: Env): Config {
     throw new ConfigInvalidError(['IPSIE_GRPC_ADDRESS'], `expected host:port, got "${address}"`);
   }
   if (address === undefined && socketPath === undefined) {
-    throw new ConfigInvalidError(
-      ['IPSIE_GRPC_ADDRESS', 'IPSIE_GRPC_SOCKET'],
-      'at least one gRPC listener is required',
-    );
+    throw new ConfigInvalidError(['IPSIE_GRPC_ADDRESS', 'IPSIE_GRPC_SOCKET'], 'at least one gRPC listener is required');
   }
   const level = env['IPSIE_LOG_LEVEL'] ?? DEFAULT_LOG_LEVEL;
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {

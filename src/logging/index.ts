@@ -13,7 +13,14 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
     level,
     base: { service: 'ipsie-sidecar' },
     redact: {
-      paths: ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization'],
+      paths: [
+        'token',
+        '*.token',
+        'authorization',
+        '*.authorization',
+        'headers.authorization',
+        '*.headers.authorization',
+      ],
       censor: '[redacted]',
     },
   };

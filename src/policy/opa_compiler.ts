@@ -20,7 +20,7 @@ export const DECISION_ENTRYPOINT = 'ipsie/authz/decision';
 export const TENANT_ID_PATTERN = /^[a-z][a-z0-9_]{0,62}$/;
 
 const MODULE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*\.rego$/;
-const TEST_MODULE = /_test\.rego$/;
+const isTestModule = (name: string): boolean => name.endsWith('_test.rego');
 
 export interface TenantPolicySource {
   readonly tenantId: string;
@@ -83,7 +83,7 @@ export class PolicyCompiler {
     if (!TENANT_ID_PATTERN.test(tenantId)) {
       throw new PolicyModuleRejectedError(`"${tenantId}" is not a valid tenant id`);
     }
-    if (![...source.modules.keys()].some((name) => !TEST_MODULE.test(name))) {
+    if (![...source.modules.keys()].some((name) => !isTestModule(name))) {
       throw new PolicyModuleRejectedError(`the policy for tenant "${tenantId}" has no module`);
     }
     for (const name of source.modules.keys()) {
@@ -100,14 +100,33 @@ export class PolicyCompiler {
       await writeFile(join(work, 'capabilities.json'), await this.#capabilitiesJson());
 
       // Located, structured errors: `opa check` speaks JSON, `opa build` does not.
-      const check = await this.#opa(work, ['check', '--format', 'json', '--capabilities', 'capabilities.json', 'platform', 'tenant']);
+      const check = await this.#opa(work, [
+        'check',
+        '--format',
+        'json',
+        '--capabilities',
+        'capabilities.json',
+        'platform',
+        'tenant',
+      ]);
       if (check.code !== 0) throw new PolicyCompileError(tenantId, problemsFromCheck(check));
 
       await this.#checkNamespaces(work, tenantId);
 
       const build = await this.#opa(work, [
-        'build', '-t', 'wasm', '-e', DECISION_ENTRYPOINT, '--capabilities', 'capabilities.json',
-        '--ignore', '*_test.rego', '-o', 'bundle.tar.gz', 'platform', 'tenant',
+        'build',
+        '-t',
+        'wasm',
+        '-e',
+        DECISION_ENTRYPOINT,
+        '--capabilities',
+        'capabilities.json',
+        '--ignore',
+        '*_test.rego',
+        '-o',
+        'bundle.tar.gz',
+        'platform',
+        'tenant',
       ]);
       if (build.code !== 0) throw new PolicyCompileError(tenantId, problemsFromText(build.stderr));
 
@@ -129,7 +148,7 @@ export class PolicyCompiler {
     for (const [namespace, files] of Object.entries(namespaces)) {
       for (const file of files) {
         const name = file.replace(/^tenant\//, '');
-        const root = TEST_MODULE.test(name) ? `data.tenants_test.${tenantId}` : `data.tenants.${tenantId}`;
+        const root = isTestModule(name) ? `data.tenants_test.${tenantId}` : `data.tenants.${tenantId}`;
         if (namespace !== root && !namespace.startsWith(`${root}.`)) {
           throw new PolicyModuleRejectedError(
             `${name}: package ${namespace.replace(/^data\./, '')} is outside the tenant's namespace ${root.replace(/^data\./, '')}`,
@@ -142,7 +161,7 @@ export class PolicyCompiler {
   async #platformModules(): Promise<Map<string, string>> {
     const modules = new Map<string, string>();
     for (const name of (await readdir(this.#options.platformDir)).sort()) {
-      if (name.endsWith('.rego') && !TEST_MODULE.test(name)) {
+      if (name.endsWith('.rego') && !isTestModule(name)) {
         modules.set(name, await readFile(join(this.#options.platformDir, name), 'utf8'));
       }
     }
@@ -161,7 +180,9 @@ export class PolicyCompiler {
       const current = JSON.parse(run.stdout) as { builtins: { name: string }[] };
       const require = createRequire(import.meta.url);
       const sdkRoot = dirname(dirname(require.resolve('@open-policy-agent/opa-wasm')));
-      const sdk = JSON.parse(await readFile(join(sdkRoot, 'capabilities.json'), 'utf8')) as { builtins: { name: string }[] };
+      const sdk = JSON.parse(await readFile(join(sdkRoot, 'capabilities.json'), 'utf8')) as {
+        builtins: { name: string }[];
+      };
       const runnable = new Set(sdk.builtins.map((b) => b.name));
       return JSON.stringify({ ...current, builtins: current.builtins.filter((b) => runnable.has(b.name)) });
     })();
@@ -177,15 +198,18 @@ export class PolicyCompiler {
         args,
         { cwd, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
         (error, stdout, stderr) => {
-          if (error === null) return resolve({ code: 0, stdout, stderr });
+          if (error === null) {
+            resolve({ code: 0, stdout, stderr });
+            return;
+          }
           const failure = error as NodeJS.ErrnoException & { killed?: boolean; code?: number | string };
           if (failure.code === 'ENOENT' || failure.code === 'EACCES') {
-            return reject(new OpaUnavailableError(`the opa CLI was not found at ${opaPath}`, { cause: error }));
+            reject(new OpaUnavailableError(`the opa CLI was not found at ${opaPath}`, { cause: error }));
+          } else if (failure.killed === true) {
+            reject(new PolicyCompileTimeoutError(`opa ${args[0] ?? ''} did not finish within ${timeoutMs} ms`));
+          } else {
+            resolve({ code: typeof failure.code === 'number' ? failure.code : 1, stdout, stderr });
           }
-          if (failure.killed === true) {
-            return reject(new PolicyCompileTimeoutError(`opa ${args[0] ?? ''} did not finish within ${timeoutMs} ms`));
-          }
-          resolve({ code: typeof failure.code === 'number' ? failure.code : 1, stdout, stderr });
         },
       );
     });
@@ -202,9 +226,12 @@ async function writeModules(dir: string, modules: ReadonlyMap<string, string>): 
 
 function versionOf(platform: ReadonlyMap<string, string>, tenant: ReadonlyMap<string, string>): string {
   const hash = createHash('sha256');
-  for (const [scope, modules] of [['platform', platform], ['tenant', tenant]] as const) {
+  for (const [scope, modules] of [
+    ['platform', platform],
+    ['tenant', tenant],
+  ] as const) {
     for (const name of [...modules.keys()].sort()) {
-      if (TEST_MODULE.test(name)) continue;
+      if (isTestModule(name)) continue;
       hash.update(`${scope}/${name}\0${modules.get(name) ?? ''}\0`);
     }
   }
@@ -224,22 +251,21 @@ interface CheckOutput {
   errors?: { message?: string; code?: string; location?: { file?: string; row?: number; col?: number } }[];
 }
 
+/** `opa check --format json` reports on stderr (stdout in some versions). */
 function problemsFromCheck(run: OpaRun): CompileProblem[] {
   let parsed: CheckOutput;
   try {
-    parsed = JSON.parse(run.stdout) as CheckOutput;
+    parsed = JSON.parse(run.stderr.trim() || run.stdout) as CheckOutput;
   } catch {
     return problemsFromText(run.stderr || run.stdout);
   }
-  const problems = (parsed.errors ?? []).map(
-    (e): CompileProblem => ({
-      file: displayFile(e.location?.file),
-      row: e.location?.row,
-      col: e.location?.col,
-      code: e.code ?? 'opa_error',
-      message: e.message ?? 'unknown error',
-    }),
-  );
+  const problems = (parsed.errors ?? []).map((e): CompileProblem => ({
+    file: displayFile(e.location?.file),
+    row: e.location?.row,
+    col: e.location?.col,
+    code: e.code ?? 'opa_error',
+    message: e.message ?? 'unknown error',
+  }));
   return problems.length > 0 ? problems : problemsFromText(run.stderr);
 }
 

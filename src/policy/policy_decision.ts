@@ -57,10 +57,10 @@ function stepUpFrom(raw: unknown): StepUpChallenge {
     throw new PolicyResultInvalidError('"step_up.acr_values" is not an array of strings');
   }
   const maxAge = raw['max_age'];
-  if (maxAge !== undefined && !(Number.isInteger(maxAge) && (maxAge as number) >= 0)) {
+  if (maxAge !== undefined && !(typeof maxAge === 'number' && Number.isInteger(maxAge) && maxAge >= 0)) {
     throw new PolicyResultInvalidError('"step_up.max_age" is not a non-negative integer');
   }
-  return { acrValues: acr as string[], maxAge: maxAge as number | undefined };
+  return { acrValues: acr, maxAge };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -14,7 +14,11 @@ export interface PolicyInput {
     readonly active: boolean;
     readonly attributes: Readonly<Record<string, unknown>>;
     readonly roles: readonly string[];
-    readonly groups: readonly { readonly id: string; readonly display_name: string; readonly external_id: string | null }[];
+    readonly groups: readonly {
+      readonly id: string;
+      readonly display_name: string;
+      readonly external_id: string | null;
+    }[];
     readonly reauthenticate_after?: number;
   };
   readonly session: {

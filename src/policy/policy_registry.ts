@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import type * as OpaWasm from '@open-policy-agent/opa-wasm';
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { PolicyEvaluationError, PolicyNotLoadedError } from './errors.js';
 import type { CompiledPolicy } from './opa_compiler.js';
@@ -8,7 +9,7 @@ import type { PolicyDecision } from './policy_decision.js';
 import type { PolicyInput } from './policy_input.js';
 
 // The SDK's ESM entry re-exports a CommonJS module; load that directly.
-const { loadPolicy } = createRequire(import.meta.url)('@open-policy-agent/opa-wasm') as typeof import('@open-policy-agent/opa-wasm');
+const { loadPolicy } = createRequire(import.meta.url)('@open-policy-agent/opa-wasm') as typeof OpaWasm;
 
 /** Wasm pages (64 KiB each): start small, cap what one tenant's policy may take. */
 const MEMORY = { initial: 8, maximum: 2048 };

@@ -13,7 +13,8 @@ export async function loadTenantPolicySources(dir: string): Promise<TenantPolicy
     const root = join(dir, entry.name);
     const modules = new Map<string, string>();
     for (const file of (await readdir(root, { recursive: true })).sort()) {
-      if (file.endsWith('.rego')) modules.set(relative(root, join(root, file)), await readFile(join(root, file), 'utf8'));
+      if (file.endsWith('.rego'))
+        modules.set(relative(root, join(root, file)), await readFile(join(root, file), 'utf8'));
     }
     sources.push({ tenantId: entry.name, modules });
   }

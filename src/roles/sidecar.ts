@@ -55,7 +55,10 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       for (const source of await loadTenantPolicySources(config.policy.tenantsDir)) {
         // One tenant's broken policy must not keep the others from serving.
         await deployPolicy(source).catch((error: unknown) => {
-          logger.error({ tenant: source.tenantId, err: error }, 'policy not loaded; Checks for this tenant fail closed');
+          logger.error(
+            { tenant: source.tenantId, err: error },
+            'policy not loaded; Checks for this tenant fail closed',
+          );
         });
       }
     }

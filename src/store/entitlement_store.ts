@@ -61,6 +61,7 @@ export interface EntitlementStoreOptions {
 }
 
 const USER_POSTURE_KINDS: readonly PostureKind[] = ['account', 'assurance', 'risk'];
+const USER_POSTURE_SQL = USER_POSTURE_KINDS.map((k) => `'${k}'`).join(', ');
 
 interface UserRow {
   tenant_id: string;
@@ -108,13 +109,15 @@ interface PostureRow {
 export class EntitlementStore implements EntitlementReader, EntitlementWriter {
   readonly #db: SqliteDatabase;
   readonly #clock: () => number;
-  readonly #stmt: ReturnType<typeof prepareStatements>;
+  readonly #stmt: Statements;
+  readonly #deleteUserCascade: readonly Statement[];
   readonly #readSnapshot: (tenantId: string, ref: SubjectRef, deviceId?: string) => SubjectSlice | undefined;
 
   private constructor(db: SqliteDatabase, options: EntitlementStoreOptions) {
     this.#db = db;
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
     this.#stmt = prepareStatements(db);
+    this.#deleteUserCascade = DELETE_USER_CASCADE.map((sql) => db.prepare(sql));
     // A read transaction, so the slice is one snapshot even if another
     // process writes the file between statements.
     this.#readSnapshot = db.transaction((tenantId: string, ref: SubjectRef, deviceId?: string) =>
@@ -190,9 +193,11 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
     const userRow = this.#stmt.userById.get(tenantId, userId) as UserRow | undefined;
     if (userRow === undefined) return undefined;
 
-    const groups = (this.#stmt.groupsOfUser.all(tenantId, userId) as GroupRow[]).map(
-      (g): GroupRef => ({ id: g.id, displayName: g.display_name, externalId: g.external_id ?? undefined }),
-    );
+    const groups = (this.#stmt.groupsOfUser.all(tenantId, userId) as GroupRow[]).map((g): GroupRef => ({
+      id: g.id,
+      displayName: g.display_name,
+      externalId: g.external_id ?? undefined,
+    }));
     const posture: Partial<Record<PostureKind, Record<string, unknown>>> = {};
     for (const row of this.#stmt.userPosture.all(tenantId, userId) as PostureRow[]) {
       posture[row.kind] = JSON.parse(row.state) as Record<string, unknown>;
@@ -232,7 +237,7 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
 
   deleteUser(tenantId: string, userId: string): void {
     this.transaction(() => {
-      for (const stmt of this.#stmt.deleteUserCascade) stmt.run(tenantId, userId);
+      for (const statement of this.#deleteUserCascade) statement.run(tenantId, userId);
     });
   }
 
@@ -323,64 +328,40 @@ function migrate(db: SqliteDatabase): void {
   })();
 }
 
-function prepareStatements(db: SqliteDatabase) {
-  const p = (sql: string): Statement => db.prepare(sql);
-  return {
-    tenantExists: p('SELECT 1 FROM tenants WHERE id = ?').pluck(),
-    appliedSequence: p("SELECT value FROM store_meta WHERE key = 'applied_sequence'").pluck(),
-    setAppliedSequence: p("UPDATE store_meta SET value = ? WHERE key = 'applied_sequence'"),
-    sessionById: p('SELECT * FROM sessions WHERE tenant_id = ? AND id = ?'),
-    bindingUser: p('SELECT user_id FROM identity_bindings WHERE tenant_id = ? AND issuer = ? AND subject = ?').pluck(),
-    userById: p('SELECT * FROM users WHERE tenant_id = ? AND id = ?'),
-    groupsOfUser: p(
-      `SELECT g.id, g.display_name, g.external_id
+/** Every statement the store runs, prepared once at open. */
+const SQL = {
+  tenantExists: 'SELECT 1 FROM tenants WHERE id = ?',
+  appliedSequence: "SELECT value FROM store_meta WHERE key = 'applied_sequence'",
+  setAppliedSequence: "UPDATE store_meta SET value = ? WHERE key = 'applied_sequence'",
+  sessionById: 'SELECT * FROM sessions WHERE tenant_id = ? AND id = ?',
+  bindingUser: 'SELECT user_id FROM identity_bindings WHERE tenant_id = ? AND issuer = ? AND subject = ?',
+  userById: 'SELECT * FROM users WHERE tenant_id = ? AND id = ?',
+  groupsOfUser: `SELECT g.id, g.display_name, g.external_id
          FROM memberships m JOIN groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
         WHERE m.tenant_id = ? AND m.user_id = ?
         ORDER BY g.display_name, g.id`,
-    ),
-    userPosture: p(
-      `SELECT kind, state FROM posture
-        WHERE tenant_id = ? AND subject_id = ? AND kind IN (${USER_POSTURE_KINDS.map((k) => `'${k}'`).join(', ')})`,
-    ),
-    posture: p('SELECT state FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?').pluck(),
-    upsertTenant: p(
-      `INSERT INTO tenants (id, display_name, updated_at) VALUES (?, ?, ?)
+  userPosture: `SELECT kind, state FROM posture
+        WHERE tenant_id = ? AND subject_id = ? AND kind IN (${USER_POSTURE_SQL})`,
+  posture: 'SELECT state FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
+  upsertTenant: `INSERT INTO tenants (id, display_name, updated_at) VALUES (?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, updated_at = excluded.updated_at`,
-    ),
-    upsertUser: p(
-      `INSERT INTO users (tenant_id, id, user_name, external_id, active, attributes, roles, updated_at)
+  upsertUser: `INSERT INTO users (tenant_id, id, user_name, external_id, active, attributes, roles, updated_at)
        VALUES (@tenant_id, @id, @user_name, @external_id, @active, @attributes, @roles, @updated_at)
        ON CONFLICT (tenant_id, id) DO UPDATE SET
          user_name = excluded.user_name, external_id = excluded.external_id, active = excluded.active,
          attributes = excluded.attributes, roles = excluded.roles, updated_at = excluded.updated_at`,
-    ),
-    deleteUserCascade: [
-      p('DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?'),
-      p('DELETE FROM identity_bindings WHERE tenant_id = ? AND user_id = ?'),
-      p('DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?'),
-      p(
-        `DELETE FROM posture WHERE tenant_id = ? AND subject_id = ?
-           AND kind IN (${USER_POSTURE_KINDS.map((k) => `'${k}'`).join(', ')})`,
-      ),
-      p('DELETE FROM users WHERE tenant_id = ? AND id = ?'),
-    ],
-    requireReauthentication: p('UPDATE users SET reauthenticate_after = ? WHERE tenant_id = ? AND id = ?'),
-    bindIdentity: p(
-      `INSERT INTO identity_bindings (tenant_id, issuer, subject, user_id) VALUES (?, ?, ?, ?)
+  requireReauthentication: 'UPDATE users SET reauthenticate_after = ? WHERE tenant_id = ? AND id = ?',
+  bindIdentity: `INSERT INTO identity_bindings (tenant_id, issuer, subject, user_id) VALUES (?, ?, ?, ?)
        ON CONFLICT (tenant_id, issuer, subject) DO UPDATE SET user_id = excluded.user_id`,
-    ),
-    unbindIdentity: p('DELETE FROM identity_bindings WHERE tenant_id = ? AND issuer = ? AND subject = ?'),
-    upsertGroup: p(
-      `INSERT INTO groups (tenant_id, id, display_name, external_id, updated_at) VALUES (?, ?, ?, ?, ?)
+  unbindIdentity: 'DELETE FROM identity_bindings WHERE tenant_id = ? AND issuer = ? AND subject = ?',
+  upsertGroup: `INSERT INTO groups (tenant_id, id, display_name, external_id, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = excluded.display_name,
          external_id = excluded.external_id, updated_at = excluded.updated_at`,
-    ),
-    deleteGroupMemberships: p('DELETE FROM memberships WHERE tenant_id = ? AND group_id = ?'),
-    deleteGroup: p('DELETE FROM groups WHERE tenant_id = ? AND id = ?'),
-    addMember: p('INSERT OR IGNORE INTO memberships (tenant_id, group_id, user_id) VALUES (?, ?, ?)'),
-    removeMember: p('DELETE FROM memberships WHERE tenant_id = ? AND group_id = ? AND user_id = ?'),
-    upsertSession: p(
-      `INSERT INTO sessions (tenant_id, id, user_id, issuer, acr, amr, auth_time, expires_at, created_at,
+  deleteGroupMemberships: 'DELETE FROM memberships WHERE tenant_id = ? AND group_id = ?',
+  deleteGroup: 'DELETE FROM groups WHERE tenant_id = ? AND id = ?',
+  addMember: 'INSERT OR IGNORE INTO memberships (tenant_id, group_id, user_id) VALUES (?, ?, ?)',
+  removeMember: 'DELETE FROM memberships WHERE tenant_id = ? AND group_id = ? AND user_id = ?',
+  upsertSession: `INSERT INTO sessions (tenant_id, id, user_id, issuer, acr, amr, auth_time, expires_at, created_at,
                              revoked_at, revoke_reason, ip, device_id)
        VALUES (@tenant_id, @id, @user_id, @issuer, @acr, @amr, @auth_time, @expires_at, @created_at,
                @revoked_at, @revoke_reason, @ip, @device_id)
@@ -388,17 +369,39 @@ function prepareStatements(db: SqliteDatabase) {
          user_id = excluded.user_id, issuer = excluded.issuer, acr = excluded.acr, amr = excluded.amr,
          auth_time = excluded.auth_time, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at,
          revoke_reason = excluded.revoke_reason, ip = excluded.ip, device_id = excluded.device_id`,
-    ),
-    revokeSession: p(
-      `UPDATE sessions SET revoked_at = ?, revoke_reason = ?
+  revokeSession: `UPDATE sessions SET revoked_at = ?, revoke_reason = ?
         WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL`,
-    ),
-    setPosture: p(
-      `INSERT INTO posture (tenant_id, kind, subject_id, state, updated_at) VALUES (?, ?, ?, ?, ?)
+  setPosture: `INSERT INTO posture (tenant_id, kind, subject_id, state, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (tenant_id, kind, subject_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
-    ),
-    clearPosture: p('DELETE FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?'),
-  };
+  clearPosture: 'DELETE FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
+} as const;
+
+/** Statements that return their first column's value rather than a row. */
+const PLUCKED: ReadonlySet<keyof typeof SQL> = new Set<keyof typeof SQL>([
+  'tenantExists',
+  'appliedSequence',
+  'bindingUser',
+  'posture',
+]);
+
+/** A user's deletion, child rows first. */
+const DELETE_USER_CASCADE: readonly string[] = [
+  'DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?',
+  'DELETE FROM identity_bindings WHERE tenant_id = ? AND user_id = ?',
+  'DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?',
+  `DELETE FROM posture WHERE tenant_id = ? AND subject_id = ? AND kind IN (${USER_POSTURE_SQL})`,
+  'DELETE FROM users WHERE tenant_id = ? AND id = ?',
+];
+
+type Statements = { readonly [K in keyof typeof SQL]: Statement };
+
+function prepareStatements(db: SqliteDatabase): Statements {
+  const prepared: Partial<Record<keyof typeof SQL, Statement>> = {};
+  for (const key of Object.keys(SQL) as (keyof typeof SQL)[]) {
+    const statement = db.prepare(SQL[key]);
+    prepared[key] = PLUCKED.has(key) ? statement.pluck() : statement;
+  }
+  return prepared as Statements;
 }
 
 function userFromRow(row: UserRow): UserRecord {

@@ -1,0 +1,57 @@
+import { join } from 'node:path';
+import { parseConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/logging/index.js';
+import { startSidecar } from '../../src/roles/index.js';
+import type { RunningSidecar } from '../../src/roles/index.js';
+import { TestClient } from './grpc_client.js';
+import { opaPath, PLATFORM_POLICY_DIR } from './opa.js';
+import { makeTempDir } from './temp_dir.js';
+
+export interface TestSidecar {
+  readonly sidecar: RunningSidecar;
+  /** Client over TCP loopback. */
+  readonly tcp: TestClient;
+  /** Client over the Unix socket. */
+  readonly uds: TestClient;
+  readonly storePath: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real sidecar in this process: SQLite file in a temp dir, gRPC on an
+ * ephemeral loopback port and on a Unix socket, the real `opa`.
+ */
+export async function startTestSidecar(
+  options: { env?: Record<string, string>; clock?: () => number } = {},
+): Promise<TestSidecar> {
+  const dir = makeTempDir();
+  const storePath = join(dir.path, 'sidecar.db');
+  const config = parseConfig({
+    IPSIE_STORE_PATH: storePath,
+    IPSIE_GRPC_ADDRESS: '127.0.0.1:0',
+    IPSIE_GRPC_SOCKET: join(dir.path, 'check.sock'),
+    IPSIE_OPA_PATH: opaPath(),
+    IPSIE_PLATFORM_POLICY_DIR: PLATFORM_POLICY_DIR,
+    IPSIE_LOG_LEVEL: 'silent',
+    ...options.env,
+  });
+  const sidecar = await startSidecar({
+    config,
+    logger: createLogger(config.log.level),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
+  const tcp = new TestClient(`127.0.0.1:${String(sidecar.addresses.tcpPort)}`);
+  const uds = new TestClient(`unix:${sidecar.addresses.socketPath ?? ''}`);
+  return {
+    sidecar,
+    tcp,
+    uds,
+    storePath,
+    stop: async () => {
+      tcp.close();
+      uds.close();
+      await sidecar.stop();
+      dir.remove();
+    },
+  };
+}

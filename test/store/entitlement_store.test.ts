@@ -1,0 +1,176 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EntitlementStore } from '../../src/store/index.js';
+import type { SessionRecord, UserRecord } from '../../src/store/index.js';
+import { makeTempDir } from '../harness/temp_dir.js';
+
+let dir: ReturnType<typeof makeTempDir>;
+let path: string;
+let store: EntitlementStore;
+
+const user = (tenantId: string, id: string, extra: Partial<UserRecord> = {}): UserRecord => ({
+  tenantId,
+  id,
+  userName: `${id}@example.com`,
+  externalId: undefined,
+  active: true,
+  attributes: {},
+  roles: [],
+  ...extra,
+});
+
+const session = (tenantId: string, id: string, userId: string, extra: Partial<SessionRecord> = {}): SessionRecord => ({
+  tenantId,
+  id,
+  userId,
+  issuer: 'https://idp.example',
+  acr: 'phr',
+  amr: ['hwk'],
+  authTime: 100,
+  expiresAt: 200,
+  createdAt: 100,
+  revokedAt: undefined,
+  revokeReason: undefined,
+  ip: undefined,
+  deviceId: undefined,
+  ...extra,
+});
+
+beforeEach(() => {
+  dir = makeTempDir();
+  path = join(dir.path, 'store.db');
+  store = EntitlementStore.open(path, { clock: () => 1000 });
+  for (const t of ['a', 'b']) store.upsertTenant({ id: t, displayName: t.toUpperCase() });
+});
+
+afterEach(() => {
+  store.close();
+  dir.remove();
+});
+
+describe('EntitlementStore', () => {
+  it('opens SQLite in WAL mode with the current schema version', () => {
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    db.close();
+  });
+
+  it('reads a subject slice with groups, session and posture in one call', () => {
+    store.upsertUser(user('a', 'u1', { attributes: { department: 'R&D' }, roles: ['r1'] }));
+    store.upsertGroup({ tenantId: 'a', id: 'g2', displayName: 'Zeta', externalId: undefined });
+    store.upsertGroup({ tenantId: 'a', id: 'g1', displayName: 'Alpha', externalId: 'ext-1' });
+    store.addMember('a', 'g1', 'u1');
+    store.addMember('a', 'g2', 'u1');
+    store.addMember('a', 'g1', 'u1'); // idempotent
+    store.upsertSession(session('a', 's1', 'u1', { deviceId: 'd1' }));
+    store.setPosture({ tenantId: 'a', kind: 'risk', subjectId: 'u1', state: { level: 'high' }, updatedAt: 1 });
+    store.setPosture({ tenantId: 'a', kind: 'device', subjectId: 'd1', state: { compliant: false }, updatedAt: 1 });
+
+    const slice = store.readSubject('a', { kind: 'session', sessionId: 's1' });
+    expect(slice?.user).toMatchObject({ id: 'u1', attributes: { department: 'R&D' }, roles: ['r1'], active: true });
+    expect(slice?.groups).toEqual([
+      { id: 'g1', displayName: 'Alpha', externalId: 'ext-1' },
+      { id: 'g2', displayName: 'Zeta', externalId: undefined },
+    ]);
+    expect(slice?.session).toMatchObject({ id: 's1', acr: 'phr', amr: ['hwk'], deviceId: 'd1' });
+    expect(slice?.posture).toEqual({ risk: { level: 'high' }, device: { compliant: false } });
+    // An explicit device overrides the session's.
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' }, 'd2')?.posture).toEqual({ risk: { level: 'high' } });
+  });
+
+  it('keeps tenants apart: same ids in two tenants are different subjects', () => {
+    store.upsertUser(user('a', 'u1', { attributes: { tenant: 'a' } }));
+    expect(store.readSubject('b', { kind: 'user', userId: 'u1' })).toBeUndefined();
+    store.bindIdentity({ tenantId: 'a', issuer: 'https://idp-a', subject: 'sub-1', userId: 'u1' });
+    expect(store.readSubject('a', { kind: 'identity', issuer: 'https://idp-a', subject: 'sub-1' })?.user.id).toBe('u1');
+    expect(store.readSubject('b', { kind: 'identity', issuer: 'https://idp-a', subject: 'sub-1' })).toBeUndefined();
+    // Another IdP of the same tenant with the same `sub` does not resolve to the user.
+    expect(store.readSubject('a', { kind: 'identity', issuer: 'https://idp-b', subject: 'sub-1' })).toBeUndefined();
+  });
+
+  it('throws a coded error for an unknown tenant', () => {
+    expect(() => store.readSubject('zz', { kind: 'user', userId: 'u1' })).toThrow(
+      expect.objectContaining({ code: 'ERR_STORE_TENANT_UNKNOWN' }),
+    );
+  });
+
+  it('deleting a user removes memberships, bindings, sessions and user posture, nothing else', () => {
+    store.upsertUser(user('a', 'u1'));
+    store.upsertUser(user('a', 'u2'));
+    store.upsertGroup({ tenantId: 'a', id: 'g1', displayName: 'G', externalId: undefined });
+    store.addMember('a', 'g1', 'u1');
+    store.addMember('a', 'g1', 'u2');
+    store.bindIdentity({ tenantId: 'a', issuer: 'i', subject: 's', userId: 'u1' });
+    store.upsertSession(session('a', 's1', 'u1'));
+    store.setPosture({ tenantId: 'a', kind: 'account', subjectId: 'u1', state: { disabled: true }, updatedAt: 1 });
+    store.deleteUser('a', 'u1');
+    // Re-creating the same id finds nothing left over.
+    store.upsertUser(user('a', 'u1'));
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' })).toMatchObject({ groups: [], posture: {} });
+    expect(store.readSubject('a', { kind: 'session', sessionId: 's1' })).toBeUndefined();
+    expect(store.readSubject('a', { kind: 'identity', issuer: 'i', subject: 's' })).toBeUndefined();
+    expect(store.readSubject('a', { kind: 'user', userId: 'u2' })?.groups.map((g) => g.id)).toEqual(['g1']);
+  });
+
+  it('deleting a group removes its memberships', () => {
+    store.upsertUser(user('a', 'u1'));
+    store.upsertGroup({ tenantId: 'a', id: 'g1', displayName: 'G', externalId: undefined });
+    store.addMember('a', 'g1', 'u1');
+    store.deleteGroup('a', 'g1');
+    store.upsertGroup({ tenantId: 'a', id: 'g1', displayName: 'G', externalId: undefined });
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' })?.groups).toEqual([]);
+  });
+
+  it('revokes a session once, keeping the first revocation', () => {
+    store.upsertUser(user('a', 'u1'));
+    store.upsertSession(session('a', 's1', 'u1'));
+    store.revokeSession('a', 's1', 150, 'first');
+    store.revokeSession('a', 's1', 160, 'second');
+    expect(store.readSubject('a', { kind: 'session', sessionId: 's1' })?.session).toMatchObject({
+      revokedAt: 150,
+      revokeReason: 'first',
+    });
+  });
+
+  it('records forced re-authentication on the user', () => {
+    store.upsertUser(user('a', 'u1'));
+    store.requireReauthentication('a', 'u1', 500);
+    store.upsertUser(user('a', 'u1', { active: false })); // a profile update keeps it
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' })?.reauthenticateAfter).toBe(500);
+  });
+
+  it('rolls a failed transaction back entirely', () => {
+    store.upsertUser(user('a', 'u1'));
+    expect(() =>
+      store.transaction(() => {
+        store.upsertUser(user('a', 'u1', { active: false }));
+        store.setAppliedSequence(9);
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' })?.user.active).toBe(true);
+    expect(store.appliedSequence()).toBe(0);
+  });
+
+  it('persists across reopen', () => {
+    store.upsertUser(user('a', 'u1'));
+    store.setAppliedSequence(42);
+    store.close();
+    store = EntitlementStore.open(path);
+    expect(store.appliedSequence()).toBe(42);
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' })?.user.userName).toBe('u1@example.com');
+  });
+
+  it('refuses a store written by a newer schema', () => {
+    store.close();
+    const db = new Database(path);
+    db.pragma('user_version = 99');
+    db.close();
+    expect(() => (store = EntitlementStore.open(path))).toThrow(
+      expect.objectContaining({ code: 'ERR_STORE_UNAVAILABLE' }),
+    );
+    store = EntitlementStore.open(':memory:');
+  });
+});
