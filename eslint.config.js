@@ -37,7 +37,8 @@ export default tseslint.config(
   },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
   {
-    files: ['test/**'],
+    // Tests and scripts index fixtures they just built.
+    files: ['test/**', 'bench/**', 'demo/**'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },
 );

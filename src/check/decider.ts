@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { PolicyInputEncoder } from '../policy/index.js';
 import type { PolicyDecision, PolicyRegistry, TenantPolicy } from '../policy/index.js';
 import type { EntitlementReader, SubjectRef, SubjectSlice } from '../store/index.js';
 import type {
@@ -14,7 +15,7 @@ import type {
   RequestContext,
 } from './check_request.js';
 import { SequenceNotReachedError, SubjectFormUnsupportedError } from './errors.js';
-import { buildPolicyInput } from './policy_input_builder.js';
+import { requestInput, subjectInput } from './policy_input_builder.js';
 
 export interface DeciderOptions {
   readonly reader: EntitlementReader;
@@ -52,63 +53,45 @@ export class Decider {
    */
   check(request: CheckRequest): CheckResult {
     const { tenantId } = request;
-    const { sequence, ref, slice, policy } = this.#prepare(
-      tenantId,
-      request.subject,
-      request.minSequence,
-      request.context,
-    );
-    const decision = this.#decide(policy, slice, ref, request.action, request.resource, request.context);
-    return { decision, policyVersion: policy.version, sequence };
+    const prepared = this.#prepare(tenantId, request.subject, request.minSequence, request.context);
+    const decision = this.#decide(prepared, request.action, request.resource, request.context);
+    return { decision, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }
 
   /** Decides every item against one snapshot of the subject and one policy version. */
   batchCheck(request: BatchCheckRequest): BatchCheckResult {
     const { tenantId } = request;
-    const { sequence, ref, slice, policy } = this.#prepare(
-      tenantId,
-      request.subject,
-      request.minSequence,
-      request.context,
-    );
-    const decisions = request.items.map((item) =>
-      this.#decide(policy, slice, ref, item.action, item.resource, item.context),
-    );
-    return { decisions, policyVersion: policy.version, sequence };
+    const prepared = this.#prepare(tenantId, request.subject, request.minSequence, request.context);
+    const decisions = request.items.map((item) => this.#decide(prepared, item.action, item.resource, item.context));
+    return { decisions, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }
 
-  #prepare(
-    tenantId: string,
-    subject: CheckSubject,
-    minSequence: number,
-    context: RequestContext,
-  ): { sequence: number; ref: SubjectRef; slice: SubjectSlice | undefined; policy: TenantPolicy } {
+  #prepare(tenantId: string, subject: CheckSubject, minSequence: number, context: RequestContext): Prepared {
     if (subject.kind === 'token') {
       throw new SubjectFormUnsupportedError('token subjects are not supported yet; send session_id or user_id');
     }
-    const sequence = this.#reader.appliedSequence();
-    if (minSequence > sequence) {
-      throw new SequenceNotReachedError(`the store is at sequence ${sequence}, the request needs ${minSequence}`);
+    if (minSequence > 0) {
+      const applied = this.#reader.appliedSequence();
+      if (minSequence > applied) {
+        throw new SequenceNotReachedError(`the store is at sequence ${applied}, the request needs ${minSequence}`);
+      }
     }
     // Tenant first: an unknown tenant is NOT_FOUND even when no policy is loaded.
-    const slice = this.#reader.readSubject(tenantId, subject, context.deviceId);
+    const { sequence, slice } = this.#reader.readSubject(tenantId, subject, context.deviceId);
     const policy = this.#policies.get(tenantId);
-    return { sequence, ref: subject, slice, policy };
+    // One clock reading per request: every item of a batch is decided at the same `now`.
+    const encoder =
+      slice === undefined ? undefined : new PolicyInputEncoder(subjectInput(tenantId, this.#clock(), slice));
+    return { sequence, ref: subject, slice, policy, encoder };
   }
 
-  #decide(
-    policy: TenantPolicy,
-    slice: SubjectSlice | undefined,
-    subject: SubjectRef,
-    action: CheckedAction,
-    resource: CheckedResource,
-    context: RequestContext,
-  ): Decision {
+  #decide(prepared: Prepared, action: CheckedAction, resource: CheckedResource, context: RequestContext): Decision {
+    const { policy, slice, encoder } = prepared;
     const decisionId = randomUUID();
     const outcome: PolicyDecision =
-      slice === undefined
-        ? unknownSubject(subject)
-        : policy.evaluate(buildPolicyInput(policy.tenantId, this.#clock(), slice, action, resource, context));
+      encoder === undefined
+        ? unknownSubject(prepared.ref)
+        : policy.evaluate(encoder.encode(requestInput(action, resource, context)));
     const decision = { ...outcome, decisionId };
     this.#log(policy, slice, action, resource, decision);
     return decision;
@@ -139,6 +122,15 @@ export class Decider {
       'decision',
     );
   }
+}
+
+/** What every item of a request shares: one store snapshot, one policy version, one subject encoding. */
+interface Prepared {
+  readonly sequence: number;
+  readonly ref: SubjectRef;
+  readonly slice: SubjectSlice | undefined;
+  readonly policy: TenantPolicy;
+  readonly encoder: PolicyInputEncoder | undefined;
 }
 
 /** No store record matches: deny without consulting the tenant's rules. */

@@ -1,16 +1,9 @@
-import type { PolicyInput } from '../policy/index.js';
+import type { RequestInput, SubjectInput } from '../policy/index.js';
 import type { SubjectSlice } from '../store/index.js';
 import type { CheckedAction, CheckedResource, RequestContext } from './check_request.js';
 
-/** Maps a subject's slice and the request onto the policy `input` contract (policies/README.md). */
-export function buildPolicyInput(
-  tenantId: string,
-  now: number,
-  slice: SubjectSlice,
-  action: CheckedAction,
-  resource: CheckedResource,
-  context: RequestContext,
-): PolicyInput {
+/** Maps a subject's slice onto the subject half of the policy `input` contract (policies/README.md). */
+export function subjectInput(tenantId: string, now: number, slice: SubjectSlice): SubjectInput {
   const { user, session } = slice;
   return {
     tenant: tenantId,
@@ -40,6 +33,12 @@ export function buildPolicyInput(
             device_id: session.deviceId ?? null,
           },
     posture: slice.posture,
+  };
+}
+
+/** Maps one request onto the request half of the policy `input`. */
+export function requestInput(action: CheckedAction, resource: CheckedResource, context: RequestContext): RequestInput {
+  return {
     action: { name: action.name, properties: action.properties },
     resource: { type: resource.type, id: resource.id, properties: resource.properties },
     context: contextInput(context),

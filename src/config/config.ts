@@ -11,6 +11,7 @@ export const DEFAULT_BATCH_MAX_ITEMS = 100;
 export const DEFAULT_OPA_BUILD_TIMEOUT_MS = 30_000;
 export const DEFAULT_PLATFORM_POLICY_DIR = `${PROJECT_ROOT}policies/ipsie`;
 export const DEFAULT_LOG_LEVEL = 'info';
+export const DEFAULT_SUBJECT_CACHE_SIZE = 10_000;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -18,6 +19,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface StoreConfig {
   /** SQLite file of the entitlement store; created when missing. */
   readonly path: string;
+  /** Subject reads cached in memory; 0 disables. @defaultValue 10000 */
+  readonly subjectCacheSize: number;
 }
 
 export interface GrpcConfig {
@@ -69,7 +72,10 @@ export function parseConfig(env: Env): Config {
     throw new ConfigInvalidError(['IPSIE_LOG_LEVEL'], `expected one of ${LOG_LEVELS.join(', ')}`);
   }
   return deepFreeze({
-    store: { path: env['IPSIE_STORE_PATH'] ?? DEFAULT_STORE_PATH },
+    store: {
+      path: env['IPSIE_STORE_PATH'] ?? DEFAULT_STORE_PATH,
+      subjectCacheSize: nonNegativeInteger(env, 'IPSIE_SUBJECT_CACHE_SIZE', DEFAULT_SUBJECT_CACHE_SIZE),
+    },
     grpc: {
       address,
       socketPath,
@@ -99,11 +105,17 @@ function optionalString(env: Env, key: string, fallback: string | undefined): st
 }
 
 function positiveInteger(env: Env, key: string, fallback: number): number {
+  const value = nonNegativeInteger(env, key, fallback);
+  if (value === 0) throw new ConfigInvalidError([key], 'expected a positive integer, got "0"');
+  return value;
+}
+
+function nonNegativeInteger(env: Env, key: string, fallback: number): number {
   const raw = env[key];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new ConfigInvalidError([key], `expected a positive integer, got "${raw}"`);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value)) {
+    throw new ConfigInvalidError([key], `expected a non-negative integer, got "${raw}"`);
   }
   return value;
 }

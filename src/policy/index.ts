@@ -3,7 +3,8 @@ export type { CompiledPolicy, PolicyCompilerOptions, TenantPolicySource } from '
 export { PolicyRegistry, TenantPolicy } from './policy_registry.js';
 export { loadTenantPolicySources } from './policy_sources.js';
 export type { DecisionKind, PolicyDecision, Reason, StepUpChallenge } from './policy_decision.js';
-export type { PolicyInput } from './policy_input.js';
+export { PolicyInputEncoder } from './policy_input.js';
+export type { EncodedPolicyInput, PolicyInput, RequestInput, SubjectInput } from './policy_input.js';
 export {
   OpaUnavailableError,
   PolicyCompileError,

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { readBundleArchive } from './bundle_archive.js';
 import {
   OpaUnavailableError,
@@ -69,7 +69,13 @@ export class PolicyCompiler {
 
   constructor(options: PolicyCompilerOptions) {
     if (options.timeoutMs <= 0) throw new TypeError('timeoutMs must be positive');
-    this.#options = options;
+    // opa runs inside a temporary directory: a relative path must not change meaning there.
+    // A bare name ("opa") is left to the PATH lookup.
+    this.#options = {
+      ...options,
+      opaPath: options.opaPath.includes('/') ? resolve(options.opaPath) : options.opaPath,
+      platformDir: resolve(options.platformDir),
+    };
   }
 
   /**

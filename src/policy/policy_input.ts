@@ -41,3 +41,41 @@ export interface PolicyInput {
   };
   readonly context: Readonly<Record<string, unknown>>;
 }
+
+/** The half of the input that describes who is asking (the same for every item of a batch). */
+export type SubjectInput = Pick<PolicyInput, 'tenant' | 'now' | 'subject' | 'session' | 'posture'>;
+
+/** The half that describes what is asked. */
+export type RequestInput = Pick<PolicyInput, 'action' | 'resource' | 'context'>;
+
+/** An input serialized to the JSON bytes the Wasm module parses. */
+export interface EncodedPolicyInput {
+  readonly bytes: ArrayBuffer;
+}
+
+const UTF8 = new TextEncoder();
+
+/**
+ * Serializes the subject half once and each request half on demand, so a
+ * BatchCheck of n items stringifies the subject once, not n times.
+ */
+export class PolicyInputEncoder {
+  /** The subject object's JSON without its closing brace. */
+  readonly #prefix: string;
+
+  constructor(subject: SubjectInput) {
+    this.#prefix = JSON.stringify(subject).slice(0, -1);
+  }
+
+  encode(request: RequestInput): EncodedPolicyInput {
+    // Both halves are non-empty objects: splice "{...subject" + "," + "request...}".
+    const text = `${this.#prefix},${JSON.stringify(request).slice(1)}`;
+    return { bytes: UTF8.encode(text).buffer };
+  }
+}
+
+/** Encodes a whole input at once. */
+export function encodePolicyInput(input: PolicyInput): EncodedPolicyInput {
+  const { action, resource, context, ...subject } = input;
+  return new PolicyInputEncoder(subject).encode({ action, resource, context });
+}

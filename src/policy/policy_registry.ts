@@ -6,7 +6,8 @@ import type { CompiledPolicy } from './opa_compiler.js';
 import { DECISION_ENTRYPOINT } from './opa_compiler.js';
 import { policyDecisionFromResultSet } from './policy_decision.js';
 import type { PolicyDecision } from './policy_decision.js';
-import type { PolicyInput } from './policy_input.js';
+import { encodePolicyInput } from './policy_input.js';
+import type { EncodedPolicyInput, PolicyInput } from './policy_input.js';
 
 // The SDK's ESM entry re-exports a CommonJS module; load that directly.
 const { loadPolicy } = createRequire(import.meta.url)('@open-policy-agent/opa-wasm') as typeof OpaWasm;
@@ -32,10 +33,11 @@ export class TenantPolicy {
    * @throws {PolicyEvaluationError} `ERR_POLICY_EVALUATION_FAILED`
    * @throws {PolicyResultInvalidError} `ERR_POLICY_RESULT_INVALID`
    */
-  evaluate(input: PolicyInput): PolicyDecision {
+  evaluate(input: PolicyInput | EncodedPolicyInput): PolicyDecision {
+    const encoded = 'bytes' in input ? input : encodePolicyInput(input);
     let resultSet: unknown;
     try {
-      resultSet = this.#instance.evaluate(input, DECISION_ENTRYPOINT);
+      resultSet = this.#instance.evaluate(encoded.bytes, DECISION_ENTRYPOINT);
     } catch (cause) {
       throw new PolicyEvaluationError(`the policy of tenant "${this.tenantId}" failed to evaluate`, {
         cause,

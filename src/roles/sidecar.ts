@@ -31,7 +31,10 @@ export interface RunningSidecar {
 export async function startSidecar(options: SidecarOptions): Promise<RunningSidecar> {
   const { config, logger } = options;
   const clock = options.clock;
-  const store = EntitlementStore.open(config.store.path, clock === undefined ? {} : { clock });
+  const store = EntitlementStore.open(config.store.path, {
+    subjectCacheSize: config.store.subjectCacheSize,
+    ...(clock === undefined ? {} : { clock }),
+  });
   const policies = new PolicyRegistry();
   const compiler = new PolicyCompiler({
     opaPath: config.policy.opaPath,

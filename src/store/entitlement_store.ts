@@ -8,6 +8,7 @@ import type {
   PostureKind,
   PostureRecord,
   SessionRecord,
+  SubjectRead,
   SubjectRef,
   SubjectSlice,
   TenantRecord,
@@ -19,14 +20,14 @@ import { MIGRATIONS } from './schema.js';
 export interface EntitlementReader {
   hasTenant(tenantId: string): boolean;
   /**
-   * Reads a subject's user, groups, session and posture in one consistent
-   * snapshot. `undefined` when the subject (or its session or binding) is
-   * unknown to this tenant.
+   * Reads a subject's user, groups, session and posture, and the stream
+   * sequence they reflect, in one snapshot. The slice is `undefined` when
+   * the subject (or its session or binding) is unknown to this tenant.
    *
    * @param deviceId device whose posture to include; defaults to the session's device.
    * @throws {TenantUnknownError} `ERR_STORE_TENANT_UNKNOWN`
    */
-  readSubject(tenantId: string, ref: SubjectRef, deviceId?: string): SubjectSlice | undefined;
+  readSubject(tenantId: string, ref: SubjectRef, deviceId?: string): SubjectRead;
   /** The last stream sequence applied to the store (0 before any). */
   appliedSequence(): number;
 }
@@ -58,12 +59,20 @@ export interface EntitlementWriter {
 export interface EntitlementStoreOptions {
   /** Unix seconds; injected so tests control time. @defaultValue the system clock */
   readonly clock?: () => number;
+  /**
+   * Subject reads kept in memory (least recently used evicted); 0 disables.
+   * @defaultValue 10000
+   */
+  readonly subjectCacheSize?: number;
 }
 
 const USER_POSTURE_KINDS: readonly PostureKind[] = ['account', 'assurance', 'risk'];
 const USER_POSTURE_SQL = USER_POSTURE_KINDS.map((k) => `'${k}'`).join(', ');
 
-interface UserRow {
+/** One row of a subject query: the user, the session (when asked by session) and aggregates. */
+interface SubjectRow {
+  tenant_known: number;
+  sequence: number;
   tenant_id: string;
   id: string;
   user_name: string;
@@ -72,33 +81,22 @@ interface UserRow {
   attributes: string;
   roles: string;
   reauthenticate_after: number | null;
-}
-
-interface SessionRow {
-  tenant_id: string;
-  id: string;
-  user_id: string;
-  issuer: string;
-  acr: string | null;
-  amr: string;
-  auth_time: number | null;
-  expires_at: number;
-  created_at: number;
-  revoked_at: number | null;
-  revoke_reason: string | null;
-  ip: string | null;
-  device_id: string | null;
-}
-
-interface GroupRow {
-  id: string;
-  display_name: string;
-  external_id: string | null;
-}
-
-interface PostureRow {
-  kind: PostureKind;
-  state: string;
+  /** JSON array of `[id, display_name, external_id]`, ordered by name. */
+  groups_json: string;
+  /** JSON object of user posture by kind. */
+  posture_json: string;
+  device_json: string | null;
+  s_id: string | null;
+  s_issuer: string;
+  s_acr: string | null;
+  s_amr: string;
+  s_auth_time: number | null;
+  s_expires_at: number;
+  s_created_at: number;
+  s_revoked_at: number | null;
+  s_revoke_reason: string | null;
+  s_ip: string | null;
+  s_device_id: string | null;
 }
 
 /**
@@ -111,18 +109,38 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
   readonly #clock: () => number;
   readonly #stmt: Statements;
   readonly #deleteUserCascade: readonly Statement[];
-  readonly #readSnapshot: (tenantId: string, ref: SubjectRef, deviceId?: string) => SubjectSlice | undefined;
+  readonly #subjectBy: Readonly<Record<SubjectRef['kind'], Statement>>;
+  /** Reads by key, in least-recently-used order (a Map keeps insertion order). */
+  readonly #cache = new Map<string, SubjectRead>();
+  readonly #cacheSize: number;
+  /** `PRAGMA data_version` when the cache was last known valid: it moves when another connection commits. */
+  #dataVersion = 0;
 
   private constructor(db: SqliteDatabase, options: EntitlementStoreOptions) {
     this.#db = db;
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
+    this.#cacheSize = options.subjectCacheSize ?? 10_000;
+    if (!Number.isSafeInteger(this.#cacheSize) || this.#cacheSize < 0) {
+      throw new TypeError('subjectCacheSize must be a non-negative integer');
+    }
     this.#stmt = prepareStatements(db);
     this.#deleteUserCascade = DELETE_USER_CASCADE.map((sql) => db.prepare(sql));
-    // A read transaction, so the slice is one snapshot even if another
-    // process writes the file between statements.
-    this.#readSnapshot = db.transaction((tenantId: string, ref: SubjectRef, deviceId?: string) =>
-      this.#readSubjectUnsafe(tenantId, ref, deviceId),
-    );
+    this.#subjectBy = {
+      user: db.prepare(subjectQuery('FROM users u LEFT JOIN sessions s ON 0', 'u.tenant_id = @tenant AND u.id = @key')),
+      session: db.prepare(
+        subjectQuery(
+          'FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id',
+          's.tenant_id = @tenant AND s.id = @key',
+        ),
+      ),
+      identity: db.prepare(
+        subjectQuery(
+          `FROM identity_bindings b JOIN users u ON u.tenant_id = b.tenant_id AND u.id = b.user_id
+           LEFT JOIN sessions s ON 0`,
+          'b.tenant_id = @tenant AND b.issuer = @issuer AND b.subject = @key',
+        ),
+      ),
+    };
   }
 
   /**
@@ -153,7 +171,19 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.#db.transaction(fn)();
+    try {
+      return this.#db.transaction(fn)();
+    } finally {
+      // Reads inside the transaction are not cached, but be certain nothing
+      // survives a rollback.
+      this.#cache.clear();
+    }
+  }
+
+  /** Every write goes through here, so no cached read outlives a change. */
+  #run(statement: Statement, ...params: unknown[]): void {
+    statement.run(...params);
+    this.#cache.clear();
   }
 
   // --- reader ---------------------------------------------------------------
@@ -162,68 +192,59 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
     return this.#stmt.tenantExists.get(tenantId) !== undefined;
   }
 
-  readSubject(tenantId: string, ref: SubjectRef, deviceId?: string): SubjectSlice | undefined {
-    return this.#readSnapshot(tenantId, ref, deviceId);
+  readSubject(tenantId: string, ref: SubjectRef, deviceId?: string): SubjectRead {
+    if (this.#cacheSize === 0 || this.#db.inTransaction) return this.#readSubjectFromDb(tenantId, ref, deviceId);
+    const dataVersion = this.#stmt.dataVersion.get() as number;
+    if (dataVersion !== this.#dataVersion) {
+      this.#cache.clear();
+      this.#dataVersion = dataVersion;
+    }
+    const key = cacheKey(tenantId, ref, deviceId);
+    const hit = this.#cache.get(key);
+    if (hit !== undefined) {
+      this.#cache.delete(key);
+      this.#cache.set(key, hit);
+      return hit;
+    }
+    const read = this.#readSubjectFromDb(tenantId, ref, deviceId);
+    if (this.#cache.size >= this.#cacheSize) {
+      const oldest = this.#cache.keys().next();
+      if (oldest.done !== true) this.#cache.delete(oldest.value);
+    }
+    this.#cache.set(key, read);
+    return read;
+  }
+
+  #readSubjectFromDb(tenantId: string, ref: SubjectRef, deviceId?: string): SubjectRead {
+    const params = {
+      tenant: tenantId,
+      key: ref.kind === 'user' ? ref.userId : ref.kind === 'session' ? ref.sessionId : ref.subject,
+      issuer: ref.kind === 'identity' ? ref.issuer : null,
+      device: deviceId ?? null,
+    };
+    // One statement is one snapshot: the slice and its sequence agree even
+    // while the writer commits.
+    const row = this.#subjectBy[ref.kind].get(params) as SubjectRow | undefined;
+    if (row === undefined || row.tenant_known === 0) {
+      const miss = this.#stmt.tenantAndSequence.get(tenantId) as { known: number | null; sequence: number };
+      if (miss.known === null) throw new TenantUnknownError(tenantId);
+      return { sequence: miss.sequence, slice: undefined };
+    }
+    return { sequence: row.sequence, slice: sliceFromRow(row) };
   }
 
   appliedSequence(): number {
     return this.#stmt.appliedSequence.get() as number;
   }
 
-  #readSubjectUnsafe(tenantId: string, ref: SubjectRef, deviceId?: string): SubjectSlice | undefined {
-    if (!this.hasTenant(tenantId)) throw new TenantUnknownError(tenantId);
-    let session: SessionRecord | undefined;
-    let userId: string | undefined;
-    switch (ref.kind) {
-      case 'user':
-        userId = ref.userId;
-        break;
-      case 'session': {
-        const row = this.#stmt.sessionById.get(tenantId, ref.sessionId) as SessionRow | undefined;
-        if (row === undefined) return undefined;
-        session = sessionFromRow(row);
-        userId = row.user_id;
-        break;
-      }
-      case 'identity':
-        userId = this.#stmt.bindingUser.get(tenantId, ref.issuer, ref.subject) as string | undefined;
-        break;
-    }
-    if (userId === undefined) return undefined;
-    const userRow = this.#stmt.userById.get(tenantId, userId) as UserRow | undefined;
-    if (userRow === undefined) return undefined;
-
-    const groups = (this.#stmt.groupsOfUser.all(tenantId, userId) as GroupRow[]).map((g): GroupRef => ({
-      id: g.id,
-      displayName: g.display_name,
-      externalId: g.external_id ?? undefined,
-    }));
-    const posture: Partial<Record<PostureKind, Record<string, unknown>>> = {};
-    for (const row of this.#stmt.userPosture.all(tenantId, userId) as PostureRow[]) {
-      posture[row.kind] = JSON.parse(row.state) as Record<string, unknown>;
-    }
-    const device = deviceId ?? session?.deviceId;
-    if (device !== undefined) {
-      const state = this.#stmt.posture.get(tenantId, 'device', device) as string | undefined;
-      if (state !== undefined) posture.device = JSON.parse(state) as Record<string, unknown>;
-    }
-    return {
-      user: userFromRow(userRow),
-      reauthenticateAfter: userRow.reauthenticate_after ?? undefined,
-      groups,
-      session,
-      posture,
-    };
-  }
-
   // --- writer ---------------------------------------------------------------
 
   upsertTenant(tenant: TenantRecord): void {
-    this.#stmt.upsertTenant.run(tenant.id, tenant.displayName, this.#clock());
+    this.#run(this.#stmt.upsertTenant, tenant.id, tenant.displayName, this.#clock());
   }
 
   upsertUser(user: UserRecord): void {
-    this.#stmt.upsertUser.run({
+    this.#run(this.#stmt.upsertUser, {
       tenant_id: user.tenantId,
       id: user.id,
       user_name: user.userName,
@@ -237,43 +258,50 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
 
   deleteUser(tenantId: string, userId: string): void {
     this.transaction(() => {
-      for (const statement of this.#deleteUserCascade) statement.run(tenantId, userId);
+      for (const statement of this.#deleteUserCascade) this.#run(statement, tenantId, userId);
     });
   }
 
   requireReauthentication(tenantId: string, userId: string, at: number): void {
-    this.#stmt.requireReauthentication.run(at, tenantId, userId);
+    this.#run(this.#stmt.requireReauthentication, at, tenantId, userId);
   }
 
   bindIdentity(binding: IdentityBinding): void {
-    this.#stmt.bindIdentity.run(binding.tenantId, binding.issuer, binding.subject, binding.userId);
+    this.#run(this.#stmt.bindIdentity, binding.tenantId, binding.issuer, binding.subject, binding.userId);
   }
 
   unbindIdentity(tenantId: string, issuer: string, subject: string): void {
-    this.#stmt.unbindIdentity.run(tenantId, issuer, subject);
+    this.#run(this.#stmt.unbindIdentity, tenantId, issuer, subject);
   }
 
   upsertGroup(group: GroupRecord): void {
-    this.#stmt.upsertGroup.run(group.tenantId, group.id, group.displayName, group.externalId ?? null, this.#clock());
+    this.#run(
+      this.#stmt.upsertGroup,
+      group.tenantId,
+      group.id,
+      group.displayName,
+      group.externalId ?? null,
+      this.#clock(),
+    );
   }
 
   deleteGroup(tenantId: string, groupId: string): void {
     this.transaction(() => {
-      this.#stmt.deleteGroupMemberships.run(tenantId, groupId);
-      this.#stmt.deleteGroup.run(tenantId, groupId);
+      this.#run(this.#stmt.deleteGroupMemberships, tenantId, groupId);
+      this.#run(this.#stmt.deleteGroup, tenantId, groupId);
     });
   }
 
   addMember(tenantId: string, groupId: string, userId: string): void {
-    this.#stmt.addMember.run(tenantId, groupId, userId);
+    this.#run(this.#stmt.addMember, tenantId, groupId, userId);
   }
 
   removeMember(tenantId: string, groupId: string, userId: string): void {
-    this.#stmt.removeMember.run(tenantId, groupId, userId);
+    this.#run(this.#stmt.removeMember, tenantId, groupId, userId);
   }
 
   upsertSession(session: SessionRecord): void {
-    this.#stmt.upsertSession.run({
+    this.#run(this.#stmt.upsertSession, {
       tenant_id: session.tenantId,
       id: session.id,
       user_id: session.userId,
@@ -291,11 +319,12 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
   }
 
   revokeSession(tenantId: string, sessionId: string, at: number, reason: string): void {
-    this.#stmt.revokeSession.run(at, reason, tenantId, sessionId);
+    this.#run(this.#stmt.revokeSession, at, reason, tenantId, sessionId);
   }
 
   setPosture(posture: PostureRecord): void {
-    this.#stmt.setPosture.run(
+    this.#run(
+      this.#stmt.setPosture,
       posture.tenantId,
       posture.kind,
       posture.subjectId,
@@ -305,11 +334,11 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
   }
 
   clearPosture(tenantId: string, kind: PostureKind, subjectId: string): void {
-    this.#stmt.clearPosture.run(tenantId, kind, subjectId);
+    this.#run(this.#stmt.clearPosture, tenantId, kind, subjectId);
   }
 
   setAppliedSequence(sequence: number): void {
-    this.#stmt.setAppliedSequence.run(sequence);
+    this.#run(this.#stmt.setAppliedSequence, sequence);
   }
 }
 
@@ -332,17 +361,10 @@ function migrate(db: SqliteDatabase): void {
 const SQL = {
   tenantExists: 'SELECT 1 FROM tenants WHERE id = ?',
   appliedSequence: "SELECT value FROM store_meta WHERE key = 'applied_sequence'",
+  dataVersion: 'PRAGMA data_version',
+  tenantAndSequence: `SELECT (SELECT 1 FROM tenants WHERE id = ?) AS known,
+    (SELECT value FROM store_meta WHERE key = 'applied_sequence') AS sequence`,
   setAppliedSequence: "UPDATE store_meta SET value = ? WHERE key = 'applied_sequence'",
-  sessionById: 'SELECT * FROM sessions WHERE tenant_id = ? AND id = ?',
-  bindingUser: 'SELECT user_id FROM identity_bindings WHERE tenant_id = ? AND issuer = ? AND subject = ?',
-  userById: 'SELECT * FROM users WHERE tenant_id = ? AND id = ?',
-  groupsOfUser: `SELECT g.id, g.display_name, g.external_id
-         FROM memberships m JOIN groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
-        WHERE m.tenant_id = ? AND m.user_id = ?
-        ORDER BY g.display_name, g.id`,
-  userPosture: `SELECT kind, state FROM posture
-        WHERE tenant_id = ? AND subject_id = ? AND kind IN (${USER_POSTURE_SQL})`,
-  posture: 'SELECT state FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
   upsertTenant: `INSERT INTO tenants (id, display_name, updated_at) VALUES (?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, updated_at = excluded.updated_at`,
   upsertUser: `INSERT INTO users (tenant_id, id, user_name, external_id, active, attributes, roles, updated_at)
@@ -380,8 +402,7 @@ const SQL = {
 const PLUCKED: ReadonlySet<keyof typeof SQL> = new Set<keyof typeof SQL>([
   'tenantExists',
   'appliedSequence',
-  'bindingUser',
-  'posture',
+  'dataVersion',
 ]);
 
 /** A user's deletion, child rows first. */
@@ -404,32 +425,74 @@ function prepareStatements(db: SqliteDatabase): Statements {
   return prepared as Statements;
 }
 
-function userFromRow(row: UserRow): UserRecord {
-  return {
-    tenantId: row.tenant_id,
-    id: row.id,
-    userName: row.user_name,
-    externalId: row.external_id ?? undefined,
-    active: row.active === 1,
-    attributes: JSON.parse(row.attributes) as Record<string, unknown>,
-    roles: JSON.parse(row.roles) as string[],
-  };
+function cacheKey(tenantId: string, ref: SubjectRef, deviceId: string | undefined): string {
+  const id =
+    ref.kind === 'user' ? ref.userId : ref.kind === 'session' ? ref.sessionId : `${ref.issuer}\0${ref.subject}`;
+  return `${tenantId}\0${ref.kind}\0${id}\0${deviceId ?? ''}`;
 }
 
-function sessionFromRow(row: SessionRow): SessionRecord {
+/**
+ * The subject read: one statement joining the user to its groups, posture,
+ * device posture and the applied sequence. `from` and `where` pick the
+ * subject by user id, session or IdP binding.
+ */
+function subjectQuery(from: string, where: string): string {
+  return `
+    SELECT EXISTS (SELECT 1 FROM tenants t WHERE t.id = u.tenant_id) AS tenant_known,
+           (SELECT value FROM store_meta WHERE key = 'applied_sequence') AS sequence,
+           u.tenant_id, u.id, u.user_name, u.external_id, u.active, u.attributes, u.roles, u.reauthenticate_after,
+           (SELECT json_group_array(json_array(g.id, g.display_name, g.external_id))
+              FROM (SELECT g.id, g.display_name, g.external_id
+                      FROM memberships m JOIN groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
+                     WHERE m.tenant_id = u.tenant_id AND m.user_id = u.id
+                     ORDER BY g.display_name, g.id) g) AS groups_json,
+           (SELECT json_group_object(p.kind, json(p.state)) FROM posture p
+             WHERE p.tenant_id = u.tenant_id AND p.subject_id = u.id AND p.kind IN (${USER_POSTURE_SQL})) AS posture_json,
+           (SELECT p.state FROM posture p
+             WHERE p.tenant_id = u.tenant_id AND p.kind = 'device' AND p.subject_id = coalesce(@device, s.device_id))
+             AS device_json,
+           s.id AS s_id, s.issuer AS s_issuer, s.acr AS s_acr, s.amr AS s_amr, s.auth_time AS s_auth_time,
+           s.expires_at AS s_expires_at, s.created_at AS s_created_at, s.revoked_at AS s_revoked_at,
+           s.revoke_reason AS s_revoke_reason, s.ip AS s_ip, s.device_id AS s_device_id
+      ${from}
+     WHERE ${where}`;
+}
+
+function sliceFromRow(row: SubjectRow): SubjectSlice {
+  const posture = JSON.parse(row.posture_json) as Partial<Record<PostureKind, Record<string, unknown>>>;
+  if (row.device_json !== null) posture.device = JSON.parse(row.device_json) as Record<string, unknown>;
   return {
-    tenantId: row.tenant_id,
-    id: row.id,
-    userId: row.user_id,
-    issuer: row.issuer,
-    acr: row.acr ?? undefined,
-    amr: JSON.parse(row.amr) as string[],
-    authTime: row.auth_time ?? undefined,
-    expiresAt: row.expires_at,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at ?? undefined,
-    revokeReason: row.revoke_reason ?? undefined,
-    ip: row.ip ?? undefined,
-    deviceId: row.device_id ?? undefined,
+    user: {
+      tenantId: row.tenant_id,
+      id: row.id,
+      userName: row.user_name,
+      externalId: row.external_id ?? undefined,
+      active: row.active === 1,
+      attributes: JSON.parse(row.attributes) as Record<string, unknown>,
+      roles: JSON.parse(row.roles) as string[],
+    },
+    reauthenticateAfter: row.reauthenticate_after ?? undefined,
+    groups: (JSON.parse(row.groups_json) as [string, string, string | null][]).map(
+      ([id, displayName, externalId]): GroupRef => ({ id, displayName, externalId: externalId ?? undefined }),
+    ),
+    session:
+      row.s_id === null
+        ? undefined
+        : {
+            tenantId: row.tenant_id,
+            id: row.s_id,
+            userId: row.id,
+            issuer: row.s_issuer,
+            acr: row.s_acr ?? undefined,
+            amr: JSON.parse(row.s_amr) as string[],
+            authTime: row.s_auth_time ?? undefined,
+            expiresAt: row.s_expires_at,
+            createdAt: row.s_created_at,
+            revokedAt: row.s_revoked_at ?? undefined,
+            revokeReason: row.s_revoke_reason ?? undefined,
+            ip: row.s_ip ?? undefined,
+            deviceId: row.s_device_id ?? undefined,
+          },
+    posture,
   };
 }

@@ -8,6 +8,7 @@ export type {
   PostureKind,
   PostureRecord,
   SessionRecord,
+  SubjectRead,
   SubjectRef,
   SubjectSlice,
   TenantRecord,

@@ -92,3 +92,10 @@ export interface SubjectSlice {
   readonly session: SessionRecord | undefined;
   readonly posture: Readonly<Partial<Record<PostureKind, Readonly<Record<string, unknown>>>>>;
 }
+
+/** A subject's slice with the stream sequence the store was at when it was read. */
+export interface SubjectRead {
+  readonly sequence: number;
+  /** `undefined` when the subject is unknown to the tenant. */
+  readonly slice: SubjectSlice | undefined;
+}

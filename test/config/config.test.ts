@@ -21,6 +21,8 @@ describe('parseConfig', () => {
     [{ IPSIE_BATCH_MAX_ITEMS: '0' }, ['IPSIE_BATCH_MAX_ITEMS']],
     [{ IPSIE_OPA_BUILD_TIMEOUT_MS: 'soon' }, ['IPSIE_OPA_BUILD_TIMEOUT_MS']],
     [{ IPSIE_LOG_LEVEL: 'loud' }, ['IPSIE_LOG_LEVEL']],
+    [{ IPSIE_SUBJECT_CACHE_SIZE: '-1' }, ['IPSIE_SUBJECT_CACHE_SIZE']],
+    [{ IPSIE_BATCH_MAX_ITEMS: '1.5' }, ['IPSIE_BATCH_MAX_ITEMS']],
   ])('names the offending key: %j', (env, keys) => {
     expect(() => parseConfig(env)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', keys }));
   });

@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import path, { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PolicyCompiler, PolicyRegistry } from '../../src/policy/index.js';
 import type { PolicyInput } from '../../src/policy/index.js';
@@ -136,6 +136,15 @@ describe('PolicyCompiler (real opa build -t wasm)', () => {
     await expect(slow.compile(await examplePolicy('acme'))).rejects.toMatchObject({
       code: 'ERR_POLICY_COMPILE_TIMEOUT',
     });
+  });
+
+  it('resolves a relative opa path against the working directory, not its temp dir', async () => {
+    const relative = new PolicyCompiler({
+      opaPath: path.relative(process.cwd(), opaPath()),
+      platformDir: path.relative(process.cwd(), PLATFORM_POLICY_DIR),
+      timeoutMs: 30_000,
+    });
+    await expect(relative.compile(await examplePolicy('acme'))).resolves.toMatchObject({ tenantId: 'acme' });
   });
 
   it('says so when the opa CLI is missing', async () => {

@@ -68,7 +68,8 @@ describe('EntitlementStore', () => {
     store.setPosture({ tenantId: 'a', kind: 'risk', subjectId: 'u1', state: { level: 'high' }, updatedAt: 1 });
     store.setPosture({ tenantId: 'a', kind: 'device', subjectId: 'd1', state: { compliant: false }, updatedAt: 1 });
 
-    const slice = store.readSubject('a', { kind: 'session', sessionId: 's1' });
+    const { slice, sequence } = store.readSubject('a', { kind: 'session', sessionId: 's1' });
+    expect(sequence).toBe(0);
     expect(slice?.user).toMatchObject({ id: 'u1', attributes: { department: 'R&D' }, roles: ['r1'], active: true });
     expect(slice?.groups).toEqual([
       { id: 'g1', displayName: 'Alpha', externalId: 'ext-1' },
@@ -77,21 +78,29 @@ describe('EntitlementStore', () => {
     expect(slice?.session).toMatchObject({ id: 's1', acr: 'phr', amr: ['hwk'], deviceId: 'd1' });
     expect(slice?.posture).toEqual({ risk: { level: 'high' }, device: { compliant: false } });
     // An explicit device overrides the session's.
-    expect(store.readSubject('a', { kind: 'user', userId: 'u1' }, 'd2')?.posture).toEqual({ risk: { level: 'high' } });
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' }, 'd2').slice?.posture).toEqual({
+      risk: { level: 'high' },
+    });
   });
 
   it('keeps tenants apart: same ids in two tenants are different subjects', () => {
     store.upsertUser(user('a', 'u1', { attributes: { tenant: 'a' } }));
-    expect(store.readSubject('b', { kind: 'user', userId: 'u1' })).toBeUndefined();
+    expect(store.readSubject('b', { kind: 'user', userId: 'u1' }).slice).toBeUndefined();
     store.bindIdentity({ tenantId: 'a', issuer: 'https://idp-a', subject: 'sub-1', userId: 'u1' });
-    expect(store.readSubject('a', { kind: 'identity', issuer: 'https://idp-a', subject: 'sub-1' })?.user.id).toBe('u1');
-    expect(store.readSubject('b', { kind: 'identity', issuer: 'https://idp-a', subject: 'sub-1' })).toBeUndefined();
+    expect(store.readSubject('a', { kind: 'identity', issuer: 'https://idp-a', subject: 'sub-1' }).slice?.user.id).toBe(
+      'u1',
+    );
+    expect(
+      store.readSubject('b', { kind: 'identity', issuer: 'https://idp-a', subject: 'sub-1' }).slice,
+    ).toBeUndefined();
     // Another IdP of the same tenant with the same `sub` does not resolve to the user.
-    expect(store.readSubject('a', { kind: 'identity', issuer: 'https://idp-b', subject: 'sub-1' })).toBeUndefined();
+    expect(
+      store.readSubject('a', { kind: 'identity', issuer: 'https://idp-b', subject: 'sub-1' }).slice,
+    ).toBeUndefined();
   });
 
   it('throws a coded error for an unknown tenant', () => {
-    expect(() => store.readSubject('zz', { kind: 'user', userId: 'u1' })).toThrow(
+    expect(() => store.readSubject('zz', { kind: 'user', userId: 'u1' }).slice).toThrow(
       expect.objectContaining({ code: 'ERR_STORE_TENANT_UNKNOWN' }),
     );
   });
@@ -108,10 +117,10 @@ describe('EntitlementStore', () => {
     store.deleteUser('a', 'u1');
     // Re-creating the same id finds nothing left over.
     store.upsertUser(user('a', 'u1'));
-    expect(store.readSubject('a', { kind: 'user', userId: 'u1' })).toMatchObject({ groups: [], posture: {} });
-    expect(store.readSubject('a', { kind: 'session', sessionId: 's1' })).toBeUndefined();
-    expect(store.readSubject('a', { kind: 'identity', issuer: 'i', subject: 's' })).toBeUndefined();
-    expect(store.readSubject('a', { kind: 'user', userId: 'u2' })?.groups.map((g) => g.id)).toEqual(['g1']);
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice).toMatchObject({ groups: [], posture: {} });
+    expect(store.readSubject('a', { kind: 'session', sessionId: 's1' }).slice).toBeUndefined();
+    expect(store.readSubject('a', { kind: 'identity', issuer: 'i', subject: 's' }).slice).toBeUndefined();
+    expect(store.readSubject('a', { kind: 'user', userId: 'u2' }).slice?.groups.map((g) => g.id)).toEqual(['g1']);
   });
 
   it('deleting a group removes its memberships', () => {
@@ -120,7 +129,7 @@ describe('EntitlementStore', () => {
     store.addMember('a', 'g1', 'u1');
     store.deleteGroup('a', 'g1');
     store.upsertGroup({ tenantId: 'a', id: 'g1', displayName: 'G', externalId: undefined });
-    expect(store.readSubject('a', { kind: 'user', userId: 'u1' })?.groups).toEqual([]);
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice?.groups).toEqual([]);
   });
 
   it('revokes a session once, keeping the first revocation', () => {
@@ -128,7 +137,7 @@ describe('EntitlementStore', () => {
     store.upsertSession(session('a', 's1', 'u1'));
     store.revokeSession('a', 's1', 150, 'first');
     store.revokeSession('a', 's1', 160, 'second');
-    expect(store.readSubject('a', { kind: 'session', sessionId: 's1' })?.session).toMatchObject({
+    expect(store.readSubject('a', { kind: 'session', sessionId: 's1' }).slice?.session).toMatchObject({
       revokedAt: 150,
       revokeReason: 'first',
     });
@@ -138,7 +147,7 @@ describe('EntitlementStore', () => {
     store.upsertUser(user('a', 'u1'));
     store.requireReauthentication('a', 'u1', 500);
     store.upsertUser(user('a', 'u1', { active: false })); // a profile update keeps it
-    expect(store.readSubject('a', { kind: 'user', userId: 'u1' })?.reauthenticateAfter).toBe(500);
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice?.reauthenticateAfter).toBe(500);
   });
 
   it('rolls a failed transaction back entirely', () => {
@@ -150,8 +159,109 @@ describe('EntitlementStore', () => {
         throw new Error('boom');
       }),
     ).toThrow('boom');
-    expect(store.readSubject('a', { kind: 'user', userId: 'u1' })?.user.active).toBe(true);
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice?.user.active).toBe(true);
     expect(store.appliedSequence()).toBe(0);
+  });
+
+  it('reports the applied sequence with the slice, also for an unknown subject', () => {
+    store.upsertUser(user('a', 'u1'));
+    store.setAppliedSequence(7);
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).sequence).toBe(7);
+    expect(store.readSubject('a', { kind: 'user', userId: 'nobody' })).toEqual({ sequence: 7, slice: undefined });
+  });
+
+  it('an orphaned user of a tenant that no longer exists reads as an unknown tenant', () => {
+    store.upsertUser(user('gone', 'u1'));
+    expect(() => store.readSubject('gone', { kind: 'user', userId: 'u1' })).toThrow(
+      expect.objectContaining({ code: 'ERR_STORE_TENANT_UNKNOWN' }),
+    );
+  });
+
+  describe('subject read cache', () => {
+    it('a change committed by another connection (another process) is seen at once', () => {
+      store.upsertUser(user('a', 'u1'));
+      expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice?.user.active).toBe(true);
+      const other = EntitlementStore.open(path);
+      try {
+        other.upsertUser(user('a', 'u1', { active: false }));
+      } finally {
+        other.close();
+      }
+      expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice?.user.active).toBe(false);
+    });
+
+    it('every kind of local write is seen by the next read', () => {
+      store.upsertUser(user('a', 'u1'));
+      store.upsertSession(session('a', 's1', 'u1', { deviceId: 'd1' }));
+      store.upsertGroup({ tenantId: 'a', id: 'g1', displayName: 'G', externalId: undefined });
+      const read = (): unknown => store.readSubject('a', { kind: 'session', sessionId: 's1' });
+      const writes: (() => void)[] = [
+        () => {
+          store.addMember('a', 'g1', 'u1');
+        },
+        () => {
+          store.upsertGroup({ tenantId: 'a', id: 'g1', displayName: 'Renamed', externalId: undefined });
+        },
+        () => {
+          store.removeMember('a', 'g1', 'u1');
+        },
+        () => {
+          store.setPosture({
+            tenantId: 'a',
+            kind: 'device',
+            subjectId: 'd1',
+            state: { compliant: true },
+            updatedAt: 2,
+          });
+        },
+        () => {
+          store.clearPosture('a', 'device', 'd1');
+        },
+        () => {
+          store.revokeSession('a', 's1', 150, 'r');
+        },
+        () => {
+          store.requireReauthentication('a', 'u1', 170);
+        },
+        () => {
+          store.setAppliedSequence(3);
+        },
+        () => {
+          store.deleteUser('a', 'u1');
+        },
+      ];
+      let before = JSON.stringify(read());
+      for (const write of writes) {
+        write();
+        const after = JSON.stringify(read());
+        expect(after).not.toBe(before);
+        before = after;
+      }
+    });
+
+    it('a rolled-back transaction leaves nothing cached', () => {
+      store.upsertUser(user('a', 'u1'));
+      expect(() =>
+        store.transaction(() => {
+          store.upsertUser(user('a', 'u1', { active: false }));
+          expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice?.user.active).toBe(false);
+          throw new Error('rollback');
+        }),
+      ).toThrow('rollback');
+      expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice?.user.active).toBe(true);
+    });
+
+    it('answers the same with the cache disabled', () => {
+      store.upsertUser(user('a', 'u1', { attributes: { x: 1 } }));
+      const uncached = EntitlementStore.open(path, { subjectCacheSize: 0 });
+      try {
+        expect(uncached.readSubject('a', { kind: 'user', userId: 'u1' })).toEqual(
+          store.readSubject('a', { kind: 'user', userId: 'u1' }),
+        );
+      } finally {
+        uncached.close();
+      }
+    });
   });
 
   it('persists across reopen', () => {
@@ -160,7 +270,7 @@ describe('EntitlementStore', () => {
     store.close();
     store = EntitlementStore.open(path);
     expect(store.appliedSequence()).toBe(42);
-    expect(store.readSubject('a', { kind: 'user', userId: 'u1' })?.user.userName).toBe('u1@example.com');
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice?.user.userName).toBe('u1@example.com');
   });
 
   it('refuses a store written by a newer schema', () => {
