@@ -174,7 +174,7 @@ async function inProcess(storePath: string): Promise<void> {
   console.log(formatRow('Wasm evaluation only (10 groups)', summarize(measure(20_000, () => policy.evaluate(input)))));
   const ctx = { ip: undefined, userAgent: undefined, deviceId: undefined, attributes: {} };
   const decide = (on: Decider, user: string): void => {
-    on.check({
+    on.decide({
       tenantId: 'acme',
       subject: { kind: 'user', userId: user },
       action: { name: 'write', properties: {} },

@@ -14,13 +14,16 @@ const SRC = join(PROJECT_ROOT, 'src');
 const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   config: [],
   logging: ['config'],
+  changes: [],
   store: [],
   policy: [],
-  check: ['config', 'logging', 'policy', 'store'],
-  roles: ['check', 'config', 'logging', 'policy', 'store'],
+  stream: ['changes', 'logging'],
+  ingest: ['changes', 'logging', 'store', 'stream'],
+  check: ['changes', 'config', 'logging', 'policy', 'store'],
+  roles: ['changes', 'check', 'config', 'ingest', 'logging', 'policy', 'store', 'stream'],
 };
 
-const ROOT_FILES = new Set(['errors.ts']);
+const ROOT_FILES = new Set(['errors.ts', 'tenant_id.ts']);
 
 interface ImportEdge {
   readonly file: string;

@@ -7,6 +7,8 @@ export type { CheckRequest as CheckRequestMessage } from './gen/ipsie/sidecar/v1
 export type { CheckResponse__Output as CheckResponseMessage } from './gen/ipsie/sidecar/v1/CheckResponse.js';
 export type { BatchCheckRequest as BatchCheckRequestMessage } from './gen/ipsie/sidecar/v1/BatchCheckRequest.js';
 export type { BatchCheckResponse__Output as BatchCheckResponseMessage } from './gen/ipsie/sidecar/v1/BatchCheckResponse.js';
+export type { SessionEvent__Output as SessionEventMessage } from './gen/ipsie/sidecar/v1/SessionEvent.js';
+export type { WatchSessionsRequest as WatchSessionsRequestMessage } from './gen/ipsie/sidecar/v1/WatchSessionsRequest.js';
 
 /**
  * A client of the Check service, for the demo, tests and benchmarks.

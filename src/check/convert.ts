@@ -2,7 +2,7 @@
  * The protobuf edge: pure functions between wire messages and domain types.
  * Nothing behind `src/check/` sees generated code.
  */
-import { TENANT_ID_PATTERN } from '../policy/index.js';
+import { TENANT_ID_PATTERN } from '../tenant_id.js';
 import type { BatchCheckItem__Output } from './gen/ipsie/sidecar/v1/BatchCheckItem.js';
 import type { BatchCheckRequest__Output } from './gen/ipsie/sidecar/v1/BatchCheckRequest.js';
 import type { BatchCheckResponse } from './gen/ipsie/sidecar/v1/BatchCheckResponse.js';
@@ -12,6 +12,10 @@ import type { CheckResponse } from './gen/ipsie/sidecar/v1/CheckResponse.js';
 import type { Decision as DecisionProto } from './gen/ipsie/sidecar/v1/Decision.js';
 import type { RequestContext__Output } from './gen/ipsie/sidecar/v1/RequestContext.js';
 import type { Subject__Output } from './gen/ipsie/sidecar/v1/Subject.js';
+import type { SessionEvent as SessionEventProto } from './gen/ipsie/sidecar/v1/SessionEvent.js';
+import type { SessionEventKind as SessionEventKindProto } from './gen/ipsie/sidecar/v1/SessionEventKind.js';
+import type { WatchSessionsRequest__Output } from './gen/ipsie/sidecar/v1/WatchSessionsRequest.js';
+import type { SessionEvent } from '../changes/index.js';
 import type { Struct, Struct__Output } from './gen/google/protobuf/Struct.js';
 import type { Value, Value__Output } from './gen/google/protobuf/Value.js';
 import type {
@@ -100,6 +104,47 @@ function decisionToProto(decision: Decision): BatchCheckResultProto {
         ? null
         : { acr_values: [...stepUp.acrValues], ...(stepUp.maxAge === undefined ? {} : { max_age: stepUp.maxAge }) },
     decision_id: decision.decisionId,
+  };
+}
+
+/** Most users one watch may name; beyond that, watch the whole tenant. */
+export const WATCH_MAX_USERS = 10_000;
+
+export interface WatchSessionsRequest {
+  readonly tenantId: string;
+  /** Empty for every user. */
+  readonly userIds: ReadonlySet<string>;
+}
+
+/** @throws {CheckRequestError} naming the invalid field */
+export function watchSessionsRequestFromProto(message: WatchSessionsRequest__Output): WatchSessionsRequest {
+  const tenantId = tenantFromProto(message.tenant);
+  if (message.user_ids.length > WATCH_MAX_USERS) {
+    throw new CheckRequestError(
+      'ERR_CHECK_WATCH_TOO_MANY_USERS',
+      `user_ids has ${message.user_ids.length} entries; at most ${WATCH_MAX_USERS}, or none for the whole tenant`,
+    );
+  }
+  return { tenantId, userIds: new Set(message.user_ids.filter((id) => id !== '')) };
+}
+
+const SESSION_EVENT_KINDS: Record<SessionEvent['kind'], SessionEventKindProto> = {
+  session_revoked: 'SESSION_EVENT_KIND_SESSION_REVOKED',
+  user_sessions_revoked: 'SESSION_EVENT_KIND_USER_SESSIONS_REVOKED',
+  user_deactivated: 'SESSION_EVENT_KIND_USER_DEACTIVATED',
+  user_deleted: 'SESSION_EVENT_KIND_USER_DELETED',
+  reauthentication_required: 'SESSION_EVENT_KIND_REAUTHENTICATION_REQUIRED',
+};
+
+export function sessionEventToProto(event: SessionEvent): SessionEventProto {
+  return {
+    kind: SESSION_EVENT_KINDS[event.kind],
+    tenant: event.tenantId,
+    user_id: event.userId,
+    session_id: event.sessionId ?? '',
+    reason: event.reason,
+    sequence: String(event.sequence),
+    at_unix_ms: String(event.at),
   };
 }
 

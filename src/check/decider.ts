@@ -17,13 +17,29 @@ import type {
 import { SequenceNotReachedError, SubjectFormUnsupportedError } from './errors.js';
 import { requestInput, subjectInput } from './policy_input_builder.js';
 
+/**
+ * How current the store is. The ingest side implements it; without one the
+ * store is taken as authoritative (a standalone sidecar).
+ */
+export interface StoreFreshness {
+  /** True when the store may be behind the stream by more than the configured bound. */
+  isStale(): boolean;
+  /** Resolves true once `sequence` is applied, false if `timeoutMs` passes first. */
+  waitForSequence(sequence: number, timeoutMs: number): Promise<boolean>;
+}
+
 export interface DeciderOptions {
   readonly reader: EntitlementReader;
   readonly policies: PolicyRegistry;
   readonly logger: Logger;
+  readonly freshness?: StoreFreshness | undefined;
+  /** Longest wait for a `min_sequence`, in ms (the call deadline may cut it shorter). @defaultValue 2000 */
+  readonly maxSequenceWaitMs?: number;
   /** Unix seconds. @defaultValue the system clock */
   readonly clock?: () => number;
 }
+
+export const DEFAULT_MAX_SEQUENCE_WAIT_MS = 2_000;
 
 /**
  * Answers Checks: reads the subject's slice from the store, evaluates the
@@ -35,11 +51,15 @@ export class Decider {
   readonly #policies: PolicyRegistry;
   readonly #logger: Logger;
   readonly #clock: () => number;
+  readonly #freshness: StoreFreshness | undefined;
+  readonly #maxSequenceWaitMs: number;
 
   constructor(options: DeciderOptions) {
     this.#reader = options.reader;
     this.#policies = options.policies;
     this.#logger = options.logger;
+    this.#freshness = options.freshness;
+    this.#maxSequenceWaitMs = options.maxSequenceWaitMs ?? DEFAULT_MAX_SEQUENCE_WAIT_MS;
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
   }
 
@@ -51,45 +71,70 @@ export class Decider {
    * @throws {PolicyEvaluationError} `ERR_POLICY_EVALUATION_FAILED`
    * @throws {PolicyResultInvalidError} `ERR_POLICY_RESULT_INVALID`
    */
-  check(request: CheckRequest): CheckResult {
-    const { tenantId } = request;
-    const prepared = this.#prepare(tenantId, request.subject, request.minSequence, request.context);
+  async check(request: CheckRequest, waitMs?: number): Promise<CheckResult> {
+    await this.#awaitSequence(request.minSequence, waitMs);
+    return this.decide(request);
+  }
+
+  /**
+   * Decides now, without waiting for `min_sequence` (refused if not yet applied).
+   * Synchronous: one store read and one Wasm evaluation.
+   */
+  decide(request: CheckRequest): CheckResult {
+    if (request.minSequence > this.#reader.appliedSequence()) throw this.#sequenceNotReached(request.minSequence);
+    const prepared = this.#prepare(request.tenantId, request.subject, request.context);
     const decision = this.#decide(prepared, request.action, request.resource, request.context);
     return { decision, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }
 
   /** Decides every item against one snapshot of the subject and one policy version. */
-  batchCheck(request: BatchCheckRequest): BatchCheckResult {
-    const { tenantId } = request;
-    const prepared = this.#prepare(tenantId, request.subject, request.minSequence, request.context);
+  async batchCheck(request: BatchCheckRequest, waitMs?: number): Promise<BatchCheckResult> {
+    await this.#awaitSequence(request.minSequence, waitMs);
+    if (request.minSequence > this.#reader.appliedSequence()) throw this.#sequenceNotReached(request.minSequence);
+    const prepared = this.#prepare(request.tenantId, request.subject, request.context);
     const decisions = request.items.map((item) => this.#decide(prepared, item.action, item.resource, item.context));
     return { decisions, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }
 
-  #prepare(tenantId: string, subject: CheckSubject, minSequence: number, context: RequestContext): Prepared {
+  /**
+   * Read-after-write: wait (bounded by `waitMs`, the caller's deadline) until
+   * the store has applied `minSequence`.
+   */
+  async #awaitSequence(minSequence: number, waitMs: number | undefined): Promise<void> {
+    if (minSequence <= 0 || this.#reader.appliedSequence() >= minSequence) return;
+    const timeout = Math.min(waitMs ?? this.#maxSequenceWaitMs, this.#maxSequenceWaitMs);
+    const reached = (await this.#freshness?.waitForSequence(minSequence, timeout)) ?? false;
+    if (!reached) throw this.#sequenceNotReached(minSequence);
+  }
+
+  #sequenceNotReached(minSequence: number): SequenceNotReachedError {
+    return new SequenceNotReachedError(
+      `the store is at sequence ${this.#reader.appliedSequence()}, the request needs ${minSequence}`,
+    );
+  }
+
+  #prepare(tenantId: string, subject: CheckSubject, context: RequestContext): Prepared {
     if (subject.kind === 'token') {
       throw new SubjectFormUnsupportedError('token subjects are not supported yet; send session_id or user_id');
-    }
-    if (minSequence > 0) {
-      const applied = this.#reader.appliedSequence();
-      if (minSequence > applied) {
-        throw new SequenceNotReachedError(`the store is at sequence ${applied}, the request needs ${minSequence}`);
-      }
     }
     // Tenant first: an unknown tenant is NOT_FOUND even when no policy is loaded.
     const { sequence, slice } = this.#reader.readSubject(tenantId, subject, context.deviceId);
     const policy = this.#policies.get(tenantId);
+    // Cut off from the stream for too long: the store may be missing a
+    // deactivation or revocation, so nothing is allowed.
+    const stale = this.#freshness?.isStale() ?? false;
     // One clock reading per request: every item of a batch is decided at the same `now`.
     const encoder =
-      slice === undefined ? undefined : new PolicyInputEncoder(subjectInput(tenantId, this.#clock(), slice));
-    return { sequence, ref: subject, slice, policy, encoder };
+      slice === undefined || stale ? undefined : new PolicyInputEncoder(subjectInput(tenantId, this.#clock(), slice));
+    return { sequence, ref: subject, slice, policy, encoder, stale };
   }
 
   #decide(prepared: Prepared, action: CheckedAction, resource: CheckedResource, context: RequestContext): Decision {
     const { policy, slice, encoder } = prepared;
     const decisionId = randomUUID();
-    const outcome: PolicyDecision =
-      encoder === undefined
+    const outcome: PolicyDecision = prepared.stale
+      ? STALE_DATA
+      : encoder === undefined
         ? unknownSubject(prepared.ref)
         : policy.evaluate(encoder.encode(requestInput(action, resource, context)));
     const decision = { ...outcome, decisionId };
@@ -131,7 +176,14 @@ interface Prepared {
   readonly slice: SubjectSlice | undefined;
   readonly policy: TenantPolicy;
   readonly encoder: PolicyInputEncoder | undefined;
+  readonly stale: boolean;
 }
+
+const STALE_DATA: PolicyDecision = {
+  kind: 'deny',
+  reasons: [{ code: 'STALE_DATA', message: 'the sidecar has been cut off from its entitlement stream for too long' }],
+  stepUp: undefined,
+};
 
 /** No store record matches: deny without consulting the tenant's rules. */
 function unknownSubject(subject: SubjectRef): PolicyDecision {

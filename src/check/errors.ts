@@ -7,7 +7,8 @@ export type CheckRequestErrorCode =
   | 'ERR_CHECK_ACTION_MISSING'
   | 'ERR_CHECK_RESOURCE_MISSING'
   | 'ERR_CHECK_BATCH_EMPTY'
-  | 'ERR_CHECK_BATCH_TOO_LARGE';
+  | 'ERR_CHECK_BATCH_TOO_LARGE'
+  | 'ERR_CHECK_WATCH_TOO_MANY_USERS';
 
 /** The caller sent a request that cannot be decided as it stands. */
 export class CheckRequestError extends SidecarError {
@@ -27,4 +28,14 @@ export class SequenceNotReachedError extends SidecarError {
 /** The subject form is part of the API but not served by this build. */
 export class SubjectFormUnsupportedError extends SidecarError {
   readonly code = 'ERR_CHECK_SUBJECT_UNSUPPORTED';
+}
+
+/** This sidecar has no stream of session events (it runs without NATS). */
+export class SessionEventsUnavailableError extends SidecarError {
+  readonly code = 'ERR_CHECK_SESSION_EVENTS_UNAVAILABLE';
+}
+
+/** A watcher did not read its events fast enough; it should reconnect. */
+export class WatcherTooSlowError extends SidecarError {
+  readonly code = 'ERR_CHECK_WATCHER_TOO_SLOW';
 }

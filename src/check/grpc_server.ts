@@ -1,12 +1,20 @@
 import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import type { SessionEvent } from '../changes/index.js';
+import type { EntitlementReader } from '../store/index.js';
+import { TenantUnknownError } from '../store/index.js';
 import {
   batchCheckRequestFromProto,
   batchCheckResponseToProto,
   checkRequestFromProto,
   checkResponseToProto,
+  sessionEventToProto,
+  watchSessionsRequestFromProto,
 } from './convert.js';
+import { SessionEventsUnavailableError, WatcherTooSlowError } from './errors.js';
+import type { SessionEvent as SessionEventProto } from './gen/ipsie/sidecar/v1/SessionEvent.js';
+import type { WatchSessionsRequest__Output } from './gen/ipsie/sidecar/v1/WatchSessionsRequest.js';
 import type { Decider } from './decider.js';
 import type { AuthorizationHandlers } from './gen/ipsie/sidecar/v1/Authorization.js';
 import { authzProto } from './proto.js';
@@ -21,7 +29,22 @@ export interface CheckServerOptions {
   readonly address?: string | undefined;
   /** Unix socket path to listen on. */
   readonly socketPath?: string | undefined;
+  /** Where WatchSessions takes its events from; without it WatchSessions answers UNAVAILABLE. */
+  readonly sessionEvents?: SessionEventFeed | undefined;
+  /** To refuse watches of unknown tenants. */
+  readonly reader: EntitlementReader;
 }
+
+/** A source of session events (the ingest side). */
+export interface SessionEventFeed {
+  /** Calls `listener` for every event after its change is committed; returns the unsubscribe. */
+  onSessionEvent(listener: (event: SessionEvent) => void): () => void;
+}
+
+/** Bytes a watcher may leave unread before it is cut off. */
+const WATCHER_BUFFER_LIMIT = 1024 * 1024;
+
+type WatchCall = grpc.ServerWritableStream<WatchSessionsRequest__Output, SessionEventProto>;
 
 export interface BoundAddresses {
   /** The TCP port actually bound, when listening on TCP. */
@@ -29,10 +52,18 @@ export interface BoundAddresses {
   readonly socketPath: string | undefined;
 }
 
+/** Time left before the caller's deadline, in ms; undefined without one. */
+function remainingMs(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
+
 /** The `ipsie.sidecar.v1.Authorization` gRPC service on TCP and/or a Unix socket. */
 export class CheckServer {
   readonly #options: CheckServerOptions;
   readonly #server: grpc.Server;
+  readonly #watchers = new Set<WatchCall>();
 
   constructor(options: CheckServerOptions) {
     if (options.address === undefined && options.socketPath === undefined) {
@@ -58,6 +89,8 @@ export class CheckServer {
 
   /** Stops accepting calls, lets in-flight calls finish for up to `graceMs`, then closes. */
   async stop(graceMs = 5_000): Promise<void> {
+    // Watches never end by themselves; end them so draining can finish.
+    for (const call of this.#watchers) call.end();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();
@@ -83,21 +116,72 @@ export class CheckServer {
     const { decider, batchMaxItems } = this.#options;
     return {
       Check: (call, callback) => {
-        try {
-          callback(null, checkResponseToProto(decider.check(checkRequestFromProto(call.request))));
-        } catch (error) {
-          callback(this.#failure('Check', error));
-        }
+        this.#answer('Check', callback, async () =>
+          checkResponseToProto(await decider.check(checkRequestFromProto(call.request), remainingMs(call))),
+        );
       },
       BatchCheck: (call, callback) => {
-        try {
-          const request = batchCheckRequestFromProto(call.request, batchMaxItems);
-          callback(null, batchCheckResponseToProto(decider.batchCheck(request)));
-        } catch (error) {
-          callback(this.#failure('BatchCheck', error));
-        }
+        this.#answer('BatchCheck', callback, async () =>
+          batchCheckResponseToProto(
+            await decider.batchCheck(batchCheckRequestFromProto(call.request, batchMaxItems), remainingMs(call)),
+          ),
+        );
+      },
+      WatchSessions: (call) => {
+        this.#watch(call);
       },
     };
+  }
+
+  /** Runs a unary handler; any throw, synchronous or not, becomes the mapped gRPC error. */
+  #answer<T>(method: string, callback: grpc.sendUnaryData<T>, handle: () => Promise<T>): void {
+    handle().then(
+      (response) => {
+        callback(null, response);
+      },
+      (error: unknown) => {
+        callback(this.#failure(method, error));
+      },
+    );
+  }
+
+  #watch(call: WatchCall): void {
+    const { sessionEvents, reader, logger } = this.#options;
+    let unsubscribe: (() => void) | undefined;
+    const end = (): void => {
+      unsubscribe?.();
+      this.#watchers.delete(call);
+    };
+    try {
+      const request = watchSessionsRequestFromProto(call.request);
+      if (sessionEvents === undefined) {
+        throw new SessionEventsUnavailableError(
+          'this sidecar runs without a state stream, so it has no session events',
+        );
+      }
+      if (!reader.hasTenant(request.tenantId)) throw new TenantUnknownError(request.tenantId);
+      unsubscribe = sessionEvents.onSessionEvent((event) => {
+        if (event.tenantId !== request.tenantId) return;
+        if (request.userIds.size > 0 && !request.userIds.has(event.userId)) return;
+        if (!call.write(sessionEventToProto(event)) && call.writableLength > WATCHER_BUFFER_LIMIT) {
+          end();
+          call.emit(
+            'error',
+            this.#failure('WatchSessions', new WatcherTooSlowError('the watcher fell too far behind')),
+          );
+        }
+      });
+      this.#watchers.add(call);
+      call.on('cancelled', end);
+      call.on('close', end);
+      call.on('error', end);
+      // Headers now: the client knows the watch is live before any event.
+      call.sendMetadata(new grpc.Metadata());
+      logger.debug({ tenant: request.tenantId, users: request.userIds.size }, 'WatchSessions started');
+    } catch (error) {
+      end();
+      call.emit('error', this.#failure('WatchSessions', error));
+    }
   }
 
   #failure(method: string, error: unknown): Partial<grpc.ServiceError> {

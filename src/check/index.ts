@@ -1,7 +1,7 @@
 export { CheckServer } from './grpc_server.js';
-export type { BoundAddresses, CheckServerOptions } from './grpc_server.js';
-export { Decider } from './decider.js';
-export type { DeciderOptions } from './decider.js';
+export type { BoundAddresses, CheckServerOptions, SessionEventFeed } from './grpc_server.js';
+export { Decider, DEFAULT_MAX_SEQUENCE_WAIT_MS } from './decider.js';
+export type { DeciderOptions, StoreFreshness } from './decider.js';
 export { createAuthorizationClient } from './client.js';
 export type {
   AuthorizationClient,
@@ -9,9 +9,17 @@ export type {
   BatchCheckResponseMessage,
   CheckRequestMessage,
   CheckResponseMessage,
+  SessionEventMessage,
+  WatchSessionsRequestMessage,
 } from './client.js';
 export { structFromJson } from './convert.js';
 export { errorReasonOf, ERROR_DOMAIN } from './status.js';
-export { CheckRequestError, SequenceNotReachedError, SubjectFormUnsupportedError } from './errors.js';
+export {
+  CheckRequestError,
+  SequenceNotReachedError,
+  SessionEventsUnavailableError,
+  SubjectFormUnsupportedError,
+  WatcherTooSlowError,
+} from './errors.js';
 export type { CheckRequestErrorCode } from './errors.js';
 export type { BatchCheckRequest, BatchCheckResult, CheckRequest, CheckResult, Decision } from './check_request.js';

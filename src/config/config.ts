@@ -12,6 +12,9 @@ export const DEFAULT_OPA_BUILD_TIMEOUT_MS = 30_000;
 export const DEFAULT_PLATFORM_POLICY_DIR = `${PROJECT_ROOT}policies/ipsie`;
 export const DEFAULT_LOG_LEVEL = 'info';
 export const DEFAULT_SUBJECT_CACHE_SIZE = 10_000;
+export const DEFAULT_STALE_AFTER_MS = 30_000;
+export const DEFAULT_MIN_SEQUENCE_WAIT_MS = 2_000;
+export const DEFAULT_SYNC_WAIT_MS = 10_000;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -30,6 +33,19 @@ export interface GrpcConfig {
   readonly socketPath: string | undefined;
   /** Most items one BatchCheck may carry. @defaultValue 100 */
   readonly batchMaxItems: number;
+  /** Longest wait for a Check's `min_sequence`, in ms. @defaultValue 2000 */
+  readonly minSequenceWaitMs: number;
+}
+
+export interface NatsConfig {
+  /** NATS URLs; undefined runs the sidecar standalone, on its store as it is. */
+  readonly servers: readonly string[] | undefined;
+  /** Client name shown by the server. @defaultValue `ipsie-sidecar` */
+  readonly name: string;
+  /** Cut off from the stream longer than this, decisions fail closed (STALE_DATA). @defaultValue 30000 */
+  readonly staleAfterMs: number;
+  /** At start, wait this long to catch up with the stream before serving. @defaultValue 10000 */
+  readonly syncWaitMs: number;
 }
 
 export interface PolicyConfig {
@@ -47,6 +63,7 @@ export interface Config {
   readonly store: StoreConfig;
   readonly grpc: GrpcConfig;
   readonly policy: PolicyConfig;
+  readonly nats: NatsConfig;
   readonly log: { readonly level: LogLevel };
 }
 
@@ -80,6 +97,13 @@ export function parseConfig(env: Env): Config {
       address,
       socketPath,
       batchMaxItems: positiveInteger(env, 'IPSIE_BATCH_MAX_ITEMS', DEFAULT_BATCH_MAX_ITEMS),
+      minSequenceWaitMs: nonNegativeInteger(env, 'IPSIE_MIN_SEQUENCE_WAIT_MS', DEFAULT_MIN_SEQUENCE_WAIT_MS),
+    },
+    nats: {
+      servers: natsServers(env),
+      name: env['IPSIE_NATS_NAME'] ?? 'ipsie-sidecar',
+      staleAfterMs: positiveInteger(env, 'IPSIE_STALE_AFTER_MS', DEFAULT_STALE_AFTER_MS),
+      syncWaitMs: nonNegativeInteger(env, 'IPSIE_SYNC_WAIT_MS', DEFAULT_SYNC_WAIT_MS),
     },
     policy: {
       opaPath: env['IPSIE_OPA_PATH'] ?? defaultOpaPath(),
@@ -89,6 +113,19 @@ export function parseConfig(env: Env): Config {
     },
     log: { level: level as LogLevel },
   });
+}
+
+/** `IPSIE_NATS_URL`: comma-separated `nats://host:port` URLs. */
+function natsServers(env: Env): string[] | undefined {
+  const raw = optionalString(env, 'IPSIE_NATS_URL', undefined);
+  if (raw === undefined) return undefined;
+  const servers = raw.split(',').map((s) => s.trim());
+  for (const server of servers) {
+    if (!/^(nats|tls):\/\/[^\s/]+(:\d{1,5})?$/.test(server)) {
+      throw new ConfigInvalidError(['IPSIE_NATS_URL'], `"${server}" is not a nats:// or tls:// URL`);
+    }
+  }
+  return servers;
 }
 
 /** The project's pinned build (`scripts/setup.sh`) when present, else `opa` on PATH. */

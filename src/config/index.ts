@@ -5,5 +5,5 @@ export {
   DEFAULT_OPA_BUILD_TIMEOUT_MS,
   DEFAULT_STORE_PATH,
 } from './config.js';
-export type { Config, GrpcConfig, LogLevel, PolicyConfig, StoreConfig } from './config.js';
+export type { Config, GrpcConfig, LogLevel, NatsConfig, PolicyConfig, StoreConfig } from './config.js';
 export { ConfigInvalidError } from './errors.js';

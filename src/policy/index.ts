@@ -1,4 +1,4 @@
-export { PolicyCompiler, DECISION_ENTRYPOINT, TENANT_ID_PATTERN } from './opa_compiler.js';
+export { PolicyCompiler, DECISION_ENTRYPOINT } from './opa_compiler.js';
 export type { CompiledPolicy, PolicyCompilerOptions, TenantPolicySource } from './opa_compiler.js';
 export { PolicyRegistry, TenantPolicy } from './policy_registry.js';
 export { loadTenantPolicySources } from './policy_sources.js';

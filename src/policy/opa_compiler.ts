@@ -12,12 +12,10 @@ import {
   PolicyModuleRejectedError,
 } from './errors.js';
 import type { CompileProblem } from './errors.js';
+import { TENANT_ID_PATTERN } from '../tenant_id.js';
 
 /** The one entry point every bundle exposes (DESIGN.md, Check step 3). */
 export const DECISION_ENTRYPOINT = 'ipsie/authz/decision';
-
-/** Tenant ids double as Rego package names and NATS subject tokens. */
-export const TENANT_ID_PATTERN = /^[a-z][a-z0-9_]{0,62}$/;
 
 const MODULE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*\.rego$/;
 const isTestModule = (name: string): boolean => name.endsWith('_test.rego');

@@ -1,10 +1,12 @@
 import type { Config } from '../config/index.js';
 import { CheckServer, Decider } from '../check/index.js';
 import type { BoundAddresses } from '../check/index.js';
+import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
 import { PolicyCompiler, PolicyRegistry, loadTenantPolicySources } from '../policy/index.js';
 import type { CompiledPolicy, TenantPolicySource } from '../policy/index.js';
 import { EntitlementStore } from '../store/index.js';
+import { connectNats } from '../stream/index.js';
 
 export interface SidecarOptions {
   readonly config: Config;
@@ -18,23 +20,22 @@ export interface RunningSidecar {
   readonly addresses: BoundAddresses;
   readonly store: EntitlementStore;
   readonly policies: PolicyRegistry;
+  /** The stream consumer; undefined when running standalone (no `IPSIE_NATS_URL`). */
+  readonly ingestor: StateIngestor | undefined;
   /**
    * Compiles a tenant's Rego and makes it the tenant's active policy. On
    * any failure the previous version keeps serving.
    */
   deployPolicy(source: TenantPolicySource): Promise<CompiledPolicy>;
-  /** Stops in reverse start order: gRPC (draining calls), then the store. */
+  /** Stops in reverse start order: gRPC (draining calls), the stream consumer, then the store. */
   stop(): Promise<void>;
 }
 
-/** Starts the sidecar role: store → policies → gRPC Check service. */
+/** Starts the sidecar role: store → policies → stream consumer → gRPC Check service. */
 export async function startSidecar(options: SidecarOptions): Promise<RunningSidecar> {
   const { config, logger } = options;
   const clock = options.clock;
-  const store = EntitlementStore.open(config.store.path, {
-    subjectCacheSize: config.store.subjectCacheSize,
-    ...(clock === undefined ? {} : { clock }),
-  });
+  const store = EntitlementStore.open(config.store.path, { subjectCacheSize: config.store.subjectCacheSize });
   const policies = new PolicyRegistry();
   const compiler = new PolicyCompiler({
     opaPath: config.policy.opaPath,
@@ -53,6 +54,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     return compiled;
   };
 
+  let ingestor: StateIngestor | undefined;
   try {
     if (config.policy.tenantsDir !== undefined) {
       for (const source of await loadTenantPolicySources(config.policy.tenantsDir)) {
@@ -65,27 +67,69 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         });
       }
     }
-    const decider = new Decider({ reader: store, policies, logger, ...(clock === undefined ? {} : { clock }) });
+    const { servers } = config.nats;
+    if (servers !== undefined) {
+      ingestor = new StateIngestor({
+        store,
+        logger,
+        staleAfterMs: config.nats.staleAfterMs,
+        connect: async () => await connectNats({ servers, name: config.nats.name }, logger),
+      });
+      ingestor.start();
+      await waitForSync(ingestor, config.nats.syncWaitMs, logger);
+    }
+    const decider = new Decider({
+      reader: store,
+      policies,
+      logger,
+      freshness: ingestor,
+      maxSequenceWaitMs: config.grpc.minSequenceWaitMs,
+      ...(clock === undefined ? {} : { clock }),
+    });
     const server = new CheckServer({
       decider,
       logger,
+      reader: store,
+      sessionEvents: ingestor,
       batchMaxItems: config.grpc.batchMaxItems,
       address: config.grpc.address,
       socketPath: config.grpc.socketPath,
     });
     const addresses = await server.start();
+    const running = ingestor;
     return {
       addresses,
       store,
       policies,
+      ingestor: running,
       deployPolicy,
       stop: async () => {
         await server.stop();
+        await running?.stop();
         store.close();
       },
     };
   } catch (error) {
+    await ingestor?.stop();
     store.close();
     throw error;
   }
+}
+
+/**
+ * Serve once caught up with the stream, so a fresh sidecar does not answer
+ * from a half-built store; but not later than `waitMs`, after which the
+ * staleness bound keeps decisions safe.
+ */
+async function waitForSync(ingestor: StateIngestor, waitMs: number, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>(
+    (resolve) =>
+      (timer = setTimeout(() => {
+        resolve(false);
+      }, waitMs)),
+  );
+  const synced = await Promise.race([ingestor.caughtUp().then(() => true as const), timedOut]);
+  clearTimeout(timer);
+  if (!synced) logger.warn({ wait_ms: waitMs, ...ingestor.status() }, 'serving before catching up with the stream');
 }

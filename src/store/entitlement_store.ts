@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import { StoreUnavailableError, TenantUnknownError } from './errors.js';
@@ -7,6 +8,7 @@ import type {
   IdentityBinding,
   PostureKind,
   PostureRecord,
+  RevokedTokenRecord,
   SessionRecord,
   SubjectRead,
   SubjectRef,
@@ -14,7 +16,7 @@ import type {
   TenantRecord,
   UserRecord,
 } from './records.js';
-import { MIGRATIONS } from './schema.js';
+import { MIGRATIONS, TENANT_TABLES } from './schema.js';
 
 /** What the check path may do with the store: read one subject at a time. */
 export interface EntitlementReader {
@@ -32,33 +34,41 @@ export interface EntitlementReader {
   appliedSequence(): number;
 }
 
-/** What the ingest path may do: change state, atomically. */
+/**
+ * What the ingest path may do: replace or delete one entity's state at a
+ * time, atomically with the stream sequence. No write touches another
+ * entity: a deletion's consequences arrive as tombstones of their own.
+ */
 export interface EntitlementWriter {
   /** Runs `fn` in one transaction; nested calls join the outer one. */
   transaction<T>(fn: () => T): T;
+  /** Prior state, read inside the write transaction: `undefined` when the user does not exist. */
+  userActive(tenantId: string, userId: string): boolean | undefined;
+  /** Prior state: `undefined` when the session does not exist. */
+  sessionRevoked(tenantId: string, sessionId: string): boolean | undefined;
   upsertTenant(tenant: TenantRecord): void;
+  deleteTenant(tenantId: string): void;
   upsertUser(user: UserRecord): void;
-  /** Deletes the user with their memberships, bindings, sessions and posture. */
   deleteUser(tenantId: string, userId: string): void;
-  /** Sessions must carry an auth_time after `at` (Unix s) to be accepted (IPSIE SL2). */
-  requireReauthentication(tenantId: string, userId: string, at: number): void;
+  /** Sessions need an auth_time after `after` (Unix s) to be accepted (IPSIE SL2). */
+  setReauthentication(tenantId: string, userId: string, after: number): void;
+  /** Every session of the user created at or before `before` (Unix s) is revoked. */
+  setSignout(tenantId: string, userId: string, before: number, reason: string): void;
   bindIdentity(binding: IdentityBinding): void;
   unbindIdentity(tenantId: string, issuer: string, subject: string): void;
   upsertGroup(group: GroupRecord): void;
-  /** Deletes the group with its memberships. */
   deleteGroup(tenantId: string, groupId: string): void;
   addMember(tenantId: string, groupId: string, userId: string): void;
   removeMember(tenantId: string, groupId: string, userId: string): void;
+  /** Replaces the session's whole state, revocation included. */
   upsertSession(session: SessionRecord): void;
-  revokeSession(tenantId: string, sessionId: string, at: number, reason: string): void;
+  revokeToken(token: RevokedTokenRecord): void;
   setPosture(posture: PostureRecord): void;
   clearPosture(tenantId: string, kind: PostureKind, subjectId: string): void;
   setAppliedSequence(sequence: number): void;
 }
 
 export interface EntitlementStoreOptions {
-  /** Unix seconds; injected so tests control time. @defaultValue the system clock */
-  readonly clock?: () => number;
   /**
    * Subject reads kept in memory (least recently used evicted); 0 disables.
    * @defaultValue 10000
@@ -80,6 +90,7 @@ interface SubjectRow {
   active: number;
   attributes: string;
   roles: string;
+  extra: string;
   reauthenticate_after: number | null;
   /** JSON array of `[id, display_name, external_id]`, ordered by name. */
   groups_json: string;
@@ -97,6 +108,7 @@ interface SubjectRow {
   s_revoke_reason: string | null;
   s_ip: string | null;
   s_device_id: string | null;
+  s_extra: string;
 }
 
 /**
@@ -106,9 +118,7 @@ interface SubjectRow {
  */
 export class EntitlementStore implements EntitlementReader, EntitlementWriter {
   readonly #db: SqliteDatabase;
-  readonly #clock: () => number;
   readonly #stmt: Statements;
-  readonly #deleteUserCascade: readonly Statement[];
   readonly #subjectBy: Readonly<Record<SubjectRef['kind'], Statement>>;
   /** Reads by key, in least-recently-used order (a Map keeps insertion order). */
   readonly #cache = new Map<string, SubjectRead>();
@@ -118,13 +128,11 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
 
   private constructor(db: SqliteDatabase, options: EntitlementStoreOptions) {
     this.#db = db;
-    this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
     this.#cacheSize = options.subjectCacheSize ?? 10_000;
     if (!Number.isSafeInteger(this.#cacheSize) || this.#cacheSize < 0) {
       throw new TypeError('subjectCacheSize must be a non-negative integer');
     }
     this.#stmt = prepareStatements(db);
-    this.#deleteUserCascade = DELETE_USER_CASCADE.map((sql) => db.prepare(sql));
     this.#subjectBy = {
       user: db.prepare(subjectQuery('FROM users u LEFT JOIN sessions s ON 0', 'u.tenant_id = @tenant AND u.id = @key')),
       session: db.prepare(
@@ -180,10 +188,21 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
     }
   }
 
-  /** Every write goes through here, so no cached read outlives a change. */
-  #run(statement: Statement, ...params: unknown[]): void {
-    statement.run(...params);
-    this.#cache.clear();
+  /**
+   * A canonical hash of everything the store holds for one tenant. Two
+   * stores fed the same stream have the same digest.
+   */
+  digest(tenantId: string): string {
+    const hash = createHash('sha256');
+    for (const { table, tenantColumn, orderBy } of TENANT_TABLES) {
+      hash.update(`${table}\n`);
+      const rows = this.#db
+        .prepare(`SELECT * FROM ${table} WHERE ${tenantColumn} = ? ORDER BY ${orderBy}`)
+        .raw()
+        .iterate(tenantId) as IterableIterator<unknown[]>;
+      for (const row of rows) hash.update(`${JSON.stringify(row)}\n`);
+    }
+    return hash.digest('hex');
   }
 
   // --- reader ---------------------------------------------------------------
@@ -237,10 +256,35 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
     return this.#stmt.appliedSequence.get() as number;
   }
 
+  /** Whether a token was revoked (and has not expired since). */
+  isTokenRevoked(tenantId: string, jti: string): boolean {
+    return this.#stmt.tokenRevoked.get(tenantId, jti) !== undefined;
+  }
+
   // --- writer ---------------------------------------------------------------
 
+  userActive(tenantId: string, userId: string): boolean | undefined {
+    const active = this.#stmt.userActive.get(tenantId, userId) as number | undefined;
+    return active === undefined ? undefined : active === 1;
+  }
+
+  sessionRevoked(tenantId: string, sessionId: string): boolean | undefined {
+    const row = this.#stmt.sessionRevoked.get(tenantId, sessionId) as { revoked: number } | undefined;
+    return row === undefined ? undefined : row.revoked === 1;
+  }
+
+  /** Every write goes through here, so no cached read outlives a change. */
+  #run(statement: Statement, ...params: unknown[]): void {
+    statement.run(...params);
+    this.#cache.clear();
+  }
+
   upsertTenant(tenant: TenantRecord): void {
-    this.#run(this.#stmt.upsertTenant, tenant.id, tenant.displayName, this.#clock());
+    this.#run(this.#stmt.upsertTenant, tenant.id, tenant.displayName);
+  }
+
+  deleteTenant(tenantId: string): void {
+    this.#run(this.#stmt.deleteTenant, tenantId);
   }
 
   upsertUser(user: UserRecord): void {
@@ -252,18 +296,20 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
       active: user.active ? 1 : 0,
       attributes: JSON.stringify(user.attributes),
       roles: JSON.stringify(user.roles),
-      updated_at: this.#clock(),
+      extra: JSON.stringify(user.extra ?? {}),
     });
   }
 
   deleteUser(tenantId: string, userId: string): void {
-    this.transaction(() => {
-      for (const statement of this.#deleteUserCascade) this.#run(statement, tenantId, userId);
-    });
+    this.#run(this.#stmt.deleteUser, tenantId, userId);
   }
 
-  requireReauthentication(tenantId: string, userId: string, at: number): void {
-    this.#run(this.#stmt.requireReauthentication, at, tenantId, userId);
+  setReauthentication(tenantId: string, userId: string, after: number): void {
+    this.#run(this.#stmt.setReauthentication, tenantId, userId, after);
+  }
+
+  setSignout(tenantId: string, userId: string, before: number, reason: string): void {
+    this.#run(this.#stmt.setSignout, tenantId, userId, before, reason);
   }
 
   bindIdentity(binding: IdentityBinding): void {
@@ -281,15 +327,12 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
       group.id,
       group.displayName,
       group.externalId ?? null,
-      this.#clock(),
+      JSON.stringify(group.extra ?? {}),
     );
   }
 
   deleteGroup(tenantId: string, groupId: string): void {
-    this.transaction(() => {
-      this.#run(this.#stmt.deleteGroupMemberships, tenantId, groupId);
-      this.#run(this.#stmt.deleteGroup, tenantId, groupId);
-    });
+    this.#run(this.#stmt.deleteGroup, tenantId, groupId);
   }
 
   addMember(tenantId: string, groupId: string, userId: string): void {
@@ -315,11 +358,19 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
       revoke_reason: session.revokeReason ?? null,
       ip: session.ip ?? null,
       device_id: session.deviceId ?? null,
+      extra: JSON.stringify(session.extra ?? {}),
     });
   }
 
-  revokeSession(tenantId: string, sessionId: string, at: number, reason: string): void {
-    this.#run(this.#stmt.revokeSession, at, reason, tenantId, sessionId);
+  revokeToken(token: RevokedTokenRecord): void {
+    this.#run(
+      this.#stmt.revokeToken,
+      token.tenantId,
+      token.jti,
+      token.userId ?? null,
+      token.revokedAt,
+      token.expiresAt ?? null,
+    );
   }
 
   setPosture(posture: PostureRecord): void {
@@ -364,35 +415,44 @@ const SQL = {
   dataVersion: 'PRAGMA data_version',
   tenantAndSequence: `SELECT (SELECT 1 FROM tenants WHERE id = ?) AS known,
     (SELECT value FROM store_meta WHERE key = 'applied_sequence') AS sequence`,
+  tokenRevoked: `SELECT 1 FROM revoked_tokens WHERE tenant_id = ? AND jti = ?`,
+  userActive: 'SELECT active FROM users WHERE tenant_id = ? AND id = ?',
+  sessionRevoked: 'SELECT revoked_at IS NOT NULL AS revoked FROM sessions WHERE tenant_id = ? AND id = ?',
   setAppliedSequence: "UPDATE store_meta SET value = ? WHERE key = 'applied_sequence'",
-  upsertTenant: `INSERT INTO tenants (id, display_name, updated_at) VALUES (?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, updated_at = excluded.updated_at`,
-  upsertUser: `INSERT INTO users (tenant_id, id, user_name, external_id, active, attributes, roles, updated_at)
-       VALUES (@tenant_id, @id, @user_name, @external_id, @active, @attributes, @roles, @updated_at)
+  upsertTenant: `INSERT INTO tenants (id, display_name) VALUES (?, ?)
+       ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name`,
+  deleteTenant: 'DELETE FROM tenants WHERE id = ?',
+  upsertUser: `INSERT INTO users (tenant_id, id, user_name, external_id, active, attributes, roles, extra)
+       VALUES (@tenant_id, @id, @user_name, @external_id, @active, @attributes, @roles, @extra)
        ON CONFLICT (tenant_id, id) DO UPDATE SET
          user_name = excluded.user_name, external_id = excluded.external_id, active = excluded.active,
-         attributes = excluded.attributes, roles = excluded.roles, updated_at = excluded.updated_at`,
-  requireReauthentication: 'UPDATE users SET reauthenticate_after = ? WHERE tenant_id = ? AND id = ?',
+         attributes = excluded.attributes, roles = excluded.roles, extra = excluded.extra`,
+  deleteUser: 'DELETE FROM users WHERE tenant_id = ? AND id = ?',
+  setReauthentication: `INSERT INTO reauthentications (tenant_id, user_id, after) VALUES (?, ?, ?)
+       ON CONFLICT (tenant_id, user_id) DO UPDATE SET after = excluded.after`,
+  setSignout: `INSERT INTO signouts (tenant_id, user_id, before, reason) VALUES (?, ?, ?, ?)
+       ON CONFLICT (tenant_id, user_id) DO UPDATE SET before = excluded.before, reason = excluded.reason`,
   bindIdentity: `INSERT INTO identity_bindings (tenant_id, issuer, subject, user_id) VALUES (?, ?, ?, ?)
        ON CONFLICT (tenant_id, issuer, subject) DO UPDATE SET user_id = excluded.user_id`,
   unbindIdentity: 'DELETE FROM identity_bindings WHERE tenant_id = ? AND issuer = ? AND subject = ?',
-  upsertGroup: `INSERT INTO groups (tenant_id, id, display_name, external_id, updated_at) VALUES (?, ?, ?, ?, ?)
+  upsertGroup: `INSERT INTO groups (tenant_id, id, display_name, external_id, extra) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = excluded.display_name,
-         external_id = excluded.external_id, updated_at = excluded.updated_at`,
-  deleteGroupMemberships: 'DELETE FROM memberships WHERE tenant_id = ? AND group_id = ?',
+         external_id = excluded.external_id, extra = excluded.extra`,
   deleteGroup: 'DELETE FROM groups WHERE tenant_id = ? AND id = ?',
   addMember: 'INSERT OR IGNORE INTO memberships (tenant_id, group_id, user_id) VALUES (?, ?, ?)',
   removeMember: 'DELETE FROM memberships WHERE tenant_id = ? AND group_id = ? AND user_id = ?',
   upsertSession: `INSERT INTO sessions (tenant_id, id, user_id, issuer, acr, amr, auth_time, expires_at, created_at,
-                             revoked_at, revoke_reason, ip, device_id)
+                             revoked_at, revoke_reason, ip, device_id, extra)
        VALUES (@tenant_id, @id, @user_id, @issuer, @acr, @amr, @auth_time, @expires_at, @created_at,
-               @revoked_at, @revoke_reason, @ip, @device_id)
+               @revoked_at, @revoke_reason, @ip, @device_id, @extra)
        ON CONFLICT (tenant_id, id) DO UPDATE SET
          user_id = excluded.user_id, issuer = excluded.issuer, acr = excluded.acr, amr = excluded.amr,
-         auth_time = excluded.auth_time, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at,
-         revoke_reason = excluded.revoke_reason, ip = excluded.ip, device_id = excluded.device_id`,
-  revokeSession: `UPDATE sessions SET revoked_at = ?, revoke_reason = ?
-        WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL`,
+         auth_time = excluded.auth_time, expires_at = excluded.expires_at, created_at = excluded.created_at,
+         revoked_at = excluded.revoked_at, revoke_reason = excluded.revoke_reason, ip = excluded.ip,
+         device_id = excluded.device_id, extra = excluded.extra`,
+  revokeToken: `INSERT INTO revoked_tokens (tenant_id, jti, user_id, revoked_at, expires_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (tenant_id, jti) DO UPDATE SET user_id = excluded.user_id, revoked_at = excluded.revoked_at,
+         expires_at = excluded.expires_at`,
   setPosture: `INSERT INTO posture (tenant_id, kind, subject_id, state, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (tenant_id, kind, subject_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
   clearPosture: 'DELETE FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
@@ -404,15 +464,6 @@ const PLUCKED: ReadonlySet<keyof typeof SQL> = new Set<keyof typeof SQL>([
   'appliedSequence',
   'dataVersion',
 ]);
-
-/** A user's deletion, child rows first. */
-const DELETE_USER_CASCADE: readonly string[] = [
-  'DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?',
-  'DELETE FROM identity_bindings WHERE tenant_id = ? AND user_id = ?',
-  'DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?',
-  `DELETE FROM posture WHERE tenant_id = ? AND subject_id = ? AND kind IN (${USER_POSTURE_SQL})`,
-  'DELETE FROM users WHERE tenant_id = ? AND id = ?',
-];
 
 type Statements = { readonly [K in keyof typeof SQL]: Statement };
 
@@ -433,14 +484,18 @@ function cacheKey(tenantId: string, ref: SubjectRef, deviceId: string | undefine
 
 /**
  * The subject read: one statement joining the user to its groups, posture,
- * device posture and the applied sequence. `from` and `where` pick the
- * subject by user id, session or IdP binding.
+ * device posture, re-authentication and sign-out markers and the applied
+ * sequence. `from` and `where` pick the subject by user id, session or IdP
+ * binding. A session created at or before the user's sign-out reads as
+ * revoked by it.
  */
 function subjectQuery(from: string, where: string): string {
   return `
     SELECT EXISTS (SELECT 1 FROM tenants t WHERE t.id = u.tenant_id) AS tenant_known,
            (SELECT value FROM store_meta WHERE key = 'applied_sequence') AS sequence,
-           u.tenant_id, u.id, u.user_name, u.external_id, u.active, u.attributes, u.roles, u.reauthenticate_after,
+           u.tenant_id, u.id, u.user_name, u.external_id, u.active, u.attributes, u.roles, u.extra,
+           (SELECT r.after FROM reauthentications r WHERE r.tenant_id = u.tenant_id AND r.user_id = u.id)
+             AS reauthenticate_after,
            (SELECT json_group_array(json_array(g.id, g.display_name, g.external_id))
               FROM (SELECT g.id, g.display_name, g.external_id
                       FROM memberships m JOIN groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
@@ -452,9 +507,12 @@ function subjectQuery(from: string, where: string): string {
              WHERE p.tenant_id = u.tenant_id AND p.kind = 'device' AND p.subject_id = coalesce(@device, s.device_id))
              AS device_json,
            s.id AS s_id, s.issuer AS s_issuer, s.acr AS s_acr, s.amr AS s_amr, s.auth_time AS s_auth_time,
-           s.expires_at AS s_expires_at, s.created_at AS s_created_at, s.revoked_at AS s_revoked_at,
-           s.revoke_reason AS s_revoke_reason, s.ip AS s_ip, s.device_id AS s_device_id
+           s.expires_at AS s_expires_at, s.created_at AS s_created_at,
+           coalesce(s.revoked_at, so.before) AS s_revoked_at,
+           CASE WHEN s.revoked_at IS NOT NULL THEN s.revoke_reason ELSE so.reason END AS s_revoke_reason,
+           s.ip AS s_ip, s.device_id AS s_device_id, s.extra AS s_extra
       ${from}
+      LEFT JOIN signouts so ON so.tenant_id = s.tenant_id AND so.user_id = s.user_id AND s.created_at <= so.before
      WHERE ${where}`;
 }
 
@@ -470,6 +528,7 @@ function sliceFromRow(row: SubjectRow): SubjectSlice {
       active: row.active === 1,
       attributes: JSON.parse(row.attributes) as Record<string, unknown>,
       roles: JSON.parse(row.roles) as string[],
+      extra: JSON.parse(row.extra) as Record<string, unknown>,
     },
     reauthenticateAfter: row.reauthenticate_after ?? undefined,
     groups: (JSON.parse(row.groups_json) as [string, string, string | null][]).map(
@@ -492,6 +551,7 @@ function sliceFromRow(row: SubjectRow): SubjectSlice {
             revokeReason: row.s_revoke_reason ?? undefined,
             ip: row.s_ip ?? undefined,
             deviceId: row.s_device_id ?? undefined,
+            extra: JSON.parse(row.s_extra) as Record<string, unknown>,
           },
     posture,
   };

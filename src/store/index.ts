@@ -7,6 +7,7 @@ export type {
   IdentityBinding,
   PostureKind,
   PostureRecord,
+  RevokedTokenRecord,
   SessionRecord,
   SubjectRead,
   SubjectRef,

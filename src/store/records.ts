@@ -21,6 +21,8 @@ export interface UserRecord {
   readonly attributes: Readonly<Record<string, unknown>>;
   /** SCIM `roles` values, if the IdP sends any. */
   readonly roles: readonly string[];
+  /** Fields a newer producer sent that this build does not interpret; kept. */
+  readonly extra?: Readonly<Record<string, unknown>>;
 }
 
 /** Binds an IdP's `(issuer, sub)` to an internal user of one tenant. */
@@ -36,6 +38,7 @@ export interface GroupRecord {
   readonly id: string;
   readonly displayName: string;
   readonly externalId: string | undefined;
+  readonly extra?: Readonly<Record<string, unknown>>;
 }
 
 /** A group as a subject's slice carries it. */
@@ -61,6 +64,16 @@ export interface SessionRecord {
   readonly revokeReason: string | undefined;
   readonly ip: string | undefined;
   readonly deviceId: string | undefined;
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+/** An access or refresh token the IdP (or an admin) revoked before it expired. */
+export interface RevokedTokenRecord {
+  readonly tenantId: string;
+  readonly jti: string;
+  readonly userId: string | undefined;
+  readonly revokedAt: number;
+  readonly expiresAt: number | undefined;
 }
 
 /**

@@ -3,30 +3,48 @@
  *
  * The store is a materialized view of a stream in which each entity keeps
  * only its latest message, so on replay a membership can arrive before the
- * user it names. Hence no foreign keys: deletes cascade in code, reads join.
+ * user it names. Hence no foreign keys and no cascades: each row is one
+ * entity's latest state, reads join, and producers publish a tombstone for
+ * every entity a deletion ends. Every column is derived from the stream
+ * (no local clocks), so two stores fed the same stream are identical.
  */
 export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE tenants (
     id           TEXT PRIMARY KEY,
-    display_name TEXT NOT NULL,
-    updated_at   INTEGER NOT NULL
+    display_name TEXT NOT NULL
   ) STRICT;
 
   CREATE TABLE users (
-    tenant_id            TEXT NOT NULL,
-    id                   TEXT NOT NULL,
-    user_name            TEXT NOT NULL,
-    external_id          TEXT,
-    active               INTEGER NOT NULL,
-    attributes           TEXT NOT NULL,
-    roles                TEXT NOT NULL,
-    reauthenticate_after INTEGER,
-    updated_at           INTEGER NOT NULL,
+    tenant_id   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    user_name   TEXT NOT NULL,
+    external_id TEXT,
+    active      INTEGER NOT NULL,
+    attributes  TEXT NOT NULL,
+    roles       TEXT NOT NULL,
+    extra       TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (tenant_id, id)
   ) STRICT, WITHOUT ROWID;
   CREATE INDEX users_by_user_name ON users (tenant_id, user_name COLLATE NOCASE);
   CREATE INDEX users_by_external_id ON users (tenant_id, external_id);
+
+  -- IPSIE SL2: sessions need an auth_time after this to be accepted.
+  CREATE TABLE reauthentications (
+    tenant_id TEXT NOT NULL,
+    user_id   TEXT NOT NULL,
+    after     INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, user_id)
+  ) STRICT, WITHOUT ROWID;
+
+  -- Every session of the user created at or before \`before\` is revoked.
+  CREATE TABLE signouts (
+    tenant_id TEXT NOT NULL,
+    user_id   TEXT NOT NULL,
+    before    INTEGER NOT NULL,
+    reason    TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, user_id)
+  ) STRICT, WITHOUT ROWID;
 
   CREATE TABLE identity_bindings (
     tenant_id TEXT NOT NULL,
@@ -42,7 +60,7 @@ export const MIGRATIONS: readonly string[] = [
     id           TEXT NOT NULL,
     display_name TEXT NOT NULL,
     external_id  TEXT,
-    updated_at   INTEGER NOT NULL,
+    extra        TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (tenant_id, id)
   ) STRICT, WITHOUT ROWID;
   CREATE INDEX groups_by_display_name ON groups (tenant_id, display_name COLLATE NOCASE);
@@ -69,9 +87,19 @@ export const MIGRATIONS: readonly string[] = [
     revoke_reason TEXT,
     ip            TEXT,
     device_id     TEXT,
+    extra         TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (tenant_id, id)
   ) STRICT, WITHOUT ROWID;
   CREATE INDEX sessions_by_user ON sessions (tenant_id, user_id);
+
+  CREATE TABLE revoked_tokens (
+    tenant_id  TEXT NOT NULL,
+    jti        TEXT NOT NULL,
+    user_id    TEXT,
+    revoked_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    PRIMARY KEY (tenant_id, jti)
+  ) STRICT, WITHOUT ROWID;
 
   CREATE TABLE posture (
     tenant_id  TEXT NOT NULL,
@@ -88,4 +116,22 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   INSERT INTO store_meta (key, value) VALUES ('applied_sequence', 0);
   `,
+];
+
+/** Tables holding one tenant's state, with the order that makes a dump canonical. */
+export const TENANT_TABLES: readonly {
+  readonly table: string;
+  readonly tenantColumn: string;
+  readonly orderBy: string;
+}[] = [
+  { table: 'tenants', tenantColumn: 'id', orderBy: 'id' },
+  { table: 'users', tenantColumn: 'tenant_id', orderBy: 'id' },
+  { table: 'reauthentications', tenantColumn: 'tenant_id', orderBy: 'user_id' },
+  { table: 'signouts', tenantColumn: 'tenant_id', orderBy: 'user_id' },
+  { table: 'identity_bindings', tenantColumn: 'tenant_id', orderBy: 'issuer, subject' },
+  { table: 'groups', tenantColumn: 'tenant_id', orderBy: 'id' },
+  { table: 'memberships', tenantColumn: 'tenant_id', orderBy: 'group_id, user_id' },
+  { table: 'sessions', tenantColumn: 'tenant_id', orderBy: 'id' },
+  { table: 'revoked_tokens', tenantColumn: 'tenant_id', orderBy: 'jti' },
+  { table: 'posture', tenantColumn: 'tenant_id', orderBy: 'kind, subject_id' },
 ];

@@ -139,7 +139,7 @@ describe('Check over gRPC with real OPA-compiled Wasm', () => {
     });
     expect(unknown.reasons.map((r) => r.code)).toEqual(['SESSION_UNKNOWN']);
 
-    t.sidecar.store.upsertSession({
+    const bobSession = {
       tenantId: 'acme',
       id: 'sess-bob',
       userId: bob.id,
@@ -153,7 +153,8 @@ describe('Check over gRPC with real OPA-compiled Wasm', () => {
       revokeReason: undefined,
       ip: undefined,
       deviceId: undefined,
-    });
+    };
+    t.sidecar.store.upsertSession(bobSession);
     const request: CheckRequestMessage = {
       tenant: 'acme',
       subject: { session_id: 'sess-bob' },
@@ -161,7 +162,7 @@ describe('Check over gRPC with real OPA-compiled Wasm', () => {
       resource: { type: 'repository' },
     };
     expect((await t.tcp.check(request)).decision).toBe('DECISION_ALLOW');
-    t.sidecar.store.revokeSession('acme', 'sess-bob', NOW, 'test');
+    t.sidecar.store.upsertSession({ ...bobSession, revokedAt: NOW, revokeReason: 'test' });
     const revoked = await t.tcp.check(request);
     expect(revoked.decision).toBe('DECISION_DENY');
     expect(revoked.reasons.map((r) => r.code)).toEqual(['SESSION_REVOKED']);

@@ -40,7 +40,7 @@ const session = (tenantId: string, id: string, userId: string, extra: Partial<Se
 beforeEach(() => {
   dir = makeTempDir();
   path = join(dir.path, 'store.db');
-  store = EntitlementStore.open(path, { clock: () => 1000 });
+  store = EntitlementStore.open(path);
   for (const t of ['a', 'b']) store.upsertTenant({ id: t, displayName: t.toUpperCase() });
 });
 
@@ -105,7 +105,7 @@ describe('EntitlementStore', () => {
     );
   });
 
-  it('deleting a user removes memberships, bindings, sessions and user posture, nothing else', () => {
+  it('deletes one entity at a time; what pointed at it stops resolving', () => {
     store.upsertUser(user('a', 'u1'));
     store.upsertUser(user('a', 'u2'));
     store.upsertGroup({ tenantId: 'a', id: 'g1', displayName: 'G', externalId: undefined });
@@ -113,41 +113,78 @@ describe('EntitlementStore', () => {
     store.addMember('a', 'g1', 'u2');
     store.bindIdentity({ tenantId: 'a', issuer: 'i', subject: 's', userId: 'u1' });
     store.upsertSession(session('a', 's1', 'u1'));
-    store.setPosture({ tenantId: 'a', kind: 'account', subjectId: 'u1', state: { disabled: true }, updatedAt: 1 });
     store.deleteUser('a', 'u1');
-    // Re-creating the same id finds nothing left over.
-    store.upsertUser(user('a', 'u1'));
-    expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice).toMatchObject({ groups: [], posture: {} });
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice).toBeUndefined();
     expect(store.readSubject('a', { kind: 'session', sessionId: 's1' }).slice).toBeUndefined();
     expect(store.readSubject('a', { kind: 'identity', issuer: 'i', subject: 's' }).slice).toBeUndefined();
     expect(store.readSubject('a', { kind: 'user', userId: 'u2' }).slice?.groups.map((g) => g.id)).toEqual(['g1']);
-  });
-
-  it('deleting a group removes its memberships', () => {
-    store.upsertUser(user('a', 'u1'));
-    store.upsertGroup({ tenantId: 'a', id: 'g1', displayName: 'G', externalId: undefined });
-    store.addMember('a', 'g1', 'u1');
+    // A deleted group disappears from its members' slices.
     store.deleteGroup('a', 'g1');
-    store.upsertGroup({ tenantId: 'a', id: 'g1', displayName: 'G', externalId: undefined });
-    expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice?.groups).toEqual([]);
+    expect(store.readSubject('a', { kind: 'user', userId: 'u2' }).slice?.groups).toEqual([]);
   });
 
-  it('revokes a session once, keeping the first revocation', () => {
+  it('a session carries its whole state: revocation is part of it', () => {
     store.upsertUser(user('a', 'u1'));
     store.upsertSession(session('a', 's1', 'u1'));
-    store.revokeSession('a', 's1', 150, 'first');
-    store.revokeSession('a', 's1', 160, 'second');
+    store.upsertSession(session('a', 's1', 'u1', { revokedAt: 150, revokeReason: 'idp' }));
     expect(store.readSubject('a', { kind: 'session', sessionId: 's1' }).slice?.session).toMatchObject({
       revokedAt: 150,
-      revokeReason: 'first',
+      revokeReason: 'idp',
     });
   });
 
-  it('records forced re-authentication on the user', () => {
+  it('a sign-out revokes the sessions created at or before it, not later ones', () => {
     store.upsertUser(user('a', 'u1'));
-    store.requireReauthentication('a', 'u1', 500);
+    store.upsertSession(session('a', 'old', 'u1', { createdAt: 100 }));
+    store.upsertSession(session('a', 'edge', 'u1', { createdAt: 120 }));
+    store.upsertSession(session('a', 'new', 'u1', { createdAt: 121 }));
+    store.setSignout('a', 'u1', 120, 'credential-change');
+    const revokedAt = (id: string): unknown =>
+      store.readSubject('a', { kind: 'session', sessionId: id }).slice?.session;
+    expect(revokedAt('old')).toMatchObject({ revokedAt: 120, revokeReason: 'credential-change' });
+    expect(revokedAt('edge')).toMatchObject({ revokedAt: 120 });
+    expect(revokedAt('new')).toMatchObject({ revokedAt: undefined });
+    // An explicit revocation keeps its own time and reason.
+    store.upsertSession(session('a', 'old', 'u1', { createdAt: 100, revokedAt: 110, revokeReason: 'admin' }));
+    expect(revokedAt('old')).toMatchObject({ revokedAt: 110, revokeReason: 'admin' });
+  });
+
+  it('records revoked tokens', () => {
+    store.revokeToken({ tenantId: 'a', jti: 'j1', userId: 'u1', revokedAt: 5, expiresAt: 100 });
+    expect(store.isTokenRevoked('a', 'j1')).toBe(true);
+    expect(store.isTokenRevoked('b', 'j1')).toBe(false);
+  });
+
+  it('records forced re-authentication apart from the profile', () => {
+    store.setReauthentication('a', 'u1', 500); // before the user exists: replay order is free
     store.upsertUser(user('a', 'u1', { active: false })); // a profile update keeps it
     expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice?.reauthenticateAfter).toBe(500);
+  });
+
+  it('keeps unknown fields a newer producer sent', () => {
+    store.upsertUser(user('a', 'u1', { extra: { nickname: 'x' } }));
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice?.user.extra).toEqual({ nickname: 'x' });
+  });
+
+  it('digests a tenant canonically: same content, same digest, whatever the write order', () => {
+    const other = EntitlementStore.open(':memory:');
+    try {
+      const writes = [
+        (s: EntitlementStore) => { s.upsertTenant({ id: 'a', displayName: 'A' }); },
+        (s: EntitlementStore) => { s.upsertUser(user('a', 'u2')); },
+        (s: EntitlementStore) => { s.upsertUser(user('a', 'u1')); },
+        (s: EntitlementStore) => { s.addMember('a', 'g1', 'u1'); },
+        (s: EntitlementStore) => { s.upsertGroup({ tenantId: 'a', id: 'g1', displayName: 'G', externalId: undefined }); },
+      ];
+      for (const w of writes) w(store);
+      for (const w of [...writes].reverse()) w(other);
+      other.upsertTenant({ id: 'b', displayName: 'B' }); // other tenants do not count
+      expect(other.digest('a')).toBe(store.digest('a'));
+      other.removeMember('a', 'g1', 'u1');
+      expect(other.digest('a')).not.toBe(store.digest('a'));
+    } finally {
+      other.close();
+    }
   });
 
   it('rolls a failed transaction back entirely', () => {
@@ -218,10 +255,13 @@ describe('EntitlementStore', () => {
           store.clearPosture('a', 'device', 'd1');
         },
         () => {
-          store.revokeSession('a', 's1', 150, 'r');
+          store.setSignout('a', 'u1', 300, 'all');
         },
         () => {
-          store.requireReauthentication('a', 'u1', 170);
+          store.upsertSession(session('a', 's1', 'u1', { deviceId: 'd1', revokedAt: 150, revokeReason: 'r' }));
+        },
+        () => {
+          store.setReauthentication('a', 'u1', 170);
         },
         () => {
           store.setAppliedSequence(3);

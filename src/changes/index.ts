@@ -1,0 +1,23 @@
+export { CHANGE_KINDS, CHANGE_VERSION, POSTURE_KINDS } from './change.js';
+export type {
+  Change,
+  ChangeEnvelope,
+  ChangeKind,
+  ChangeOf,
+  GroupData,
+  PostureKind,
+  SessionData,
+  UserData,
+} from './change.js';
+export { decodeChange, encodeChange } from './change_codec.js';
+export { ChangeRejectedError } from './errors.js';
+export type { ChangeRejectedCode } from './errors.js';
+export {
+  ALL_STATE_SUBJECTS,
+  STATE_STREAM,
+  STATE_SUBJECT_PREFIX,
+  subjectOf,
+  tenantSubjects,
+  token,
+} from './subjects.js';
+export type { SessionEvent, SessionEventKind } from './session_event.js';

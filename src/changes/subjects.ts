@@ -1,0 +1,62 @@
+import type { Change } from './change.js';
+
+/** Stream of the entitlement state: one subject per entity, latest message kept. */
+export const STATE_STREAM = 'IPSIE_STATE';
+export const STATE_SUBJECT_PREFIX = 'ipsie.state';
+
+/** Every subject of one tenant, for a consumer filter. */
+export function tenantSubjects(tenantId: string): string {
+  return `${STATE_SUBJECT_PREFIX}.${tenantId}.>`;
+}
+
+/** Every subject of the stream. */
+export const ALL_STATE_SUBJECTS = `${STATE_SUBJECT_PREFIX}.>`;
+
+/**
+ * The subject a change is published on: its entity's. Two changes of the
+ * same entity share a subject, so the stream keeps only the later one.
+ */
+export function subjectOf(change: Change): string {
+  const base = `${STATE_SUBJECT_PREFIX}.${change.tenant}`;
+  switch (change.kind) {
+    case 'tenant.upsert':
+    case 'tenant.delete':
+      return `${base}.tenant`;
+    case 'user.upsert':
+    case 'user.deactivate':
+    case 'user.delete':
+      return `${base}.user.${token(change.data.id)}`;
+    case 'user.reauthenticate':
+      return `${base}.reauth.${token(change.data.user_id)}`;
+    case 'user.sessions_revoke':
+      return `${base}.signout.${token(change.data.user_id)}`;
+    case 'binding.upsert':
+    case 'binding.delete':
+      return `${base}.binding.${token(change.data.issuer)}.${token(change.data.subject)}`;
+    case 'group.upsert':
+    case 'group.delete':
+      return `${base}.group.${token(change.data.id)}`;
+    case 'member.add':
+    case 'member.remove':
+      return `${base}.member.${token(change.data.group_id)}.${token(change.data.user_id)}`;
+    case 'session.start':
+    case 'session.revoke':
+      return `${base}.session.${token(change.data.id)}`;
+    case 'token.revoke':
+      return `${base}.token.${token(change.data.jti)}`;
+    case 'posture.set':
+    case 'posture.clear':
+      return `${base}.posture.${change.data.kind}.${token(change.data.subject_id)}`;
+  }
+}
+
+const PLAIN_TOKEN = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * A value as one subject token. Plain ids pass as they are; anything else
+ * (URLs, e-mail addresses, dots) becomes `~` + base64url, which no plain id
+ * can start with, so the mapping stays one-to-one.
+ */
+export function token(value: string): string {
+  return PLAIN_TOKEN.test(value) ? value : `~${Buffer.from(value, 'utf8').toString('base64url')}`;
+}

@@ -1,0 +1,131 @@
+import type { Change, SessionEvent, SessionEventKind } from '../changes/index.js';
+import type { EntitlementWriter } from '../store/index.js';
+
+/**
+ * Applies one validated change to the store, touching only the entity the
+ * change is about. Runs inside the caller's transaction. Returns the session
+ * events the change causes, judged against the state before it.
+ */
+export function applyChange(store: EntitlementWriter, change: Change, sequence: number): SessionEvent[] {
+  const tenantId = change.tenant;
+  const event = (kind: SessionEventKind, userId: string, reason: string, sessionId?: string): SessionEvent => ({
+    kind,
+    tenantId,
+    userId,
+    sessionId,
+    reason,
+    sequence,
+    at: change.at,
+  });
+  switch (change.kind) {
+    case 'tenant.upsert':
+      store.upsertTenant({ id: tenantId, displayName: change.data.display_name });
+      return [];
+    case 'tenant.delete':
+      store.deleteTenant(tenantId);
+      return [];
+    case 'user.upsert':
+    case 'user.deactivate': {
+      const { data } = change;
+      const wasActive = store.userActive(tenantId, data.id);
+      store.upsertUser({
+        tenantId,
+        id: data.id,
+        userName: data.user_name,
+        externalId: data.external_id ?? undefined,
+        active: data.active,
+        attributes: data.attributes,
+        roles: data.roles,
+        ...(data.extra === undefined ? {} : { extra: data.extra }),
+      });
+      return wasActive === true && !data.active
+        ? [event('user_deactivated', data.id, 'the account was deactivated')]
+        : [];
+    }
+    case 'user.delete': {
+      const existed = store.userActive(tenantId, change.data.id) !== undefined;
+      store.deleteUser(tenantId, change.data.id);
+      return existed ? [event('user_deleted', change.data.id, 'the account was deleted')] : [];
+    }
+    case 'user.reauthenticate':
+      store.setReauthentication(tenantId, change.data.user_id, change.data.after);
+      return [event('reauthentication_required', change.data.user_id, 're-authentication was requested')];
+    case 'user.sessions_revoke':
+      store.setSignout(tenantId, change.data.user_id, change.data.before, change.data.reason);
+      return [event('user_sessions_revoked', change.data.user_id, change.data.reason)];
+    case 'binding.upsert':
+      store.bindIdentity({
+        tenantId,
+        issuer: change.data.issuer,
+        subject: change.data.subject,
+        userId: change.data.user_id,
+      });
+      return [];
+    case 'binding.delete':
+      store.unbindIdentity(tenantId, change.data.issuer, change.data.subject);
+      return [];
+    case 'group.upsert':
+      store.upsertGroup({
+        tenantId,
+        id: change.data.id,
+        displayName: change.data.display_name,
+        externalId: change.data.external_id ?? undefined,
+        ...(change.data.extra === undefined ? {} : { extra: change.data.extra }),
+      });
+      return [];
+    case 'group.delete':
+      store.deleteGroup(tenantId, change.data.id);
+      return [];
+    case 'member.add':
+      store.addMember(tenantId, change.data.group_id, change.data.user_id);
+      return [];
+    case 'member.remove':
+      store.removeMember(tenantId, change.data.group_id, change.data.user_id);
+      return [];
+    case 'session.start':
+    case 'session.revoke': {
+      const { data } = change;
+      const wasRevoked = store.sessionRevoked(tenantId, data.id);
+      store.upsertSession({
+        tenantId,
+        id: data.id,
+        userId: data.user_id,
+        issuer: data.issuer,
+        acr: data.acr ?? undefined,
+        amr: data.amr,
+        authTime: data.auth_time ?? undefined,
+        expiresAt: data.expires_at,
+        createdAt: data.created_at,
+        revokedAt: data.revoked_at ?? undefined,
+        revokeReason: data.revoke_reason ?? undefined,
+        ip: data.ip ?? undefined,
+        deviceId: data.device_id ?? undefined,
+        ...(data.extra === undefined ? {} : { extra: data.extra }),
+      });
+      return data.revoked_at !== null && wasRevoked !== true
+        ? [event('session_revoked', data.user_id, data.revoke_reason ?? 'the session was revoked', data.id)]
+        : [];
+    }
+    case 'token.revoke':
+      store.revokeToken({
+        tenantId,
+        jti: change.data.jti,
+        userId: change.data.user_id ?? undefined,
+        revokedAt: change.data.revoked_at,
+        expiresAt: change.data.expires_at ?? undefined,
+      });
+      return [];
+    case 'posture.set':
+      store.setPosture({
+        tenantId,
+        kind: change.data.kind,
+        subjectId: change.data.subject_id,
+        state: change.data.state,
+        updatedAt: Math.floor(change.at / 1000),
+      });
+      return [];
+    case 'posture.clear':
+      store.clearPosture(tenantId, change.data.kind, change.data.subject_id);
+      return [];
+  }
+}
