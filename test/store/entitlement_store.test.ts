@@ -170,11 +170,21 @@ describe('EntitlementStore', () => {
     const other = EntitlementStore.open(':memory:');
     try {
       const writes = [
-        (s: EntitlementStore) => { s.upsertTenant({ id: 'a', displayName: 'A' }); },
-        (s: EntitlementStore) => { s.upsertUser(user('a', 'u2')); },
-        (s: EntitlementStore) => { s.upsertUser(user('a', 'u1')); },
-        (s: EntitlementStore) => { s.addMember('a', 'g1', 'u1'); },
-        (s: EntitlementStore) => { s.upsertGroup({ tenantId: 'a', id: 'g1', displayName: 'G', externalId: undefined }); },
+        (s: EntitlementStore) => {
+          s.upsertTenant({ id: 'a', displayName: 'A' });
+        },
+        (s: EntitlementStore) => {
+          s.upsertUser(user('a', 'u2'));
+        },
+        (s: EntitlementStore) => {
+          s.upsertUser(user('a', 'u1'));
+        },
+        (s: EntitlementStore) => {
+          s.addMember('a', 'g1', 'u1');
+        },
+        (s: EntitlementStore) => {
+          s.upsertGroup({ tenantId: 'a', id: 'g1', displayName: 'G', externalId: undefined });
+        },
       ];
       for (const w of writes) w(store);
       for (const w of [...writes].reverse()) w(other);
