@@ -463,6 +463,7 @@ const PLUCKED: ReadonlySet<keyof typeof SQL> = new Set<keyof typeof SQL>([
   'tenantExists',
   'appliedSequence',
   'dataVersion',
+  'userActive',
 ]);
 
 type Statements = { readonly [K in keyof typeof SQL]: Statement };

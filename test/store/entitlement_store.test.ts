@@ -149,6 +149,19 @@ describe('EntitlementStore', () => {
     expect(revokedAt('old')).toMatchObject({ revokedAt: 110, revokeReason: 'admin' });
   });
 
+  it('reads prior state for the writer: user activity and session revocation', () => {
+    expect(store.userActive('a', 'u1')).toBeUndefined();
+    store.upsertUser(user('a', 'u1'));
+    expect(store.userActive('a', 'u1')).toBe(true);
+    store.upsertUser(user('a', 'u1', { active: false }));
+    expect(store.userActive('a', 'u1')).toBe(false);
+    expect(store.sessionRevoked('a', 's1')).toBeUndefined();
+    store.upsertSession(session('a', 's1', 'u1'));
+    expect(store.sessionRevoked('a', 's1')).toBe(false);
+    store.upsertSession(session('a', 's1', 'u1', { revokedAt: 5 }));
+    expect(store.sessionRevoked('a', 's1')).toBe(true);
+  });
+
   it('records revoked tokens', () => {
     store.revokeToken({ tenantId: 'a', jti: 'j1', userId: 'u1', revokedAt: 5, expiresAt: 100 });
     expect(store.isTokenRevoked('a', 'j1')).toBe(true);

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { CHANGE_KINDS, decodeChange, encodeChange, subjectOf, token } from '../../src/changes/index.js';
+import type { Change } from '../../src/changes/index.js';
+import { change, session, user } from '../harness/changes.js';
+
+const bytes = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
+
+/** One valid change of every kind. */
+const EXAMPLES: Change[] = [
+  change('acme', 'tenant.upsert', { display_name: 'Acme' }),
+  change('acme', 'tenant.delete', {}),
+  user('acme', 'u1', { attributes: { department: 'R&D' }, roles: ['admin'], external_id: 'x1' }),
+  change('acme', 'user.deactivate', { ...user('acme', 'u1').data, active: false }),
+  change('acme', 'user.delete', { id: 'u1' }),
+  change('acme', 'user.reauthenticate', { user_id: 'u1', after: 1_800_000_000 }),
+  change('acme', 'user.sessions_revoke', { user_id: 'u1', before: 1_800_000_000, reason: 'credential-change' }),
+  change('acme', 'binding.upsert', { issuer: 'https://login.example/acme/v2.0', subject: 'sub-1', user_id: 'u1' }),
+  change('acme', 'binding.delete', { issuer: 'https://login.example/acme/v2.0', subject: 'sub-1' }),
+  change('acme', 'group.upsert', { id: 'g1', display_name: 'Engineering', external_id: null }),
+  change('acme', 'group.delete', { id: 'g1' }),
+  change('acme', 'member.add', { group_id: 'g1', user_id: 'u1' }),
+  change('acme', 'member.remove', { group_id: 'g1', user_id: 'u1' }),
+  session('acme', 's1', 'u1', { ip: '198.51.100.7', device_id: 'laptop-1' }),
+  change('acme', 'session.revoke', {
+    ...session('acme', 's1', 'u1').data,
+    revoked_at: 1_800_000_000,
+    revoke_reason: 'caep',
+  }),
+  change('acme', 'token.revoke', { jti: 'j1', user_id: 'u1', revoked_at: 1_800_000_000, expires_at: null }),
+  change('acme', 'posture.set', { kind: 'device', subject_id: 'laptop-1', state: { compliant: false } }),
+  change('acme', 'posture.clear', { kind: 'risk', subject_id: 'u1' }),
+];
+
+describe('change codec', () => {
+  it('has an example for every kind', () => {
+    expect(new Set(EXAMPLES.map((c) => c.kind))).toEqual(new Set(CHANGE_KINDS));
+  });
+
+  it.each(EXAMPLES.map((c) => [c.kind, c] as const))('round-trips %s', (_kind, example) => {
+    expect(decodeChange(encodeChange(example))).toEqual(example);
+  });
+
+  it('keeps unknown fields, at the top and in entity data, through a round trip', () => {
+    const raw = { ...user('acme', 'u1'), trace_id: 't-1' } as Record<string, unknown>;
+    raw['data'] = { ...(raw['data'] as object), nickname: 'al', manager: { id: 'u9' } };
+    const decoded = decodeChange(bytes(raw));
+    expect(decoded.extra).toEqual({ trace_id: 't-1' });
+    expect(decoded.data).toMatchObject({ extra: { nickname: 'al', manager: { id: 'u9' } } });
+    expect(JSON.parse(new TextDecoder().decode(encodeChange(decoded)))).toEqual(raw);
+  });
+
+  it.each([
+    ['not JSON', new TextEncoder().encode('{"v":1,'), 'ERR_CHANGE_MALFORMED', undefined],
+    ['not UTF-8', new Uint8Array([0xff, 0xfe, 0x7b]), 'ERR_CHANGE_MALFORMED', undefined],
+    ['an array', bytes([1]), 'ERR_CHANGE_MALFORMED', undefined],
+    ['a newer version', bytes({ ...user('acme', 'u1'), v: 2 }), 'ERR_CHANGE_VERSION_UNSUPPORTED', 'v'],
+    ['no version', bytes({ ...user('acme', 'u1'), v: undefined }), 'ERR_CHANGE_INVALID', 'v'],
+    ['an unknown kind', bytes({ ...user('acme', 'u1'), kind: 'user.promote' }), 'ERR_CHANGE_KIND_UNKNOWN', 'kind'],
+    ['a bad tenant', bytes({ ...user('acme', 'u1'), tenant: 'Acme Corp' }), 'ERR_CHANGE_INVALID', 'tenant'],
+    ['no id', bytes({ ...user('acme', 'u1'), id: '' }), 'ERR_CHANGE_INVALID', 'id'],
+    ['a float time', bytes({ ...user('acme', 'u1'), at: 1.5 }), 'ERR_CHANGE_INVALID', 'at'],
+    ['data missing', bytes({ ...user('acme', 'u1'), data: null }), 'ERR_CHANGE_INVALID', 'data'],
+    [
+      'active as a string',
+      bytes(user('acme', 'u1', { active: 'False' as unknown as boolean })),
+      'ERR_CHANGE_INVALID',
+      'data.active',
+    ],
+    [
+      'a deactivation that is active',
+      bytes(change('acme', 'user.deactivate', user('acme', 'u1').data)),
+      'ERR_CHANGE_INVALID',
+      'data.active',
+    ],
+    [
+      'roles not strings',
+      bytes(user('acme', 'u1', { roles: [1] as unknown as string[] })),
+      'ERR_CHANGE_INVALID',
+      'data.roles',
+    ],
+    [
+      'a revoke without revoked_at',
+      bytes(change('acme', 'session.revoke', session('acme', 's1', 'u1').data)),
+      'ERR_CHANGE_INVALID',
+      'data.revoked_at',
+    ],
+    [
+      'an unknown posture kind',
+      bytes(change('acme', 'posture.clear', { kind: 'mood' as 'risk', subject_id: 'u1' })),
+      'ERR_CHANGE_INVALID',
+      'data.kind',
+    ],
+    ['an oversized id', bytes(user('acme', 'x'.repeat(300))), 'ERR_CHANGE_INVALID', 'data.id'],
+  ])('rejects %s', (_name, input, code, field) => {
+    expect(() => decodeChange(input)).toThrow(expect.objectContaining({ code, field }));
+  });
+});
+
+describe('subjects', () => {
+  it("put every change of an entity on that entity's subject", () => {
+    expect(subjectOf(user('acme', 'u1'))).toBe('ipsie.state.acme.user.u1');
+    expect(subjectOf(change('acme', 'user.delete', { id: 'u1' }))).toBe('ipsie.state.acme.user.u1');
+    expect(subjectOf(change('acme', 'member.remove', { group_id: 'g1', user_id: 'u1' }))).toBe(
+      'ipsie.state.acme.member.g1.u1',
+    );
+    expect(subjectOf(change('acme', 'posture.set', { kind: 'device', subject_id: 'd1', state: {} }))).toBe(
+      'ipsie.state.acme.posture.device.d1',
+    );
+  });
+
+  it('encode values that are not plain tokens one-to-one', () => {
+    expect(token('3f7c1e2a-0001')).toBe('3f7c1e2a-0001');
+    const url = token('https://login.example/acme/v2.0');
+    expect(url).toMatch(/^~[A-Za-z0-9_-]+$/);
+    expect(url).not.toContain('.');
+    expect(token('a.b')).not.toBe(token('a_b'));
+    expect(token('~x')).not.toBe('~x');
+    expect(new Set(['a b', 'a.b', 'a*b', 'a>b'].map(token)).size).toBe(4);
+  });
+});

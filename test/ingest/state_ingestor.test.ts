@@ -1,0 +1,280 @@
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { SessionEvent } from '../../src/changes/index.js';
+import { StateIngestor } from '../../src/ingest/index.js';
+import { EntitlementStore } from '../../src/store/index.js';
+import { connectNats } from '../../src/stream/index.js';
+import { change, directory, session, user } from '../harness/changes.js';
+import { capturingLogger } from '../harness/log_capture.js';
+import { NatsServer } from '../harness/nats_server.js';
+import { TestProducer } from '../harness/stream.js';
+import { makeTempDir } from '../harness/temp_dir.js';
+
+let nats: NatsServer;
+let producer: TestProducer;
+let dir: ReturnType<typeof makeTempDir>;
+const running: { ingestor: StateIngestor; store: EntitlementStore }[] = [];
+
+beforeEach(async () => {
+  nats = await NatsServer.start();
+  producer = await TestProducer.connect(nats.url);
+  dir = makeTempDir();
+});
+
+afterEach(async () => {
+  for (const r of running.splice(0)) {
+    await r.ingestor.stop();
+    r.store.close();
+  }
+  await producer.close();
+  await nats.dispose();
+  dir.remove();
+});
+
+/** A store file plus an ingestor consuming into it, as a sidecar has. */
+function sidecar(name: string, options: { staleAfterMs?: number; logger?: ReturnType<typeof capturingLogger> } = {}) {
+  const store = EntitlementStore.open(join(dir.path, `${name}.db`));
+  const log = options.logger ?? capturingLogger();
+  const ingestor = new StateIngestor({
+    store,
+    logger: log.logger,
+    staleAfterMs: options.staleAfterMs ?? 30_000,
+    connect: async () => await connectNats({ servers: [nats.url], name }, log.logger),
+  });
+  ingestor.start();
+  const handle = { ingestor, store, log };
+  running.push(handle);
+  return handle;
+}
+
+async function stopSidecar(handle: { ingestor: StateIngestor; store: EntitlementStore }): Promise<void> {
+  running.splice(running.indexOf(handle), 1);
+  await handle.ingestor.stop();
+  handle.store.close();
+}
+
+const isActive = (store: EntitlementStore, tenant: string, id: string): boolean | undefined =>
+  store.readSubject(tenant, { kind: 'user', userId: id }).slice?.user.active;
+
+describe('StateIngestor on a real nats-server -js', () => {
+  it('applies published changes in order and records the stream sequence with them', async () => {
+    const s = sidecar('a');
+    const last = await producer.publishAll(directory('acme', 20, 3));
+    expect(await s.ingestor.waitForSequence(last, 10_000)).toBe(true);
+    expect(s.store.appliedSequence()).toBe(last);
+    expect(s.store.readSubject('acme', { kind: 'user', userId: 'u4' }).slice?.groups.map((g) => g.id)).toEqual(['g1']);
+    const removed = await producer.publish(change('acme', 'member.remove', { group_id: 'g1', user_id: 'u4' }));
+    expect(await s.ingestor.waitForSequence(removed.sequence, 10_000)).toBe(true);
+    expect(s.store.readSubject('acme', { kind: 'user', userId: 'u4' }).slice?.groups).toEqual([]);
+    expect(s.ingestor.status()).toMatchObject({ connected: true, caughtUp: true, pending: 0, stale: false });
+  });
+
+  it('a retried publish with the same change id is stored once', async () => {
+    const c = user('acme', 'u1');
+    const first = await producer.publish(c);
+    const again = await producer.publish(c);
+    expect(again).toMatchObject({ duplicate: true, sequence: first.sequence });
+    expect(await producer.lastSequence()).toBe(first.sequence);
+  });
+
+  it('resumes from the stored sequence after a restart, and replays everything into an empty store', async () => {
+    const first = sidecar('a');
+    const midway = await producer.publishAll(directory('acme', 10, 2));
+    await first.ingestor.waitForSequence(midway, 10_000);
+    await stopSidecar(first);
+
+    // Changes published while the sidecar is down, including ones that rewrite earlier entities.
+    const last = await producer.publishAll([
+      user('acme', 'u1', { active: false }),
+      change('acme', 'member.remove', { group_id: 'g0', user_id: 'u2' }),
+      user('acme', 'u99'),
+    ]);
+    const { lines, logger } = capturingLogger();
+    const resumed = sidecar('a', { logger: { lines, logger } });
+    await resumed.ingestor.waitForSequence(last, 10_000);
+    expect(lines.find((l) => l['msg'] === 'consuming the state stream')).toMatchObject({ from_sequence: midway + 1 });
+    const applied = lines.filter((l) => l['msg'] === 'applied');
+    expect(applied.reduce((n, l) => n + (l['applied'] as number), 0)).toBe(3);
+
+    const fresh = sidecar('b');
+    await fresh.ingestor.waitForSequence(last, 10_000);
+    expect(fresh.store.digest('acme')).toBe(resumed.store.digest('acme'));
+    expect(isActive(fresh.store, 'acme', 'u1')).toBe(false);
+  });
+
+  it('two sidecars, one live and one started late, end with byte-identical digests', async () => {
+    const live = sidecar('live');
+    const changes = [
+      ...directory('acme', 50, 5),
+      ...directory('globex', 30, 3),
+      // Rewrites, deletions and re-creations: the compacted stream must still say the same.
+      user('acme', 'u3', { active: false }),
+      change('acme', 'member.remove', { group_id: 'g3', user_id: 'u3' }),
+      change('acme', 'group.delete', { id: 'g4' }),
+      change('acme', 'user.delete', { id: 'u7' }),
+      user('acme', 'u7', { user_name: 'again@acme.example' }),
+      session('acme', 's1', 'u1', { device_id: 'd1' }),
+      change('acme', 'posture.set', { kind: 'device', subject_id: 'd1', state: { compliant: true } }),
+      change('acme', 'user.sessions_revoke', { user_id: 'u1', before: Math.floor(Date.now() / 1000), reason: 'risk' }),
+      change('globex', 'binding.upsert', { issuer: 'https://globex.okta.example', subject: 's-1', user_id: 'u1' }),
+      change('globex', 'token.revoke', { jti: 'j-1', user_id: 'u1', revoked_at: 1, expires_at: null }),
+    ];
+    const last = await producer.publishAll(changes);
+    await live.ingestor.waitForSequence(last, 10_000);
+    const late = sidecar('late');
+    await late.ingestor.waitForSequence(last, 10_000);
+    for (const tenant of ['acme', 'globex']) {
+      expect(late.store.digest(tenant)).toBe(live.store.digest(tenant));
+    }
+    expect(late.store.digest('acme')).not.toBe(late.store.digest('globex'));
+  });
+
+  it('rejects a malformed message, logs it with its sequence, and applies the rest', async () => {
+    const { lines, logger } = capturingLogger();
+    const s = sidecar('a', { logger: { lines, logger } });
+    await producer.publish(change('acme', 'tenant.upsert', { display_name: 'Acme' }));
+    const garbage = await producer.publishRaw('ipsie.state.acme.user.u1', '{"v":1,"kind":');
+    const unknownKind = await producer.publishRaw(
+      'ipsie.state.acme.user.u2',
+      JSON.stringify({ ...user('acme', 'u2'), kind: 'user.promote' }),
+    );
+    const misplaced = await producer.publishRaw('ipsie.state.acme.user.u3', JSON.stringify(user('acme', 'u4')));
+    const last = await producer.publish(user('acme', 'u5'));
+    expect(await s.ingestor.waitForSequence(last.sequence, 10_000)).toBe(true);
+
+    expect(isActive(s.store, 'acme', 'u5')).toBe(true);
+    for (const id of ['u1', 'u2', 'u3', 'u4']) expect(isActive(s.store, 'acme', id)).toBeUndefined();
+    const rejected = lines.filter((l) => l['msg'] === 'change rejected and skipped');
+    expect(rejected.map((l) => [l['sequence'], l['code']])).toEqual([
+      [garbage, 'ERR_CHANGE_MALFORMED'],
+      [unknownKind, 'ERR_CHANGE_KIND_UNKNOWN'],
+      [misplaced, 'ERR_CHANGE_SUBJECT_MISMATCH'],
+    ]);
+    expect(s.ingestor.status().rejected).toBe(3);
+  });
+
+  it('loses nothing across a nats-server restart mid-stream', async () => {
+    const s = sidecar('a');
+    const changes = directory('acme', 300, 10);
+    const half = Math.floor(changes.length / 2);
+    await producer.publishAll(changes.slice(0, half));
+    await nats.restart();
+    const last = await producer.publishAll(changes.slice(half));
+    expect(await s.ingestor.waitForSequence(last, 20_000)).toBe(true);
+    expect(await producer.lastSequence()).toBe(changes.length);
+    const replayed = sidecar('replayed');
+    await replayed.ingestor.waitForSequence(last, 20_000);
+    expect(s.store.digest('acme')).toBe(replayed.store.digest('acme'));
+    expect(s.store.readSubject('acme', { kind: 'user', userId: 'u299' }).slice?.groups.map((g) => g.id)).toEqual([
+      'g9',
+    ]);
+  });
+
+  it('turns stale when cut off from NATS longer than the bound, and fresh again on reconnect', async () => {
+    let now = Date.now();
+    const store = EntitlementStore.open(join(dir.path, 'stale.db'));
+    const { logger } = capturingLogger();
+    const ingestor = new StateIngestor({
+      store,
+      logger,
+      staleAfterMs: 1_000,
+      clock: () => now,
+      connect: async () => await connectNats({ servers: [nats.url], name: 'stale' }, logger),
+    });
+    running.push({ ingestor, store });
+    ingestor.start();
+    await ingestor.caughtUp();
+    expect(ingestor.isStale()).toBe(false);
+
+    await nats.stop();
+    await until(() => !ingestor.status().connected);
+    now += 999;
+    expect(ingestor.isStale()).toBe(false);
+    now += 2;
+    expect(ingestor.isStale()).toBe(true);
+
+    await nats.restart();
+    const published = await producer.publish(user('acme', 'back'));
+    expect(await ingestor.waitForSequence(published.sequence, 20_000)).toBe(true);
+    expect(ingestor.isStale()).toBe(false);
+  });
+
+  it('reports session events after their change is committed', async () => {
+    const s = sidecar('a');
+    const events: SessionEvent[] = [];
+    s.ingestor.onSessionEvent((e) => events.push(e));
+    const at = Math.floor(Date.now() / 1000);
+    const start = session('acme', 's1', 'u1');
+    // One at a time: a lagging consumer sees only each entity's latest state
+    // (the stream keeps one message per subject), and so fewer transitions.
+    const steps = [
+      user('acme', 'u1'),
+      start,
+      change('acme', 'session.revoke', { ...start.data, revoked_at: at, revoke_reason: 'caep session-revoked' }),
+      user('acme', 'u1', { active: false }),
+      user('acme', 'u1', { active: false }), // already inactive: no second event
+      change('acme', 'user.sessions_revoke', { user_id: 'u1', before: at, reason: 'credential-change' }),
+      change('acme', 'user.reauthenticate', { user_id: 'u1', after: at }),
+      change('acme', 'user.delete', { id: 'u1' }),
+    ];
+    for (const step of steps) {
+      const { sequence } = await producer.publish(step);
+      expect(await s.ingestor.waitForSequence(sequence, 10_000)).toBe(true);
+    }
+    expect(events.map((e) => [e.kind, e.userId, e.sessionId ?? null])).toEqual([
+      ['session_revoked', 'u1', 's1'],
+      ['user_deactivated', 'u1', null],
+      ['user_sessions_revoked', 'u1', null],
+      ['reauthentication_required', 'u1', null],
+      ['user_deleted', 'u1', null],
+    ]);
+    expect(events[0]).toMatchObject({ tenantId: 'acme', reason: 'caep session-revoked' });
+  });
+
+  it('a storage failure applies nothing of the batch, and the change is applied once storage recovers', async () => {
+    const store = EntitlementStore.open(join(dir.path, 'flaky.db'));
+    let failures = 1;
+    const flaky = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'upsertUser' && failures > 0) {
+          return () => {
+            failures--;
+            throw new Error('SQLITE_FULL: database or disk is full');
+          };
+        }
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const { logger, lines } = capturingLogger();
+    const ingestor = new StateIngestor({
+      store: flaky,
+      logger,
+      staleAfterMs: 30_000,
+      connect: async () => await connectNats({ servers: [nats.url], name: 'flaky' }, logger),
+    });
+    running.push({ ingestor, store });
+    ingestor.start();
+    const last = await producer.publishAll([
+      change('acme', 'tenant.upsert', { display_name: 'A' }),
+      user('acme', 'u1'),
+    ]);
+    expect(await ingestor.waitForSequence(last, 10_000)).toBe(true);
+    expect(isActive(store, 'acme', 'u1')).toBe(true);
+    expect(lines.some((l) => l['msg'] === 'could not apply changes; will retry')).toBe(true);
+  });
+
+  it('a Check-style wait for an unreachable sequence times out', async () => {
+    const s = sidecar('a');
+    await s.ingestor.caughtUp();
+    expect(await s.ingestor.waitForSequence(1_000_000, 100)).toBe(false);
+  });
+});
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
