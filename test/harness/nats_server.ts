@@ -58,7 +58,7 @@ export class NatsServer {
   /** Stops the server (SIGTERM, or SIGKILL when `crash`) and waits for it to exit. */
   async stop(crash = false): Promise<void> {
     const child = this.#process;
-    if (child === undefined || child.exitCode !== null) return;
+    if (child?.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill(crash ? 'SIGKILL' : 'SIGTERM');
     await exited;
@@ -93,7 +93,7 @@ export class NatsServer {
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
+    child.stderr.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-4000);
     });
     this.#process = child;

@@ -31,8 +31,17 @@ afterEach(async () => {
   dir.remove();
 });
 
+interface TestSidecar {
+  readonly ingestor: StateIngestor;
+  readonly store: EntitlementStore;
+  readonly log: ReturnType<typeof capturingLogger>;
+}
+
 /** A store file plus an ingestor consuming into it, as a sidecar has. */
-function sidecar(name: string, options: { staleAfterMs?: number; logger?: ReturnType<typeof capturingLogger> } = {}) {
+function sidecar(
+  name: string,
+  options: { staleAfterMs?: number; logger?: ReturnType<typeof capturingLogger> } = {},
+): TestSidecar {
   const store = EntitlementStore.open(join(dir.path, `${name}.db`));
   const log = options.logger ?? capturingLogger();
   const ingestor = new StateIngestor({
