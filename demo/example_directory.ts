@@ -2,6 +2,8 @@
  * The example tenants' people, groups and sessions, as their IdPs would
  * provision them. Used by the demo and the end-to-end tests.
  */
+import { randomUUID } from 'node:crypto';
+import type { Change } from '../src/changes/index.js';
 import type { EntitlementWriter } from '../src/store/index.js';
 
 export interface ExamplePerson {
@@ -73,7 +75,6 @@ export function provisionExampleTenants(writer: EntitlementWriter): void {
   writer.transaction(() => {
     for (const tenant of EXAMPLE_TENANTS) {
       writer.upsertTenant({ id: tenant.id, displayName: tenant.displayName });
-      const groupIds = new Map<string, string>();
       for (const [handle, p] of Object.entries(tenant.people)) {
         writer.upsertUser({
           tenantId: tenant.id,
@@ -86,15 +87,66 @@ export function provisionExampleTenants(writer: EntitlementWriter): void {
         });
         writer.bindIdentity({ tenantId: tenant.id, issuer: tenant.issuer, subject: `sub-${handle}`, userId: p.id });
         for (const name of p.groups) {
-          let groupId = groupIds.get(name);
-          if (groupId === undefined) {
-            groupId = `${tenant.id}-group-${groupIds.size + 1}`;
-            groupIds.set(name, groupId);
-            writer.upsertGroup({ tenantId: tenant.id, id: groupId, displayName: name, externalId: undefined });
-          }
+          const groupId = exampleGroupId(tenant, name);
+          writer.upsertGroup({ tenantId: tenant.id, id: groupId, displayName: name, externalId: undefined });
           writer.addMember(tenant.id, groupId, p.id);
         }
       }
     }
   });
+}
+
+/** A stable id per group name within a tenant. */
+export function exampleGroupId(tenant: ExampleTenant, name: string): string {
+  const names = [...new Set(Object.values(tenant.people).flatMap((p) => p.groups))];
+  return `${tenant.id}-group-${names.indexOf(name) + 1}`;
+}
+
+/** The example tenants as the normalized changes an IdP's provisioning would produce. */
+export function exampleDirectoryChanges(at = Date.now()): Change[] {
+  const envelope = (tenant: string): { v: 1; id: string; tenant: string; at: number } => ({
+    v: 1,
+    id: randomUUID(),
+    tenant,
+    at,
+  });
+  const changes: Change[] = [];
+  for (const tenant of EXAMPLE_TENANTS) {
+    changes.push({ ...envelope(tenant.id), kind: 'tenant.upsert', data: { display_name: tenant.displayName } });
+    const groups = [...new Set(Object.values(tenant.people).flatMap((p) => p.groups))];
+    for (const name of groups) {
+      changes.push({
+        ...envelope(tenant.id),
+        kind: 'group.upsert',
+        data: { id: exampleGroupId(tenant, name), display_name: name, external_id: null },
+      });
+    }
+    for (const [handle, p] of Object.entries(tenant.people)) {
+      changes.push({
+        ...envelope(tenant.id),
+        kind: 'user.upsert',
+        data: {
+          id: p.id,
+          user_name: p.userName,
+          external_id: handle,
+          active: true,
+          attributes: p.attributes,
+          roles: [],
+        },
+      });
+      changes.push({
+        ...envelope(tenant.id),
+        kind: 'binding.upsert',
+        data: { issuer: tenant.issuer, subject: `sub-${handle}`, user_id: p.id },
+      });
+      for (const name of p.groups) {
+        changes.push({
+          ...envelope(tenant.id),
+          kind: 'member.add',
+          data: { group_id: exampleGroupId(tenant, name), user_id: p.id },
+        });
+      }
+    }
+  }
+  return changes;
 }

@@ -6,7 +6,21 @@ import type {
   BatchCheckResponseMessage,
   CheckRequestMessage,
   CheckResponseMessage,
+  SessionEventMessage,
+  WatchSessionsRequestMessage,
 } from '../../src/check/index.js';
+
+/** A live WatchSessions call. */
+export interface Watch {
+  /** Resolves when the server has confirmed the watch (response headers). */
+  readonly ready: Promise<void>;
+  readonly events: SessionEventMessage[];
+  /** Resolves with the next event not yet returned, or rejects with the call's error. */
+  next(timeoutMs?: number): Promise<SessionEventMessage>;
+  /** Resolves with the call's final failure. */
+  readonly ended: Promise<CallFailure | undefined>;
+  cancel(): void;
+}
 
 /** The gRPC failure a call ended with, reduced to what tests assert on. */
 export interface CallFailure {
@@ -41,6 +55,59 @@ export class TestClient {
         else resolve(response);
       });
     });
+  }
+
+  watch(request: WatchSessionsRequestMessage): Watch {
+    const call = this.raw.watchSessions(request);
+    const events: SessionEventMessage[] = [];
+    let taken = 0;
+    let wake: (() => void) | undefined;
+    let failure: CallFailure | undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      call.once('metadata', () => {
+        resolve();
+      });
+      call.once('error', reject);
+    });
+    // A watch that fails at once is observed through `ended`; `ready` need not be awaited.
+    ready.catch(() => undefined);
+    const ended = new Promise<CallFailure | undefined>((resolve) => {
+      call.on('error', (error: ServiceError) => {
+        failure = { code: error.code, reason: errorReasonOf(error), details: error.details };
+        wake?.();
+        resolve(failure);
+      });
+      call.on('end', () => {
+        wake?.();
+        resolve(undefined);
+      });
+    });
+    call.on('data', (event: SessionEventMessage) => {
+      events.push(event);
+      wake?.();
+    });
+    const next = async (timeoutMs = 10_000): Promise<SessionEventMessage> => {
+      const deadline = Date.now() + timeoutMs;
+      while (events.length <= taken) {
+        if (failure !== undefined) throw new Error(`watch failed: ${failure.reason ?? failure.details}`);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error('no session event in time');
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, left);
+        });
+      }
+      return events[taken++]!;
+    };
+    return {
+      ready,
+      events,
+      next,
+      ended,
+      cancel: () => {
+        call.cancel();
+      },
+    };
   }
 
   /** Runs a call that must fail and returns its status and ErrorInfo reason. */
