@@ -35,12 +35,13 @@ async function main(argv: readonly string[]): Promise<number> {
     throw error;
   }
   const logger = createLogger(config.log.level);
-  const sidecar = await startSidecar({ config, logger });
-  await new Promise<void>((resolve) => {
+  // Listen before starting: a signal during start-up must still stop cleanly.
+  const shutdown = new Promise<string>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  logger.info('shutting down');
+  const sidecar = await startSidecar({ config, logger });
+  logger.info({ signal: await shutdown }, 'shutting down');
   await sidecar.stop();
   return 0;
 }
