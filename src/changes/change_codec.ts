@@ -62,8 +62,10 @@ export function decodeChange(bytes: Uint8Array): Change {
   const data = parsed['data'];
   if (!isObject(data)) throw invalid('data', 'must be an object');
 
-  const envelope = { v: CHANGE_VERSION, id, tenant, at, ...extraOf(parsed, ENVELOPE_FIELDS) } as const;
-  return { ...envelope, ...decodeData(kind as ChangeKind, new Fields(data)) } as Change;
+  const decoded = decodeData(kind as ChangeKind, new Fields(data));
+  const extra = extraOf(parsed, ENVELOPE_FIELDS);
+  const change = { v: CHANGE_VERSION, id, tenant, at, kind: decoded.kind, data: decoded.data };
+  return (extra === undefined ? change : { ...change, extra }) as Change;
 }
 
 /** The `kind` and validated `data` of a change. */
@@ -241,16 +243,18 @@ class Fields {
   }
 
   extra(known: ReadonlySet<string>): { extra?: Record<string, unknown> } {
-    return extraOf(this.#data, known);
+    const extra = extraOf(this.#data, known);
+    return extra === undefined ? {} : { extra };
   }
 }
 
-function extraOf(object: Record<string, unknown>, known: ReadonlySet<string>): { extra?: Record<string, unknown> } {
+/** The fields of `object` not in `known`, or undefined when there are none (the usual case). */
+function extraOf(object: Record<string, unknown>, known: ReadonlySet<string>): Record<string, unknown> | undefined {
   let extra: Record<string, unknown> | undefined;
-  for (const [key, value] of Object.entries(object)) {
-    if (!known.has(key)) (extra ??= {})[key] = value;
+  for (const key in object) {
+    if (!known.has(key)) (extra ??= {})[key] = object[key];
   }
-  return extra === undefined ? {} : { extra };
+  return extra;
 }
 
 function invalid(field: string, problem: string): ChangeRejectedError {

@@ -8,15 +8,8 @@ import type { EntitlementWriter } from '../store/index.js';
  */
 export function applyChange(store: EntitlementWriter, change: Change, sequence: number): SessionEvent[] {
   const tenantId = change.tenant;
-  const event = (kind: SessionEventKind, userId: string, reason: string, sessionId?: string): SessionEvent => ({
-    kind,
-    tenantId,
-    userId,
-    sessionId,
-    reason,
-    sequence,
-    at: change.at,
-  });
+  const event = (kind: SessionEventKind, userId: string, reason: string, sessionId?: string): SessionEvent =>
+    sessionEvent(change, sequence, kind, userId, reason, sessionId);
   switch (change.kind) {
     case 'tenant.upsert':
       store.upsertTenant({ id: tenantId, displayName: change.data.display_name });
@@ -128,4 +121,15 @@ export function applyChange(store: EntitlementWriter, change: Change, sequence: 
       store.clearPosture(tenantId, change.data.kind, change.data.subject_id);
       return [];
   }
+}
+
+function sessionEvent(
+  change: Change,
+  sequence: number,
+  kind: SessionEventKind,
+  userId: string,
+  reason: string,
+  sessionId: string | undefined,
+): SessionEvent {
+  return { kind, tenantId: change.tenant, userId, sessionId, reason, sequence, at: change.at };
 }

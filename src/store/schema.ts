@@ -65,13 +65,14 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT, WITHOUT ROWID;
   CREATE INDEX groups_by_display_name ON groups (tenant_id, display_name COLLATE NOCASE);
 
+  -- Keyed by user first: Check reads a user's groups; nothing reads a
+  -- group's members here (deletes do not cascade), so no second index.
   CREATE TABLE memberships (
     tenant_id TEXT NOT NULL,
-    group_id  TEXT NOT NULL,
     user_id   TEXT NOT NULL,
-    PRIMARY KEY (tenant_id, group_id, user_id)
+    group_id  TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, user_id, group_id)
   ) STRICT, WITHOUT ROWID;
-  CREATE INDEX memberships_by_user ON memberships (tenant_id, user_id, group_id);
 
   CREATE TABLE sessions (
     tenant_id     TEXT NOT NULL,
@@ -130,7 +131,7 @@ export const TENANT_TABLES: readonly {
   { table: 'signouts', tenantColumn: 'tenant_id', orderBy: 'user_id' },
   { table: 'identity_bindings', tenantColumn: 'tenant_id', orderBy: 'issuer, subject' },
   { table: 'groups', tenantColumn: 'tenant_id', orderBy: 'id' },
-  { table: 'memberships', tenantColumn: 'tenant_id', orderBy: 'group_id, user_id' },
+  { table: 'memberships', tenantColumn: 'tenant_id', orderBy: 'user_id, group_id' },
   { table: 'sessions', tenantColumn: 'tenant_id', orderBy: 'id' },
   { table: 'revoked_tokens', tenantColumn: 'tenant_id', orderBy: 'jti' },
   { table: 'posture', tenantColumn: 'tenant_id', orderBy: 'kind, subject_id' },
