@@ -53,7 +53,7 @@ function userChange(i: number, active: boolean): Change {
       attributes: { department: i % 2 === 0 ? 'R&D' : 'Sales', costCenter: `cc-${i % 50}` },
       roles: [],
     },
-  } as Change;
+  };
 }
 
 /** Every change of the directory, generated lazily. */

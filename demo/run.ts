@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServiceError } from '@grpc/grpc-js';
-import type { Change, ChangeKind, ChangeOf } from '../src/changes/index.js';
+import type { Change, ChangeKind, ChangeOf, SessionData } from '../src/changes/index.js';
 import { createAuthorizationClient, errorReasonOf, structFromJson } from '../src/check/index.js';
 import type {
   AuthorizationClient,
@@ -91,7 +91,13 @@ async function main(): Promise<void> {
   const frank = GLOBEX.people['frank']!;
   const grace = GLOBEX.people['grace']!;
   const t = now();
-  const sessionData = (id: string, userId: string, acr: string, amr: string[], deviceId: string | null) => ({
+  const sessionData = (
+    id: string,
+    userId: string,
+    acr: string,
+    amr: string[],
+    deviceId: string | null,
+  ): SessionData => ({
     id,
     user_id: userId,
     issuer: 'https://idp.example',
