@@ -167,6 +167,15 @@ requirement_challenge := object.union(base_challenge, {"max_age": required_max_a
 
 base_challenge := {"acr_values": required_acr_values}
 
+# BatchCheck: every item of `input.items` decided in one evaluation, over one
+# parse of the subject. Each item is exactly the `decision` its request would get.
+batch_decisions := [d |
+	some item in input.items
+	d := decision with input.action as item.action
+		with input.resource as item.resource
+		with input.context as item.context
+]
+
 # --- helpers ---------------------------------------------------------------------
 
 reason(code, message) := {"code": code, "message": message}

@@ -105,3 +105,22 @@ test_step_up_not_asked_when_tenant_denies_anyway if {
 	d := decide(request(user, null), {"requirement": {"acr_values": ["phr"]}})
 	d.decision == "deny"
 }
+
+test_batch_decides_each_item_as_a_single_request_would if {
+	tenant := {"allow": true, "requirement": {"acr_values": ["phrh"]}}
+	base := request(user, session)
+	items := [
+		{"action": {"name": "read"}, "resource": {"type": "doc", "id": "1", "properties": {}}, "context": {}},
+		{"action": {"name": "write"}, "resource": {"type": "doc", "id": "2", "properties": {}}, "context": {"ip": "x"}},
+	]
+	batch := authz.batch_decisions with input as object.union(base, {"items": items}) with data.tenants.t as tenant
+	count(batch) == 2
+	every i, item in items {
+		batch[i] == decide(object.union(base, item), tenant)
+	}
+}
+
+test_batch_of_nothing_is_empty if {
+	authz.batch_decisions == [] with input as object.union(request(user, session), {"items": []})
+		with data.tenants.t as permissive
+}

@@ -92,7 +92,17 @@ export class Decider {
     await this.#awaitSequence(request.minSequence, waitMs);
     if (request.minSequence > this.#reader.appliedSequence()) throw this.#sequenceNotReached(request.minSequence);
     const prepared = this.#prepare(request.tenantId, request.subject, request.context);
-    const decisions = request.items.map((item) => this.#decide(prepared, item.action, item.resource, item.context));
+    const { items } = request;
+    // One Wasm evaluation for the whole batch: the subject is parsed once.
+    const outcomes = this.#outcomes(prepared, (encoder) =>
+      prepared.policy.evaluateBatch(
+        encoder.encodeBatch(items.map((i) => requestInput(i.action, i.resource, i.context))),
+        items.length,
+      ),
+    );
+    const decisions = items.map((item, i) =>
+      this.#stamp(prepared, item.action, item.resource, outcomes?.[i] ?? this.#fixedOutcome(prepared)),
+    );
     return { decisions, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }
 
@@ -130,15 +140,27 @@ export class Decider {
   }
 
   #decide(prepared: Prepared, action: CheckedAction, resource: CheckedResource, context: RequestContext): Decision {
-    const { policy, slice, encoder } = prepared;
-    const decisionId = randomUUID();
-    const outcome: PolicyDecision = prepared.stale
-      ? STALE_DATA
-      : encoder === undefined
-        ? unknownSubject(prepared.ref)
-        : policy.evaluate(encoder.encode(requestInput(action, resource, context)));
-    const decision = { ...outcome, decisionId };
-    this.#log(policy, slice, action, resource, decision);
+    const outcome = this.#outcomes(prepared, (encoder) => [
+      prepared.policy.evaluate(encoder.encode(requestInput(action, resource, context))),
+    ])?.[0];
+    return this.#stamp(prepared, action, resource, outcome ?? this.#fixedOutcome(prepared));
+  }
+
+  /** The policy's outcomes, or undefined when the answer does not depend on it (stale, unknown subject). */
+  #outcomes(
+    prepared: Prepared,
+    evaluate: (encoder: PolicyInputEncoder) => PolicyDecision[],
+  ): PolicyDecision[] | undefined {
+    return prepared.stale || prepared.encoder === undefined ? undefined : evaluate(prepared.encoder);
+  }
+
+  #fixedOutcome(prepared: Prepared): PolicyDecision {
+    return prepared.stale ? STALE_DATA : unknownSubject(prepared.ref);
+  }
+
+  #stamp(prepared: Prepared, action: CheckedAction, resource: CheckedResource, outcome: PolicyDecision): Decision {
+    const decision = { ...outcome, decisionId: randomUUID() };
+    this.#log(prepared.policy, prepared.slice, action, resource, decision);
     return decision;
   }
 

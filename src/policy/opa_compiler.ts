@@ -14,8 +14,10 @@ import {
 import type { CompileProblem } from './errors.js';
 import { TENANT_ID_PATTERN } from '../tenant_id.js';
 
-/** The one entry point every bundle exposes (DESIGN.md, Check step 3). */
+/** The entry point every bundle exposes (DESIGN.md, Check step 3). */
 export const DECISION_ENTRYPOINT = 'ipsie/authz/decision';
+/** `decision` for each of `input.items`, in one evaluation (BatchCheck). */
+export const BATCH_ENTRYPOINT = 'ipsie/authz/batch_decisions';
 
 const MODULE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*\.rego$/;
 const isTestModule = (name: string): boolean => name.endsWith('_test.rego');

@@ -30,10 +30,30 @@ const KINDS: ReadonlySet<string> = new Set<DecisionKind>(['allow', 'deny', 'step
  * @throws {PolicyResultInvalidError} `ERR_POLICY_RESULT_INVALID`
  */
 export function policyDecisionFromResultSet(resultSet: unknown): PolicyDecision {
+  return policyDecisionFrom(singleResult(resultSet));
+}
+
+/**
+ * Validates the result of `ipsie/authz/batch_decisions`: one decision per item.
+ *
+ * @throws {PolicyResultInvalidError} `ERR_POLICY_RESULT_INVALID`
+ */
+export function policyDecisionsFromResultSet(resultSet: unknown, items: number): PolicyDecision[] {
+  const result = singleResult(resultSet);
+  if (!Array.isArray(result) || result.length !== items) {
+    throw new PolicyResultInvalidError(`the batch result does not hold ${items} decisions`);
+  }
+  return result.map(policyDecisionFrom);
+}
+
+function singleResult(resultSet: unknown): unknown {
   if (!Array.isArray(resultSet) || resultSet.length !== 1) {
     throw new PolicyResultInvalidError('the policy produced no decision (is ipsie/authz/decision defined?)');
   }
-  const result = (resultSet[0] as { result?: unknown }).result;
+  return (resultSet[0] as { result?: unknown }).result;
+}
+
+function policyDecisionFrom(result: unknown): PolicyDecision {
   if (!isObject(result) || typeof result['decision'] !== 'string' || !KINDS.has(result['decision'])) {
     throw new PolicyResultInvalidError('the decision document has no valid "decision"');
   }

@@ -67,6 +67,11 @@ export class PolicyInputEncoder {
     this.#prefix = JSON.stringify(subject).slice(0, -1);
   }
 
+  /** The input of `ipsie/authz/batch_decisions`: the subject once, the requests as `items`. */
+  encodeBatch(requests: readonly RequestInput[]): EncodedPolicyInput {
+    return { bytes: UTF8.encode(`${this.#prefix},"items":${JSON.stringify(requests)}}`).buffer };
+  }
+
   encode(request: RequestInput): EncodedPolicyInput {
     // Both halves are non-empty objects: splice "{...subject" + "," + "request...}".
     const text = `${this.#prefix},${JSON.stringify(request).slice(1)}`;

@@ -3,8 +3,8 @@ import type * as OpaWasm from '@open-policy-agent/opa-wasm';
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { PolicyEvaluationError, PolicyNotLoadedError } from './errors.js';
 import type { CompiledPolicy } from './opa_compiler.js';
-import { DECISION_ENTRYPOINT } from './opa_compiler.js';
-import { policyDecisionFromResultSet } from './policy_decision.js';
+import { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT } from './opa_compiler.js';
+import { policyDecisionFromResultSet, policyDecisionsFromResultSet } from './policy_decision.js';
 import type { PolicyDecision } from './policy_decision.js';
 import { encodePolicyInput } from './policy_input.js';
 import type { EncodedPolicyInput, PolicyInput } from './policy_input.js';
@@ -45,6 +45,26 @@ export class TenantPolicy {
       });
     }
     return policyDecisionFromResultSet(resultSet);
+  }
+
+  /**
+   * Evaluates `ipsie/authz/batch_decisions` over an input from
+   * `PolicyInputEncoder.encodeBatch`: one Wasm call for every item.
+   *
+   * @throws {PolicyEvaluationError} `ERR_POLICY_EVALUATION_FAILED`
+   * @throws {PolicyResultInvalidError} `ERR_POLICY_RESULT_INVALID`
+   */
+  evaluateBatch(input: EncodedPolicyInput, items: number): PolicyDecision[] {
+    let resultSet: unknown;
+    try {
+      resultSet = this.#instance.evaluate(input.bytes, BATCH_ENTRYPOINT);
+    } catch (cause) {
+      throw new PolicyEvaluationError(`the policy of tenant "${this.tenantId}" failed to evaluate`, {
+        cause,
+        detail: { version: this.version },
+      });
+    }
+    return policyDecisionsFromResultSet(resultSet, items);
   }
 }
 

@@ -185,6 +185,49 @@ describe('Check over gRPC with real OPA-compiled Wasm', () => {
   });
 });
 
+describe('BatchCheck equals Check', () => {
+  it('answers every item exactly as a Check of that item would, in one evaluation', async () => {
+    const items = [
+      { action: { name: 'read' }, resource: { type: 'repository', id: 'r1' } },
+      { action: { name: 'approve' }, resource: { type: 'deployment', id: 'd1' } },
+      { action: { name: 'pay' }, resource: { type: 'invoice', id: 'i1' } },
+      { action: { name: 'delete' }, resource: { type: 'repository', id: 'r2' } },
+      {
+        action: { name: 'write' },
+        resource: { type: 'repository', id: 'r3', properties: structFromJson({ owner: 'x' }) },
+        context: { ip: '203.0.113.9' },
+      },
+    ];
+    t.sidecar.store.upsertSession({
+      tenantId: 'acme',
+      id: 'sess-alice-batch',
+      userId: alice.id,
+      issuer: ACME.issuer,
+      acr: 'urn:okta:loa:1fa:pwd',
+      amr: ['pwd'],
+      authTime: NOW - 60,
+      expiresAt: NOW + 3600,
+      createdAt: NOW - 60,
+      revokedAt: undefined,
+      revokeReason: undefined,
+      ip: undefined,
+      deviceId: undefined,
+    });
+    for (const subject of [{ user_id: alice.id }, { session_id: 'sess-alice-batch' }, { user_id: 'nobody' }]) {
+      const batch = await t.tcp.batchCheck({ tenant: 'acme', subject, items });
+      const singles = await Promise.all(
+        items.map(async (item) => await t.tcp.check({ tenant: 'acme', subject, ...item })),
+      );
+      const strip = (r: { decision: unknown; reasons: unknown; step_up: unknown }): unknown => ({
+        decision: r.decision,
+        reasons: r.reasons,
+        step_up: r.step_up,
+      });
+      expect(batch.results.map(strip)).toEqual(singles.map(strip));
+    }
+  });
+});
+
 describe('bad requests get a documented status and reason', () => {
   const valid: CheckRequestMessage = {
     tenant: 'acme',
