@@ -39,6 +39,8 @@ export interface UserData {
   readonly active: boolean;
   readonly attributes: Readonly<Record<string, unknown>>;
   readonly roles: readonly string[];
+  /** When the user was first created, Unix ms; carried by every later message (absent: the change's `at`). */
+  readonly created_at?: number;
   /** Fields of `data` this build does not know; stored with the record. */
   readonly extra?: Readonly<Record<string, unknown>>;
 }
@@ -47,6 +49,8 @@ export interface GroupData {
   readonly id: string;
   readonly display_name: string;
   readonly external_id: string | null;
+  /** When the group was first created, Unix ms (absent: the change's `at`). */
+  readonly created_at?: number;
   readonly extra?: Readonly<Record<string, unknown>>;
 }
 

@@ -125,8 +125,8 @@ function decodeData(kind: ChangeKind, f: Fields): { kind: ChangeKind; data: obje
   }
 }
 
-const USER_FIELDS = new Set(['id', 'user_name', 'external_id', 'active', 'attributes', 'roles']);
-const GROUP_FIELDS = new Set(['id', 'display_name', 'external_id']);
+const USER_FIELDS = new Set(['id', 'user_name', 'external_id', 'active', 'attributes', 'roles', 'created_at']);
+const GROUP_FIELDS = new Set(['id', 'display_name', 'external_id', 'created_at']);
 const SESSION_FIELDS = new Set([
   'id',
   'user_id',
@@ -150,6 +150,7 @@ function userData(f: Fields): UserData {
     active: f.boolean('active'),
     attributes: f.object('attributes'),
     roles: f.strings('roles'),
+    ...f.optionalMillis('created_at'),
     ...f.extra(USER_FIELDS),
   };
 }
@@ -159,6 +160,7 @@ function groupData(f: Fields): GroupData {
     id: f.id('id'),
     display_name: f.text('display_name', MAX_TEXT),
     external_id: f.nullable('external_id', () => f.text('external_id', MAX_TEXT)),
+    ...f.optionalMillis('created_at'),
     ...f.extra(GROUP_FIELDS),
   };
 }
@@ -212,6 +214,16 @@ class Fields {
       throw invalid(`data.${name}`, 'must be a non-negative integer (Unix seconds)');
     }
     return value;
+  }
+
+  /** An optional Unix-ms field: present as `{ [name]: value }`, absent (or null) as `{}`. */
+  optionalMillis(name: string): Record<string, number> {
+    const value = this.#data[name];
+    if (value === undefined || value === null) return {};
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      throw invalid(`data.${name}`, 'must be a non-negative integer (Unix ms)');
+    }
+    return { [name]: value };
   }
 
   object(name: string): Record<string, unknown> {

@@ -30,6 +30,7 @@ export function applyChange(store: EntitlementWriter, change: Change, sequence: 
         attributes: data.attributes,
         roles: data.roles,
         ...(data.extra === undefined ? {} : { extra: data.extra }),
+        version: { sequence, createdAt: data.created_at ?? change.at, modifiedAt: change.at },
       });
       return wasActive === true && !data.active
         ? [event('user_deactivated', data.id, 'the account was deactivated')]
@@ -64,6 +65,7 @@ export function applyChange(store: EntitlementWriter, change: Change, sequence: 
         displayName: change.data.display_name,
         externalId: change.data.external_id ?? undefined,
         ...(change.data.extra === undefined ? {} : { extra: change.data.extra }),
+        version: { sequence, createdAt: change.data.created_at ?? change.at, modifiedAt: change.at },
       });
       return [];
     case 'group.delete':

@@ -16,7 +16,7 @@ import type {
   TenantRecord,
   UserRecord,
 } from './records.js';
-import { MIGRATIONS, TENANT_TABLES } from './schema.js';
+import { DIRECTORY_INDEXES, MIGRATIONS, TENANT_TABLES } from './schema.js';
 
 /** What the check path may do with the store: read one subject at a time. */
 export interface EntitlementReader {
@@ -68,7 +68,39 @@ export interface EntitlementWriter {
   setAppliedSequence(sequence: number): void;
 }
 
+/**
+ * What the gateway's SCIM service reads: whole users and groups with their
+ * stream version, lookups by name, pages, members. Not used on the Check path.
+ */
+export interface DirectoryReader {
+  appliedSequence(): number;
+  hasTenant(tenantId: string): boolean;
+  user(tenantId: string, id: string): UserRecord | undefined;
+  /** Ids of the users whose userName equals `userName`, compared case-insensitively. */
+  userIdsByUserName(tenantId: string, userName: string): string[];
+  userIdsByExternalId(tenantId: string, externalId: string): string[];
+  userCount(tenantId: string): number;
+  /** Users ordered by id (stable for pagination). */
+  usersPage(tenantId: string, offset: number, limit: number): UserRecord[];
+  users(tenantId: string): IterableIterator<UserRecord>;
+  group(tenantId: string, id: string): GroupRecord | undefined;
+  groupIdsByDisplayName(tenantId: string, displayName: string): string[];
+  groupCount(tenantId: string): number;
+  groupsPage(tenantId: string, offset: number, limit: number): GroupRecord[];
+  groups(tenantId: string): IterableIterator<GroupRecord>;
+  /** Members of a group that exist as users, with their userName, ordered by id. */
+  groupMembers(tenantId: string, groupId: string): { readonly id: string; readonly userName: string }[];
+  /** Every membership row of the user (also to groups that no longer exist). */
+  membershipGroupIds(tenantId: string, userId: string): string[];
+  /** Groups of the user that exist, ordered by name. */
+  groupsOfUser(tenantId: string, userId: string): GroupRef[];
+  sessionsOfUser(tenantId: string, userId: string): SessionRecord[];
+  bindingsOfUser(tenantId: string, userId: string): IdentityBinding[];
+}
+
 export interface EntitlementStoreOptions {
+  /** Create the indexes the gateway's SCIM lookups need. @defaultValue false */
+  readonly directoryIndexes?: boolean;
   /**
    * Subject reads kept in memory (least recently used evicted); 0 disables.
    * @defaultValue 10000
@@ -116,7 +148,7 @@ interface SubjectRow {
  * statements, one writer. Check reads it through {@link EntitlementReader},
  * ingest writes it through {@link EntitlementWriter}.
  */
-export class EntitlementStore implements EntitlementReader, EntitlementWriter {
+export class EntitlementStore implements EntitlementReader, EntitlementWriter, DirectoryReader {
   readonly #db: SqliteDatabase;
   readonly #stmt: Statements;
   readonly #subjectBy: Readonly<Record<SubjectRef['kind'], Statement>>;
@@ -132,6 +164,7 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
     if (!Number.isSafeInteger(this.#cacheSize) || this.#cacheSize < 0) {
       throw new TypeError('subjectCacheSize must be a non-negative integer');
     }
+    if (options.directoryIndexes === true) db.exec(DIRECTORY_INDEXES);
     this.#stmt = prepareStatements(db);
     this.#subjectBy = {
       user: db.prepare(subjectQuery('FROM users u LEFT JOIN sessions s ON 0', 'u.tenant_id = @tenant AND u.id = @key')),
@@ -261,6 +294,86 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
     return this.#stmt.tokenRevoked.get(tenantId, jti) !== undefined;
   }
 
+  // --- directory (gateway) ---------------------------------------------------
+
+  user(tenantId: string, id: string): UserRecord | undefined {
+    const row = this.#stmt.userRow.get(tenantId, id) as UserRow | undefined;
+    return row === undefined ? undefined : userFromRow(row);
+  }
+
+  userIdsByUserName(tenantId: string, userName: string): string[] {
+    return this.#stmt.userIdsByUserName.all(tenantId, userName) as string[];
+  }
+
+  userIdsByExternalId(tenantId: string, externalId: string): string[] {
+    return this.#stmt.userIdsByExternalId.all(tenantId, externalId) as string[];
+  }
+
+  userCount(tenantId: string): number {
+    return this.#stmt.userCount.get(tenantId) as number;
+  }
+
+  usersPage(tenantId: string, offset: number, limit: number): UserRecord[] {
+    return (this.#stmt.usersPage.all(tenantId, limit, offset) as UserRow[]).map(userFromRow);
+  }
+
+  *users(tenantId: string): IterableIterator<UserRecord> {
+    for (const row of this.#stmt.usersAll.iterate(tenantId) as IterableIterator<UserRow>) yield userFromRow(row);
+  }
+
+  group(tenantId: string, id: string): GroupRecord | undefined {
+    const row = this.#stmt.groupRow.get(tenantId, id) as GroupRow | undefined;
+    return row === undefined ? undefined : groupFromRow(row);
+  }
+
+  groupIdsByDisplayName(tenantId: string, displayName: string): string[] {
+    return this.#stmt.groupIdsByDisplayName.all(tenantId, displayName) as string[];
+  }
+
+  groupCount(tenantId: string): number {
+    return this.#stmt.groupCount.get(tenantId) as number;
+  }
+
+  groupsPage(tenantId: string, offset: number, limit: number): GroupRecord[] {
+    return (this.#stmt.groupsPage.all(tenantId, limit, offset) as GroupRow[]).map(groupFromRow);
+  }
+
+  *groups(tenantId: string): IterableIterator<GroupRecord> {
+    for (const row of this.#stmt.groupsAll.iterate(tenantId) as IterableIterator<GroupRow>) yield groupFromRow(row);
+  }
+
+  groupMembers(tenantId: string, groupId: string): { readonly id: string; readonly userName: string }[] {
+    return (this.#stmt.groupMembers.all(tenantId, groupId) as { id: string; user_name: string }[]).map((r) => ({
+      id: r.id,
+      userName: r.user_name,
+    }));
+  }
+
+  membershipGroupIds(tenantId: string, userId: string): string[] {
+    return this.#stmt.membershipGroupIds.all(tenantId, userId) as string[];
+  }
+
+  groupsOfUser(tenantId: string, userId: string): GroupRef[] {
+    return (this.#stmt.groupsOfUser.all(tenantId, userId) as GroupRow[]).map((g) => ({
+      id: g.id,
+      displayName: g.display_name,
+      externalId: g.external_id ?? undefined,
+    }));
+  }
+
+  sessionsOfUser(tenantId: string, userId: string): SessionRecord[] {
+    return (this.#stmt.sessionsOfUser.all(tenantId, userId) as SessionRow[]).map(sessionFromRow);
+  }
+
+  bindingsOfUser(tenantId: string, userId: string): IdentityBinding[] {
+    return (this.#stmt.bindingsOfUser.all(tenantId, userId) as { issuer: string; subject: string }[]).map((b) => ({
+      tenantId,
+      issuer: b.issuer,
+      subject: b.subject,
+      userId,
+    }));
+  }
+
   // --- writer ---------------------------------------------------------------
 
   userActive(tenantId: string, userId: string): boolean | undefined {
@@ -297,6 +410,9 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
       attributes: JSON.stringify(user.attributes),
       roles: JSON.stringify(user.roles),
       extra: JSON.stringify(user.extra ?? {}),
+      seq: user.version?.sequence ?? 0,
+      created_at: user.version?.createdAt ?? 0,
+      modified_at: user.version?.modifiedAt ?? 0,
     });
   }
 
@@ -328,6 +444,9 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter {
       group.displayName,
       group.externalId ?? null,
       JSON.stringify(group.extra ?? {}),
+      group.version?.sequence ?? 0,
+      group.version?.createdAt ?? 0,
+      group.version?.modifiedAt ?? 0,
     );
   }
 
@@ -417,16 +536,38 @@ const SQL = {
     (SELECT value FROM store_meta WHERE key = 'applied_sequence') AS sequence`,
   tokenRevoked: `SELECT 1 FROM revoked_tokens WHERE tenant_id = ? AND jti = ?`,
   userActive: 'SELECT active FROM users WHERE tenant_id = ? AND id = ?',
+  userRow: 'SELECT * FROM users WHERE tenant_id = ? AND id = ?',
+  userIdsByUserName: 'SELECT id FROM users WHERE tenant_id = ? AND user_name = ? COLLATE NOCASE ORDER BY id',
+  userIdsByExternalId: 'SELECT id FROM users WHERE tenant_id = ? AND external_id = ? ORDER BY id',
+  userCount: 'SELECT count(*) FROM users WHERE tenant_id = ?',
+  usersPage: 'SELECT * FROM users WHERE tenant_id = ? ORDER BY id LIMIT ? OFFSET ?',
+  usersAll: 'SELECT * FROM users WHERE tenant_id = ? ORDER BY id',
+  groupRow: 'SELECT * FROM groups WHERE tenant_id = ? AND id = ?',
+  groupIdsByDisplayName: 'SELECT id FROM groups WHERE tenant_id = ? AND display_name = ? COLLATE NOCASE ORDER BY id',
+  groupCount: 'SELECT count(*) FROM groups WHERE tenant_id = ?',
+  groupsPage: 'SELECT * FROM groups WHERE tenant_id = ? ORDER BY id LIMIT ? OFFSET ?',
+  groupsAll: 'SELECT * FROM groups WHERE tenant_id = ? ORDER BY id',
+  groupMembers: `SELECT u.id, u.user_name FROM memberships m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
+    WHERE m.tenant_id = ? AND m.group_id = ? ORDER BY u.id`,
+  membershipGroupIds: 'SELECT group_id FROM memberships WHERE tenant_id = ? AND user_id = ? ORDER BY group_id',
+  groupsOfUser: `SELECT g.* FROM memberships m JOIN groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
+    WHERE m.tenant_id = ? AND m.user_id = ? ORDER BY g.display_name, g.id`,
+  sessionsOfUser: 'SELECT * FROM sessions WHERE tenant_id = ? AND user_id = ? ORDER BY id',
+  bindingsOfUser:
+    'SELECT issuer, subject FROM identity_bindings WHERE tenant_id = ? AND user_id = ? ORDER BY issuer, subject',
   sessionRevoked: 'SELECT revoked_at IS NOT NULL AS revoked FROM sessions WHERE tenant_id = ? AND id = ?',
   setAppliedSequence: "UPDATE store_meta SET value = ? WHERE key = 'applied_sequence'",
   upsertTenant: `INSERT INTO tenants (id, display_name) VALUES (?, ?)
        ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name`,
   deleteTenant: 'DELETE FROM tenants WHERE id = ?',
-  upsertUser: `INSERT INTO users (tenant_id, id, user_name, external_id, active, attributes, roles, extra)
-       VALUES (@tenant_id, @id, @user_name, @external_id, @active, @attributes, @roles, @extra)
+  upsertUser: `INSERT INTO users (tenant_id, id, user_name, external_id, active, attributes, roles, extra,
+                          seq, created_at, modified_at)
+       VALUES (@tenant_id, @id, @user_name, @external_id, @active, @attributes, @roles, @extra,
+               @seq, @created_at, @modified_at)
        ON CONFLICT (tenant_id, id) DO UPDATE SET
          user_name = excluded.user_name, external_id = excluded.external_id, active = excluded.active,
-         attributes = excluded.attributes, roles = excluded.roles, extra = excluded.extra`,
+         attributes = excluded.attributes, roles = excluded.roles, extra = excluded.extra,
+         seq = excluded.seq, created_at = excluded.created_at, modified_at = excluded.modified_at`,
   deleteUser: 'DELETE FROM users WHERE tenant_id = ? AND id = ?',
   setReauthentication: `INSERT INTO reauthentications (tenant_id, user_id, after) VALUES (?, ?, ?)
        ON CONFLICT (tenant_id, user_id) DO UPDATE SET after = excluded.after`,
@@ -435,9 +576,11 @@ const SQL = {
   bindIdentity: `INSERT INTO identity_bindings (tenant_id, issuer, subject, user_id) VALUES (?, ?, ?, ?)
        ON CONFLICT (tenant_id, issuer, subject) DO UPDATE SET user_id = excluded.user_id`,
   unbindIdentity: 'DELETE FROM identity_bindings WHERE tenant_id = ? AND issuer = ? AND subject = ?',
-  upsertGroup: `INSERT INTO groups (tenant_id, id, display_name, external_id, extra) VALUES (?, ?, ?, ?, ?)
+  upsertGroup: `INSERT INTO groups (tenant_id, id, display_name, external_id, extra, seq, created_at, modified_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = excluded.display_name,
-         external_id = excluded.external_id, extra = excluded.extra`,
+         external_id = excluded.external_id, extra = excluded.extra, seq = excluded.seq,
+         created_at = excluded.created_at, modified_at = excluded.modified_at`,
   deleteGroup: 'DELETE FROM groups WHERE tenant_id = ? AND id = ?',
   addMember: 'INSERT OR IGNORE INTO memberships (tenant_id, group_id, user_id) VALUES (?, ?, ?)',
   removeMember: 'DELETE FROM memberships WHERE tenant_id = ? AND group_id = ? AND user_id = ?',
@@ -464,6 +607,12 @@ const PLUCKED: ReadonlySet<keyof typeof SQL> = new Set<keyof typeof SQL>([
   'appliedSequence',
   'dataVersion',
   'userActive',
+  'userIdsByUserName',
+  'userIdsByExternalId',
+  'userCount',
+  'groupIdsByDisplayName',
+  'groupCount',
+  'membershipGroupIds',
 ]);
 
 type Statements = { readonly [K in keyof typeof SQL]: Statement };
@@ -475,6 +624,92 @@ function prepareStatements(db: SqliteDatabase): Statements {
     prepared[key] = PLUCKED.has(key) ? statement.pluck() : statement;
   }
   return prepared as Statements;
+}
+
+interface UserRow {
+  tenant_id: string;
+  id: string;
+  user_name: string;
+  external_id: string | null;
+  active: number;
+  attributes: string;
+  roles: string;
+  extra: string;
+  seq: number;
+  created_at: number;
+  modified_at: number;
+}
+
+interface GroupRow {
+  tenant_id: string;
+  id: string;
+  display_name: string;
+  external_id: string | null;
+  extra: string;
+  seq: number;
+  created_at: number;
+  modified_at: number;
+}
+
+interface SessionRow {
+  tenant_id: string;
+  id: string;
+  user_id: string;
+  issuer: string;
+  acr: string | null;
+  amr: string;
+  auth_time: number | null;
+  expires_at: number;
+  created_at: number;
+  revoked_at: number | null;
+  revoke_reason: string | null;
+  ip: string | null;
+  device_id: string | null;
+  extra: string;
+}
+
+function userFromRow(row: UserRow): UserRecord {
+  return {
+    tenantId: row.tenant_id,
+    id: row.id,
+    userName: row.user_name,
+    externalId: row.external_id ?? undefined,
+    active: row.active === 1,
+    attributes: JSON.parse(row.attributes) as Record<string, unknown>,
+    roles: JSON.parse(row.roles) as string[],
+    extra: JSON.parse(row.extra) as Record<string, unknown>,
+    version: { sequence: row.seq, createdAt: row.created_at, modifiedAt: row.modified_at },
+  };
+}
+
+function groupFromRow(row: GroupRow): GroupRecord {
+  return {
+    tenantId: row.tenant_id,
+    id: row.id,
+    displayName: row.display_name,
+    externalId: row.external_id ?? undefined,
+    extra: JSON.parse(row.extra) as Record<string, unknown>,
+    version: { sequence: row.seq, createdAt: row.created_at, modifiedAt: row.modified_at },
+  };
+}
+
+function sessionFromRow(row: SessionRow): SessionRecord {
+  return {
+    tenantId: row.tenant_id,
+    id: row.id,
+    userId: row.user_id,
+    issuer: row.issuer,
+    acr: row.acr ?? undefined,
+    amr: JSON.parse(row.amr) as string[],
+    authTime: row.auth_time ?? undefined,
+    expiresAt: row.expires_at,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at ?? undefined,
+    revokeReason: row.revoke_reason ?? undefined,
+    ip: row.ip ?? undefined,
+    deviceId: row.device_id ?? undefined,
+    extra: JSON.parse(row.extra) as Record<string, unknown>,
+  };
 }
 
 function cacheKey(tenantId: string, ref: SubjectRef, deviceId: string | undefined): string {

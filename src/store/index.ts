@@ -1,7 +1,13 @@
 export { EntitlementStore } from './entitlement_store.js';
-export type { EntitlementReader, EntitlementStoreOptions, EntitlementWriter } from './entitlement_store.js';
+export type {
+  DirectoryReader,
+  EntitlementReader,
+  EntitlementStoreOptions,
+  EntitlementWriter,
+} from './entitlement_store.js';
 export { StoreUnavailableError, TenantUnknownError } from './errors.js';
 export type {
+  EntityVersion,
   GroupRecord,
   GroupRef,
   IdentityBinding,

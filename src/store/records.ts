@@ -23,6 +23,18 @@ export interface UserRecord {
   readonly roles: readonly string[];
   /** Fields a newer producer sent that this build does not interpret; kept. */
   readonly extra?: Readonly<Record<string, unknown>>;
+  /** Provenance, set by ingest: the stream sequence of the user's latest change (the SCIM version). */
+  readonly version?: EntityVersion;
+}
+
+/** Where an entity's current state came from in the stream. */
+export interface EntityVersion {
+  /** Stream sequence of the entity's latest message. */
+  readonly sequence: number;
+  /** Unix ms. */
+  readonly createdAt: number;
+  /** Unix ms. */
+  readonly modifiedAt: number;
 }
 
 /** Binds an IdP's `(issuer, sub)` to an internal user of one tenant. */
@@ -39,6 +51,7 @@ export interface GroupRecord {
   readonly displayName: string;
   readonly externalId: string | undefined;
   readonly extra?: Readonly<Record<string, unknown>>;
+  readonly version?: EntityVersion;
 }
 
 /** A group as a subject's slice carries it. */

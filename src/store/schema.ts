@@ -24,6 +24,9 @@ export const MIGRATIONS: readonly string[] = [
     attributes  TEXT NOT NULL,
     roles       TEXT NOT NULL,
     extra       TEXT NOT NULL DEFAULT '{}',
+    seq         INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL DEFAULT 0,
+    modified_at INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, id)
   ) STRICT, WITHOUT ROWID;
   CREATE INDEX users_by_user_name ON users (tenant_id, user_name COLLATE NOCASE);
@@ -61,6 +64,9 @@ export const MIGRATIONS: readonly string[] = [
     display_name TEXT NOT NULL,
     external_id  TEXT,
     extra        TEXT NOT NULL DEFAULT '{}',
+    seq          INTEGER NOT NULL DEFAULT 0,
+    created_at   INTEGER NOT NULL DEFAULT 0,
+    modified_at  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, id)
   ) STRICT, WITHOUT ROWID;
   CREATE INDEX groups_by_display_name ON groups (tenant_id, display_name COLLATE NOCASE);
@@ -118,6 +124,16 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO store_meta (key, value) VALUES ('applied_sequence', 0);
   `,
 ];
+
+/**
+ * Indexes only the gateway's replica needs (SCIM lookups by group and by
+ * user). Sidecars skip them: each is paid on every ingested write.
+ */
+export const DIRECTORY_INDEXES = `
+  CREATE INDEX IF NOT EXISTS memberships_by_group ON memberships (tenant_id, group_id, user_id);
+  CREATE INDEX IF NOT EXISTS sessions_by_user_only ON sessions (tenant_id, user_id, id);
+  CREATE INDEX IF NOT EXISTS groups_by_external_id ON groups (tenant_id, external_id);
+`;
 
 /** Tables holding one tenant's state, with the order that makes a dump canonical. */
 export const TENANT_TABLES: readonly {
