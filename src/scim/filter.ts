@@ -278,8 +278,8 @@ export function matches(type: ResourceType, resource: Json, filter: Filter): boo
   }
 }
 
-/** Inside `attr[...]`: every target is a sub-attribute of the element. */
-function matchesElement(element: Json, filter: Filter): boolean {
+/** Whether one element of a multi-valued attribute matches a value filter (`attr[...]`'s inside). */
+export function matchesElement(element: Json, filter: Filter): boolean {
   switch (filter.op) {
     case 'and':
       return matchesElement(element, filter.left) && matchesElement(element, filter.right);
