@@ -5,12 +5,13 @@
  */
 import { parseConfig, ConfigInvalidError } from './config/index.js';
 import { createLogger } from './logging/index.js';
-import { startSidecar } from './roles/index.js';
+import { startGateway, startSidecar } from './roles/index.js';
 
 const USAGE = `usage: ipsie-sidecar <role>
 
 roles:
-  sidecar   serve gRPC Check from the local entitlement store
+  sidecar   serve gRPC Check from the local entitlement store (fed by the state stream)
+  gateway   serve the IdP-facing edge (SCIM 2.0), publishing to the state stream
 
 configuration is read from IPSIE_* environment variables (see README.md).`;
 
@@ -20,7 +21,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return role === undefined ? 2 : 0;
   }
-  if (role !== 'sidecar') {
+  if (role !== 'sidecar' && role !== 'gateway') {
     process.stderr.write(`unknown role "${role}"\n${USAGE}\n`);
     return 2;
   }
@@ -40,9 +41,9 @@ async function main(argv: readonly string[]): Promise<number> {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  const sidecar = await startSidecar({ config, logger });
+  const running = role === 'sidecar' ? await startSidecar({ config, logger }) : await startGateway({ config, logger });
   logger.info({ signal: await shutdown }, 'shutting down');
-  await sidecar.stop();
+  await running.stop();
   return 0;
 }
 

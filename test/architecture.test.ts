@@ -20,7 +20,9 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   stream: ['changes', 'logging'],
   ingest: ['changes', 'logging', 'store', 'stream'],
   check: ['changes', 'config', 'logging', 'policy', 'store'],
-  roles: ['changes', 'check', 'config', 'ingest', 'logging', 'policy', 'store', 'stream'],
+  scim: ['changes', 'logging', 'store', 'stream'],
+  gateway: ['logging'],
+  roles: ['changes', 'check', 'config', 'gateway', 'ingest', 'logging', 'policy', 'scim', 'store', 'stream'],
 };
 
 const ROOT_FILES = new Set(['errors.ts', 'tenant_id.ts']);

@@ -1,6 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigInvalidError } from './errors.js';
+import { parseGatewayTenants } from './gateway_tenants.js';
+import type { GatewayTenant } from './gateway_tenants.js';
 
 /** The project root (this file is `src/config/config.ts` or `dist/config/config.js`). */
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -48,6 +50,17 @@ export interface NatsConfig {
   readonly syncWaitMs: number;
 }
 
+export interface GatewayConfig {
+  /** `host:port` of the IdP-facing HTTP listener (SCIM). @defaultValue `127.0.0.1:8080` */
+  readonly address: string;
+  /** The tenants the gateway serves, with their IdP credentials (from `IPSIE_GATEWAY_TENANTS_FILE`). */
+  readonly tenants: readonly GatewayTenant[];
+  /** Largest SCIM request body, in bytes. @defaultValue 1048576 */
+  readonly scimMaxBodyBytes: number;
+  /** JetStream replicas of the state stream the gateway creates. @defaultValue 1 */
+  readonly streamReplicas: number;
+}
+
 export interface PolicyConfig {
   /** The `opa` CLI used to compile Rego to Wasm. */
   readonly opaPath: string;
@@ -64,6 +77,7 @@ export interface Config {
   readonly grpc: GrpcConfig;
   readonly policy: PolicyConfig;
   readonly nats: NatsConfig;
+  readonly gateway: GatewayConfig;
   readonly log: { readonly level: LogLevel };
 }
 
@@ -75,7 +89,7 @@ type Env = Readonly<Record<string, string | undefined>>;
  *
  * @throws {ConfigInvalidError} `ERR_CONFIG_INVALID`
  */
-export function parseConfig(env: Env): Config {
+export function parseConfig(env: Env, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): Config {
   const address = optionalString(env, 'IPSIE_GRPC_ADDRESS', DEFAULT_GRPC_ADDRESS);
   const socketPath = optionalString(env, 'IPSIE_GRPC_SOCKET', undefined);
   if (address !== undefined && !/^[^\s:]+:\d{1,5}$/.test(address)) {
@@ -111,8 +125,34 @@ export function parseConfig(env: Env): Config {
       tenantsDir: optionalString(env, 'IPSIE_TENANT_POLICY_DIR', undefined),
       buildTimeoutMs: positiveInteger(env, 'IPSIE_OPA_BUILD_TIMEOUT_MS', DEFAULT_OPA_BUILD_TIMEOUT_MS),
     },
+    gateway: {
+      address: gatewayAddress(env),
+      tenants: gatewayTenants(env, readFile),
+      scimMaxBodyBytes: positiveInteger(env, 'IPSIE_SCIM_MAX_BODY_BYTES', 1024 * 1024),
+      streamReplicas: positiveInteger(env, 'IPSIE_STREAM_REPLICAS', 1),
+    },
     log: { level: level as LogLevel },
   });
+}
+
+function gatewayAddress(env: Env): string {
+  const address = env['IPSIE_GATEWAY_ADDRESS'] ?? '127.0.0.1:8080';
+  if (!/^[^\s:]+:\d{1,5}$/.test(address)) {
+    throw new ConfigInvalidError(['IPSIE_GATEWAY_ADDRESS'], `expected host:port, got "${address}"`);
+  }
+  return address;
+}
+
+function gatewayTenants(env: Env, readFile: (path: string) => string): GatewayTenant[] {
+  const path = optionalString(env, 'IPSIE_GATEWAY_TENANTS_FILE', undefined);
+  if (path === undefined) return [];
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (error) {
+    throw new ConfigInvalidError(['IPSIE_GATEWAY_TENANTS_FILE'], `cannot read ${path}: ${String(error)}`);
+  }
+  return parseGatewayTenants(text, 'IPSIE_GATEWAY_TENANTS_FILE');
 }
 
 /** `IPSIE_NATS_URL`: comma-separated `nats://host:port` URLs. */

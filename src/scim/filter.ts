@@ -74,7 +74,8 @@ class Parser {
     this.#fail = fail;
   }
 
-  get done(): boolean {
+  /** A method, not a getter: it changes as tokens are consumed, so it must not be narrowed. */
+  isDone(): boolean {
     return this.#at >= this.#tokens.length;
   }
 
@@ -211,9 +212,9 @@ export function parseFilter(type: ResourceType, input: string): Filter {
   const fail = (message: string): ScimError => new ScimError('ERR_SCIM_INVALID_FILTER', `invalid filter: ${message}`);
   if (input.length > MAX_FILTER_LENGTH) throw fail(`longer than ${MAX_FILTER_LENGTH} characters`);
   const parser = new Parser(tokenize(input, fail), type, fail);
-  if (parser.done) throw fail('empty');
+  if (parser.isDone()) throw fail('empty');
   const filter = parser.parseOr();
-  if (!parser.done) throw fail('unexpected text after the expression');
+  if (!parser.isDone()) throw fail('unexpected text after the expression');
   return filter;
 }
 
@@ -227,7 +228,7 @@ export function parsePatchPath(type: ResourceType, input: string): PatchPath {
   const head = parser.next();
   if (head.kind !== 'word') throw fail('expected an attribute name');
   const target = parser.resolve(head.text);
-  if (parser.done) return { target, filter: undefined, subAttribute: undefined };
+  if (parser.isDone()) return { target, filter: undefined, subAttribute: undefined };
   if (
     target.subAttribute !== undefined ||
     target.attribute.subAttributes === undefined ||
@@ -239,12 +240,12 @@ export function parsePatchPath(type: ResourceType, input: string): PatchPath {
   const filter = parser.parseOr(target);
   parser.expectPunct(']');
   let subAttribute: Attribute | undefined;
-  if (!parser.done) {
+  if (!parser.isDone()) {
     const sub = parser.next();
     if (sub.kind !== 'word' || !sub.text.startsWith('.')) throw fail('expected .subAttribute after the filter');
     subAttribute = parser.resolve(sub.text.slice(1), target).subAttribute;
   }
-  if (!parser.done) throw fail('unexpected text after the path');
+  if (!parser.isDone()) throw fail('unexpected text after the path');
   return { target, filter, subAttribute };
 }
 
@@ -274,7 +275,7 @@ export function matches(type: ResourceType, resource: Json, filter: Filter): boo
       return elements.some((e) => typeof e === 'object' && e !== null && matchesElement(e as Json, filter.filter));
     }
     default:
-      return compareValues(valuesOf(type, resource, filter.target), filter as Comparison | Presence);
+      return compareValues(valuesOf(type, resource, filter.target), filter);
   }
 }
 
@@ -291,7 +292,7 @@ export function matchesElement(element: Json, filter: Filter): boolean {
       return false;
     default: {
       const name = filter.target.subAttribute?.name ?? 'value';
-      return compareValues(present(element[name]) ? [element[name]] : [], filter as Comparison | Presence);
+      return compareValues(present(element[name]) ? [element[name]] : [], filter);
     }
   }
 }
@@ -299,7 +300,7 @@ export function matchesElement(element: Json, filter: Filter): boolean {
 /** The primitive values an attribute path yields (a multi-valued complex attribute yields its `value`s). */
 function valuesOf(type: ResourceType, resource: Json, target: AttributeTarget): unknown[] {
   const value = containerOf(resource, target, type.schema.id)?.[target.attribute.name];
-  const elements = Array.isArray(value) ? value : [value];
+  const elements: unknown[] = Array.isArray(value) ? (value as unknown[]) : [value];
   const sub = target.subAttribute?.name ?? (target.attribute.type === 'complex' ? 'value' : undefined);
   const out: unknown[] = [];
   for (const element of elements) {

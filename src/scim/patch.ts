@@ -103,7 +103,7 @@ function applyAtPath(type: ResourceType, doc: Json, op: Op, path: PatchPath, val
   if (path.target.subAttribute !== undefined) {
     // name.givenName: one sub-attribute of a single-valued complex attribute.
     if (attribute.multiValued) throw new ScimError('ERR_SCIM_INVALID_PATH', `${text} needs a value filter`);
-    const current = isObject(container[name]) ? (container[name] as Json) : {};
+    const current = isObject(container[name]) ? container[name] : {};
     const subName = path.target.subAttribute.name;
     if (op === 'remove') delete current[subName];
     else current[subName] = normalizeValue(path.target.subAttribute, value, text);
@@ -147,7 +147,7 @@ function applyAtPath(type: ResourceType, doc: Json, op: Op, path: PatchPath, val
     clearOtherPrimaries(container[name] as unknown[]);
   } else if (attribute.type === 'complex' && isObject(container[name]) && isObject(normalized)) {
     // Both add and replace merge sub-attributes into a single complex value (RFC 7644 §3.5.2.1, .3).
-    container[name] = { ...(container[name] as Json), ...normalized };
+    container[name] = { ...container[name], ...normalized };
   } else {
     container[name] = normalized;
   }

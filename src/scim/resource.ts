@@ -99,9 +99,7 @@ export function normalizeValue(attribute: Attribute, value: unknown, path: strin
   if (value === null || value === undefined) return undefined;
   if (attribute.multiValued) {
     const elements = Array.isArray(value) ? value : [value];
-    const out = elements
-      .map((e) => normalizeSingle(attribute, e, path))
-      .filter((e): e is NonNullable<unknown> => e !== undefined);
+    const out = elements.map((e) => normalizeSingle(attribute, e, path)).filter((e) => e !== undefined);
     if (attribute.type === 'complex' && out.filter((e) => isObject(e) && e['primary'] === true).length > 1) {
       throw invalidValue(path, 'has more than one primary value');
     }

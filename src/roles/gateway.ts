@@ -1,0 +1,120 @@
+import type { Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { STATE_STREAM } from '../changes/index.js';
+import type { Config } from '../config/index.js';
+import { createGatewayApp, listen } from '../gateway/index.js';
+import { StateIngestor } from '../ingest/index.js';
+import type { Logger } from '../logging/index.js';
+import { createScimRouter, RateLimiter, ScimAuthenticator, ScimService } from '../scim/index.js';
+import { EntitlementStore } from '../store/index.js';
+import { ChangePublisher, connectNats, ensureStateStream } from '../stream/index.js';
+
+export interface GatewayOptions {
+  readonly config: Config;
+  readonly logger: Logger;
+}
+
+export interface RunningGateway {
+  /** The HTTP port actually bound. */
+  readonly port: number;
+  readonly store: EntitlementStore;
+  readonly ingestor: StateIngestor;
+  stop(): Promise<void>;
+}
+
+/**
+ * The gateway role: the IdP-facing edge. It publishes every accepted input
+ * to the state stream before answering, and keeps its own replica of the
+ * store (fed like any sidecar's) to answer from.
+ */
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const { config, logger } = options;
+  const servers = config.nats.servers;
+  if (servers === undefined) throw new TypeError('the gateway needs IPSIE_NATS_URL');
+  const nc = await connectNats({ servers, name: `${config.nats.name}-gateway` }, logger);
+  const store = EntitlementStore.open(config.store.path, {
+    subjectCacheSize: config.store.subjectCacheSize,
+    directoryIndexes: true,
+  });
+  let ingestor: StateIngestor | undefined;
+  let server: Server | undefined;
+  try {
+    const jsm = await jetstreamManager(nc);
+    await ensureStateStream(jsm, { replicas: config.gateway.streamReplicas });
+    const publisher = new ChangePublisher(jetstream(nc));
+    ingestor = new StateIngestor({
+      store,
+      logger,
+      staleAfterMs: config.nats.staleAfterMs,
+      connect: async () => await connectNats({ servers, name: `${config.nats.name}-gateway-replica` }, logger),
+    });
+    ingestor.start();
+    await ingestor.caughtUp();
+
+    // Tenants come from configuration; the stream makes them known to every sidecar.
+    for (const tenant of config.gateway.tenants) {
+      await publisher.publish({
+        v: 1,
+        id: randomUUID(),
+        tenant: tenant.id,
+        at: Date.now(),
+        kind: 'tenant.upsert',
+        data: { display_name: tenant.displayName },
+      });
+    }
+
+    const replica = ingestor;
+    const service = new ScimService({
+      directory: store,
+      changes: publisher,
+      replica,
+      logger,
+      streamPosition: async () => (await jsm.streams.info(STATE_STREAM)).state.last_seq,
+    });
+    const scim = createScimRouter({
+      service,
+      authenticator: new ScimAuthenticator(new Map(config.gateway.tenants.map((t) => [t.id, t.scim]))),
+      rateLimiter: new RateLimiter(new Map(config.gateway.tenants.map((t) => [t.id, t.scim.rateLimit]))),
+      logger,
+      maxBodyBytes: config.gateway.scimMaxBodyBytes,
+    });
+    const app = createGatewayApp({
+      logger,
+      routes: [scim],
+      ready: () => {
+        const status = replica.status();
+        return status.caughtUp && !status.stale;
+      },
+    });
+    const bound = await listen(app, config.gateway.address);
+    server = bound.server;
+    logger.info(
+      { address: config.gateway.address, port: bound.port, tenants: config.gateway.tenants.length },
+      'gateway listening',
+    );
+    const http = server;
+    return {
+      port: bound.port,
+      store,
+      ingestor: replica,
+      stop: async () => {
+        await new Promise<void>((resolve) =>
+          http.close(() => {
+            resolve();
+          }),
+        );
+        http.closeAllConnections();
+        await replica.stop();
+        await nc.drain();
+        store.close();
+      },
+    };
+  } catch (error) {
+    server?.close();
+    await ingestor?.stop();
+    await nc.close();
+    store.close();
+    throw error;
+  }
+}

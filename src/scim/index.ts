@@ -1,0 +1,29 @@
+export { createScimRouter, DEFAULT_MAX_BODY_BYTES, SCIM_MEDIA_TYPE } from './scim_router.js';
+export type { ScimRouterOptions } from './scim_router.js';
+export { ScimService, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './scim_service.js';
+export type {
+  ChangeSink,
+  ListQuery,
+  ReplicaSync,
+  ScimContext,
+  ScimResult,
+  ScimServiceOptions,
+} from './scim_service.js';
+export { ScimAuthenticator } from './scim_authenticator.js';
+export type { ScimCredentials } from './scim_authenticator.js';
+export { RateLimiter } from './rate_limiter.js';
+export type { RateLimit } from './rate_limiter.js';
+export { ScimError, SCIM_STATUS } from './errors.js';
+export type { ScimErrorCode, ScimType } from './errors.js';
+export { parseFilter, matches } from './filter.js';
+export type { Filter } from './filter.js';
+export { applyPatch } from './patch.js';
+export {
+  RESOURCE_TYPES,
+  USER_SCHEMA,
+  GROUP_SCHEMA,
+  ENTERPRISE_USER_SCHEMA,
+  PATCH_OP_SCHEMA,
+  LIST_RESPONSE_SCHEMA,
+  ERROR_SCHEMA,
+} from './schema.js';

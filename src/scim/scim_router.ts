@@ -1,0 +1,211 @@
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import type { Logger } from '../logging/index.js';
+import { isTenantId } from '../tenant_id.js';
+import { listOf, resourceTypes, schemas, serviceProviderConfig } from './discovery.js';
+import { ScimError } from './errors.js';
+import type { RateLimiter } from './rate_limiter.js';
+import type { Json } from './resource.js';
+import { ERROR_SCHEMA, RESOURCE_TYPES } from './schema.js';
+import type { ResourceKind } from './schema.js';
+import type { ScimAuthenticator } from './scim_authenticator.js';
+import type { ListQuery, ScimContext, ScimResult, ScimService } from './scim_service.js';
+
+export const SCIM_MEDIA_TYPE = 'application/scim+json';
+/** @defaultValue 1 MiB */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+export interface ScimRouterOptions {
+  readonly service: ScimService;
+  readonly authenticator: ScimAuthenticator;
+  readonly rateLimiter: RateLimiter;
+  readonly logger: Logger;
+  /** Largest accepted request body. @defaultValue 1 MiB */
+  readonly maxBodyBytes?: number;
+}
+
+interface ScimState {
+  scim: ScimContext;
+}
+
+/**
+ * `/scim/v2/<tenant>/…`: Users, Groups, `.search`, and the discovery
+ * endpoints, each behind the tenant's own credentials and rate limit.
+ * Every error is a SCIM Error document (RFC 7644 §3.12).
+ */
+export function createScimRouter(options: ScimRouterOptions): Middleware {
+  const { service, authenticator, rateLimiter, logger } = options;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const router = new Router<ScimState>({ prefix: '/scim/v2/:tenant' });
+
+  router.use(async (ctx, next) => {
+    try {
+      const tenantId = ctx.params['tenant'] ?? '';
+      // Same answer as a bad token: the endpoint does not reveal which tenants exist.
+      if (!isTenantId(tenantId))
+        throw new ScimError('ERR_SCIM_UNAUTHORIZED', 'a valid Bearer token for this tenant is required');
+      await authenticator.authenticate(tenantId, ctx.get('authorization') || undefined);
+      rateLimiter.take(tenantId);
+      ctx.state.scim = { tenantId, baseUrl: `${ctx.origin}/scim/v2/${tenantId}` };
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        throw new ScimError('ERR_SCIM_NOT_FOUND', `no SCIM endpoint ${ctx.method} ${ctx.path}`);
+      }
+    } catch (error) {
+      renderError(ctx, error, logger);
+    }
+  });
+
+  const body = async (ctx: Context): Promise<unknown> => await readJsonBody(ctx, maxBodyBytes);
+  const query = (ctx: Context): ListQuery => ({
+    filter: single(ctx.query['filter']),
+    startIndex: single(ctx.query['startIndex']),
+    count: single(ctx.query['count']),
+    attributes: single(ctx.query['attributes']),
+    excludedAttributes: single(ctx.query['excludedAttributes']),
+  });
+  const ifMatch = (ctx: Context): string | undefined => ctx.get('if-match') || undefined;
+
+  for (const kind of ['User', 'Group'] as const satisfies readonly ResourceKind[]) {
+    const path = RESOURCE_TYPES[kind].endpoint;
+    router.get(path, async (ctx) => {
+      send(ctx, await service.list(kind, ctx.state.scim, query(ctx)));
+    });
+    router.post(`${path}/.search`, async (ctx) => {
+      send(ctx, await service.search(kind, ctx.state.scim, await body(ctx)));
+    });
+    router.get(`${path}/:id`, async (ctx) => {
+      send(ctx, await service.get(kind, ctx.state.scim, ctx.params['id'] ?? '', query(ctx)));
+    });
+    router.post(path, async (ctx) => {
+      const payload = await body(ctx);
+      send(
+        ctx,
+        kind === 'User'
+          ? await service.createUser(ctx.state.scim, payload)
+          : await service.createGroup(ctx.state.scim, payload),
+      );
+    });
+    router.put(`${path}/:id`, async (ctx) => {
+      const payload = await body(ctx);
+      const id = ctx.params['id'] ?? '';
+      send(
+        ctx,
+        kind === 'User'
+          ? await service.replaceUser(ctx.state.scim, id, payload, ifMatch(ctx))
+          : await service.replaceGroup(ctx.state.scim, id, payload, ifMatch(ctx)),
+      );
+    });
+    router.patch(`${path}/:id`, async (ctx) => {
+      const payload = await body(ctx);
+      const id = ctx.params['id'] ?? '';
+      send(
+        ctx,
+        kind === 'User'
+          ? await service.patchUser(ctx.state.scim, id, payload, ifMatch(ctx))
+          : await service.patchGroup(ctx.state.scim, id, payload, ifMatch(ctx)),
+      );
+    });
+    router.delete(`${path}/:id`, async (ctx) => {
+      const id = ctx.params['id'] ?? '';
+      send(
+        ctx,
+        kind === 'User'
+          ? await service.deleteUser(ctx.state.scim, id, ifMatch(ctx))
+          : await service.deleteGroup(ctx.state.scim, id, ifMatch(ctx)),
+      );
+    });
+  }
+
+  router.get('/ServiceProviderConfig', (ctx) => {
+    json(ctx, 200, serviceProviderConfig(ctx.state.scim.baseUrl));
+  });
+  router.get('/ResourceTypes', (ctx) => {
+    json(ctx, 200, listOf(resourceTypes(ctx.state.scim.baseUrl)));
+  });
+  router.get('/ResourceTypes/:name', (ctx) => {
+    const found = resourceTypes(ctx.state.scim.baseUrl).find((r) => r['id'] === ctx.params['name']);
+    if (found === undefined) throw new ScimError('ERR_SCIM_NOT_FOUND', `no resource type ${ctx.params['name'] ?? ''}`);
+    json(ctx, 200, found);
+  });
+  router.get('/Schemas', (ctx) => {
+    json(ctx, 200, listOf(schemas(ctx.state.scim.baseUrl)));
+  });
+  router.get('/Schemas/:id', (ctx) => {
+    const found = schemas(ctx.state.scim.baseUrl).find((s) => s['id'] === ctx.params['id']);
+    if (found === undefined) throw new ScimError('ERR_SCIM_NOT_FOUND', `no schema ${ctx.params['id'] ?? ''}`);
+    json(ctx, 200, found);
+  });
+  router.all('/Bulk', () => {
+    throw new ScimError('ERR_SCIM_NOT_IMPLEMENTED', 'bulk operations are not supported (see /ServiceProviderConfig)');
+  });
+  router.all('/Me', () => {
+    throw new ScimError('ERR_SCIM_NOT_IMPLEMENTED', '/Me is not supported');
+  });
+  // The router's context type carries `params`; the app sees a plain middleware.
+  return router.routes() as unknown as Middleware;
+}
+
+function send(ctx: Context, result: ScimResult): void {
+  if (result.etag !== undefined) ctx.set('ETag', result.etag);
+  if (result.location !== undefined) ctx.set('Location', result.location);
+  if (result.body === undefined) {
+    ctx.status = result.status;
+    ctx.body = null;
+  } else {
+    json(ctx, result.status, result.body);
+  }
+}
+
+function json(ctx: Context, status: number, body: Json): void {
+  ctx.status = status;
+  ctx.type = SCIM_MEDIA_TYPE;
+  ctx.body = body;
+}
+
+function renderError(ctx: Context, error: unknown, logger: Logger): void {
+  const scim = error instanceof ScimError ? error : undefined;
+  if (scim === undefined) logger.error({ err: error, method: ctx.method, path: ctx.path }, 'SCIM request failed');
+  else
+    logger.info({ code: scim.code, method: ctx.method, path: ctx.path, detail: scim.message }, 'SCIM request refused');
+  const status = scim?.status ?? 500;
+  if (status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="scim", error="invalid_token"');
+  if (scim?.retryAfter !== undefined) ctx.set('Retry-After', String(scim.retryAfter));
+  json(ctx, status, {
+    schemas: [ERROR_SCHEMA],
+    status: String(status),
+    ...(scim?.scimType === undefined ? {} : { scimType: scim.scimType }),
+    detail: scim?.message ?? 'internal error',
+  });
+}
+
+/**
+ * The request body as JSON: `application/scim+json` or `application/json`,
+ * at most `limit` bytes (413 beyond, without reading the rest into memory).
+ */
+async function readJsonBody(ctx: Context, limit: number): Promise<unknown> {
+  const type = ctx.get('content-type');
+  if (type !== '' && !/^application\/(scim\+)?json\b/i.test(type)) {
+    throw new ScimError('ERR_SCIM_UNSUPPORTED_MEDIA_TYPE', `send ${SCIM_MEDIA_TYPE}, not ${type}`);
+  }
+  const declared = Number(ctx.get('content-length') || '0');
+  if (declared > limit) throw new ScimError('ERR_SCIM_PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new ScimError('ERR_SCIM_PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') throw new ScimError('ERR_SCIM_INVALID_SYNTAX', 'the request has no body');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new ScimError('ERR_SCIM_INVALID_SYNTAX', 'the body is not valid JSON');
+  }
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
