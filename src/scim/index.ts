@@ -1,4 +1,4 @@
-export { createScimRouter, DEFAULT_MAX_BODY_BYTES, SCIM_MEDIA_TYPE } from './scim_router.js';
+export { createScimRouter, DEFAULT_MAX_BODY_BYTES, SCIM_MEDIA_TYPE, SEQUENCE_HEADER } from './scim_router.js';
 export type { ScimRouterOptions } from './scim_router.js';
 export { ScimService, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './scim_service.js';
 export type {

@@ -46,7 +46,7 @@ export function createScimRouter(options: ScimRouterOptions): Middleware {
         throw new ScimError('ERR_SCIM_UNAUTHORIZED', 'a valid Bearer token for this tenant is required');
       await authenticator.authenticate(tenantId, ctx.get('authorization') || undefined);
       rateLimiter.take(tenantId);
-      ctx.state.scim = { tenantId, baseUrl: `${ctx.origin}/scim/v2/${tenantId}` };
+      ctx.state.scim = { tenantId, baseUrl: `${ctx.protocol}://${ctx.host}/scim/v2/${tenantId}` };
       await next();
       if (ctx.status === 404 && ctx.body === undefined) {
         throw new ScimError('ERR_SCIM_NOT_FOUND', `no SCIM endpoint ${ctx.method} ${ctx.path}`);
@@ -146,8 +146,12 @@ export function createScimRouter(options: ScimRouterOptions): Middleware {
   return router.routes() as unknown as Middleware;
 }
 
+/** The stream sequence of a write, for a Check's `min_sequence` (read-after-write on any sidecar). */
+export const SEQUENCE_HEADER = 'X-Ipsie-Sequence';
+
 function send(ctx: Context, result: ScimResult): void {
   if (result.etag !== undefined) ctx.set('ETag', result.etag);
+  if (result.sequence !== undefined) ctx.set(SEQUENCE_HEADER, String(result.sequence));
   if (result.location !== undefined) ctx.set('Location', result.location);
   if (result.body === undefined) {
     ctx.status = result.status;

@@ -69,6 +69,8 @@ export interface ScimResult {
   readonly body: Json | undefined;
   readonly etag: string | undefined;
   readonly location: string | undefined;
+  /** For writes: the stream sequence that holds the change (a Check `min_sequence` that sees it). */
+  readonly sequence?: number;
 }
 
 /** Where a request came in: the tenant and the base URL of its SCIM endpoint. */
@@ -240,7 +242,7 @@ export class ScimService {
     }
     await this.#sync(last);
     this.#logger.info({ tenant: tenantId, user_id: id, scim: 'delete User' }, 'SCIM write');
-    return { status: 204, body: undefined, etag: undefined, location: undefined };
+    return { status: 204, body: undefined, etag: undefined, location: undefined, sequence: last };
   }
 
   async #updateUser(
@@ -376,7 +378,7 @@ export class ScimService {
     }
     await this.#sync(last);
     this.#logger.info({ tenant: tenantId, group_id: id, scim: 'delete Group' }, 'SCIM write');
-    return { status: 204, body: undefined, etag: undefined, location: undefined };
+    return { status: 204, body: undefined, etag: undefined, location: undefined, sequence: last };
   }
 
   async #updateGroup(
