@@ -1,9 +1,12 @@
 /**
  * The demo (`npm run demo`): the whole flow on a local NATS.
  *
- *   1. starts nats-server with JetStream and creates the IPSIE_STATE stream;
- *   2. publishes the example tenants' directory as normalized changes (what
- *      the SCIM gateway will publish), plus sessions and device posture;
+ *   1. starts nats-server with JetStream and the `ipsie-sidecar gateway`
+ *      process (which creates the IPSIE_STATE stream);
+ *   2. provisions the example tenants over SCIM 2.0, as Entra ID (acme) and
+ *      Okta (globex) would: users with enterprise attributes, groups with
+ *      members; then sessions and device posture as changes (sign-in and
+ *      device signals do not go through the gateway yet);
  *   3. starts the real `ipsie-sidecar sidecar` process, which compiles each
  *      tenant's Rego to Wasm and replays the stream into its SQLite store;
  *   4. runs a scripted series of Checks over the Unix socket, printing each
@@ -13,7 +16,9 @@
  *      min_sequence), and a sidecar cut off from NATS fails closed.
  */
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServiceError } from '@grpc/grpc-js';
@@ -27,12 +32,56 @@ import type {
   CheckResponseMessage,
   SessionEventMessage,
 } from '../src/check/index.js';
-import { NatsServer } from '../test/harness/nats_server.js';
+import { freePort, NatsServer } from '../test/harness/nats_server.js';
+import { ScimClient, sequenceOf } from '../test/harness/scim_client.js';
 import { TestProducer } from '../test/harness/stream.js';
 import { makeTempDir } from '../test/harness/temp_dir.js';
-import { ACME, exampleDirectoryChanges, GLOBEX } from './example_directory.js';
+import { ACME, GLOBEX } from './example_directory.js';
+import type { ExampleTenant } from './example_directory.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+const TOKENS = { acme: 'demo-entra-token-for-acme', globex: 'demo-okta-token-for-globex' };
+
+/** Provisions a tenant over SCIM; returns the ids the gateway assigned, by handle. */
+async function provision(scim: ScimClient, tenant: ExampleTenant): Promise<Map<string, string>> {
+  const ids = new Map<string, string>();
+  for (const [handle, person] of Object.entries(tenant.people)) {
+    const { department, ...profile } = person.attributes as { department?: string } & Record<string, unknown>;
+    const created = await scim.post('/Users', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User', ENTERPRISE],
+      userName: person.userName,
+      externalId: handle,
+      active: true,
+      emails: [{ value: person.userName, type: 'work', primary: true }],
+      ...profile,
+      ...(department === undefined ? {} : { [ENTERPRISE]: { department } }),
+    });
+    if (created.status !== 201) throw new Error(`SCIM POST /Users: ${created.status} ${JSON.stringify(created.body)}`);
+    ids.set(handle, created.body?.['id'] as string);
+  }
+  const groups = [...new Set(Object.values(tenant.people).flatMap((p) => p.groups))];
+  for (const name of groups) {
+    const members = Object.entries(tenant.people)
+      .filter(([, p]) => p.groups.includes(name))
+      .map(([handle]) => ({ value: ids.get(handle) }));
+    const created = await scim.post('/Groups', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+      displayName: name,
+      members,
+    });
+    if (created.status !== 201) throw new Error(`SCIM POST /Groups: ${created.status}`);
+  }
+  return ids;
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
 const STALE_AFTER_MS = 1_500;
 const now = (): number => Math.floor(Date.now() / 1000);
 
@@ -78,18 +127,68 @@ async function main(): Promise<void> {
   const dir = makeTempDir('ipsie-demo-');
   const socket = join(dir.path, 'check.sock');
 
-  console.log('1. Starting nats-server with JetStream');
+  console.log('1. Starting nats-server with JetStream, and `ipsie-sidecar gateway` (the IdP-facing edge)');
   const nats = await NatsServer.start();
+  const tenantsFile = join(dir.path, 'tenants.json');
+  const sha256 = (token: string): string => createHash('sha256').update(token).digest('hex');
+  writeFileSync(
+    tenantsFile,
+    JSON.stringify({
+      tenants: {
+        acme: { display_name: ACME.displayName, scim: { bearer_token_sha256: [sha256(TOKENS.acme)] } },
+        globex: { display_name: GLOBEX.displayName, scim: { bearer_token_sha256: [sha256(TOKENS.globex)] } },
+      },
+    }),
+  );
+  const gatewayPort = await freePort();
+  const gateway = spawn(process.execPath, [join(ROOT, 'dist/main.js'), 'gateway'], {
+    env: {
+      ...process.env,
+      IPSIE_STORE_PATH: join(dir.path, 'gateway.db'),
+      IPSIE_NATS_URL: nats.url,
+      IPSIE_GATEWAY_ADDRESS: `127.0.0.1:${gatewayPort}`,
+      IPSIE_GATEWAY_TENANTS_FILE: tenantsFile,
+      IPSIE_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const origin = `http://127.0.0.1:${gatewayPort}`;
+  for (let i = 0; ; i++) {
+    const ready = await fetch(`${origin}/readyz`)
+      .then((r) => r.ok)
+      .catch(() => false);
+    if (ready) break;
+    if (i > 600) throw new Error('the gateway did not become ready');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   const producer = await TestProducer.connect(nats.url);
-  console.log(`   ${nats.url}, stream IPSIE_STATE (one subject per entity, latest message kept)`);
+  console.log(`   ${nats.url}; SCIM at ${origin}/scim/v2/<tenant>`);
 
-  console.log('\n2. Publishing the example tenants as normalized changes (users, groups, memberships, IdP bindings)');
-  const alice = ACME.people['alice']!;
-  const bob = ACME.people['bob']!;
-  const carol = ACME.people['carol']!;
-  const erin = GLOBEX.people['erin']!;
-  const frank = GLOBEX.people['frank']!;
-  const grace = GLOBEX.people['grace']!;
+  console.log('\n2. Provisioning over SCIM 2.0: acme as Entra ID would, globex as Okta would');
+  const acmeScim = new ScimClient(origin, 'acme', TOKENS.acme);
+  const acmeIds = await provision(acmeScim, ACME);
+  const globexIds = await provision(new ScimClient(origin, 'globex', TOKENS.globex), GLOBEX);
+  const person = (
+    tenant: ExampleTenant,
+    ids: Map<string, string>,
+    handle: string,
+  ): { id: string; userName: string } => ({
+    id: ids.get(handle) ?? '',
+    userName: tenant.people[handle]?.userName ?? '',
+  });
+  const alice = person(ACME, acmeIds, 'alice');
+  const bob = person(ACME, acmeIds, 'bob');
+  const carol = person(ACME, acmeIds, 'carol');
+  const erin = person(GLOBEX, globexIds, 'erin');
+  const frank = person(GLOBEX, globexIds, 'frank');
+  const grace = person(GLOBEX, globexIds, 'grace');
+  for (const tenant of [ACME, GLOBEX]) {
+    console.log(
+      `   ${tenant.id}: ${Object.values(tenant.people)
+        .map((p) => `${p.userName} [${p.groups.join(', ')}]`)
+        .join('; ')}`,
+    );
+  }
   const t = now();
   const sessionData = (
     id: string,
@@ -112,22 +211,15 @@ async function main(): Promise<void> {
     device_id: deviceId,
   });
   const aliceWeak = sessionData('sess-alice-pwd', alice.id, 'urn:okta:loa:1fa:pwd', ['pwd'], null);
-  const setup: Change[] = [
-    ...exampleDirectoryChanges(),
+  const setupSequence = await producer.publishAll([
     change('acme', 'session.start', aliceWeak),
     change('acme', 'session.start', sessionData('sess-alice-phr', alice.id, 'phr', ['hwk', 'mfa'], null)),
     change('acme', 'session.start', sessionData('sess-carol', carol.id, 'urn:okta:loa:2fa:any', ['pwd', 'otp'], null)),
     change('globex', 'session.start', sessionData('sess-erin', erin.id, 'phr', ['hwk'], 'laptop-erin')),
-  ];
-  const setupSequence = await producer.publishAll(setup);
-  for (const tenant of [ACME, GLOBEX]) {
-    console.log(
-      `   ${tenant.id}: ${Object.values(tenant.people)
-        .map((p) => `${p.userName} [${p.groups.join(', ')}]`)
-        .join('; ')}`,
-    );
-  }
-  console.log(`   ${setup.length} changes stored, stream sequence ${setupSequence}`);
+  ]);
+  console.log(
+    `   sessions published as changes (sign-in is not wired to the gateway yet); stream sequence ${setupSequence}`,
+  );
 
   console.log(
     "\n3. Starting `ipsie-sidecar sidecar`: compiles each tenant's Rego to Wasm, replays the stream into SQLite",
@@ -253,23 +345,17 @@ async function main(): Promise<void> {
       return events.shift()!;
     };
 
-    const deactivated = await producer.publish(
-      change('acme', 'user.deactivate', {
-        id: bob.id,
-        user_name: bob.userName,
-        external_id: 'bob',
-        active: false,
-        attributes: bob.attributes,
-        roles: [],
-      }),
-    );
-    const e1 = await nextEvent();
+    const deactivated = await acmeScim.patch(`/Users/${bob.id}`, [{ op: 'Replace', path: 'active', value: 'False' }]);
     console.log(
-      `   the IdP deactivates bob (sequence ${deactivated.sequence}) -> WatchSessions: ${e1.kind.replace('SESSION_EVENT_KIND_', '')} ${e1.user_id}`,
+      `   Entra ID deactivates bob: SCIM PATCH -> ${deactivated.status}, X-Ipsie-Sequence ${sequenceOf(deactivated)}`,
     );
+    for (let n = 0; n < 2; n++) {
+      const e = await nextEvent();
+      console.log(`     WatchSessions: ${e.kind.replace('SESSION_EVENT_KIND_', '')} (${e.reason})`);
+    }
     show(
       'bob write repository, min_sequence = that sequence',
-      await check(client, { ...writeRepo, min_sequence: deactivated.sequence }),
+      await check(client, { ...writeRepo, min_sequence: sequenceOf(deactivated) }),
     );
 
     const revoked = await producer.publish(
@@ -277,7 +363,7 @@ async function main(): Promise<void> {
     );
     const e2 = await nextEvent();
     console.log(
-      `   the IdP revokes alice's session -> WatchSessions: ${e2.kind.replace('SESSION_EVENT_KIND_', '')} ${e2.session_id} (${e2.reason})`,
+      `   the IdP revokes alice's session (a change: the SSF receiver is not wired yet) -> WatchSessions: ${e2.kind.replace('SESSION_EVENT_KIND_', '')} ${e2.session_id} (${e2.reason})`,
     );
     show(
       'alice read repository with that session',
@@ -322,8 +408,8 @@ async function main(): Promise<void> {
     console.log('\nDone.');
   } finally {
     client.close();
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await stopProcess(child);
+    await stopProcess(gateway);
     await producer.close();
     await nats.dispose();
     dir.remove();

@@ -483,7 +483,7 @@ export class ScimService {
     status: 200 | 201,
   ): Promise<ScimResult> {
     await this.#sync(sequence);
-    return this.#respond(kind, context, id, status);
+    return { ...this.#respond(kind, context, id, status), sequence };
   }
 
   #respond(kind: ResourceKind, context: ScimContext, id: string, status: 200 | 201): ScimResult {

@@ -65,5 +65,10 @@ export class ScimClient {
 
 /** The stream sequence a SCIM write reports, for a Check's min_sequence. */
 export function sequenceOf(response: ScimResponse): number {
-  return Number(response.headers.get('x-ipsie-sequence') ?? '0');
+  const header = response.headers.get('x-ipsie-sequence');
+  const sequence = Number(header);
+  if (header === null || !Number.isSafeInteger(sequence) || sequence <= 0) {
+    throw new Error(`the write response has no X-Ipsie-Sequence (got ${String(header)})`);
+  }
+  return sequence;
 }
