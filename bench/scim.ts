@@ -118,7 +118,7 @@ async function main(): Promise<void> {
     IPSIE_NATS_URL: nats.url,
     IPSIE_STORE_PATH: join(dir.path, 'gateway.db'),
     IPSIE_GATEWAY_ADDRESS: `127.0.0.1:${gatewayPort}`,
-    IPSIE_GATEWAY_TENANTS_FILE: tenantsFile,
+    IPSIE_TENANTS_FILE: tenantsFile,
   });
   const sidecar = start('sidecar', {
     IPSIE_NATS_URL: nats.url,

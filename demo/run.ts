@@ -147,7 +147,7 @@ async function main(): Promise<void> {
       IPSIE_STORE_PATH: join(dir.path, 'gateway.db'),
       IPSIE_NATS_URL: nats.url,
       IPSIE_GATEWAY_ADDRESS: `127.0.0.1:${gatewayPort}`,
-      IPSIE_GATEWAY_TENANTS_FILE: tenantsFile,
+      IPSIE_TENANTS_FILE: tenantsFile,
       IPSIE_LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'inherit', 'inherit'],

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigInvalidError } from './errors.js';
-import { parseGatewayTenants } from './gateway_tenants.js';
-import type { GatewayTenant } from './gateway_tenants.js';
+import { parseTenantSettings } from './tenant_settings.js';
+import type { TenantSettings } from './tenant_settings.js';
 
 /** The project root (this file is `src/config/config.ts` or `dist/config/config.js`). */
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -53,8 +53,6 @@ export interface NatsConfig {
 export interface GatewayConfig {
   /** `host:port` of the IdP-facing HTTP listener (SCIM). @defaultValue `127.0.0.1:8080` */
   readonly address: string;
-  /** The tenants the gateway serves, with their IdP credentials (from `IPSIE_GATEWAY_TENANTS_FILE`). */
-  readonly tenants: readonly GatewayTenant[];
   /** Largest SCIM request body, in bytes. @defaultValue 1048576 */
   readonly scimMaxBodyBytes: number;
   /** JetStream replicas of the state stream the gateway creates. @defaultValue 1 */
@@ -78,6 +76,8 @@ export interface Config {
   readonly policy: PolicyConfig;
   readonly nats: NatsConfig;
   readonly gateway: GatewayConfig;
+  /** Tenants and their IdPs, SCIM and admin credentials (from `IPSIE_TENANTS_FILE`). */
+  readonly tenants: readonly TenantSettings[];
   readonly log: { readonly level: LogLevel };
 }
 
@@ -127,10 +127,10 @@ export function parseConfig(env: Env, readFile: (path: string) => string = (p) =
     },
     gateway: {
       address: gatewayAddress(env),
-      tenants: gatewayTenants(env, readFile),
       scimMaxBodyBytes: positiveInteger(env, 'IPSIE_SCIM_MAX_BODY_BYTES', 1024 * 1024),
       streamReplicas: positiveInteger(env, 'IPSIE_STREAM_REPLICAS', 1),
     },
+    tenants: tenantSettings(env, readFile),
     log: { level: level as LogLevel },
   });
 }
@@ -143,16 +143,16 @@ function gatewayAddress(env: Env): string {
   return address;
 }
 
-function gatewayTenants(env: Env, readFile: (path: string) => string): GatewayTenant[] {
-  const path = optionalString(env, 'IPSIE_GATEWAY_TENANTS_FILE', undefined);
+function tenantSettings(env: Env, readFile: (path: string) => string): TenantSettings[] {
+  const path = optionalString(env, 'IPSIE_TENANTS_FILE', undefined);
   if (path === undefined) return [];
   let text: string;
   try {
     text = readFile(path);
   } catch (error) {
-    throw new ConfigInvalidError(['IPSIE_GATEWAY_TENANTS_FILE'], `cannot read ${path}: ${String(error)}`);
+    throw new ConfigInvalidError(['IPSIE_TENANTS_FILE'], `cannot read ${path}: ${String(error)}`);
   }
-  return parseGatewayTenants(text, 'IPSIE_GATEWAY_TENANTS_FILE');
+  return parseTenantSettings(text, 'IPSIE_TENANTS_FILE');
 }
 
 /** `IPSIE_NATS_URL`: comma-separated `nats://host:port` URLs. */

@@ -6,5 +6,5 @@ export {
   DEFAULT_STORE_PATH,
 } from './config.js';
 export type { Config, GatewayConfig, GrpcConfig, LogLevel, NatsConfig, PolicyConfig, StoreConfig } from './config.js';
-export type { GatewayTenant } from './gateway_tenants.js';
+export type { IdentityProviderSettings, TenantSettings } from './tenant_settings.js';
 export { ConfigInvalidError } from './errors.js';

@@ -53,7 +53,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await ingestor.caughtUp();
 
     // Tenants come from configuration; the stream makes them known to every sidecar.
-    for (const tenant of config.gateway.tenants) {
+    for (const tenant of config.tenants) {
       await publisher.publish({
         v: 1,
         id: randomUUID(),
@@ -74,8 +74,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     });
     const scim = createScimRouter({
       service,
-      authenticator: new ScimAuthenticator(new Map(config.gateway.tenants.map((t) => [t.id, t.scim]))),
-      rateLimiter: new RateLimiter(new Map(config.gateway.tenants.map((t) => [t.id, t.scim.rateLimit]))),
+      authenticator: new ScimAuthenticator(
+        new Map(config.tenants.flatMap((t) => (t.scim === undefined ? [] : [[t.id, t.scim] as const]))),
+      ),
+      rateLimiter: new RateLimiter(
+        new Map(config.tenants.flatMap((t) => (t.scim === undefined ? [] : [[t.id, t.scim.rateLimit] as const]))),
+      ),
       logger,
       maxBodyBytes: config.gateway.scimMaxBodyBytes,
     });
@@ -90,7 +94,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const bound = await listen(app, config.gateway.address);
     server = bound.server;
     logger.info(
-      { address: config.gateway.address, port: bound.port, tenants: config.gateway.tenants.length },
+      { address: config.gateway.address, port: bound.port, tenants: config.tenants.length },
       'gateway listening',
     );
     const http = server;

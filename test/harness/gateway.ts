@@ -32,7 +32,7 @@ export async function startTestGateway(
     IPSIE_STORE_PATH: join(dir.path, 'gateway.db'),
     IPSIE_NATS_URL: natsUrl,
     IPSIE_GATEWAY_ADDRESS: '127.0.0.1:0',
-    IPSIE_GATEWAY_TENANTS_FILE: tenantsFile,
+    IPSIE_TENANTS_FILE: tenantsFile,
     IPSIE_LOG_LEVEL: 'silent',
     ...env,
   });
