@@ -69,6 +69,8 @@ export interface SessionData {
   readonly revoke_reason: string | null;
   readonly ip: string | null;
   readonly device_id: string | null;
+  /** The IdP's own session id (`sid`), which its logout and CAEP events name. */
+  readonly idp_session_id?: string;
   readonly extra?: Readonly<Record<string, unknown>>;
 }
 

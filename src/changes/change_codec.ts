@@ -140,6 +140,7 @@ const SESSION_FIELDS = new Set([
   'revoke_reason',
   'ip',
   'device_id',
+  'idp_session_id',
 ]);
 
 function userData(f: Fields): UserData {
@@ -179,6 +180,7 @@ function sessionData(f: Fields): SessionData {
     revoke_reason: f.nullable('revoke_reason', () => f.text('revoke_reason', MAX_TEXT)),
     ip: f.nullable('ip', () => f.text('ip', MAX_ID)),
     device_id: f.nullable('device_id', () => f.id('device_id')),
+    ...f.optionalText('idp_session_id'),
     ...f.extra(SESSION_FIELDS),
   };
 }
@@ -214,6 +216,12 @@ class Fields {
       throw invalid(`data.${name}`, 'must be a non-negative integer (Unix seconds)');
     }
     return value;
+  }
+
+  /** An optional id field: present as `{ [name]: value }`, absent (or null) as `{}`. */
+  optionalText(name: string): Record<string, string> {
+    const value = this.#data[name];
+    return value === undefined || value === null ? {} : { [name]: this.id(name) };
   }
 
   /** An optional Unix-ms field: present as `{ [name]: value }`, absent (or null) as `{}`. */

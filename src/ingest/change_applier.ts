@@ -95,6 +95,7 @@ export function applyChange(store: EntitlementWriter, change: Change, sequence: 
         revokeReason: data.revoke_reason ?? undefined,
         ip: data.ip ?? undefined,
         deviceId: data.device_id ?? undefined,
+        idpSessionId: data.idp_session_id,
         ...(data.extra === undefined ? {} : { extra: data.extra }),
       });
       return data.revoked_at !== null && wasRevoked !== true

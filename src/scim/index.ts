@@ -1,14 +1,7 @@
 export { createScimRouter, DEFAULT_MAX_BODY_BYTES, SCIM_MEDIA_TYPE, SEQUENCE_HEADER } from './scim_router.js';
 export type { ScimRouterOptions } from './scim_router.js';
 export { ScimService, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './scim_service.js';
-export type {
-  ChangeSink,
-  ListQuery,
-  ReplicaSync,
-  ScimContext,
-  ScimResult,
-  ScimServiceOptions,
-} from './scim_service.js';
+export type { ListQuery, ReplicaSync, ScimContext, ScimResult, ScimServiceOptions } from './scim_service.js';
 export { ScimAuthenticator } from './scim_authenticator.js';
 export type { ScimCredentials } from './scim_authenticator.js';
 export { RateLimiter } from './rate_limiter.js';

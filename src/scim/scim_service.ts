@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Change, ChangeKind, ChangeOf } from '../changes/index.js';
 import type { Logger } from '../logging/index.js';
 import type { DirectoryReader, GroupRecord, UserRecord } from '../store/index.js';
-import type { PublishedChange, PublishOptions } from '../stream/index.js';
+import type { ChangeSink, PublishedChange } from '../stream/index.js';
 import { SequenceConflictError } from '../stream/index.js';
 import { ScimError } from './errors.js';
 import { indexedEquality, matches, parseFilter } from './filter.js';
@@ -32,11 +32,6 @@ export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 500;
 /** Attempts of a read-modify-write that lost a race to another writer (without If-Match). */
 const WRITE_ATTEMPTS = 3;
-
-/** Publishing, as the gateway does it: to the state stream, stored before it resolves. */
-export interface ChangeSink {
-  publish(change: Change, options?: PublishOptions): Promise<PublishedChange>;
-}
 
 /** The replica's position relative to the stream. */
 export interface ReplicaSync {

@@ -140,7 +140,9 @@ interface SubjectRow {
   s_revoke_reason: string | null;
   s_ip: string | null;
   s_device_id: string | null;
+  s_idp_session_id: string | null;
   s_extra: string;
+  signed_out_before: number | null;
 }
 
 /**
@@ -177,7 +179,7 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
       identity: db.prepare(
         subjectQuery(
           `FROM identity_bindings b JOIN users u ON u.tenant_id = b.tenant_id AND u.id = b.user_id
-           LEFT JOIN sessions s ON 0`,
+           LEFT JOIN sessions s ON s.tenant_id = b.tenant_id AND s.id = @session AND s.user_id = u.id`,
           'b.tenant_id = @tenant AND b.issuer = @issuer AND b.subject = @key',
         ),
       ),
@@ -272,6 +274,7 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
       tenant: tenantId,
       key: ref.kind === 'user' ? ref.userId : ref.kind === 'session' ? ref.sessionId : ref.subject,
       issuer: ref.kind === 'identity' ? ref.issuer : null,
+      session: ref.kind === 'identity' ? (ref.sessionId ?? null) : null,
       device: deviceId ?? null,
     };
     // One statement is one snapshot: the slice and its sequence agree even
@@ -477,6 +480,7 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
       revoke_reason: session.revokeReason ?? null,
       ip: session.ip ?? null,
       device_id: session.deviceId ?? null,
+      idp_session_id: session.idpSessionId ?? null,
       extra: JSON.stringify(session.extra ?? {}),
     });
   }
@@ -585,14 +589,14 @@ const SQL = {
   addMember: 'INSERT OR IGNORE INTO memberships (tenant_id, group_id, user_id) VALUES (?, ?, ?)',
   removeMember: 'DELETE FROM memberships WHERE tenant_id = ? AND group_id = ? AND user_id = ?',
   upsertSession: `INSERT INTO sessions (tenant_id, id, user_id, issuer, acr, amr, auth_time, expires_at, created_at,
-                             revoked_at, revoke_reason, ip, device_id, extra)
+                             revoked_at, revoke_reason, ip, device_id, idp_session_id, extra)
        VALUES (@tenant_id, @id, @user_id, @issuer, @acr, @amr, @auth_time, @expires_at, @created_at,
-               @revoked_at, @revoke_reason, @ip, @device_id, @extra)
+               @revoked_at, @revoke_reason, @ip, @device_id, @idp_session_id, @extra)
        ON CONFLICT (tenant_id, id) DO UPDATE SET
          user_id = excluded.user_id, issuer = excluded.issuer, acr = excluded.acr, amr = excluded.amr,
          auth_time = excluded.auth_time, expires_at = excluded.expires_at, created_at = excluded.created_at,
          revoked_at = excluded.revoked_at, revoke_reason = excluded.revoke_reason, ip = excluded.ip,
-         device_id = excluded.device_id, extra = excluded.extra`,
+         device_id = excluded.device_id, idp_session_id = excluded.idp_session_id, extra = excluded.extra`,
   revokeToken: `INSERT INTO revoked_tokens (tenant_id, jti, user_id, revoked_at, expires_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (tenant_id, jti) DO UPDATE SET user_id = excluded.user_id, revoked_at = excluded.revoked_at,
          expires_at = excluded.expires_at`,
@@ -665,6 +669,7 @@ interface SessionRow {
   revoke_reason: string | null;
   ip: string | null;
   device_id: string | null;
+  idp_session_id: string | null;
   extra: string;
 }
 
@@ -708,13 +713,18 @@ function sessionFromRow(row: SessionRow): SessionRecord {
     revokeReason: row.revoke_reason ?? undefined,
     ip: row.ip ?? undefined,
     deviceId: row.device_id ?? undefined,
+    idpSessionId: row.idp_session_id ?? undefined,
     extra: JSON.parse(row.extra) as Record<string, unknown>,
   };
 }
 
 function cacheKey(tenantId: string, ref: SubjectRef, deviceId: string | undefined): string {
   const id =
-    ref.kind === 'user' ? ref.userId : ref.kind === 'session' ? ref.sessionId : `${ref.issuer}\0${ref.subject}`;
+    ref.kind === 'user'
+      ? ref.userId
+      : ref.kind === 'session'
+        ? ref.sessionId
+        : `${ref.issuer}\0${ref.subject}\0${ref.sessionId ?? ''}`;
   return `${tenantId}\0${ref.kind}\0${id}\0${deviceId ?? ''}`;
 }
 
@@ -746,7 +756,9 @@ function subjectQuery(from: string, where: string): string {
            s.expires_at AS s_expires_at, s.created_at AS s_created_at,
            coalesce(s.revoked_at, so.before) AS s_revoked_at,
            CASE WHEN s.revoked_at IS NOT NULL THEN s.revoke_reason ELSE so.reason END AS s_revoke_reason,
-           s.ip AS s_ip, s.device_id AS s_device_id, s.extra AS s_extra
+           s.ip AS s_ip, s.device_id AS s_device_id, s.idp_session_id AS s_idp_session_id, s.extra AS s_extra,
+           (SELECT so2.before FROM signouts so2 WHERE so2.tenant_id = u.tenant_id AND so2.user_id = u.id)
+             AS signed_out_before
       ${from}
       LEFT JOIN signouts so ON so.tenant_id = s.tenant_id AND so.user_id = s.user_id AND s.created_at <= so.before
      WHERE ${where}`;
@@ -767,6 +779,7 @@ function sliceFromRow(row: SubjectRow): SubjectSlice {
       extra: JSON.parse(row.extra) as Record<string, unknown>,
     },
     reauthenticateAfter: row.reauthenticate_after ?? undefined,
+    signedOutBefore: row.signed_out_before ?? undefined,
     groups: (JSON.parse(row.groups_json) as [string, string, string | null][]).map(
       ([id, displayName, externalId]): GroupRef => ({ id, displayName, externalId: externalId ?? undefined }),
     ),
@@ -787,6 +800,7 @@ function sliceFromRow(row: SubjectRow): SubjectSlice {
             revokeReason: row.s_revoke_reason ?? undefined,
             ip: row.s_ip ?? undefined,
             deviceId: row.s_device_id ?? undefined,
+            idpSessionId: row.s_idp_session_id ?? undefined,
             extra: JSON.parse(row.s_extra) as Record<string, unknown>,
           },
     posture,

@@ -77,6 +77,8 @@ export interface SessionRecord {
   readonly revokeReason: string | undefined;
   readonly ip: string | undefined;
   readonly deviceId: string | undefined;
+  /** The IdP's own session id (`sid`). */
+  readonly idpSessionId?: string | undefined;
   readonly extra?: Readonly<Record<string, unknown>>;
 }
 
@@ -107,13 +109,21 @@ export interface PostureRecord {
 export type SubjectRef =
   | { readonly kind: 'user'; readonly userId: string }
   | { readonly kind: 'session'; readonly sessionId: string }
-  | { readonly kind: 'identity'; readonly issuer: string; readonly subject: string };
+  | {
+      readonly kind: 'identity';
+      readonly issuer: string;
+      readonly subject: string;
+      /** A session the token names (its `sid`): joined when the store holds it (e.g. revoked by the IdP). */
+      readonly sessionId?: string | undefined;
+    };
 
 /** Everything a decision needs to know about one subject, read at one point in time. */
 export interface SubjectSlice {
   readonly user: UserRecord;
   /** Set when the user must re-authenticate with an auth_time after it (IPSIE SL2). */
   readonly reauthenticateAfter: number | undefined;
+  /** Every session of the user created at or before this time is revoked (Unix s). */
+  readonly signedOutBefore?: number | undefined;
   readonly groups: readonly GroupRef[];
   readonly session: SessionRecord | undefined;
   readonly posture: Readonly<Partial<Record<PostureKind, Readonly<Record<string, unknown>>>>>;

@@ -94,6 +94,7 @@ export const MIGRATIONS: readonly string[] = [
     revoke_reason TEXT,
     ip            TEXT,
     device_id     TEXT,
+    idp_session_id TEXT,
     extra         TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (tenant_id, id)
   ) STRICT, WITHOUT ROWID;

@@ -19,12 +19,17 @@ export interface PublishOptions {
   readonly retryForMs?: number;
 }
 
+/** Where producers put changes: stored in the state stream before `publish` resolves. */
+export interface ChangeSink {
+  publish(change: Change, options?: PublishOptions): Promise<PublishedChange>;
+}
+
 /**
  * Publishes normalized changes on their entity's subject. The change `id` is
  * the `Nats-Msg-Id`, so a publish retried after a lost ack is stored once.
  * Resolves only once JetStream has stored the change.
  */
-export class ChangePublisher {
+export class ChangePublisher implements ChangeSink {
   readonly #js: JetStreamClient;
 
   constructor(js: JetStreamClient) {
