@@ -220,7 +220,7 @@ class Reader {
     const value = this.#object[name];
     if (!Array.isArray(value) || !value.every((v) => typeof v === 'string'))
       throw this.fail(name, 'must be an array of strings');
-    return value as string[];
+    return value;
   }
 
   boolean(name: string): boolean | undefined {
