@@ -19,10 +19,25 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   policy: [],
   stream: ['changes', 'logging'],
   ingest: ['changes', 'logging', 'store', 'stream'],
-  check: ['changes', 'config', 'logging', 'policy', 'store'],
+  tokens: ['config'],
+  session: ['changes', 'config', 'logging', 'store', 'stream', 'tokens'],
+  check: ['changes', 'config', 'logging', 'policy', 'session', 'store', 'tokens'],
   scim: ['changes', 'logging', 'store', 'stream'],
   gateway: ['logging'],
-  roles: ['changes', 'check', 'config', 'gateway', 'ingest', 'logging', 'policy', 'scim', 'store', 'stream'],
+  roles: [
+    'changes',
+    'check',
+    'config',
+    'gateway',
+    'ingest',
+    'logging',
+    'policy',
+    'scim',
+    'session',
+    'store',
+    'stream',
+    'tokens',
+  ],
 };
 
 const ROOT_FILES = new Set(['errors.ts', 'tenant_id.ts']);

@@ -9,6 +9,8 @@ export type { BatchCheckRequest as BatchCheckRequestMessage } from './gen/ipsie/
 export type { BatchCheckResponse__Output as BatchCheckResponseMessage } from './gen/ipsie/sidecar/v1/BatchCheckResponse.js';
 export type { SessionEvent__Output as SessionEventMessage } from './gen/ipsie/sidecar/v1/SessionEvent.js';
 export type { WatchSessionsRequest as WatchSessionsRequestMessage } from './gen/ipsie/sidecar/v1/WatchSessionsRequest.js';
+export type { StartSessionRequest as StartSessionRequestMessage } from './gen/ipsie/sidecar/v1/StartSessionRequest.js';
+export type { StartSessionResponse__Output as StartSessionResponseMessage } from './gen/ipsie/sidecar/v1/StartSessionResponse.js';
 
 /**
  * A client of the Check service, for the demo, tests and benchmarks.

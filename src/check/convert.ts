@@ -16,6 +16,10 @@ import type { SessionEvent as SessionEventProto } from './gen/ipsie/sidecar/v1/S
 import type { SessionEventKind as SessionEventKindProto } from './gen/ipsie/sidecar/v1/SessionEventKind.js';
 import type { WatchSessionsRequest__Output } from './gen/ipsie/sidecar/v1/WatchSessionsRequest.js';
 import type { SessionEvent } from '../changes/index.js';
+import { stepUpChallenge } from '../session/index.js';
+import type { SignInContext, StartedSession } from '../session/index.js';
+import type { StartSessionRequest__Output } from './gen/ipsie/sidecar/v1/StartSessionRequest.js';
+import type { StartSessionResponse } from './gen/ipsie/sidecar/v1/StartSessionResponse.js';
 import type { Struct, Struct__Output } from './gen/google/protobuf/Struct.js';
 import type { Value, Value__Output } from './gen/google/protobuf/Value.js';
 import type {
@@ -104,6 +108,37 @@ function decisionToProto(decision: Decision): BatchCheckResultProto {
         ? null
         : { acr_values: [...stepUp.acrValues], ...(stepUp.maxAge === undefined ? {} : { max_age: stepUp.maxAge }) },
     decision_id: decision.decisionId,
+    www_authenticate: stepUp === undefined ? '' : stepUpChallenge(stepUp),
+  };
+}
+
+export interface StartSessionInput {
+  readonly tenantId: string;
+  readonly idToken: string;
+  readonly nonce: string | undefined;
+  readonly context: SignInContext;
+}
+
+/** @throws {CheckRequestError} naming the missing or invalid field */
+export function startSessionRequestFromProto(message: StartSessionRequest__Output): StartSessionInput {
+  const tenantId = tenantFromProto(message.tenant);
+  if (message.id_token === '') throw new CheckRequestError('ERR_CHECK_TOKEN_MISSING', 'id_token is required');
+  const context = contextFromProto(message.context);
+  return {
+    tenantId,
+    idToken: message.id_token,
+    nonce: nonEmpty(message.nonce),
+    context: { ip: context.ip, deviceId: context.deviceId },
+  };
+}
+
+export function startSessionResponseToProto(started: StartedSession): StartSessionResponse {
+  return {
+    session_id: started.sessionId,
+    user_id: started.userId,
+    expires_at: String(started.expiresAt),
+    sequence: String(started.sequence),
+    binding: started.binding,
   };
 }
 

@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { PolicyInputEncoder } from '../policy/index.js';
 import type { PolicyDecision, PolicyRegistry, TenantPolicy } from '../policy/index.js';
+import type { SessionAuthority, TokenIdentity } from '../session/index.js';
+import { TenantUnknownError } from '../store/index.js';
 import type { EntitlementReader, SubjectRef, SubjectSlice } from '../store/index.js';
+import { TokenRejectedError } from '../tokens/index.js';
 import type {
   BatchCheckRequest,
   BatchCheckResult,
@@ -30,6 +33,8 @@ export interface StoreFreshness {
 
 export interface DeciderOptions {
   readonly reader: EntitlementReader;
+  /** Resolves `subject.token`; without it token subjects answer UNIMPLEMENTED. */
+  readonly tokens?: Pick<SessionAuthority, 'identify'> | undefined;
   readonly policies: PolicyRegistry;
   readonly logger: Logger;
   readonly freshness?: StoreFreshness | undefined;
@@ -52,6 +57,7 @@ export class Decider {
   readonly #logger: Logger;
   readonly #clock: () => number;
   readonly #freshness: StoreFreshness | undefined;
+  readonly #tokens: Pick<SessionAuthority, 'identify'> | undefined;
   readonly #maxSequenceWaitMs: number;
 
   constructor(options: DeciderOptions) {
@@ -59,6 +65,7 @@ export class Decider {
     this.#policies = options.policies;
     this.#logger = options.logger;
     this.#freshness = options.freshness;
+    this.#tokens = options.tokens;
     this.#maxSequenceWaitMs = options.maxSequenceWaitMs ?? DEFAULT_MAX_SEQUENCE_WAIT_MS;
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
   }
@@ -73,16 +80,17 @@ export class Decider {
    */
   async check(request: CheckRequest, waitMs?: number): Promise<CheckResult> {
     await this.#awaitSequence(request.minSequence, waitMs);
-    return this.decide(request);
+    return this.decide(request, await this.#resolve(request.tenantId, request.subject));
   }
 
   /**
    * Decides now, without waiting for `min_sequence` (refused if not yet applied).
-   * Synchronous: one store read and one Wasm evaluation.
+   * Synchronous: one store read and one Wasm evaluation. A token subject must
+   * be resolved first (`check` does).
    */
-  decide(request: CheckRequest): CheckResult {
+  decide(request: CheckRequest, resolved?: Resolved): CheckResult {
     if (request.minSequence > this.#reader.appliedSequence()) throw this.#sequenceNotReached(request.minSequence);
-    const prepared = this.#prepare(request.tenantId, request.subject, request.context);
+    const prepared = this.#prepare(request.tenantId, resolved ?? resolvedFrom(request.subject), request.context);
     const decision = this.#decide(prepared, request.action, request.resource, request.context);
     return { decision, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }
@@ -91,7 +99,8 @@ export class Decider {
   async batchCheck(request: BatchCheckRequest, waitMs?: number): Promise<BatchCheckResult> {
     await this.#awaitSequence(request.minSequence, waitMs);
     if (request.minSequence > this.#reader.appliedSequence()) throw this.#sequenceNotReached(request.minSequence);
-    const prepared = this.#prepare(request.tenantId, request.subject, request.context);
+    const resolved = await this.#resolve(request.tenantId, request.subject);
+    const prepared = this.#prepare(request.tenantId, resolved, request.context);
     const { items } = request;
     // One Wasm evaluation for the whole batch: the subject is parsed once.
     const outcomes = this.#outcomes(prepared, (encoder) =>
@@ -123,12 +132,50 @@ export class Decider {
     );
   }
 
-  #prepare(tenantId: string, subject: CheckSubject, context: RequestContext): Prepared {
-    if (subject.kind === 'token') {
-      throw new SubjectFormUnsupportedError('token subjects are not supported yet; send session_id or user_id');
+  /** A token subject becomes the IdP identity it proves (or the reason it proves nothing). */
+  async #resolve(tenantId: string, subject: CheckSubject): Promise<Resolved> {
+    if (subject.kind !== 'token') return resolvedFrom(subject);
+    if (this.#tokens === undefined) {
+      throw new SubjectFormUnsupportedError('this sidecar has no identity providers configured for token subjects');
+    }
+    try {
+      const identity = await this.#tokens.identify(tenantId, subject.token);
+      return {
+        ref: { kind: 'identity', issuer: identity.issuer, subject: identity.subject, sessionId: identity.session.id },
+        asserted: identity.session,
+        refused: undefined,
+      };
+    } catch (error) {
+      if (!(error instanceof TokenRejectedError)) throw error;
+      return {
+        ref: { kind: 'identity', issuer: '', subject: '' },
+        asserted: undefined,
+        refused: { kind: 'deny', reasons: [{ code: error.reason, message: error.message }], stepUp: undefined },
+      };
+    }
+  }
+
+  #prepare(tenantId: string, resolved: Resolved, context: RequestContext): Prepared {
+    if (resolved.refused !== undefined) {
+      if (!this.#reader.hasTenant(tenantId)) throw new TenantUnknownError(tenantId);
+      const policy = this.#policies.get(tenantId);
+      return {
+        sequence: this.#reader.appliedSequence(),
+        ref: resolved.ref,
+        slice: undefined,
+        policy,
+        encoder: undefined,
+        stale: false,
+        fixed: resolved.refused,
+      };
     }
     // Tenant first: an unknown tenant is NOT_FOUND even when no policy is loaded.
-    const { sequence, slice } = this.#reader.readSubject(tenantId, subject, context.deviceId);
+    const read = this.#reader.readSubject(tenantId, resolved.ref, context.deviceId);
+    const { sequence } = read;
+    const slice =
+      read.slice === undefined || resolved.asserted === undefined
+        ? read.slice
+        : withAssertedSession(tenantId, read.slice, resolved.ref, resolved.asserted);
     const policy = this.#policies.get(tenantId);
     // Cut off from the stream for too long: the store may be missing a
     // deactivation or revocation, so nothing is allowed.
@@ -136,7 +183,7 @@ export class Decider {
     // One clock reading per request: every item of a batch is decided at the same `now`.
     const encoder =
       slice === undefined || stale ? undefined : new PolicyInputEncoder(subjectInput(tenantId, this.#clock(), slice));
-    return { sequence, ref: subject, slice, policy, encoder, stale };
+    return { sequence, ref: resolved.ref, slice, policy, encoder, stale, fixed: undefined };
   }
 
   #decide(prepared: Prepared, action: CheckedAction, resource: CheckedResource, context: RequestContext): Decision {
@@ -155,7 +202,7 @@ export class Decider {
   }
 
   #fixedOutcome(prepared: Prepared): PolicyDecision {
-    return prepared.stale ? STALE_DATA : unknownSubject(prepared.ref);
+    return prepared.fixed ?? (prepared.stale ? STALE_DATA : unknownSubject(prepared.ref));
   }
 
   #stamp(prepared: Prepared, action: CheckedAction, resource: CheckedResource, outcome: PolicyDecision): Decision {
@@ -199,6 +246,60 @@ interface Prepared {
   readonly policy: TenantPolicy;
   readonly encoder: PolicyInputEncoder | undefined;
   readonly stale: boolean;
+  /** An outcome decided before any policy (a refused token). */
+  readonly fixed: PolicyDecision | undefined;
+}
+
+/** A subject as the store can look it up, with what a token asserted about its session. */
+export interface Resolved {
+  readonly ref: SubjectRef;
+  readonly asserted: TokenIdentity['session'] | undefined;
+  readonly refused: PolicyDecision | undefined;
+}
+
+function resolvedFrom(subject: CheckSubject): Resolved {
+  if (subject.kind === 'token') {
+    throw new SubjectFormUnsupportedError('a token subject must be verified first: use check()');
+  }
+  return { ref: subject, asserted: undefined, refused: undefined };
+}
+
+/**
+ * The session of a Check by token: what the token asserts (acr, amr,
+ * auth_time, the lifetime it allows), revoked if the IdP revoked its `sid`
+ * (stored session) or signed the user out after it was authenticated.
+ */
+function withAssertedSession(
+  tenantId: string,
+  slice: SubjectSlice,
+  ref: SubjectRef,
+  asserted: TokenIdentity['session'],
+): SubjectSlice {
+  const stored = slice.session;
+  const signedOut =
+    slice.signedOutBefore !== undefined && asserted.createdAt <= slice.signedOutBefore
+      ? slice.signedOutBefore
+      : undefined;
+  const revokedAt = stored?.revokedAt ?? signedOut;
+  return {
+    ...slice,
+    session: {
+      tenantId,
+      id: asserted.id,
+      userId: slice.user.id,
+      issuer: ref.kind === 'identity' ? ref.issuer : '',
+      acr: asserted.acr,
+      amr: asserted.amr,
+      authTime: asserted.authTime,
+      expiresAt: asserted.expiresAt,
+      createdAt: asserted.createdAt,
+      revokedAt,
+      revokeReason:
+        stored?.revokeReason ?? (revokedAt === undefined ? undefined : 'signed out by the identity provider'),
+      ip: stored?.ip,
+      deviceId: stored?.deviceId,
+    },
+  };
 }
 
 const STALE_DATA: PolicyDecision = {

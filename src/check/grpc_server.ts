@@ -2,6 +2,8 @@ import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { SessionEvent } from '../changes/index.js';
+import { SignInRefusedError } from '../session/index.js';
+import type { SessionAuthority } from '../session/index.js';
 import type { EntitlementReader } from '../store/index.js';
 import { TenantUnknownError } from '../store/index.js';
 import {
@@ -10,6 +12,8 @@ import {
   checkRequestFromProto,
   checkResponseToProto,
   sessionEventToProto,
+  startSessionRequestFromProto,
+  startSessionResponseToProto,
   watchSessionsRequestFromProto,
 } from './convert.js';
 import { SessionEventsUnavailableError, WatcherTooSlowError } from './errors.js';
@@ -33,6 +37,8 @@ export interface CheckServerOptions {
   readonly sessionEvents?: SessionEventFeed | undefined;
   /** To refuse watches of unknown tenants. */
   readonly reader: EntitlementReader;
+  /** Sign-in; without it StartSession answers UNAVAILABLE. */
+  readonly signIn?: Pick<SessionAuthority, 'startSession'> | undefined;
 }
 
 /** A source of session events (the ingest side). */
@@ -129,6 +135,17 @@ export class CheckServer {
       },
       WatchSessions: (call) => {
         this.#watch(call);
+      },
+      StartSession: (call, callback) => {
+        this.#answer('StartSession', callback, async () => {
+          const request = startSessionRequestFromProto(call.request);
+          const { signIn } = this.#options;
+          if (signIn === undefined) {
+            throw new SignInRefusedError('ERR_SIGNIN_UNAVAILABLE', 'this sidecar has no sign-in configured');
+          }
+          const started = await signIn.startSession(request.tenantId, request.idToken, request.nonce, request.context);
+          return startSessionResponseToProto(started);
+        });
       },
     };
   }

@@ -10,6 +10,8 @@ export type {
   CheckRequestMessage,
   CheckResponseMessage,
   SessionEventMessage,
+  StartSessionRequestMessage,
+  StartSessionResponseMessage,
   WatchSessionsRequestMessage,
 } from './client.js';
 export { structFromJson } from './convert.js';

@@ -50,6 +50,13 @@ export interface NatsConfig {
   readonly syncWaitMs: number;
 }
 
+export interface TokensConfig {
+  /** Least time between JWKS fetches for an unknown key id, in ms. @defaultValue 30000 */
+  readonly jwksCooldownMs: number;
+  /** Tolerated clock difference with IdPs, in s. @defaultValue 60 */
+  readonly clockToleranceS: number;
+}
+
 export interface GatewayConfig {
   /** `host:port` of the IdP-facing HTTP listener (SCIM). @defaultValue `127.0.0.1:8080` */
   readonly address: string;
@@ -76,6 +83,7 @@ export interface Config {
   readonly policy: PolicyConfig;
   readonly nats: NatsConfig;
   readonly gateway: GatewayConfig;
+  readonly tokens: TokensConfig;
   /** Tenants and their IdPs, SCIM and admin credentials (from `IPSIE_TENANTS_FILE`). */
   readonly tenants: readonly TenantSettings[];
   readonly log: { readonly level: LogLevel };
@@ -129,6 +137,10 @@ export function parseConfig(env: Env, readFile: (path: string) => string = (p) =
       address: gatewayAddress(env),
       scimMaxBodyBytes: positiveInteger(env, 'IPSIE_SCIM_MAX_BODY_BYTES', 1024 * 1024),
       streamReplicas: positiveInteger(env, 'IPSIE_STREAM_REPLICAS', 1),
+    },
+    tokens: {
+      jwksCooldownMs: nonNegativeInteger(env, 'IPSIE_JWKS_COOLDOWN_MS', 30_000),
+      clockToleranceS: nonNegativeInteger(env, 'IPSIE_CLOCK_TOLERANCE_S', 60),
     },
     tenants: tenantSettings(env, readFile),
     log: { level: level as LogLevel },

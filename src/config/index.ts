@@ -5,6 +5,15 @@ export {
   DEFAULT_OPA_BUILD_TIMEOUT_MS,
   DEFAULT_STORE_PATH,
 } from './config.js';
-export type { Config, GatewayConfig, GrpcConfig, LogLevel, NatsConfig, PolicyConfig, StoreConfig } from './config.js';
+export type {
+  Config,
+  TokensConfig,
+  GatewayConfig,
+  GrpcConfig,
+  LogLevel,
+  NatsConfig,
+  PolicyConfig,
+  StoreConfig,
+} from './config.js';
 export type { IdentityProviderSettings, TenantSettings } from './tenant_settings.js';
 export { ConfigInvalidError } from './errors.js';

@@ -6,7 +6,11 @@ import type { Logger } from '../logging/index.js';
 import { PolicyCompiler, PolicyRegistry, loadTenantPolicySources } from '../policy/index.js';
 import type { CompiledPolicy, TenantPolicySource } from '../policy/index.js';
 import { EntitlementStore } from '../store/index.js';
-import { connectNats } from '../stream/index.js';
+import { jetstream } from '@nats-io/jetstream';
+import { SessionAuthority } from '../session/index.js';
+import { ChangePublisher, connectNats } from '../stream/index.js';
+import type { ChangeSink, NatsConnection } from '../stream/index.js';
+import { TokenVerifier } from '../tokens/index.js';
 
 export interface SidecarOptions {
   readonly config: Config;
@@ -55,6 +59,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   };
 
   let ingestor: StateIngestor | undefined;
+  let closeConnection = (): Promise<void> => Promise.resolve();
   try {
     if (config.policy.tenantsDir !== undefined) {
       for (const source of await loadTenantPolicySources(config.policy.tenantsDir)) {
@@ -78,10 +83,39 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       ingestor.start();
       await waitForSync(ingestor, config.nats.syncWaitMs, logger);
     }
+    // Sign-ins are published to the stream; the connection opens at the first one.
+    let publisherConnection: Promise<NatsConnection> | undefined;
+    const changes: ChangeSink | undefined =
+      servers === undefined
+        ? undefined
+        : {
+            publish: async (change, options) => {
+              publisherConnection ??= connectNats({ servers, name: `${config.nats.name}-signin` }, logger);
+              return await new ChangePublisher(jetstream(await publisherConnection)).publish(change, options);
+            },
+          };
+    const sessions = new SessionAuthority({
+      tenants: config.tenants,
+      verifier: new TokenVerifier({
+        tenants: config.tenants,
+        jwksCooldownMs: config.tokens.jwksCooldownMs,
+        clockToleranceS: config.tokens.clockToleranceS,
+        ...(clock === undefined ? {} : { clock }),
+      }),
+      reader: store,
+      logger,
+      changes,
+      replica: ingestor,
+      ...(clock === undefined ? {} : { clock }),
+    });
+    closeConnection = async () => {
+      if (publisherConnection !== undefined) await (await publisherConnection).close();
+    };
     const decider = new Decider({
       reader: store,
       policies,
       logger,
+      tokens: sessions,
       freshness: ingestor,
       maxSequenceWaitMs: config.grpc.minSequenceWaitMs,
       ...(clock === undefined ? {} : { clock }),
@@ -91,6 +125,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       logger,
       reader: store,
       sessionEvents: ingestor,
+      signIn: sessions,
       batchMaxItems: config.grpc.batchMaxItems,
       address: config.grpc.address,
       socketPath: config.grpc.socketPath,
@@ -105,11 +140,13 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       deployPolicy,
       stop: async () => {
         await server.stop();
+        await closeConnection();
         await running?.stop();
         store.close();
       },
     };
   } catch (error) {
+    await closeConnection();
     await ingestor?.stop();
     store.close();
     throw error;

@@ -245,15 +245,15 @@ describe('bad requests get a documented status and reason', () => {
     ['missing action', { ...valid, action: null }, status.INVALID_ARGUMENT, 'ACTION_MISSING'],
     ['missing resource type', { ...valid, resource: { id: 'x' } }, status.INVALID_ARGUMENT, 'RESOURCE_MISSING'],
     ['unreached min_sequence', { ...valid, min_sequence: 5 }, status.FAILED_PRECONDITION, 'SEQUENCE_NOT_REACHED'],
-    [
-      'token subject (not yet served)',
-      { ...valid, subject: { token: 'eyJ' } },
-      status.UNIMPLEMENTED,
-      'SUBJECT_UNSUPPORTED',
-    ],
   ] as const)('%s', async (_name, request, code, reason) => {
     const failure = await t.tcp.failure(t.tcp.check(request));
     expect(failure).toMatchObject({ code, reason });
+  });
+
+  it('a token that is not a JWT is a DENY with TOKEN_MALFORMED, not an error', async () => {
+    const response = await t.tcp.check({ ...valid, subject: { token: 'eyJ.not-a-jwt' } });
+    expect(response.decision).toBe('DECISION_DENY');
+    expect(response.reasons.map((r) => r.code)).toEqual(['TOKEN_MALFORMED']);
   });
 
   it('a known tenant without a loaded policy fails closed with UNAVAILABLE', async () => {

@@ -1,0 +1,274 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Change, ChangeKind, ChangeOf } from '../changes/index.js';
+import type { TenantSettings } from '../config/index.js';
+import type { Logger } from '../logging/index.js';
+import type { DirectoryReader, EntitlementReader } from '../store/index.js';
+import { SequenceConflictError } from '../stream/index.js';
+import type { ChangeSink } from '../stream/index.js';
+import type { TokenVerifier, VerifiedToken } from '../tokens/index.js';
+import { sessionFromAssertion } from './asserted_session.js';
+import { SignInRefusedError } from './errors.js';
+
+/** A token presented to Check, resolved to whom it names and the session it asserts. */
+export interface TokenIdentity {
+  readonly issuer: string;
+  readonly subject: string;
+  /** The session the token asserts; `id` is the IdP's `sid` when it has one. */
+  readonly session: {
+    readonly id: string;
+    readonly acr: string | undefined;
+    readonly amr: readonly string[];
+    readonly authTime: number | undefined;
+    readonly expiresAt: number;
+    /** When the authentication happened (auth_time, else iat): what a sign-out before it revokes. */
+    readonly createdAt: number;
+  };
+}
+
+export interface SignInContext {
+  readonly ip: string | undefined;
+  readonly deviceId: string | undefined;
+}
+
+export interface StartedSession {
+  readonly sessionId: string;
+  readonly userId: string;
+  /** Unix s. */
+  readonly expiresAt: number;
+  /** The stream sequence holding the session: a Check `min_sequence` that sees it. */
+  readonly sequence: number;
+  /** How the IdP identity found its user: already bound, linked now by the configured claim, or created (JIT). */
+  readonly binding: 'existing' | 'linked' | 'provisioned';
+}
+
+export interface SessionAuthorityOptions {
+  readonly tenants: readonly TenantSettings[];
+  readonly verifier: TokenVerifier;
+  readonly reader: EntitlementReader &
+    Pick<DirectoryReader, 'userIdsByUserName' | 'userIdsByExternalId' | 'bindingsOfUser'>;
+  readonly logger: Logger;
+  /** Publishes sign-ins to the state stream; without it sign-in is unavailable (standalone sidecar). */
+  readonly changes?: ChangeSink | undefined;
+  /** Waits until this sidecar has applied a sequence (read-your-writes after sign-in). */
+  readonly replica?: { waitForSequence(sequence: number, timeoutMs: number): Promise<boolean> } | undefined;
+  /** Unix s. @defaultValue the system clock */
+  readonly clock?: () => number;
+}
+
+/**
+ * Session lifecycle on the RP side (IPSIE SL1/SL2): resolves tokens
+ * presented to Check, and turns a verified sign-in into a session bound to
+ * the internal user. An IdP identity `(tenant, iss, sub)` only ever resolves
+ * to the user it is bound to: a token of another IdP or tenant cannot.
+ */
+export class SessionAuthority {
+  readonly #tenants: ReadonlyMap<string, TenantSettings>;
+  readonly #verifier: TokenVerifier;
+  readonly #reader: SessionAuthorityOptions['reader'];
+  readonly #logger: Logger;
+  readonly #changes: ChangeSink | undefined;
+  readonly #replica: SessionAuthorityOptions['replica'];
+  readonly #clock: () => number;
+
+  constructor(options: SessionAuthorityOptions) {
+    this.#tenants = new Map(options.tenants.map((t) => [t.id, t]));
+    this.#verifier = options.verifier;
+    this.#reader = options.reader;
+    this.#logger = options.logger;
+    this.#changes = options.changes;
+    this.#replica = options.replica;
+    this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
+  }
+
+  /**
+   * Verifies a token presented with a Check. Bearer tokens are reused by
+   * design until they expire, so there is no single-use check here.
+   *
+   * @throws {TokenRejectedError} naming what is wrong with the token
+   * @throws {IdentityProviderUnavailableError}
+   */
+  async identify(tenantId: string, token: string): Promise<TokenIdentity> {
+    const verified = await this.#verifier.verify(tenantId, token);
+    const asserted = sessionFromAssertion(verified);
+    const jti = verified.claims.jti;
+    return {
+      issuer: verified.issuer,
+      subject: verified.subject,
+      session: {
+        id: asserted.idpSessionId ?? (typeof jti === 'string' ? `jti:${jti}` : `token:${digest(token)}`),
+        acr: asserted.acr,
+        amr: asserted.amr,
+        authTime: asserted.authTime,
+        expiresAt: asserted.expiresAt,
+        createdAt: asserted.authTime ?? verified.issuedAt,
+      },
+    };
+  }
+
+  /**
+   * The sign-in: verifies the ID token once (nonce, single use), finds or
+   * provisions the user, and records a session in the state stream whose
+   * lifetime the assertion sets (IPSIE SL1).
+   *
+   * @throws {TokenRejectedError} / {IdentityProviderUnavailableError} for the token
+   * @throws {SignInRefusedError} `ERR_SIGNIN_NOT_PROVISIONED`, `ERR_SIGNIN_ACCOUNT_INACTIVE`, `ERR_SIGNIN_UNAVAILABLE`
+   */
+  async startSession(
+    tenantId: string,
+    idToken: string,
+    nonce: string | undefined,
+    context: SignInContext,
+  ): Promise<StartedSession> {
+    const changes = this.#changes;
+    if (changes === undefined) {
+      throw new SignInRefusedError(
+        'ERR_SIGNIN_UNAVAILABLE',
+        'this sidecar runs without a state stream: sign-in needs one',
+      );
+    }
+    const verified = await this.#verifier.verify(tenantId, idToken, { nonce, once: true });
+    const { userId, binding, sequence: bound } = await this.#resolveUser(tenantId, verified, changes);
+    const asserted = sessionFromAssertion(verified);
+    const sessionId = randomUUID();
+    const now = this.#clock();
+    const published = await changes.publish(
+      this.#change(tenantId, 'session.start', {
+        id: sessionId,
+        user_id: userId,
+        issuer: verified.issuer,
+        acr: asserted.acr ?? null,
+        amr: [...asserted.amr],
+        auth_time: asserted.authTime ?? null,
+        expires_at: asserted.expiresAt,
+        created_at: now,
+        revoked_at: null,
+        revoke_reason: null,
+        ip: context.ip ?? null,
+        device_id: context.deviceId ?? null,
+        ...(asserted.idpSessionId === undefined ? {} : { idp_session_id: asserted.idpSessionId }),
+      }),
+    );
+    const sequence = Math.max(published.sequence, bound);
+    await this.#replica?.waitForSequence(sequence, 5_000);
+    this.#logger.info(
+      {
+        tenant: tenantId,
+        user_id: userId,
+        session_id: sessionId,
+        issuer: verified.issuer,
+        binding,
+        expires_at: asserted.expiresAt,
+      },
+      'session started',
+    );
+    return { sessionId, userId, expiresAt: asserted.expiresAt, sequence, binding };
+  }
+
+  async #resolveUser(
+    tenantId: string,
+    verified: VerifiedToken,
+    changes: ChangeSink,
+  ): Promise<{ userId: string; binding: StartedSession['binding']; sequence: number }> {
+    const { issuer, subject } = verified;
+    const bound = this.#reader.readSubject(tenantId, { kind: 'identity', issuer, subject }).slice;
+    if (bound !== undefined) {
+      if (!bound.user.active) throw new SignInRefusedError('ERR_SIGNIN_ACCOUNT_INACTIVE', 'the account is deactivated');
+      return { userId: bound.user.id, binding: 'existing', sequence: 0 };
+    }
+    const tenant = this.#tenants.get(tenantId);
+    const link = verified.idp.link;
+    if (link !== undefined) {
+      const value = verified.claims[link.claim];
+      const candidates =
+        typeof value !== 'string'
+          ? []
+          : link.field === 'externalId'
+            ? this.#reader.userIdsByExternalId(tenantId, value)
+            : this.#reader.userIdsByUserName(tenantId, value);
+      const [userId, ...more] = candidates;
+      // Link only an unambiguous user not yet bound to another identity of this IdP.
+      if (
+        userId !== undefined &&
+        more.length === 0 &&
+        !this.#reader.bindingsOfUser(tenantId, userId).some((b) => b.issuer === issuer)
+      ) {
+        const user = this.#reader.readSubject(tenantId, { kind: 'user', userId }).slice;
+        if (user?.user.active === false)
+          throw new SignInRefusedError('ERR_SIGNIN_ACCOUNT_INACTIVE', 'the account is deactivated');
+        const published = await changes.publish(
+          this.#change(tenantId, 'binding.upsert', { issuer, subject, user_id: userId }),
+        );
+        return { userId, binding: 'linked', sequence: published.sequence };
+      }
+    }
+    if (tenant?.jitProvisioning !== true) {
+      throw new SignInRefusedError(
+        'ERR_SIGNIN_NOT_PROVISIONED',
+        'no provisioned user matches this identity, and the tenant does not provision at sign-in',
+      );
+    }
+    return await this.#provision(tenantId, verified, changes);
+  }
+
+  /** IPSIE P1: JIT provisioning, under a deterministic id so that racing sidecars create one user. */
+  async #provision(
+    tenantId: string,
+    verified: VerifiedToken,
+    changes: ChangeSink,
+  ): Promise<{ userId: string; binding: 'provisioned'; sequence: number }> {
+    const { issuer, subject, claims } = verified;
+    const userId = jitUserId(tenantId, issuer, subject);
+    const str = (name: string): string | undefined => (typeof claims[name] === 'string' ? claims[name] : undefined);
+    const userName = str('preferred_username') ?? str('email') ?? `${subject}@${new URL(issuer).host}`;
+    if (this.#reader.userIdsByUserName(tenantId, userName).some((id) => id !== userId)) {
+      throw new SignInRefusedError(
+        'ERR_SIGNIN_NOT_PROVISIONED',
+        `a provisioned user already has userName ${userName}: configure linking for this IdP instead of JIT`,
+      );
+    }
+    const attributes: Record<string, unknown> = {};
+    if (str('name') !== undefined) attributes['displayName'] = str('name');
+    if (str('given_name') !== undefined || str('family_name') !== undefined) {
+      attributes['name'] = { givenName: str('given_name'), familyName: str('family_name') };
+    }
+    if (str('email') !== undefined) attributes['emails'] = [{ value: str('email'), type: 'work', primary: true }];
+    let sequence = 0;
+    try {
+      sequence = (
+        await changes.publish(
+          this.#change(tenantId, 'user.upsert', {
+            id: userId,
+            user_name: userName,
+            external_id: null,
+            active: true,
+            attributes,
+            roles: [],
+            created_at: Date.now(),
+          }),
+          { expectedLastSubjectSequence: 0 },
+        )
+      ).sequence;
+    } catch (error) {
+      // Another sidecar provisioned the same identity a moment ago: same id, nothing to do.
+      if (!(error instanceof SequenceConflictError)) throw error;
+    }
+    const binding = await changes.publish(
+      this.#change(tenantId, 'binding.upsert', { issuer, subject, user_id: userId }),
+    );
+    return { userId, binding: 'provisioned', sequence: Math.max(sequence, binding.sequence) };
+  }
+
+  #change<K extends ChangeKind>(tenant: string, kind: K, data: ChangeOf<K>['data']): Change {
+    return { v: 1, id: randomUUID(), tenant, at: Date.now(), kind, data } as unknown as Change;
+  }
+}
+
+/** A UUID-shaped id derived from the IdP identity: every sidecar computes the same. */
+export function jitUserId(tenantId: string, issuer: string, subject: string): string {
+  const hex = createHash('sha256').update(`${tenantId}\0${issuer}\0${subject}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+function digest(token: string): string {
+  return createHash('sha256').update(token).digest('base64url').slice(0, 22);
+}
