@@ -79,7 +79,7 @@ export function parseTenantSettings(text: string, key: string): TenantSettings[]
     const base = `tenants.${id}`;
     if (!TENANT_ID.test(id)) throw at(base, 'is not a valid tenant id ([a-z][a-z0-9_]{0,62})');
     if (!isObject(raw)) throw at(base, 'must be an object');
-    const r = new Reader(raw, base, at);
+    const r = new Reader(raw, base, at).allow('display_name', 'scim', 'admin', 'idps', 'jit_provisioning');
     const idps = r.array('idps').map((v, i) => parseIdp(new Reader(v, `${base}.idps[${i}]`, at)));
     const issuers = idps.map((i) => i.issuer);
     const duplicate = issuers.find((issuer, i) => issuers.indexOf(issuer) !== i);
@@ -88,7 +88,10 @@ export function parseTenantSettings(text: string, key: string): TenantSettings[]
       id,
       displayName: r.string('display_name') ?? id,
       scim: raw['scim'] === undefined ? undefined : parseScim(r.reader('scim'), at),
-      adminTokenSha256: raw['admin'] === undefined ? [] : hashes(r.reader('admin'), 'bearer_token_sha256', true),
+      adminTokenSha256:
+        raw['admin'] === undefined
+          ? []
+          : hashes(r.reader('admin').allow('bearer_token_sha256'), 'bearer_token_sha256', true),
       idps,
       jitProvisioning: r.boolean('jit_provisioning') ?? false,
     };
@@ -99,16 +102,17 @@ function parseScim(
   r: Reader,
   at: (path: string, problem: string) => ConfigInvalidError,
 ): NonNullable<TenantSettings['scim']> {
+  r.allow('bearer_token_sha256', 'oauth', 'rate_limit');
   const bearer = hashes(r, 'bearer_token_sha256', false);
   let oauth: NonNullable<TenantSettings['scim']>['oauth'];
   if (r.has('oauth')) {
-    const o = r.reader('oauth');
+    const o = r.reader('oauth').allow('issuer', 'jwks_uri', 'audience');
     oauth = { issuer: o.required('issuer'), jwksUri: o.url('jwks_uri'), audience: o.required('audience') };
   }
   if (bearer.length === 0 && oauth === undefined) {
     throw at(r.path, 'needs bearer_token_sha256 or oauth: a tenant without credentials cannot provision');
   }
-  const limit = r.has('rate_limit') ? r.reader('rate_limit') : undefined;
+  const limit = r.has('rate_limit') ? r.reader('rate_limit').allow('requests_per_second', 'burst') : undefined;
   return {
     bearerTokenSha256: bearer,
     oauth,
@@ -120,6 +124,7 @@ function parseScim(
 }
 
 function parseIdp(r: Reader): IdentityProviderSettings {
+  r.allow('issuer', 'client_id', 'jwks_uri', 'discovery', 'algorithms', 'link', 'session');
   const issuer = r.url('issuer');
   const discovery = r.boolean('discovery') ?? false;
   const jwksUri = r.has('jwks_uri') ? r.url('jwks_uri') : undefined;
@@ -131,12 +136,12 @@ function parseIdp(r: Reader): IdentityProviderSettings {
   }
   let link: IdentityProviderSettings['link'];
   if (r.has('link')) {
-    const l = r.reader('link');
+    const l = r.reader('link').allow('claim', 'to');
     const field = l.required('to');
     if (field !== 'externalId' && field !== 'userName') throw l.fail('to', 'must be externalId or userName');
     link = { claim: l.required('claim'), field };
   }
-  const session = r.has('session') ? r.reader('session') : undefined;
+  const session = r.has('session') ? r.reader('session').allow('default_lifetime_s', 'max_lifetime_s') : undefined;
   const defaultSessionLifetimeS = session?.positive('default_lifetime_s') ?? 3_600;
   const maxSessionLifetimeS = session?.positive('max_lifetime_s') ?? 43_200;
   if (defaultSessionLifetimeS > maxSessionLifetimeS)
@@ -181,6 +186,13 @@ class Reader {
 
   fail(name: string, problem: string): ConfigInvalidError {
     return this.#at(name === '' ? this.path : `${this.path}.${name}`, problem);
+  }
+
+  /** Refuses keys other than these: a misspelt setting must not be silently ignored. */
+  allow(...names: string[]): this {
+    const unknown = Object.keys(this.#object).find((k) => !names.includes(k));
+    if (unknown !== undefined) throw this.fail(unknown, `is not a known setting (known: ${names.join(', ')})`);
+    return this;
   }
 
   has(name: string): boolean {

@@ -7,6 +7,8 @@ import type {
   CheckRequestMessage,
   CheckResponseMessage,
   SessionEventMessage,
+  StartSessionRequestMessage,
+  StartSessionResponseMessage,
   WatchSessionsRequestMessage,
 } from '../../src/check/index.js';
 
@@ -50,6 +52,16 @@ export class TestClient {
   batchCheck(request: BatchCheckRequestMessage): Promise<BatchCheckResponseMessage> {
     return new Promise((resolve, reject) => {
       this.raw.batchCheck(request, (error, response) => {
+        if (error !== null) reject(error);
+        else if (response === undefined) reject(new Error('no response'));
+        else resolve(response);
+      });
+    });
+  }
+
+  startSession(request: StartSessionRequestMessage): Promise<StartSessionResponseMessage> {
+    return new Promise((resolve, reject) => {
+      this.raw.startSession(request, (error, response) => {
         if (error !== null) reject(error);
         else if (response === undefined) reject(new Error('no response'));
         else resolve(response);

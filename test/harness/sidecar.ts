@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/logging/index.js';
@@ -22,9 +23,11 @@ export interface TestSidecar {
  * ephemeral loopback port and on a Unix socket, the real `opa`.
  */
 export async function startTestSidecar(
-  options: { env?: Record<string, string>; clock?: () => number } = {},
+  options: { env?: Record<string, string>; clock?: () => number; tenants?: Record<string, unknown> } = {},
 ): Promise<TestSidecar> {
   const dir = makeTempDir();
+  const tenantsFile = join(dir.path, 'tenants.json');
+  if (options.tenants !== undefined) writeFileSync(tenantsFile, JSON.stringify({ tenants: options.tenants }));
   const storePath = join(dir.path, 'sidecar.db');
   const config = parseConfig({
     IPSIE_STORE_PATH: storePath,
@@ -33,6 +36,7 @@ export async function startTestSidecar(
     IPSIE_OPA_PATH: opaPath(),
     IPSIE_PLATFORM_POLICY_DIR: PLATFORM_POLICY_DIR,
     IPSIE_LOG_LEVEL: 'silent',
+    ...(options.tenants === undefined ? {} : { IPSIE_TENANTS_FILE: tenantsFile }),
     ...options.env,
   });
   const sidecar = await startSidecar({

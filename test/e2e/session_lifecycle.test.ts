@@ -1,0 +1,389 @@
+/**
+ * IPSIE SL1/SL2 on the RP side: ID tokens and access tokens from fake IdPs that sign with real keys,
+ * verified by a real sidecar fed by real NATS.
+ */
+import { status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACME, exampleDirectoryChanges, exampleGroupId } from '../../demo/example_directory.js';
+import type { CheckRequestMessage } from '../../src/check/index.js';
+import { jitUserId } from '../../src/session/index.js';
+import { change, user } from '../harness/changes.js';
+import { FakeIdp, hmacWithPublicKey, unsignedToken } from '../harness/fake_idp.js';
+import { NatsServer } from '../harness/nats_server.js';
+import { examplePolicy } from '../harness/opa.js';
+import { startTestSidecar } from '../harness/sidecar.js';
+import type { TestSidecar } from '../harness/sidecar.js';
+import { TestProducer } from '../harness/stream.js';
+
+const CLIENT_ID = 'acme-app';
+
+let nats: NatsServer;
+let producer: TestProducer;
+let idpA: FakeIdp; // acme's primary IdP (Entra-like)
+let idpB: FakeIdp; // acme's second IdP
+let idpOther: FakeIdp; // globex's IdP
+let idpDiscovered: FakeIdp; // configured through discovery
+let t: TestSidecar;
+let now = Math.floor(Date.now() / 1000);
+
+const bob = ACME.people['bob']!;
+const alice = ACME.people['alice']!;
+
+beforeAll(async () => {
+  [idpA, idpB, idpOther, idpDiscovered] = await Promise.all([
+    FakeIdp.start(),
+    FakeIdp.start(),
+    FakeIdp.start(),
+    FakeIdp.start(),
+  ]);
+  await idpA.addKey('ES256');
+  await idpA.addKey('EdDSA');
+  await idpA.addKey('RS256');
+  nats = await NatsServer.start();
+  producer = await TestProducer.connect(nats.url);
+  await producer.publishAll([
+    ...exampleDirectoryChanges(),
+    change('acme', 'binding.upsert', { issuer: idpA.issuer, subject: 'sub-bob', user_id: bob.id }),
+    change('acme', 'binding.upsert', { issuer: idpA.issuer, subject: 'sub-alice', user_id: alice.id }),
+    // A user pre-provisioned by SCIM, not yet signed in: linked by the IdP's "oid" claim.
+    user('acme', 'dana-id', { user_name: 'dana@acme.example', external_id: 'oid-dana' }),
+    change('acme', 'member.add', { group_id: exampleGroupId(ACME, 'Engineering'), user_id: 'dana-id' }),
+    user('acme', 'erik-id', { user_name: 'erik@acme.example', external_id: 'oid-erik', active: false }),
+    change('globex', 'tenant.upsert', { display_name: 'Globex' }),
+  ]);
+  t = await startTestSidecar({
+    clock: () => now,
+    env: { IPSIE_NATS_URL: nats.url, IPSIE_JWKS_COOLDOWN_MS: '0' },
+    tenants: {
+      acme: {
+        idps: [
+          {
+            issuer: idpA.issuer,
+            client_id: CLIENT_ID,
+            jwks_uri: idpA.jwksUri,
+            link: { claim: 'oid', to: 'externalId' },
+            session: { default_lifetime_s: 1800, max_lifetime_s: 7200 },
+          },
+          { issuer: idpB.issuer, client_id: CLIENT_ID, jwks_uri: idpB.jwksUri },
+          { issuer: idpDiscovered.issuer, client_id: CLIENT_ID, discovery: true },
+        ],
+      },
+      globex: {
+        idps: [
+          {
+            issuer: idpOther.issuer,
+            client_id: 'globex-app',
+            jwks_uri: idpOther.jwksUri,
+            algorithms: ['PS256', 'RS256'],
+          },
+        ],
+        jit_provisioning: true,
+      },
+    },
+  });
+  await t.sidecar.deployPolicy(await examplePolicy('acme'));
+  await t.sidecar.deployPolicy(await examplePolicy('globex'));
+});
+
+afterAll(async () => {
+  await t.stop();
+  await producer.close();
+  await nats.dispose();
+  await Promise.all([idpA, idpB, idpOther, idpDiscovered].map(async (i) => await i.stop()));
+});
+
+const tick = (): number => (now = Math.floor(Date.now() / 1000));
+
+function byToken(token: string, action = 'write', type = 'repository'): CheckRequestMessage {
+  return { tenant: 'acme', subject: { token }, action: { name: action }, resource: { type, id: 'r1' } };
+}
+
+async function reasonsFor(token: string): Promise<string[]> {
+  const response = await t.tcp.check(byToken(token));
+  expect(response.decision).toBe('DECISION_DENY');
+  return response.reasons.map((r) => r.code);
+}
+
+describe('Check with a token', () => {
+  it('a valid ID token of the bound IdP is allowed, whatever the key algorithm (PS256, ES256, EdDSA)', async () => {
+    tick();
+    const jwks = (await (await fetch(idpA.jwksUri)).json()) as { keys: { kid: string; alg: string }[] };
+    for (const alg of ['PS256', 'ES256', 'EdDSA']) {
+      const kid = jwks.keys.find((k) => k.alg === alg)?.kid;
+      const token = await idpA.idToken('sub-bob', CLIENT_ID, {}, { kid, now });
+      const response = await t.tcp.check(byToken(token));
+      expect(response.decision, alg).toBe('DECISION_ALLOW');
+    }
+  });
+
+  it('RS256 is refused unless the IdP opts in to it', async () => {
+    const rsKid = ((await (await fetch(idpA.jwksUri)).json()) as { keys: { kid: string; alg: string }[] }).keys.find(
+      (k) => k.alg === 'RS256',
+    )?.kid;
+    expect(await reasonsFor(await idpA.idToken('sub-bob', CLIENT_ID, {}, { kid: rsKid, now }))).toEqual([
+      'TOKEN_ALGORITHM_REFUSED',
+    ]);
+  });
+
+  it.each([
+    ['expired', { exp: () => now - 120, iat: () => now - 900 }, 'TOKEN_EXPIRED'],
+    ['issued in the future', { iat: () => now + 600, exp: () => now + 1200 }, 'TOKEN_NOT_YET_VALID'],
+    ['for another audience', { aud: () => 'someone-else' }, 'TOKEN_AUDIENCE_INVALID'],
+    ['with an audience array (IPSIE: a single string)', { aud: () => [CLIENT_ID] }, 'TOKEN_AUDIENCE_INVALID'],
+    ['without a subject', { sub: () => undefined }, 'TOKEN_CLAIM_INVALID'],
+  ])('a token %s gets its own reason', async (_name, overrides, reason) => {
+    tick();
+    const claims = Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, (v as () => unknown)()]));
+    expect(await reasonsFor(await idpA.idToken('sub-bob', CLIENT_ID, claims, { now }))).toEqual([reason]);
+  });
+
+  it("a token from an issuer the tenant does not trust (or another tenant's IdP) does not resolve", async () => {
+    tick();
+    const stranger = await FakeIdp.start();
+    try {
+      expect(await reasonsFor(await stranger.idToken('sub-bob', CLIENT_ID, {}, { now }))).toEqual([
+        'TOKEN_ISSUER_UNKNOWN',
+      ]);
+    } finally {
+      await stranger.stop();
+    }
+    expect(await reasonsFor(await idpOther.idToken('sub-bob', CLIENT_ID, {}, { now }))).toEqual([
+      'TOKEN_ISSUER_UNKNOWN',
+    ]);
+  });
+
+  it('alg "none" and HS256 keyed with the IdP public key are refused', async () => {
+    tick();
+    const claims = { iss: idpA.issuer, sub: 'sub-bob', aud: CLIENT_ID, iat: now, exp: now + 600 };
+    expect(await reasonsFor(unsignedToken(claims))).toEqual(['TOKEN_ALGORITHM_REFUSED']);
+    expect(await reasonsFor(await hmacWithPublicKey(claims, idpA.publicJwk()))).toEqual(['TOKEN_ALGORITHM_REFUSED']);
+  });
+
+  it('a forged signature is refused', async () => {
+    tick();
+    const token = await idpA.idToken('sub-bob', CLIENT_ID, {}, { now });
+    const [header, payload] = token.split('.');
+    const tampered = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString()) as Record<string, unknown>;
+    tampered['sub'] = 'sub-alice';
+    const forged = `${header ?? ''}.${Buffer.from(JSON.stringify(tampered)).toString('base64url')}.${token.split('.')[2] ?? ''}`;
+    expect(await reasonsFor(forged)).toEqual(['TOKEN_SIGNATURE_INVALID']);
+  });
+
+  it('rotation: a new key is fetched on first sight; a kid still unknown after the refetch is refused', async () => {
+    tick();
+    const newKid = await idpA.addKey('PS256', false);
+    const fetches = idpA.jwksFetches;
+    const early = await idpA.idToken('sub-bob', CLIENT_ID, {}, { kid: newKid, now });
+    expect(await reasonsFor(early)).toEqual(['TOKEN_KEY_UNKNOWN']);
+    expect(idpA.jwksFetches).toBeGreaterThan(fetches); // it did look again before refusing
+    idpA.publish(newKid);
+    const rotated = await idpA.idToken('sub-bob', CLIENT_ID, {}, { kid: newKid, now });
+    expect((await t.tcp.check(byToken(rotated))).decision).toBe('DECISION_ALLOW');
+  });
+
+  it('the IdP found by discovery is trusted; its keys come from the discovered jwks_uri', async () => {
+    tick();
+    await producer.publish(
+      change('acme', 'binding.upsert', { issuer: idpDiscovered.issuer, subject: 'd-bob', user_id: bob.id }),
+    );
+    const token = await idpDiscovered.idToken('d-bob', CLIENT_ID, {}, { now });
+    await expect.poll(async () => (await t.tcp.check(byToken(token))).decision).toBe('DECISION_ALLOW');
+  });
+
+  it('a token of IdP B for a subject bound through IdP A never resolves to that user', async () => {
+    tick();
+    const token = await idpB.idToken('sub-bob', CLIENT_ID, {}, { now });
+    expect(await reasonsFor(token)).toEqual(['SUBJECT_UNKNOWN']);
+  });
+
+  it('too low an acr steps up, with the RFC 9470 challenge', async () => {
+    tick();
+    // alice is an Engineering Lead: approving a deployment needs phr within 15 minutes.
+    const weak = await idpA.idToken('sub-alice', CLIENT_ID, { acr: 'urn:okta:loa:1fa:pwd', amr: ['pwd'] }, { now });
+    const response = await t.tcp.check(byToken(weak, 'approve', 'deployment'));
+    expect(response.decision).toBe('DECISION_STEP_UP');
+    expect(response.reasons.map((r) => r.code)).toEqual(['AUTHN_LEVEL_INSUFFICIENT']);
+    expect(response.step_up).toMatchObject({ acr_values: ['phr'], max_age: 900 });
+    expect(response.www_authenticate).toBe(
+      'Bearer error="insufficient_user_authentication", error_description="A different authentication level is required", acr_values="phr", max_age="900"',
+    );
+  });
+
+  it('an authentication older than max_age steps up', async () => {
+    tick();
+    const old = await idpA.idToken('sub-alice', CLIENT_ID, { auth_time: now - 3600 }, { now });
+    const response = await t.tcp.check(byToken(old, 'approve', 'deployment'));
+    expect(response.decision).toBe('DECISION_STEP_UP');
+    expect(response.reasons.map((r) => r.code)).toEqual(['AUTHN_TOO_OLD']);
+  });
+
+  it('a token past its session_expiry asks to authenticate again (SESSION_EXPIRED)', async () => {
+    tick();
+    const token = await idpA.idToken('sub-bob', CLIENT_ID, { session_expiry: now - 5 }, { now });
+    const response = await t.tcp.check(byToken(token));
+    expect(response.decision).toBe('DECISION_STEP_UP');
+    expect(response.reasons.map((r) => r.code)).toEqual(['SESSION_EXPIRED']);
+  });
+
+  it('the session the token names is revoked when the IdP revokes its sid, or signs the user out', async () => {
+    tick();
+    const token = await idpA.idToken('sub-bob', CLIENT_ID, { sid: 'sid-revoked-1' }, { now });
+    expect((await t.tcp.check(byToken(token))).decision).toBe('DECISION_ALLOW');
+    const revoked = await producer.publish(
+      change('acme', 'session.revoke', {
+        id: 'sid-revoked-1',
+        user_id: bob.id,
+        issuer: idpA.issuer,
+        acr: null,
+        amr: [],
+        auth_time: null,
+        expires_at: now + 60,
+        created_at: now,
+        revoked_at: now,
+        revoke_reason: 'CAEP session-revoked',
+        ip: null,
+        device_id: null,
+      }),
+    );
+    const denied = await t.tcp.check({ ...byToken(token), min_sequence: revoked.sequence });
+    expect(denied.reasons.map((r) => r.code)).toEqual(['SESSION_REVOKED']);
+
+    const before = await idpA.idToken('sub-bob', CLIENT_ID, { auth_time: now - 60 }, { now });
+    const signout = await producer.publish(
+      change('acme', 'user.sessions_revoke', { user_id: bob.id, before: now - 1, reason: 'password reset' }),
+    );
+    const out = await t.tcp.check({ ...byToken(before), min_sequence: signout.sequence });
+    expect(out.reasons.map((r) => r.code)).toEqual(['SESSION_REVOKED']);
+    const after = await idpA.idToken('sub-bob', CLIENT_ID, { auth_time: now }, { now });
+    expect((await t.tcp.check(byToken(after))).decision).toBe('DECISION_ALLOW');
+  });
+});
+
+describe('StartSession (sign-in)', () => {
+  it('starts a session bound to the user; Checks name it; its lifetime follows session_expiry', async () => {
+    tick();
+    const nonce = 'n-0S6_WzA2Mj';
+    const token = await idpA.idToken('sub-bob', CLIENT_ID, { nonce, session_expiry: now + 600 }, { now });
+    const started = await t.tcp.startSession({
+      tenant: 'acme',
+      id_token: token,
+      nonce,
+      context: { ip: '203.0.113.7' },
+    });
+    expect(started).toMatchObject({ user_id: bob.id, binding: 'existing', expires_at: String(now + 600) });
+    const check: CheckRequestMessage = {
+      tenant: 'acme',
+      subject: { session_id: started.session_id },
+      action: { name: 'write' },
+      resource: { type: 'repository' },
+      min_sequence: started.sequence,
+    };
+    expect((await t.uds.check(check)).decision).toBe('DECISION_ALLOW');
+    now += 601; // past session_expiry
+    const expired = await t.uds.check(check);
+    expect(expired.decision).toBe('DECISION_STEP_UP');
+    expect(expired.reasons.map((r) => r.code)).toEqual(['SESSION_EXPIRED']);
+    tick();
+  });
+
+  it('never keeps a session longer than the IdP maximum, and defaults without session_expiry', async () => {
+    tick();
+    const long = await idpA.idToken('sub-bob', CLIENT_ID, { session_expiry: now + 86_400, auth_time: now }, { now });
+    expect((await t.tcp.startSession({ tenant: 'acme', id_token: long })).expires_at).toBe(String(now + 7200));
+    const none = await idpA.idToken('sub-bob', CLIENT_ID, { session_expiry: undefined, auth_time: now }, { now });
+    expect((await t.tcp.startSession({ tenant: 'acme', id_token: none })).expires_at).toBe(String(now + 1800));
+  });
+
+  it('refuses a replayed ID token and a wrong nonce, with their reasons', async () => {
+    tick();
+    const token = await idpA.idToken('sub-bob', CLIENT_ID, { nonce: 'abc' }, { now });
+    await t.tcp.startSession({ tenant: 'acme', id_token: token, nonce: 'abc' });
+    expect(await t.tcp.failure(t.tcp.startSession({ tenant: 'acme', id_token: token, nonce: 'abc' }))).toMatchObject({
+      code: status.UNAUTHENTICATED,
+      reason: 'TOKEN_REPLAYED',
+    });
+    const other = await idpA.idToken('sub-bob', CLIENT_ID, { nonce: 'abc' }, { now });
+    expect(await t.tcp.failure(t.tcp.startSession({ tenant: 'acme', id_token: other, nonce: 'xyz' }))).toMatchObject({
+      code: status.UNAUTHENTICATED,
+      reason: 'TOKEN_NONCE_MISMATCH',
+    });
+    expect(await t.tcp.failure(t.tcp.startSession({ tenant: 'acme', id_token: '' }))).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      reason: 'TOKEN_MISSING',
+    });
+  });
+
+  it('links a SCIM-provisioned user by the configured claim at first sign-in, then finds the binding', async () => {
+    tick();
+    const first = await idpA.idToken('sub-dana', CLIENT_ID, { oid: 'oid-dana' }, { now });
+    expect(await t.tcp.startSession({ tenant: 'acme', id_token: first })).toMatchObject({
+      user_id: 'dana-id',
+      binding: 'linked',
+    });
+    const again = await idpA.idToken('sub-dana', CLIENT_ID, { oid: 'oid-dana' }, { now });
+    const second = await t.tcp.startSession({ tenant: 'acme', id_token: again });
+    expect(second).toMatchObject({ user_id: 'dana-id', binding: 'existing' });
+    const check = await t.tcp.check({ ...byToken(again), min_sequence: second.sequence });
+    expect(check.decision).toBe('DECISION_ALLOW');
+  });
+
+  it('refuses unknown identities where the tenant does not provision at sign-in, and deactivated accounts', async () => {
+    tick();
+    const stranger = await idpA.idToken('sub-nobody', CLIENT_ID, { oid: 'oid-nobody' }, { now });
+    expect(await t.tcp.failure(t.tcp.startSession({ tenant: 'acme', id_token: stranger }))).toMatchObject({
+      code: status.PERMISSION_DENIED,
+      reason: 'USER_NOT_PROVISIONED',
+    });
+    const erik = await idpA.idToken('sub-erik', CLIENT_ID, { oid: 'oid-erik' }, { now });
+    expect(await t.tcp.failure(t.tcp.startSession({ tenant: 'acme', id_token: erik }))).toMatchObject({
+      code: status.PERMISSION_DENIED,
+      reason: 'ACCOUNT_INACTIVE',
+    });
+  });
+
+  it('JIT-provisions at first sign-in where the tenant allows it (IPSIE P1), once', async () => {
+    tick();
+    const claims = { preferred_username: 'zoe@globex.example', email: 'zoe@globex.example', name: 'Zoe' };
+    const token = await idpOther.idToken('okta-zoe', 'globex-app', claims, { now });
+    const started = await t.tcp.startSession({ tenant: 'globex', id_token: token });
+    expect(started).toMatchObject({
+      binding: 'provisioned',
+      user_id: jitUserId('globex', idpOther.issuer, 'okta-zoe'),
+    });
+    const slice = t.sidecar.store.readSubject('globex', { kind: 'user', userId: started.user_id }).slice;
+    expect(slice?.user).toMatchObject({
+      userName: 'zoe@globex.example',
+      active: true,
+      attributes: { displayName: 'Zoe' },
+    });
+    const again = await idpOther.idToken('okta-zoe', 'globex-app', claims, { now });
+    expect(await t.tcp.startSession({ tenant: 'globex', id_token: again })).toMatchObject({
+      binding: 'existing',
+      user_id: started.user_id,
+    });
+  });
+
+  it('SL2: a forced re-authentication steps up (max_age 0) until an assertion authenticated after it', async () => {
+    tick();
+    const token = await idpA.idToken('sub-bob', CLIENT_ID, { auth_time: now - 60 }, { now });
+    const session = await t.tcp.startSession({ tenant: 'acme', id_token: token });
+    const check: CheckRequestMessage = {
+      tenant: 'acme',
+      subject: { session_id: session.session_id },
+      action: { name: 'write' },
+      resource: { type: 'repository' },
+    };
+    const forced = await producer.publish(change('acme', 'user.reauthenticate', { user_id: bob.id, after: now - 1 }));
+    const stepUp = await t.tcp.check({ ...check, min_sequence: forced.sequence });
+    expect(stepUp.decision).toBe('DECISION_STEP_UP');
+    expect(stepUp.reasons.map((r) => r.code)).toEqual(['REAUTHENTICATION_REQUIRED']);
+    expect(stepUp.step_up?.max_age).toBe(0);
+    expect(stepUp.www_authenticate).toContain('max_age="0"');
+    const fresh = await idpA.idToken('sub-bob', CLIENT_ID, { auth_time: now }, { now });
+    const renewed = await t.tcp.startSession({ tenant: 'acme', id_token: fresh });
+    expect(
+      (await t.tcp.check({ ...check, subject: { session_id: renewed.session_id }, min_sequence: renewed.sequence }))
+        .decision,
+    ).toBe('DECISION_ALLOW');
+  });
+});

@@ -1,0 +1,159 @@
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import type { CryptoKey, JWK, JWTPayload } from 'jose';
+
+export type SigningAlgorithm = 'PS256' | 'ES256' | 'EdDSA' | 'RS256';
+
+interface SigningKey {
+  readonly kid: string;
+  readonly alg: SigningAlgorithm;
+  readonly privateKey: CryptoKey;
+  readonly publicJwk: JWK;
+}
+
+/**
+ * An OpenID Provider for tests: real keys, real signatures, discovery and
+ * JWKS served on loopback. Keys rotate; what it publishes is what it says.
+ */
+export class FakeIdp {
+  readonly #server: Server;
+  readonly issuer: string;
+  #keys: SigningKey[] = [];
+  #published: SigningKey[] = [];
+  /** Discovery answers with this issuer (tests the issuer-must-match rule). */
+  discoveryIssuer: string;
+  /** JWKS requests served so far. */
+  jwksFetches = 0;
+
+  private constructor(server: Server, issuer: string) {
+    this.#server = server;
+    this.issuer = issuer;
+    this.discoveryIssuer = issuer;
+  }
+
+  static async start(): Promise<FakeIdp> {
+    let idp: FakeIdp | undefined;
+    const server = createServer((request, response) => {
+      response.setHeader('content-type', 'application/json');
+      if (idp === undefined) {
+        response.end('{}');
+        return;
+      }
+      if (request.url === '/.well-known/openid-configuration') {
+        response.end(
+          JSON.stringify({
+            issuer: idp.discoveryIssuer,
+            jwks_uri: `${idp.issuer}/jwks`,
+            authorization_endpoint: `${idp.issuer}/authorize`,
+            token_endpoint: `${idp.issuer}/token`,
+            id_token_signing_alg_values_supported: ['PS256', 'ES256', 'EdDSA'],
+          }),
+        );
+      } else if (request.url === '/jwks') {
+        idp.jwksFetches++;
+        response.end(JSON.stringify({ keys: idp.#published.map((k) => k.publicJwk) }));
+      } else {
+        response.statusCode = 404;
+        response.end('{}');
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    idp = new FakeIdp(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    await idp.addKey('PS256');
+    return idp;
+  }
+
+  get jwksUri(): string {
+    return `${this.issuer}/jwks`;
+  }
+
+  /** Creates a key, publishes it in the JWKS (unless `publish` is false), and returns its kid. */
+  async addKey(alg: SigningAlgorithm, publish = true): Promise<string> {
+    const { privateKey, publicKey } = await generateKeyPair(alg, alg === 'EdDSA' ? { crv: 'Ed25519' } : {});
+    const kid = `${alg.toLowerCase()}-${randomUUID().slice(0, 8)}`;
+    const key: SigningKey = {
+      kid,
+      alg,
+      privateKey,
+      publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' },
+    };
+    this.#keys.push(key);
+    if (publish) this.#published.push(key);
+    return kid;
+  }
+
+  /** Publishes a key created unpublished (a rotation the JWKS catches up with). */
+  publish(kid: string): void {
+    const key = this.#keys.find((k) => k.kid === kid);
+    if (key !== undefined && !this.#published.includes(key)) this.#published.push(key);
+  }
+
+  /** Stops publishing a key (rotation done). */
+  retire(kid: string): void {
+    this.#published = this.#published.filter((k) => k.kid !== kid);
+  }
+
+  publicJwk(kid?: string): JWK {
+    return this.#key(kid).publicJwk;
+  }
+
+  /** Signs `claims` as a JWT with the given (or first) key. */
+  async sign(claims: JWTPayload, options: { kid?: string | undefined; typ?: string } = {}): Promise<string> {
+    const key = this.#key(options.kid);
+    return await new SignJWT(claims)
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: options.typ ?? 'JWT' })
+      .sign(key.privateKey);
+  }
+
+  /** A standard ID token for `sub`, valid now; `claims` override or add. */
+  async idToken(
+    sub: string,
+    audience: string,
+    claims: JWTPayload = {},
+    options: { kid?: string | undefined; now?: number } = {},
+  ): Promise<string> {
+    const now = options.now ?? Math.floor(Date.now() / 1000);
+    return await this.sign(
+      {
+        iss: this.issuer,
+        sub,
+        aud: audience,
+        iat: now,
+        exp: now + 600,
+        auth_time: now - 30,
+        acr: 'phr',
+        amr: ['hwk', 'mfa'],
+        jti: randomUUID(),
+        sid: `sid-${randomUUID().slice(0, 8)}`,
+        session_expiry: now + 3600,
+        ...claims,
+      },
+      options,
+    );
+  }
+
+  #key(kid?: string): SigningKey {
+    const key = kid === undefined ? this.#keys[0] : this.#keys.find((k) => k.kid === kid);
+    if (key === undefined) throw new Error(`no key ${String(kid)}`);
+    return key;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise((resolve) => this.#server.close(resolve));
+  }
+}
+
+/** An unsigned JWT (`alg: none`), as an attacker would send it. */
+export function unsignedToken(claims: JWTPayload): string {
+  const part = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.`;
+}
+
+/** The classic key-confusion forgery: HS256 keyed with the IdP's public key. */
+export async function hmacWithPublicKey(claims: JWTPayload, publicJwk: JWK): Promise<string> {
+  const secret = new TextEncoder().encode(JSON.stringify(publicJwk));
+  return await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: publicJwk.kid ?? '' }).sign(secret);
+}
