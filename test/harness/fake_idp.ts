@@ -35,8 +35,10 @@ export class FakeIdp {
   }
 
   static async start(): Promise<FakeIdp> {
-    let idp: FakeIdp | undefined;
+    // The handler needs the instance, which needs the server's port: fill it in after listen.
+    const self: { idp?: FakeIdp } = {};
     const server = createServer((request, response) => {
+      const { idp } = self;
       response.setHeader('content-type', 'application/json');
       if (idp === undefined) {
         response.end('{}');
@@ -61,7 +63,8 @@ export class FakeIdp {
       }
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    idp = new FakeIdp(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const idp = new FakeIdp(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    self.idp = idp;
     await idp.addKey('PS256');
     return idp;
   }
