@@ -89,7 +89,11 @@ afterAll(async () => {
   await t.stop();
   await producer.close();
   await nats.dispose();
-  await Promise.all([idpA, idpB, idpOther, idpDiscovered].map(async (i) => { await i.stop(); }));
+  await Promise.all(
+    [idpA, idpB, idpOther, idpDiscovered].map(async (i) => {
+      await i.stop();
+    }),
+  );
 });
 
 const tick = (): number => (now = Math.floor(Date.now() / 1000));
