@@ -24,7 +24,9 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   check: ['changes', 'config', 'logging', 'policy', 'session', 'store', 'tokens'],
   scim: ['changes', 'logging', 'store', 'stream'],
   gateway: ['logging'],
+  admin: ['changes', 'logging', 'store', 'stream'],
   roles: [
+    'admin',
     'changes',
     'check',
     'config',

@@ -6,6 +6,7 @@ import type { Config } from '../config/index.js';
 import { createGatewayApp, listen } from '../gateway/index.js';
 import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
+import { createAdminRouter } from '../admin/index.js';
 import { createScimRouter, RateLimiter, ScimAuthenticator, ScimService } from '../scim/index.js';
 import { EntitlementStore } from '../store/index.js';
 import { ChangePublisher, connectNats, ensureStateStream } from '../stream/index.js';
@@ -85,7 +86,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     });
     const app = createGatewayApp({
       logger,
-      routes: [scim],
+      routes: [
+        scim,
+        createAdminRouter({
+          adminTokens: new Map(config.tenants.map((t) => [t.id, t.adminTokenSha256])),
+          directory: store,
+          changes: publisher,
+          replica,
+          logger,
+        }),
+      ],
       ready: () => {
         const status = replica.status();
         return status.caughtUp && !status.stale;

@@ -1,0 +1,114 @@
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import type { Change, ChangeKind, ChangeOf } from '../changes/index.js';
+import type { Logger } from '../logging/index.js';
+import type { DirectoryReader } from '../store/index.js';
+import type { ChangeSink } from '../stream/index.js';
+import { isTenantId } from '../tenant_id.js';
+import { AdminError } from './errors.js';
+
+export interface AdminRouterOptions {
+  /** tenant id -> SHA-256 (hex) of its administrators' bearer tokens. */
+  readonly adminTokens: ReadonlyMap<string, readonly string[]>;
+  readonly directory: Pick<DirectoryReader, 'user'>;
+  readonly changes: ChangeSink;
+  readonly replica: { waitForSequence(sequence: number, timeoutMs: number): Promise<boolean> };
+  readonly logger: Logger;
+  /** Unix ms. @defaultValue Date.now */
+  readonly clock?: () => number;
+}
+
+/**
+ * `/admin/v1/<tenant>/…`: what a tenant's administrators (or their SOC
+ * tooling) may do at once, each behind the tenant's own admin credentials:
+ *
+ * - `POST users/<id>/reauthenticate` — IPSIE SL2: the user must authenticate
+ *   again before continuing; Checks step up until a newer assertion.
+ * - `POST users/<id>/sessions/revoke` — every current session of the user ends.
+ *
+ * Answers `202 {"sequence": n}` once this gateway's replica applied it: a
+ * Check with that `min_sequence` sees it on any sidecar.
+ */
+export function createAdminRouter(options: AdminRouterOptions): Middleware {
+  const { directory, changes, replica, logger } = options;
+  const clock = options.clock ?? Date.now;
+  const tokens = new Map(
+    [...options.adminTokens].map(([tenant, hashes]) => [tenant, hashes.map((h) => Buffer.from(h, 'hex'))]),
+  );
+  const router = new Router<{ tenant: string }>({ prefix: '/admin/v1/:tenant' });
+
+  router.use(async (ctx, next) => {
+    try {
+      const tenant = ctx.params['tenant'] ?? '';
+      const token = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'))?.[1];
+      const hash = token === undefined ? undefined : createHash('sha256').update(token).digest();
+      const accepted = tokens.get(tenant) ?? [];
+      if (
+        !isTenantId(tenant) ||
+        hash === undefined ||
+        !accepted.some((h) => h.length === hash.length && timingSafeEqual(h, hash))
+      ) {
+        throw new AdminError(
+          'ERR_ADMIN_UNAUTHORIZED',
+          "a valid Bearer token of this tenant's administrators is required",
+        );
+      }
+      ctx.state.tenant = tenant;
+      await next();
+    } catch (error) {
+      problem(ctx, error, logger);
+    }
+  });
+
+  const userAction = (path: string, make: (tenant: string, userId: string, now: number) => Change): void => {
+    router.post(`/users/:id/${path}`, async (ctx) => {
+      const tenant = ctx.state.tenant;
+      const userId = ctx.params['id'] ?? '';
+      if (directory.user(tenant, userId) === undefined)
+        throw new AdminError('ERR_ADMIN_NOT_FOUND', `user ${userId} not found`);
+      const published = await changes.publish(make(tenant, userId, clock()));
+      if (!(await replica.waitForSequence(published.sequence, 5_000))) {
+        throw new AdminError(
+          'ERR_ADMIN_UNAVAILABLE',
+          'the change is stored but this gateway is behind; retry the read',
+        );
+      }
+      logger.info({ tenant, user_id: userId, admin: path, sequence: published.sequence }, 'admin action');
+      ctx.status = 202;
+      ctx.body = { sequence: published.sequence };
+    });
+  };
+  userAction('reauthenticate', (tenant, userId, now) =>
+    change(tenant, 'user.reauthenticate', { user_id: userId, after: Math.floor(now / 1000) }, now),
+  );
+  userAction('sessions/revoke', (tenant, userId, now) =>
+    change(
+      tenant,
+      'user.sessions_revoke',
+      { user_id: userId, before: Math.floor(now / 1000), reason: 'revoked by a tenant administrator' },
+      now,
+    ),
+  );
+  // The router's context type carries `params`; the app sees a plain middleware.
+  return router.routes() as unknown as Middleware;
+}
+
+function change<K extends ChangeKind>(tenant: string, kind: K, data: ChangeOf<K>['data'], at: number): Change {
+  return { v: 1, id: randomUUID(), tenant, at, kind, data } as unknown as Change;
+}
+
+function problem(ctx: Context, error: unknown, logger: Logger): void {
+  const known = error instanceof AdminError ? error : undefined;
+  if (known === undefined) logger.error({ err: error, path: ctx.path }, 'admin request failed');
+  ctx.status = known?.status ?? 500;
+  if (ctx.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="admin"');
+  ctx.type = 'application/problem+json';
+  ctx.body = {
+    type: 'about:blank',
+    title: known === undefined ? 'Internal Server Error' : known.code,
+    status: ctx.status,
+    detail: known?.message ?? 'internal error',
+    code: known?.code ?? 'ERR_INTERNAL',
+  };
+}
