@@ -16,6 +16,10 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
       paths: [
         'token',
         '*.token',
+        'id_token',
+        '*.id_token',
+        'nonce',
+        '*.nonce',
         'authorization',
         '*.authorization',
         'headers.authorization',
