@@ -17,6 +17,8 @@ export interface TokenVerifierOptions {
   readonly fetchTimeoutMs?: number;
   /** Unix s. @defaultValue the system clock */
   readonly clock?: () => number;
+  /** Verified tokens remembered (until they expire) so a bearer token reused per request is verified once. 0 disables. @defaultValue 10000 */
+  readonly cacheSize?: number;
 }
 
 /** A token that passed every check, and what it says. */
@@ -59,6 +61,9 @@ export class TokenVerifier {
   readonly #timeoutMs: number;
   readonly #clock: () => number;
   readonly #replays = new ReplayCache();
+  /** tenant + token -> verified result, least recently used first. */
+  readonly #verified = new Map<string, VerifiedToken>();
+  readonly #cacheSize: number;
 
   constructor(options: TokenVerifierOptions) {
     for (const tenant of options.tenants) {
@@ -71,6 +76,7 @@ export class TokenVerifier {
     this.#cooldownMs = options.jwksCooldownMs ?? 30_000;
     this.#timeoutMs = options.fetchTimeoutMs ?? 5_000;
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
+    this.#cacheSize = options.cacheSize ?? 10_000;
   }
 
   /** Whether the tenant has any IdP configured. */
@@ -83,6 +89,33 @@ export class TokenVerifier {
    * @throws {IdentityProviderUnavailableError} `ERR_TOKEN_IDP_UNAVAILABLE`
    */
   async verify(tenantId: string, token: string, options: VerifyOptions = {}): Promise<VerifiedToken> {
+    // A sign-in (nonce, single use) is always verified in full; a bearer token
+    // reused per request is verified once, and trusted until it expires.
+    const cacheable = options.nonce === undefined && options.once !== true && this.#cacheSize > 0;
+    const key = `${tenantId}\0${token}`;
+    if (cacheable) {
+      const hit = this.#verified.get(key);
+      if (hit !== undefined) {
+        if (hit.expiresAt + this.#tolerance >= this.#clock()) {
+          this.#verified.delete(key);
+          this.#verified.set(key, hit);
+          return hit;
+        }
+        this.#verified.delete(key);
+      }
+    }
+    const verified = await this.#verify(tenantId, token, options);
+    if (cacheable) {
+      if (this.#verified.size >= this.#cacheSize) {
+        const oldest = this.#verified.keys().next();
+        if (oldest.done !== true) this.#verified.delete(oldest.value);
+      }
+      this.#verified.set(key, verified);
+    }
+    return verified;
+  }
+
+  async #verify(tenantId: string, token: string, options: VerifyOptions): Promise<VerifiedToken> {
     let header: ReturnType<typeof decodeProtectedHeader>;
     let unverified: JWTPayload;
     try {
