@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { createAuthorizationClient, Decider } from '../src/check/index.js';
-import type { AuthorizationClient, CheckRequestMessage } from '../src/check/index.js';
+import type { AuthorizationClient, CheckRequest, CheckRequestMessage } from '../src/check/index.js';
 import { parseConfig } from '../src/config/index.js';
 import { loadTenantPolicySources, PolicyCompiler, PolicyRegistry } from '../src/policy/index.js';
 import { SessionAuthority } from '../src/session/index.js';
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
       logger,
     }),
   });
-  const request = (subject: { token: string } | { userId: string }) => ({
+  const request = (subject: { token: string } | { userId: string }): CheckRequest => ({
     tenantId: 'acme',
     subject:
       'token' in subject
@@ -168,15 +168,25 @@ async function main(): Promise<void> {
         );
       });
     console.log('\ngRPC Check over UDS, concurrency 1, server in its own process');
-    await measure(200, async (i) => await call({ token: psGrpc[i] ?? '' }));
-    const cold = await measure(2_800, async (i) => await call({ token: psGrpc[200 + i] ?? '' }));
+    await measure(200, async (i) => {
+      await call({ token: psGrpc[i] ?? '' });
+    });
+    const cold = await measure(2_800, async (i) => {
+      await call({ token: psGrpc[200 + i] ?? '' });
+    });
     console.log(formatRow('by ID token PS256, first sight', summarize(cold)));
-    const warm = await measure(5_000, async (i) => await call({ token: psGrpc[i % psGrpc.length] ?? '' }));
+    const warm = await measure(5_000, async (i) => {
+      await call({ token: psGrpc[i % psGrpc.length] ?? '' });
+    });
     console.log(formatRow('by ID token PS256, seen before (cached)', summarize(warm)));
     console.log(
       formatRow(
         'by user id (no token)',
-        summarize(await measure(5_000, async (i) => await call({ user_id: `user-${i % USERS}` }))),
+        summarize(
+          await measure(5_000, async (i) => {
+            await call({ user_id: `user-${i % USERS}` });
+          }),
+        ),
       ),
     );
   } finally {
