@@ -61,7 +61,7 @@ const ALLOWED_ALGORITHMS = new Set([
 const TENANT_ID = /^[a-z][a-z0-9_]{0,62}$/;
 
 /**
- * Parses the tenants file (JSON); see docs/configuration.md.
+ * Parses the tenants file (JSON); see docs/scim.md and docs/sessions.md.
  *
  * @throws {ConfigInvalidError} naming the file's variable and the path inside it
  */
