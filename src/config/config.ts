@@ -66,6 +66,19 @@ export interface GatewayConfig {
   readonly streamReplicas: number;
 }
 
+export interface SignalsConfig {
+  /** Our public base URL: the issuer of the SETs we transmit and where our SSF metadata lives. */
+  readonly publicUrl: string;
+  /** JWKS file of our SET signing keys (private); the first key signs. Undefined: transmitting is off. */
+  readonly signingKeysFile: string | undefined;
+  /** How often the signing keys file is re-read (rotation without restart), in ms. @defaultValue 60000 */
+  readonly keysReloadMs: number;
+  /** Largest pushed SET, in bytes. @defaultValue 65536 */
+  readonly pushMaxBytes: number;
+  /** Audit records (accepted and refused SETs, ...) are kept this long, in s. @defaultValue 7776000 (90 days) */
+  readonly auditMaxAgeS: number;
+}
+
 export interface PolicyConfig {
   /** The `opa` CLI used to compile Rego to Wasm. */
   readonly opaPath: string;
@@ -84,6 +97,7 @@ export interface Config {
   readonly nats: NatsConfig;
   readonly gateway: GatewayConfig;
   readonly tokens: TokensConfig;
+  readonly signals: SignalsConfig;
   /** Tenants and their IdPs, SCIM and admin credentials (from `IPSIE_TENANTS_FILE`). */
   readonly tenants: readonly TenantSettings[];
   readonly log: { readonly level: LogLevel };
@@ -142,6 +156,13 @@ export function parseConfig(env: Env, readFile: (path: string) => string = (p) =
       jwksCooldownMs: nonNegativeInteger(env, 'IPSIE_JWKS_COOLDOWN_MS', 30_000),
       clockToleranceS: nonNegativeInteger(env, 'IPSIE_CLOCK_TOLERANCE_S', 60),
     },
+    signals: {
+      publicUrl: publicUrl(env),
+      signingKeysFile: optionalString(env, 'IPSIE_SSF_SIGNING_KEYS_FILE', undefined),
+      keysReloadMs: positiveInteger(env, 'IPSIE_SSF_KEYS_RELOAD_MS', 60_000),
+      pushMaxBytes: positiveInteger(env, 'IPSIE_SSF_PUSH_MAX_BYTES', 64 * 1024),
+      auditMaxAgeS: positiveInteger(env, 'IPSIE_AUDIT_MAX_AGE_S', 90 * 86_400),
+    },
     tenants: tenantSettings(env, readFile),
     log: { level: level as LogLevel },
   });
@@ -155,6 +176,15 @@ function gatewayAddress(env: Env): string {
   return address;
 }
 
+/** `IPSIE_PUBLIC_URL` without a trailing slash; defaults to the gateway listener. */
+function publicUrl(env: Env): string {
+  const raw = optionalString(env, 'IPSIE_PUBLIC_URL', undefined) ?? `http://${gatewayAddress(env)}`;
+  if (!/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(raw)) {
+    throw new ConfigInvalidError(['IPSIE_PUBLIC_URL'], `expected an http(s) URL without query, got "${raw}"`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
 function tenantSettings(env: Env, readFile: (path: string) => string): TenantSettings[] {
   const path = optionalString(env, 'IPSIE_TENANTS_FILE', undefined);
   if (path === undefined) return [];
@@ -164,7 +194,7 @@ function tenantSettings(env: Env, readFile: (path: string) => string): TenantSet
   } catch (error) {
     throw new ConfigInvalidError(['IPSIE_TENANTS_FILE'], `cannot read ${path}: ${String(error)}`);
   }
-  return parseTenantSettings(text, 'IPSIE_TENANTS_FILE');
+  return parseTenantSettings(text, 'IPSIE_TENANTS_FILE', readFile);
 }
 
 /** `IPSIE_NATS_URL`: comma-separated `nats://host:port` URLs. */

@@ -13,7 +13,13 @@ export type {
   LogLevel,
   NatsConfig,
   PolicyConfig,
+  SignalsConfig,
   StoreConfig,
 } from './config.js';
-export type { IdentityProviderSettings, TenantSettings } from './tenant_settings.js';
+export type {
+  IdentityProviderSettings,
+  ReceiverSettings,
+  TenantSettings,
+  TransmitterSettings,
+} from './tenant_settings.js';
 export { ConfigInvalidError } from './errors.js';

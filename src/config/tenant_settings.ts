@@ -23,6 +23,51 @@ export interface IdentityProviderSettings {
   readonly maxSessionLifetimeS: number;
 }
 
+/** An SSF transmitter (usually the tenant's IdP) whose security events this tenant receives. */
+export interface TransmitterSettings {
+  /** Exact `iss` of its SETs; also where its `/.well-known/ssf-configuration` is. */
+  readonly issuer: string;
+  /** Where its keys are; undefined when `discovery` finds them. */
+  readonly jwksUri: string | undefined;
+  /** Read `jwks_uri` (and the management endpoints) from its SSF configuration metadata. */
+  readonly discovery: boolean;
+  /** The `aud` its SETs must carry: how it names this receiver. */
+  readonly audience: string;
+  /** Accepted signature algorithms. @defaultValue RS256 (CAEP interoperability profile), PS256, ES256, EdDSA */
+  readonly algorithms: readonly string[];
+  /** SETs issued longer ago than this are refused (the replay window), in s. @defaultValue 86400 */
+  readonly maxSetAgeS: number;
+  /** The stream's id at the transmitter, which verification events name; learnt from stream management when absent. */
+  readonly streamId: string | undefined;
+  /** The transmitter's id for this customer: a complex subject's `tenant` member must name it. */
+  readonly tenantSubject: string | undefined;
+  /** RFC 8935 push accepted from it, authenticated by one of these bearer tokens (SHA-256 hex). */
+  readonly push: { readonly bearerTokenSha256: readonly string[] } | undefined;
+  /** RFC 8936 poll: the gateway fetches its SETs. */
+  readonly poll:
+    | {
+        readonly endpointUrl: string;
+        readonly bearerToken: string | undefined;
+        readonly maxEvents: number;
+        /** Pause between polls that returned nothing, in ms. */
+        readonly intervalMs: number;
+      }
+    | undefined;
+  /** SSF stream management (configuration, status, subjects, verification) with this bearer token. */
+  readonly management: { readonly bearerToken: string } | undefined;
+}
+
+/** The tenant IdP's SSF receiver, to which the gateway transmits session changes (IPSIE SL3). */
+export interface ReceiverSettings {
+  /** RFC 8935 push endpoint. */
+  readonly endpointUrl: string;
+  readonly bearerToken: string | undefined;
+  /** The `aud` of the SETs we send. */
+  readonly audience: string;
+  /** What a session seen at a new IP or device is reported as. @defaultValue session-presented */
+  readonly sessionChangeEvent: 'session-presented' | 'session-established';
+}
+
 /** One tenant's settings from the tenants file (`IPSIE_TENANTS_FILE`). */
 export interface TenantSettings {
   readonly id: string;
@@ -42,6 +87,11 @@ export interface TenantSettings {
   readonly idps: readonly IdentityProviderSettings[];
   /** IPSIE P1: create the user at first sign-in when no provisioned user matches. @defaultValue false */
   readonly jitProvisioning: boolean;
+  /** Shared Signals: transmitters this tenant receives from, and the receiver it reports to. */
+  readonly ssf: {
+    readonly transmitters: readonly TransmitterSettings[];
+    readonly receiver: ReceiverSettings | undefined;
+  };
 }
 
 export const DEFAULT_SCIM_RATE_LIMIT = { requestsPerSecond: 50, burst: 100 } as const;
@@ -65,7 +115,13 @@ const TENANT_ID = /^[a-z][a-z0-9_]{0,62}$/;
  *
  * @throws {ConfigInvalidError} naming the file's variable and the path inside it
  */
-export function parseTenantSettings(text: string, key: string): TenantSettings[] {
+export function parseTenantSettings(
+  text: string,
+  key: string,
+  readSecret: (path: string) => string = () => {
+    throw new Error('secret files are not readable here');
+  },
+): TenantSettings[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -79,7 +135,7 @@ export function parseTenantSettings(text: string, key: string): TenantSettings[]
     const base = `tenants.${id}`;
     if (!TENANT_ID.test(id)) throw at(base, 'is not a valid tenant id ([a-z][a-z0-9_]{0,62})');
     if (!isObject(raw)) throw at(base, 'must be an object');
-    const r = new Reader(raw, base, at).allow('display_name', 'scim', 'admin', 'idps', 'jit_provisioning');
+    const r = new Reader(raw, base, at).allow('display_name', 'scim', 'admin', 'idps', 'jit_provisioning', 'ssf');
     const idps = r.array('idps').map((v, i) => parseIdp(new Reader(v, `${base}.idps[${i}]`, at)));
     const issuers = idps.map((i) => i.issuer);
     const duplicate = issuers.find((issuer, i) => issuers.indexOf(issuer) !== i);
@@ -94,8 +150,92 @@ export function parseTenantSettings(text: string, key: string): TenantSettings[]
           : hashes(r.reader('admin').allow('bearer_token_sha256'), 'bearer_token_sha256', true),
       idps,
       jitProvisioning: r.boolean('jit_provisioning') ?? false,
+      ssf: r.has('ssf') ? parseSsf(r.reader('ssf'), readSecret) : { transmitters: [], receiver: undefined },
     };
   });
+}
+
+function parseSsf(r: Reader, readSecret: (path: string) => string): TenantSettings['ssf'] {
+  r.allow('transmitters', 'receiver');
+  const transmitters = r
+    .array('transmitters')
+    .map((v, i) => parseTransmitter(new Reader(v, `${r.path}.transmitters[${i}]`, r.at), readSecret));
+  const issuers = transmitters.map((t) => t.issuer);
+  const duplicate = issuers.find((issuer, i) => issuers.indexOf(issuer) !== i);
+  if (duplicate !== undefined) throw r.fail('transmitters', `lists issuer ${duplicate} twice`);
+  let receiver: ReceiverSettings | undefined;
+  if (r.has('receiver')) {
+    const o = r.reader('receiver').allow('endpoint_url', 'bearer_token_file', 'audience', 'session_change_event');
+    const event = o.string('session_change_event') ?? 'session-presented';
+    if (event !== 'session-presented' && event !== 'session-established')
+      throw o.fail('session_change_event', 'must be session-presented or session-established');
+    receiver = {
+      endpointUrl: o.url('endpoint_url'),
+      bearerToken: o.secret('bearer_token_file', readSecret),
+      audience: o.required('audience'),
+      sessionChangeEvent: event,
+    };
+  }
+  return { transmitters, receiver };
+}
+
+function parseTransmitter(r: Reader, readSecret: (path: string) => string): TransmitterSettings {
+  r.allow(
+    'issuer',
+    'jwks_uri',
+    'discovery',
+    'audience',
+    'algorithms',
+    'max_set_age_s',
+    'stream_id',
+    'tenant_subject',
+    'push',
+    'poll',
+    'management',
+  );
+  const discovery = r.boolean('discovery') ?? false;
+  const jwksUri = r.has('jwks_uri') ? r.url('jwks_uri') : undefined;
+  if (jwksUri === undefined && !discovery) throw r.fail('', 'needs jwks_uri or "discovery": true');
+  const algorithms = r.has('algorithms') ? r.strings('algorithms') : ['RS256', 'PS256', 'ES256', 'EdDSA'];
+  for (const alg of algorithms) {
+    if (!ALLOWED_ALGORITHMS.has(alg)) throw r.fail('algorithms', `cannot include ${alg}`);
+  }
+  const push = r.has('push')
+    ? { bearerTokenSha256: hashes(r.reader('push').allow('bearer_token_sha256'), 'bearer_token_sha256', true) }
+    : undefined;
+  let poll: TransmitterSettings['poll'];
+  if (r.has('poll')) {
+    const o = r.reader('poll').allow('endpoint_url', 'bearer_token_file', 'max_events', 'interval_ms');
+    poll = {
+      endpointUrl: o.url('endpoint_url'),
+      bearerToken: o.secret('bearer_token_file', readSecret),
+      maxEvents: o.positive('max_events') ?? 100,
+      intervalMs: o.positive('interval_ms') ?? 5_000,
+    };
+  }
+  let management: TransmitterSettings['management'];
+  if (r.has('management')) {
+    const o = r.reader('management').allow('bearer_token_file');
+    if (!discovery)
+      throw r.fail('management', 'needs "discovery": true (the endpoints come from the SSF configuration)');
+    const token = o.secret('bearer_token_file', readSecret);
+    if (token === undefined) throw o.fail('bearer_token_file', 'is required');
+    management = { bearerToken: token };
+  }
+  if (push === undefined && poll === undefined) throw r.fail('', 'needs push or poll: no way to receive its events');
+  return {
+    issuer: r.url('issuer'),
+    jwksUri,
+    discovery,
+    audience: r.required('audience'),
+    algorithms,
+    maxSetAgeS: r.positive('max_set_age_s') ?? 86_400,
+    streamId: r.string('stream_id'),
+    tenantSubject: r.string('tenant_subject'),
+    push,
+    poll,
+    management,
+  };
 }
 
 function parseScim(
@@ -174,18 +314,18 @@ function hashes(r: Reader, name: string, required: boolean): string[] {
 /** Typed reads of one object of the file; every error names its path. */
 class Reader {
   readonly path: string;
+  readonly at: (path: string, problem: string) => ConfigInvalidError;
   readonly #object: Record<string, unknown>;
-  readonly #at: (path: string, problem: string) => ConfigInvalidError;
 
   constructor(value: unknown, path: string, at: (path: string, problem: string) => ConfigInvalidError) {
     if (!isObject(value)) throw at(path, 'must be an object');
     this.path = path;
     this.#object = value;
-    this.#at = at;
+    this.at = at;
   }
 
   fail(name: string, problem: string): ConfigInvalidError {
-    return this.#at(name === '' ? this.path : `${this.path}.${name}`, problem);
+    return this.at(name === '' ? this.path : `${this.path}.${name}`, problem);
   }
 
   /** Refuses keys other than these: a misspelt setting must not be silently ignored. */
@@ -200,7 +340,7 @@ class Reader {
   }
 
   reader(name: string): Reader {
-    return new Reader(this.#object[name], `${this.path}.${name}`, this.#at);
+    return new Reader(this.#object[name], `${this.path}.${name}`, this.at);
   }
 
   array(name: string): unknown[] {
@@ -232,6 +372,20 @@ class Reader {
     const value = this.#object[name];
     if (!Array.isArray(value) || !value.every((v) => typeof v === 'string'))
       throw this.fail(name, 'must be an array of strings');
+    return value;
+  }
+
+  /** A secret read from the file this setting names (never the secret itself in the tenants file). */
+  secret(name: string, readSecret: (path: string) => string): string | undefined {
+    const path = this.string(name);
+    if (path === undefined) return undefined;
+    let value: string;
+    try {
+      value = readSecret(path).trim();
+    } catch (error) {
+      throw this.fail(name, `cannot be read (${path}): ${String(error)}`);
+    }
+    if (value === '') throw this.fail(name, `names an empty file (${path})`);
     return value;
   }
 

@@ -28,9 +28,21 @@ describe('parseConfig', () => {
   });
 });
 
+const transmitter = {
+  issuer: 'https://idp.example',
+  jwks_uri: 'https://idp.example/ssf/jwks',
+  audience: 'https://app.example/ssf/acme',
+  push: { bearer_token_sha256: ['a'.repeat(64)] },
+};
+
 describe('the tenants file', () => {
   const file = (tenants: unknown): Record<string, string> => ({ IPSIE_TENANTS_FILE: JSON.stringify({ tenants }) });
-  const read = (text: string): string => text;
+  // The tenants file is the variable's value here; secret files are named `/secret/<value>`.
+  const read = (text: string): string => {
+    if (text.startsWith('/secret/')) return `${text.slice('/secret/'.length)}\n`;
+    if (text.startsWith('/')) throw new Error('ENOENT');
+    return text;
+  };
   const parse = (tenants: unknown): unknown => parseConfig(file(tenants), read);
 
   it('parses IdPs with their defaults', () => {
@@ -46,6 +58,54 @@ describe('the tenants file', () => {
       scim: undefined,
       idps: [{ algorithms: ['PS256', 'ES256', 'EdDSA'], defaultSessionLifetimeS: 3600, maxSessionLifetimeS: 43200 }],
     });
+  });
+
+  it('parses SSF transmitters and the receiver, reading secrets from their files', () => {
+    const config = parseConfig(
+      file({
+        acme: {
+          ssf: {
+            transmitters: [
+              transmitter,
+              {
+                issuer: 'https://other.example',
+                discovery: true,
+                audience: 'app',
+                poll: { endpoint_url: 'https://other.example/poll', bearer_token_file: '/secret/poll-token' },
+                management: { bearer_token_file: '/secret/mgmt-token' },
+              },
+            ],
+            receiver: {
+              endpoint_url: 'https://idp.example/ssf/events',
+              audience: 'idp',
+              bearer_token_file: '/secret/tx',
+            },
+          },
+        },
+      }),
+      read,
+    );
+    expect(config.tenants[0]?.ssf).toMatchObject({
+      transmitters: [
+        { algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'], maxSetAgeS: 86400, poll: undefined, streamId: undefined },
+        {
+          jwksUri: undefined,
+          push: undefined,
+          poll: {
+            endpointUrl: 'https://other.example/poll',
+            bearerToken: 'poll-token',
+            maxEvents: 100,
+            intervalMs: 5000,
+          },
+          management: { bearerToken: 'mgmt-token' },
+        },
+      ],
+      receiver: { bearerToken: 'tx', sessionChangeEvent: 'session-presented' },
+    });
+    expect(parseConfig({}).tenants).toEqual([]);
+    expect(parseConfig({}).signals).toMatchObject({ publicUrl: 'http://127.0.0.1:8080', signingKeysFile: undefined });
+    expect(parseConfig({ IPSIE_PUBLIC_URL: 'https://gw.example/' }).signals.publicUrl).toBe('https://gw.example');
+    expect(() => parseConfig({ IPSIE_PUBLIC_URL: 'gw.example' })).toThrow('IPSIE_PUBLIC_URL');
   });
 
   it.each([
@@ -65,6 +125,36 @@ describe('the tenants file', () => {
     ],
     [{ acme: { scim: {} } }, 'tenants.acme.scim needs bearer_token_sha256 or oauth'],
     [{ 'Acme Corp': {} }, 'is not a valid tenant id'],
+    [
+      { acme: { ssf: { transmitters: [{ issuer: 'https://t', jwks_uri: 'https://t/jwks', audience: 'a' }] } } },
+      'tenants.acme.ssf.transmitters[0] needs push or poll',
+    ],
+    [
+      {
+        acme: {
+          ssf: { transmitters: [{ ...transmitter, management: { bearer_token_file: '/s' }, discovery: false }] },
+        },
+      },
+      'tenants.acme.ssf.transmitters[0].management needs "discovery": true',
+    ],
+    [
+      { acme: { ssf: { transmitters: [{ ...transmitter, algorithms: ['HS256'] }] } } },
+      'tenants.acme.ssf.transmitters[0].algorithms cannot include HS256',
+    ],
+    [
+      {
+        acme: {
+          ssf: {
+            transmitters: [{ ...transmitter, poll: { endpoint_url: 'https://t/poll', bearer_token_file: '/missing' } }],
+          },
+        },
+      },
+      'tenants.acme.ssf.transmitters[0].poll.bearer_token_file cannot be read (/missing)',
+    ],
+    [
+      { acme: { ssf: { receiver: { endpoint_url: 'https://idp/ssf', audience: 'idp', session_change_event: 'x' } } } },
+      'must be session-presented or session-established',
+    ],
   ])('names what is wrong: %j', (tenants, message) => {
     expect(() => parse(tenants)).toThrow(
       expect.objectContaining({ code: 'ERR_CONFIG_INVALID', keys: ['IPSIE_TENANTS_FILE'] }),

@@ -15,6 +15,7 @@ beforeAll(async () => {
       scim: undefined,
       adminTokenSha256: [],
       jitProvisioning: false,
+      ssf: { transmitters: [], receiver: undefined },
       idps: [
         {
           issuer: idp.issuer,
