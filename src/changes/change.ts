@@ -14,7 +14,12 @@
 /** The schema version this build writes and reads. */
 export const CHANGE_VERSION = 1;
 
-export type PostureKind = 'account' | 'assurance' | 'device' | 'risk';
+/**
+ * What a posture record describes. `device` is keyed by device id, the
+ * others by user id. `claims` and `credential` were added with the SSF
+ * receiver (CAEP token-claims-change, credential-change).
+ */
+export type PostureKind = 'account' | 'assurance' | 'claims' | 'credential' | 'device' | 'risk';
 
 /** Fields every change carries. Unknown top-level fields are kept as they are. */
 export interface ChangeEnvelope {
@@ -148,4 +153,4 @@ export const CHANGE_KINDS: readonly ChangeKind[] = [
   'posture.clear',
 ];
 
-export const POSTURE_KINDS: readonly PostureKind[] = ['account', 'assurance', 'device', 'risk'];
+export const POSTURE_KINDS: readonly PostureKind[] = ['account', 'assurance', 'claims', 'credential', 'device', 'risk'];

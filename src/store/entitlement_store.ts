@@ -96,6 +96,16 @@ export interface DirectoryReader {
   groupsOfUser(tenantId: string, userId: string): GroupRef[];
   sessionsOfUser(tenantId: string, userId: string): SessionRecord[];
   bindingsOfUser(tenantId: string, userId: string): IdentityBinding[];
+  /**
+   * Users whose userName, else one of whose `emails` values, equals `email`
+   * (case-insensitively). The userName is indexed; the emails are scanned.
+   */
+  userIdsByEmail(tenantId: string, email: string): string[];
+  session(tenantId: string, id: string): SessionRecord | undefined;
+  /** Sessions started from the IdP session `sid`. */
+  sessionsByIdpSessionId(tenantId: string, idpSessionId: string): SessionRecord[];
+  /** One posture record's state. */
+  posture(tenantId: string, kind: PostureKind, subjectId: string): Record<string, unknown> | undefined;
 }
 
 export interface EntitlementStoreOptions {
@@ -108,7 +118,7 @@ export interface EntitlementStoreOptions {
   readonly subjectCacheSize?: number;
 }
 
-const USER_POSTURE_KINDS: readonly PostureKind[] = ['account', 'assurance', 'risk'];
+const USER_POSTURE_KINDS: readonly PostureKind[] = ['account', 'assurance', 'claims', 'credential', 'risk'];
 const USER_POSTURE_SQL = USER_POSTURE_KINDS.map((k) => `'${k}'`).join(', ');
 
 /** One row of a subject query: the user, the session (when asked by session) and aggregates. */
@@ -368,6 +378,26 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     return (this.#stmt.sessionsOfUser.all(tenantId, userId) as SessionRow[]).map(sessionFromRow);
   }
 
+  userIdsByEmail(tenantId: string, email: string): string[] {
+    const byUserName = this.userIdsByUserName(tenantId, email);
+    if (byUserName.length > 0) return byUserName;
+    return this.#stmt.userIdsByEmail.all(tenantId, email) as string[];
+  }
+
+  session(tenantId: string, id: string): SessionRecord | undefined {
+    const row = this.#stmt.sessionRow.get(tenantId, id) as SessionRow | undefined;
+    return row === undefined ? undefined : sessionFromRow(row);
+  }
+
+  sessionsByIdpSessionId(tenantId: string, idpSessionId: string): SessionRecord[] {
+    return (this.#stmt.sessionsByIdpSessionId.all(tenantId, idpSessionId) as SessionRow[]).map(sessionFromRow);
+  }
+
+  posture(tenantId: string, kind: PostureKind, subjectId: string): Record<string, unknown> | undefined {
+    const state = this.#stmt.postureState.get(tenantId, kind, subjectId) as string | undefined;
+    return state === undefined ? undefined : (JSON.parse(state) as Record<string, unknown>);
+  }
+
   bindingsOfUser(tenantId: string, userId: string): IdentityBinding[] {
     return (this.#stmt.bindingsOfUser.all(tenantId, userId) as { issuer: string; subject: string }[]).map((b) => ({
       tenantId,
@@ -557,6 +587,12 @@ const SQL = {
   groupsOfUser: `SELECT g.* FROM memberships m JOIN groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
     WHERE m.tenant_id = ? AND m.user_id = ? ORDER BY g.display_name, g.id`,
   sessionsOfUser: 'SELECT * FROM sessions WHERE tenant_id = ? AND user_id = ? ORDER BY id',
+  sessionRow: 'SELECT * FROM sessions WHERE tenant_id = ? AND id = ?',
+  sessionsByIdpSessionId: 'SELECT * FROM sessions WHERE tenant_id = ? AND idp_session_id = ? ORDER BY id',
+  userIdsByEmail: `SELECT u.id FROM users u WHERE u.tenant_id = ? AND EXISTS (
+      SELECT 1 FROM json_each(u.attributes, '$.emails') e
+       WHERE json_extract(e.value, '$.value') = ? COLLATE NOCASE) ORDER BY u.id`,
+  postureState: 'SELECT state FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
   bindingsOfUser:
     'SELECT issuer, subject FROM identity_bindings WHERE tenant_id = ? AND user_id = ? ORDER BY issuer, subject',
   sessionRevoked: 'SELECT revoked_at IS NOT NULL AS revoked FROM sessions WHERE tenant_id = ? AND id = ?',
@@ -617,6 +653,8 @@ const PLUCKED: ReadonlySet<keyof typeof SQL> = new Set<keyof typeof SQL>([
   'groupIdsByDisplayName',
   'groupCount',
   'membershipGroupIds',
+  'userIdsByEmail',
+  'postureState',
 ]);
 
 type Statements = { readonly [K in keyof typeof SQL]: Statement };

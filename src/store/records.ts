@@ -95,7 +95,7 @@ export interface RevokedTokenRecord {
  * Posture reported by the IdP or device management, by kind:
  * `account` and `risk` and `assurance` are keyed by user id, `device` by device id.
  */
-export type PostureKind = 'account' | 'assurance' | 'device' | 'risk';
+export type PostureKind = 'account' | 'assurance' | 'claims' | 'credential' | 'device' | 'risk';
 
 export interface PostureRecord {
   readonly tenantId: string;

@@ -134,6 +134,7 @@ export const DIRECTORY_INDEXES = `
   CREATE INDEX IF NOT EXISTS memberships_by_group ON memberships (tenant_id, group_id, user_id);
   CREATE INDEX IF NOT EXISTS sessions_by_user_only ON sessions (tenant_id, user_id, id);
   CREATE INDEX IF NOT EXISTS groups_by_external_id ON groups (tenant_id, external_id);
+  CREATE INDEX IF NOT EXISTS sessions_by_idp_session ON sessions (tenant_id, idp_session_id);
 `;
 
 /** Tables holding one tenant's state, with the order that makes a dump canonical. */

@@ -1,8 +1,7 @@
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import type { JetStreamClient, JetStreamPublishOptions } from '@nats-io/jetstream';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import { encodeChange, subjectOf } from '../changes/index.js';
 import type { Change } from '../changes/index.js';
-import { ChangePublishError, SequenceConflictError } from './errors.js';
+import { publishDurably } from './durable_publish.js';
 
 export interface PublishedChange {
   readonly subject: string;
@@ -42,44 +41,11 @@ export class ChangePublisher implements ChangeSink {
    */
   async publish(change: Change, options: PublishOptions = {}): Promise<PublishedChange> {
     const subject = subjectOf(change);
-    const payload = encodeChange(change);
-    const publishOptions: Partial<JetStreamPublishOptions> = {
-      msgID: change.id,
-      timeout: 2_000,
-      ...(options.expectedLastSubjectSequence === undefined
-        ? {}
-        : { expect: { lastSubjectSequence: options.expectedLastSubjectSequence } }),
-    };
-    const deadline = Date.now() + (options.retryForMs ?? 10_000);
-    let delayMs = 50;
-    for (;;) {
-      try {
-        const ack = await this.#js.publish(subject, payload, publishOptions);
-        return { subject, sequence: ack.seq, duplicate: ack.duplicate };
-      } catch (error) {
-        if (isSequenceConflict(error)) {
-          throw new SequenceConflictError(
-            `${subject} changed since sequence ${String(options.expectedLastSubjectSequence)}`,
-            {
-              cause: error,
-            },
-          );
-        }
-        if (Date.now() + delayMs >= deadline) {
-          throw new ChangePublishError(`change ${change.id} was not stored on ${subject}`, { cause: error });
-        }
-        // Same msgID on retry: if the first attempt was stored, JetStream drops this one.
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-        delayMs = Math.min(delayMs * 2, 1_000);
-      }
-    }
+    const ack = await publishDurably(this.#js, subject, encodeChange(change), {
+      msgId: change.id,
+      expectedLastSubjectSequence: options.expectedLastSubjectSequence,
+      retryForMs: options.retryForMs,
+    });
+    return { subject, ...ack };
   }
-}
-
-function isSequenceConflict(error: unknown): boolean {
-  return (
-    error instanceof JetStreamApiError &&
-    (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
 }

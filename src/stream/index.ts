@@ -5,3 +5,7 @@ export type { StateStreamOptions } from './state_stream.js';
 export { ChangePublisher } from './change_publisher.js';
 export type { ChangeSink, PublishedChange, PublishOptions } from './change_publisher.js';
 export { ChangePublishError, SequenceConflictError, StreamConfigConflictError } from './errors.js';
+export { ensureStream } from './ensure_stream.js';
+export type { WantedStream } from './ensure_stream.js';
+export { publishDurably } from './durable_publish.js';
+export type { DurableAck, DurablePublishOptions } from './durable_publish.js';

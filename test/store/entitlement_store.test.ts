@@ -162,6 +162,36 @@ describe('EntitlementStore', () => {
     expect(store.sessionRevoked('a', 's1')).toBe(true);
   });
 
+  it('finds users by e-mail, sessions by IdP session id, and one posture record, within a tenant', () => {
+    store.upsertUser(user('a', 'u1', { userName: 'Erin@Acme.example' }));
+    store.upsertUser(user('a', 'u2', { userName: 'frank', attributes: { emails: [{ value: 'Frank@acme.example' }] } }));
+    store.upsertUser(user('b', 'u3', { userName: 'frank@acme.example' }));
+    expect(store.userIdsByEmail('a', 'erin@acme.example')).toEqual(['u1']);
+    expect(store.userIdsByEmail('a', 'frank@ACME.example')).toEqual(['u2']);
+    expect(store.userIdsByEmail('b', 'frank@acme.example')).toEqual(['u3']);
+    expect(store.userIdsByEmail('a', 'nobody@acme.example')).toEqual([]);
+
+    store.upsertSession(session('a', 's1', 'u1', { idpSessionId: 'sid-1' }));
+    store.upsertSession(session('a', 's2', 'u1', { idpSessionId: 'sid-1' }));
+    store.upsertSession(session('b', 's3', 'u3', { idpSessionId: 'sid-1' }));
+    expect(store.sessionsByIdpSessionId('a', 'sid-1').map((s) => s.id)).toEqual(['s1', 's2']);
+    expect(store.session('a', 's2')?.userId).toBe('u1');
+    expect(store.session('a', 's3')).toBeUndefined();
+
+    store.setPosture({
+      tenantId: 'a',
+      kind: 'claims',
+      subjectId: 'u1',
+      state: { claims: { role: 'x' } },
+      updatedAt: 1,
+    });
+    expect(store.posture('a', 'claims', 'u1')).toEqual({ claims: { role: 'x' } });
+    expect(store.posture('b', 'claims', 'u1')).toBeUndefined();
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice?.posture).toEqual({
+      claims: { claims: { role: 'x' } },
+    });
+  });
+
   it('records revoked tokens', () => {
     store.revokeToken({ tenantId: 'a', jti: 'j1', userId: 'u1', revokedAt: 5, expiresAt: 100 });
     expect(store.isTokenRevoked('a', 'j1')).toBe(true);

@@ -1,0 +1,69 @@
+import type { JetStreamClient, JetStreamManager, StreamInfo } from '@nats-io/jetstream';
+import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import { ensureStream, publishDurably, SequenceConflictError } from '../stream/index.js';
+import { AUDIT_STREAM, AUDIT_SUBJECT_PREFIX, auditSubject } from './audit_record.js';
+import type { AuditRecord } from './audit_record.js';
+import { AuditRecordExistsError } from './errors.js';
+
+export interface AuditStreamOptions {
+  /** @defaultValue 1 */
+  readonly replicas?: number;
+  /** Records older than this are dropped, in s. @defaultValue 90 days */
+  readonly maxAgeS?: number;
+}
+
+/** Creates `IPSIE_AUDIT` (append-only, kept for `maxAgeS`) or brings it to these settings. */
+export async function ensureAuditStream(jsm: JetStreamManager, options: AuditStreamOptions = {}): Promise<StreamInfo> {
+  return await ensureStream(
+    jsm,
+    {
+      name: AUDIT_STREAM,
+      subjects: [`${AUDIT_SUBJECT_PREFIX}.>`],
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      storage: StorageType.File,
+      num_replicas: options.replicas ?? 1,
+      max_age: nanos((options.maxAgeS ?? 90 * 86_400) * 1000),
+      duplicate_window: nanos(120_000),
+    },
+    ['num_replicas', 'max_age'],
+  );
+}
+
+/** Appends audit records to `IPSIE_AUDIT`; each is stored before `append` resolves. */
+export class AuditLog {
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+
+  constructor(js: JetStreamClient, jsm: JetStreamManager) {
+    this.#js = js;
+    this.#jsm = jsm;
+  }
+
+  /**
+   * @param options.subject a subject of its own instead of the kind's, which
+   *   `claim` makes exclusive: the append fails if anything is there already
+   * @throws {AuditRecordExistsError} `ERR_AUDIT_RECORD_EXISTS` when the claimed subject is taken
+   */
+  async append(record: AuditRecord, options: { subject?: string; claim?: boolean } = {}): Promise<number> {
+    const subject = options.subject ?? auditSubject(record);
+    try {
+      const ack = await publishDurably(this.#js, subject, new TextEncoder().encode(JSON.stringify(record)), {
+        msgId: record.id,
+        expectedLastSubjectSequence: options.claim === true ? 0 : undefined,
+      });
+      return ack.sequence;
+    } catch (error) {
+      if (error instanceof SequenceConflictError) {
+        throw new AuditRecordExistsError(`${subject} already holds a record`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** Removes a record whose effects could not be stored, so that a retry can claim its subject again. */
+  async retract(sequence: number): Promise<void> {
+    await this.#jsm.streams.deleteMessage(AUDIT_STREAM, sequence, false);
+  }
+}

@@ -1,0 +1,45 @@
+import { createHash } from 'node:crypto';
+
+export const AUDIT_STREAM = 'IPSIE_AUDIT';
+export const AUDIT_SUBJECT_PREFIX = 'ipsie.audit';
+
+/**
+ * What happened, for a tenant's security team. Append-only; newer kinds may
+ * appear, so readers skip kinds they do not know.
+ */
+export type AuditKind =
+  /** A SET was verified and its effects stored. Its subject is claimed once per `(iss, jti)`. */
+  | 'set.accepted'
+  /** A SET from an authenticated transmitter was refused, with the RFC 8935 error it got. */
+  | 'set.refused'
+  /** A SET we sent to the tenant's receiver, and how it answered. */
+  | 'set.transmitted';
+
+export interface AuditRecord {
+  readonly v: 1;
+  /** Unique id; the `Nats-Msg-Id`. */
+  readonly id: string;
+  readonly tenant: string;
+  readonly kind: AuditKind;
+  /** Unix ms. */
+  readonly at: number;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+/** Every subject of one tenant's audit trail. */
+export function tenantAuditSubjects(tenant: string): string {
+  return `${AUDIT_SUBJECT_PREFIX}.${tenant}.>`;
+}
+
+/**
+ * The subject of an accepted SET: one per `(issuer, jti)`, so the stream
+ * itself refuses a second one (replay) on every gateway replica.
+ */
+export function acceptedSetSubject(tenant: string, issuer: string, jti: string): string {
+  const key = createHash('sha256').update(`${issuer}\0${jti}`).digest('base64url');
+  return `${AUDIT_SUBJECT_PREFIX}.${tenant}.set.${key}`;
+}
+
+export function auditSubject(record: AuditRecord): string {
+  return `${AUDIT_SUBJECT_PREFIX}.${record.tenant}.${record.kind.replace('.', '_')}`;
+}

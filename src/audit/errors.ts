@@ -1,0 +1,6 @@
+import { SidecarError } from '../errors.js';
+
+/** A claimed audit subject is taken: the thing it records happened already (a replayed SET). */
+export class AuditRecordExistsError extends SidecarError {
+  readonly code = 'ERR_AUDIT_RECORD_EXISTS';
+}

@@ -1,0 +1,11 @@
+export { AuditLog, ensureAuditStream } from './audit_log.js';
+export type { AuditStreamOptions } from './audit_log.js';
+export {
+  acceptedSetSubject,
+  AUDIT_STREAM,
+  AUDIT_SUBJECT_PREFIX,
+  auditSubject,
+  tenantAuditSubjects,
+} from './audit_record.js';
+export type { AuditKind, AuditRecord } from './audit_record.js';
+export { AuditRecordExistsError } from './errors.js';
