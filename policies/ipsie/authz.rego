@@ -49,6 +49,13 @@ session_renewals contains reason("REAUTHENTICATION_REQUIRED", "re-authentication
 	not input.session.auth_time
 }
 
+# CAEP assurance-level-change with change_direction "decrease": a session
+# authenticated before the decrease no longer shows what the IdP now asserts.
+session_renewals contains reason("ASSURANCE_LEVEL_DECREASED", "the identity provider lowered the user's assurance level") if {
+	has_session
+	object.get(input.session, "auth_time", 0) < input.posture.assurance.decreased_at
+}
+
 # `null` is a value in Rego, not absence: test the type.
 has_session if is_object(input.session)
 
@@ -113,6 +120,13 @@ requirement_denials contains reason("DEVICE_NOT_COMPLIANT", "this request needs 
 
 device_compliant if input.posture.device.compliant == true
 
+# CAEP risk-level-change: the tenant names the highest user risk it accepts.
+requirement_denials contains reason("RISK_TOO_HIGH", "the identity provider reports a risk level above what this request accepts") if {
+	risk_rank[lower(input.posture.risk.level)] > risk_rank[lower(requirement.max_risk)]
+}
+
+risk_rank := {"low": 1, "medium": 2, "high": 3}
+
 # The session's acr meets the requirement when it is one of the requested
 # values, or ranks at least as high as the lowest-ranked requested value.
 acr_satisfied if input.session.acr in required_acr_values
@@ -158,7 +172,7 @@ decision := {"decision": "deny", "reasons": sorted(platform_denials)} if {
 # session, hence max_age 0; an expired session only needs a new assertion.
 renewal_challenge := object.union(base_challenge, {"max_age": 0}) if {
 	some r in session_renewals
-	r.code == "REAUTHENTICATION_REQUIRED"
+	r.code in {"REAUTHENTICATION_REQUIRED", "ASSURANCE_LEVEL_DECREASED"}
 } else := base_challenge
 
 requirement_challenge := object.union(base_challenge, {"max_age": required_max_age}) if {

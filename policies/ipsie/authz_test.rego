@@ -124,3 +124,27 @@ test_batch_of_nothing_is_empty if {
 	authz.batch_decisions == [] with input as object.union(request(user, session), {"items": []})
 		with data.tenants.t as permissive
 }
+
+test_assurance_decrease_steps_up_sessions_authenticated_before_it if {
+	inp := object.union(request(user, session), {"posture": {"assurance": {"decreased_at": now - 10}}})
+	d := decide(inp, permissive)
+	d.decision == "step_up"
+	d.reasons[0].code == "ASSURANCE_LEVEL_DECREASED"
+	d.step_up.max_age == 0
+}
+
+test_authentication_after_the_assurance_decrease_is_allowed if {
+	inp := object.union(request(user, session), {"posture": {"assurance": {"decreased_at": now - 600}}})
+	decide(inp, permissive).decision == "allow"
+}
+
+test_risk_above_the_tenant_maximum_is_denied if {
+	tenant := {"allow": true, "requirement": {"max_risk": "medium"}}
+	high := object.union(request(user, session), {"posture": {"risk": {"level": "high"}}})
+	d := decide(high, tenant)
+	d.decision == "deny"
+	d.reasons[0].code == "RISK_TOO_HIGH"
+	medium := object.union(request(user, session), {"posture": {"risk": {"level": "MEDIUM"}}})
+	decide(medium, tenant).decision == "allow"
+	decide(high, permissive).decision == "allow"
+}

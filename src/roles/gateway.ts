@@ -7,7 +7,9 @@ import { createGatewayApp, listen } from '../gateway/index.js';
 import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
 import { createAdminRouter } from '../admin/index.js';
+import { AuditLog, ensureAuditStream } from '../audit/index.js';
 import { createScimRouter, RateLimiter, ScimAuthenticator, ScimService } from '../scim/index.js';
+import { createPushRouter, SetVerifier, SignalReceiver, TransmitterDirectory } from '../signals/index.js';
 import { EntitlementStore } from '../store/index.js';
 import { ChangePublisher, connectNats, ensureStateStream } from '../stream/index.js';
 
@@ -43,7 +45,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   try {
     const jsm = await jetstreamManager(nc);
     await ensureStateStream(jsm, { replicas: config.gateway.streamReplicas });
-    const publisher = new ChangePublisher(jetstream(nc));
+    await ensureAuditStream(jsm, { replicas: config.gateway.streamReplicas, maxAgeS: config.signals.auditMaxAgeS });
+    const js = jetstream(nc);
+    const publisher = new ChangePublisher(js);
+    const audit = new AuditLog(js, jsm);
     ingestor = new StateIngestor({
       store,
       logger,
@@ -84,10 +89,24 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       logger,
       maxBodyBytes: config.gateway.scimMaxBodyBytes,
     });
+    const transmitters = new TransmitterDirectory({
+      tenants: config.tenants,
+      jwksCooldownMs: config.tokens.jwksCooldownMs,
+    });
+    const receiver = new SignalReceiver({
+      tenants: config.tenants,
+      transmitters,
+      verifier: new SetVerifier({ transmitters, clockToleranceS: config.tokens.clockToleranceS }),
+      directory: store,
+      changes: publisher,
+      archive: audit,
+      logger,
+    });
     const app = createGatewayApp({
       logger,
       routes: [
         scim,
+        createPushRouter({ receiver, logger, maxBodyBytes: config.signals.pushMaxBytes }),
         createAdminRouter({
           adminTokens: new Map(config.tenants.map((t) => [t.id, t.adminTokenSha256])),
           directory: store,

@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
+import { readRequestBody, RequestBodyTooLargeError } from '../gateway/index.js';
 import type { Logger } from '../logging/index.js';
 import { isTenantId } from '../tenant_id.js';
 import { listOf, resourceTypes, schemas, serviceProviderConfig } from './discovery.js';
@@ -192,16 +193,13 @@ async function readJsonBody(ctx: Context, limit: number): Promise<unknown> {
   if (type !== '' && !/^application\/(scim\+)?json\b/i.test(type)) {
     throw new ScimError('ERR_SCIM_UNSUPPORTED_MEDIA_TYPE', `send ${SCIM_MEDIA_TYPE}, not ${type}`);
   }
-  const declared = Number(ctx.get('content-length') || '0');
-  if (declared > limit) throw new ScimError('ERR_SCIM_PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new ScimError('ERR_SCIM_PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`);
-    chunks.push(chunk);
+  let text: string;
+  try {
+    text = (await readRequestBody(ctx, limit)).toString('utf8');
+  } catch (error) {
+    if (error instanceof RequestBodyTooLargeError) throw new ScimError('ERR_SCIM_PAYLOAD_TOO_LARGE', error.message);
+    throw error;
   }
-  const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') throw new ScimError('ERR_SCIM_INVALID_SYNTAX', 'the request has no body');
   try {
     return JSON.parse(text) as unknown;

@@ -1,0 +1,43 @@
+import { SidecarError } from '../errors.js';
+
+/** The error codes of RFC 8935 §2.4 (shared by RFC 8936 `setErrs`), and SSF's `invalid_state`. */
+export type SetErrorCode =
+  | 'invalid_request'
+  | 'invalid_key'
+  | 'invalid_issuer'
+  | 'invalid_audience'
+  | 'authentication_failed'
+  | 'access_denied'
+  | 'invalid_state';
+
+/**
+ * A SET refused for what it is or who sent it. Nothing of it was stored
+ * (but the refusal, in the audit stream). `err` and the message are what the
+ * transmitter receives.
+ */
+export class SetRefusedError extends SidecarError {
+  readonly code: `ERR_SET_${Uppercase<SetErrorCode>}`;
+  readonly err: SetErrorCode;
+
+  constructor(err: SetErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.err = err;
+    this.code = `ERR_SET_${err.toUpperCase() as Uppercase<SetErrorCode>}`;
+  }
+}
+
+/** The transmitter's keys or metadata could not be fetched: not the SET's fault, retry. */
+export class TransmitterUnavailableError extends SidecarError {
+  readonly code = 'ERR_SET_TRANSMITTER_UNAVAILABLE';
+}
+
+/** A stream management call failed; `status` is the transmitter's HTTP status, when it answered. */
+export class StreamManagementError extends SidecarError {
+  readonly code = 'ERR_SSF_MANAGEMENT_FAILED';
+  readonly status: number | undefined;
+
+  constructor(message: string, status: number | undefined, options?: { cause?: unknown }) {
+    super(message, options);
+    this.status = status;
+  }
+}

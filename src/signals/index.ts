@@ -1,0 +1,11 @@
+export { SetRefusedError, StreamManagementError, TransmitterUnavailableError } from './errors.js';
+export type { SetErrorCode } from './errors.js';
+export { CAEP_EVENT, RISC_EVENT, SSF_EVENT } from './security_event.js';
+export type { SecurityEvent, SecurityEventType } from './security_event.js';
+export { SetVerifier } from './set_verifier.js';
+export type { VerifiedSet } from './set_verifier.js';
+export { SignalReceiver } from './signal_receiver.js';
+export type { AcceptedSet, Delivery, SetArchive } from './signal_receiver.js';
+export { TransmitterDirectory, ssfConfigurationUrl } from './transmitter_directory.js';
+export type { TransmitterMetadata } from './transmitter_directory.js';
+export { createPushRouter, pushPath } from './push_router.js';

@@ -1,0 +1,286 @@
+import { randomUUID } from 'node:crypto';
+import type { Change, ChangeKind, ChangeOf, PostureKind, SessionData } from '../changes/index.js';
+import type { DirectoryReader, EntitlementReader, SessionRecord, UserRecord } from '../store/index.js';
+import { SetRefusedError } from './errors.js';
+import { reasonText } from './security_event.js';
+import type { SecurityEvent } from './security_event.js';
+import type { ResolvedSubject } from './subject_resolver.js';
+
+export type EffectsDirectory = Pick<
+  DirectoryReader,
+  'user' | 'userIdsByUserName' | 'membershipGroupIds' | 'bindingsOfUser' | 'posture'
+> &
+  Pick<EntitlementReader, 'readSubject'>;
+
+export interface EffectsContext {
+  readonly tenantId: string;
+  readonly directory: EffectsDirectory;
+  /** Issuer of the transmitter, recorded on revocation records it caused. */
+  readonly issuer: string;
+  /** Unix s. */
+  readonly now: number;
+  /** When the SET was issued, Unix s: the event's time when it carries no `event_timestamp`. */
+  readonly issuedAt: number;
+  /** How long a token naming a revoked IdP session could still be valid, in s. */
+  readonly sessionTombstoneS: number;
+}
+
+/**
+ * What a security event changes, as normalized changes (each carrying its
+ * entity's whole state). Pure but for reads of the current state that a
+ * change merges with. An event that needs a subject this tenant does not
+ * have is refused, so the transmitter learns it was not applied.
+ *
+ * @throws {SetRefusedError} `invalid_request`
+ */
+export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, context: EffectsContext): Change[] {
+  const { tenantId, directory, now } = context;
+  const when = event.eventTimestamp ?? context.issuedAt;
+  const change = <K extends ChangeKind>(kind: K, data: ChangeOf<K>['data']): Change =>
+    ({ v: 1, id: randomUUID(), tenant: tenantId, at: now * 1000, kind, data }) as unknown as Change;
+  const user = (): string => {
+    if (subject.userId === undefined) {
+      throw new SetRefusedError('invalid_request', `sub_id names no user of this tenant (event ${event.type})`);
+    }
+    return subject.userId;
+  };
+  const posture = (kind: PostureKind, id: string, patch: Record<string, unknown>): Change =>
+    change('posture.set', {
+      kind,
+      subject_id: id,
+      state: { ...(directory.posture(tenantId, kind, id) ?? {}), ...patch },
+    });
+  const signOut = (userId: string, before: number, reason: string): Change => {
+    const current = directory.readSubject(tenantId, { kind: 'user', userId }).slice?.signedOutBefore;
+    return change('user.sessions_revoke', { user_id: userId, before: Math.max(before, current ?? 0), reason });
+  };
+  const reauthenticate = (userId: string, after: number): Change => {
+    const current = directory.readSubject(tenantId, { kind: 'user', userId }).slice?.reauthenticateAfter;
+    return change('user.reauthenticate', { user_id: userId, after: Math.max(after, current ?? 0) });
+  };
+
+  switch (event.type) {
+    case 'session-revoked':
+    case 'sessions-revoked': {
+      const reason = reasonText(event, 'session revoked by the identity provider');
+      const named = subject.sessions.length > 0 || subject.idpSessionId !== undefined;
+      if (!named) return [signOut(user(), when, reason)];
+      const changes = subject.sessions
+        .filter((s) => s.revokedAt === undefined)
+        .map((s) => change('session.revoke', { ...sessionData(s), revoked_at: now, revoke_reason: reason }));
+      const sid = subject.idpSessionId;
+      if (sid !== undefined && !subject.sessions.some((s) => s.id === sid)) {
+        // Tokens carry the IdP's `sid`: a record under that id revokes them too.
+        changes.push(change('session.revoke', tombstone(sid, user(), context, reason)));
+      }
+      return changes;
+    }
+    case 'token-claims-change': {
+      const changes: Change[] = [];
+      if (subject.token !== undefined) {
+        // The token no longer says what is true of its subject: stop accepting it.
+        changes.push(
+          change('token.revoke', { jti: subject.token.jti, user_id: subject.userId ?? null, revoked_at: now, expires_at: null }),
+        );
+      }
+      if (subject.userId !== undefined) {
+        const previous = directory.posture(tenantId, 'claims', subject.userId)?.['claims'];
+        changes.push(
+          posture('claims', subject.userId, {
+            claims: { ...(isRecord(previous) ? previous : {}), ...event.claims },
+            changed_at: when,
+          }),
+        );
+      }
+      if (changes.length === 0) user();
+      return changes;
+    }
+    case 'credential-change': {
+      const userId = user();
+      const changes = [
+        posture('credential', userId, {
+          last_change: { credential_type: event.credentialType, change_type: event.changeType, at: when },
+        }),
+      ];
+      // A credential revoked, deleted or replaced may be what the sessions were authenticated with.
+      if (event.changeType !== 'create') changes.push(reauthenticate(userId, when));
+      return changes;
+    }
+    case 'assurance-level-change': {
+      const userId = user();
+      const decreased = event.changeDirection === 'decrease';
+      return [
+        posture('assurance', userId, {
+          [event.namespace]: {
+            current_level: event.currentLevel,
+            previous_level: event.previousLevel ?? null,
+            change_direction: event.changeDirection ?? null,
+            at: when,
+          },
+          ...(decreased ? { decreased_at: when } : {}),
+        }),
+      ];
+    }
+    case 'device-compliance-change': {
+      const deviceId = subject.deviceId;
+      if (deviceId === undefined) {
+        throw new SetRefusedError('invalid_request', 'device-compliance-change needs a sub_id with a device');
+      }
+      return [
+        posture('device', deviceId, {
+          compliant: event.currentStatus === 'compliant',
+          status: event.currentStatus,
+          changed_at: when,
+        }),
+      ];
+    }
+    case 'risk-level-change': {
+      const level = { level: event.currentLevel, previous_level: event.previousLevel ?? null, at: when };
+      if (event.principal === 'DEVICE') {
+        if (subject.deviceId === undefined) {
+          throw new SetRefusedError('invalid_request', 'a DEVICE risk-level-change needs a sub_id with a device');
+        }
+        return [posture('device', subject.deviceId, { risk: level })];
+      }
+      if (event.principal !== 'USER' && event.principal !== 'SESSION') return [];
+      return [posture('risk', user(), { ...level, principal: event.principal, reason: event.riskReason ?? null })];
+    }
+    case 'account-disabled': {
+      const userId = user();
+      const reason = event.reason ?? reasonText(event, 'account disabled by the identity provider');
+      return [
+        posture('account', userId, { disabled: true, reason, at: when }),
+        signOut(userId, now, `account disabled: ${reason}`),
+      ];
+    }
+    case 'account-enabled':
+      return [posture('account', user(), { disabled: false, reason: null, at: when })];
+    case 'account-purged':
+      return deletion(user(), directory, tenantId, change);
+    case 'account-credential-change-required':
+      return [posture('credential', user(), { change_required: true, change_required_at: when })];
+    case 'credential-compromise': {
+      const userId = user();
+      return [
+        posture('credential', userId, { compromised: { credential_type: event.credentialType, at: when } }),
+        // Whoever holds the credential may hold sessions: end all of them.
+        signOut(userId, now, `credential compromised (${event.credentialType})`),
+      ];
+    }
+    case 'identifier-changed':
+      return renamed(user(), event.newValue, subject, directory, tenantId, change);
+    case 'session-established':
+    case 'session-presented':
+    case 'verification':
+    case 'stream-updated':
+    case 'unsupported':
+      return [];
+  }
+}
+
+/** RISC account-purged: the account is gone at the IdP, so it goes here, with what pointed at it. */
+function deletion(
+  userId: string,
+  directory: EffectsDirectory,
+  tenantId: string,
+  change: <K extends ChangeKind>(kind: K, data: ChangeOf<K>['data']) => Change,
+): Change[] {
+  return [
+    change('user.delete', { id: userId }),
+    ...directory
+      .membershipGroupIds(tenantId, userId)
+      .map((groupId) => change('member.remove', { group_id: groupId, user_id: userId })),
+    ...directory
+      .bindingsOfUser(tenantId, userId)
+      .map((b) => change('binding.delete', { issuer: b.issuer, subject: b.subject })),
+  ];
+}
+
+/** RISC identifier-changed: the old e-mail identified the user; the new one replaces it. */
+function renamed(
+  userId: string,
+  newValue: string | undefined,
+  subject: ResolvedSubject,
+  directory: EffectsDirectory,
+  tenantId: string,
+  change: <K extends ChangeKind>(kind: K, data: ChangeOf<K>['data']) => Change,
+): Change[] {
+  const current = directory.user(tenantId, userId);
+  if (current === undefined || newValue === undefined) return [];
+  const old = subject.oldIdentifier;
+  if (old === undefined) return [];
+  const same = (a: string): boolean => a.toLowerCase() === old.toLowerCase();
+  const userName = same(current.userName) ? newValue : current.userName;
+  if (userName !== current.userName && directory.userIdsByUserName(tenantId, userName).some((id) => id !== userId)) {
+    throw new SetRefusedError('invalid_request', `another user of this tenant already has userName ${userName}`);
+  }
+  const emails = current.attributes['emails'];
+  const attributes = Array.isArray(emails)
+    ? {
+        ...current.attributes,
+        emails: emails.map((e: unknown) =>
+          isRecord(e) && typeof e['value'] === 'string' && same(e['value']) ? { ...e, value: newValue } : e,
+        ),
+      }
+    : current.attributes;
+  return [change(current.active ? 'user.upsert' : 'user.deactivate', userData(current, userName, attributes))];
+}
+
+function userData(
+  user: UserRecord,
+  userName: string,
+  attributes: Readonly<Record<string, unknown>>,
+): ChangeOf<'user.upsert'>['data'] {
+  return {
+    id: user.id,
+    user_name: userName,
+    external_id: user.externalId ?? null,
+    active: user.active,
+    attributes,
+    roles: user.roles,
+    ...(user.version === undefined ? {} : { created_at: user.version.createdAt }),
+    ...(user.extra === undefined || Object.keys(user.extra).length === 0 ? {} : { extra: user.extra }),
+  };
+}
+
+function sessionData(s: SessionRecord): SessionData {
+  return {
+    id: s.id,
+    user_id: s.userId,
+    issuer: s.issuer,
+    acr: s.acr ?? null,
+    amr: s.amr,
+    auth_time: s.authTime ?? null,
+    expires_at: s.expiresAt,
+    created_at: s.createdAt,
+    revoked_at: s.revokedAt ?? null,
+    revoke_reason: s.revokeReason ?? null,
+    ip: s.ip ?? null,
+    device_id: s.deviceId ?? null,
+    ...(s.idpSessionId === undefined ? {} : { idp_session_id: s.idpSessionId }),
+    ...(s.extra === undefined || Object.keys(s.extra).length === 0 ? {} : { extra: s.extra }),
+  };
+}
+
+/** A revoked session record under the IdP's session id, kept as long as a token naming it could live. */
+function tombstone(sid: string, userId: string, context: EffectsContext, reason: string): SessionData {
+  return {
+    id: sid,
+    user_id: userId,
+    issuer: context.issuer,
+    acr: null,
+    amr: [],
+    auth_time: null,
+    expires_at: context.now + context.sessionTombstoneS,
+    created_at: context.now,
+    revoked_at: context.now,
+    revoke_reason: reason,
+    ip: null,
+    device_id: null,
+    idp_session_id: sid,
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

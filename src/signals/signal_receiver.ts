@@ -1,0 +1,228 @@
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { acceptedSetSubject, AuditRecordExistsError } from '../audit/index.js';
+import type { AuditRecord } from '../audit/index.js';
+import type { Change } from '../changes/index.js';
+import type { TenantSettings, TransmitterSettings } from '../config/index.js';
+import type { Logger } from '../logging/index.js';
+import type { ChangeSink } from '../stream/index.js';
+import { SetRefusedError } from './errors.js';
+import type { SetVerifier, VerifiedSet } from './set_verifier.js';
+import { signalEffects } from './signal_effects.js';
+import type { EffectsDirectory } from './signal_effects.js';
+import { SubjectResolver } from './subject_resolver.js';
+import type { SubjectDirectory } from './subject_resolver.js';
+import type { TransmitterDirectory } from './transmitter_directory.js';
+
+/** How a SET arrived: pushed to us (RFC 8935, with the request's Authorization) or fetched by our poll (RFC 8936). */
+export type Delivery =
+  | { readonly method: 'push'; readonly authorization: string | undefined }
+  | { readonly method: 'poll'; readonly issuer: string };
+
+export interface AcceptedSet {
+  readonly jti: string;
+  readonly issuer: string;
+  readonly uri: string;
+  /** How many changes it caused (0 for informational events). */
+  readonly changes: number;
+  /** The stream sequence of its last change; 0 when it changed nothing. */
+  readonly sequence: number;
+}
+
+/** Where accepted and refused SETs are recorded. */
+export interface SetArchive {
+  append(record: AuditRecord, options?: { subject?: string; claim?: boolean }): Promise<number>;
+  retract(sequence: number): Promise<void>;
+}
+
+export interface SignalReceiverOptions {
+  readonly tenants: readonly TenantSettings[];
+  readonly transmitters: TransmitterDirectory;
+  readonly verifier: SetVerifier;
+  readonly directory: SubjectDirectory & EffectsDirectory;
+  readonly changes: ChangeSink;
+  readonly archive: SetArchive;
+  readonly logger: Logger;
+  /** Unix s. */
+  readonly clock?: () => number;
+}
+
+/**
+ * The SSF receiver (IPSIE SL2/SL3): authenticates the transmitter, verifies
+ * the SET, maps its subject into the tenant, turns the event into normalized
+ * changes and stores them before it answers. A SET is accepted at most once
+ * per `(iss, jti)`, on any gateway replica: its audit record claims that.
+ */
+export class SignalReceiver {
+  readonly #transmitters: TransmitterDirectory;
+  readonly #verifier: SetVerifier;
+  readonly #resolver: SubjectResolver;
+  readonly #directory: SubjectDirectory & EffectsDirectory;
+  readonly #changes: ChangeSink;
+  readonly #archive: SetArchive;
+  readonly #logger: Logger;
+  readonly #clock: () => number;
+  /** Per tenant: how long a token naming a revoked IdP session may still be presented, in s. */
+  readonly #tombstoneS: ReadonlyMap<string, number>;
+
+  constructor(options: SignalReceiverOptions) {
+    this.#transmitters = options.transmitters;
+    this.#verifier = options.verifier;
+    this.#resolver = new SubjectResolver(options.directory);
+    this.#directory = options.directory;
+    this.#changes = options.changes;
+    this.#archive = options.archive;
+    this.#logger = options.logger;
+    this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
+    this.#tombstoneS = new Map(
+      options.tenants.map((t) => [t.id, Math.max(43_200, ...t.idps.map((i) => i.maxSessionLifetimeS))]),
+    );
+  }
+
+  /**
+   * @throws {SetRefusedError} with its RFC 8935 code; nothing was stored but the refusal
+   * @throws {TransmitterUnavailableError} / {ChangePublishError}: not stored, the transmitter should retry
+   */
+  async receive(tenantId: string, compact: string, delivery: Delivery): Promise<AcceptedSet> {
+    const transmitter = this.#authenticate(tenantId, delivery);
+    let verified: VerifiedSet;
+    let changes: Change[];
+    try {
+      const claimed = this.#verifier.claimedIssuer(compact);
+      if (claimed !== transmitter.issuer) {
+        throw this.#transmitters.get(tenantId, claimed) === undefined
+          ? new SetRefusedError('invalid_issuer', `${claimed} is not a transmitter of this stream`)
+          : new SetRefusedError('access_denied', `this transmitter may not send SETs issued by ${claimed}`);
+      }
+      verified = await this.#verifier.verify(tenantId, compact);
+      changes = await this.#effects(verified);
+    } catch (error) {
+      if (error instanceof SetRefusedError) await this.#refused(tenantId, transmitter, compact, delivery, error);
+      throw error;
+    }
+    return await this.#store(verified, changes, compact, delivery);
+  }
+
+  /** The transmitter the request comes from: the push bearer token, or the stream we polled. */
+  #authenticate(tenantId: string, delivery: Delivery): TransmitterSettings {
+    if (delivery.method === 'poll') {
+      const transmitter = this.#transmitters.get(tenantId, delivery.issuer);
+      if (transmitter === undefined) throw new TypeError(`tenant ${tenantId} does not poll ${delivery.issuer}`);
+      return transmitter;
+    }
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(delivery.authorization ?? '');
+    if (match?.[1] !== undefined) {
+      const hash = createHash('sha256').update(match[1]).digest();
+      for (const transmitter of this.#transmitters.transmitters(tenantId)) {
+        const accepted = (transmitter.push?.bearerTokenSha256 ?? []).map((h) => Buffer.from(h, 'hex'));
+        if (accepted.some((h) => h.length === hash.length && timingSafeEqual(h, hash))) return transmitter;
+      }
+    }
+    throw new SetRefusedError(
+      'authentication_failed',
+      "a bearer token this tenant's stream accepts is required in the Authorization header",
+    );
+  }
+
+  async #effects(verified: VerifiedSet): Promise<Change[]> {
+    const { tenantId, transmitter, event, subject } = verified;
+    const critical = transmitter.discovery
+      ? (await this.#transmitters.metadata(tenantId, transmitter.issuer)).criticalSubjectMembers
+      : [];
+    const resolved = this.#resolver.resolve(tenantId, subject, transmitter, critical);
+    if (event.type === 'verification' || event.type === 'stream-updated') {
+      // SSF §8.1.4.1: these name the stream itself.
+      const streamId = this.#transmitters.streamId(tenantId, transmitter.issuer);
+      if (streamId !== undefined && resolved.opaqueId !== streamId) {
+        throw new SetRefusedError('invalid_request', `the ${event.type} event names another stream than ${streamId}`);
+      }
+    }
+    return signalEffects(event, resolved, {
+      tenantId,
+      directory: this.#directory,
+      issuer: transmitter.issuer,
+      now: this.#clock(),
+      issuedAt: verified.issuedAt,
+      sessionTombstoneS: this.#tombstoneS.get(tenantId) ?? 43_200,
+    });
+  }
+
+  async #store(verified: VerifiedSet, changes: Change[], compact: string, delivery: Delivery): Promise<AcceptedSet> {
+    const { tenantId, transmitter, jti, uri, event } = verified;
+    let claim: number;
+    try {
+      claim = await this.#archive.append(
+        this.#record(tenantId, 'set.accepted', {
+          iss: transmitter.issuer,
+          jti,
+          txn: verified.txn ?? null,
+          event_type: uri,
+          kid: verified.kid ?? null,
+          delivery: delivery.method,
+          state: event.type === 'verification' ? (event.state ?? null) : null,
+          stream_status: event.type === 'stream-updated' ? event.status : null,
+          changes: changes.map((c) => ({ id: c.id, kind: c.kind })),
+          set: compact,
+        }),
+        { subject: acceptedSetSubject(tenantId, transmitter.issuer, jti), claim: true },
+      );
+    } catch (error) {
+      if (!(error instanceof AuditRecordExistsError)) throw error;
+      const refused = new SetRefusedError('invalid_request', `a SET with jti ${jti} was already received`);
+      await this.#refused(tenantId, transmitter, compact, delivery, refused);
+      throw refused;
+    }
+    let sequence = 0;
+    try {
+      for (const change of changes) sequence = (await this.#changes.publish(change)).sequence;
+    } catch (error) {
+      // Not applied: free the jti so that the transmitter's retry is accepted.
+      await this.#archive.retract(claim).catch((retractError: unknown) => {
+        this.#logger.error({ err: retractError, tenant: tenantId, jti }, 'could not retract a SET claim');
+      });
+      throw error;
+    }
+    this.#logger.info(
+      {
+        tenant: tenantId,
+        iss: transmitter.issuer,
+        jti,
+        event: event.type,
+        delivery: delivery.method,
+        changes: changes.length,
+        sequence,
+      },
+      'SET accepted',
+    );
+    return { jti, issuer: transmitter.issuer, uri, changes: changes.length, sequence };
+  }
+
+  async #refused(
+    tenantId: string,
+    transmitter: TransmitterSettings,
+    compact: string,
+    delivery: Delivery,
+    error: SetRefusedError,
+  ): Promise<void> {
+    this.#logger.warn(
+      { tenant: tenantId, iss: transmitter.issuer, err: error.err, delivery: delivery.method, reason: error.message },
+      'SET refused',
+    );
+    await this.#archive
+      .append(
+        this.#record(tenantId, 'set.refused', {
+          iss: transmitter.issuer,
+          err: error.err,
+          description: error.message,
+          delivery: delivery.method,
+          set: compact.length > 16_384 ? `${compact.slice(0, 16_384)}…` : compact,
+        }),
+      )
+      .catch((archiveError: unknown) => {
+        this.#logger.error({ err: archiveError, tenant: tenantId }, 'could not archive a refused SET');
+      });
+  }
+
+  #record(tenant: string, kind: AuditRecord['kind'], data: Record<string, unknown>): AuditRecord {
+    return { v: 1, id: randomUUID(), tenant, kind, at: Date.now(), data };
+  }
+}
