@@ -140,6 +140,9 @@ export class Decider {
     }
     try {
       const identity = await this.#tokens.identify(tenantId, subject.token);
+      if (identity.jti !== undefined && this.#reader.isTokenRevoked(tenantId, identity.jti)) {
+        throw new TokenRejectedError('ERR_TOKEN_REVOKED', 'the identity provider revoked this token');
+      }
       return {
         ref: { kind: 'identity', issuer: identity.issuer, subject: identity.subject, sessionId: identity.session.id },
         asserted: identity.session,

@@ -46,6 +46,7 @@ const STATUS_BY_CODE: Readonly<Record<string, WireStatus>> = {
       'AUDIENCE_INVALID',
       'NONCE_MISMATCH',
       'REPLAYED',
+      'REVOKED',
       'CLAIM_INVALID',
     ].map((r) => [`ERR_TOKEN_${r}`, { status: GrpcStatus.UNAUTHENTICATED, reason: `TOKEN_${r}` }]),
   ),

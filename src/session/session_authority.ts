@@ -13,6 +13,8 @@ import { SignInRefusedError } from './errors.js';
 export interface TokenIdentity {
   readonly issuer: string;
   readonly subject: string;
+  /** The token's `jti`, which a revocation names. */
+  readonly jti: string | undefined;
   /** The session the token asserts; `id` is the IdP's `sid` when it has one. */
   readonly session: {
     readonly id: string;
@@ -94,6 +96,7 @@ export class SessionAuthority {
     return {
       issuer: verified.issuer,
       subject: verified.subject,
+      jti: typeof jti === 'string' ? jti : undefined,
       session: {
         id: asserted.idpSessionId ?? (typeof jti === 'string' ? `jti:${jti}` : `token:${digest(token)}`),
         acr: asserted.acr,

@@ -214,7 +214,8 @@ class EventFields {
   oneOf<T extends string>(name: string, allowed: readonly T[], anyCase = false): T {
     const raw = this.string(name);
     const value = anyCase ? raw.toLowerCase() : raw;
-    if (!(allowed as readonly string[]).includes(value)) throw this.invalid(name, `must be one of ${allowed.join(', ')}`);
+    if (!(allowed as readonly string[]).includes(value))
+      throw this.invalid(name, `must be one of ${allowed.join(', ')}`);
     return value as T;
   }
 

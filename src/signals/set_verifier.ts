@@ -54,7 +54,7 @@ export class SetVerifier {
    * @throws {SetRefusedError} `invalid_request` when it is not a JWS compact SET
    */
   claimedIssuer(compact: string): string {
-    return this.#decode(compact).payload.iss as string;
+    return this.#decode(compact).issuer;
   }
 
   /**
@@ -62,8 +62,7 @@ export class SetVerifier {
    * @throws {TransmitterUnavailableError} the transmitter's keys could not be fetched
    */
   async verify(tenantId: string, compact: string): Promise<VerifiedSet> {
-    const { header, payload } = this.#decode(compact);
-    const issuer = payload.iss as string;
+    const { header, issuer } = this.#decode(compact);
     const transmitter = this.#transmitters.get(tenantId, issuer);
     if (transmitter === undefined) {
       throw new SetRefusedError('invalid_issuer', `${issuer} is not a transmitter of this stream`);
@@ -117,7 +116,7 @@ export class SetVerifier {
     };
   }
 
-  #decode(compact: string): { header: ProtectedHeaderParameters; payload: JWTPayload } {
+  #decode(compact: string): { header: ProtectedHeaderParameters; payload: JWTPayload; issuer: string } {
     let header: ProtectedHeaderParameters;
     let payload: JWTPayload;
     try {
@@ -134,7 +133,7 @@ export class SetVerifier {
     if (typeof payload.iss !== 'string' || payload.iss === '') {
       throw new SetRefusedError('invalid_request', 'the SET has no "iss"');
     }
-    return { header, payload };
+    return { header, payload, issuer: payload.iss };
   }
 }
 

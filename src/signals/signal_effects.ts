@@ -80,7 +80,12 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
       if (subject.token !== undefined) {
         // The token no longer says what is true of its subject: stop accepting it.
         changes.push(
-          change('token.revoke', { jti: subject.token.jti, user_id: subject.userId ?? null, revoked_at: now, expires_at: null }),
+          change('token.revoke', {
+            jti: subject.token.jti,
+            user_id: subject.userId ?? null,
+            revoked_at: now,
+            expires_at: null,
+          }),
         );
       }
       if (subject.userId !== undefined) {

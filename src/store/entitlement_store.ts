@@ -32,6 +32,8 @@ export interface EntitlementReader {
   readSubject(tenantId: string, ref: SubjectRef, deviceId?: string): SubjectRead;
   /** The last stream sequence applied to the store (0 before any). */
   appliedSequence(): number;
+  /** Whether the IdP revoked the token with this `jti` (CAEP token-claims-change, revocation). */
+  isTokenRevoked(tenantId: string, jti: string): boolean;
 }
 
 /**

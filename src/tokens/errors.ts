@@ -11,6 +11,7 @@ export type TokenErrorCode =
   | 'ERR_TOKEN_AUDIENCE_INVALID'
   | 'ERR_TOKEN_NONCE_MISMATCH'
   | 'ERR_TOKEN_REPLAYED'
+  | 'ERR_TOKEN_REVOKED'
   | 'ERR_TOKEN_CLAIM_INVALID';
 
 /** A token this tenant's IdPs did not issue for us, or no longer valid. The `reason` is what Check reports. */
