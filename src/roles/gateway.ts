@@ -9,7 +9,13 @@ import type { Logger } from '../logging/index.js';
 import { createAdminRouter } from '../admin/index.js';
 import { AuditLog, ensureAuditStream } from '../audit/index.js';
 import { createScimRouter, RateLimiter, ScimAuthenticator, ScimService } from '../scim/index.js';
-import { createPushRouter, SetVerifier, SignalReceiver, TransmitterDirectory } from '../signals/index.js';
+import {
+  createPushRouter,
+  SetVerifier,
+  SignalReceiver,
+  TransmitterDirectory,
+  TransmitterUnavailableError,
+} from '../signals/index.js';
 import { EntitlementStore } from '../store/index.js';
 import { ChangePublisher, connectNats, ensureStateStream } from '../stream/index.js';
 
@@ -71,12 +77,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
 
     const replica = ingestor;
+    const streamPosition = async (): Promise<number> => (await jsm.streams.info(STATE_STREAM)).state.last_seq;
     const service = new ScimService({
       directory: store,
       changes: publisher,
       replica,
       logger,
-      streamPosition: async () => (await jsm.streams.info(STATE_STREAM)).state.last_seq,
+      streamPosition,
     });
     const scim = createScimRouter({
       service,
@@ -101,6 +108,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       changes: publisher,
       archive: audit,
       logger,
+      readBarrier: async () => {
+        let position: number;
+        try {
+          position = await streamPosition();
+        } catch (cause) {
+          throw new TransmitterUnavailableError('the state stream cannot be reached', { cause });
+        }
+        if (!(await replica.waitForSequence(position, 5_000))) {
+          throw new TransmitterUnavailableError('this gateway is behind the state stream');
+        }
+      },
     });
     const app = createGatewayApp({
       logger,

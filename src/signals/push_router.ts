@@ -41,11 +41,16 @@ export function createPushRouter(options: PushRouterOptions): Middleware {
         fail(ctx, 413, 'invalid_request', error.message);
         return;
       }
-      await receiver.receive(ctx.params['tenant'] ?? '', body.toString('utf8').trim(), {
+      const accepted = await receiver.receive(ctx.params['tenant'] ?? '', body.toString('utf8').trim(), {
         method: 'push',
         authorization: ctx.get('authorization') || undefined,
       });
+      // As for SCIM writes: a Check with this min_sequence sees the event's effects.
+      if (accepted.sequence > 0) ctx.set('X-Ipsie-Sequence', String(accepted.sequence));
+      // RFC 8935 §2.2: 202 with no body (koa would otherwise write the status text).
       ctx.status = 202;
+      ctx.body = '';
+      ctx.remove('Content-Type');
     } catch (error) {
       if (error instanceof SetRefusedError) {
         fail(ctx, 400, error.err, error.message);

@@ -42,6 +42,14 @@ export interface SignalReceiverOptions {
   readonly changes: ChangeSink;
   readonly archive: SetArchive;
   readonly logger: Logger;
+  /**
+   * Resolves once `directory` holds everything the state stream held when it
+   * was called, so a SET about a session that began a moment ago on another
+   * replica still finds it.
+   *
+   * @throws {TransmitterUnavailableError} the replica could not catch up in time
+   */
+  readonly readBarrier?: () => Promise<void>;
   /** Unix s. */
   readonly clock?: () => number;
 }
@@ -60,6 +68,7 @@ export class SignalReceiver {
   readonly #changes: ChangeSink;
   readonly #archive: SetArchive;
   readonly #logger: Logger;
+  readonly #readBarrier: () => Promise<void>;
   readonly #clock: () => number;
   /** Per tenant: how long a token naming a revoked IdP session may still be presented, in s. */
   readonly #tombstoneS: ReadonlyMap<string, number>;
@@ -72,6 +81,7 @@ export class SignalReceiver {
     this.#changes = options.changes;
     this.#archive = options.archive;
     this.#logger = options.logger;
+    this.#readBarrier = options.readBarrier ?? (() => Promise.resolve());
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
     this.#tombstoneS = new Map(
       options.tenants.map((t) => [t.id, Math.max(43_200, ...t.idps.map((i) => i.maxSessionLifetimeS))]),
@@ -94,6 +104,7 @@ export class SignalReceiver {
           : new SetRefusedError('access_denied', `this transmitter may not send SETs issued by ${claimed}`);
       }
       verified = await this.#verifier.verify(tenantId, compact);
+      await this.#readBarrier();
       changes = await this.#effects(verified);
     } catch (error) {
       if (error instanceof SetRefusedError) await this.#refused(tenantId, transmitter, compact, delivery, error);

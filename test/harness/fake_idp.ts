@@ -2,17 +2,10 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import type { CryptoKey, JWK, JWTPayload } from 'jose';
-
-export type SigningAlgorithm = 'PS256' | 'ES256' | 'EdDSA' | 'RS256';
-
-interface SigningKey {
-  readonly kid: string;
-  readonly alg: SigningAlgorithm;
-  readonly privateKey: CryptoKey;
-  readonly publicJwk: JWK;
-}
+import { SignJWT } from 'jose';
+import type { JWK, JWTPayload } from 'jose';
+import { TestKeySet } from './signing_keys.js';
+import type { SigningAlgorithm } from './signing_keys.js';
 
 /**
  * An OpenID Provider for tests: real keys, real signatures, discovery and
@@ -21,8 +14,7 @@ interface SigningKey {
 export class FakeIdp {
   readonly #server: Server;
   readonly issuer: string;
-  #keys: SigningKey[] = [];
-  #published: SigningKey[] = [];
+  readonly keys = new TestKeySet();
   /** Discovery answers with this issuer (tests the issuer-must-match rule). */
   discoveryIssuer: string;
   /** JWKS requests served so far. */
@@ -56,7 +48,7 @@ export class FakeIdp {
         );
       } else if (request.url === '/jwks') {
         idp.jwksFetches++;
-        response.end(JSON.stringify({ keys: idp.#published.map((k) => k.publicJwk) }));
+        response.end(JSON.stringify(idp.keys.jwks()));
       } else {
         response.statusCode = 404;
         response.end('{}');
@@ -75,40 +67,23 @@ export class FakeIdp {
 
   /** Creates a key, publishes it in the JWKS (unless `publish` is false), and returns its kid. */
   async addKey(alg: SigningAlgorithm, publish = true): Promise<string> {
-    const { privateKey, publicKey } = await generateKeyPair(alg, alg === 'EdDSA' ? { crv: 'Ed25519' } : {});
-    const kid = `${alg.toLowerCase()}-${randomUUID().slice(0, 8)}`;
-    const key: SigningKey = {
-      kid,
-      alg,
-      privateKey,
-      publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' },
-    };
-    this.#keys.push(key);
-    if (publish) this.#published.push(key);
-    return kid;
+    return await this.keys.addKey(alg, publish);
   }
 
-  /** Publishes a key created unpublished (a rotation the JWKS catches up with). */
   publish(kid: string): void {
-    const key = this.#keys.find((k) => k.kid === kid);
-    if (key !== undefined && !this.#published.includes(key)) this.#published.push(key);
+    this.keys.publish(kid);
   }
 
-  /** Stops publishing a key (rotation done). */
   retire(kid: string): void {
-    this.#published = this.#published.filter((k) => k.kid !== kid);
+    this.keys.retire(kid);
   }
 
   publicJwk(kid?: string): JWK {
-    return this.#key(kid).publicJwk;
+    return this.keys.publicJwk(kid);
   }
 
-  /** Signs `claims` as a JWT with the given (or first) key. */
   async sign(claims: JWTPayload, options: { kid?: string | undefined; typ?: string } = {}): Promise<string> {
-    const key = this.#key(options.kid);
-    return await new SignJWT(claims)
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: options.typ ?? 'JWT' })
-      .sign(key.privateKey);
+    return await this.keys.sign(claims, options);
   }
 
   /** A standard ID token for `sub`, valid now; `claims` override or add. */
@@ -136,12 +111,6 @@ export class FakeIdp {
       },
       options,
     );
-  }
-
-  #key(kid?: string): SigningKey {
-    const key = kid === undefined ? this.#keys[0] : this.#keys.find((k) => k.kid === kid);
-    if (key === undefined) throw new Error(`no key ${String(kid)}`);
-    return key;
   }
 
   async stop(): Promise<void> {
