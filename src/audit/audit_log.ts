@@ -62,6 +62,12 @@ export class AuditLog {
     }
   }
 
+  /** The last record on `subject` (a claimed one: the only one), if any. */
+  async last(subject: string): Promise<AuditRecord | undefined> {
+    const message = await this.#jsm.streams.getMessage(AUDIT_STREAM, { last_by_subj: subject });
+    return message === null ? undefined : message.json<AuditRecord>();
+  }
+
   /** Removes a record whose effects could not be stored, so that a retry can claim its subject again. */
   async retract(sequence: number): Promise<void> {
     await this.#jsm.streams.deleteMessage(AUDIT_STREAM, sequence, false);

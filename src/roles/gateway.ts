@@ -11,6 +11,7 @@ import { AuditLog, ensureAuditStream } from '../audit/index.js';
 import { createScimRouter, RateLimiter, ScimAuthenticator, ScimService } from '../scim/index.js';
 import {
   createPushRouter,
+  SetPoller,
   SetVerifier,
   SignalReceiver,
   TransmitterDirectory,
@@ -120,6 +121,20 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         }
       },
     });
+    const pollers = config.tenants.flatMap((tenant) =>
+      tenant.ssf.transmitters.flatMap((transmitter) =>
+        transmitter.poll === undefined
+          ? []
+          : [
+              new SetPoller({
+                tenantId: tenant.id,
+                transmitter: { ...transmitter, poll: transmitter.poll },
+                receiver,
+                logger,
+              }),
+            ],
+      ),
+    );
     const app = createGatewayApp({
       logger,
       routes: [
@@ -145,6 +160,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       'gateway listening',
     );
     const http = server;
+    // Every replica polls: a SET two replicas both fetch is stored once (its jti claim) and acknowledged by both.
+    for (const poller of pollers) poller.start();
     return {
       port: bound.port,
       store,
@@ -156,6 +173,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           }),
         );
         http.closeAllConnections();
+        await Promise.all(
+          pollers.map(async (p) => {
+            await p.stop();
+          }),
+        );
         await replica.stop();
         await nc.drain();
         store.close();

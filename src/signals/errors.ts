@@ -26,6 +26,16 @@ export class SetRefusedError extends SidecarError {
   }
 }
 
+/**
+ * This very SET was accepted before (a redelivery). Push answers it like any
+ * replay; poll acknowledges it, since its effects are stored.
+ */
+export class SetAlreadyAcceptedError extends SetRefusedError {
+  constructor(jti: string) {
+    super('invalid_request', `the SET with jti ${jti} was already received and applied`);
+  }
+}
+
 /** The transmitter's keys or metadata could not be fetched: not the SET's fault, retry. */
 export class TransmitterUnavailableError extends SidecarError {
   readonly code = 'ERR_SET_TRANSMITTER_UNAVAILABLE';

@@ -1,4 +1,9 @@
-export { SetRefusedError, StreamManagementError, TransmitterUnavailableError } from './errors.js';
+export {
+  SetAlreadyAcceptedError,
+  SetRefusedError,
+  StreamManagementError,
+  TransmitterUnavailableError,
+} from './errors.js';
 export type { SetErrorCode } from './errors.js';
 export { CAEP_EVENT, RISC_EVENT, SSF_EVENT } from './security_event.js';
 export type { SecurityEvent, SecurityEventType } from './security_event.js';
@@ -9,3 +14,5 @@ export type { AcceptedSet, Delivery, SetArchive } from './signal_receiver.js';
 export { TransmitterDirectory, ssfConfigurationUrl } from './transmitter_directory.js';
 export type { TransmitterMetadata } from './transmitter_directory.js';
 export { createPushRouter, pushPath } from './push_router.js';
+export { SetPoller } from './set_poller.js';
+export type { PollerStatus } from './set_poller.js';

@@ -5,7 +5,7 @@ import type { Change } from '../changes/index.js';
 import type { TenantSettings, TransmitterSettings } from '../config/index.js';
 import type { Logger } from '../logging/index.js';
 import type { ChangeSink } from '../stream/index.js';
-import { SetRefusedError } from './errors.js';
+import { SetAlreadyAcceptedError, SetRefusedError } from './errors.js';
 import type { SetVerifier, VerifiedSet } from './set_verifier.js';
 import { signalEffects } from './signal_effects.js';
 import type { EffectsDirectory } from './signal_effects.js';
@@ -31,6 +31,7 @@ export interface AcceptedSet {
 /** Where accepted and refused SETs are recorded. */
 export interface SetArchive {
   append(record: AuditRecord, options?: { subject?: string; claim?: boolean }): Promise<number>;
+  last(subject: string): Promise<AuditRecord | undefined>;
   retract(sequence: number): Promise<void>;
 }
 
@@ -159,6 +160,7 @@ export class SignalReceiver {
 
   async #store(verified: VerifiedSet, changes: Change[], compact: string, delivery: Delivery): Promise<AcceptedSet> {
     const { tenantId, transmitter, jti, uri, event } = verified;
+    const subject = acceptedSetSubject(tenantId, transmitter.issuer, jti);
     let claim: number;
     try {
       claim = await this.#archive.append(
@@ -174,11 +176,15 @@ export class SignalReceiver {
           changes: changes.map((c) => ({ id: c.id, kind: c.kind })),
           set: compact,
         }),
-        { subject: acceptedSetSubject(tenantId, transmitter.issuer, jti), claim: true },
+        { subject, claim: true },
       );
     } catch (error) {
       if (!(error instanceof AuditRecordExistsError)) throw error;
-      const refused = new SetRefusedError('invalid_request', `a SET with jti ${jti} was already received`);
+      const earlier = await this.#archive.last(subject);
+      const refused =
+        earlier?.data['set'] === compact
+          ? new SetAlreadyAcceptedError(jti)
+          : new SetRefusedError('invalid_request', `a different SET with jti ${jti} was already received`);
       await this.#refused(tenantId, transmitter, compact, delivery, refused);
       throw refused;
     }

@@ -126,12 +126,17 @@ export class FakeTransmitter {
     );
   }
 
-  /** Queues a SET for the poll endpoint. */
-  queue(compact: string): string {
-    const jti = JSON.parse(Buffer.from(compact.split('.')[1] ?? '', 'base64url').toString()) as { jti: string };
-    this.#pending.set(jti.jti, compact);
+  /** Queues a SET for the poll endpoint under its `jti` (or `jti`, for bodies that are not SETs). */
+  queue(compact: string, jti?: string): string {
+    const id =
+      jti ?? (JSON.parse(Buffer.from(compact.split('.')[1] ?? '', 'base64url').toString()) as { jti: string }).jti;
+    // Offered again: whatever the receiver said about it before no longer counts.
+    const acked = this.acked.indexOf(id);
+    if (acked >= 0) this.acked.splice(acked, 1);
+    Reflect.deleteProperty(this.setErrs, id);
+    this.#pending.set(id, compact);
     this.#wakePoll?.();
-    return jti.jti;
+    return id;
   }
 
   pending(): string[] {
