@@ -6,6 +6,7 @@ import type { Logger } from '../logging/index.js';
 import type { DirectoryReader } from '../store/index.js';
 import type { ChangeSink } from '../stream/index.js';
 import { isTenantId } from '../tenant_id.js';
+import { isSidecarError } from '../errors.js';
 import { AdminError } from './errors.js';
 
 export interface AdminRouterOptions {
@@ -15,6 +16,8 @@ export interface AdminRouterOptions {
   readonly changes: ChangeSink;
   readonly replica: { waitForSequence(sequence: number, timeoutMs: number): Promise<boolean> };
   readonly logger: Logger;
+  /** More routes behind the same authentication (`ctx.state.tenant` set), e.g. SSF stream management. */
+  readonly nested?: readonly Router<{ tenant: string }>[];
   /** Unix ms. @defaultValue Date.now */
   readonly clock?: () => number;
 }
@@ -90,6 +93,7 @@ export function createAdminRouter(options: AdminRouterOptions): Middleware {
       now,
     ),
   );
+  for (const nested of options.nested ?? []) router.use(nested.routes(), nested.allowedMethods());
   // The router's context type carries `params`; the app sees a plain middleware.
   return router.routes() as unknown as Middleware;
 }
@@ -98,9 +102,20 @@ function change<K extends ChangeKind>(tenant: string, kind: K, data: ChangeOf<K>
   return { v: 1, id: randomUUID(), tenant, at, kind, data } as unknown as Change;
 }
 
+/** Domain errors other concepts raise behind the admin API say their HTTP status themselves. */
+function httpFacing(error: unknown): { code: string; message: string; status: number } | undefined {
+  if (error instanceof AdminError) return { code: error.code, message: error.message, status: error.status };
+  if (isSidecarError(error)) {
+    const status = (error as { httpStatus?: unknown }).httpStatus;
+    if (typeof status === 'number') return { code: error.code, message: error.message, status };
+  }
+  return undefined;
+}
+
 function problem(ctx: Context, error: unknown, logger: Logger): void {
-  const known = error instanceof AdminError ? error : undefined;
+  const known = httpFacing(error);
   if (known === undefined) logger.error({ err: error, path: ctx.path }, 'admin request failed');
+  else if (known.status >= 500) logger.warn({ err: error, path: ctx.path }, 'admin request failed');
   ctx.status = known?.status ?? 500;
   if (ctx.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="admin"');
   ctx.type = 'application/problem+json';

@@ -1,4 +1,5 @@
 import type { JetStreamClient, JetStreamManager, StreamInfo } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { ensureStream, publishDurably, SequenceConflictError } from '../stream/index.js';
@@ -33,12 +34,51 @@ export async function ensureAuditStream(jsm: JetStreamManager, options: AuditStr
 
 /** Appends audit records to `IPSIE_AUDIT`; each is stored before `append` resolves. */
 export class AuditLog {
+  readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
 
-  constructor(js: JetStreamClient, jsm: JetStreamManager) {
+  constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager) {
+    this.#nc = nc;
     this.#js = js;
     this.#jsm = jsm;
+  }
+
+  /**
+   * Watches records appended from now on to `subject` (wildcards allowed);
+   * `next` resolves with the first that `match`es, or undefined after
+   * `timeoutMs`. The watch is active when this resolves.
+   */
+  async watch(
+    subject: string,
+    match: (record: AuditRecord) => boolean,
+    timeoutMs: number,
+  ): Promise<{ readonly next: Promise<AuditRecord | undefined> }> {
+    // Stored messages are also published on their subject: a core subscription sees each as it is stored.
+    const subscription = this.#nc.subscribe(subject);
+    await this.#nc.flush();
+    // Ending the subscription ends the iteration below: nothing matched in time.
+    const timer = setTimeout(() => {
+      subscription.unsubscribe();
+    }, timeoutMs);
+    const next = (async (): Promise<AuditRecord | undefined> => {
+      try {
+        for await (const message of subscription) {
+          let record: AuditRecord;
+          try {
+            record = message.json<AuditRecord>();
+          } catch {
+            continue;
+          }
+          if (match(record)) return record;
+        }
+        return undefined;
+      } finally {
+        clearTimeout(timer);
+        subscription.unsubscribe();
+      }
+    })();
+    return { next };
   }
 
   /**

@@ -13,7 +13,9 @@ export type AuditKind =
   /** A SET from an authenticated transmitter was refused, with the RFC 8935 error it got. */
   | 'set.refused'
   /** A SET we sent to the tenant's receiver, and how it answered. */
-  | 'set.transmitted';
+  | 'set.transmitted'
+  /** We asked a transmitter for a verification event with this `state` (SSF §8.1.4.2). */
+  | 'ssf.verification_requested';
 
 export interface AuditRecord {
   readonly v: 1;
@@ -38,6 +40,17 @@ export function tenantAuditSubjects(tenant: string): string {
 export function acceptedSetSubject(tenant: string, issuer: string, jti: string): string {
   const key = createHash('sha256').update(`${issuer}\0${jti}`).digest('base64url');
   return `${AUDIT_SUBJECT_PREFIX}.${tenant}.set.${key}`;
+}
+
+/** Where a verification request is recorded: any replica receiving the event finds its `state` there. */
+export function verificationRequestSubject(tenant: string, state: string): string {
+  const key = createHash('sha256').update(state).digest('base64url');
+  return `${AUDIT_SUBJECT_PREFIX}.${tenant}.verify.${key}`;
+}
+
+/** Every accepted SET's subject of one tenant (see {@link acceptedSetSubject}). */
+export function acceptedSetSubjects(tenant: string): string {
+  return `${AUDIT_SUBJECT_PREFIX}.${tenant}.set.*`;
 }
 
 export function auditSubject(record: AuditRecord): string {

@@ -2,10 +2,12 @@ export { AuditLog, ensureAuditStream } from './audit_log.js';
 export type { AuditStreamOptions } from './audit_log.js';
 export {
   acceptedSetSubject,
+  acceptedSetSubjects,
   AUDIT_STREAM,
   AUDIT_SUBJECT_PREFIX,
   auditSubject,
   tenantAuditSubjects,
+  verificationRequestSubject,
 } from './audit_record.js';
 export type { AuditKind, AuditRecord } from './audit_record.js';
 export { AuditRecordExistsError } from './errors.js';

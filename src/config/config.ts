@@ -67,8 +67,12 @@ export interface GatewayConfig {
 }
 
 export interface SignalsConfig {
-  /** Our public base URL: the issuer of the SETs we transmit and where our SSF metadata lives. */
-  readonly publicUrl: string;
+  /**
+   * Our public base URL: the issuer of the SETs we transmit, where our SSF
+   * metadata lives, and the base of the push endpoints we register.
+   * Undefined: `http://` + the gateway listener's address as bound.
+   */
+  readonly publicUrl: string | undefined;
   /** JWKS file of our SET signing keys (private); the first key signs. Undefined: transmitting is off. */
   readonly signingKeysFile: string | undefined;
   /** How often the signing keys file is re-read (rotation without restart), in ms. @defaultValue 60000 */
@@ -176,9 +180,10 @@ function gatewayAddress(env: Env): string {
   return address;
 }
 
-/** `IPSIE_PUBLIC_URL` without a trailing slash; defaults to the gateway listener. */
-function publicUrl(env: Env): string {
-  const raw = optionalString(env, 'IPSIE_PUBLIC_URL', undefined) ?? `http://${gatewayAddress(env)}`;
+/** `IPSIE_PUBLIC_URL` without a trailing slash. */
+function publicUrl(env: Env): string | undefined {
+  const raw = optionalString(env, 'IPSIE_PUBLIC_URL', undefined);
+  if (raw === undefined) return undefined;
   if (!/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(raw)) {
     throw new ConfigInvalidError(['IPSIE_PUBLIC_URL'], `expected an http(s) URL without query, got "${raw}"`);
   }

@@ -11,6 +11,7 @@ import { AuditLog, ensureAuditStream } from '../audit/index.js';
 import { createScimRouter, RateLimiter, ScimAuthenticator, ScimService } from '../scim/index.js';
 import {
   createPushRouter,
+  createStreamAdminRoutes,
   SetPoller,
   SetVerifier,
   SignalReceiver,
@@ -55,7 +56,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await ensureAuditStream(jsm, { replicas: config.gateway.streamReplicas, maxAgeS: config.signals.auditMaxAgeS });
     const js = jetstream(nc);
     const publisher = new ChangePublisher(js);
-    const audit = new AuditLog(js, jsm);
+    const audit = new AuditLog(nc, js, jsm);
     ingestor = new StateIngestor({
       store,
       logger,
@@ -121,6 +122,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         }
       },
     });
+    // Known once the listener is bound (its port may be ephemeral) unless IPSIE_PUBLIC_URL says it.
+    let publicUrl = config.signals.publicUrl ?? '';
     const pollers = config.tenants.flatMap((tenant) =>
       tenant.ssf.transmitters.flatMap((transmitter) =>
         transmitter.poll === undefined
@@ -146,6 +149,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           changes: publisher,
           replica,
           logger,
+          nested: [createStreamAdminRoutes({ transmitters, archive: audit, publicUrl: () => publicUrl, logger })],
         }),
       ],
       ready: () => {
@@ -155,6 +159,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     });
     const bound = await listen(app, config.gateway.address);
     server = bound.server;
+    const host = config.gateway.address.slice(0, config.gateway.address.lastIndexOf(':'));
+    publicUrl = config.signals.publicUrl ?? `http://${host}:${bound.port}`;
     logger.info(
       { address: config.gateway.address, port: bound.port, tenants: config.tenants.length },
       'gateway listening',

@@ -41,13 +41,42 @@ export class TransmitterUnavailableError extends SidecarError {
   readonly code = 'ERR_SET_TRANSMITTER_UNAVAILABLE';
 }
 
-/** A stream management call failed; `status` is the transmitter's HTTP status, when it answered. */
+/**
+ * A stream management call failed at the transmitter: unreachable, an error
+ * status (`status`), or an answer that is not what SSF says. HTTP 502 at our
+ * admin API.
+ */
 export class StreamManagementError extends SidecarError {
   readonly code = 'ERR_SSF_MANAGEMENT_FAILED';
+  readonly httpStatus = 502;
+  /** The transmitter's HTTP status, when it answered. */
   readonly status: number | undefined;
 
   constructor(message: string, status: number | undefined, options?: { cause?: unknown }) {
     super(message, options);
     this.status = status;
   }
+}
+
+/** The operation cannot be asked of this transmitter now: no endpoint for it, no credentials, no stream id. */
+export class StreamOperationUnavailableError extends SidecarError {
+  readonly code = 'ERR_SSF_OPERATION_UNAVAILABLE';
+  readonly httpStatus = 409;
+}
+
+/** A stream administration request that is wrong in itself (400) or names no such transmitter (404). */
+export class StreamAdminRequestError extends SidecarError {
+  readonly code = 'ERR_SSF_ADMIN_REQUEST_INVALID';
+  readonly httpStatus: 400 | 404;
+
+  constructor(message: string, httpStatus: 400 | 404) {
+    super(message);
+    this.httpStatus = httpStatus;
+  }
+}
+
+/** The verification event we asked for did not arrive in time. */
+export class VerificationTimeoutError extends SidecarError {
+  readonly code = 'ERR_SSF_VERIFICATION_TIMEOUT';
+  readonly httpStatus = 504;
 }

@@ -1,9 +1,15 @@
 export {
   SetAlreadyAcceptedError,
   SetRefusedError,
+  StreamAdminRequestError,
   StreamManagementError,
+  StreamOperationUnavailableError,
   TransmitterUnavailableError,
+  VerificationTimeoutError,
 } from './errors.js';
+export { createStreamAdminRoutes, EVENTS_ACTED_ON } from './stream_admin_routes.js';
+export { POLL_DELIVERY, PUSH_DELIVERY, StreamClient } from './stream_client.js';
+export type { StreamConfiguration, StreamStatus } from './stream_client.js';
 export type { SetErrorCode } from './errors.js';
 export { CAEP_EVENT, RISC_EVENT, SSF_EVENT } from './security_event.js';
 export type { SecurityEvent, SecurityEventType } from './security_event.js';

@@ -1,5 +1,5 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import { acceptedSetSubject, AuditRecordExistsError } from '../audit/index.js';
+import { acceptedSetSubject, AuditRecordExistsError, verificationRequestSubject } from '../audit/index.js';
 import type { AuditRecord } from '../audit/index.js';
 import type { Change } from '../changes/index.js';
 import type { TenantSettings, TransmitterSettings } from '../config/index.js';
@@ -146,6 +146,13 @@ export class SignalReceiver {
       const streamId = this.#transmitters.streamId(tenantId, transmitter.issuer);
       if (streamId !== undefined && resolved.opaqueId !== streamId) {
         throw new SetRefusedError('invalid_request', `the ${event.type} event names another stream than ${streamId}`);
+      }
+    }
+    if (event.type === 'verification' && event.state !== undefined) {
+      // SSF §8.1.4.1: a state we never asked for is not an answer to our request (unsolicited events carry none).
+      const requested = await this.#archive.last(verificationRequestSubject(tenantId, event.state));
+      if (requested === undefined) {
+        throw new SetRefusedError('invalid_state', 'this receiver requested no verification with that state');
       }
     }
     return signalEffects(event, resolved, {

@@ -103,7 +103,7 @@ describe('the tenants file', () => {
       receiver: { bearerToken: 'tx', sessionChangeEvent: 'session-presented' },
     });
     expect(parseConfig({}).tenants).toEqual([]);
-    expect(parseConfig({}).signals).toMatchObject({ publicUrl: 'http://127.0.0.1:8080', signingKeysFile: undefined });
+    expect(parseConfig({}).signals).toMatchObject({ publicUrl: undefined, signingKeysFile: undefined });
     expect(parseConfig({ IPSIE_PUBLIC_URL: 'https://gw.example/' }).signals.publicUrl).toBe('https://gw.example');
     expect(() => parseConfig({ IPSIE_PUBLIC_URL: 'gw.example' })).toThrow('IPSIE_PUBLIC_URL');
   });

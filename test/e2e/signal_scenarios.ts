@@ -525,11 +525,13 @@ export function describeRefusals(): void {
       await refused(unsigned, 'invalid_key', /alg none/, mo);
     });
 
-    it('a verification event is accepted without effect while no stream id is known', async () => {
-      const verification = await tx.set(`${SSF}verification`, { format: 'opaque', id: 'some-stream' }, { state: 'x' });
+    it('a verification event: unsolicited is accepted without effect; a state never requested is invalid_state', async () => {
+      const stream = { format: 'opaque', id: 'some-stream' };
       const before = await producer.lastSequence();
-      expect(await deliver(verification)).toMatchObject({ accepted: true });
+      expect(await deliver(await tx.set(`${SSF}verification`, stream, {}))).toMatchObject({ accepted: true });
       expect(await producer.lastSequence()).toBe(before);
+      const forged = await tx.set(`${SSF}verification`, stream, { state: 'not-ours' });
+      await refused(forged, 'invalid_state', /no verification/, mo);
     });
   });
 }

@@ -1,0 +1,193 @@
+/**
+ * SSF stream management (SSF §8) through the tenant admin API, against a fake
+ * transmitter found by its `/.well-known/ssf-configuration`: create, read,
+ * update, status, subjects, delete, and the verification round trip over
+ * push and over poll.
+ */
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EVENTS_ACTED_ON } from '../../src/signals/index.js';
+import { FakeTransmitter, SSF } from '../harness/fake_transmitter.js';
+import { sha256, startTestGateway } from '../harness/gateway.js';
+import type { TestGateway } from '../harness/gateway.js';
+import { NatsServer } from '../harness/nats_server.js';
+import { makeTempDir } from '../harness/temp_dir.js';
+
+const PUSH_TOKEN = `push-${randomUUID()}`;
+const ADMIN = 'umbrella-admin';
+
+let nats: NatsServer;
+let tx: FakeTransmitter;
+let gw: TestGateway;
+const secrets = makeTempDir('ipsie-ssf-');
+
+beforeAll(async () => {
+  tx = await FakeTransmitter.start();
+  nats = await NatsServer.start();
+  const managementFile = join(secrets.path, 'management');
+  const pollFile = join(secrets.path, 'poll');
+  writeFileSync(managementFile, tx.managementToken);
+  writeFileSync(pollFile, tx.pollToken);
+  gw = await startTestGateway(nats.url, {
+    umbrella: {
+      admin: { bearer_token_sha256: [sha256(ADMIN)] },
+      ssf: {
+        transmitters: [
+          {
+            issuer: tx.issuer,
+            discovery: true,
+            audience: tx.audience,
+            push: { bearer_token_sha256: [sha256(PUSH_TOKEN)] },
+            poll: { endpoint_url: tx.pollUrl, bearer_token_file: pollFile, interval_ms: 50 },
+            management: { bearer_token_file: managementFile },
+          },
+        ],
+      },
+    },
+    globex: { admin: { bearer_token_sha256: [sha256('globex-admin')] } },
+  });
+});
+
+afterAll(async () => {
+  await gw.stop();
+  await nats.dispose();
+  await tx.stop();
+  secrets.remove();
+});
+
+interface Answer {
+  readonly status: number;
+  readonly body: Record<string, unknown> | undefined;
+}
+
+async function admin(
+  method: string,
+  path: string,
+  body?: unknown,
+  token = ADMIN,
+  tenant = 'umbrella',
+): Promise<Answer> {
+  const response = await fetch(`${gw.origin}/admin/v1/${tenant}/ssf/${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>) };
+}
+
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('stream management', () => {
+  it('needs the tenant’s admin credentials', async () => {
+    expect((await admin('GET', 'streams', undefined, 'guess')).status).toBe(401);
+    expect((await admin('GET', 'streams', undefined, 'globex-admin')).status).toBe(401);
+    // globex has no transmitter with stream management.
+    expect(await admin('GET', 'streams', undefined, 'globex-admin', 'globex')).toMatchObject({
+      status: 400,
+      body: { code: 'ERR_SSF_ADMIN_REQUEST_INVALID' },
+    });
+  });
+
+  it('before a stream exists: reads an empty list; status needs a stream id', async () => {
+    expect(await admin('GET', 'streams')).toMatchObject({ status: 200, body: { streams: [] } });
+    expect(await admin('GET', 'status')).toMatchObject({
+      status: 409,
+      body: { code: 'ERR_SSF_OPERATION_UNAVAILABLE' },
+    });
+  });
+
+  it('push delivery needs a token our push endpoint accepts', async () => {
+    const r = await admin('POST', 'streams', { delivery: 'push', push_bearer_token: 'made-up' });
+    expect(r).toMatchObject({ status: 400, body: { code: 'ERR_SSF_ADMIN_REQUEST_INVALID' } });
+    expect(tx.streams()).toHaveLength(0);
+  });
+
+  it('creates a push stream pointing at our endpoint, and verifies it end to end', async () => {
+    const created = await admin('POST', 'streams', {
+      delivery: 'push',
+      push_bearer_token: PUSH_TOKEN,
+      description: 'umbrella sign-in signals',
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      iss: tx.issuer,
+      delivery: { method: 'urn:ietf:rfc:8935', endpoint_url: `${gw.origin}/ssf/v1/umbrella/events` },
+    });
+    const [stream] = tx.streams();
+    expect(stream?.events_requested).toEqual(EVENTS_ACTED_ON);
+    expect(stream?.delivery.authorization_header).toBe(`Bearer ${PUSH_TOKEN}`);
+
+    const verified = await admin('POST', 'verify');
+    expect(verified).toMatchObject({
+      status: 200,
+      body: { verified: true, stream_id: stream?.stream_id, delivery: 'push' },
+    });
+    await until(() => tx.verificationPushes.length > 0);
+    expect(tx.verificationPushes).toEqual([202]);
+  });
+
+  it('a verification event naming another stream is refused once the stream is known', async () => {
+    const set = await tx.set(`${SSF}verification`, { format: 'opaque', id: 'not-our-stream' }, {});
+    const response = await fetch(`${gw.origin}/ssf/v1/umbrella/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/secevent+jwt', authorization: `Bearer ${PUSH_TOKEN}` },
+      body: set,
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ err: 'invalid_request' });
+  });
+
+  it('reads, updates, pauses and resumes the stream; adds and removes subjects', async () => {
+    const id = tx.streams()[0]?.stream_id;
+    expect(await admin('GET', 'streams')).toMatchObject({ status: 200, body: { streams: [{ stream_id: id }] } });
+    const patched = await admin('PATCH', 'streams', { description: 'renamed' });
+    expect(patched).toMatchObject({ status: 200, body: { stream_id: id, description: 'renamed' } });
+    expect(await admin('POST', 'status', { status: 'paused', reason: 'maintenance' })).toMatchObject({
+      status: 200,
+      body: { status: 'paused' },
+    });
+    expect(await admin('GET', 'status')).toMatchObject({ status: 200, body: { stream_id: id, status: 'paused' } });
+    expect((await admin('POST', 'status', { status: 'sleeping' })).status).toBe(400);
+    await admin('POST', 'status', { status: 'enabled' });
+
+    const subject = { format: 'email', email: 'ann@umbrella.example' };
+    expect((await admin('POST', 'subjects/add', { subject, verified: true })).status).toBe(204);
+    expect(tx.streams()[0]?.subjects).toEqual([subject]);
+    expect((await admin('POST', 'subjects/remove', { subject })).status).toBe(204);
+    expect(tx.streams()[0]?.subjects).toEqual([]);
+    expect((await admin('POST', 'subjects/add', { subject: 'ann' })).status).toBe(400);
+  });
+
+  it('a transmitter error is reported as 502 with its status', async () => {
+    // The fake allows one stream: a second create is 409 Conflict there.
+    const r = await admin('POST', 'streams', { delivery: 'poll' });
+    expect(r).toMatchObject({ status: 502, body: { code: 'ERR_SSF_MANAGEMENT_FAILED' } });
+    expect(String(r.body?.['detail'])).toMatch(/409/);
+  });
+
+  it('deletes the stream; a poll stream then verifies over poll', async () => {
+    expect((await admin('DELETE', 'streams')).status).toBe(204);
+    expect(tx.streams()).toHaveLength(0);
+    const created = await admin('POST', 'streams', { delivery: 'poll' });
+    expect(created).toMatchObject({
+      status: 201,
+      body: { delivery: { method: 'urn:ietf:rfc:8936', endpoint_url: tx.pollUrl } },
+    });
+    const verified = await admin('POST', 'verify');
+    expect(verified).toMatchObject({ status: 200, body: { verified: true, delivery: 'poll' } });
+    // Stored first, acknowledged with the next poll.
+    await until(() => tx.acked.length > 0);
+  });
+});
