@@ -27,6 +27,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   signals: ['audit', 'changes', 'config', 'gateway', 'logging', 'store', 'stream'],
   gateway: ['logging'],
   admin: ['changes', 'logging', 'store', 'stream'],
+  observations: ['logging', 'stream'],
+  transmit: ['audit', 'config', 'logging', 'observations', 'store', 'stream'],
   roles: [
     'admin',
     'audit',
@@ -36,6 +38,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     'gateway',
     'ingest',
     'logging',
+    'observations',
     'policy',
     'scim',
     'session',
@@ -43,6 +46,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     'store',
     'stream',
     'tokens',
+    'transmit',
   ],
 };
 

@@ -42,6 +42,22 @@ export interface DeciderOptions {
   readonly maxSequenceWaitMs?: number;
   /** Unix seconds. @defaultValue the system clock */
   readonly clock?: () => number;
+  /** Told of each live stored session a Check presents, with where the request came from (IPSIE SL3). */
+  readonly onSessionPresented?: (presented: PresentedSession) => void;
+}
+
+/** A live stored session as a Check presented it: where it was established, and where it is now. */
+export interface PresentedSession {
+  readonly tenantId: string;
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly issuer: string;
+  readonly idpSessionId: string | undefined;
+  readonly establishedIp: string | undefined;
+  readonly establishedDeviceId: string | undefined;
+  readonly ip: string | undefined;
+  readonly deviceId: string | undefined;
+  readonly userAgent: string | undefined;
 }
 
 export const DEFAULT_MAX_SEQUENCE_WAIT_MS = 2_000;
@@ -59,8 +75,10 @@ export class Decider {
   readonly #freshness: StoreFreshness | undefined;
   readonly #tokens: Pick<SessionAuthority, 'identify'> | undefined;
   readonly #maxSequenceWaitMs: number;
+  readonly #onSessionPresented: ((presented: PresentedSession) => void) | undefined;
 
   constructor(options: DeciderOptions) {
+    this.#onSessionPresented = options.onSessionPresented;
     this.#reader = options.reader;
     this.#policies = options.policies;
     this.#logger = options.logger;
@@ -180,6 +198,21 @@ export class Decider {
         ? read.slice
         : withAssertedSession(tenantId, read.slice, resolved.ref, resolved.asserted);
     const policy = this.#policies.get(tenantId);
+    const session = read.slice?.session;
+    if (this.#onSessionPresented !== undefined && session !== undefined && session.revokedAt === undefined) {
+      this.#onSessionPresented({
+        tenantId,
+        sessionId: session.id,
+        userId: session.userId,
+        issuer: session.issuer,
+        idpSessionId: session.idpSessionId,
+        establishedIp: session.ip,
+        establishedDeviceId: session.deviceId,
+        ip: context.ip,
+        deviceId: context.deviceId,
+        userAgent: context.userAgent,
+      });
+    }
     // Cut off from the stream for too long: the store may be missing a
     // deactivation or revocation, so nothing is allowed.
     const stale = this.#freshness?.isStale() ?? false;

@@ -18,7 +18,14 @@ import {
   TransmitterDirectory,
   TransmitterUnavailableError,
 } from '../signals/index.js';
+import { ensureObservationStream } from '../observations/index.js';
 import { EntitlementStore } from '../store/index.js';
+import {
+  createTransmitterRoutes,
+  SessionChangeTransmitter,
+  SigningKeyRing,
+  SigningKeysInvalidError,
+} from '../transmit/index.js';
 import { ChangePublisher, connectNats, ensureStateStream } from '../stream/index.js';
 
 export interface GatewayOptions {
@@ -50,10 +57,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   let ingestor: StateIngestor | undefined;
   let server: Server | undefined;
+  let keys: SigningKeyRing | undefined;
+  let transmitter: SessionChangeTransmitter | undefined;
   try {
     const jsm = await jetstreamManager(nc);
     await ensureStateStream(jsm, { replicas: config.gateway.streamReplicas });
     await ensureAuditStream(jsm, { replicas: config.gateway.streamReplicas, maxAgeS: config.signals.auditMaxAgeS });
+    await ensureObservationStream(jsm, { replicas: config.gateway.streamReplicas });
     const js = jetstream(nc);
     const publisher = new ChangePublisher(js);
     const audit = new AuditLog(nc, js, jsm);
@@ -138,10 +148,36 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             ],
       ),
     );
+    // IPSIE SL3: session changes the sidecars observe go to the tenants' SSF receivers, signed by us.
+    const receivers = new Map(
+      config.tenants.flatMap((t) => (t.ssf.receiver === undefined ? [] : [[t.id, t.ssf.receiver] as const])),
+    );
+    const keysFile = config.signals.signingKeysFile;
+    if (keysFile === undefined && receivers.size > 0) {
+      throw new SigningKeysInvalidError(
+        `tenants ${[...receivers.keys()].join(', ')} report to an SSF receiver: set IPSIE_SSF_SIGNING_KEYS_FILE`,
+      );
+    }
+    keys = keysFile === undefined ? undefined : await SigningKeyRing.load(keysFile, logger);
+    keys?.reloadEvery(config.signals.keysReloadMs);
+    const signingKeys = keys;
+    transmitter =
+      signingKeys === undefined
+        ? undefined
+        : new SessionChangeTransmitter({
+            nc,
+            receivers,
+            keys: signingKeys,
+            issuer: () => publicUrl,
+            directory: store,
+            archive: audit,
+            logger,
+          });
     const app = createGatewayApp({
       logger,
       routes: [
         scim,
+        ...(signingKeys === undefined ? [] : [createTransmitterRoutes({ keys: signingKeys, issuer: () => publicUrl })]),
         createPushRouter({ receiver, logger, maxBodyBytes: config.signals.pushMaxBytes }),
         createAdminRouter({
           adminTokens: new Map(config.tenants.map((t) => [t.id, t.adminTokenSha256])),
@@ -161,6 +197,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     server = bound.server;
     const host = config.gateway.address.slice(0, config.gateway.address.lastIndexOf(':'));
     publicUrl = config.signals.publicUrl ?? `http://${host}:${bound.port}`;
+    // After the listener: our issuer (the public URL) is known, and the JWKS is served.
+    await transmitter?.start();
     logger.info(
       { address: config.gateway.address, port: bound.port, tenants: config.tenants.length },
       'gateway listening',
@@ -184,6 +222,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             await p.stop();
           }),
         );
+        await transmitter?.stop();
+        keys?.stop();
         await replica.stop();
         await nc.drain();
         store.close();
@@ -191,6 +231,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     };
   } catch (error) {
     server?.close();
+    await transmitter?.stop();
+    keys?.stop();
     await ingestor?.stop();
     await nc.close();
     store.close();

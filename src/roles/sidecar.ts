@@ -1,10 +1,11 @@
 import type { Config } from '../config/index.js';
 import { CheckServer, Decider } from '../check/index.js';
-import type { BoundAddresses } from '../check/index.js';
+import type { BoundAddresses, PresentedSession } from '../check/index.js';
 import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
 import { PolicyCompiler, PolicyRegistry, loadTenantPolicySources } from '../policy/index.js';
 import type { CompiledPolicy, TenantPolicySource } from '../policy/index.js';
+import { SessionObserver } from '../observations/index.js';
 import { EntitlementStore } from '../store/index.js';
 import { jetstream } from '@nats-io/jetstream';
 import { SessionAuthority } from '../session/index.js';
@@ -109,8 +110,16 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       ...(clock === undefined ? {} : { clock }),
     });
     closeConnection = async () => {
+      await observer?.flush();
       if (publisherConnection !== undefined) await (await publisherConnection).close();
     };
+    const observer =
+      servers === undefined
+        ? undefined
+        : new SessionObserver(async () => {
+            publisherConnection ??= connectNats({ servers, name: `${config.nats.name}-signin` }, logger);
+            return jetstream(await publisherConnection);
+          }, logger);
     const decider = new Decider({
       reader: store,
       policies,
@@ -119,6 +128,13 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       freshness: ingestor,
       maxSequenceWaitMs: config.grpc.minSequenceWaitMs,
       ...(clock === undefined ? {} : { clock }),
+      ...(observer === undefined
+        ? {}
+        : {
+            onSessionPresented: (presented: PresentedSession) => {
+              observer.presented(presented);
+            },
+          }),
     });
     const server = new CheckServer({
       decider,
