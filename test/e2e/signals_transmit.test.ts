@@ -119,7 +119,9 @@ async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void
   }
 }
 
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = async (ms: number): Promise<void> => {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+};
 
 /** Verifies a SET the way the IdP would: our metadata, then the JWKS it names. */
 async function verifyAsReceiver(set: string): Promise<JWTPayload> {
