@@ -21,6 +21,8 @@ export interface VerifiedSet {
   readonly event: SecurityEvent;
   readonly subject: SubjectIdentifier;
   readonly kid: string | undefined;
+  /** The signature algorithm that verified. */
+  readonly alg: string;
 }
 
 export interface SetVerifierOptions {
@@ -113,6 +115,7 @@ export class SetVerifier {
       event,
       subject: subjectOf(claims, uri),
       kid: header.kid,
+      alg,
     };
   }
 

@@ -176,7 +176,14 @@ export class SignalReceiver {
           jti,
           txn: verified.txn ?? null,
           event_type: uri,
-          kid: verified.kid ?? null,
+          // The verification result: signed by this key of the transmitter's JWKS, every check passed.
+          verification: {
+            alg: verified.alg,
+            kid: verified.kid ?? null,
+            jwks_uri: transmitter.jwksUri ?? 'discovery',
+            audience: transmitter.audience,
+            iat: verified.issuedAt,
+          },
           delivery: delivery.method,
           state: event.type === 'verification' ? (event.state ?? null) : null,
           stream_status: event.type === 'stream-updated' ? event.status : null,

@@ -8,6 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { acceptedSetSubject, AUDIT_STREAM } from '../../src/audit/index.js';
+import type { AuditRecord } from '../../src/audit/index.js';
 import type { CheckRequestMessage, CheckResponseMessage } from '../../src/check/index.js';
 import { change, session, user } from '../harness/changes.js';
 import { CAEP, FakeTransmitter, RISC, SSF } from '../harness/fake_transmitter.js';
@@ -440,6 +442,37 @@ export function describeSignalEffects(): void {
       const before = await producer.lastSequence();
       await accepted(await tx.set(`${CAEP}session-presented`, email(lu), { fp_ua: 'abc' }));
       expect(await producer.lastSequence()).toBe(before);
+    });
+
+    it('every accepted SET is archived with its verification result; a refused one with its error', async () => {
+      const tu = await person('tu');
+      const jti = randomUUID();
+      const set = await tx.set(`${RISC}account-enabled`, email(tu), {}, { jti });
+      await accepted(set);
+      const stored = await producer.jsm.streams.getMessage(AUDIT_STREAM, {
+        last_by_subj: acceptedSetSubject(TENANT, tx.issuer, jti),
+      });
+      expect(stored?.json<AuditRecord>()).toMatchObject({
+        kind: 'set.accepted',
+        tenant: TENANT,
+        data: {
+          iss: tx.issuer,
+          jti,
+          delivery: mode,
+          event_type: `${RISC}account-enabled`,
+          verification: { alg: 'RS256', kid: tx.keys.publicJwk().kid, audience: tx.audience },
+          set,
+        },
+      });
+      const bad = await tx.set(`${RISC}account-enabled`, email(tu), {}, { aud: 'https://elsewhere.example' });
+      expect(await deliver(bad)).toMatchObject({ accepted: false, err: 'invalid_audience' });
+      const refusal = await producer.jsm.streams.getMessage(AUDIT_STREAM, {
+        last_by_subj: `ipsie.audit.${TENANT}.set_refused`,
+      });
+      expect(refusal?.json<AuditRecord>()).toMatchObject({
+        kind: 'set.refused',
+        data: { err: 'invalid_audience', delivery: mode, set: bad },
+      });
     });
   });
 }
