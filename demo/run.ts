@@ -11,9 +11,12 @@
  *      tenant's Rego to Wasm and replays the stream into its SQLite store;
  *   4. runs a scripted series of Checks over the Unix socket, printing each
  *      decision with its reasons;
- *   5. lifecycle over the stream: deactivation and session revocation reach
- *      the app through WatchSessions and Check (read-after-write with
- *      min_sequence), and a sidecar cut off from NATS fails closed.
+ *   5. lifecycle over the stream: a SCIM deactivation, and CAEP events that
+ *      acme's IdP pushes as signed SETs (session revoked, assurance lowered),
+ *      reach the app through WatchSessions and Check (read-after-write with
+ *      min_sequence); a session presented from a new IP is reported to the
+ *      IdP as a signed CAEP session-presented SET (IPSIE SL3); a sidecar cut
+ *      off from NATS fails closed.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -32,6 +35,8 @@ import type {
   CheckResponseMessage,
   SessionEventMessage,
 } from '../src/check/index.js';
+import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
+import { CAEP, FakeTransmitter } from '../test/harness/fake_transmitter.js';
 import { freePort, NatsServer } from '../test/harness/nats_server.js';
 import { ScimClient, sequenceOf } from '../test/harness/scim_client.js';
 import { TestProducer } from '../test/harness/stream.js';
@@ -42,6 +47,7 @@ import type { ExampleTenant } from './example_directory.js';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const TOKENS = { acme: 'demo-entra-token-for-acme', globex: 'demo-okta-token-for-globex' };
+const SSF_PUSH_TOKEN = 'demo-ssf-push-token-for-acme';
 
 /** Provisions a tenant over SCIM; returns the ids the gateway assigned, by handle. */
 async function provision(scim: ScimClient, tenant: ExampleTenant): Promise<Map<string, string>> {
@@ -129,13 +135,37 @@ async function main(): Promise<void> {
 
   console.log('1. Starting nats-server with JetStream, and `ipsie-sidecar gateway` (the IdP-facing edge)');
   const nats = await NatsServer.start();
+  // acme's IdP as an SSF transmitter (it signs real SETs) and receiver (of what we transmit).
+  const idp = await FakeTransmitter.start();
+  const receiverTokenFile = join(dir.path, 'ssf-receiver-token');
+  writeFileSync(receiverTokenFile, idp.receiverToken);
+  const keysFile = join(dir.path, 'ssf-signing-keys.json');
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  writeFileSync(
+    keysFile,
+    JSON.stringify({ keys: [{ ...(await exportJWK(privateKey)), kid: 'demo-1', alg: 'ES256' }] }),
+  );
   const tenantsFile = join(dir.path, 'tenants.json');
   const sha256 = (token: string): string => createHash('sha256').update(token).digest('hex');
   writeFileSync(
     tenantsFile,
     JSON.stringify({
       tenants: {
-        acme: { display_name: ACME.displayName, scim: { bearer_token_sha256: [sha256(TOKENS.acme)] } },
+        acme: {
+          display_name: ACME.displayName,
+          scim: { bearer_token_sha256: [sha256(TOKENS.acme)] },
+          ssf: {
+            transmitters: [
+              {
+                issuer: idp.issuer,
+                jwks_uri: idp.jwksUri,
+                audience: idp.audience,
+                push: { bearer_token_sha256: [sha256(SSF_PUSH_TOKEN)] },
+              },
+            ],
+            receiver: { endpoint_url: idp.receiverUrl, bearer_token_file: receiverTokenFile, audience: idp.issuer },
+          },
+        },
         globex: { display_name: GLOBEX.displayName, scim: { bearer_token_sha256: [sha256(TOKENS.globex)] } },
       },
     }),
@@ -148,6 +178,7 @@ async function main(): Promise<void> {
       IPSIE_NATS_URL: nats.url,
       IPSIE_GATEWAY_ADDRESS: `127.0.0.1:${gatewayPort}`,
       IPSIE_TENANTS_FILE: tenantsFile,
+      IPSIE_SSF_SIGNING_KEYS_FILE: keysFile,
       IPSIE_LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -162,7 +193,7 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const producer = await TestProducer.connect(nats.url);
-  console.log(`   ${nats.url}; SCIM at ${origin}/scim/v2/<tenant>`);
+  console.log(`   ${nats.url}; SCIM at ${origin}/scim/v2/<tenant>; SSF push at ${origin}/ssf/v1/<tenant>/events`);
 
   console.log('\n2. Provisioning over SCIM 2.0: acme as Entra ID would, globex as Okta would');
   const acmeScim = new ScimClient(origin, 'acme', TOKENS.acme);
@@ -334,7 +365,13 @@ async function main(): Promise<void> {
       show(`   ${name} R&D document`, batch.results[i]!);
     });
 
-    console.log('\n5. Lifecycle over the stream, seen by the app through WatchSessions');
+    const aliceReadPhr: CheckRequestMessage = {
+      tenant: 'acme',
+      subject: { session_id: 'sess-alice-phr' },
+      action: { name: 'read' },
+      resource: { type: 'repository' },
+    };
+    console.log('\n5. Lifecycle over the stream and Shared Signals, seen by the app through WatchSessions');
     const watch = client.watchSessions({ tenant: 'acme' });
     const events: SessionEventMessage[] = [];
     watch.on('data', (e: SessionEventMessage) => events.push(e));
@@ -358,13 +395,30 @@ async function main(): Promise<void> {
       await check(client, { ...writeRepo, min_sequence: sequenceOf(deactivated) }),
     );
 
-    const revoked = await producer.publish(
-      change('acme', 'session.revoke', { ...aliceWeak, revoked_at: now(), revoke_reason: 'CAEP session-revoked' }),
+    const pushSet = async (set: string): Promise<number> => {
+      const response = await fetch(`${origin}/ssf/v1/acme/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/secevent+jwt', authorization: `Bearer ${SSF_PUSH_TOKEN}` },
+        body: set,
+      });
+      const sequence = Number(response.headers.get('x-ipsie-sequence'));
+      console.log(`     RFC 8935 push -> ${response.status}${await response.text()}, X-Ipsie-Sequence ${sequence}`);
+      return sequence;
+    };
+    console.log("   acme's IdP pushes a signed CAEP session-revoked SET for alice's password session");
+    const revoked = await pushSet(
+      await idp.set(
+        `${CAEP}session-revoked`,
+        {
+          format: 'complex',
+          user: { format: 'email', email: alice.userName },
+          session: { format: 'opaque', id: 'sess-alice-pwd' },
+        },
+        { initiating_entity: 'policy', reason_admin: { en: 'Sign-in from an unmanaged device' } },
+      ),
     );
     const e2 = await nextEvent();
-    console.log(
-      `   the IdP revokes alice's session (a change: the SSF receiver is not wired yet) -> WatchSessions: ${e2.kind.replace('SESSION_EVENT_KIND_', '')} ${e2.session_id} (${e2.reason})`,
-    );
+    console.log(`     WatchSessions: ${e2.kind.replace('SESSION_EVENT_KIND_', '')} ${e2.session_id} (${e2.reason})`);
     show(
       'alice read repository with that session',
       await check(client, {
@@ -372,20 +426,53 @@ async function main(): Promise<void> {
         subject: { session_id: 'sess-alice-pwd' },
         action: { name: 'read' },
         resource: { type: 'repository' },
-        min_sequence: revoked.sequence,
+        min_sequence: revoked,
       }),
     );
     watch.cancel();
 
+    console.log("   acme's IdP lowers carol's assurance (CAEP assurance-level-change, NIST-AAL 2 -> 1)");
+    const carolRead: CheckRequestMessage = {
+      tenant: 'acme',
+      subject: { session_id: 'sess-carol' },
+      action: { name: 'read' },
+      resource: { type: 'invoice', id: 'inv-1' },
+    };
+    show('carol read invoice, before', await check(client, carolRead));
+    const lowered = await pushSet(
+      await idp.set(
+        `${CAEP}assurance-level-change`,
+        { format: 'email', email: carol.userName },
+        {
+          namespace: 'NIST-AAL',
+          current_level: 'nist-aal1',
+          previous_level: 'nist-aal2',
+          change_direction: 'decrease',
+        },
+      ),
+    );
+    show('carol read invoice, after', await check(client, { ...carolRead, min_sequence: lowered }));
+
+    console.log('   IPSIE SL3: alice presents her session from a new IP; the gateway tells the IdP');
+    await check(client, { ...aliceReadPhr, context: { ip: '203.0.113.50', user_agent: 'demo-browser' } });
+    for (let i = 0; idp.received.length === 0; i++) {
+      if (i > 200) throw new Error('the IdP received no SET');
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const { payload, protectedHeader } = await jwtVerify(
+      idp.received[0] ?? '',
+      createRemoteJWKSet(new URL(`${origin}/ssf/v1/jwks`)),
+      { issuer: origin, audience: idp.issuer, typ: 'secevent+jwt' },
+    );
+    const [eventType, event] = Object.entries(payload['events'] as Record<string, unknown>)[0] ?? [];
+    console.log(
+      `     the IdP received ${String(eventType).replace(CAEP, 'CAEP ')} ${JSON.stringify(event)}, signed ${protectedHeader.alg} kid ${protectedHeader.kid ?? '?'}, verified with ${origin}/ssf/v1/jwks`,
+    );
+
     console.log(
       `\n6. Cut off from NATS for longer than the staleness bound (${STALE_AFTER_MS} ms), decisions fail closed`,
     );
-    const aliceRead: CheckRequestMessage = {
-      tenant: 'acme',
-      subject: { session_id: 'sess-alice-phr' },
-      action: { name: 'read' },
-      resource: { type: 'repository' },
-    };
+    const aliceRead = aliceReadPhr;
     await nats.stop();
     await new Promise((resolve) => setTimeout(resolve, STALE_AFTER_MS + 500));
     show('alice read repository, NATS down', await check(client, aliceRead));
@@ -412,6 +499,7 @@ async function main(): Promise<void> {
     await stopProcess(gateway);
     await producer.close();
     await nats.dispose();
+    await idp.stop();
     dir.remove();
   }
 }
