@@ -254,6 +254,14 @@ export function describeSignalEffects(): void {
       watch.cancel();
     });
 
+    it('session-revoked naming the IdP session alone (opaque sid) ends that session only', async () => {
+      const vi = await person('vi');
+      await producer.publish(session(TENANT, `${vi.session}-other`, vi.id, { issuer: tx.issuer }));
+      const seq = await accepted(await tx.set(`${CAEP}session-revoked`, { format: 'opaque', id: vi.sid }, {}));
+      expect(codes(await bySession(vi, seq))).toEqual(['SESSION_REVOKED']);
+      expect((await t.tcp.check(request({ session_id: `${vi.session}-other` }, seq))).decision).toBe('DECISION_ALLOW');
+    });
+
     it('session-revoked naming only the user ends all of their sessions', async () => {
       const bo = await person('bo');
       await producer.publish(session(TENANT, `${bo.session}-2`, bo.id, { issuer: tx.issuer }));

@@ -214,6 +214,11 @@ describe('transmitting session changes (SSF transmitter)', () => {
     await verifyAsReceiver(rotated);
   });
 
+  it('a gateway with a tenant reporting to a receiver, and no signing keys, does not start', async () => {
+    const tenants = { [TENANT]: { ssf: { receiver: { endpoint_url: idp.receiverUrl, audience: RECEIVER_AUDIENCE } } } };
+    await expect(startTestGateway(nats.url, tenants)).rejects.toThrow(/IPSIE_SSF_SIGNING_KEYS_FILE/);
+  });
+
   it('a receiver that is down gets the same SET again; one that refuses it does not', async () => {
     const cy = await signedIn('cy');
     idp.receiverStatus = 503;
