@@ -27,6 +27,22 @@ export class PolicyCompileError extends SidecarError {
   }
 }
 
+/** The tenant's own `*_test.rego` tests fail: `problems` locates each failing test. */
+export class PolicyTestFailedError extends SidecarError {
+  readonly code = 'ERR_POLICY_TEST_FAILED';
+  readonly problems: readonly CompileProblem[];
+
+  constructor(tenantId: string, problems: readonly CompileProblem[]) {
+    const first = problems[0];
+    const where = first?.file === undefined ? '' : `${first.file}:${first.row ?? 0}: `;
+    super(
+      `the tests of tenant "${tenantId}" fail: ${where}${first?.message ?? 'unknown'}` +
+        (problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''),
+    );
+    this.problems = problems;
+  }
+}
+
 /** A module declares a package outside the tenant's namespace, or is not a valid upload. */
 export class PolicyModuleRejectedError extends SidecarError {
   readonly code = 'ERR_POLICY_MODULE_REJECTED';

@@ -1,5 +1,11 @@
 export { PolicyCompiler, DECISION_ENTRYPOINT } from './opa_compiler.js';
-export type { CompiledPolicy, PolicyCompilerOptions, TenantPolicySource } from './opa_compiler.js';
+export type {
+  CompiledPolicy,
+  CompileOptions,
+  PolicyCompilerOptions,
+  TenantPolicySource,
+  TestSummary,
+} from './opa_compiler.js';
 export { PolicyRegistry, TenantPolicy } from './policy_registry.js';
 export { loadTenantPolicySources } from './policy_sources.js';
 export type { DecisionKind, PolicyDecision, Reason, StepUpChallenge } from './policy_decision.js';
@@ -13,5 +19,6 @@ export {
   PolicyModuleRejectedError,
   PolicyNotLoadedError,
   PolicyResultInvalidError,
+  PolicyTestFailedError,
 } from './errors.js';
 export type { CompileProblem } from './errors.js';

@@ -10,6 +10,7 @@ import {
   PolicyCompileError,
   PolicyCompileTimeoutError,
   PolicyModuleRejectedError,
+  PolicyTestFailedError,
 } from './errors.js';
 import type { CompileProblem } from './errors.js';
 import { TENANT_ID_PATTERN } from '../tenant_id.js';
@@ -31,6 +32,33 @@ export interface TenantPolicySource {
    * compiled into the bundle.
    */
   readonly modules: ReadonlyMap<string, string>;
+  /** Static data uploaded with the policy, visible to it as `data.static`. */
+  readonly data?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Builtins a tenant policy may never call, whatever the runtime supports:
+ * no I/O from inside a decision (DESIGN.md: a decision depends on its input).
+ */
+const FORBIDDEN_BUILTINS: ReadonlySet<string> = new Set([
+  'http.send',
+  'opa.runtime',
+  'net.lookup_ip_addr',
+  'providers.aws.sign_req',
+  'time.now_ns',
+  'rand.intn',
+  'uuid.rfc4122',
+]);
+
+export interface CompileOptions {
+  /** Also run the tenant's `*_test.rego` with `opa test`; a failing test refuses the policy. */
+  readonly runTests?: boolean;
+}
+
+/** What `opa test` reported for the tenant's tests. */
+export interface TestSummary {
+  readonly passed: number;
+  readonly failed: number;
 }
 
 /** A tenant's Rego and the platform rules, compiled to one Wasm module. */
@@ -41,6 +69,8 @@ export interface CompiledPolicy {
   readonly wasm: Uint8Array;
   /** The bundle's `data.json` (kept small: entitlements go in `input`). */
   readonly data: Record<string, unknown>;
+  /** Set when the compile ran the tenant's tests. */
+  readonly tests?: TestSummary;
 }
 
 export interface PolicyCompilerOptions {
@@ -83,8 +113,9 @@ export class PolicyCompiler {
    * @throws {PolicyCompileError} `ERR_POLICY_COMPILE_FAILED` with every problem located
    * @throws {PolicyCompileTimeoutError} `ERR_POLICY_COMPILE_TIMEOUT`
    * @throws {OpaUnavailableError} `ERR_POLICY_OPA_UNAVAILABLE`
+   * @throws {PolicyTestFailedError} `ERR_POLICY_TEST_FAILED` (with `runTests`)
    */
-  async compile(source: TenantPolicySource): Promise<CompiledPolicy> {
+  async compile(source: TenantPolicySource, options: CompileOptions = {}): Promise<CompiledPolicy> {
     const { tenantId } = source;
     if (!TENANT_ID_PATTERN.test(tenantId)) {
       throw new PolicyModuleRejectedError(`"${tenantId}" is not a valid tenant id`);
@@ -103,6 +134,9 @@ export class PolicyCompiler {
     try {
       await writeModules(join(work, 'platform'), platform);
       await writeModules(join(work, 'tenant'), source.modules);
+      // Static data under its own root, so it can never shadow the platform's or reach another package.
+      await mkdir(join(work, 'static', 'static'), { recursive: true });
+      await writeFile(join(work, 'static', 'static', 'data.json'), JSON.stringify(source.data ?? {}));
       await writeFile(join(work, 'capabilities.json'), await this.#capabilitiesJson());
 
       // Located, structured errors: `opa check` speaks JSON, `opa build` does not.
@@ -118,6 +152,7 @@ export class PolicyCompiler {
       if (check.code !== 0) throw new PolicyCompileError(tenantId, problemsFromCheck(check));
 
       await this.#checkNamespaces(work, tenantId);
+      const tests = options.runTests === true ? await this.#test(work, tenantId) : undefined;
 
       const build = await this.#opa(work, [
         'build',
@@ -133,6 +168,7 @@ export class PolicyCompiler {
         'bundle.tar.gz',
         'platform',
         'tenant',
+        'static',
       ]);
       if (build.code !== 0) throw new PolicyCompileError(tenantId, problemsFromText(build.stderr));
 
@@ -140,10 +176,51 @@ export class PolicyCompiler {
       const wasm = files.get('policy.wasm');
       if (wasm === undefined) throw new PolicyCompileError(tenantId, [problem('bundle has no policy.wasm')]);
       const data = JSON.parse(files.get('data.json')?.toString('utf8') ?? '{}') as Record<string, unknown>;
-      return { tenantId, version: versionOf(platform, source.modules), wasm, data };
+      const version = versionOf(platform, source.modules, source.data ?? {});
+      return { tenantId, version, wasm, data, ...(tests === undefined ? {} : { tests }) };
     } finally {
       await rm(work, { recursive: true, force: true });
     }
+  }
+
+  /** `opa test` over the tenant's tests (the platform's own are not run here). */
+  async #test(work: string, tenantId: string): Promise<TestSummary> {
+    const run = await this.#opa(work, [
+      'test',
+      '--format',
+      'json',
+      '--capabilities',
+      'capabilities.json',
+      'platform',
+      'tenant',
+      'static',
+    ]);
+    let results: {
+      name?: string;
+      fail?: boolean;
+      error?: { message?: string };
+      location?: { file?: string; row?: number; col?: number };
+    }[];
+    try {
+      results = JSON.parse(run.stdout) as typeof results;
+    } catch {
+      // Not a test report: the tests did not compile.
+      throw new PolicyCompileError(tenantId, problemsFromText(run.stderr || run.stdout));
+    }
+    const failed = results.filter((r) => r.fail === true || r.error !== undefined);
+    if (failed.length > 0) {
+      throw new PolicyTestFailedError(
+        tenantId,
+        failed.map((r) => ({
+          file: displayFile(r.location?.file),
+          row: r.location?.row,
+          col: r.location?.col,
+          code: r.error === undefined ? 'test_failed' : 'test_error',
+          message: r.error?.message ?? `${r.name ?? 'a test'} failed`,
+        })),
+      );
+    }
+    return { passed: results.length, failed: 0 };
   }
 
   /** Every module's package must sit under the tenant's own namespace. */
@@ -190,7 +267,8 @@ export class PolicyCompiler {
         builtins: { name: string }[];
       };
       const runnable = new Set(sdk.builtins.map((b) => b.name));
-      return JSON.stringify({ ...current, builtins: current.builtins.filter((b) => runnable.has(b.name)) });
+      const allowed = current.builtins.filter((b) => runnable.has(b.name) && !FORBIDDEN_BUILTINS.has(b.name));
+      return JSON.stringify({ ...current, builtins: allowed });
     })();
     this.#capabilities.catch(() => (this.#capabilities = undefined));
     return this.#capabilities;
@@ -230,8 +308,13 @@ async function writeModules(dir: string, modules: ReadonlyMap<string, string>): 
   }
 }
 
-function versionOf(platform: ReadonlyMap<string, string>, tenant: ReadonlyMap<string, string>): string {
+function versionOf(
+  platform: ReadonlyMap<string, string>,
+  tenant: ReadonlyMap<string, string>,
+  data: Readonly<Record<string, unknown>>,
+): string {
   const hash = createHash('sha256');
+  hash.update(`data\0${JSON.stringify(data)}\0`);
   for (const [scope, modules] of [
     ['platform', platform],
     ['tenant', tenant],

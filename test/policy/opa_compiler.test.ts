@@ -182,3 +182,65 @@ describe('PolicyRegistry', () => {
     }
   });
 });
+
+describe('PolicyCompiler for uploads: tests, static data, forbidden builtins', () => {
+  const tested = (authz: string, test: string): Map<string, string> =>
+    new Map([
+      ['authz.rego', authz],
+      ['authz_test.rego', test],
+    ]);
+
+  it('runs the tenant tests and refuses a failing one, located', async () => {
+    const source = {
+      tenantId: 't1',
+      modules: tested(
+        'package tenants.t1\n\nallow if input.action.name == "read"\n',
+        'package tenants_test.t1\n\nimport data.tenants.t1\n\ntest_read if t1.allow with input as {"action": {"name": "read"}}\n\ntest_write if t1.allow with input as {"action": {"name": "write"}}\n',
+      ),
+    };
+    const error = await compiler.compile(source, { runTests: true }).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'ERR_POLICY_TEST_FAILED',
+      problems: [
+        { file: 'authz_test.rego', row: 7, code: 'test_failed', message: expect.stringContaining('test_write') },
+      ],
+    });
+    // Without the failing test it passes, and says how many ran.
+    const passing = await compiler.compile(
+      {
+        ...source,
+        modules: tested(
+          source.modules.get('authz.rego') ?? '',
+          'package tenants_test.t1\n\nimport data.tenants.t1\n\ntest_read if t1.allow with input as {"action": {"name": "read"}}\n',
+        ),
+      },
+      { runTests: true },
+    );
+    expect(passing.tests).toEqual({ passed: 1, failed: 0 });
+  });
+
+  it('static data is data.static, and changes the version', async () => {
+    const text = 'package tenants.t1\n\nallow if input.action.name in data.static.allowed_actions\n';
+    const a = await compiler.compile({ tenantId: 't1', modules: modules(text), data: { allowed_actions: ['read'] } });
+    const b = await compiler.compile({ tenantId: 't1', modules: modules(text), data: { allowed_actions: ['write'] } });
+    expect(a.version).not.toBe(b.version);
+    const policy = await new PolicyRegistry().install(a);
+    expect(policy.evaluate(input()).kind).toBe('allow');
+    expect((await new PolicyRegistry().install(b)).evaluate(input()).kind).toBe('deny');
+  });
+
+  it.each([
+    ['http.send', 'x := http.send({"method": "get", "url": "http://example.com"})'],
+    ['net.lookup_ip_addr', 'x := net.lookup_ip_addr("example.com")'],
+    ['opa.runtime', 'x := opa.runtime()'],
+    ['time.now_ns', 'x := time.now_ns()'],
+  ])('refuses %s with its location', async (builtin, rule) => {
+    const error = await compiler
+      .compile({ tenantId: 't1', modules: modules(`package tenants.t1\n\n${rule}\n`) })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'ERR_POLICY_COMPILE_FAILED',
+      problems: [{ file: 'authz.rego', row: 3, message: expect.stringContaining(builtin) }],
+    });
+  });
+});
