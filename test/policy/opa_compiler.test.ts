@@ -202,7 +202,12 @@ describe('PolicyCompiler for uploads: tests, static data, forbidden builtins', (
     expect(error).toMatchObject({
       code: 'ERR_POLICY_TEST_FAILED',
       problems: [
-        { file: 'authz_test.rego', row: 7, code: 'test_failed', message: expect.stringContaining('test_write') },
+        {
+          file: 'authz_test.rego',
+          row: 7,
+          code: 'test_failed',
+          message: expect.stringContaining('test_write') as unknown,
+        },
       ],
     });
     // Without the failing test it passes, and says how many ran.
@@ -240,7 +245,7 @@ describe('PolicyCompiler for uploads: tests, static data, forbidden builtins', (
       .catch((e: unknown) => e);
     expect(error).toMatchObject({
       code: 'ERR_POLICY_COMPILE_FAILED',
-      problems: [{ file: 'authz.rego', row: 3, message: expect.stringContaining(builtin) }],
+      problems: [{ file: 'authz.rego', row: 3, message: expect.stringContaining(builtin) as unknown }],
     });
   });
 });
