@@ -28,6 +28,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   gateway: ['logging'],
   admin: ['changes', 'logging', 'store', 'stream'],
   observations: ['logging', 'stream'],
+  distribution: ['gateway', 'logging', 'policy', 'stream'],
   transmit: ['audit', 'config', 'logging', 'observations', 'store', 'stream'],
   roles: [
     'admin',
@@ -35,6 +36,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     'changes',
     'check',
     'config',
+    'distribution',
     'gateway',
     'ingest',
     'logging',

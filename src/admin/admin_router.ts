@@ -125,5 +125,9 @@ function problem(ctx: Context, error: unknown, logger: Logger): void {
     status: ctx.status,
     detail: known?.message ?? 'internal error',
     code: known?.code ?? 'ERR_INTERNAL',
+    // Located compiler findings (file, row, col), when the error has them.
+    ...(known !== undefined && Array.isArray((error as { problems?: unknown }).problems)
+      ? { problems: (error as { problems: unknown[] }).problems }
+      : {}),
   };
 }

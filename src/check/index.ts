@@ -15,6 +15,8 @@ export type {
   WatchSessionsRequestMessage,
 } from './client.js';
 export { structFromJson } from './convert.js';
+export { dryRun, DRY_RUN_MAX_REQUESTS, DryRunRequestError } from './policy_dry_run.js';
+export type { DryRunAnswer, DryRunOutcome } from './policy_dry_run.js';
 export { errorReasonOf, ERROR_DOMAIN } from './status.js';
 export {
   CheckRequestError,

@@ -18,7 +18,10 @@ import {
   TransmitterDirectory,
   TransmitterUnavailableError,
 } from '../signals/index.js';
+import { dryRun } from '../check/index.js';
+import { createPolicyAdminRoutes, PolicyCatalog } from '../distribution/index.js';
 import { ensureObservationStream } from '../observations/index.js';
+import { PolicyCompiler } from '../policy/index.js';
 import { EntitlementStore } from '../store/index.js';
 import {
   createTransmitterRoutes,
@@ -64,6 +67,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await ensureStateStream(jsm, { replicas: config.gateway.streamReplicas });
     await ensureAuditStream(jsm, { replicas: config.gateway.streamReplicas, maxAgeS: config.signals.auditMaxAgeS });
     await ensureObservationStream(jsm, { replicas: config.gateway.streamReplicas });
+    const catalog = await PolicyCatalog.create(nc, { replicas: config.gateway.streamReplicas });
+    const compiler = new PolicyCompiler({
+      opaPath: config.policy.opaPath,
+      platformDir: config.policy.platformDir,
+      timeoutMs: config.policy.buildTimeoutMs,
+    });
     const js = jetstream(nc);
     const publisher = new ChangePublisher(js);
     const audit = new AuditLog(nc, js, jsm);
@@ -185,7 +194,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           changes: publisher,
           replica,
           logger,
-          nested: [createStreamAdminRoutes({ transmitters, archive: audit, publicUrl: () => publicUrl, logger })],
+          nested: [
+            createStreamAdminRoutes({ transmitters, archive: audit, publicUrl: () => publicUrl, logger }),
+            createPolicyAdminRoutes({
+              catalog,
+              compile: async (source) => await compiler.compile(source, { runTests: true }),
+              dryRun: async (tenantId, candidate, current, requests) =>
+                await dryRun({ reader: store, logger, tenantId, candidate, current, requests }),
+              logger,
+            }),
+          ],
         }),
       ],
       ready: () => {

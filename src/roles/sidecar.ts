@@ -5,6 +5,7 @@ import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
 import { PolicyCompiler, PolicyRegistry, loadTenantPolicySources } from '../policy/index.js';
 import type { CompiledPolicy, TenantPolicySource } from '../policy/index.js';
+import { PolicyFollower } from '../distribution/index.js';
 import { SessionObserver } from '../observations/index.js';
 import { EntitlementStore } from '../store/index.js';
 import { jetstream } from '@nats-io/jetstream';
@@ -60,6 +61,8 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   };
 
   let ingestor: StateIngestor | undefined;
+  let follower: PolicyFollower | undefined;
+  let followerConnection: NatsConnection | undefined;
   let closeConnection = (): Promise<void> => Promise.resolve();
   try {
     if (config.policy.tenantsDir !== undefined) {
@@ -83,6 +86,19 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       });
       ingestor.start();
       await waitForSync(ingestor, config.nats.syncWaitMs, logger);
+      // Uploaded policies: every tenant's active version before serving, then each activation as it happens.
+      followerConnection = await connectNats({ servers, name: `${config.nats.name}-policies` }, logger);
+      follower = new PolicyFollower({
+        nc: followerConnection,
+        install: async (compiled) => {
+          await policies.install(compiled);
+        },
+        logger,
+      });
+      follower.start();
+      if (!(await follower.ready(config.nats.syncWaitMs))) {
+        logger.warn({ wait_ms: config.nats.syncWaitMs }, 'serving before the active policy versions are loaded');
+      }
     }
     // Sign-ins are published to the stream; the connection opens at the first one.
     let publisherConnection: Promise<NatsConnection> | undefined;
@@ -110,6 +126,8 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       ...(clock === undefined ? {} : { clock }),
     });
     closeConnection = async () => {
+      await follower?.stop();
+      await followerConnection?.close();
       await observer?.flush();
       if (publisherConnection !== undefined) await (await publisherConnection).close();
     };
@@ -163,6 +181,8 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     };
   } catch (error) {
     await closeConnection();
+    await follower?.stop();
+    await followerConnection?.close();
     await ingestor?.stop();
     store.close();
     throw error;

@@ -1,0 +1,126 @@
+import type { Logger } from '../logging/index.js';
+import { PolicyRegistry } from '../policy/index.js';
+import type { CompiledPolicy } from '../policy/index.js';
+import type { EntitlementReader } from '../store/index.js';
+import type { CheckRequest, CheckSubject } from './check_request.js';
+import { Decider } from './decider.js';
+import { SidecarError } from '../errors.js';
+
+/** A dry-run request that is not a Check: says which field. HTTP 400 at the admin API. */
+export class DryRunRequestError extends SidecarError {
+  readonly code = 'ERR_POLICY_DRY_RUN_INVALID';
+  readonly httpStatus = 400;
+}
+
+export interface DryRunAnswer {
+  readonly decision: string;
+  readonly reasons: readonly string[];
+  readonly policyVersion: string;
+}
+
+export interface DryRunOutcome {
+  /** The request as given. */
+  readonly request: unknown;
+  /** Under the active version; null when the tenant has none. */
+  readonly current: DryRunAnswer | null;
+  readonly candidate: DryRunAnswer;
+  /** Decision or reasons differ. */
+  readonly changed: boolean;
+}
+
+export const DRY_RUN_MAX_REQUESTS = 1_000;
+
+/**
+ * Decides Check-shaped requests twice over the same store snapshot, with the
+ * active version and with a candidate, so an administrator sees which
+ * decisions an activation would change before it happens.
+ *
+ * @throws {DryRunRequestError}
+ */
+export async function dryRun(options: {
+  readonly reader: EntitlementReader;
+  readonly logger: Logger;
+  readonly tenantId: string;
+  readonly candidate: CompiledPolicy;
+  readonly current: CompiledPolicy | undefined;
+  readonly requests: readonly unknown[];
+}): Promise<DryRunOutcome[]> {
+  const { reader, logger, tenantId, requests } = options;
+  if (requests.length === 0 || requests.length > DRY_RUN_MAX_REQUESTS) {
+    throw new DryRunRequestError(`"requests" must hold 1 to ${DRY_RUN_MAX_REQUESTS} Check requests`);
+  }
+  const parsed = requests.map((r, i) => parseRequest(tenantId, r, i));
+  const decider = async (compiled: CompiledPolicy): Promise<Decider> => {
+    const policies = new PolicyRegistry();
+    await policies.install(compiled);
+    return new Decider({ reader, policies, logger });
+  };
+  const candidate = await decider(options.candidate);
+  const current = options.current === undefined ? undefined : await decider(options.current);
+  const answer = (d: Decider, request: CheckRequest): DryRunAnswer => {
+    const result = d.decide(request);
+    return {
+      decision: result.decision.kind,
+      reasons: result.decision.reasons.map((r) => r.code),
+      policyVersion: result.policyVersion,
+    };
+  };
+  return parsed.map((request, i) => {
+    const next = answer(candidate, request);
+    const now = current === undefined ? null : answer(current, request);
+    const changed = now?.decision !== next.decision || now.reasons.join('\n') !== next.reasons.join('\n');
+    return { request: requests[i], current: now, candidate: next, changed };
+  });
+}
+
+function parseRequest(tenantId: string, value: unknown, index: number): CheckRequest {
+  const at = `requests[${index}]`;
+  const r = record(value, at);
+  const subject = record(r['subject'], `${at}.subject`);
+  let checkSubject: CheckSubject;
+  if (typeof subject['user_id'] === 'string' && subject['user_id'] !== '') {
+    checkSubject = { kind: 'user', userId: subject['user_id'] };
+  } else if (typeof subject['session_id'] === 'string' && subject['session_id'] !== '') {
+    checkSubject = { kind: 'session', sessionId: subject['session_id'] };
+  } else {
+    throw new DryRunRequestError(`${at}.subject needs user_id or session_id`);
+  }
+  const action = record(r['action'], `${at}.action`);
+  const resource = record(r['resource'], `${at}.resource`);
+  const context = r['context'] === undefined ? {} : record(r['context'], `${at}.context`);
+  if (typeof action['name'] !== 'string' || action['name'] === '') {
+    throw new DryRunRequestError(`${at}.action.name is required`);
+  }
+  if (typeof resource['type'] !== 'string' || resource['type'] === '') {
+    throw new DryRunRequestError(`${at}.resource.type is required`);
+  }
+  const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+  return {
+    tenantId,
+    subject: checkSubject,
+    action: { name: action['name'], properties: optionalRecord(action['properties']) },
+    resource: {
+      type: resource['type'],
+      id: text(resource['id']) ?? '',
+      properties: optionalRecord(resource['properties']),
+    },
+    context: {
+      ip: text(context['ip']),
+      userAgent: text(context['user_agent']),
+      deviceId: text(context['device_id']),
+      attributes: optionalRecord(context['attributes']),
+    },
+    minSequence: 0,
+  };
+}
+
+function record(value: unknown, at: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new DryRunRequestError(`${at} must be an object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function optionalRecord(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}

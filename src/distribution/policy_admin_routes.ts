@@ -1,0 +1,239 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { SidecarError } from '../errors.js';
+import { readRequestBody } from '../gateway/index.js';
+import type { Logger } from '../logging/index.js';
+import {
+  OpaUnavailableError,
+  PolicyCompileError,
+  PolicyCompileTimeoutError,
+  PolicyModuleRejectedError,
+  PolicyTestFailedError,
+} from '../policy/index.js';
+import type { CompiledPolicy, CompileProblem, TenantPolicySource } from '../policy/index.js';
+import { PolicyUploadInvalidError } from './errors.js';
+import { bundleOf, compiledOf } from './policy_bundle.js';
+import type { PolicyCatalog } from './policy_catalog.js';
+
+/** Upload limits: a tenant's policy is rules, not a database. */
+export const UPLOAD_LIMITS = {
+  maxModules: 64,
+  maxModuleBytes: 256 * 1024,
+  maxTotalBytes: 1024 * 1024,
+  maxDataBytes: 256 * 1024,
+  maxBodyBytes: 2 * 1024 * 1024,
+} as const;
+
+/** A policy the compiler or its tests refused: 422 with every located problem. */
+export class PolicyRefusedError extends SidecarError {
+  readonly code: string;
+  readonly httpStatus: number;
+  readonly problems: readonly CompileProblem[];
+
+  constructor(cause: SidecarError & { problems?: readonly CompileProblem[] }, httpStatus: number) {
+    super(cause.message, { cause });
+    this.code = cause.code;
+    this.httpStatus = httpStatus;
+    this.problems = cause.problems ?? [];
+  }
+}
+
+export interface PolicyAdminOptions {
+  readonly catalog: PolicyCatalog;
+  /** Validates, compiles and tests a candidate (the real `opa`). */
+  readonly compile: (source: TenantPolicySource) => Promise<CompiledPolicy>;
+  /** Decides `requests` under the active version and the candidate. */
+  readonly dryRun: (
+    tenant: string,
+    candidate: CompiledPolicy,
+    current: CompiledPolicy | undefined,
+    requests: readonly unknown[],
+  ) => Promise<unknown[]>;
+  readonly logger: Logger;
+}
+
+/**
+ * `/policies` under a tenant's admin API: the tenant's own Rego, through
+ * its whole life. Upload compiles it with the platform rules and runs its
+ * tests (nothing is stored unless both pass); a stored version is activated
+ * for every sidecar at once, rolled back, dry-run against real subjects, or
+ * deleted. `ctx.state.tenant` (set by the admin authentication) scopes all.
+ *
+ * - `POST /policies` `{"modules": {"authz.rego": "…"}, "data": {…}}` → 201 (200 if already stored)
+ * - `GET /policies`, `GET /policies/<version>`
+ * - `POST /policies/<version>/activate` (`{"expected_revision": n}` optional), `POST /policies/rollback`
+ * - `POST /policies/<version>/dry-run` `{"requests": [Check-shaped requests]}`
+ * - `DELETE /policies/<version>`
+ */
+export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ tenant: string }> {
+  const { catalog, logger } = options;
+  const router = new Router<{ tenant: string }>({ prefix: '/policies' });
+
+  router.post('/', async (ctx) => {
+    const tenant = ctx.state.tenant;
+    const upload = parseUpload(await jsonBody(ctx));
+    const compiled = await compile(options, { tenantId: tenant, modules: upload.modules, data: upload.data });
+    const existing = (await catalog.list(tenant)).find((v) => v.version === compiled.version);
+    if (existing === undefined) {
+      await catalog.put(bundleOf(compiled, Object.fromEntries(upload.modules), upload.data, Date.now()));
+      logger.info({ tenant, policy_version: compiled.version, tests: compiled.tests }, 'policy version uploaded');
+    }
+    ctx.status = existing === undefined ? 201 : 200;
+    ctx.body = {
+      tenant,
+      version: compiled.version,
+      tests: compiled.tests ?? null,
+      active: existing?.active ?? false,
+      stored: existing === undefined ? 'new' : 'existing',
+    };
+  });
+
+  router.get('/', async (ctx) => {
+    const tenant = ctx.state.tenant;
+    const active = await catalog.active(tenant);
+    ctx.body = {
+      active: active === undefined ? null : activeBody(active),
+      versions: (await catalog.list(tenant)).map((v) => ({
+        version: v.version,
+        created_at: v.createdAt,
+        size: v.size,
+        active: v.active,
+      })),
+    };
+  });
+
+  router.post('/rollback', async (ctx) => {
+    const tenant = ctx.state.tenant;
+    const active = await catalog.rollback(tenant);
+    logger.info({ tenant, policy_version: active.version, revision: active.revision }, 'policy rolled back');
+    ctx.body = activeBody(active);
+  });
+
+  router.get('/:version', async (ctx) => {
+    const tenant = ctx.state.tenant;
+    const bundle = await catalog.get(tenant, ctx.params['version'] ?? '');
+    const active = await catalog.active(tenant);
+    ctx.body = {
+      version: bundle.version,
+      modules: bundle.modules,
+      data: bundle.data,
+      tests: bundle.tests,
+      created_at: bundle.createdAt,
+      active: active?.version === bundle.version,
+    };
+  });
+
+  router.post('/:version/activate', async (ctx) => {
+    const tenant = ctx.state.tenant;
+    const body = await jsonBody(ctx);
+    const expected = body['expected_revision'];
+    if (expected !== undefined && (typeof expected !== 'number' || !Number.isInteger(expected))) {
+      throw new PolicyUploadInvalidError('"expected_revision" must be an integer');
+    }
+    const active = await catalog.activate(tenant, ctx.params['version'] ?? '', expected);
+    logger.info({ tenant, policy_version: active.version, revision: active.revision }, 'policy activated');
+    ctx.body = activeBody(active);
+  });
+
+  router.post('/:version/dry-run', async (ctx) => {
+    const tenant = ctx.state.tenant;
+    const body = await jsonBody(ctx);
+    if (!Array.isArray(body['requests'])) throw new PolicyUploadInvalidError('"requests" must be an array');
+    const candidate = compiledOf(await catalog.get(tenant, ctx.params['version'] ?? ''));
+    const active = await catalog.active(tenant);
+    const current = active === undefined ? undefined : compiledOf(await catalog.get(tenant, active.version));
+    const outcomes = await options.dryRun(tenant, candidate, current, body['requests']);
+    const changed = outcomes.filter((o) => (o as { changed?: boolean }).changed === true).length;
+    ctx.body = { candidate: candidate.version, current: current?.version ?? null, changed, outcomes };
+  });
+
+  router.delete('/:version', async (ctx) => {
+    await catalog.delete(ctx.state.tenant, ctx.params['version'] ?? '');
+    ctx.status = 204;
+  });
+
+  return router;
+}
+
+async function compile(options: PolicyAdminOptions, source: TenantPolicySource): Promise<CompiledPolicy> {
+  try {
+    return await options.compile(source);
+  } catch (error) {
+    if (
+      error instanceof PolicyCompileError ||
+      error instanceof PolicyTestFailedError ||
+      error instanceof PolicyModuleRejectedError
+    ) {
+      throw new PolicyRefusedError(error, 422);
+    }
+    if (error instanceof PolicyCompileTimeoutError) throw new PolicyRefusedError(error, 422);
+    if (error instanceof OpaUnavailableError) throw new PolicyRefusedError(error, 503);
+    throw error;
+  }
+}
+
+function activeBody(active: {
+  version: string;
+  previous: string | null;
+  activatedAt: number;
+  revision: number;
+}): Record<string, unknown> {
+  return {
+    version: active.version,
+    previous: active.previous,
+    activated_at: active.activatedAt,
+    revision: active.revision,
+  };
+}
+
+interface Upload {
+  readonly modules: Map<string, string>;
+  readonly data: Record<string, unknown>;
+}
+
+/** @throws {PolicyUploadInvalidError} */
+function parseUpload(body: Record<string, unknown>): Upload {
+  const modules = body['modules'];
+  if (typeof modules !== 'object' || modules === null || Array.isArray(modules)) {
+    throw new PolicyUploadInvalidError('"modules" must be an object of file name -> Rego source');
+  }
+  const entries = Object.entries(modules as Record<string, unknown>);
+  if (entries.length === 0 || entries.length > UPLOAD_LIMITS.maxModules) {
+    throw new PolicyUploadInvalidError(`"modules" must hold 1 to ${UPLOAD_LIMITS.maxModules} files`);
+  }
+  let total = 0;
+  for (const [name, text] of entries) {
+    if (typeof text !== 'string') throw new PolicyUploadInvalidError(`modules["${name}"] must be a string`);
+    const size = Buffer.byteLength(text);
+    if (size > UPLOAD_LIMITS.maxModuleBytes) {
+      throw new PolicyUploadInvalidError(`${name} is ${size} bytes; the limit is ${UPLOAD_LIMITS.maxModuleBytes}`);
+    }
+    total += size;
+  }
+  if (total > UPLOAD_LIMITS.maxTotalBytes) {
+    throw new PolicyUploadInvalidError(`the modules total ${total} bytes; the limit is ${UPLOAD_LIMITS.maxTotalBytes}`);
+  }
+  const data: unknown = body['data'] ?? {};
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new PolicyUploadInvalidError('"data" must be a JSON object');
+  }
+  if (Buffer.byteLength(JSON.stringify(data)) > UPLOAD_LIMITS.maxDataBytes) {
+    throw new PolicyUploadInvalidError(`"data" is larger than ${UPLOAD_LIMITS.maxDataBytes} bytes`);
+  }
+  return { modules: new Map(entries as [string, string][]), data: data as Record<string, unknown> };
+}
+
+async function jsonBody(ctx: Context): Promise<Record<string, unknown>> {
+  const text = (await readRequestBody(ctx, UPLOAD_LIMITS.maxBodyBytes)).toString('utf8');
+  if (text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new PolicyUploadInvalidError('the body is not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new PolicyUploadInvalidError('the body must be a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
