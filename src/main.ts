@@ -4,14 +4,16 @@
  * the role, and stops it in reverse order on SIGINT/SIGTERM.
  */
 import { parseConfig, ConfigInvalidError } from './config/index.js';
+import { POLICY_USAGE, runPolicyCli } from './cli/index.js';
 import { createLogger } from './logging/index.js';
 import { startGateway, startSidecar } from './roles/index.js';
 
 const USAGE = `usage: ipsie-sidecar <role>
+       ipsie-sidecar policy <command> (ipsie-sidecar policy --help)
 
 roles:
   sidecar   serve gRPC Check from the local entitlement store (fed by the state stream)
-  gateway   serve the IdP-facing edge (SCIM 2.0), publishing to the state stream
+  gateway   serve the IdP-facing edge (SCIM 2.0, SSF, admin API), publishing to the state stream
 
 configuration is read from IPSIE_* environment variables (see README.md).`;
 
@@ -20,6 +22,17 @@ async function main(argv: readonly string[]): Promise<number> {
   if (role === undefined || role === '--help' || role === '-h') {
     process.stdout.write(`${USAGE}\n`);
     return role === undefined ? 2 : 0;
+  }
+  if (role === 'policy') {
+    if (argv[1] === '--help' || argv[1] === '-h') {
+      process.stdout.write(`${POLICY_USAGE}\n`);
+      return 0;
+    }
+    return await runPolicyCli(argv.slice(1), {
+      env: process.env,
+      out: (line) => process.stdout.write(`${line}\n`),
+      err: (line) => process.stderr.write(`${line}\n`),
+    });
   }
   if (role !== 'sidecar' && role !== 'gateway') {
     process.stderr.write(`unknown role "${role}"\n${USAGE}\n`);

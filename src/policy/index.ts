@@ -7,7 +7,7 @@ export type {
   TestSummary,
 } from './opa_compiler.js';
 export { PolicyRegistry, TenantPolicy } from './policy_registry.js';
-export { loadTenantPolicySources } from './policy_sources.js';
+export { loadPolicyDirectory, loadTenantPolicySources } from './policy_sources.js';
 export type { DecisionKind, PolicyDecision, Reason, StepUpChallenge } from './policy_decision.js';
 export { PolicyInputEncoder } from './policy_input.js';
 export type { EncodedPolicyInput, PolicyInput, RequestInput, SubjectInput } from './policy_input.js';

@@ -1,0 +1,220 @@
+import { readFile } from 'node:fs/promises';
+import { parseConfig } from '../config/index.js';
+import {
+  loadPolicyDirectory,
+  PolicyCompiler,
+  PolicyCompileError,
+  PolicyModuleRejectedError,
+  PolicyTestFailedError,
+} from '../policy/index.js';
+import type { CompileProblem } from '../policy/index.js';
+
+export const POLICY_USAGE = `usage: ipsie-sidecar policy <command> [options]
+
+commands:
+  test <dir>                 compile <dir> with the platform rules and run its *_test.rego (local opa)
+  push <dir> [--activate]    upload <dir> (*.rego, optional data.json) as a new version; print it
+  list                       the tenant's versions and which is active
+  diff <version> <file>      dry-run: which of the Check requests in <file> (a JSON array) would change
+  activate <version>         make <version> active on every sidecar
+  rollback                   re-activate the previous version
+
+options (or environment):
+  --gateway <url>            IPSIE_GATEWAY_URL    the gateway's base URL
+  --tenant <id>              IPSIE_TENANT         the tenant
+  --token-file <path>        IPSIE_ADMIN_TOKEN    the tenant admin bearer token (file, or the variable)
+
+exit status: 0 done, 1 refused or failed (the reason is printed), 2 usage.`;
+
+export interface CliIo {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+class UsageError extends Error {}
+
+/** `ipsie-sidecar policy …` for tenants and CI. Returns the exit status. */
+export async function runPolicyCli(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    return await run(argv, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`${error.message}\n${POLICY_USAGE}`);
+      return 2;
+    }
+    io.err(`error: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}
+
+async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  const { positional, flags } = parseArgs(argv);
+  const [command, ...args] = positional;
+  switch (command) {
+    case 'test':
+      return await test(args[0], io);
+    case 'push':
+      return await push(args[0], flags, io);
+    case 'list': {
+      const r = await call(flags, io, 'GET', '');
+      return report(r, io, (body) => {
+        const versions = body['versions'] as { version: string; created_at: number; active: boolean }[];
+        if (versions.length === 0) io.out('no versions');
+        for (const v of versions) {
+          io.out(`${v.active ? '*' : ' '} ${v.version}  ${new Date(v.created_at).toISOString()}`);
+        }
+      });
+    }
+    case 'diff': {
+      if (args[0] === undefined || args[1] === undefined) throw new UsageError('diff needs <version> <file>');
+      const requests = JSON.parse(await readFile(args[1], 'utf8')) as unknown;
+      const r = await call(flags, io, 'POST', `/${args[0]}/dry-run`, { requests });
+      return report(r, io, (body) => {
+        const outcomes = body['outcomes'] as {
+          request: unknown;
+          changed: boolean;
+          current: { decision: string; reasons: string[] } | null;
+          candidate: { decision: string; reasons: string[] };
+        }[];
+        for (const o of outcomes.filter((x) => x.changed)) {
+          const was = o.current === null ? 'none' : `${o.current.decision} ${o.current.reasons.join(',')}`;
+          io.out(`~ ${JSON.stringify(o.request)}: ${was} -> ${o.candidate.decision} ${o.candidate.reasons.join(',')}`);
+        }
+        io.out(
+          `${String(body['changed'])} of ${outcomes.length} decisions change (${String(body['current'])} -> ${String(body['candidate'])})`,
+        );
+      });
+    }
+    case 'activate': {
+      if (args[0] === undefined) throw new UsageError('activate needs <version>');
+      const r = await call(flags, io, 'POST', `/${args[0]}/activate`);
+      return report(r, io, (body) => {
+        io.out(
+          `active: ${String(body['version'])} (was ${String(body['previous'])}, revision ${String(body['revision'])})`,
+        );
+      });
+    }
+    case 'rollback': {
+      const r = await call(flags, io, 'POST', '/rollback');
+      return report(r, io, (body) => {
+        io.out(`active: ${String(body['version'])} (rolled back from ${String(body['previous'])})`);
+      });
+    }
+    default:
+      throw new UsageError(command === undefined ? 'a command is required' : `unknown command "${command}"`);
+  }
+}
+
+async function test(dir: string | undefined, io: CliIo): Promise<number> {
+  if (dir === undefined) throw new UsageError('test needs <dir>');
+  const config = parseConfig(io.env);
+  const source = await loadPolicyDirectory(dir, tenantOf(io.env, dir));
+  const compiler = new PolicyCompiler({
+    opaPath: config.policy.opaPath,
+    platformDir: config.policy.platformDir,
+    timeoutMs: config.policy.buildTimeoutMs,
+  });
+  try {
+    const compiled = await compiler.compile(source, { runTests: true });
+    io.out(`ok ${compiled.version}: compiles, ${compiled.tests?.passed ?? 0} tests pass`);
+    return 0;
+  } catch (error) {
+    if (
+      error instanceof PolicyCompileError ||
+      error instanceof PolicyTestFailedError ||
+      error instanceof PolicyModuleRejectedError
+    ) {
+      io.err(`${error.code}: ${error.message}`);
+      for (const p of (error as { problems?: readonly CompileProblem[] }).problems ?? []) io.err(formatProblem(p));
+      return 1;
+    }
+    throw error;
+  }
+}
+
+async function push(dir: string | undefined, flags: Flags, io: CliIo): Promise<number> {
+  if (dir === undefined) throw new UsageError('push needs <dir>');
+  const source = await loadPolicyDirectory(dir, tenant(flags, io));
+  const r = await call(flags, io, 'POST', '', {
+    modules: Object.fromEntries(source.modules),
+    data: source.data ?? {},
+  });
+  const status = report(r, io, (body) => {
+    const tests = body['tests'] as { passed: number } | null;
+    io.out(`${String(body['version'])} (${String(body['stored'])}; ${tests?.passed ?? 0} tests pass)`);
+  });
+  if (status !== 0 || flags['activate'] !== 'true') return status;
+  const activated = await call(flags, io, 'POST', `/${String(r.body['version'])}/activate`);
+  return report(activated, io, (body) => {
+    io.out(`active: ${String(body['version'])} (revision ${String(body['revision'])})`);
+  });
+}
+
+type Flags = Readonly<Record<string, string>>;
+
+function parseArgs(argv: readonly string[]): { positional: string[]; flags: Flags } {
+  const positional: string[] = [];
+  const flags: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--activate') flags['activate'] = 'true';
+    else if (arg.startsWith('--')) {
+      const value = argv[++i];
+      if (value === undefined) throw new UsageError(`${arg} needs a value`);
+      flags[arg.slice(2)] = value;
+    } else positional.push(arg);
+  }
+  return { positional, flags };
+}
+
+function tenant(flags: Flags, io: CliIo): string {
+  const t = flags['tenant'] ?? io.env['IPSIE_TENANT'];
+  if (t === undefined || t === '') throw new UsageError('the tenant is required (--tenant or IPSIE_TENANT)');
+  return t;
+}
+
+function tenantOf(env: CliIo['env'], dir: string): string {
+  return env['IPSIE_TENANT'] ?? dir.replace(/\/+$/, '').split('/').pop() ?? '';
+}
+
+interface Reply {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+async function call(flags: Flags, io: CliIo, method: string, path: string, body?: unknown): Promise<Reply> {
+  const gateway = flags['gateway'] ?? io.env['IPSIE_GATEWAY_URL'];
+  if (gateway === undefined) throw new UsageError('the gateway URL is required (--gateway or IPSIE_GATEWAY_URL)');
+  const tokenFile = flags['token-file'];
+  const token = tokenFile === undefined ? io.env['IPSIE_ADMIN_TOKEN'] : (await readFile(tokenFile, 'utf8')).trim();
+  if (token === undefined || token === '') {
+    throw new UsageError('the admin token is required (--token-file or IPSIE_ADMIN_TOKEN)');
+  }
+  const response = await fetch(`${gateway.replace(/\/+$/, '')}/admin/v1/${tenant(flags, io)}/policies${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+}
+
+function report(reply: Reply, io: CliIo, ok: (body: Record<string, unknown>) => void): number {
+  if (reply.status < 300) {
+    ok(reply.body);
+    return 0;
+  }
+  const text = (v: unknown): string => (typeof v === 'string' ? v : (JSON.stringify(v) ?? ''));
+  io.err(`${text(reply.body['code'] ?? reply.status)}: ${text(reply.body['detail'] ?? '')}`);
+  for (const p of (reply.body['problems'] as CompileProblem[] | undefined) ?? []) io.err(formatProblem(p));
+  return 1;
+}
+
+function formatProblem(p: CompileProblem): string {
+  const where = p.file === undefined ? '' : `${p.file}:${p.row ?? 0}:${p.col ?? 0}: `;
+  return `  ${where}${p.code}: ${p.message}`;
+}
