@@ -208,7 +208,7 @@ function report(reply: Reply, io: CliIo, ok: (body: Record<string, unknown>) => 
     ok(reply.body);
     return 0;
   }
-  const text = (v: unknown): string => (typeof v === 'string' ? v : String(JSON.stringify(v)));
+  const text = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
   io.err(`${text(reply.body['code'] ?? reply.status)}: ${text(reply.body['detail'] ?? '')}`);
   for (const p of (reply.body['problems'] as CompileProblem[] | undefined) ?? []) io.err(formatProblem(p));
   return 1;
