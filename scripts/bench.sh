@@ -5,7 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 bash scripts/build.sh
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(check ingest scim token signals)
+[ ${#names[@]} -gt 0 ] || names=(check ingest scim token signals policy)
 for name in "${names[@]}"; do
   log "bench/$name.ts"
   tsx "bench/$name.ts"
