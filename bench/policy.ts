@@ -119,15 +119,14 @@ async function main(): Promise<void> {
   const clients = [0, 1].map((i) => createAuthorizationClient(`unix:${join(dir.path, `check-${i}.sock`)}`));
   try {
     await Promise.all(
-      clients.map(
-        async (c) =>
-          await new Promise<void>((resolve, reject) => {
-            c.waitForReady(Date.now() + 60_000, (error) => {
-              if (error === undefined) resolve();
-              else reject(error);
-            });
-          }),
-      ),
+      clients.map(async (c) => {
+        await new Promise<void>((resolve, reject) => {
+          c.waitForReady(Date.now() + 60_000, (error) => {
+            if (error === undefined) resolve();
+            else reject(error);
+          });
+        });
+      }),
     );
     console.log(`node ${process.version}; nats-server, gateway and 2 sidecars in their own processes`);
 
@@ -167,9 +166,9 @@ async function main(): Promise<void> {
       await admin(origin, `/${version}/activate`);
       const t2 = performance.now();
       for (;;) {
-        const times = seen.map((m) => m.get(version));
-        if (times.every((t) => t !== undefined)) {
-          const everywhere = Math.max(...(times as number[]));
+        const times = seen.map((m) => m.get(version)).filter((t): t is number => t !== undefined);
+        if (times.length === seen.length) {
+          const everywhere = Math.max(...times);
           uploads.push(t1 - t0);
           rollouts.push(everywhere - t2);
           uploadToActive.push(everywhere - t0);
