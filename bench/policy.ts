@@ -151,7 +151,8 @@ async function main(): Promise<void> {
         }
       }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // Warm-up: JIT, caches and connections settle before the baseline is taken.
+    await new Promise((resolve) => setTimeout(resolve, 8_000));
     phase = 'before';
     await new Promise((resolve) => setTimeout(resolve, 5_000));
     phase = 'during';
