@@ -21,7 +21,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServiceError } from '@grpc/grpc-js';
@@ -48,6 +48,7 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const TOKENS = { acme: 'demo-entra-token-for-acme', globex: 'demo-okta-token-for-globex' };
 const SSF_PUSH_TOKEN = 'demo-ssf-push-token-for-acme';
+const ACME_ADMIN_TOKEN = 'demo-admin-token-for-acme';
 
 /** Provisions a tenant over SCIM; returns the ids the gateway assigned, by handle. */
 async function provision(scim: ScimClient, tenant: ExampleTenant): Promise<Map<string, string>> {
@@ -154,6 +155,7 @@ async function main(): Promise<void> {
         acme: {
           display_name: ACME.displayName,
           scim: { bearer_token_sha256: [sha256(TOKENS.acme)] },
+          admin: { bearer_token_sha256: [sha256(ACME_ADMIN_TOKEN)] },
           ssf: {
             transmitters: [
               {
@@ -364,6 +366,56 @@ async function main(): Promise<void> {
     actions.forEach((name, i) => {
       show(`   ${name} R&D document`, batch.results[i]!);
     });
+
+    console.log("\n   acme's administrators change their policy through the gateway (compiled and tested with opa)");
+    const policyApi = async (path: string, body?: unknown): Promise<Record<string, unknown>> => {
+      const response = await fetch(`${origin}/admin/v1/acme/policies${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ACME_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body ?? {}),
+      });
+      return (await response.json()) as Record<string, unknown>;
+    };
+    const acmeDir = join(ROOT, 'policies/examples/acme');
+    const acmeModules = Object.fromEntries(
+      readdirSync(acmeDir).map((name) => [name, readFileSync(join(acmeDir, name), 'utf8')]),
+    );
+    const current = await policyApi('', { modules: acmeModules });
+    await policyApi(`/${String(current['version'])}/activate`);
+    const tests = current['tests'] as { passed: number } | null;
+    console.log(
+      `     the example policy with its tests -> version ${String(current['version'])} (${tests?.passed ?? 0} tests pass), activated`,
+    );
+    // Repositories become read-only for developers (the example's tests would now fail, so they stay out).
+    const readOnly = (acmeModules['authz.rego'] ?? '').replace('{"type": "repository", "action": "write"},\n', '');
+    const uploaded = await policyApi('', { modules: { 'authz.rego': readOnly } });
+    console.log(`     upload -> version ${String(uploaded['version'])}`);
+    const aliceWrite: CheckRequestMessage = { ...writeRepo, subject: { user_id: alice.id } };
+    const dry = await policyApi(`/${String(uploaded['version'])}/dry-run`, {
+      requests: [{ subject: { user_id: alice.id }, action: writeRepo.action, resource: writeRepo.resource }],
+    });
+    console.log(`     dry-run: ${String(dry['changed'])} of 1 decisions would change`);
+    const broken = await policyApi('', { modules: { 'authz.rego': 'package tenants.globex\n\nallow := true\n' } });
+    console.log(
+      `     an upload into globex's package is refused: ${String(broken['code'])} "${String(broken['detail'])}"`,
+    );
+    await policyApi(`/${String(uploaded['version'])}/activate`);
+    for (let i = 0; (await check(client, aliceWrite)).policy_version !== uploaded['version']; i++) {
+      if (i > 500) throw new Error('the new policy version did not reach the sidecar');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const afterActivate = await check(client, aliceWrite);
+    show('alice write repository, new version active', afterActivate, `  (${afterActivate.policy_version})`);
+    const rolledBack = await policyApi('/rollback');
+    for (let i = 0; (await check(client, aliceWrite)).policy_version === uploaded['version']; i++) {
+      if (i > 500) throw new Error('the rollback did not reach the sidecar');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    show(
+      'alice write repository, after rollback',
+      await check(client, aliceWrite),
+      `  (${String(rolledBack['version'])})`,
+    );
 
     const aliceReadPhr: CheckRequestMessage = {
       tenant: 'acme',
