@@ -30,9 +30,11 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   observations: ['logging', 'stream'],
   distribution: ['gateway', 'logging', 'policy', 'stream'],
   cli: ['config', 'policy'],
+  authzen: ['check', 'gateway', 'logging', 'session', 'store'],
   transmit: ['audit', 'config', 'logging', 'observations', 'store', 'stream'],
   roles: [
     'admin',
+    'authzen',
     'audit',
     'changes',
     'check',

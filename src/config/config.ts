@@ -31,6 +31,8 @@ export interface StoreConfig {
 export interface GrpcConfig {
   /** `host:port` for TCP, or undefined to not listen on TCP. @defaultValue `127.0.0.1:50051` */
   readonly address: string | undefined;
+  /** `host:port` of the sidecar's OpenID AuthZEN HTTP listener; undefined: off. */
+  readonly authzenAddress: string | undefined;
   /** Unix socket path, or undefined to not listen on a socket. */
   readonly socketPath: string | undefined;
   /** Most items one BatchCheck may carry. @defaultValue 100 */
@@ -136,6 +138,7 @@ export function parseConfig(env: Env, readFile: (path: string) => string = (p) =
     grpc: {
       address,
       socketPath,
+      authzenAddress: hostPort(env, 'IPSIE_AUTHZEN_ADDRESS'),
       batchMaxItems: positiveInteger(env, 'IPSIE_BATCH_MAX_ITEMS', DEFAULT_BATCH_MAX_ITEMS),
       minSequenceWaitMs: nonNegativeInteger(env, 'IPSIE_MIN_SEQUENCE_WAIT_MS', DEFAULT_MIN_SEQUENCE_WAIT_MS),
     },
@@ -178,6 +181,14 @@ function gatewayAddress(env: Env): string {
     throw new ConfigInvalidError(['IPSIE_GATEWAY_ADDRESS'], `expected host:port, got "${address}"`);
   }
   return address;
+}
+
+function hostPort(env: Env, key: string): string | undefined {
+  const value = optionalString(env, key, undefined);
+  if (value !== undefined && !/^[^\s:]+:\d{1,5}$/.test(value)) {
+    throw new ConfigInvalidError([key], `expected host:port, got "${value}"`);
+  }
+  return value;
 }
 
 /** `IPSIE_PUBLIC_URL` without a trailing slash. */

@@ -84,6 +84,8 @@ export interface TenantSettings {
     | undefined;
   /** SHA-256 (hex) of the tenant administrators' bearer tokens (admin API). */
   readonly adminTokenSha256: readonly string[];
+  /** SHA-256 (hex) of the bearer tokens of this tenant's AuthZEN callers (PEPs) at the sidecar. */
+  readonly authzenTokenSha256: readonly string[];
   readonly idps: readonly IdentityProviderSettings[];
   /** IPSIE P1: create the user at first sign-in when no provisioned user matches. @defaultValue false */
   readonly jitProvisioning: boolean;
@@ -135,7 +137,15 @@ export function parseTenantSettings(
     const base = `tenants.${id}`;
     if (!TENANT_ID.test(id)) throw at(base, 'is not a valid tenant id ([a-z][a-z0-9_]{0,62})');
     if (!isObject(raw)) throw at(base, 'must be an object');
-    const r = new Reader(raw, base, at).allow('display_name', 'scim', 'admin', 'idps', 'jit_provisioning', 'ssf');
+    const r = new Reader(raw, base, at).allow(
+      'display_name',
+      'scim',
+      'admin',
+      'authzen',
+      'idps',
+      'jit_provisioning',
+      'ssf',
+    );
     const idps = r.array('idps').map((v, i) => parseIdp(new Reader(v, `${base}.idps[${i}]`, at)));
     const issuers = idps.map((i) => i.issuer);
     const duplicate = issuers.find((issuer, i) => issuers.indexOf(issuer) !== i);
@@ -148,6 +158,10 @@ export function parseTenantSettings(
         raw['admin'] === undefined
           ? []
           : hashes(r.reader('admin').allow('bearer_token_sha256'), 'bearer_token_sha256', true),
+      authzenTokenSha256:
+        raw['authzen'] === undefined
+          ? []
+          : hashes(r.reader('authzen').allow('bearer_token_sha256'), 'bearer_token_sha256', true),
       idps,
       jitProvisioning: r.boolean('jit_provisioning') ?? false,
       ssf: r.has('ssf') ? parseSsf(r.reader('ssf'), readSecret) : { transmitters: [], receiver: undefined },

@@ -5,7 +5,11 @@ import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
 import { PolicyCompiler, PolicyRegistry, loadTenantPolicySources } from '../policy/index.js';
 import type { CompiledPolicy, TenantPolicySource } from '../policy/index.js';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAuthzenRouter } from '../authzen/index.js';
 import { PolicyFollower } from '../distribution/index.js';
+import { createGatewayApp, listen } from '../gateway/index.js';
 import { SessionObserver } from '../observations/index.js';
 import { EntitlementStore } from '../store/index.js';
 import { jetstream } from '@nats-io/jetstream';
@@ -24,6 +28,8 @@ export interface SidecarOptions {
 /** A running sidecar, as the composition root and tests hold it. */
 export interface RunningSidecar {
   readonly addresses: BoundAddresses;
+  /** The AuthZEN HTTP port actually bound, when `IPSIE_AUTHZEN_ADDRESS` is set. */
+  readonly authzenPort: number | undefined;
   readonly store: EntitlementStore;
   readonly policies: PolicyRegistry;
   /** The stream consumer; undefined when running standalone (no `IPSIE_NATS_URL`). */
@@ -62,6 +68,8 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
 
   let ingestor: StateIngestor | undefined;
   let follower: PolicyFollower | undefined;
+  let authzen: Server | undefined;
+  let authzenUrl = '';
   let followerConnection: NatsConnection | undefined;
   let closeConnection = (): Promise<void> => Promise.resolve();
   try {
@@ -165,14 +173,43 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       socketPath: config.grpc.socketPath,
     });
     const addresses = await server.start();
+    const authzenAddress = config.grpc.authzenAddress;
+    if (authzenAddress !== undefined) {
+      const app = createGatewayApp({
+        logger,
+        routes: [
+          createAuthzenRouter({
+            decider,
+            directory: store,
+            tokens: new Map(config.tenants.map((t) => [t.id, t.authzenTokenSha256])),
+            publicUrl: () => authzenUrl,
+            logger,
+          }),
+        ],
+        ready: () => ingestor === undefined || ingestor.status().caughtUp,
+      });
+      const bound = await listen(app, authzenAddress);
+      authzen = bound.server;
+      authzenUrl = `http://${authzenAddress.slice(0, authzenAddress.lastIndexOf(':'))}:${bound.port}`;
+    }
+    const http = authzen;
     const running = ingestor;
     return {
       addresses,
+      authzenPort: http === undefined ? undefined : (http.address() as AddressInfo).port,
       store,
       policies,
       ingestor: running,
       deployPolicy,
       stop: async () => {
+        if (http !== undefined) {
+          await new Promise<void>((resolve) => {
+            http.close(() => {
+              resolve();
+            });
+            http.closeAllConnections();
+          });
+        }
         await server.stop();
         await closeConnection();
         await running?.stop();
@@ -180,6 +217,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       },
     };
   } catch (error) {
+    authzen?.close();
     await closeConnection();
     await follower?.stop();
     await followerConnection?.close();

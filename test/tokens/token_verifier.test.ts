@@ -14,6 +14,7 @@ beforeAll(async () => {
       displayName: 'Acme',
       scim: undefined,
       adminTokenSha256: [],
+      authzenTokenSha256: [],
       jitProvisioning: false,
       ssf: { transmitters: [], receiver: undefined },
       idps: [

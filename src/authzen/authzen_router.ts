@@ -1,0 +1,245 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import type { CheckRequest, CheckResult, Decider } from '../check/index.js';
+import { isSidecarError } from '../errors.js';
+import { readRequestBody } from '../gateway/index.js';
+import type { Logger } from '../logging/index.js';
+import { stepUpChallenge } from '../session/index.js';
+import type { DirectoryReader, SubjectRef } from '../store/index.js';
+import { isTenantId } from '../tenant_id.js';
+import { AuthzenRequestError, parseEvaluation, parseEvaluations, parseSubjectSearch } from './authzen_request.js';
+import type { AuthzenEvaluation, AuthzenSubject } from './authzen_request.js';
+
+export interface AuthzenRouterOptions {
+  readonly decider: Pick<Decider, 'check'>;
+  readonly directory: Pick<DirectoryReader, 'user' | 'userIdsByUserName' | 'userIdsByEmail' | 'usersPage'>;
+  /** tenant id -> SHA-256 (hex) of its PEPs' bearer tokens. */
+  readonly tokens: ReadonlyMap<string, readonly string[]>;
+  /** Base URL of this PDP; a tenant's PDP identifier is `<base>/<tenant>`. */
+  readonly publicUrl: () => string;
+  readonly logger: Logger;
+  /** Largest request body, in bytes. @defaultValue 1048576 */
+  readonly maxBodyBytes?: number;
+}
+
+/** AuthZEN answer for one evaluation. */
+interface EvaluationResponse {
+  readonly decision: boolean;
+  readonly context?: Record<string, unknown>;
+}
+
+/** Errors a whole request can end with, by code (anything else is 500, message withheld). */
+const HTTP_STATUS: Readonly<Record<string, number>> = {
+  ERR_AUTHZEN_REQUEST_INVALID: 400,
+  ERR_GATEWAY_BODY_TOO_LARGE: 413,
+  ERR_STORE_TENANT_UNKNOWN: 404,
+  ERR_POLICY_NOT_LOADED: 503,
+  ERR_STORE_UNAVAILABLE: 503,
+};
+
+const SUBJECT_SEARCH_PAGE = 50;
+const SUBJECT_SEARCH_SCAN = 2_000;
+
+/**
+ * OpenID AuthZEN Authorization API 1.0 on the sidecar, one PDP per tenant at
+ * `/<tenant>/access/v1/…` (metadata at `/.well-known/authzen-configuration/<tenant>`).
+ * Each evaluation is a Check through the same Decider as gRPC, so both answer
+ * alike; the decision's reasons, id and policy version are in `context`.
+ * Callers authenticate with the tenant's AuthZEN bearer token.
+ */
+export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
+  const { decider, directory, logger } = options;
+  const limit = options.maxBodyBytes ?? 1024 * 1024;
+  const tokens = new Map(
+    [...options.tokens].map(([tenant, hashes]) => [tenant, hashes.map((h) => Buffer.from(h, 'hex'))]),
+  );
+  const router = new Router();
+
+  router.get('/.well-known/authzen-configuration/:tenant', (ctx) => {
+    const tenant = ctx.params['tenant'] ?? '';
+    if ((tokens.get(tenant)?.length ?? 0) === 0) {
+      fail(ctx, 404, `no PDP for tenant ${tenant}`);
+      return;
+    }
+    const pdp = `${options.publicUrl()}/${tenant}`;
+    ctx.body = {
+      policy_decision_point: pdp,
+      access_evaluation_endpoint: `${pdp}/access/v1/evaluation`,
+      access_evaluations_endpoint: `${pdp}/access/v1/evaluations`,
+      search_subject_endpoint: `${pdp}/access/v1/search/subject`,
+    };
+  });
+
+  const handle = (path: string, answer: (tenant: string, body: unknown) => Promise<unknown>): void => {
+    router.post(`/:tenant/access/v1/${path}`, async (ctx) => {
+      const requestId = ctx.get('x-request-id');
+      if (requestId !== '') ctx.set('X-Request-ID', requestId);
+      const tenant = ctx.params['tenant'] ?? '';
+      try {
+        authenticate(ctx, tenant);
+        if (!/^application\/json\s*(;|$)/i.test(ctx.get('content-type'))) {
+          throw new AuthzenRequestError('send application/json');
+        }
+        const text = (await readRequestBody(ctx, limit)).toString('utf8');
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          throw new AuthzenRequestError(
+            text.trim() === '' ? 'the request body is empty' : 'the request body is not JSON',
+          );
+        }
+        ctx.body = await answer(tenant, body);
+      } catch (error) {
+        if (error instanceof Unauthorized) {
+          ctx.set('WWW-Authenticate', 'Bearer realm="authzen"');
+          fail(ctx, 401, error.message);
+          return;
+        }
+        const status = isSidecarError(error) ? HTTP_STATUS[error.code] : undefined;
+        if (status === undefined) logger.error({ err: error, tenant, path }, 'AuthZEN request failed');
+        fail(ctx, status ?? 500, status === undefined ? 'internal error' : (error as Error).message);
+      }
+    });
+  };
+
+  handle('evaluation', async (tenant, body) => await evaluate(tenant, parseEvaluation(body)));
+
+  handle('evaluations', async (tenant, body) => {
+    const { items, single, semantic } = parseEvaluations(body);
+    if (single !== undefined) return await evaluate(tenant, single);
+    const evaluations: EvaluationResponse[] = [];
+    for (const item of items ?? []) {
+      const answer = item.ok
+        ? await evaluate(tenant, item.value)
+        : { decision: false, context: { error: { status: 400, message: item.message } } };
+      evaluations.push(answer);
+      if (semantic === 'deny_on_first_deny' && !answer.decision) break;
+      if (semantic === 'permit_on_first_permit' && answer.decision) break;
+    }
+    return { evaluations };
+  });
+
+  handle('search/subject', async (tenant, body) => {
+    const { evaluation, pageToken, limit: wanted } = parseSubjectSearch(body);
+    if (evaluation.subjectType !== 'user') {
+      return { results: [], page: { next_token: '' } };
+    }
+    // Users in id order; the token is where the scan stopped. Every result answers `decision: true`.
+    const pageSize = Math.min(wanted ?? SUBJECT_SEARCH_PAGE, 1_000);
+    let offset = pageToken === undefined ? 0 : decodeOffset(pageToken);
+    const results: { type: string; id: string }[] = [];
+    let scanned = 0;
+    while (results.length < pageSize && scanned < SUBJECT_SEARCH_SCAN) {
+      const users = directory.usersPage(tenant, offset, 100);
+      if (users.length === 0) return { results, page: { next_token: '' } };
+      for (const user of users) {
+        offset++;
+        scanned++;
+        const answer = await decide(tenant, { kind: 'user', userId: user.id }, evaluation);
+        if (answer.decision.kind === 'allow') results.push({ type: 'user', id: user.id });
+        if (results.length >= pageSize) break;
+      }
+    }
+    return { results, page: { next_token: encodeOffset(offset) } };
+  });
+
+  function authenticate(ctx: Context, tenant: string): void {
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'))?.[1];
+    const hash = token === undefined ? undefined : createHash('sha256').update(token).digest();
+    const accepted = tokens.get(tenant) ?? [];
+    if (
+      !isTenantId(tenant) ||
+      hash === undefined ||
+      !accepted.some((h) => h.length === hash.length && timingSafeEqual(h, hash))
+    ) {
+      throw new Unauthorized("a Bearer token of this tenant's AuthZEN callers is required");
+    }
+  }
+
+  async function evaluate(tenant: string, evaluation: AuthzenEvaluation): Promise<EvaluationResponse> {
+    const ref = subjectRef(tenant, evaluation.subject);
+    if (ref === undefined) {
+      return {
+        decision: false,
+        context: {
+          error: { status: 400, message: `subject type "${evaluation.subject.type}" is not supported (user, session)` },
+        },
+      };
+    }
+    const result = await decide(tenant, ref, evaluation);
+    const { decision } = result;
+    const context: Record<string, unknown> = {
+      decision_id: decision.decisionId,
+      policy_version: result.policyVersion,
+      reasons: decision.reasons.map((r) => ({ code: r.code, message: r.message })),
+    };
+    if (decision.kind === 'step_up' && decision.stepUp !== undefined) {
+      context['step_up'] = {
+        acr_values: decision.stepUp.acrValues,
+        ...(decision.stepUp.maxAge === undefined ? {} : { max_age: decision.stepUp.maxAge }),
+        www_authenticate: stepUpChallenge(decision.stepUp),
+      };
+    }
+    return { decision: decision.kind === 'allow', context };
+  }
+
+  async function decide(
+    tenant: string,
+    subject: SubjectRef,
+    evaluation: Omit<AuthzenEvaluation, 'subject'>,
+  ): Promise<CheckResult> {
+    const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+    const request: CheckRequest = {
+      tenantId: tenant,
+      subject,
+      action: { name: evaluation.action.name, properties: evaluation.action.properties },
+      resource: {
+        type: evaluation.resource.type,
+        id: evaluation.resource.id,
+        properties: evaluation.resource.properties,
+      },
+      context: {
+        ip: text(evaluation.context['ip']),
+        userAgent: text(evaluation.context['user_agent']),
+        deviceId: text(evaluation.context['device_id']),
+        attributes: evaluation.context,
+      },
+      minSequence: 0,
+    };
+    return await decider.check(request);
+  }
+
+  /** `user`: our user id, else a unique userName or e-mail; `session`: a session id. */
+  function subjectRef(tenant: string, subject: AuthzenSubject): SubjectRef | undefined {
+    if (subject.type === 'session') return { kind: 'session', sessionId: subject.id };
+    if (subject.type !== 'user') return undefined;
+    if (directory.user(tenant, subject.id) !== undefined) return { kind: 'user', userId: subject.id };
+    const byName = directory.userIdsByUserName(tenant, subject.id);
+    const byEmail = byName.length === 0 ? directory.userIdsByEmail(tenant, subject.id) : byName;
+    const only = byEmail.length === 1 ? byEmail[0] : undefined;
+    return { kind: 'user', userId: only ?? subject.id };
+  }
+
+  return router.routes() as unknown as Middleware;
+}
+
+class Unauthorized extends Error {}
+
+/** AuthZEN errors: the status, and the body is the error string. */
+function fail(ctx: Context, status: number, message: string): void {
+  ctx.status = status;
+  ctx.type = 'application/json';
+  ctx.body = JSON.stringify(message);
+}
+
+function encodeOffset(offset: number): string {
+  return Buffer.from(`o:${offset}`).toString('base64url');
+}
+
+function decodeOffset(token: string): number {
+  const match = /^o:(\d+)$/.exec(Buffer.from(token, 'base64url').toString());
+  if (match?.[1] === undefined) throw new AuthzenRequestError('"page.next_token" is not a token this PDP issued');
+  return Number(match[1]);
+}

@@ -1,0 +1,4 @@
+export { createAuthzenRouter } from './authzen_router.js';
+export type { AuthzenRouterOptions } from './authzen_router.js';
+export { AuthzenRequestError, parseEvaluation, parseEvaluations, parseSubjectSearch } from './authzen_request.js';
+export type { AuthzenEvaluation, EvaluationsSemantic } from './authzen_request.js';
