@@ -31,6 +31,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   distribution: ['gateway', 'logging', 'policy', 'stream'],
   cli: ['config', 'policy'],
   authzen: ['check', 'gateway', 'logging', 'session', 'store'],
+  ext_authz: ['check', 'logging', 'session'],
   transmit: ['audit', 'config', 'logging', 'observations', 'store', 'stream'],
   roles: [
     'admin',
@@ -40,6 +41,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     'check',
     'config',
     'distribution',
+    'ext_authz',
     'gateway',
     'ingest',
     'logging',

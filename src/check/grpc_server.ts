@@ -39,6 +39,11 @@ export interface CheckServerOptions {
   readonly reader: EntitlementReader;
   /** Sign-in; without it StartSession answers UNAVAILABLE. */
   readonly signIn?: Pick<SessionAuthority, 'startSession'> | undefined;
+  /** More services on the same listeners (e.g. Envoy ext_authz). */
+  readonly services?: readonly {
+    readonly definition: grpc.ServiceDefinition;
+    readonly implementation: grpc.UntypedServiceImplementation;
+  }[];
 }
 
 /** A source of session events (the ingest side). */
@@ -78,6 +83,7 @@ export class CheckServer {
     this.#options = options;
     this.#server = new grpc.Server();
     this.#server.addService(authzProto().ipsie.sidecar.v1.Authorization.service, this.#handlers());
+    for (const service of options.services ?? []) this.#server.addService(service.definition, service.implementation);
   }
 
   async start(): Promise<BoundAddresses> {

@@ -8,6 +8,7 @@ import type { CompiledPolicy, TenantPolicySource } from '../policy/index.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAuthzenRouter } from '../authzen/index.js';
+import { extAuthzImplementation, extAuthzServiceDefinition } from '../ext_authz/index.js';
 import { PolicyFollower } from '../distribution/index.js';
 import { createGatewayApp, listen } from '../gateway/index.js';
 import { SessionObserver } from '../observations/index.js';
@@ -171,6 +172,10 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       batchMaxItems: config.grpc.batchMaxItems,
       address: config.grpc.address,
       socketPath: config.grpc.socketPath,
+      // Envoy ext_authz on the same listeners: API gateways and meshes ask the same Decider.
+      services: [
+        { definition: extAuthzServiceDefinition(), implementation: extAuthzImplementation({ decider, logger }) },
+      ],
     });
     const addresses = await server.start();
     const authzenAddress = config.grpc.authzenAddress;

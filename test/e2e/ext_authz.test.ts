@@ -1,0 +1,158 @@
+/**
+ * Envoy ext_authz v3 on a real sidecar, called by a gRPC client built from
+ * the Envoy protos: allow with headers, 403, 401 with the RFC 9470 step-up
+ * challenge, and the request errors.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACME, exampleDirectoryChanges } from '../../demo/example_directory.js';
+import type { ExtAuthzResponse } from '../../src/ext_authz/index.js';
+import { session } from '../harness/changes.js';
+import { NatsServer } from '../harness/nats_server.js';
+import { EXAMPLE_POLICY_DIR } from '../harness/opa.js';
+import { startTestSidecar } from '../harness/sidecar.js';
+import type { TestSidecar } from '../harness/sidecar.js';
+import { TestProducer } from '../harness/stream.js';
+
+interface EnvoyClient extends grpc.Client {
+  Check(
+    request: unknown,
+    callback: (error: grpc.ServiceError | null, response?: ExtAuthzResponse) => void,
+  ): grpc.ClientUnaryCall;
+}
+
+let nats: NatsServer;
+let producer: TestProducer;
+let t: TestSidecar;
+let client: EnvoyClient;
+
+function envoyClient(address: string): EnvoyClient {
+  const require = createRequire(import.meta.url);
+  const deps = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+  const definition = protoLoader.loadSync('envoy/service/auth/v3/external_auth.proto', {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+    includeDirs: ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => join(deps, d)),
+  });
+  const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+    envoy: { service: { auth: { v3: { Authorization: new (a: string, c: grpc.ChannelCredentials) => EnvoyClient } } } };
+  };
+  return new pkg.envoy.service.auth.v3.Authorization(address, grpc.credentials.createInsecure());
+}
+
+beforeAll(async () => {
+  nats = await NatsServer.start();
+  producer = await TestProducer.connect(nats.url);
+  const now = Math.floor(Date.now() / 1000);
+  await producer.publishAll([
+    ...exampleDirectoryChanges(),
+    session('acme', 'sess-bob', ACME.people['bob']!.id, { acr: 'phr', auth_time: now - 60 }),
+    session('acme', 'sess-carol', ACME.people['carol']!.id),
+    session('acme', 'sess-alice-pwd', ACME.people['alice']!.id, { acr: 'urn:okta:loa:1fa:pwd', amr: ['pwd'] }),
+  ]);
+  t = await startTestSidecar({ env: { IPSIE_NATS_URL: nats.url, IPSIE_TENANT_POLICY_DIR: EXAMPLE_POLICY_DIR } });
+  await t.tcp.check({
+    tenant: 'acme',
+    subject: { user_id: ACME.people['bob']!.id },
+    action: { name: 'read' },
+    resource: { type: 'repository' },
+    min_sequence: await producer.lastSequence(),
+  });
+  client = envoyClient(`127.0.0.1:${String(t.sidecar.addresses.tcpPort)}`);
+});
+
+afterAll(async () => {
+  client.close();
+  await t.stop();
+  await producer.close();
+  await nats.dispose();
+});
+
+function check(
+  http: { method: string; path: string; headers: Record<string, string> },
+  extensions: Record<string, string> = { ipsie_tenant: 'acme' },
+): Promise<ExtAuthzResponse> {
+  return new Promise((resolve, reject) => {
+    client.Check(
+      {
+        attributes: {
+          source: { address: { socket_address: { address: '198.51.100.9', port_value: 51234 } } },
+          request: { http: { method: http.method, path: http.path, host: 'app.acme.example', headers: http.headers } },
+          context_extensions: extensions,
+        },
+      },
+      (error, response) => {
+        if (error !== null || response === undefined) reject(error ?? new Error('no response'));
+        else resolve(response);
+      },
+    );
+  });
+}
+
+const headerOf = (r: ExtAuthzResponse, key: string): string | undefined =>
+  [...(r.ok_response?.headers ?? []), ...(r.denied_response?.headers ?? [])].find((h) => h.header.key === key)?.header
+    .value;
+
+const repo = { ipsie_tenant: 'acme', ipsie_resource_type: 'repository' };
+
+describe('Envoy ext_authz v3', () => {
+  it('allows with OK and stamps the decision id and policy version on the request', async () => {
+    const r = await check(
+      { method: 'POST', path: '/repos/api?ref=main', headers: { 'x-ipsie-session': 'sess-bob' } },
+      {
+        ...repo,
+        ipsie_action: 'write',
+      },
+    );
+    expect(r.status.code).toBe(0);
+    expect(r.ok_response).toBeDefined();
+    expect(headerOf(r, 'x-ipsie-decision-id')).toMatch(/\w/);
+    expect(headerOf(r, 'x-ipsie-policy-version')).toMatch(/^sha256:/);
+    expect(r.ok_response?.headers_to_remove).toContain('x-ipsie-session');
+  });
+
+  it('the action defaults to the HTTP method: GET -> read', async () => {
+    const r = await check({ method: 'GET', path: '/repos/api', headers: { 'x-ipsie-session': 'sess-carol' } }, repo);
+    // carol (Finance) may not read repositories.
+    expect(r.status.code).toBe(7);
+    expect(r.denied_response?.status.code).toBe('Forbidden');
+    expect(JSON.parse(r.denied_response?.body ?? '{}')).toMatchObject({
+      decision: 'deny',
+      reasons: [{ code: 'POLICY_DENIED' }],
+    });
+  });
+
+  it('step-up: 401 with the RFC 9470 WWW-Authenticate challenge', async () => {
+    const r = await check(
+      { method: 'POST', path: '/deployments/d-9/approve', headers: { 'x-ipsie-session': 'sess-alice-pwd' } },
+      { ipsie_tenant: 'acme', ipsie_resource_type: 'deployment', ipsie_action: 'approve' },
+    );
+    expect(r.status.code).toBe(16);
+    expect(r.denied_response?.status.code).toBe('Unauthorized');
+    expect(headerOf(r, 'www-authenticate')).toBe(
+      'Bearer error="insufficient_user_authentication", error_description="A different authentication level is required", acr_values="phr", max_age="900"',
+    );
+  });
+
+  it('401 without credentials or with an unknown session or a bad token; 400 without a tenant', async () => {
+    const none = await check({ method: 'GET', path: '/', headers: {} }, repo);
+    expect(none).toMatchObject({ status: { code: 16 }, denied_response: { status: { code: 'Unauthorized' } } });
+    expect(headerOf(none, 'www-authenticate')).toBe('Bearer');
+    const unknown = await check({ method: 'GET', path: '/', headers: { 'x-ipsie-session': 'nope' } }, repo);
+    expect(unknown.status.code).toBe(16);
+    expect(headerOf(unknown, 'www-authenticate')).toMatch(/invalid_token/);
+    const tenantless = await check({ method: 'GET', path: '/', headers: { 'x-ipsie-session': 'sess-bob' } }, {});
+    expect(tenantless).toMatchObject({ status: { code: 3 }, denied_response: { status: { code: 'BadRequest' } } });
+    const unknownTenant = await check(
+      { method: 'GET', path: '/', headers: { 'x-ipsie-session': 'sess-bob' } },
+      { ipsie_tenant: 'initech' },
+    );
+    expect(unknownTenant.denied_response?.status.code).toBe('BadRequest');
+  });
+});
