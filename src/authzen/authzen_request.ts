@@ -99,6 +99,45 @@ export function parseSubjectSearch(body: unknown): {
   if (!isObject(subject) || typeof subject['type'] !== 'string' || subject['type'] === '') {
     throw new AuthzenRequestError('"subject.type" is required (a string)');
   }
+  const { action, resource, context } = evaluationOf({ ...body, subject: { type: subject['type'], id: '*' } }, '');
+  const page = pageOf(body);
+  return {
+    evaluation: { subjectType: subject['type'], action, resource, context },
+    pageToken: page.token,
+    limit: page.limit,
+  };
+}
+
+/** Resource search: resource `type` required, its `id` ignored. @throws {AuthzenRequestError} */
+export function parseResourceSearch(body: unknown): {
+  readonly evaluation: Omit<AuthzenEvaluation, 'resource'> & { readonly resourceType: string };
+  readonly page: PageRequest;
+} {
+  if (!isObject(body)) throw new AuthzenRequestError('the request body must be a JSON object');
+  const resource = body['resource'];
+  if (!isObject(resource) || typeof resource['type'] !== 'string' || resource['type'] === '') {
+    throw new AuthzenRequestError('"resource.type" is required (a string)');
+  }
+  const { subject, action, context } = evaluationOf({ ...body, resource: { type: resource['type'], id: '*' } }, '');
+  return { evaluation: { subject, action, context, resourceType: resource['type'] }, page: pageOf(body) };
+}
+
+/** Action search: no action. @throws {AuthzenRequestError} */
+export function parseActionSearch(body: unknown): {
+  readonly evaluation: Omit<AuthzenEvaluation, 'action'>;
+  readonly page: PageRequest;
+} {
+  if (!isObject(body)) throw new AuthzenRequestError('the request body must be a JSON object');
+  const { subject, resource, context } = evaluationOf({ ...body, action: { name: '*' } }, '');
+  return { evaluation: { subject, resource, context }, page: pageOf(body) };
+}
+
+export interface PageRequest {
+  readonly token: string | undefined;
+  readonly limit: number | undefined;
+}
+
+function pageOf(body: Json): PageRequest {
   const page = body['page'];
   if (page !== undefined && !isObject(page)) throw new AuthzenRequestError('"page" must be an object');
   const token = page?.['next_token'] ?? page?.['token'];
@@ -108,12 +147,7 @@ export function parseSubjectSearch(body: unknown): {
   if (limit !== undefined && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1)) {
     throw new AuthzenRequestError('"page.limit" must be a positive integer');
   }
-  const { action, resource, context } = evaluationOf({ ...body, subject: { type: subject['type'], id: '*' } }, '');
-  return {
-    evaluation: { subjectType: subject['type'], action, resource, context },
-    pageToken: token === '' ? undefined : token,
-    limit,
-  };
+  return { token: token === '' ? undefined : token, limit };
 }
 
 function evaluationOf(body: Json, at: string): AuthzenEvaluation {

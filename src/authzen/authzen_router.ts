@@ -8,12 +8,24 @@ import type { Logger } from '../logging/index.js';
 import { stepUpChallenge } from '../session/index.js';
 import type { DirectoryReader, SubjectRef } from '../store/index.js';
 import { isTenantId } from '../tenant_id.js';
-import { AuthzenRequestError, parseEvaluation, parseEvaluations, parseSubjectSearch } from './authzen_request.js';
+import {
+  AuthzenRequestError,
+  parseActionSearch,
+  parseEvaluation,
+  parseEvaluations,
+  parseResourceSearch,
+  parseSubjectSearch,
+} from './authzen_request.js';
 import type { AuthzenEvaluation, AuthzenSubject } from './authzen_request.js';
 
 export interface AuthzenRouterOptions {
   readonly decider: Pick<Decider, 'check'>;
-  readonly directory: Pick<DirectoryReader, 'user' | 'userIdsByUserName' | 'userIdsByEmail' | 'usersPage'>;
+  readonly directory: Pick<
+    DirectoryReader,
+    'user' | 'userIdsByUserName' | 'userIdsByEmail' | 'usersPage' | 'groupsPage'
+  >;
+  /** tenant id -> the actions action search tries. */
+  readonly actions: ReadonlyMap<string, readonly string[]>;
   /** tenant id -> SHA-256 (hex) of its PEPs' bearer tokens. */
   readonly tokens: ReadonlyMap<string, readonly string[]>;
   /** Base URL of this PDP; a tenant's PDP identifier is `<base>/<tenant>`. */
@@ -38,8 +50,9 @@ const HTTP_STATUS: Readonly<Record<string, number>> = {
   ERR_STORE_UNAVAILABLE: 503,
 };
 
-const SUBJECT_SEARCH_PAGE = 50;
-const SUBJECT_SEARCH_SCAN = 2_000;
+/** Results per search page unless the caller asks fewer; entities examined per request at most. */
+const SEARCH_PAGE = 50;
+const SEARCH_SCAN = 2_000;
 
 /**
  * OpenID AuthZEN Authorization API 1.0 on the sidecar, one PDP per tenant at
@@ -68,6 +81,8 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
       access_evaluation_endpoint: `${pdp}/access/v1/evaluation`,
       access_evaluations_endpoint: `${pdp}/access/v1/evaluations`,
       search_subject_endpoint: `${pdp}/access/v1/search/subject`,
+      search_resource_endpoint: `${pdp}/access/v1/search/resource`,
+      search_action_endpoint: `${pdp}/access/v1/search/action`,
     };
   });
 
@@ -126,24 +141,74 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
     if (evaluation.subjectType !== 'user') {
       return { results: [], page: { next_token: '' } };
     }
-    // Users in id order; the token is where the scan stopped. Every result answers `decision: true`.
-    const pageSize = Math.min(wanted ?? SUBJECT_SEARCH_PAGE, 1_000);
-    let offset = pageToken === undefined ? 0 : decodeOffset(pageToken);
-    const results: { type: string; id: string }[] = [];
+    // Every result answers `decision: true` when evaluated.
+    return await scan(
+      pageToken,
+      wanted,
+      (offset) => directory.usersPage(tenant, offset, 100),
+      async (id) => {
+        const answer = await decide(tenant, { kind: 'user', userId: id }, evaluation);
+        return answer.decision.kind === 'allow' ? { type: 'user', id } : undefined;
+      },
+    );
+  });
+
+  // Resources the store knows are its users and groups; an app's own resources are not in it.
+  handle('search/resource', async (tenant, body) => {
+    const { evaluation, page } = parseResourceSearch(body);
+    const type = evaluation.resourceType;
+    const list =
+      type === 'user'
+        ? (offset: number): { id: string }[] => directory.usersPage(tenant, offset, 100)
+        : type === 'group'
+          ? (offset: number): { id: string }[] => directory.groupsPage(tenant, offset, 100)
+          : undefined;
+    if (list === undefined) return { results: [], page: { next_token: '' } };
+    const ref = subjectRef(tenant, evaluation.subject);
+    if (ref === undefined) throw new AuthzenRequestError(`subject type "${evaluation.subject.type}" is not supported`);
+    return await scan(page.token, page.limit, list, async (id) => {
+      const answer = await decide(tenant, ref, { ...evaluation, resource: { type, id, properties: {} } });
+      return answer.decision.kind === 'allow' ? { type, id } : undefined;
+    });
+  });
+
+  // The policy cannot enumerate actions: the tenant's `authzen.actions` are the candidates.
+  handle('search/action', async (tenant, body) => {
+    const { evaluation } = parseActionSearch(body);
+    const ref = subjectRef(tenant, evaluation.subject);
+    if (ref === undefined) throw new AuthzenRequestError(`subject type "${evaluation.subject.type}" is not supported`);
+    const results: { name: string }[] = [];
+    for (const name of options.actions.get(tenant) ?? []) {
+      const answer = await decide(tenant, ref, { ...evaluation, action: { name, properties: {} } });
+      if (answer.decision.kind === 'allow') results.push({ name });
+    }
+    return { results, page: { next_token: '' } };
+  });
+
+  /** Pages through a listing in id order, deciding each; the token is where the scan stopped. */
+  async function scan<T>(
+    token: string | undefined,
+    wanted: number | undefined,
+    list: (offset: number) => { id: string }[],
+    keep: (id: string) => Promise<T | undefined>,
+  ): Promise<{ results: T[]; page: { next_token: string } }> {
+    const pageSize = Math.min(wanted ?? SEARCH_PAGE, 1_000);
+    let offset = token === undefined ? 0 : decodeOffset(token);
+    const results: T[] = [];
     let scanned = 0;
-    while (results.length < pageSize && scanned < SUBJECT_SEARCH_SCAN) {
-      const users = directory.usersPage(tenant, offset, 100);
-      if (users.length === 0) return { results, page: { next_token: '' } };
-      for (const user of users) {
+    while (results.length < pageSize && scanned < SEARCH_SCAN) {
+      const rows = list(offset);
+      if (rows.length === 0) return { results, page: { next_token: '' } };
+      for (const row of rows) {
         offset++;
         scanned++;
-        const answer = await decide(tenant, { kind: 'user', userId: user.id }, evaluation);
-        if (answer.decision.kind === 'allow') results.push({ type: 'user', id: user.id });
+        const kept = await keep(row.id);
+        if (kept !== undefined) results.push(kept);
         if (results.length >= pageSize) break;
       }
     }
     return { results, page: { next_token: encodeOffset(offset) } };
-  });
+  }
 
   function authenticate(ctx: Context, tenant: string): void {
     const token = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'))?.[1];

@@ -86,6 +86,8 @@ export interface TenantSettings {
   readonly adminTokenSha256: readonly string[];
   /** SHA-256 (hex) of the bearer tokens of this tenant's AuthZEN callers (PEPs) at the sidecar. */
   readonly authzenTokenSha256: readonly string[];
+  /** The actions AuthZEN action search tries for this tenant (the policy cannot enumerate them). */
+  readonly authzenActions: readonly string[];
   readonly idps: readonly IdentityProviderSettings[];
   /** IPSIE P1: create the user at first sign-in when no provisioned user matches. @defaultValue false */
   readonly jitProvisioning: boolean;
@@ -161,7 +163,11 @@ export function parseTenantSettings(
       authzenTokenSha256:
         raw['authzen'] === undefined
           ? []
-          : hashes(r.reader('authzen').allow('bearer_token_sha256'), 'bearer_token_sha256', true),
+          : hashes(r.reader('authzen').allow('bearer_token_sha256', 'actions'), 'bearer_token_sha256', true),
+      authzenActions:
+        raw['authzen'] !== undefined && r.reader('authzen').has('actions')
+          ? r.reader('authzen').strings('actions')
+          : [],
       idps,
       jitProvisioning: r.boolean('jit_provisioning') ?? false,
       ssf: r.has('ssf') ? parseSsf(r.reader('ssf'), readSecret) : { transmitters: [], receiver: undefined },

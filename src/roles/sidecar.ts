@@ -187,6 +187,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
             decider,
             directory: store,
             tokens: new Map(config.tenants.map((t) => [t.id, t.authzenTokenSha256])),
+            actions: new Map(config.tenants.map((t) => [t.id, t.authzenActions])),
             publicUrl: () => authzenUrl,
             logger,
           }),

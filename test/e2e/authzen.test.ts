@@ -41,7 +41,15 @@ beforeAll(async () => {
       IPSIE_AUTHZEN_ADDRESS: '127.0.0.1:0',
       IPSIE_TENANT_POLICY_DIR: EXAMPLE_POLICY_DIR,
     },
-    tenants: { todo: { authzen: { bearer_token_sha256: [sha256(TOKEN)] } }, acme: {} },
+    tenants: {
+      todo: {
+        authzen: {
+          bearer_token_sha256: [sha256(TOKEN)],
+          actions: ['can_read_user', 'can_read_todos', 'can_create_todo', 'can_update_todo', 'can_delete_todo'],
+        },
+      },
+      acme: {},
+    },
   });
   base = `http://127.0.0.1:${String(t.sidecar.authzenPort)}`;
   await t.tcp.check({
@@ -229,6 +237,43 @@ describe('AuthZEN search and metadata', () => {
     expect(rest.body).toEqual({ results: [{ type: 'user', id: 'id-bob' }], page: { next_token: '' } });
   });
 
+  it('action search: what each role may do to a todo it does not own', async () => {
+    const todo = { type: 'todo', id: 't1', properties: { ownerID: 'someone@acmecorp.com' } };
+    const actions = async (name: string): Promise<string[]> => {
+      const r = await post('search/action', { subject: { type: 'user', id: `${name}@acmecorp.com` }, resource: todo });
+      expect(r.status).toBe(200);
+      return (r.body as { results: { name: string }[] }).results.map((a) => a.name);
+    };
+    expect(await actions('alice')).toEqual([
+      'can_read_user',
+      'can_read_todos',
+      'can_create_todo',
+      'can_update_todo',
+      'can_delete_todo',
+    ]);
+    expect(await actions('bob')).toEqual(['can_read_user', 'can_read_todos', 'can_create_todo']);
+    expect(await actions('carol')).toEqual(['can_read_user', 'can_read_todos']);
+  });
+
+  it('resource search over the store: the users alice may read; other types have no inventory here', async () => {
+    const users = await post('search/resource', {
+      subject: alice,
+      action: { name: 'can_read_user' },
+      resource: { type: 'user' },
+    });
+    expect(users.body).toEqual({
+      results: ['id-alice', 'id-bob', 'id-carol'].map((id) => ({ type: 'user', id })),
+      page: { next_token: '' },
+    });
+    const documents = await post('search/resource', {
+      subject: alice,
+      action: { name: 'read' },
+      resource: { type: 'document' },
+    });
+    expect(documents.body).toEqual({ results: [], page: { next_token: '' } });
+    expect((await post('search/resource', { subject: alice, action: { name: 'read' } })).status).toBe(400);
+  });
+
   it('metadata names the tenant PDP and its endpoints', async () => {
     const r = await fetch(`${base}/.well-known/authzen-configuration/todo`);
     expect(await r.json()).toEqual({
@@ -236,6 +281,8 @@ describe('AuthZEN search and metadata', () => {
       access_evaluation_endpoint: `${base}/todo/access/v1/evaluation`,
       access_evaluations_endpoint: `${base}/todo/access/v1/evaluations`,
       search_subject_endpoint: `${base}/todo/access/v1/search/subject`,
+      search_resource_endpoint: `${base}/todo/access/v1/search/resource`,
+      search_action_endpoint: `${base}/todo/access/v1/search/action`,
     });
     expect((await fetch(`${base}/.well-known/authzen-configuration/acme`)).status).toBe(404);
   });

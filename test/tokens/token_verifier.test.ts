@@ -15,6 +15,7 @@ beforeAll(async () => {
       scim: undefined,
       adminTokenSha256: [],
       authzenTokenSha256: [],
+      authzenActions: [],
       jitProvisioning: false,
       ssf: { transmitters: [], receiver: undefined },
       idps: [
