@@ -16,6 +16,8 @@ export interface AdminRouterOptions {
   readonly changes: ChangeSink;
   readonly replica: { waitForSequence(sequence: number, timeoutMs: number): Promise<boolean> };
   readonly logger: Logger;
+  /** Records each action in the tenant's audit trail. */
+  readonly audit?: (tenant: string, action: Record<string, unknown>) => Promise<void>;
   /** More routes behind the same authentication (`ctx.state.tenant` set), e.g. SSF stream management. */
   readonly nested?: readonly Router<{ tenant: string }>[];
   /** Unix ms. @defaultValue Date.now */
@@ -78,6 +80,7 @@ export function createAdminRouter(options: AdminRouterOptions): Middleware {
         );
       }
       logger.info({ tenant, user_id: userId, admin: path, sequence: published.sequence }, 'admin action');
+      await options.audit?.(tenant, { action: path, user_id: userId, sequence: published.sequence });
       ctx.status = 202;
       ctx.body = { sequence: published.sequence };
     });

@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { ensureStream, publishDurably, SequenceConflictError } from '../stream/index.js';
-import { AUDIT_STREAM, AUDIT_SUBJECT_PREFIX, auditSubject } from './audit_record.js';
+import { AUDIT_STREAM, AUDIT_SUBJECT_PREFIX, auditSubject, tenantAuditSubjects } from './audit_record.js';
 import type { AuditRecord } from './audit_record.js';
 import { AuditRecordExistsError } from './errors.js';
 
@@ -106,6 +106,36 @@ export class AuditLog {
   async last(subject: string): Promise<AuditRecord | undefined> {
     const message = await this.#jsm.streams.getMessage(AUDIT_STREAM, { last_by_subj: subject });
     return message === null ? undefined : message.json<AuditRecord>();
+  }
+
+  /**
+   * A tenant's records after stream sequence `after`, oldest first, at most
+   * `limit`: the SIEM pull. `cursor` is the sequence to resume after.
+   */
+  async read(
+    tenant: string,
+    after: number,
+    limit: number,
+  ): Promise<{ records: { seq: number; record: AuditRecord }[]; cursor: number }> {
+    const consumer = await this.#js.consumers.get(AUDIT_STREAM, {
+      filter_subjects: [tenantAuditSubjects(tenant)],
+      opt_start_seq: after + 1,
+    });
+    const records: { seq: number; record: AuditRecord }[] = [];
+    let cursor = after;
+    const pending = (await consumer.info(true)).num_pending;
+    if (pending === 0) return { records, cursor };
+    const messages = await consumer.fetch({ max_messages: Math.min(limit, pending), expires: 2_000 });
+    for await (const message of messages) {
+      cursor = message.seq;
+      try {
+        records.push({ seq: message.seq, record: message.json<AuditRecord>() });
+      } catch {
+        // Not a record we wrote: skipped, and the cursor moves past it.
+      }
+      if (records.length >= limit) break;
+    }
+    return { records, cursor };
   }
 
   /** Removes a record whose effects could not be stored, so that a retry can claim its subject again. */

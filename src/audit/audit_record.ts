@@ -15,7 +15,13 @@ export type AuditKind =
   /** A SET we sent to the tenant's receiver, and how it answered. */
   | 'set.transmitted'
   /** We asked a transmitter for a verification event with this `state` (SSF §8.1.4.2). */
-  | 'ssf.verification_requested';
+  | 'ssf.verification_requested'
+  /** A SCIM request that changed (or tried to change) the directory: method, path, status. */
+  | 'scim.write'
+  /** A policy version uploaded, activated (or rolled back to), or deleted. */
+  | 'policy.change'
+  /** A tenant administrator's action (re-authentication, session revocation, stream management). */
+  | 'admin.action';
 
 export interface AuditRecord {
   readonly v: 1;

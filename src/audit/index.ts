@@ -11,3 +11,5 @@ export {
 } from './audit_record.js';
 export type { AuditKind, AuditRecord } from './audit_record.js';
 export { AuditRecordExistsError } from './errors.js';
+export { AuditRequestError, createAuditPullRoutes } from './audit_routes.js';
+export type { AuditPullOptions } from './audit_routes.js';

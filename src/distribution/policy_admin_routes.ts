@@ -50,6 +50,8 @@ export interface PolicyAdminOptions {
     requests: readonly unknown[],
   ) => Promise<unknown[]>;
   readonly logger: Logger;
+  /** Records each change (upload, activation, rollback, deletion) in the tenant's audit trail. */
+  readonly audit?: (tenant: string, change: Record<string, unknown>) => Promise<void>;
 }
 
 /**
@@ -67,6 +69,7 @@ export interface PolicyAdminOptions {
  */
 export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ tenant: string }> {
   const { catalog, logger } = options;
+  const audit = options.audit ?? (() => Promise.resolve());
   const router = new Router<{ tenant: string }>({ prefix: '/policies' });
 
   router.post('/', async (ctx) => {
@@ -77,6 +80,7 @@ export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ t
     if (existing === undefined) {
       await catalog.put(bundleOf(compiled, Object.fromEntries(upload.modules), upload.data, Date.now()));
       logger.info({ tenant, policy_version: compiled.version, tests: compiled.tests }, 'policy version uploaded');
+      await audit(tenant, { action: 'upload', version: compiled.version, modules: [...upload.modules.keys()] });
     }
     ctx.status = existing === undefined ? 201 : 200;
     ctx.body = {
@@ -106,6 +110,7 @@ export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ t
     const tenant = ctx.state.tenant;
     const active = await catalog.rollback(tenant);
     logger.info({ tenant, policy_version: active.version, revision: active.revision }, 'policy rolled back');
+    await audit(tenant, { action: 'rollback', version: active.version, previous: active.previous });
     ctx.body = activeBody(active);
   });
 
@@ -132,6 +137,7 @@ export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ t
     }
     const active = await catalog.activate(tenant, ctx.params['version'] ?? '', expected);
     logger.info({ tenant, policy_version: active.version, revision: active.revision }, 'policy activated');
+    await audit(tenant, { action: 'activate', version: active.version, previous: active.previous });
     ctx.body = activeBody(active);
   });
 
@@ -149,6 +155,7 @@ export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ t
 
   router.delete('/:version', async (ctx) => {
     await catalog.delete(ctx.state.tenant, ctx.params['version'] ?? '');
+    await audit(ctx.state.tenant, { action: 'delete', version: ctx.params['version'] ?? '' });
     ctx.status = 204;
   });
 

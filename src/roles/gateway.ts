@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import type { Middleware } from 'koa';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { STATE_STREAM } from '../changes/index.js';
 import type { Config } from '../config/index.js';
@@ -7,7 +8,7 @@ import { createGatewayApp, listen } from '../gateway/index.js';
 import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
 import { createAdminRouter } from '../admin/index.js';
-import { AuditLog, ensureAuditStream } from '../audit/index.js';
+import { AuditLog, createAuditPullRoutes, ensureAuditStream } from '../audit/index.js';
 import { createScimRouter, RateLimiter, ScimAuthenticator, ScimService } from '../scim/index.js';
 import {
   createPushRouter,
@@ -182,9 +183,34 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             archive: audit,
             logger,
           });
+    // The tenant's audit trail (SIEM pull): what the gateway did for whom, stored before the answer.
+    const auditRecord =
+      (kind: 'scim.write' | 'policy.change' | 'admin.action') =>
+      async (tenant: string, data: Record<string, unknown>): Promise<void> => {
+        await audit
+          .append({ v: 1, id: randomUUID(), tenant, kind, at: Date.now(), data })
+          .then(() => undefined)
+          .catch((error: unknown) => {
+            logger.error({ err: error, tenant, kind }, 'audit record not stored');
+          });
+      };
+    const scimAudit = auditRecord('scim.write');
+    const scimAudited: Middleware = async (ctx, next) => {
+      await next();
+      const tenant = /^\/scim\/v2\/([^/]+)\//.exec(ctx.path)?.[1];
+      if (tenant === undefined || ctx.method === 'GET' || ctx.method === 'HEAD' || ctx.status === 401) return;
+      const id = (ctx.body as { id?: unknown } | undefined)?.id;
+      await scimAudit(tenant, {
+        method: ctx.method,
+        path: ctx.path,
+        status: ctx.status,
+        ...(typeof id === 'string' ? { resource_id: id } : {}),
+      });
+    };
     const app = createGatewayApp({
       logger,
       routes: [
+        scimAudited,
         scim,
         ...(signingKeys === undefined ? [] : [createTransmitterRoutes({ keys: signingKeys, issuer: () => publicUrl })]),
         createPushRouter({ receiver, logger, maxBodyBytes: config.signals.pushMaxBytes }),
@@ -194,7 +220,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           changes: publisher,
           replica,
           logger,
+          audit: auditRecord('admin.action'),
           nested: [
+            createAuditPullRoutes({ log: audit }),
             createStreamAdminRoutes({ transmitters, archive: audit, publicUrl: () => publicUrl, logger }),
             createPolicyAdminRoutes({
               catalog,
@@ -202,6 +230,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
               dryRun: async (tenantId, candidate, current, requests) =>
                 await dryRun({ reader: store, logger, tenantId, candidate, current, requests }),
               logger,
+              audit: auditRecord('policy.change'),
             }),
           ],
         }),

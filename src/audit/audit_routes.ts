@@ -1,0 +1,50 @@
+import Router from '@koa/router';
+import { SidecarError } from '../errors.js';
+import type { AuditRecord } from './audit_record.js';
+
+/** A malformed pull (cursor or limit). HTTP 400 at the admin API. */
+export class AuditRequestError extends SidecarError {
+  readonly code = 'ERR_AUDIT_REQUEST_INVALID';
+  readonly httpStatus = 400;
+}
+
+export interface AuditPullOptions {
+  readonly log: {
+    read(
+      tenant: string,
+      after: number,
+      limit: number,
+    ): Promise<{ records: { seq: number; record: AuditRecord }[]; cursor: number }>;
+  };
+  /** @defaultValue 1000 */
+  readonly maxLimit?: number;
+}
+
+/**
+ * `GET /audit?after=<cursor>&limit=<n>` under a tenant's admin API: the
+ * tenant's audit trail for its SIEM, as NDJSON (one record per line with its
+ * `seq`), oldest first. `X-Ipsie-Cursor` is where to resume; an empty body
+ * means nothing newer yet. Only the tenant's own subjects are read.
+ */
+export function createAuditPullRoutes(options: AuditPullOptions): Router<{ tenant: string }> {
+  const maxLimit = options.maxLimit ?? 1_000;
+  const router = new Router<{ tenant: string }>({ prefix: '/audit' });
+  router.get('/', async (ctx) => {
+    const after = integer(ctx.query['after'], 'after', 0);
+    const limit = integer(ctx.query['limit'], 'limit', 100);
+    if (limit < 1 || limit > maxLimit) throw new AuditRequestError(`"limit" must be 1 to ${maxLimit}`);
+    const { records, cursor } = await options.log.read(ctx.state.tenant, after, limit);
+    ctx.set('X-Ipsie-Cursor', String(cursor));
+    ctx.type = 'application/x-ndjson';
+    ctx.body = records.map(({ seq, record }) => `${JSON.stringify({ seq, ...record })}\n`).join('');
+  });
+  return router;
+}
+
+function integer(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !/^\d{1,15}$/.test(value)) {
+    throw new AuditRequestError(`"${name}" must be a non-negative integer`);
+  }
+  return Number(value);
+}
