@@ -32,6 +32,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   cli: ['config', 'policy'],
   authzen: ['check', 'gateway', 'logging', 'session', 'store'],
   ext_authz: ['check', 'logging', 'session'],
+  observability: [],
   transmit: ['audit', 'config', 'logging', 'observations', 'store', 'stream'],
   roles: [
     'admin',
@@ -45,6 +46,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     'gateway',
     'ingest',
     'logging',
+    'observability',
     'observations',
     'policy',
     'scim',

@@ -42,8 +42,16 @@ export interface DeciderOptions {
   readonly maxSequenceWaitMs?: number;
   /** Unix seconds. @defaultValue the system clock */
   readonly clock?: () => number;
+  /** Told of every decision and how long each call took (metrics). */
+  readonly observer?: DecisionObserver;
   /** Told of each live stored session a Check presents, with where the request came from (IPSIE SL3). */
   readonly onSessionPresented?: (presented: PresentedSession) => void;
+}
+
+/** Sees decisions as they are made; must not throw or block. */
+export interface DecisionObserver {
+  decided(tenantId: string, decision: Decision): void;
+  timed(call: 'check' | 'batch', seconds: number): void;
 }
 
 /** A live stored session as a Check presented it: where it was established, and where it is now. */
@@ -76,8 +84,10 @@ export class Decider {
   readonly #tokens: Pick<SessionAuthority, 'identify'> | undefined;
   readonly #maxSequenceWaitMs: number;
   readonly #onSessionPresented: ((presented: PresentedSession) => void) | undefined;
+  readonly #observer: DecisionObserver | undefined;
 
   constructor(options: DeciderOptions) {
+    this.#observer = options.observer;
     this.#onSessionPresented = options.onSessionPresented;
     this.#reader = options.reader;
     this.#policies = options.policies;
@@ -97,8 +107,11 @@ export class Decider {
    * @throws {PolicyResultInvalidError} `ERR_POLICY_RESULT_INVALID`
    */
   async check(request: CheckRequest, waitMs?: number): Promise<CheckResult> {
+    const started = performance.now();
     await this.#awaitSequence(request.minSequence, waitMs);
-    return this.decide(request, await this.#resolve(request.tenantId, request.subject));
+    const result = this.decide(request, await this.#resolve(request.tenantId, request.subject));
+    this.#observer?.timed('check', (performance.now() - started) / 1000);
+    return result;
   }
 
   /**
@@ -110,11 +123,13 @@ export class Decider {
     if (request.minSequence > this.#reader.appliedSequence()) throw this.#sequenceNotReached(request.minSequence);
     const prepared = this.#prepare(request.tenantId, resolved ?? resolvedFrom(request.subject), request.context);
     const decision = this.#decide(prepared, request.action, request.resource, request.context);
+    this.#observer?.decided(request.tenantId, decision);
     return { decision, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }
 
   /** Decides every item against one snapshot of the subject and one policy version. */
   async batchCheck(request: BatchCheckRequest, waitMs?: number): Promise<BatchCheckResult> {
+    const started = performance.now();
     await this.#awaitSequence(request.minSequence, waitMs);
     if (request.minSequence > this.#reader.appliedSequence()) throw this.#sequenceNotReached(request.minSequence);
     const resolved = await this.#resolve(request.tenantId, request.subject);
@@ -130,6 +145,8 @@ export class Decider {
     const decisions = items.map((item, i) =>
       this.#stamp(prepared, item.action, item.resource, outcomes?.[i] ?? this.#fixedOutcome(prepared)),
     );
+    for (const decision of decisions) this.#observer?.decided(request.tenantId, decision);
+    this.#observer?.timed('batch', (performance.now() - started) / 1000);
     return { decisions, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }
 

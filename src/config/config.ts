@@ -33,6 +33,8 @@ export interface GrpcConfig {
   readonly address: string | undefined;
   /** `host:port` of the sidecar's OpenID AuthZEN HTTP listener; undefined: off. */
   readonly authzenAddress: string | undefined;
+  /** `host:port` of the sidecar's `/healthz`, `/readyz` and `/metrics`; undefined: off. */
+  readonly healthAddress: string | undefined;
   /** Unix socket path, or undefined to not listen on a socket. */
   readonly socketPath: string | undefined;
   /** Most items one BatchCheck may carry. @defaultValue 100 */
@@ -139,6 +141,7 @@ export function parseConfig(env: Env, readFile: (path: string) => string = (p) =
       address,
       socketPath,
       authzenAddress: hostPort(env, 'IPSIE_AUTHZEN_ADDRESS'),
+      healthAddress: hostPort(env, 'IPSIE_HEALTH_ADDRESS'),
       batchMaxItems: positiveInteger(env, 'IPSIE_BATCH_MAX_ITEMS', DEFAULT_BATCH_MAX_ITEMS),
       minSequenceWaitMs: nonNegativeInteger(env, 'IPSIE_MIN_SEQUENCE_WAIT_MS', DEFAULT_MIN_SEQUENCE_WAIT_MS),
     },

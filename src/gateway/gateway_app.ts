@@ -9,7 +9,8 @@ export interface GatewayAppOptions {
   /** Concept routers mounted on the app, in order (SCIM now; SSF and policy upload later). */
   readonly routes: readonly Koa.Middleware[];
   /** Whether the gateway can serve: its replica caught up and the stream reachable. */
-  readonly ready: () => boolean;
+  /** Readiness; with components, `/readyz` lists each one's state. */
+  readonly ready: () => boolean | { readonly ready: boolean; readonly components: Readonly<Record<string, unknown>> };
 }
 
 /**
@@ -29,9 +30,13 @@ export function createGatewayApp(options: GatewayAppOptions): Koa {
       return;
     }
     if (ctx.path === '/readyz') {
-      const ready = options.ready();
+      const state = options.ready();
+      const ready = typeof state === 'boolean' ? state : state.ready;
       ctx.status = ready ? 200 : 503;
-      ctx.body = { status: ready ? 'ready' : 'not ready' };
+      ctx.body = {
+        status: ready ? 'ready' : 'not ready',
+        ...(typeof state === 'boolean' ? {} : { components: state.components }),
+      };
       return;
     }
     await next();

@@ -11,6 +11,7 @@ import { createAuthzenRouter } from '../authzen/index.js';
 import { extAuthzImplementation, extAuthzServiceDefinition } from '../ext_authz/index.js';
 import { PolicyFollower } from '../distribution/index.js';
 import { createGatewayApp, listen } from '../gateway/index.js';
+import { healthReport, SidecarMetrics } from '../observability/index.js';
 import { SessionObserver } from '../observations/index.js';
 import { EntitlementStore } from '../store/index.js';
 import { jetstream } from '@nats-io/jetstream';
@@ -31,6 +32,8 @@ export interface RunningSidecar {
   readonly addresses: BoundAddresses;
   /** The AuthZEN HTTP port actually bound, when `IPSIE_AUTHZEN_ADDRESS` is set. */
   readonly authzenPort: number | undefined;
+  /** The `/healthz`, `/readyz`, `/metrics` port actually bound, when `IPSIE_HEALTH_ADDRESS` is set. */
+  readonly healthPort: number | undefined;
   readonly store: EntitlementStore;
   readonly policies: PolicyRegistry;
   /** The stream consumer; undefined when running standalone (no `IPSIE_NATS_URL`). */
@@ -70,6 +73,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   let ingestor: StateIngestor | undefined;
   let follower: PolicyFollower | undefined;
   let authzen: Server | undefined;
+  let health: Server | undefined;
   let authzenUrl = '';
   let followerConnection: NatsConnection | undefined;
   let closeConnection = (): Promise<void> => Promise.resolve();
@@ -147,7 +151,19 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
             publisherConnection ??= connectNats({ servers, name: `${config.nats.name}-signin` }, logger);
             return jetstream(await publisherConnection);
           }, logger);
+    const metrics = new SidecarMetrics(() => ({
+      ingest: ingestor?.status(),
+      policies: new Map(policies.tenants().map((t) => [t, policies.get(t).version])),
+    }));
     const decider = new Decider({
+      observer: {
+        decided: (tenant, decision) => {
+          metrics.decided(tenant, decision.kind, decision.reasons[0]?.code);
+        },
+        timed: (call, seconds) => {
+          metrics.timed(call, seconds);
+        },
+      },
       reader: store,
       policies,
       logger,
@@ -198,22 +214,65 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       authzen = bound.server;
       authzenUrl = `http://${authzenAddress.slice(0, authzenAddress.lastIndexOf(':'))}:${bound.port}`;
     }
+    const healthAddress = config.grpc.healthAddress;
+    if (healthAddress !== undefined) {
+      const feed = ingestor;
+      const app = createGatewayApp({
+        logger,
+        routes: [
+          async (ctx, next) => {
+            if (ctx.path !== '/metrics') {
+              await next();
+              return;
+            }
+            ctx.type = metrics.contentType;
+            ctx.body = await metrics.text();
+          },
+        ],
+        ready: () => {
+          const missing = store.tenantIds().filter((t) => !policies.has(t));
+          const stream = feed?.status();
+          return healthReport({
+            store: { ok: true, detail: `open at sequence ${store.appliedSequence()}` },
+            policies: {
+              ok: missing.length === 0,
+              detail: missing.length === 0 ? 'every tenant has a policy' : `no policy for ${missing.join(', ')}`,
+            },
+            stream:
+              stream === undefined
+                ? { ok: true, detail: 'standalone (no stream)' }
+                : {
+                    ok: stream.caughtUp && !stream.stale,
+                    detail: stream.stale
+                      ? 'cut off longer than the staleness bound'
+                      : stream.caughtUp
+                        ? `caught up at ${stream.appliedSequence}`
+                        : `catching up (${stream.pending} pending)`,
+                  },
+          });
+        },
+      });
+      health = (await listen(app, healthAddress)).server;
+    }
     const http = authzen;
+    const probes = health;
     const running = ingestor;
     return {
       addresses,
       authzenPort: http === undefined ? undefined : (http.address() as AddressInfo).port,
+      healthPort: probes === undefined ? undefined : (probes.address() as AddressInfo).port,
       store,
       policies,
       ingestor: running,
       deployPolicy,
       stop: async () => {
-        if (http !== undefined) {
+        for (const listener of [probes, http]) {
+          if (listener === undefined) continue;
           await new Promise<void>((resolve) => {
-            http.close(() => {
+            listener.close(() => {
               resolve();
             });
-            http.closeAllConnections();
+            listener.closeAllConnections();
           });
         }
         await server.stop();
@@ -224,6 +283,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     };
   } catch (error) {
     authzen?.close();
+    health?.close();
     await closeConnection();
     await follower?.stop();
     await followerConnection?.close();

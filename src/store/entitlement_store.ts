@@ -21,6 +21,8 @@ import { DIRECTORY_INDEXES, MIGRATIONS, TENANT_TABLES } from './schema.js';
 /** What the check path may do with the store: read one subject at a time. */
 export interface EntitlementReader {
   hasTenant(tenantId: string): boolean;
+  /** Every tenant the store knows. */
+  tenantIds(): string[];
   /**
    * Reads a subject's user, groups, session and posture, and the stream
    * sequence they reflect, in one snapshot. The slice is `undefined` when
@@ -256,6 +258,10 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
 
   hasTenant(tenantId: string): boolean {
     return this.#stmt.tenantExists.get(tenantId) !== undefined;
+  }
+
+  tenantIds(): string[] {
+    return this.#stmt.tenantIds.all() as string[];
   }
 
   readSubject(tenantId: string, ref: SubjectRef, deviceId?: string): SubjectRead {
@@ -566,6 +572,7 @@ function migrate(db: SqliteDatabase): void {
 /** Every statement the store runs, prepared once at open. */
 const SQL = {
   tenantExists: 'SELECT 1 FROM tenants WHERE id = ?',
+  tenantIds: 'SELECT id FROM tenants ORDER BY id',
   appliedSequence: "SELECT value FROM store_meta WHERE key = 'applied_sequence'",
   dataVersion: 'PRAGMA data_version',
   tenantAndSequence: `SELECT (SELECT 1 FROM tenants WHERE id = ?) AS known,
@@ -646,6 +653,7 @@ const SQL = {
 /** Statements that return their first column's value rather than a row. */
 const PLUCKED: ReadonlySet<keyof typeof SQL> = new Set<keyof typeof SQL>([
   'tenantExists',
+  'tenantIds',
   'appliedSequence',
   'dataVersion',
   'userActive',

@@ -1,0 +1,84 @@
+/** The sidecar's probes and metrics: not ready until policies are loaded and the stream is caught up. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACME, exampleDirectoryChanges } from '../../demo/example_directory.js';
+import { NatsServer } from '../harness/nats_server.js';
+import { examplePolicy } from '../harness/opa.js';
+import { startTestSidecar } from '../harness/sidecar.js';
+import type { TestSidecar } from '../harness/sidecar.js';
+import { TestProducer } from '../harness/stream.js';
+
+let nats: NatsServer;
+let producer: TestProducer;
+let t: TestSidecar;
+let base = '';
+
+beforeAll(async () => {
+  nats = await NatsServer.start();
+  producer = await TestProducer.connect(nats.url);
+  await producer.publishAll(exampleDirectoryChanges());
+  t = await startTestSidecar({
+    env: { IPSIE_NATS_URL: nats.url, IPSIE_HEALTH_ADDRESS: '127.0.0.1:0', IPSIE_STALE_AFTER_MS: '500' },
+  });
+  base = `http://127.0.0.1:${String(t.sidecar.healthPort)}`;
+});
+
+afterAll(async () => {
+  await t.stop();
+  await producer.close();
+  await nats.dispose();
+});
+
+async function readyz(): Promise<{
+  status: number;
+  body: { components: Record<string, { ok: boolean; detail: string }> };
+}> {
+  const response = await fetch(`${base}/readyz`);
+  return { status: response.status, body: (await response.json()) as never };
+}
+
+async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('sidecar probes and metrics', () => {
+  it('is live, but not ready while a tenant has no policy; ready once every tenant has one', async () => {
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const before = await readyz();
+    expect(before.status).toBe(503);
+    expect(before.body.components['policies']).toMatchObject({ ok: false, detail: 'no policy for acme, globex' });
+    expect(before.body.components['stream']?.ok).toBe(true);
+    await t.sidecar.deployPolicy(await examplePolicy('acme'));
+    await t.sidecar.deployPolicy(await examplePolicy('globex'));
+    expect((await readyz()).status).toBe(200);
+  });
+
+  it('exports decisions, latency, the stream position and the policy versions', async () => {
+    const bob = ACME.people['bob']!.id;
+    const request = { tenant: 'acme', subject: { user_id: bob }, resource: { type: 'repository' } };
+    await t.tcp.check({ ...request, action: { name: 'write' } });
+    await t.tcp.check({ ...request, action: { name: 'write' } });
+    await t.tcp.check({ ...request, action: { name: 'pay' } });
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toContain('ipsie_decisions_total{tenant="acme",decision="allow",reason="POLICY_ALLOWED"} 2');
+    expect(text).toContain('ipsie_decisions_total{tenant="acme",decision="deny",reason="POLICY_DENIED"} 1');
+    expect(text).toMatch(/ipsie_check_duration_seconds_count\{call="check"\} 3/);
+    expect(text).toContain(`ipsie_store_applied_sequence ${String(await producer.lastSequence())}`);
+    expect(text).toMatch(/ipsie_policy_info\{tenant="acme",version="sha256:\w+"\} 1/);
+    expect(text).toContain('ipsie_ingest_stale 0');
+  });
+
+  it('is not ready while cut off from the stream longer than the bound, and ready again after', async () => {
+    await nats.stop();
+    await until(async () => (await readyz()).status === 503);
+    expect((await readyz()).body.components['stream']).toMatchObject({
+      ok: false,
+      detail: 'cut off longer than the staleness bound',
+    });
+    await nats.restart();
+    await until(async () => (await readyz()).status === 200);
+  });
+});
