@@ -119,7 +119,11 @@ type Env = Readonly<Record<string, string | undefined>>;
  *
  * @throws {ConfigInvalidError} `ERR_CONFIG_INVALID`
  */
-export function parseConfig(env: Env, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): Config {
+export function parseConfig(
+  variables: Env,
+  readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+): Config {
+  const env = withConfigFile(variables, readFile);
   const address = optionalString(env, 'IPSIE_GRPC_ADDRESS', DEFAULT_GRPC_ADDRESS);
   const socketPath = optionalString(env, 'IPSIE_GRPC_SOCKET', undefined);
   if (address !== undefined && !/^[^\s:]+:\d{1,5}$/.test(address)) {
@@ -184,6 +188,66 @@ function gatewayAddress(env: Env): string {
     throw new ConfigInvalidError(['IPSIE_GATEWAY_ADDRESS'], `expected host:port, got "${address}"`);
   }
   return address;
+}
+
+/** Every setting, by its environment variable name (also the keys of `IPSIE_CONFIG_FILE`). */
+export const SETTINGS: readonly string[] = [
+  'IPSIE_AUDIT_MAX_AGE_S',
+  'IPSIE_AUTHZEN_ADDRESS',
+  'IPSIE_BATCH_MAX_ITEMS',
+  'IPSIE_CLOCK_TOLERANCE_S',
+  'IPSIE_GATEWAY_ADDRESS',
+  'IPSIE_GRPC_ADDRESS',
+  'IPSIE_GRPC_SOCKET',
+  'IPSIE_HEALTH_ADDRESS',
+  'IPSIE_JWKS_COOLDOWN_MS',
+  'IPSIE_LOG_LEVEL',
+  'IPSIE_MIN_SEQUENCE_WAIT_MS',
+  'IPSIE_NATS_NAME',
+  'IPSIE_NATS_URL',
+  'IPSIE_OPA_BUILD_TIMEOUT_MS',
+  'IPSIE_OPA_PATH',
+  'IPSIE_PLATFORM_POLICY_DIR',
+  'IPSIE_PUBLIC_URL',
+  'IPSIE_SCIM_MAX_BODY_BYTES',
+  'IPSIE_SSF_KEYS_RELOAD_MS',
+  'IPSIE_SSF_PUSH_MAX_BYTES',
+  'IPSIE_SSF_SIGNING_KEYS_FILE',
+  'IPSIE_STALE_AFTER_MS',
+  'IPSIE_STORE_PATH',
+  'IPSIE_STREAM_REPLICAS',
+  'IPSIE_SUBJECT_CACHE_SIZE',
+  'IPSIE_SYNC_WAIT_MS',
+  'IPSIE_TENANTS_FILE',
+  'IPSIE_TENANT_POLICY_DIR',
+];
+
+/**
+ * `IPSIE_CONFIG_FILE`: a JSON object of settings by their variable names;
+ * the environment overrides it. An unknown key is refused by name, so a typo
+ * never goes unnoticed.
+ */
+function withConfigFile(env: Env, readFile: (path: string) => string): Env {
+  const path = env['IPSIE_CONFIG_FILE'];
+  if (path === undefined || path === '') return env;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFile(path));
+  } catch (cause) {
+    throw new ConfigInvalidError(['IPSIE_CONFIG_FILE'], `${path} cannot be read as JSON: ${String(cause)}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigInvalidError(['IPSIE_CONFIG_FILE'], `${path} must hold a JSON object of settings`);
+  }
+  const fromFile: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!SETTINGS.includes(key)) throw new ConfigInvalidError([key], `${path}: unknown setting`);
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+      throw new ConfigInvalidError([key], `${path}: must be a string, number or boolean`);
+    }
+    fromFile[key] = String(value);
+  }
+  return { ...fromFile, ...env };
 }
 
 function hostPort(env: Env, key: string): string | undefined {

@@ -162,3 +162,44 @@ describe('the tenants file', () => {
     expect(() => parse(tenants)).toThrow(message);
   });
 });
+
+describe('IPSIE_CONFIG_FILE', () => {
+  const files: Record<string, string> = {
+    '/cfg/good.json': JSON.stringify({
+      IPSIE_NATS_URL: 'nats://a:4222',
+      IPSIE_STALE_AFTER_MS: 5000,
+      IPSIE_LOG_LEVEL: 'warn',
+    }),
+    '/cfg/typo.json': JSON.stringify({ IPSIE_NATS_ULR: 'nats://a:4222' }),
+    '/cfg/array.json': '[]',
+    '/cfg/nested.json': JSON.stringify({ IPSIE_STALE_AFTER_MS: { ms: 5 } }),
+    '/cfg/bad.json': JSON.stringify({ IPSIE_STALE_AFTER_MS: 'soon' }),
+  };
+  const read = (path: string): string => {
+    const text = files[path];
+    if (text === undefined) throw new Error(`ENOENT ${path}`);
+    return text;
+  };
+
+  it('reads settings from the file; the environment overrides them', () => {
+    const config = parseConfig({ IPSIE_CONFIG_FILE: '/cfg/good.json', IPSIE_LOG_LEVEL: 'debug' }, read);
+    expect(config.nats.servers).toEqual(['nats://a:4222']);
+    expect(config.nats.staleAfterMs).toBe(5000);
+    expect(config.log.level).toBe('debug');
+  });
+
+  it.each([
+    ['/cfg/typo.json', 'IPSIE_NATS_ULR', /unknown setting/],
+    ['/cfg/array.json', 'IPSIE_CONFIG_FILE', /JSON object/],
+    ['/cfg/missing.json', 'IPSIE_CONFIG_FILE', /cannot be read/],
+    ['/cfg/nested.json', 'IPSIE_STALE_AFTER_MS', /string, number or boolean/],
+    ['/cfg/bad.json', 'IPSIE_STALE_AFTER_MS', /./],
+  ])('%s is refused naming %s', (path, key, message) => {
+    expect(() => parseConfig({ IPSIE_CONFIG_FILE: path }, read)).toThrow(message);
+    try {
+      parseConfig({ IPSIE_CONFIG_FILE: path }, read);
+    } catch (error) {
+      expect((error as { keys: string[] }).keys).toContain(key);
+    }
+  });
+});
