@@ -1,4 +1,6 @@
 export { healthReport } from './health_report.js';
 export type { ComponentHealth } from './health_report.js';
+export { GatewayMetrics } from './gateway_metrics.js';
+export type { GatewayState } from './gateway_metrics.js';
 export { SidecarMetrics } from './sidecar_metrics.js';
 export type { SidecarState } from './sidecar_metrics.js';

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -21,6 +22,7 @@ import {
 } from '../signals/index.js';
 import { dryRun } from '../check/index.js';
 import { createPolicyAdminRoutes, PolicyCatalog } from '../distribution/index.js';
+import { GatewayMetrics } from '../observability/index.js';
 import { ensureObservationStream } from '../observations/index.js';
 import { PolicyCompiler } from '../policy/index.js';
 import { EntitlementStore } from '../store/index.js';
@@ -40,6 +42,8 @@ export interface GatewayOptions {
 export interface RunningGateway {
   /** The HTTP port actually bound. */
   readonly port: number;
+  /** The `/healthz`, `/readyz`, `/metrics` port, when `IPSIE_HEALTH_ADDRESS` is set. */
+  readonly healthPort: number | undefined;
   readonly store: EntitlementStore;
   readonly ingestor: StateIngestor;
   stop(): Promise<void>;
@@ -62,6 +66,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let ingestor: StateIngestor | undefined;
   let server: Server | undefined;
   let keys: SigningKeyRing | undefined;
+  let health: Server | undefined;
   let transmitter: SessionChangeTransmitter | undefined;
   try {
     const jsm = await jetstreamManager(nc);
@@ -122,7 +127,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       tenants: config.tenants,
       jwksCooldownMs: config.tokens.jwksCooldownMs,
     });
+    const metrics = new GatewayMetrics(() => {
+      const status = replica.status();
+      return { appliedSequence: status.appliedSequence, stale: status.stale };
+    });
     const receiver = new SignalReceiver({
+      onOutcome: (tenant, delivery, result) => {
+        metrics.set(tenant, delivery, result);
+      },
       tenants: config.tenants,
       transmitters,
       verifier: new SetVerifier({ transmitters, clockToleranceS: config.tokens.clockToleranceS }),
@@ -194,6 +206,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             logger.error({ err: error, tenant, kind }, 'audit record not stored');
           });
       };
+    const counted: Middleware = async (ctx, next) => {
+      try {
+        await next();
+      } finally {
+        const match = /^\/(scim\/v2|ssf\/v1|admin\/v1)\/([^/]+)\//.exec(ctx.path);
+        if (match?.[1] !== undefined && match[2] !== undefined) {
+          metrics.request(match[1].split('/')[0] ?? '', match[2], ctx.method, ctx.status);
+        }
+      }
+    };
     const scimAudit = auditRecord('scim.write');
     const scimAudited: Middleware = async (ctx, next) => {
       await next();
@@ -210,6 +232,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const app = createGatewayApp({
       logger,
       routes: [
+        counted,
         scimAudited,
         scim,
         ...(signingKeys === undefined ? [] : [createTransmitterRoutes({ keys: signingKeys, issuer: () => publicUrl })]),
@@ -250,11 +273,34 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       { address: config.gateway.address, port: bound.port, tenants: config.tenants.length },
       'gateway listening',
     );
+    const healthAddress = config.grpc.healthAddress;
+    if (healthAddress !== undefined) {
+      const probes = createGatewayApp({
+        logger,
+        routes: [
+          async (ctx, next) => {
+            if (ctx.path !== '/metrics') {
+              await next();
+              return;
+            }
+            ctx.type = metrics.contentType;
+            ctx.body = await metrics.text();
+          },
+        ],
+        ready: () => {
+          const status = replica.status();
+          return status.caughtUp && !status.stale;
+        },
+      });
+      health = (await listen(probes, healthAddress)).server;
+    }
     const http = server;
+    const healthServer = health;
     // Every replica polls: a SET two replicas both fetch is stored once (its jti claim) and acknowledged by both.
     for (const poller of pollers) poller.start();
     return {
       port: bound.port,
+      healthPort: healthServer === undefined ? undefined : (healthServer.address() as AddressInfo).port,
       store,
       ingestor: replica,
       stop: async () => {
@@ -264,6 +310,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           }),
         );
         http.closeAllConnections();
+        healthServer?.close();
+        healthServer?.closeAllConnections();
         await Promise.all(
           pollers.map(async (p) => {
             await p.stop();
@@ -278,6 +326,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     };
   } catch (error) {
     server?.close();
+    health?.close();
     await transmitter?.stop();
     keys?.stop();
     await ingestor?.stop();

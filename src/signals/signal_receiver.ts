@@ -51,6 +51,8 @@ export interface SignalReceiverOptions {
    * @throws {TransmitterUnavailableError} the replica could not catch up in time
    */
   readonly readBarrier?: () => Promise<void>;
+  /** Told of every SET's outcome: `accepted`, or the RFC 8935 error code (metrics). */
+  readonly onOutcome?: (tenant: string, delivery: Delivery['method'], result: string) => void;
   /** Unix s. */
   readonly clock?: () => number;
 }
@@ -70,6 +72,7 @@ export class SignalReceiver {
   readonly #archive: SetArchive;
   readonly #logger: Logger;
   readonly #readBarrier: () => Promise<void>;
+  readonly #onOutcome: (tenant: string, delivery: Delivery['method'], result: string) => void;
   readonly #clock: () => number;
   /** Per tenant: how long a token naming a revoked IdP session may still be presented, in s. */
   readonly #tombstoneS: ReadonlyMap<string, number>;
@@ -83,6 +86,7 @@ export class SignalReceiver {
     this.#archive = options.archive;
     this.#logger = options.logger;
     this.#readBarrier = options.readBarrier ?? (() => Promise.resolve());
+    this.#onOutcome = options.onOutcome ?? (() => undefined);
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
     this.#tombstoneS = new Map(
       options.tenants.map((t) => [t.id, Math.max(43_200, ...t.idps.map((i) => i.maxSessionLifetimeS))]),
@@ -94,6 +98,17 @@ export class SignalReceiver {
    * @throws {TransmitterUnavailableError} / {ChangePublishError}: not stored, the transmitter should retry
    */
   async receive(tenantId: string, compact: string, delivery: Delivery): Promise<AcceptedSet> {
+    try {
+      const accepted = await this.#receive(tenantId, compact, delivery);
+      this.#onOutcome(tenantId, delivery.method, 'accepted');
+      return accepted;
+    } catch (error) {
+      this.#onOutcome(tenantId, delivery.method, error instanceof SetRefusedError ? error.err : 'unavailable');
+      throw error;
+    }
+  }
+
+  async #receive(tenantId: string, compact: string, delivery: Delivery): Promise<AcceptedSet> {
     const transmitter = this.#authenticate(tenantId, delivery);
     let verified: VerifiedSet;
     let changes: Change[];

@@ -11,13 +11,17 @@ let scim: ScimClient;
 
 beforeAll(async () => {
   nats = await NatsServer.start();
-  gw = await startTestGateway(nats.url, {
-    acme: {
-      scim: { bearer_token_sha256: [sha256('acme-scim')] },
-      admin: { bearer_token_sha256: [sha256('acme-admin')] },
+  gw = await startTestGateway(
+    nats.url,
+    {
+      acme: {
+        scim: { bearer_token_sha256: [sha256('acme-scim')] },
+        admin: { bearer_token_sha256: [sha256('acme-admin')] },
+      },
+      globex: { admin: { bearer_token_sha256: [sha256('globex-admin')] } },
     },
-    globex: { admin: { bearer_token_sha256: [sha256('globex-admin')] } },
-  });
+    { IPSIE_HEALTH_ADDRESS: '127.0.0.1:0' },
+  );
   scim = new ScimClient(gw.origin, 'acme', 'acme-scim');
 });
 
@@ -93,6 +97,14 @@ describe('audit pull', () => {
     expect(page.records).toEqual(all.records.slice(0, 2));
     const rest = await pull(`?after=${page.cursor}&limit=1000`);
     expect([...page.records, ...rest.records]).toEqual(all.records);
+  });
+
+  it('the gateway exports requests by API, tenant and status on its metrics port', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${String(gw.gateway.healthPort)}/metrics`)).text();
+    expect(text).toMatch(/ipsie_gateway_requests_total\{api="scim",tenant="acme",method="POST",status="201"\} \d+/);
+    expect(text).toMatch(/ipsie_gateway_requests_total\{api="admin",tenant="acme",method="GET",status="200"\} \d+/);
+    expect(text).toContain('ipsie_ingest_stale 0');
+    expect((await fetch(`http://127.0.0.1:${String(gw.gateway.healthPort)}/readyz`)).status).toBe(200);
   });
 
   it('keeps tenants apart, and refuses bad queries', async () => {

@@ -67,34 +67,38 @@ export function useSignalWorld(delivery: DeliveryMode, options: { pollIntervalMs
               interval_ms: options.pollIntervalMs ?? 50,
             },
           };
-    gw = await startTestGateway(nats.url, {
-      [TENANT]: {
-        ssf: {
-          transmitters: [
-            {
-              issuer: tx.issuer,
-              jwks_uri: tx.jwksUri,
-              audience: tx.audience,
-              tenant_subject: 'umbrella-corp',
-              max_set_age_s: 600,
-              ...receiving,
-            },
-          ],
+    gw = await startTestGateway(
+      nats.url,
+      {
+        [TENANT]: {
+          ssf: {
+            transmitters: [
+              {
+                issuer: tx.issuer,
+                jwks_uri: tx.jwksUri,
+                audience: tx.audience,
+                tenant_subject: 'umbrella-corp',
+                max_set_age_s: 600,
+                ...receiving,
+              },
+            ],
+          },
+        },
+        globex: {
+          ssf: {
+            transmitters: [
+              {
+                issuer: other.issuer,
+                jwks_uri: other.jwksUri,
+                audience: other.audience,
+                push: { bearer_token_sha256: [sha256(OTHER_PUSH_TOKEN)] },
+              },
+            ],
+          },
         },
       },
-      globex: {
-        ssf: {
-          transmitters: [
-            {
-              issuer: other.issuer,
-              jwks_uri: other.jwksUri,
-              audience: other.audience,
-              push: { bearer_token_sha256: [sha256(OTHER_PUSH_TOKEN)] },
-            },
-          ],
-        },
-      },
-    });
+      { IPSIE_HEALTH_ADDRESS: '127.0.0.1:0' },
+    );
     t = await startTestSidecar({
       env: { IPSIE_NATS_URL: nats.url },
       tenants: {

@@ -62,6 +62,15 @@ describe('push only', () => {
     expect(r.body).toMatchObject({ err: 'invalid_request' });
   });
 
+  it('counts SETs by tenant, delivery and result on the metrics port', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${String(gw.gateway.healthPort)}/metrics`)).text();
+    expect(text).toMatch(/ipsie_sets_total\{tenant="umbrella",delivery="push",result="accepted"\} [1-9]\d*/);
+    expect(text).toMatch(/ipsie_sets_total\{tenant="umbrella",delivery="push",result="invalid_audience"\} [1-9]/);
+    expect(text).toMatch(
+      /ipsie_gateway_requests_total\{api="ssf",tenant="umbrella",method="POST",status="400"\} [1-9]/,
+    );
+  });
+
   it('202 has no body and says the sequence to Check at; refusals are JSON', async () => {
     const pa = await person('pa');
     const post = async (authorization: string): Promise<Response> =>
