@@ -21,7 +21,9 @@ export type AuditKind =
   /** A policy version uploaded, activated (or rolled back to), or deleted. */
   | 'policy.change'
   /** A tenant administrator's action (re-authentication, session revocation, stream management). */
-  | 'admin.action';
+  | 'admin.action'
+  /** A sampled authorization decision (`IPSIE_DECISION_AUDIT_RATE`). */
+  | 'decision';
 
 export interface AuditRecord {
   readonly v: 1;

@@ -12,4 +12,6 @@ export {
 export type { AuditKind, AuditRecord } from './audit_record.js';
 export { AuditRecordExistsError } from './errors.js';
 export { AuditRequestError, createAuditPullRoutes } from './audit_routes.js';
+export { DecisionSampler } from './decision_sampler.js';
+export type { DecisionRecordData, DecisionSamplerOptions } from './decision_sampler.js';
 export type { AuditPullOptions } from './audit_routes.js';

@@ -50,8 +50,17 @@ export interface DeciderOptions {
 
 /** Sees decisions as they are made; must not throw or block. */
 export interface DecisionObserver {
-  decided(tenantId: string, decision: Decision): void;
+  decided(tenantId: string, decision: Decision, about: DecidedRequest): void;
   timed(call: 'check' | 'batch', seconds: number): void;
+}
+
+/** What a decision was about (never a raw token: a token subject appears as its issuer and subject). */
+export interface DecidedRequest {
+  readonly subject: SubjectRef;
+  readonly action: string;
+  readonly resource: { readonly type: string; readonly id: string };
+  readonly policyVersion: string;
+  readonly sequence: number;
 }
 
 /** A live stored session as a Check presented it: where it was established, and where it is now. */
@@ -123,7 +132,13 @@ export class Decider {
     if (request.minSequence > this.#reader.appliedSequence()) throw this.#sequenceNotReached(request.minSequence);
     const prepared = this.#prepare(request.tenantId, resolved ?? resolvedFrom(request.subject), request.context);
     const decision = this.#decide(prepared, request.action, request.resource, request.context);
-    this.#observer?.decided(request.tenantId, decision);
+    this.#observer?.decided(request.tenantId, decision, {
+      subject: prepared.ref,
+      action: request.action.name,
+      resource: { type: request.resource.type, id: request.resource.id },
+      policyVersion: prepared.policy.version,
+      sequence: prepared.sequence,
+    });
     return { decision, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }
 
@@ -145,7 +160,17 @@ export class Decider {
     const decisions = items.map((item, i) =>
       this.#stamp(prepared, item.action, item.resource, outcomes?.[i] ?? this.#fixedOutcome(prepared)),
     );
-    for (const decision of decisions) this.#observer?.decided(request.tenantId, decision);
+    decisions.forEach((decision, i) => {
+      const item = items[i];
+      if (item === undefined) return;
+      this.#observer?.decided(request.tenantId, decision, {
+        subject: prepared.ref,
+        action: item.action.name,
+        resource: { type: item.resource.type, id: item.resource.id },
+        policyVersion: prepared.policy.version,
+        sequence: prepared.sequence,
+      });
+    });
     this.#observer?.timed('batch', (performance.now() - started) / 1000);
     return { decisions, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }

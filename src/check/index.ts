@@ -1,7 +1,7 @@
 export { CheckServer } from './grpc_server.js';
 export type { BoundAddresses, CheckServerOptions, SessionEventFeed } from './grpc_server.js';
 export { Decider, DEFAULT_MAX_SEQUENCE_WAIT_MS } from './decider.js';
-export type { DeciderOptions, DecisionObserver, PresentedSession, StoreFreshness } from './decider.js';
+export type { DecidedRequest, DeciderOptions, DecisionObserver, PresentedSession, StoreFreshness } from './decider.js';
 export { createAuthorizationClient } from './client.js';
 export type {
   AuthorizationClient,

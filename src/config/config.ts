@@ -35,6 +35,10 @@ export interface GrpcConfig {
   readonly authzenAddress: string | undefined;
   /** `host:port` of the sidecar's `/healthz`, `/readyz` and `/metrics`; undefined: off. */
   readonly healthAddress: string | undefined;
+  /** Share of allowed decisions sent to the audit trail, 0 to 1. @defaultValue 0 */
+  readonly decisionAuditRate: number;
+  /** Share of denials and step-ups sent to the audit trail, 0 to 1. @defaultValue the allow rate */
+  readonly decisionAuditDenyRate: number;
   /** Unix socket path, or undefined to not listen on a socket. */
   readonly socketPath: string | undefined;
   /** Most items one BatchCheck may carry. @defaultValue 100 */
@@ -146,6 +150,11 @@ export function parseConfig(
       socketPath,
       authzenAddress: hostPort(env, 'IPSIE_AUTHZEN_ADDRESS'),
       healthAddress: hostPort(env, 'IPSIE_HEALTH_ADDRESS'),
+      decisionAuditRate: fraction(env, 'IPSIE_DECISION_AUDIT_RATE'),
+      decisionAuditDenyRate:
+        env['IPSIE_DECISION_AUDIT_DENY_RATE'] === undefined
+          ? fraction(env, 'IPSIE_DECISION_AUDIT_RATE')
+          : fraction(env, 'IPSIE_DECISION_AUDIT_DENY_RATE'),
       batchMaxItems: positiveInteger(env, 'IPSIE_BATCH_MAX_ITEMS', DEFAULT_BATCH_MAX_ITEMS),
       minSequenceWaitMs: nonNegativeInteger(env, 'IPSIE_MIN_SEQUENCE_WAIT_MS', DEFAULT_MIN_SEQUENCE_WAIT_MS),
     },
@@ -196,6 +205,8 @@ export const SETTINGS: readonly string[] = [
   'IPSIE_AUTHZEN_ADDRESS',
   'IPSIE_BATCH_MAX_ITEMS',
   'IPSIE_CLOCK_TOLERANCE_S',
+  'IPSIE_DECISION_AUDIT_DENY_RATE',
+  'IPSIE_DECISION_AUDIT_RATE',
   'IPSIE_GATEWAY_ADDRESS',
   'IPSIE_GRPC_ADDRESS',
   'IPSIE_GRPC_SOCKET',
@@ -248,6 +259,15 @@ function withConfigFile(env: Env, readFile: (path: string) => string): Env {
     fromFile[key] = String(value);
   }
   return { ...fromFile, ...env };
+}
+
+function fraction(env: Env, key: string): number {
+  const raw = optionalString(env, key, undefined);
+  if (raw === undefined) return 0;
+  const value = Number(raw);
+  if (!/^\d*\.?\d+$/.test(raw) || value > 1)
+    throw new ConfigInvalidError([key], `expected a number from 0 to 1, got "${raw}"`);
+  return value;
 }
 
 function hostPort(env: Env, key: string): string | undefined {

@@ -16,7 +16,8 @@ import { SessionObserver } from '../observations/index.js';
 import { EntitlementStore } from '../store/index.js';
 import { jetstream } from '@nats-io/jetstream';
 import { SessionAuthority } from '../session/index.js';
-import { ChangePublisher, connectNats } from '../stream/index.js';
+import { ChangePublisher, connectNats, publishDurably } from '../stream/index.js';
+import { DecisionSampler } from '../audit/index.js';
 import type { ChangeSink, NatsConnection } from '../stream/index.js';
 import { TokenVerifier } from '../tokens/index.js';
 
@@ -155,10 +156,38 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       ingest: ingestor?.status(),
       policies: new Map(policies.tenants().map((t) => [t, policies.get(t).version])),
     }));
+    const rate = config.grpc.decisionAuditRate;
+    const denyRate = config.grpc.decisionAuditDenyRate;
+    const sampler =
+      servers === undefined || (rate === 0 && denyRate === 0)
+        ? undefined
+        : new DecisionSampler({
+            rate,
+            denyRate,
+            publish: async (subject, record) => {
+              publisherConnection ??= connectNats({ servers, name: `${config.nats.name}-signin` }, logger);
+              await publishDurably(
+                jetstream(await publisherConnection),
+                subject,
+                new TextEncoder().encode(JSON.stringify(record)),
+                { msgId: record.id, retryForMs: 5_000 },
+              );
+            },
+          });
     const decider = new Decider({
       observer: {
-        decided: (tenant, decision) => {
+        decided: (tenant, decision, about) => {
           metrics.decided(tenant, decision.kind, decision.reasons[0]?.code);
+          sampler?.record(tenant, {
+            decision_id: decision.decisionId,
+            decision: decision.kind,
+            reasons: decision.reasons.map((r) => r.code),
+            subject: { ...about.subject },
+            action: about.action,
+            resource: about.resource,
+            policy_version: about.policyVersion,
+            sequence: about.sequence,
+          });
         },
         timed: (call, seconds) => {
           metrics.timed(call, seconds);

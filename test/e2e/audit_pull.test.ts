@@ -3,7 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256, startTestGateway } from '../harness/gateway.js';
 import type { TestGateway } from '../harness/gateway.js';
 import { NatsServer } from '../harness/nats_server.js';
+import { examplePolicy } from '../harness/opa.js';
 import { ScimClient } from '../harness/scim_client.js';
+import { startTestSidecar } from '../harness/sidecar.js';
 
 let nats: NatsServer;
 let gw: TestGateway;
@@ -105,6 +107,41 @@ describe('audit pull', () => {
     expect(text).toMatch(/ipsie_gateway_requests_total\{api="admin",tenant="acme",method="GET",status="200"\} \d+/);
     expect(text).toContain('ipsie_ingest_stale 0');
     expect((await fetch(`http://127.0.0.1:${String(gw.gateway.healthPort)}/readyz`)).status).toBe(200);
+  });
+
+  it('sampled decisions of a sidecar reach the tenant’s trail (rate 1 here), without tokens', async () => {
+    const sidecar = await startTestSidecar({ env: { IPSIE_NATS_URL: nats.url, IPSIE_DECISION_AUDIT_RATE: '1' } });
+    try {
+      await sidecar.sidecar.deployPolicy(await examplePolicy('acme'));
+      const before = (await pull('?limit=1000')).cursor;
+      const created = await scim.post('/Users', { schemas: [USER], userName: 'dee@acme.example' });
+      const id = String(created.body?.['id']);
+      const answer = await sidecar.tcp.check({
+        tenant: 'acme',
+        subject: { user_id: id },
+        action: { name: 'write' },
+        resource: { type: 'repository', id: 'api' },
+        min_sequence: Number(created.headers.get('x-ipsie-sequence')),
+      });
+      let decisions: Record<string, unknown>[] = [];
+      for (let i = 0; i < 100 && decisions.length === 0; i++) {
+        decisions = (await pull(`?after=${before}&limit=1000`)).records.filter((r) => r['kind'] === 'decision');
+        if (decisions.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(decisions[0]).toMatchObject({
+        tenant: 'acme',
+        data: {
+          decision_id: answer.decision_id,
+          decision: 'deny',
+          reasons: ['POLICY_DENIED'],
+          subject: { kind: 'user', userId: id },
+          action: 'write',
+          resource: { type: 'repository', id: 'api' },
+        },
+      });
+    } finally {
+      await sidecar.stop();
+    }
   });
 
   it('keeps tenants apart, and refuses bad queries', async () => {
