@@ -27,6 +27,7 @@ export class PolicyFollower {
   readonly #ready: Promise<void>;
   #loop: Promise<void> | undefined;
   #stopWatch: (() => void) | undefined;
+  #wake: (() => void) | undefined;
   /** tenant -> version installed from the catalog. */
   readonly #installed = new Map<string, string>();
 
@@ -63,6 +64,7 @@ export class PolicyFollower {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#stopWatch?.();
+    this.#wake?.();
     await this.#loop;
   }
 
@@ -99,6 +101,8 @@ export class PolicyFollower {
     this.#stopWatch = () => {
       watch.stop();
     };
+    // Stopped while the watch was being set up: nothing else would end it.
+    if (this.#isStopped()) watch.stop();
     if (pending.size === 0) this.#markReady();
     for await (const entry of watch) {
       if (entry.operation === 'PUT') {
@@ -127,7 +131,16 @@ export class PolicyFollower {
     }
   }
 
+  /** Waits before looking again; `stop` cuts it short. */
   async #pause(): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, this.#options.retryMs ?? 2_000));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.#options.retryMs ?? 2_000);
+      this.#wake = done;
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    this.#wake = undefined;
   }
 }
