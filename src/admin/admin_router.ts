@@ -60,7 +60,16 @@ export function createAdminRouter(options: AdminRouterOptions): Middleware {
         );
       }
       ctx.state.tenant = tenant;
-      await next();
+      try {
+        await next();
+      } catch (error) {
+        problem(ctx, error, logger);
+      }
+      // SSF stream management changes the tenant's streams at its IdP: part of its audit trail, refused or not.
+      const ssf = /\/ssf\/(.+)$/.exec(ctx.path)?.[1];
+      if (ssf !== undefined && ctx.method !== 'GET') {
+        await options.audit?.(tenant, { action: `ssf ${ctx.method} ${ssf}`, status: ctx.status });
+      }
     } catch (error) {
       problem(ctx, error, logger);
     }

@@ -177,6 +177,26 @@ describe('stream management', () => {
     expect(String(r.body?.['detail'])).toMatch(/409/);
   });
 
+  it('stream management is in the tenant’s audit trail', async () => {
+    const response = await fetch(`${gw.origin}/admin/v1/umbrella/audit?limit=1000`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    const actions = (await response.text())
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { kind: string; data: { action?: string; status?: number } })
+      .filter((r) => r.kind === 'admin.action')
+      .map((r) => `${r.data.action ?? ''} ${r.data.status ?? ''}`);
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'ssf POST streams 400',
+        'ssf POST streams 201',
+        'ssf POST verify 200',
+        'ssf POST status 200',
+      ]) as unknown,
+    );
+  });
+
   it('deletes the stream; a poll stream then verifies over poll', async () => {
     expect((await admin('DELETE', 'streams')).status).toBe(204);
     expect(tx.streams()).toHaveLength(0);
