@@ -135,3 +135,17 @@ describe('deploy/kubernetes', () => {
     expect(gateway.containers[0]?.env).toContainEqual({ name: 'IPSIE_STREAM_REPLICAS', value: '3' });
   });
 });
+
+describe('deploy/Dockerfile', () => {
+  const text = readFileSync(join(PROJECT_ROOT, 'deploy/Dockerfile'), 'utf8');
+
+  it('is multi-stage, carries opa at the pinned version, and runs as a non-root user', () => {
+    expect(text.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(3);
+    const pinned = /OPA_VERSION="(v[\d.]+)"/.exec(readFileSync(join(PROJECT_ROOT, 'scripts/lib.sh'), 'utf8'))?.[1];
+    expect(pinned).toBeDefined();
+    expect(text).toContain(`ARG OPA_VERSION=${pinned ?? ''}`);
+    expect(text).toMatch(/COPY --from=opa \/out\/opa \/usr\/local\/bin\/opa/);
+    expect(text).toMatch(/^USER node$/m);
+    expect(text).toMatch(/ENTRYPOINT \["node", "\/app\/dist\/main\.js"\]/);
+  });
+});
