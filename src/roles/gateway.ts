@@ -22,7 +22,7 @@ import {
 } from '../signals/index.js';
 import { dryRun } from '../check/index.js';
 import { createPolicyAdminRoutes, PolicyCatalog } from '../distribution/index.js';
-import { GatewayMetrics } from '../observability/index.js';
+import { GatewayMetrics, healthReport } from '../observability/index.js';
 import { ensureObservationStream } from '../observations/index.js';
 import { PolicyCompiler } from '../policy/index.js';
 import { EntitlementStore } from '../store/index.js';
@@ -229,6 +229,28 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         ...(typeof id === 'string' ? { resource_id: id } : {}),
       });
     };
+    // Ready: the replica answers reads consistently. Pollers failing are reported, not a reason to stop serving.
+    const readiness = (): ReturnType<typeof healthReport> => {
+      const status = replica.status();
+      const failing = pollers.map((p) => p.status()).filter((p) => p.failures > 0);
+      return healthReport({
+        replica: {
+          ok: status.caughtUp && !status.stale,
+          detail: status.stale
+            ? 'cut off from the state stream longer than the staleness bound'
+            : status.caughtUp
+              ? `caught up at ${status.appliedSequence}`
+              : `catching up (${status.pending} pending)`,
+        },
+        ssf_polling: {
+          ok: true,
+          detail:
+            failing.length === 0
+              ? `${pollers.length} transmitters polled`
+              : failing.map((p) => `${p.tenant} ${p.issuer}: ${p.failures} failed polls`).join('; '),
+        },
+      });
+    };
     const app = createGatewayApp({
       logger,
       routes: [
@@ -258,10 +280,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           ],
         }),
       ],
-      ready: () => {
-        const status = replica.status();
-        return status.caughtUp && !status.stale;
-      },
+      ready: readiness,
     });
     const bound = await listen(app, config.gateway.address);
     server = bound.server;
@@ -287,10 +306,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             ctx.body = await metrics.text();
           },
         ],
-        ready: () => {
-          const status = replica.status();
-          return status.caughtUp && !status.stale;
-        },
+        ready: readiness,
       });
       health = (await listen(probes, healthAddress)).server;
     }

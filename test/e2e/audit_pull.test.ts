@@ -106,7 +106,12 @@ describe('audit pull', () => {
     expect(text).toMatch(/ipsie_gateway_requests_total\{api="scim",tenant="acme",method="POST",status="201"\} \d+/);
     expect(text).toMatch(/ipsie_gateway_requests_total\{api="admin",tenant="acme",method="GET",status="200"\} \d+/);
     expect(text).toContain('ipsie_ingest_stale 0');
-    expect((await fetch(`http://127.0.0.1:${String(gw.gateway.healthPort)}/readyz`)).status).toBe(200);
+    const ready = await fetch(`http://127.0.0.1:${String(gw.gateway.healthPort)}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({
+      status: 'ready',
+      components: { replica: { ok: true, detail: expect.stringMatching(/^caught up at \d+$/) as unknown } },
+    });
   });
 
   it('sampled decisions of a sidecar reach the tenant’s trail (rate 1 here), without tokens', async () => {
