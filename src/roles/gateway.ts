@@ -14,6 +14,7 @@ import { createScimRouter, RateLimiter, ScimAuthenticator, ScimService } from '.
 import {
   createPushRouter,
   createStreamAdminRoutes,
+  KvStreamIdStore,
   SetPoller,
   SetVerifier,
   SignalReceiver,
@@ -125,6 +126,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     });
     const transmitters = new TransmitterDirectory({
       tenants: config.tenants,
+      streamIds: await KvStreamIdStore.create(nc, { replicas: config.gateway.streamReplicas }),
       jwksCooldownMs: config.tokens.jwksCooldownMs,
     });
     const metrics = new GatewayMetrics(() => {

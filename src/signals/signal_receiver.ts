@@ -158,7 +158,7 @@ export class SignalReceiver {
     const resolved = this.#resolver.resolve(tenantId, subject, transmitter, critical);
     if (event.type === 'verification' || event.type === 'stream-updated') {
       // SSF §8.1.4.1: these name the stream itself.
-      const streamId = this.#transmitters.streamId(tenantId, transmitter.issuer);
+      const streamId = await this.#transmitters.knownStreamId(tenantId, transmitter.issuer);
       if (streamId !== undefined && resolved.opaqueId !== streamId) {
         throw new SetRefusedError('invalid_request', `the ${event.type} event names another stream than ${streamId}`);
       }

@@ -82,7 +82,7 @@ export class StreamClient {
     readonly description?: string;
   }): Promise<StreamConfiguration> {
     const created = this.#configuration(await this.#call('configurationEndpoint', 'POST', request));
-    this.#directory.learnStreamId(this.#tenantId, this.#transmitter.issuer, created.stream_id);
+    await this.#directory.learnStreamId(this.#tenantId, this.#transmitter.issuer, created.stream_id);
     return created;
   }
 
@@ -91,31 +91,33 @@ export class StreamClient {
     const body = await this.#call('configurationEndpoint', 'GET', undefined, streamId);
     const list = (Array.isArray(body) ? body : [body]).map((c) => this.#configuration(c));
     const only = list.length === 1 ? list[0] : undefined;
-    if (only !== undefined) this.#directory.learnStreamId(this.#tenantId, this.#transmitter.issuer, only.stream_id);
+    if (only !== undefined) {
+      await this.#directory.learnStreamId(this.#tenantId, this.#transmitter.issuer, only.stream_id);
+    }
     return list;
   }
 
   /** §8.1.1.3: PATCH the receiver-supplied members given. */
   async update(changes: Readonly<Record<string, unknown>>): Promise<StreamConfiguration | undefined> {
-    const body = await this.#call('configurationEndpoint', 'PATCH', { ...changes, stream_id: this.#require() });
+    const body = await this.#call('configurationEndpoint', 'PATCH', { ...changes, stream_id: await this.#require() });
     // 202: accepted, not yet applied.
     return body === undefined ? undefined : this.#configuration(body);
   }
 
   /** §8.1.1.5 */
   async delete(): Promise<void> {
-    await this.#call('configurationEndpoint', 'DELETE', undefined, this.#require());
+    await this.#call('configurationEndpoint', 'DELETE', undefined, await this.#require());
   }
 
   /** §8.1.2.1 */
   async status(): Promise<StreamStatus> {
-    return parseStatus(await this.#call('statusEndpoint', 'GET', undefined, this.#require()));
+    return parseStatus(await this.#call('statusEndpoint', 'GET', undefined, await this.#require()));
   }
 
   /** §8.1.2.2 */
   async setStatus(status: StreamStatus['status'], reason?: string): Promise<StreamStatus | undefined> {
     const body = await this.#call('statusEndpoint', 'POST', {
-      stream_id: this.#require(),
+      stream_id: await this.#require(),
       status,
       ...(reason === undefined ? {} : { reason }),
     });
@@ -125,7 +127,7 @@ export class StreamClient {
   /** §8.1.3.2 */
   async addSubject(subject: Readonly<Record<string, unknown>>, verified?: boolean): Promise<void> {
     await this.#call('addSubjectEndpoint', 'POST', {
-      stream_id: this.#require(),
+      stream_id: await this.#require(),
       subject,
       ...(verified === undefined ? {} : { verified }),
     });
@@ -133,16 +135,16 @@ export class StreamClient {
 
   /** §8.1.3.3 */
   async removeSubject(subject: Readonly<Record<string, unknown>>): Promise<void> {
-    await this.#call('removeSubjectEndpoint', 'POST', { stream_id: this.#require(), subject });
+    await this.#call('removeSubjectEndpoint', 'POST', { stream_id: await this.#require(), subject });
   }
 
   /** §8.1.4.2: the transmitter sends a verification event carrying `state`, asynchronously. */
   async requestVerification(state: string): Promise<void> {
-    await this.#call('verificationEndpoint', 'POST', { stream_id: this.#require(), state });
+    await this.#call('verificationEndpoint', 'POST', { stream_id: await this.#require(), state });
   }
 
-  #require(): string {
-    const id = this.streamId;
+  async #require(): Promise<string> {
+    const id = await this.#directory.knownStreamId(this.#tenantId, this.#transmitter.issuer);
     if (id === undefined) {
       throw new StreamOperationUnavailableError(
         `no stream id is known for ${this.#transmitter.issuer}: configure stream_id, or create or read the stream first`,

@@ -25,8 +25,16 @@ interface Entry {
   streamId: string | undefined;
 }
 
+/** Where learnt stream ids are shared between gateway replicas (a KV bucket). */
+export interface StreamIdStore {
+  get(tenantId: string, issuer: string): Promise<string | undefined>;
+  put(tenantId: string, issuer: string, streamId: string): Promise<void>;
+}
+
 export interface TransmitterDirectoryOptions {
   readonly tenants: readonly TenantSettings[];
+  /** Shares stream ids learnt through stream management with the other replicas. */
+  readonly streamIds?: StreamIdStore;
   /** Least time between JWKS fetches for an unknown `kid`, in ms. @defaultValue 30000 */
   readonly jwksCooldownMs?: number;
   /** @defaultValue 5000 */
@@ -41,6 +49,7 @@ export class TransmitterDirectory {
   readonly #entries = new Map<string, Map<string, Entry>>();
   readonly #cooldownMs: number;
   readonly #timeoutMs: number;
+  readonly #streamIds: StreamIdStore | undefined;
 
   constructor(options: TransmitterDirectoryOptions) {
     for (const tenant of options.tenants) {
@@ -51,6 +60,7 @@ export class TransmitterDirectory {
       if (byIssuer.size > 0) this.#entries.set(tenant.id, byIssuer);
     }
     this.#cooldownMs = options.jwksCooldownMs ?? 30_000;
+    this.#streamIds = options.streamIds;
     this.#timeoutMs = options.fetchTimeoutMs ?? 5_000;
   }
 
@@ -72,8 +82,19 @@ export class TransmitterDirectory {
     return entry.settings.streamId ?? entry.streamId;
   }
 
-  learnStreamId(tenantId: string, issuer: string, streamId: string): void {
+  /** Remembers a stream id learnt from stream management, for every replica. */
+  async learnStreamId(tenantId: string, issuer: string, streamId: string): Promise<void> {
     this.#entry(tenantId, issuer).streamId = streamId;
+    await this.#streamIds?.put(tenantId, issuer, streamId);
+  }
+
+  /** The stream id, asking the other replicas' shared record when this one has not learnt it. */
+  async knownStreamId(tenantId: string, issuer: string): Promise<string | undefined> {
+    const local = this.streamId(tenantId, issuer);
+    if (local !== undefined || this.#streamIds === undefined) return local;
+    const shared = await this.#streamIds.get(tenantId, issuer);
+    if (shared !== undefined) this.#entry(tenantId, issuer).streamId = shared;
+    return shared;
   }
 
   /**

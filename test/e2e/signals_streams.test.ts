@@ -21,6 +21,7 @@ const ADMIN = 'umbrella-admin';
 let nats: NatsServer;
 let tx: FakeTransmitter;
 let gw: TestGateway;
+let tenants: Record<string, unknown>;
 const secrets = makeTempDir('ipsie-ssf-');
 
 beforeAll(async () => {
@@ -30,7 +31,7 @@ beforeAll(async () => {
   const pollFile = join(secrets.path, 'poll');
   writeFileSync(managementFile, tx.managementToken);
   writeFileSync(pollFile, tx.pollToken);
-  gw = await startTestGateway(nats.url, {
+  tenants = {
     umbrella: {
       admin: { bearer_token_sha256: [sha256(ADMIN)] },
       ssf: {
@@ -47,7 +48,8 @@ beforeAll(async () => {
       },
     },
     globex: { admin: { bearer_token_sha256: [sha256('globex-admin')] } },
-  });
+  };
+  gw = await startTestGateway(nats.url, tenants);
 });
 
 afterAll(async () => {
@@ -147,6 +149,25 @@ describe('stream management', () => {
     });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ err: 'invalid_request' });
+  });
+
+  it('another gateway replica knows the stream id too (shared in a KV bucket)', async () => {
+    const replica = await startTestGateway(nats.url, tenants);
+    try {
+      const set = await tx.set(`${SSF}verification`, { format: 'opaque', id: 'not-our-stream' }, {});
+      const response = await fetch(`${replica.origin}/ssf/v1/umbrella/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/secevent+jwt', authorization: `Bearer ${PUSH_TOKEN}` },
+        body: set,
+      });
+      expect(response.status).toBe(400);
+      const status = await fetch(`${replica.origin}/admin/v1/umbrella/ssf/status`, {
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      expect(await status.json()).toMatchObject({ stream_id: tx.streams()[0]?.stream_id, status: 'enabled' });
+    } finally {
+      await replica.stop();
+    }
   });
 
   it('reads, updates, pauses and resumes the stream; adds and removes subjects', async () => {
