@@ -11,9 +11,11 @@ import type { Logger } from '../logging/index.js';
 import { createAdminRouter } from '../admin/index.js';
 import { AuditLog, createAuditPullRoutes, ensureAuditStream } from '../audit/index.js';
 import { createScimRouter, RateLimiter, ScimAuthenticator, ScimService } from '../scim/index.js';
+import type { PollerStatus } from '../signals/index.js';
 import {
   createPushRouter,
   createStreamAdminRoutes,
+  KvPollLeases,
   KvStreamIdStore,
   SetPoller,
   SetVerifier,
@@ -45,6 +47,8 @@ export interface RunningGateway {
   readonly port: number;
   /** The `/healthz`, `/readyz`, `/metrics` port, when `IPSIE_HEALTH_ADDRESS` is set. */
   readonly healthPort: number | undefined;
+  /** The SSF pollers of this replica (which one holds each poll lease). */
+  pollers(): PollerStatus[];
   readonly store: EntitlementStore;
   readonly ingestor: StateIngestor;
   stop(): Promise<void>;
@@ -158,6 +162,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     });
     // Known once the listener is bound (its port may be ephemeral) unless IPSIE_PUBLIC_URL says it.
     let publicUrl = config.signals.publicUrl ?? '';
+    const leases = await KvPollLeases.create(nc, { replicas: config.gateway.streamReplicas });
     const pollers = config.tenants.flatMap((tenant) =>
       tenant.ssf.transmitters.flatMap((transmitter) =>
         transmitter.poll === undefined
@@ -168,6 +173,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
                 transmitter: { ...transmitter, poll: transmitter.poll },
                 receiver,
                 logger,
+                lease: leases.lease(tenant.id, transmitter.issuer),
               }),
             ],
       ),
@@ -319,6 +325,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     return {
       port: bound.port,
       healthPort: healthServer === undefined ? undefined : (healthServer.address() as AddressInfo).port,
+      pollers: () => pollers.map((p) => p.status()),
       store,
       ingestor: replica,
       stop: async () => {

@@ -21,5 +21,7 @@ export { TransmitterDirectory, ssfConfigurationUrl } from './transmitter_directo
 export type { StreamIdStore, TransmitterMetadata } from './transmitter_directory.js';
 export { createPushRouter, pushPath } from './push_router.js';
 export { KvStreamIdStore, SSF_STREAMS_BUCKET } from './stream_id_store.js';
+export { KvPollLeases, POLL_LEASES_BUCKET } from './poll_lease.js';
+export type { PollLease } from './poll_lease.js';
 export { SetPoller } from './set_poller.js';
 export type { PollerStatus } from './set_poller.js';

@@ -1,6 +1,7 @@
 import type { TransmitterSettings } from '../config/index.js';
 import type { Logger } from '../logging/index.js';
 import { SetAlreadyAcceptedError, SetRefusedError } from './errors.js';
+import type { PollLease } from './poll_lease.js';
 import type { SignalReceiver } from './signal_receiver.js';
 
 type PollSettings = NonNullable<TransmitterSettings['poll']>;
@@ -16,6 +17,8 @@ export interface SetPollerOptions {
   readonly maxBackoffMs?: number;
   /** How long the transmitter may hold a long poll, in ms. @defaultValue 30000 */
   readonly requestTimeoutMs?: number;
+  /** With several gateway replicas: only the holder polls. Without: this replica always polls. */
+  readonly lease?: PollLease;
 }
 
 export interface PollerStatus {
@@ -23,6 +26,8 @@ export interface PollerStatus {
   readonly issuer: string;
   /** Consecutive failed polls (0 when the last one succeeded). */
   readonly failures: number;
+  /** Whether this replica holds the poll lease (always true without a lease). */
+  readonly polling: boolean;
   /** Unix ms of the last successful poll, 0 before the first. */
   readonly lastSuccessAt: number;
   readonly accepted: number;
@@ -44,6 +49,7 @@ interface PollResponse {
  */
 export class SetPoller {
   readonly #tenantId: string;
+  readonly #options: SetPollerOptions;
   readonly #transmitter: SetPollerOptions['transmitter'];
   readonly #receiver: SetPollerOptions['receiver'];
   readonly #logger: Logger;
@@ -58,8 +64,10 @@ export class SetPoller {
   #lastSuccessAt = 0;
   #accepted = 0;
   #refused = 0;
+  #polling = false;
 
   constructor(options: SetPollerOptions) {
+    this.#options = options;
     this.#tenantId = options.tenantId;
     this.#transmitter = options.transmitter;
     this.#receiver = options.receiver;
@@ -82,6 +90,9 @@ export class SetPoller {
         this.#logger.warn({ err: error }, 'final SET acknowledgement not delivered; the transmitter will resend');
       });
     }
+    // After the last acknowledgement: the next holder must not be offered what we stored.
+    await this.#options.lease?.release();
+    this.#polling = false;
   }
 
   status(): PollerStatus {
@@ -89,6 +100,7 @@ export class SetPoller {
       tenant: this.#tenantId,
       issuer: this.#transmitter.issuer,
       failures: this.#failures,
+      polling: this.#polling,
       lastSuccessAt: this.#lastSuccessAt,
       accepted: this.#accepted,
       refused: this.#refused,
@@ -113,7 +125,14 @@ export class SetPoller {
   async #run(): Promise<void> {
     const signal = this.#stop.signal;
     let backoffMs = this.#initialBackoffMs;
+    const lease = this.#options.lease;
     while (!signal.aborted) {
+      // Another replica holds the lease: stand by, and take over when it stops renewing.
+      this.#polling = lease === undefined || (await lease.hold());
+      if (!this.#polling) {
+        await pause(this.#transmitter.poll.intervalMs, signal);
+        continue;
+      }
       const started = Date.now();
       try {
         const { received, moreAvailable } = await this.pollOnce(signal);

@@ -45,6 +45,12 @@ export let tx: FakeTransmitter;
 export let other: FakeTransmitter;
 export let gw: TestGateway;
 export let t: TestSidecar;
+let gatewayTenants: Record<string, unknown> = {};
+
+/** Another gateway replica on the same NATS with the same tenants. */
+export async function startGatewayReplica(): Promise<TestGateway> {
+  return await startTestGateway(nats.url, gatewayTenants);
+}
 
 /** Starts NATS, the transmitters, a gateway receiving by `delivery` and a sidecar, for this test file. */
 export function useSignalWorld(delivery: DeliveryMode, options: { pollIntervalMs?: number } = {}): void {
@@ -67,38 +73,35 @@ export function useSignalWorld(delivery: DeliveryMode, options: { pollIntervalMs
               interval_ms: options.pollIntervalMs ?? 50,
             },
           };
-    gw = await startTestGateway(
-      nats.url,
-      {
-        [TENANT]: {
-          ssf: {
-            transmitters: [
-              {
-                issuer: tx.issuer,
-                jwks_uri: tx.jwksUri,
-                audience: tx.audience,
-                tenant_subject: 'umbrella-corp',
-                max_set_age_s: 600,
-                ...receiving,
-              },
-            ],
-          },
-        },
-        globex: {
-          ssf: {
-            transmitters: [
-              {
-                issuer: other.issuer,
-                jwks_uri: other.jwksUri,
-                audience: other.audience,
-                push: { bearer_token_sha256: [sha256(OTHER_PUSH_TOKEN)] },
-              },
-            ],
-          },
+    gatewayTenants = {
+      [TENANT]: {
+        ssf: {
+          transmitters: [
+            {
+              issuer: tx.issuer,
+              jwks_uri: tx.jwksUri,
+              audience: tx.audience,
+              tenant_subject: 'umbrella-corp',
+              max_set_age_s: 600,
+              ...receiving,
+            },
+          ],
         },
       },
-      { IPSIE_HEALTH_ADDRESS: '127.0.0.1:0' },
-    );
+      globex: {
+        ssf: {
+          transmitters: [
+            {
+              issuer: other.issuer,
+              jwks_uri: other.jwksUri,
+              audience: other.audience,
+              push: { bearer_token_sha256: [sha256(OTHER_PUSH_TOKEN)] },
+            },
+          ],
+        },
+      },
+    };
+    gw = await startTestGateway(nats.url, gatewayTenants, { IPSIE_HEALTH_ADDRESS: '127.0.0.1:0' });
     t = await startTestSidecar({
       env: { IPSIE_NATS_URL: nats.url },
       tenants: {

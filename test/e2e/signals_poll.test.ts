@@ -12,10 +12,12 @@ import {
   describeRefusals,
   describeSignalEffects,
   email,
+  gw,
   person,
   polled,
   producer,
   request,
+  startGatewayReplica,
   t,
   tx,
   useSignalWorld,
@@ -50,6 +52,33 @@ describe('poll only', () => {
     expect(tx.failPolls).toBe(0);
     expect(tx.pollRequests - before).toBeGreaterThanOrEqual(4);
     expect(codes(await bySession(ra, result.accepted ? result.sequence : 0))).toContain('ACCOUNT_DISABLED');
+  });
+
+  it('with two gateway replicas only the lease holder polls; the standby stopping changes nothing', async () => {
+    const replica = await startGatewayReplica();
+    let stopped = false;
+    try {
+      const holders = async (): Promise<boolean[]> => [
+        gw.gateway.pollers()[0]?.polling ?? false,
+        replica.gateway.pollers()[0]?.polling ?? false,
+      ];
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect((await holders()).filter(Boolean)).toHaveLength(1);
+      const [primaryPolls] = await holders();
+      expect(primaryPolls).toBe(true);
+      const ti = await person('ti');
+      expect(await polled(tx.queue(await tx.set(`${RISC}account-disabled`, email(ti), {})))).toMatchObject({
+        accepted: true,
+      });
+      // Stopping the standby releases nothing and loses nothing (takeover: test/signals/poll_lease.test.ts).
+      await replica.stop();
+      stopped = true;
+      expect(await polled(tx.queue(await tx.set(`${RISC}account-enabled`, email(ti), {})))).toMatchObject({
+        accepted: true,
+      });
+    } finally {
+      if (!stopped) await replica.stop();
+    }
   });
 
   it('a SET delivered again after it was stored is acknowledged, not refused', async () => {
