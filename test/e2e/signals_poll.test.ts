@@ -58,13 +58,13 @@ describe('poll only', () => {
     const replica = await startGatewayReplica();
     let stopped = false;
     try {
-      const holders = async (): Promise<boolean[]> => [
+      const holders = (): boolean[] => [
         gw.gateway.pollers()[0]?.polling ?? false,
         replica.gateway.pollers()[0]?.polling ?? false,
       ];
       await new Promise((resolve) => setTimeout(resolve, 300));
-      expect((await holders()).filter(Boolean)).toHaveLength(1);
-      const [primaryPolls] = await holders();
+      expect(holders().filter(Boolean)).toHaveLength(1);
+      const [primaryPolls] = holders();
       expect(primaryPolls).toBe(true);
       const ti = await person('ti');
       expect(await polled(tx.queue(await tx.set(`${RISC}account-disabled`, email(ti), {})))).toMatchObject({
