@@ -10,38 +10,21 @@
  *   - Check latency before and during the swaps, and the errors seen
  *     (target: none, and p99 during swaps within 2x the p99 before).
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ACME, exampleDirectoryChanges } from '../demo/example_directory.js';
 import { createAuthorizationClient } from '../src/check/index.js';
 import type { AuthorizationClient, CheckResponseMessage } from '../src/check/index.js';
 import { freePort, NatsServer } from '../test/harness/nats_server.js';
 import { TestProducer } from '../test/harness/stream.js';
 import { makeTempDir } from '../test/harness/temp_dir.js';
+import { ROOT, startRole, stopRole, until } from './processes.js';
 import { formatRow, summarize } from './stats.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TOKEN = 'bench-admin';
 const SWAPS = Number(process.env['BENCH_SWAPS'] ?? 20);
 const bob = ACME.people['bob']?.id ?? '';
-
-function start(role: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, 'dist/main.js'), role], {
-    env: { ...process.env, IPSIE_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 function check(client: AuthorizationClient): Promise<CheckResponseMessage> {
   return new Promise((resolve, reject) => {
@@ -88,28 +71,18 @@ async function main(): Promise<void> {
   );
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
-  const gateway = start('gateway', {
+  const gateway = startRole('gateway', {
     IPSIE_NATS_URL: nats.url,
     IPSIE_STORE_PATH: join(dir.path, 'gateway.db'),
     IPSIE_GATEWAY_ADDRESS: `127.0.0.1:${port}`,
     IPSIE_TENANTS_FILE: tenantsFile,
   });
-  for (
-    let i = 0;
-    !(await fetch(`${origin}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    ));
-    i++
-  ) {
-    if (i > 600) throw new Error('gateway not ready');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await until(async () => (await fetch(`${origin}/readyz`)).ok, 30_000);
   // Version 0 active before the sidecars start: they load it before serving.
   const first = await admin(origin, '', { modules: modules(0) });
   await admin(origin, `/${String(first['version'])}/activate`);
   const sidecars = [0, 1].map((i) =>
-    start('sidecar', {
+    startRole('sidecar', {
       IPSIE_NATS_URL: nats.url,
       IPSIE_STORE_PATH: join(dir.path, `sidecar-${i}.db`),
       IPSIE_GRPC_ADDRESS: '',
@@ -196,8 +169,8 @@ async function main(): Promise<void> {
     );
   } finally {
     for (const c of clients) c.close();
-    for (const s of sidecars) await stop(s);
-    await stop(gateway);
+    for (const s of sidecars) await stopRole(s);
+    await stopRole(gateway);
     await producer.close();
     await nats.dispose();
     dir.remove();

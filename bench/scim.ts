@@ -9,44 +9,19 @@
  *     sidecar gives, polling Check without min_sequence (how fast the change
  *     really propagates).
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createAuthorizationClient } from '../src/check/index.js';
 import type { AuthorizationClient, CheckResponseMessage } from '../src/check/index.js';
 import { freePort, NatsServer } from '../test/harness/nats_server.js';
 import { ScimClient } from '../test/harness/scim_client.js';
 import { makeTempDir } from '../test/harness/temp_dir.js';
+import { ROOT, startRole, stopRole, until } from './processes.js';
 import { formatRow, summarize } from './stats.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TOKEN = 'bench-token';
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
-
-function start(role: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, 'dist/main.js'), role], {
-    env: { ...process.env, IPSIE_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
-
-async function until(probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error('not ready in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 function check(client: AuthorizationClient, userId: string): Promise<CheckResponseMessage> {
   return new Promise((resolve, reject) => {
@@ -114,13 +89,13 @@ async function main(): Promise<void> {
   );
   const gatewayPort = await freePort();
   const socket = join(dir.path, 'check.sock');
-  const gateway = start('gateway', {
+  const gateway = startRole('gateway', {
     IPSIE_NATS_URL: nats.url,
     IPSIE_STORE_PATH: join(dir.path, 'gateway.db'),
     IPSIE_GATEWAY_ADDRESS: `127.0.0.1:${gatewayPort}`,
     IPSIE_TENANTS_FILE: tenantsFile,
   });
-  const sidecar = start('sidecar', {
+  const sidecar = startRole('sidecar', {
     IPSIE_NATS_URL: nats.url,
     IPSIE_STORE_PATH: join(dir.path, 'sidecar.db'),
     IPSIE_GRPC_ADDRESS: '',
@@ -177,8 +152,8 @@ async function main(): Promise<void> {
     console.log(formatRow('deactivate response -> DENY', summarize(samples)));
   } finally {
     client.close();
-    await stop(sidecar);
-    await stop(gateway);
+    await stopRole(sidecar);
+    await stopRole(gateway);
     await nats.dispose();
     dir.remove();
   }

@@ -10,12 +10,9 @@
  *     without min_sequence, for RISC account-disabled (target p99 <= 100 ms);
  *   - the same measured from the moment the push was sent.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Change } from '../src/changes/index.js';
 import { createAuthorizationClient } from '../src/check/index.js';
 import type { AuthorizationClient, CheckResponseMessage } from '../src/check/index.js';
@@ -23,33 +20,11 @@ import { CAEP, FakeTransmitter, RISC } from '../test/harness/fake_transmitter.js
 import { freePort, NatsServer } from '../test/harness/nats_server.js';
 import { TestProducer } from '../test/harness/stream.js';
 import { makeTempDir } from '../test/harness/temp_dir.js';
+import { ROOT, startRole, stopRole, until } from './processes.js';
 import { formatRow, summarize } from './stats.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const USERS = Number(process.env['BENCH_USERS'] ?? 100_000);
 const PUSH_TOKEN = 'bench-push-token';
-
-function start(role: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, 'dist/main.js'), role], {
-    env: { ...process.env, IPSIE_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
-
-async function until(probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error('not ready in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 const envelope = (): Pick<Change, 'v' | 'id' | 'tenant' | 'at'> => ({
   v: 1,
@@ -171,13 +146,13 @@ async function main(): Promise<void> {
   );
   const gatewayPort = await freePort();
   const socket = join(dir.path, 'check.sock');
-  const gateway = start('gateway', {
+  const gateway = startRole('gateway', {
     IPSIE_NATS_URL: nats.url,
     IPSIE_STORE_PATH: join(dir.path, 'gateway.db'),
     IPSIE_GATEWAY_ADDRESS: `127.0.0.1:${gatewayPort}`,
     IPSIE_TENANTS_FILE: tenantsFile,
   });
-  const sidecar = start('sidecar', {
+  const sidecar = startRole('sidecar', {
     IPSIE_NATS_URL: nats.url,
     IPSIE_STORE_PATH: join(dir.path, 'sidecar.db'),
     IPSIE_GRPC_ADDRESS: '',
@@ -238,8 +213,8 @@ async function main(): Promise<void> {
     console.log(`  target p99 <= 100 ms: ${p99 <= 100 ? 'met' : 'NOT met'} (${p99.toFixed(2)} ms)`);
   } finally {
     client.close();
-    await stop(sidecar);
-    await stop(gateway);
+    await stopRole(sidecar);
+    await stopRole(gateway);
     await tx.stop();
     await producer.close();
     await nats.dispose();
