@@ -47,11 +47,18 @@ export interface ExtAuthzResponse {
   };
 }
 
-let definition: grpc.ServiceDefinition | undefined;
+/** The loaded `envoy.service.auth.v3` package: its service definition, and a client constructor (tests, tools). */
+export interface EnvoyAuthPackage {
+  readonly envoy: {
+    readonly service: { readonly auth: { readonly v3: { readonly Authorization: grpc.ServiceClientConstructor } } };
+  };
+}
 
-/** `envoy.service.auth.v3.Authorization`, loaded from the Envoy protos `@grpc/grpc-js-xds` ships. */
-export function extAuthzServiceDefinition(): grpc.ServiceDefinition {
-  if (definition !== undefined) return definition;
+let loadedPackage: EnvoyAuthPackage | undefined;
+
+/** `envoy.service.auth.v3`, loaded once from the Envoy protos `@grpc/grpc-js-xds` ships. */
+export function envoyAuthPackage(): EnvoyAuthPackage {
+  if (loadedPackage !== undefined) return loadedPackage;
   const require = createRequire(import.meta.url);
   const deps = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
   const loaded = protoLoader.loadSync('envoy/service/auth/v3/external_auth.proto', {
@@ -62,11 +69,12 @@ export function extAuthzServiceDefinition(): grpc.ServiceDefinition {
     oneofs: true,
     includeDirs: ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => join(deps, d)),
   });
-  const pkg = grpc.loadPackageDefinition(loaded) as unknown as {
-    envoy: { service: { auth: { v3: { Authorization: { service: grpc.ServiceDefinition } } } } };
-  };
-  definition = pkg.envoy.service.auth.v3.Authorization.service;
-  return definition;
+  loadedPackage = grpc.loadPackageDefinition(loaded) as unknown as EnvoyAuthPackage;
+  return loadedPackage;
+}
+
+export function extAuthzServiceDefinition(): grpc.ServiceDefinition {
+  return envoyAuthPackage().envoy.service.auth.v3.Authorization.service;
 }
 
 export interface ExtAuthzOptions {

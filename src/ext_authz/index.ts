@@ -1,2 +1,2 @@
-export { extAuthzImplementation, extAuthzServiceDefinition } from './ext_authz_service.js';
-export type { ExtAuthzOptions, ExtAuthzResponse } from './ext_authz_service.js';
+export { envoyAuthPackage, extAuthzImplementation, extAuthzServiceDefinition } from './ext_authz_service.js';
+export type { EnvoyAuthPackage, ExtAuthzOptions, ExtAuthzResponse } from './ext_authz_service.js';

@@ -1,4 +1,5 @@
 export { healthReport } from './health_report.js';
+export { metricsRoute } from './metrics_route.js';
 export type { ComponentHealth } from './health_report.js';
 export { GatewayMetrics } from './gateway_metrics.js';
 export type { GatewayState } from './gateway_metrics.js';

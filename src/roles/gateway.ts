@@ -25,7 +25,7 @@ import {
 } from '../signals/index.js';
 import { dryRun } from '../check/index.js';
 import { createPolicyAdminRoutes, PolicyCatalog } from '../distribution/index.js';
-import { GatewayMetrics, healthReport } from '../observability/index.js';
+import { GatewayMetrics, healthReport, metricsRoute } from '../observability/index.js';
 import { ensureObservationStream } from '../observations/index.js';
 import { PolicyCompiler } from '../policy/index.js';
 import { EntitlementStore } from '../store/index.js';
@@ -304,16 +304,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     if (healthAddress !== undefined) {
       const probes = createGatewayApp({
         logger,
-        routes: [
-          async (ctx, next) => {
-            if (ctx.path !== '/metrics') {
-              await next();
-              return;
-            }
-            ctx.type = metrics.contentType;
-            ctx.body = await metrics.text();
-          },
-        ],
+        routes: [metricsRoute(metrics)],
         ready: readiness,
       });
       health = (await listen(probes, healthAddress)).server;

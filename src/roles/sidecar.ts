@@ -11,7 +11,7 @@ import { createAuthzenRouter } from '../authzen/index.js';
 import { extAuthzImplementation, extAuthzServiceDefinition } from '../ext_authz/index.js';
 import { PolicyFollower } from '../distribution/index.js';
 import { createGatewayApp, listen } from '../gateway/index.js';
-import { healthReport, SidecarMetrics } from '../observability/index.js';
+import { healthReport, metricsRoute, SidecarMetrics } from '../observability/index.js';
 import { SessionObserver } from '../observations/index.js';
 import { EntitlementStore } from '../store/index.js';
 import { jetstream } from '@nats-io/jetstream';
@@ -248,16 +248,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       const feed = ingestor;
       const app = createGatewayApp({
         logger,
-        routes: [
-          async (ctx, next) => {
-            if (ctx.path !== '/metrics') {
-              await next();
-              return;
-            }
-            ctx.type = metrics.contentType;
-            ctx.body = await metrics.text();
-          },
-        ],
+        routes: [metricsRoute(metrics)],
         ready: () => {
           const missing = store.tenantIds().filter((t) => !policies.has(t));
           const stream = feed?.status();

@@ -3,12 +3,10 @@
  * the Envoy protos: allow with headers, 403, 401 with the RFC 9470 step-up
  * challenge, and the request errors.
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACME, exampleDirectoryChanges } from '../../demo/example_directory.js';
+import { envoyAuthPackage } from '../../src/ext_authz/index.js';
 import type { ExtAuthzResponse } from '../../src/ext_authz/index.js';
 import { session } from '../harness/changes.js';
 import { NatsServer } from '../harness/nats_server.js';
@@ -29,21 +27,10 @@ let producer: TestProducer;
 let t: TestSidecar;
 let client: EnvoyClient;
 
+/** A client built from the same Envoy protos (as Envoy itself speaks them). */
 function envoyClient(address: string): EnvoyClient {
-  const require = createRequire(import.meta.url);
-  const deps = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-  const definition = protoLoader.loadSync('envoy/service/auth/v3/external_auth.proto', {
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-    includeDirs: ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => join(deps, d)),
-  });
-  const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-    envoy: { service: { auth: { v3: { Authorization: new (a: string, c: grpc.ChannelCredentials) => EnvoyClient } } } };
-  };
-  return new pkg.envoy.service.auth.v3.Authorization(address, grpc.credentials.createInsecure());
+  const Client = envoyAuthPackage().envoy.service.auth.v3.Authorization;
+  return new Client(address, grpc.credentials.createInsecure()) as unknown as EnvoyClient;
 }
 
 beforeAll(async () => {
