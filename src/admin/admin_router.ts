@@ -1,4 +1,4 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { Change, ChangeKind, ChangeOf } from '../changes/index.js';
@@ -8,6 +8,7 @@ import type { ChangeSink } from '../stream/index.js';
 import { isTenantId } from '../tenant_id.js';
 import { isSidecarError } from '../errors.js';
 import { AdminError } from './errors.js';
+import { TokenDigests, bearerToken } from '../bearer_token.js';
 
 export interface AdminRouterOptions {
   /** tenant id -> SHA-256 (hex) of its administrators' bearer tokens. */
@@ -38,22 +39,13 @@ export interface AdminRouterOptions {
 export function createAdminRouter(options: AdminRouterOptions): Middleware {
   const { directory, changes, replica, logger } = options;
   const clock = options.clock ?? Date.now;
-  const tokens = new Map(
-    [...options.adminTokens].map(([tenant, hashes]) => [tenant, hashes.map((h) => Buffer.from(h, 'hex'))]),
-  );
+  const tokens = new Map([...options.adminTokens].map(([tenant, hashes]) => [tenant, new TokenDigests(hashes)]));
   const router = new Router<{ tenant: string }>({ prefix: '/admin/v1/:tenant' });
 
   router.use(async (ctx, next) => {
     try {
       const tenant = ctx.params['tenant'] ?? '';
-      const token = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'))?.[1];
-      const hash = token === undefined ? undefined : createHash('sha256').update(token).digest();
-      const accepted = tokens.get(tenant) ?? [];
-      if (
-        !isTenantId(tenant) ||
-        hash === undefined ||
-        !accepted.some((h) => h.length === hash.length && timingSafeEqual(h, hash))
-      ) {
+      if (!isTenantId(tenant) || tokens.get(tenant)?.accepts(bearerToken(ctx.get('authorization'))) !== true) {
         throw new AdminError(
           'ERR_ADMIN_UNAUTHORIZED',
           "a valid Bearer token of this tenant's administrators is required",

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { CheckRequest, CheckResult, Decider } from '../check/index.js';
@@ -17,6 +16,7 @@ import {
   parseSubjectSearch,
 } from './authzen_request.js';
 import type { AuthzenEvaluation, AuthzenSubject } from './authzen_request.js';
+import { TokenDigests, bearerToken } from '../bearer_token.js';
 
 export interface AuthzenRouterOptions {
   readonly decider: Pick<Decider, 'check'>;
@@ -64,9 +64,8 @@ const SEARCH_SCAN = 2_000;
 export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
   const { decider, directory, logger } = options;
   const limit = options.maxBodyBytes ?? 1024 * 1024;
-  const tokens = new Map(
-    [...options.tokens].map(([tenant, hashes]) => [tenant, hashes.map((h) => Buffer.from(h, 'hex'))]),
-  );
+  const tokens = new Map([...options.tokens].map(([tenant, hashes]) => [tenant, hashes]));
+  const digests = new Map([...options.tokens].map(([tenant, hashes]) => [tenant, new TokenDigests(hashes)]));
   const router = new Router();
 
   router.get('/.well-known/authzen-configuration/:tenant', (ctx) => {
@@ -211,14 +210,7 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
   }
 
   function authenticate(ctx: Context, tenant: string): void {
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('authorization'))?.[1];
-    const hash = token === undefined ? undefined : createHash('sha256').update(token).digest();
-    const accepted = tokens.get(tenant) ?? [];
-    if (
-      !isTenantId(tenant) ||
-      hash === undefined ||
-      !accepted.some((h) => h.length === hash.length && timingSafeEqual(h, hash))
-    ) {
+    if (!isTenantId(tenant) || digests.get(tenant)?.accepts(bearerToken(ctx.get('authorization'))) !== true) {
       throw new Unauthorized("a Bearer token of this tenant's AuthZEN callers is required");
     }
   }

@@ -1,7 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import type { JWTVerifyGetKey } from 'jose';
 import { ScimError } from './errors.js';
+import { TokenDigests, bearerToken } from '../bearer_token.js';
 
 /** How one tenant's IdP authenticates to its SCIM endpoint. */
 export interface ScimCredentials {
@@ -32,17 +32,17 @@ const REQUIRED_SCOPE = 'scim';
 export class ScimAuthenticator {
   readonly #tenants: ReadonlyMap<
     string,
-    { hashes: Buffer[]; oauth: ScimCredentials['oauth']; jwks: JWTVerifyGetKey | undefined }
+    { hashes: TokenDigests; oauth: ScimCredentials['oauth']; jwks: JWTVerifyGetKey | undefined }
   >;
 
   constructor(tenants: ReadonlyMap<string, ScimCredentials>) {
     const prepared = new Map<
       string,
-      { hashes: Buffer[]; oauth: ScimCredentials['oauth']; jwks: JWTVerifyGetKey | undefined }
+      { hashes: TokenDigests; oauth: ScimCredentials['oauth']; jwks: JWTVerifyGetKey | undefined }
     >();
     for (const [tenantId, credentials] of tenants) {
       prepared.set(tenantId, {
-        hashes: credentials.bearerTokenSha256.map((h) => Buffer.from(h, 'hex')),
+        hashes: new TokenDigests(credentials.bearerTokenSha256),
         oauth: credentials.oauth,
         jwks: credentials.oauth === undefined ? undefined : createRemoteJWKSet(new URL(credentials.oauth.jwksUri)),
       });
@@ -56,12 +56,10 @@ export class ScimAuthenticator {
    */
   async authenticate(tenantId: string, authorization: string | undefined): Promise<void> {
     const tenant = this.#tenants.get(tenantId);
-    const match = authorization === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    const token = match?.[1];
+    const token = bearerToken(authorization);
     if (tenant === undefined || token === undefined)
       throw unauthorized('a valid Bearer token for this tenant is required');
-    const hash = createHash('sha256').update(token).digest();
-    if (tenant.hashes.some((h) => h.length === hash.length && timingSafeEqual(h, hash))) return;
+    if (tenant.hashes.accepts(token)) return;
     if (tenant.oauth !== undefined && tenant.jwks !== undefined && token.split('.').length === 3) {
       await verifyAccessToken(token, tenant.oauth, tenant.jwks);
       return;

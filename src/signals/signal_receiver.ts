@@ -1,4 +1,4 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { acceptedSetSubject, AuditRecordExistsError, verificationRequestSubject } from '../audit/index.js';
 import type { AuditRecord } from '../audit/index.js';
 import type { Change } from '../changes/index.js';
@@ -12,6 +12,7 @@ import type { EffectsDirectory } from './signal_effects.js';
 import { SubjectResolver } from './subject_resolver.js';
 import type { SubjectDirectory } from './subject_resolver.js';
 import type { TransmitterDirectory } from './transmitter_directory.js';
+import { TokenDigests, bearerToken } from '../bearer_token.js';
 
 /** How a SET arrived: pushed to us (RFC 8935, with the request's Authorization) or fetched by our poll (RFC 8936). */
 export type Delivery =
@@ -136,13 +137,9 @@ export class SignalReceiver {
       if (transmitter === undefined) throw new TypeError(`tenant ${tenantId} does not poll ${delivery.issuer}`);
       return transmitter;
     }
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(delivery.authorization ?? '');
-    if (match?.[1] !== undefined) {
-      const hash = createHash('sha256').update(match[1]).digest();
-      for (const transmitter of this.#transmitters.transmitters(tenantId)) {
-        const accepted = (transmitter.push?.bearerTokenSha256 ?? []).map((h) => Buffer.from(h, 'hex'));
-        if (accepted.some((h) => h.length === hash.length && timingSafeEqual(h, hash))) return transmitter;
-      }
+    const token = bearerToken(delivery.authorization);
+    for (const transmitter of this.#transmitters.transmitters(tenantId)) {
+      if (new TokenDigests(transmitter.push?.bearerTokenSha256 ?? []).accepts(token)) return transmitter;
     }
     throw new SetRefusedError(
       'authentication_failed',

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { acceptedSetSubjects, verificationRequestSubject } from '../audit/index.js';
@@ -10,6 +10,7 @@ import { pushPath } from './push_router.js';
 import { CAEP_EVENT, RISC_EVENT } from './security_event.js';
 import { POLL_DELIVERY, PUSH_DELIVERY, StreamClient } from './stream_client.js';
 import type { TransmitterDirectory } from './transmitter_directory.js';
+import { TokenDigests } from '../bearer_token.js';
 
 /** The events this receiver acts on: what a stream asks for unless the administrator says otherwise. */
 export const EVENTS_ACTED_ON: readonly string[] = [
@@ -96,9 +97,8 @@ export function createStreamAdminRoutes(options: StreamAdminOptions): Router<{ t
     if (body['delivery'] === 'push') {
       // The token goes to the transmitter, so it must be one the push endpoint accepts: never one we invent.
       const token = body['push_bearer_token'];
-      const accepted = (transmitter?.push?.bearerTokenSha256 ?? []).map((h) => Buffer.from(h, 'hex'));
-      const hash = typeof token === 'string' ? createHash('sha256').update(token).digest() : undefined;
-      if (hash === undefined || !accepted.some((h) => h.length === hash.length && timingSafeEqual(h, hash))) {
+      const accepted = new TokenDigests(transmitter?.push?.bearerTokenSha256 ?? []);
+      if (typeof token !== 'string' || !accepted.accepts(token)) {
         throw new StreamAdminRequestError(
           'push delivery needs "push_bearer_token", one whose SHA-256 is in this transmitter\'s push.bearer_token_sha256',
           400,
@@ -107,7 +107,7 @@ export function createStreamAdminRoutes(options: StreamAdminOptions): Router<{ t
       delivery = {
         method: PUSH_DELIVERY,
         endpoint_url: `${options.publicUrl()}${pushPath(tenant)}`,
-        authorization_header: `Bearer ${String(token)}`,
+        authorization_header: `Bearer ${token}`,
       };
     } else if (body['delivery'] === 'poll' || body['delivery'] === undefined) {
       delivery = { method: POLL_DELIVERY };
