@@ -27,7 +27,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   signals: ['audit', 'changes', 'config', 'gateway', 'logging', 'store', 'stream'],
   gateway: ['logging'],
   admin: ['changes', 'logging', 'store', 'stream'],
-  observations: ['logging', 'stream'],
+  observations: ['check', 'logging', 'stream'],
   distribution: ['gateway', 'logging', 'policy', 'stream'],
   cli: ['config', 'policy'],
   authzen: ['check', 'gateway', 'logging', 'session', 'store'],

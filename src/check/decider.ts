@@ -132,13 +132,6 @@ export class Decider {
     if (request.minSequence > this.#reader.appliedSequence()) throw this.#sequenceNotReached(request.minSequence);
     const prepared = this.#prepare(request.tenantId, resolved ?? resolvedFrom(request.subject), request.context);
     const decision = this.#decide(prepared, request.action, request.resource, request.context);
-    this.#observer?.decided(request.tenantId, decision, {
-      subject: prepared.ref,
-      action: request.action.name,
-      resource: { type: request.resource.type, id: request.resource.id },
-      policyVersion: prepared.policy.version,
-      sequence: prepared.sequence,
-    });
     return { decision, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }
 
@@ -160,17 +153,6 @@ export class Decider {
     const decisions = items.map((item, i) =>
       this.#stamp(prepared, item.action, item.resource, outcomes?.[i] ?? this.#fixedOutcome(prepared)),
     );
-    decisions.forEach((decision, i) => {
-      const item = items[i];
-      if (item === undefined) return;
-      this.#observer?.decided(request.tenantId, decision, {
-        subject: prepared.ref,
-        action: item.action.name,
-        resource: { type: item.resource.type, id: item.resource.id },
-        policyVersion: prepared.policy.version,
-        sequence: prepared.sequence,
-      });
-    });
     this.#observer?.timed('batch', (performance.now() - started) / 1000);
     return { decisions, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }
@@ -286,6 +268,14 @@ export class Decider {
   #stamp(prepared: Prepared, action: CheckedAction, resource: CheckedResource, outcome: PolicyDecision): Decision {
     const decision = { ...outcome, decisionId: randomUUID() };
     this.#log(prepared.policy, prepared.slice, action, resource, decision);
+    // Every decision, single or batched, is made here: the one place to tell the observer.
+    this.#observer?.decided(prepared.policy.tenantId, decision, {
+      subject: prepared.ref,
+      action: action.name,
+      resource: { type: resource.type, id: resource.id },
+      policyVersion: prepared.policy.version,
+      sequence: prepared.sequence,
+    });
     return decision;
   }
 

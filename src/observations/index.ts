@@ -8,4 +8,3 @@ export {
 } from './session_observation.js';
 export type { SessionObservation } from './session_observation.js';
 export { SessionObserver } from './session_observer.js';
-export type { PresentedSession } from './session_observer.js';

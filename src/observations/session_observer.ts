@@ -1,22 +1,9 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
+import type { PresentedSession } from '../check/index.js';
 import type { Logger } from '../logging/index.js';
 import { publishDurably } from '../stream/index.js';
 import { observationId, observationSubject } from './session_observation.js';
 import type { SessionObservation } from './session_observation.js';
-
-/** What a Check knows about the session it decided on and where the request came from. */
-export interface PresentedSession {
-  readonly tenantId: string;
-  readonly sessionId: string;
-  readonly userId: string;
-  readonly issuer: string;
-  readonly idpSessionId: string | undefined;
-  readonly establishedIp: string | undefined;
-  readonly establishedDeviceId: string | undefined;
-  readonly ip: string | undefined;
-  readonly deviceId: string | undefined;
-  readonly userAgent: string | undefined;
-}
 
 /**
  * The sidecar's side of IPSIE SL3: when a Check presents a live session from
