@@ -148,3 +148,95 @@ test_risk_above_the_tenant_maximum_is_denied if {
 	decide(medium, tenant).decision == "allow"
 	decide(high, permissive).decision == "allow"
 }
+
+# --- the tenant's results must fit the contract ---------------------------------
+
+result_invalid(d) if {
+	d.decision == "deny"
+	[r.code | some r in d.reasons] == ["POLICY_RESULT_INVALID"]
+}
+
+test_boolean_deny_is_result_invalid_not_ignored if {
+	result_invalid(decide(request(user, session), {"allow": true, "deny": true}))
+}
+
+test_deny_as_an_array_is_result_invalid if {
+	result_invalid(decide(request(user, session), {"allow": true, "deny": ["no"]}))
+}
+
+test_deny_reason_of_a_wrong_shape_is_result_invalid if {
+	result_invalid(decide(request(user, session), {"allow": true, "deny": {{"reason": "x"}}}))
+	result_invalid(decide(request(user, session), {"allow": true, "deny": {{"code": "X", "message": "m", "extra": 1}}}))
+	result_invalid(decide(request(user, session), {"allow": true, "deny": {{"code": 7}}}))
+	result_invalid(decide(request(user, session), {"allow": true, "deny": {""}}))
+}
+
+test_non_boolean_allow_is_result_invalid if {
+	result_invalid(decide(request(user, session), {"allow": "yes"}))
+	result_invalid(decide(request(user, session), {"allow": 1}))
+}
+
+test_misspelt_max_risk_is_result_invalid_not_dropped if {
+	d := decide(request(user, session), {"allow": true, "requirement": {"max_risk": "meduim"}})
+	result_invalid(d)
+	contains(d.reasons[0].message, "max_risk")
+}
+
+test_device_compliant_as_a_string_is_result_invalid if {
+	result_invalid(decide(request(user, session), {"allow": true, "requirement": {"device_compliant": "true"}}))
+}
+
+test_unknown_requirement_key_is_result_invalid if {
+	d := decide(request(user, session), {"allow": true, "requirement": {"acr_value": "phr"}})
+	result_invalid(d)
+	contains(d.reasons[0].message, `"acr_value"`)
+}
+
+test_mistyped_requirement_values_are_result_invalid if {
+	result_invalid(decide(request(user, session), {"allow": true, "requirement": {"acr_values": "phr"}}))
+	result_invalid(decide(request(user, session), {"allow": true, "requirement": {"amr": [1]}}))
+	result_invalid(decide(request(user, session), {"allow": true, "requirement": {"max_age": -1}}))
+	result_invalid(decide(request(user, session), {"allow": true, "requirement": {"max_age": 1.5}}))
+	result_invalid(decide(request(user, session), {"allow": true, "requirement": "strong"}))
+	result_invalid(decide(request(user, session), {"allow": true, "requirement": {"phr"}}))
+}
+
+test_non_numeric_acr_rank_is_result_invalid if {
+	result_invalid(decide(request(user, session), {"allow": true, "acr_rank": {"urn:x": "high"}}))
+	result_invalid(decide(request(user, session), {"allow": true, "acr_rank": ["urn:x"]}))
+}
+
+test_result_invalid_wins_over_every_other_answer if {
+	# Even a request the platform would deny for its own reasons says the policy is broken.
+	inactive := object.union(user, {"active": false})
+	result_invalid(decide(request(inactive, session), {"allow": true, "deny": true}))
+	result_invalid(decide(request(user, null), {"allow": true, "requirement": {"max_risk": "meduim"}}))
+}
+
+test_overlapping_requirements_merge_to_the_strictest if {
+	tenant := {"allow": true, "requirement": {
+		{"acr_values": ["mfa"], "max_age": 900, "max_risk": "high"},
+		{"acr_values": ["phr"], "max_age": 300, "amr": ["hwk"]},
+		{"max_risk": "low", "device_compliant": true},
+	}}
+	weak := object.union(session, {"acr": "mfa", "amr": ["otp"], "auth_time": now - 600})
+	device := {"device": {"compliant": true}}
+	d := decide(object.union(request(user, weak), {"posture": device}), tenant)
+	d.decision == "step_up"
+	d.step_up == {"acr_values": ["phr"], "max_age": 300}
+	{r.code | some r in d.reasons} == {"AUTHN_LEVEL_INSUFFICIENT", "AUTHN_METHOD_INSUFFICIENT", "AUTHN_TOO_OLD"}
+
+	# the strictest max_risk and the device requirement deny outright
+	risky := object.union(request(user, session), {"posture": {"risk": {"level": "medium"}, "device": {"compliant": true}}})
+	decide(risky, tenant).reasons[0].code == "RISK_TOO_HIGH"
+	decide(request(user, session), tenant).reasons[0].code == "DEVICE_NOT_COMPLIANT"
+
+	# meeting all of them allows
+	strong := object.union(session, {"acr": "phr", "amr": ["hwk"], "auth_time": now - 60})
+	decide(object.union(request(user, strong), {"posture": device}), tenant).decision == "allow"
+}
+
+test_requirements_no_single_acr_can_meet_are_result_invalid if {
+	tenant := {"allow": true, "requirement": {{"acr_values": ["urn:a"]}, {"acr_values": ["urn:b"]}}}
+	result_invalid(decide(request(user, session), tenant))
+}

@@ -67,8 +67,3 @@ export class PolicyNotLoadedError extends SidecarError {
 export class PolicyEvaluationError extends SidecarError {
   readonly code = 'ERR_POLICY_EVALUATION_FAILED';
 }
-
-/** The policy answered something that is not a decision document. */
-export class PolicyResultInvalidError extends SidecarError {
-  readonly code = 'ERR_POLICY_RESULT_INVALID';
-}

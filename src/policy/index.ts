@@ -8,7 +8,10 @@ export type {
 } from './opa_compiler.js';
 export { PolicyRegistry, TenantPolicy } from './policy_registry.js';
 export { loadPolicyDirectory, loadTenantPolicySources } from './policy_sources.js';
+export { POLICY_RESULT_INVALID } from './policy_decision.js';
 export type { DecisionKind, PolicyDecision, Reason, StepUpChallenge } from './policy_decision.js';
+export { TENANT_RULES, tenantRulesJsonSchema } from './tenant_rules_contract.js';
+export type { TenantRuleName } from './tenant_rules_contract.js';
 export { PolicyInputEncoder } from './policy_input.js';
 export type { EncodedPolicyInput, PolicyInput, RequestInput, SubjectInput } from './policy_input.js';
 export {
@@ -18,7 +21,6 @@ export {
   PolicyEvaluationError,
   PolicyModuleRejectedError,
   PolicyNotLoadedError,
-  PolicyResultInvalidError,
   PolicyTestFailedError,
 } from './errors.js';
 export type { CompileProblem } from './errors.js';

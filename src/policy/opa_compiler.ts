@@ -13,6 +13,9 @@ import {
   PolicyTestFailedError,
 } from './errors.js';
 import type { CompileProblem } from './errors.js';
+import { TENANT_BINDING_FILE, tenantBindingModule } from './tenant_binding.js';
+import { checkTenantRules } from './tenant_rules_contract.js';
+import type { ParsedModule } from './tenant_rules_contract.js';
 import { TENANT_ID_PATTERN } from '../tenant_id.js';
 
 /** The entry point every bundle exposes (DESIGN.md, Check step 3). */
@@ -129,7 +132,7 @@ export class PolicyCompiler {
       }
     }
 
-    const platform = await this.#platformModules();
+    const platform = await this.#platformModules(tenantId);
     const work = await mkdtemp(join(tmpdir(), 'ipsie-policy-'));
     try {
       await writeModules(join(work, 'platform'), platform);
@@ -138,6 +141,14 @@ export class PolicyCompiler {
       await mkdir(join(work, 'static', 'static'), { recursive: true });
       await writeFile(join(work, 'static', 'static', 'data.json'), JSON.stringify(source.data ?? {}));
       await writeFile(join(work, 'capabilities.json'), await this.#capabilitiesJson());
+
+      // The contract first: a rule of the wrong form would otherwise surface as
+      // a type error inside the platform's files, far from the tenant's line.
+      const parsed = await this.#parseTenantModules(work, source.modules);
+      if (parsed !== undefined) {
+        const problems = checkTenantRules(tenantId, parsed);
+        if (problems.length > 0) throw new PolicyCompileError(tenantId, problems);
+      }
 
       // Located, structured errors: `opa check` speaks JSON, `opa build` does not.
       const check = await this.#opa(work, [
@@ -223,6 +234,28 @@ export class PolicyCompiler {
     return { passed: results.length, failed: 0 };
   }
 
+  /**
+   * The tenant's modules as `opa parse` reads them, or undefined when one does
+   * not parse (`opa check` then reports where).
+   */
+  async #parseTenantModules(
+    work: string,
+    modules: ReadonlyMap<string, string>,
+  ): Promise<Map<string, ParsedModule> | undefined> {
+    const names = [...modules.keys()].filter((name) => !isTestModule(name));
+    const runs = await Promise.all(
+      names.map((name) =>
+        this.#opa(join(work, 'tenant'), ['parse', '--format', 'json', '--json-include', 'locations,-comments', name]),
+      ),
+    );
+    const parsed = new Map<string, ParsedModule>();
+    for (const [i, run] of runs.entries()) {
+      if (run.code !== 0) return undefined;
+      parsed.set(names[i] ?? '', JSON.parse(run.stdout) as ParsedModule);
+    }
+    return parsed;
+  }
+
   /** Every module's package must sit under the tenant's own namespace. */
   async #checkNamespaces(work: string, tenantId: string): Promise<void> {
     const run = await this.#opa(work, ['inspect', '--format', 'json', 'tenant']);
@@ -241,14 +274,16 @@ export class PolicyCompiler {
     }
   }
 
-  async #platformModules(): Promise<Map<string, string>> {
+  /** The platform's rules, with the tenant's package bound statically (tenant_binding.ts). */
+  async #platformModules(tenantId: string): Promise<Map<string, string>> {
     const modules = new Map<string, string>();
     for (const name of (await readdir(this.#options.platformDir)).sort()) {
-      if (name.endsWith('.rego') && !isTestModule(name)) {
+      if (name.endsWith('.rego') && !isTestModule(name) && name !== TENANT_BINDING_FILE) {
         modules.set(name, await readFile(join(this.#options.platformDir, name), 'utf8'));
       }
     }
     if (modules.size === 0) throw new OpaUnavailableError(`no platform rules in ${this.#options.platformDir}`);
+    modules.set(TENANT_BINDING_FILE, tenantBindingModule(tenantId));
     return modules;
   }
 

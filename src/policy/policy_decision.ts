@@ -1,5 +1,3 @@
-import { PolicyResultInvalidError } from './errors.js';
-
 export type DecisionKind = 'allow' | 'deny' | 'step_up';
 
 export interface Reason {
@@ -23,62 +21,70 @@ export interface PolicyDecision {
 
 const KINDS: ReadonlySet<string> = new Set<DecisionKind>(['allow', 'deny', 'step_up']);
 
-/**
- * Validates the raw Wasm result set. Anything unexpected is an error, never
- * an allow: a policy that answers garbage fails closed.
- *
- * @throws {PolicyResultInvalidError} `ERR_POLICY_RESULT_INVALID`
- */
-export function policyDecisionFromResultSet(resultSet: unknown): PolicyDecision {
-  return policyDecisionFrom(singleResult(resultSet));
-}
+/** The reason of every decision whose policy answered outside its contract. */
+export const POLICY_RESULT_INVALID = 'POLICY_RESULT_INVALID';
 
 /**
- * Validates the result of `ipsie/authz/batch_decisions`: one decision per item.
- *
- * @throws {PolicyResultInvalidError} `ERR_POLICY_RESULT_INVALID`
+ * What a policy that answered outside its contract decides: DENY, whatever it
+ * said. A broken policy is the tenant's to fix; it is not an error of the call
+ * (policies/README.md).
  */
+export function resultInvalidDecision(problem: string): PolicyDecision {
+  return { kind: 'deny', reasons: [{ code: POLICY_RESULT_INVALID, message: problem }], stepUp: undefined };
+}
+
+/** Reads the raw Wasm result set. Anything unexpected is a DENY, never an allow. */
+export function policyDecisionFromResultSet(resultSet: unknown): PolicyDecision {
+  const result = singleResult(resultSet);
+  return typeof result === 'string' ? resultInvalidDecision(result) : policyDecisionFrom(result.value);
+}
+
+/** Reads the result of `ipsie/authz/batch_decisions`: one decision per item. */
 export function policyDecisionsFromResultSet(resultSet: unknown, items: number): PolicyDecision[] {
   const result = singleResult(resultSet);
-  if (!Array.isArray(result) || result.length !== items) {
-    throw new PolicyResultInvalidError(`the batch result does not hold ${items} decisions`);
+  if (typeof result === 'string') return Array.from({ length: items }, () => resultInvalidDecision(result));
+  if (!Array.isArray(result.value) || result.value.length !== items) {
+    const problem = `the batch result does not hold ${items} decisions`;
+    return Array.from({ length: items }, () => resultInvalidDecision(problem));
   }
-  return result.map(policyDecisionFrom);
+  return result.value.map(policyDecisionFrom);
 }
 
-function singleResult(resultSet: unknown): unknown {
+/** The one result, or what is wrong with the set. */
+function singleResult(resultSet: unknown): { value: unknown } | string {
   if (!Array.isArray(resultSet) || resultSet.length !== 1) {
-    throw new PolicyResultInvalidError('the policy produced no decision (is ipsie/authz/decision defined?)');
+    return 'the policy produced no decision (is ipsie/authz/decision defined?)';
   }
-  return (resultSet[0] as { result?: unknown }).result;
+  return { value: (resultSet[0] as { result?: unknown }).result };
 }
 
 function policyDecisionFrom(result: unknown): PolicyDecision {
   if (!isObject(result) || typeof result['decision'] !== 'string' || !KINDS.has(result['decision'])) {
-    throw new PolicyResultInvalidError('the decision document has no valid "decision"');
+    return resultInvalidDecision('the decision document has no valid "decision"');
   }
   const kind = result['decision'] as DecisionKind;
   const rawReasons = result['reasons'] ?? [];
-  if (!Array.isArray(rawReasons)) throw new PolicyResultInvalidError('"reasons" is not an array');
-  const reasons = rawReasons.map((r: unknown): Reason => {
-    if (!isObject(r) || typeof r['code'] !== 'string') {
-      throw new PolicyResultInvalidError('a reason has no string "code"');
-    }
-    return { code: r['code'], message: typeof r['message'] === 'string' ? r['message'] : '' };
-  });
-  return { kind, reasons, stepUp: kind === 'step_up' ? stepUpFrom(result['step_up']) : undefined };
+  if (!Array.isArray(rawReasons)) return resultInvalidDecision('"reasons" is not an array');
+  const reasons: Reason[] = [];
+  for (const r of rawReasons as unknown[]) {
+    if (!isObject(r) || typeof r['code'] !== 'string') return resultInvalidDecision('a reason has no string "code"');
+    reasons.push({ code: r['code'], message: typeof r['message'] === 'string' ? r['message'] : '' });
+  }
+  if (kind !== 'step_up') return { kind, reasons, stepUp: undefined };
+  const stepUp = stepUpFrom(result['step_up']);
+  return typeof stepUp === 'string' ? resultInvalidDecision(stepUp) : { kind, reasons, stepUp };
 }
 
-function stepUpFrom(raw: unknown): StepUpChallenge {
+function stepUpFrom(raw: unknown): StepUpChallenge | string {
   if (raw === undefined) return { acrValues: [], maxAge: undefined };
-  if (!isObject(raw)) throw new PolicyResultInvalidError('"step_up" is not an object');
+  if (!isObject(raw)) return '"step_up" is not an object';
   const acr = raw['acr_values'] ?? [];
   if (!Array.isArray(acr) || !acr.every((v) => typeof v === 'string')) {
-    throw new PolicyResultInvalidError('"step_up.acr_values" is not an array of strings');
+    return '"step_up.acr_values" is not an array of strings';
   }
   const maxAge = raw['max_age'];
   if (maxAge !== undefined && !(typeof maxAge === 'number' && Number.isInteger(maxAge) && maxAge >= 0)) {
-    throw new PolicyResultInvalidError('"step_up.max_age" is not a non-negative integer');
+    return '"step_up.max_age" is not a non-negative integer';
   }
   return { acrValues: acr, maxAge };
 }

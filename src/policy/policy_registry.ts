@@ -4,7 +4,7 @@ import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { PolicyEvaluationError, PolicyNotLoadedError } from './errors.js';
 import type { CompiledPolicy } from './opa_compiler.js';
 import { BATCH_ENTRYPOINT, DECISION_ENTRYPOINT } from './opa_compiler.js';
-import { policyDecisionFromResultSet, policyDecisionsFromResultSet } from './policy_decision.js';
+import { policyDecisionFromResultSet, policyDecisionsFromResultSet, resultInvalidDecision } from './policy_decision.js';
 import type { PolicyDecision } from './policy_decision.js';
 import { encodePolicyInput } from './policy_input.js';
 import type { EncodedPolicyInput, PolicyInput } from './policy_input.js';
@@ -28,10 +28,11 @@ export class TenantPolicy {
   }
 
   /**
-   * Evaluates `ipsie/authz/decision`. Synchronous: one Wasm call.
+   * Evaluates `ipsie/authz/decision`. Synchronous: one Wasm call. A policy
+   * whose rules conflict, or that answers outside the contract, decides DENY
+   * with reason `POLICY_RESULT_INVALID`.
    *
-   * @throws {PolicyEvaluationError} `ERR_POLICY_EVALUATION_FAILED`
-   * @throws {PolicyResultInvalidError} `ERR_POLICY_RESULT_INVALID`
+   * @throws {PolicyEvaluationError} `ERR_POLICY_EVALUATION_FAILED` the Wasm trapped for another reason
    */
   evaluate(input: PolicyInput | EncodedPolicyInput): PolicyDecision {
     const encoded = 'bytes' in input ? input : encodePolicyInput(input);
@@ -39,10 +40,9 @@ export class TenantPolicy {
     try {
       resultSet = this.#instance.evaluate(encoded.bytes, DECISION_ENTRYPOINT);
     } catch (cause) {
-      throw new PolicyEvaluationError(`the policy of tenant "${this.tenantId}" failed to evaluate`, {
-        cause,
-        detail: { version: this.version },
-      });
+      const conflict = conflictOf(cause);
+      if (conflict !== undefined) return resultInvalidDecision(conflict);
+      throw this.#evaluationError(cause);
     }
     return policyDecisionFromResultSet(resultSet);
   }
@@ -52,20 +52,37 @@ export class TenantPolicy {
    * `PolicyInputEncoder.encodeBatch`: one Wasm call for every item.
    *
    * @throws {PolicyEvaluationError} `ERR_POLICY_EVALUATION_FAILED`
-   * @throws {PolicyResultInvalidError} `ERR_POLICY_RESULT_INVALID`
    */
   evaluateBatch(input: EncodedPolicyInput, items: number): PolicyDecision[] {
     let resultSet: unknown;
     try {
       resultSet = this.#instance.evaluate(input.bytes, BATCH_ENTRYPOINT);
     } catch (cause) {
-      throw new PolicyEvaluationError(`the policy of tenant "${this.tenantId}" failed to evaluate`, {
-        cause,
-        detail: { version: this.version },
-      });
+      const conflict = conflictOf(cause);
+      if (conflict !== undefined) return Array.from({ length: items }, () => resultInvalidDecision(conflict));
+      throw this.#evaluationError(cause);
     }
     return policyDecisionsFromResultSet(resultSet, items);
   }
+
+  #evaluationError(cause: unknown): PolicyEvaluationError {
+    return new PolicyEvaluationError(`the policy of tenant "${this.tenantId}" failed to evaluate`, {
+      cause,
+      detail: { version: this.version },
+    });
+  }
+}
+
+/**
+ * A Rego conflict (a complete rule or function with two values, an object key
+ * with two) aborts the Wasm evaluation with a located message such as
+ * `tenant/authz.rego:5:1: var assignment conflict`. It is the policy
+ * answering two things at once: a result that does not fit.
+ */
+function conflictOf(cause: unknown): string | undefined {
+  const message = typeof cause === 'string' ? cause : cause instanceof Error ? cause.message : '';
+  if (!/conflict|multiple outputs/.test(message)) return undefined;
+  return `the policy's rules produced conflicting values: ${message.replace(/^(tenant|platform)\//, '')}`;
 }
 
 /**

@@ -309,6 +309,48 @@ describe('policy deployment', () => {
     expect(after.policy_version).toBe(before.policy_version);
   });
 
+  it('a tenant rule computed outside the contract answers DENY POLICY_RESULT_INVALID, not ALLOW', async () => {
+    // A risk ceiling taken from the request and misspelt: before the contract, it was dropped -> ALLOW.
+    const previous = await examplePolicy('globex');
+    const rules = 'package tenants.globex\n\nallow := true\n\nrequirement := {"max_risk": input.context.ceiling}\n';
+    await t.sidecar.deployPolicy({ tenantId: 'globex', modules: new Map([['authz.rego', rules]]) });
+    try {
+      const request = (ceiling: string): CheckRequestMessage => ({
+        tenant: 'globex',
+        subject: { user_id: erin.id },
+        action: { name: 'read' },
+        resource: { type: 'document' },
+        context: { attributes: structFromJson({ ceiling }) },
+      });
+      expect((await t.tcp.check(request('high'))).decision).toBe('DECISION_ALLOW');
+      const response = await t.tcp.check(request('meduim'));
+      expect(response.decision).toBe('DECISION_DENY');
+      expect(response.reasons.map((r) => r.code)).toEqual(['POLICY_RESULT_INVALID']);
+    } finally {
+      await t.sidecar.deployPolicy(previous);
+    }
+  });
+
+  it('tenant rules that conflict at evaluation answer DENY POLICY_RESULT_INVALID, not INTERNAL', async () => {
+    const previous = await examplePolicy('globex');
+    const rules =
+      'package tenants.globex\n\nallow := true\n\nrequirement := {"max_age": age} if {\n\tsome age in input.context.ages\n}\n';
+    await t.sidecar.deployPolicy({ tenantId: 'globex', modules: new Map([['authz.rego', rules]]) });
+    try {
+      const response = await t.tcp.check({
+        tenant: 'globex',
+        subject: { user_id: erin.id },
+        action: { name: 'read' },
+        resource: { type: 'document' },
+        context: { attributes: structFromJson({ ages: [60, 900] }) },
+      });
+      expect(response.decision).toBe('DECISION_DENY');
+      expect(response.reasons.map((r) => r.code)).toEqual(['POLICY_RESULT_INVALID']);
+    } finally {
+      await t.sidecar.deployPolicy(previous);
+    }
+  });
+
   it('a good upload swaps the tenant to the new version', async () => {
     const request: CheckRequestMessage = {
       tenant: 'globex',

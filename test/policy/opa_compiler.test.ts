@@ -166,7 +166,7 @@ describe('PolicyRegistry', () => {
     );
   });
 
-  it('a policy whose decision is malformed fails closed, never allows', async () => {
+  it('a policy whose decision is malformed decides DENY POLICY_RESULT_INVALID, never allows', async () => {
     // The platform decision cannot be overridden, so corrupt the evaluation result
     // by compiling a platform folder whose decision is not a decision document.
     const dir = makeTempDir('ipsie-platform-');
@@ -176,7 +176,11 @@ describe('PolicyRegistry', () => {
       const policy = await new PolicyRegistry().install(
         await odd.compile({ tenantId: 't1', modules: modules('package tenants.t1\n\nallow := true\n') }),
       );
-      expect(() => policy.evaluate(input())).toThrow(expect.objectContaining({ code: 'ERR_POLICY_RESULT_INVALID' }));
+      expect(policy.evaluate(input())).toEqual({
+        kind: 'deny',
+        reasons: [{ code: 'POLICY_RESULT_INVALID', message: 'the decision document has no valid "decision"' }],
+        stepUp: undefined,
+      });
     } finally {
       dir.remove();
     }
