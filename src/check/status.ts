@@ -8,6 +8,7 @@ import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { isSidecarError } from '../errors.js';
+import { TOKEN_ERROR_CODES } from '../tokens/index.js';
 import { PROTO_ROOT } from './proto.js';
 
 /** `ErrorInfo.domain` of every error this service returns. */
@@ -35,20 +36,7 @@ const STATUS_BY_CODE: Readonly<Record<string, WireStatus>> = {
   ERR_STORE_TENANT_UNKNOWN: { status: GrpcStatus.NOT_FOUND, reason: 'TENANT_UNKNOWN' },
   // Sign-in (StartSession). A refused token at Check is a DENY decision, not an error.
   ...Object.fromEntries(
-    [
-      'MALFORMED',
-      'ISSUER_UNKNOWN',
-      'ALGORITHM_REFUSED',
-      'SIGNATURE_INVALID',
-      'KEY_UNKNOWN',
-      'EXPIRED',
-      'NOT_YET_VALID',
-      'AUDIENCE_INVALID',
-      'NONCE_MISMATCH',
-      'REPLAYED',
-      'REVOKED',
-      'CLAIM_INVALID',
-    ].map((r) => [`ERR_TOKEN_${r}`, { status: GrpcStatus.UNAUTHENTICATED, reason: `TOKEN_${r}` }]),
+    TOKEN_ERROR_CODES.map((code) => [code, { status: GrpcStatus.UNAUTHENTICATED, reason: code.slice('ERR_'.length) }]),
   ),
   ERR_TOKEN_IDP_UNAVAILABLE: { status: GrpcStatus.UNAVAILABLE, reason: 'IDP_UNAVAILABLE' },
   ERR_SIGNIN_NOT_PROVISIONED: { status: GrpcStatus.PERMISSION_DENIED, reason: 'USER_NOT_PROVISIONED' },

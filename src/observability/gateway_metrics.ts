@@ -6,23 +6,43 @@ export interface GatewayState {
   readonly stale: boolean;
 }
 
+/** The APIs the gateway counts requests of (the first segment of their path). */
+export const GATEWAY_APIS = ['scim', 'ssf', 'admin'] as const;
+export type GatewayApi = (typeof GATEWAY_APIS)[number];
+
+const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
 /**
  * The gateway's Prometheus metrics: requests of each IdP-facing API by
  * tenant and status, SETs by tenant, delivery and result (accepted or the
  * RFC 8935 error), and its replica's position.
+ *
+ * Every label value comes from a bounded set: a tenant label only for the
+ * configured tenants (requests naming any other are counted without one),
+ * methods outside the standard ones as OTHER. No request can create a series.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
+  readonly #tenants: ReadonlySet<string>;
   readonly #requests: Counter<'api' | 'tenant' | 'method' | 'status'>;
+  readonly #unknownTenant: Counter<'api'>;
   readonly #sets: Counter<'tenant' | 'delivery' | 'result'>;
 
-  constructor(state: () => GatewayState) {
+  constructor(tenants: Iterable<string>, state: () => GatewayState) {
+    this.#tenants = new Set(tenants);
     this.#requests = new Counter({
       name: 'ipsie_gateway_requests_total',
       help: 'HTTP requests by API (scim, ssf, admin), tenant, method and status',
       labelNames: ['api', 'tenant', 'method', 'status'],
       registers: [this.registry],
     });
+    this.#unknownTenant = new Counter({
+      name: 'ipsie_gateway_requests_unknown_tenant_total',
+      help: 'HTTP requests by API for a tenant this gateway does not serve',
+      labelNames: ['api'],
+      registers: [this.registry],
+    });
+    for (const api of GATEWAY_APIS) this.#unknownTenant.inc({ api }, 0);
     this.#sets = new Counter({
       name: 'ipsie_sets_total',
       help: 'Security Event Tokens received, by tenant, delivery (push, poll) and result (accepted or the error code)',
@@ -47,11 +67,19 @@ export class GatewayMetrics {
     });
   }
 
-  request(api: string, tenant: string, method: string, status: number): void {
-    this.#requests.inc({ api, tenant, method, status: String(status) });
+  request(api: GatewayApi, tenant: string, method: string, status: number): void {
+    if (!this.#tenants.has(tenant)) {
+      this.#unknownTenant.inc({ api });
+      return;
+    }
+    const known = METHODS.has(method) ? method : 'OTHER';
+    const code = Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : 'other';
+    this.#requests.inc({ api, tenant, method: known, status: code });
   }
 
-  set(tenant: string, delivery: string, result: string): void {
+  /** A SET's outcome; `result` is `accepted` or an RFC 8935 error code (a closed set). */
+  set(tenant: string, delivery: 'push' | 'poll', result: string): void {
+    if (!this.#tenants.has(tenant)) return;
     this.#sets.inc({ tenant, delivery, result });
   }
 

@@ -1,7 +1,8 @@
 export { healthReport } from './health_report.js';
 export { metricsRoute } from './metrics_route.js';
 export type { ComponentHealth } from './health_report.js';
-export { GatewayMetrics } from './gateway_metrics.js';
+export { GATEWAY_APIS, GatewayMetrics } from './gateway_metrics.js';
+export type { GatewayApi } from './gateway_metrics.js';
 export type { GatewayState } from './gateway_metrics.js';
 export { SidecarMetrics } from './sidecar_metrics.js';
 export type { SidecarState } from './sidecar_metrics.js';

@@ -9,6 +9,8 @@ export type {
 export { PolicyRegistry, TenantPolicy } from './policy_registry.js';
 export { loadPolicyDirectory, loadTenantPolicySources } from './policy_sources.js';
 export { POLICY_RESULT_INVALID } from './policy_decision.js';
+export { PLATFORM_POLICY_REASON_CODES } from './platform_reasons.js';
+export type { PlatformPolicyReasonCode } from './platform_reasons.js';
 export type { DecisionKind, PolicyDecision, Reason, StepUpChallenge } from './policy_decision.js';
 export { TENANT_RULES, tenantRulesJsonSchema } from './tenant_rules_contract.js';
 export type { TenantRuleName } from './tenant_rules_contract.js';

@@ -25,7 +25,7 @@ import {
 } from '../signals/index.js';
 import { dryRun } from '../check/index.js';
 import { createPolicyAdminRoutes, PolicyCatalog } from '../distribution/index.js';
-import { GatewayMetrics, healthReport, metricsRoute } from '../observability/index.js';
+import { GATEWAY_APIS, GatewayMetrics, healthReport, metricsRoute } from '../observability/index.js';
 import { ensureObservationStream } from '../observations/index.js';
 import { PolicyCompiler } from '../policy/index.js';
 import { EntitlementStore } from '../store/index.js';
@@ -133,10 +133,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       streamIds: await KvStreamIdStore.create(nc, { replicas: config.gateway.streamReplicas }),
       jwksCooldownMs: config.tokens.jwksCooldownMs,
     });
-    const metrics = new GatewayMetrics(() => {
-      const status = replica.status();
-      return { appliedSequence: status.appliedSequence, stale: status.stale };
-    });
+    const metrics = new GatewayMetrics(
+      config.tenants.map((t) => t.id),
+      () => {
+        const status = replica.status();
+        return { appliedSequence: status.appliedSequence, stale: status.stale };
+      },
+    );
     const receiver = new SignalReceiver({
       onOutcome: (tenant, delivery, result) => {
         metrics.set(tenant, delivery, result);
@@ -219,9 +222,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         await next();
       } finally {
         const match = /^\/(scim\/v2|ssf\/v1|admin\/v1)\/([^/]+)\//.exec(ctx.path);
-        if (match?.[1] !== undefined && match[2] !== undefined) {
-          metrics.request(match[1].split('/')[0] ?? '', match[2], ctx.method, ctx.status);
-        }
+        const api = GATEWAY_APIS.find((a) => a === match?.[1]?.split('/')[0]);
+        if (api !== undefined && match?.[2] !== undefined) metrics.request(api, match[2], ctx.method, ctx.status);
       }
     };
     const scimAudit = auditRecord('scim.write');

@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.js';
-import { CheckServer, Decider } from '../check/index.js';
+import { CheckServer, Decider, reasonLabel } from '../check/index.js';
 import type { BoundAddresses, PresentedSession } from '../check/index.js';
 import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
@@ -177,7 +177,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     const decider = new Decider({
       observer: {
         decided: (tenant, decision, about) => {
-          metrics.decided(tenant, decision.kind, decision.reasons[0]?.code);
+          metrics.decided(tenant, decision.kind, reasonLabel(decision.reasons[0]?.code));
           sampler?.record(tenant, {
             decision_id: decision.decisionId,
             decision: decision.kind,

@@ -1,6 +1,7 @@
 /** The sidecar's probes and metrics: not ready until policies are loaded and the stream is caught up. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACME, exampleDirectoryChanges } from '../../demo/example_directory.js';
+import { structFromJson } from '../../src/check/index.js';
 import { NatsServer } from '../harness/nats_server.js';
 import { examplePolicy } from '../harness/opa.js';
 import { startTestSidecar } from '../harness/sidecar.js';
@@ -69,6 +70,31 @@ describe('sidecar probes and metrics', () => {
     expect(text).toContain(`ipsie_store_applied_sequence ${String(await producer.lastSequence())}`);
     expect(text).toMatch(/ipsie_policy_info\{tenant="acme",version="sha256:\w+"\} 1/);
     expect(text).toContain('ipsie_ingest_stale 0');
+  });
+
+  it("counts a tenant's own reason codes as TENANT_DEFINED: a policy cannot add label values", async () => {
+    const previous = await examplePolicy('acme');
+    const codes = Array.from({ length: 5 }, (_, i) => `ACME_CUSTOM_${String(i)}`);
+    const rules = `package tenants.acme\n\nallow := true\n\ndeny contains {"code": input.context.code}\n`;
+    await t.sidecar.deployPolicy({ tenantId: 'acme', modules: new Map([['authz.rego', rules]]) });
+    try {
+      const bob = ACME.people['bob']!.id;
+      for (const code of codes) {
+        const response = await t.tcp.check({
+          tenant: 'acme',
+          subject: { user_id: bob },
+          action: { name: 'read' },
+          resource: { type: 'repository' },
+          context: { attributes: structFromJson({ code }) },
+        });
+        expect(response.reasons.map((r) => r.code)).toEqual([code]);
+      }
+      const text = await (await fetch(`${base}/metrics`)).text();
+      for (const code of codes) expect(text).not.toContain(code);
+      expect(text).toContain('ipsie_decisions_total{tenant="acme",decision="deny",reason="TENANT_DEFINED"} 5');
+    } finally {
+      await t.sidecar.deployPolicy(previous);
+    }
   });
 
   it('is not ready while cut off from the stream longer than the bound, and ready again after', async () => {

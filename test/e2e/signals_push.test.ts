@@ -71,6 +71,27 @@ describe('push only', () => {
     );
   });
 
+  it('requests naming a tenant the gateway does not serve create no metrics series', async () => {
+    const metrics = async (): Promise<string> =>
+      await (await fetch(`http://127.0.0.1:${String(gw.gateway.healthPort)}/metrics`)).text();
+    const unknownCount = (text: string, api: string): number =>
+      Number(new RegExp(`ipsie_gateway_requests_unknown_tenant_total\\{api="${api}"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
+    const before = await metrics();
+    const names = Array.from({ length: 5 }, () => `t${randomUUID().replaceAll('-', '').slice(0, 12)}`);
+    for (const name of names) {
+      await push(await tx.set(`${RISC}account-enabled`, email(await person('qa')), {}), { tenant: name });
+      await fetch(`${gw.origin}/scim/v2/${name}/Users`, { method: 'PROPFIND' });
+      await fetch(`${gw.origin}/admin/v1/${name}/policies`);
+    }
+    const after = await metrics();
+    for (const name of names) expect(after).not.toContain(name);
+    expect(after).not.toContain('PROPFIND');
+    expect(unknownCount(after, 'ssf') - unknownCount(before, 'ssf')).toBe(names.length);
+    expect(unknownCount(after, 'scim') - unknownCount(before, 'scim')).toBe(names.length);
+    expect(unknownCount(after, 'admin') - unknownCount(before, 'admin')).toBe(names.length);
+    expect(after.split('\n').length).toBe(before.split('\n').length);
+  });
+
   it('202 has no body and says the sequence to Check at; refusals are JSON', async () => {
     const pa = await person('pa');
     const post = async (authorization: string): Promise<Response> =>
