@@ -25,7 +25,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   scim: ['changes', 'gateway', 'logging', 'store', 'stream'],
   audit: ['stream'],
   signals: ['audit', 'changes', 'config', 'gateway', 'logging', 'store', 'stream'],
-  gateway: ['logging'],
+  gateway: ['audit', 'logging'],
   admin: ['changes', 'logging', 'store', 'stream'],
   observations: ['check', 'logging', 'stream'],
   distribution: ['gateway', 'logging', 'policy', 'stream'],

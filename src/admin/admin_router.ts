@@ -60,7 +60,11 @@ export function createAdminRouter(options: AdminRouterOptions): Middleware {
       // SSF stream management changes the tenant's streams at its IdP: part of its audit trail, refused or not.
       const ssf = /\/ssf\/(.+)$/.exec(ctx.path)?.[1];
       if (ssf !== undefined && ctx.method !== 'GET') {
-        await options.audit?.(tenant, { action: `ssf ${ctx.method} ${ssf}`, status: ctx.status });
+        await options.audit?.(tenant, { action: `ssf ${ctx.method} ${ssf}`, status: ctx.status, ...refusal(ctx) });
+      } else if (ctx.method !== 'GET' && ctx.method !== 'HEAD' && ctx.status >= 400) {
+        // Done actions record themselves; a refused one (a policy that does not compile, an unknown user) here.
+        const action = `${ctx.method} ${ctx.path.slice(`/admin/v1/${tenant}`.length)}`;
+        await options.audit?.(tenant, { action, status: ctx.status, ...refusal(ctx) });
       }
     } catch (error) {
       problem(ctx, error, logger);
@@ -104,6 +108,15 @@ export function createAdminRouter(options: AdminRouterOptions): Middleware {
 
 function change<K extends ChangeKind>(tenant: string, kind: K, data: ChangeOf<K>['data'], at: number): Change {
   return { v: 1, id: randomUUID(), tenant, at, kind, data } as unknown as Change;
+}
+
+/** What a refused request was answered: the problem's code and detail. */
+function refusal(ctx: Context): { code?: string; detail?: string } {
+  const body = (typeof ctx.body === 'object' && ctx.body !== null ? ctx.body : {}) as Record<string, unknown>;
+  return {
+    ...(typeof body['code'] === 'string' ? { code: body['code'] } : {}),
+    ...(typeof body['detail'] === 'string' ? { detail: body['detail'].slice(0, 1024) } : {}),
+  };
 }
 
 /** Domain errors other concepts raise behind the admin API say their HTTP status themselves. */

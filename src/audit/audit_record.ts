@@ -23,7 +23,9 @@ export type AuditKind =
   /** A tenant administrator's action (re-authentication, session revocation, stream management). */
   | 'admin.action'
   /** A sampled authorization decision (`IPSIE_DECISION_AUDIT_RATE`). */
-  | 'decision';
+  | 'decision'
+  /** A request to one of the tenant's APIs whose credential was missing or refused (never the credential). */
+  | 'auth.refused';
 
 export interface AuditRecord {
   readonly v: 1;

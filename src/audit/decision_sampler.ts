@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditRecord } from './audit_record.js';
-import { auditSubject } from './audit_record.js';
 
 export interface DecisionSamplerOptions {
   /** Share of decisions recorded, 0 to 1. Denials and step-ups are recorded at `denyRate`. */
@@ -8,7 +7,7 @@ export interface DecisionSamplerOptions {
   /** @defaultValue `rate` */
   readonly denyRate?: number;
   /** Stores one record durably (the audit stream). */
-  readonly publish: (subject: string, record: AuditRecord) => Promise<void>;
+  readonly publish: (record: AuditRecord) => Promise<void>;
   /** Records in flight beyond this are dropped (and counted), never queued without bound. @defaultValue 1000 */
   readonly maxInFlight?: number;
   readonly random?: () => number;
@@ -56,7 +55,7 @@ export class DecisionSampler {
     const record: AuditRecord = { v: 1, id: randomUUID(), tenant, kind: 'decision', at: Date.now(), data: { ...data } };
     this.#inFlight++;
     void this.#options
-      .publish(auditSubject(record), record)
+      .publish(record)
       .catch(() => {
         this.#dropped++;
       })

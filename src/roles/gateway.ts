@@ -5,11 +5,11 @@ import type { Middleware } from 'koa';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { STATE_STREAM } from '../changes/index.js';
 import type { Config } from '../config/index.js';
-import { createGatewayApp, listen } from '../gateway/index.js';
+import { createGatewayApp, listen, refusedAuthentications } from '../gateway/index.js';
 import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
 import { createAdminRouter } from '../admin/index.js';
-import { AuditLog, createAuditPullRoutes, ensureAuditStream } from '../audit/index.js';
+import { AuditLog, createAuditPullRoutes, ensureAuditStream, RefusalRecorder } from '../audit/index.js';
 import { createScimRouter, RateLimiter, ScimAuthenticator, ScimService } from '../scim/index.js';
 import type { PollerStatus } from '../signals/index.js';
 import {
@@ -217,6 +217,25 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             logger.error({ err: error, tenant, kind }, 'audit record not stored');
           });
       };
+    const refusals = new RefusalRecorder({
+      tenants: config.tenants.map((t) => t.id),
+      publish: async (record) => {
+        await audit.append(record);
+      },
+      onError: (error, tenant) => {
+        logger.error({ err: error, tenant, kind: 'auth.refused' }, 'audit record not stored');
+      },
+    });
+    const refusalsAudited = refusedAuthentications(
+      (path) => {
+        const match = /^\/(scim\/v2|ssf\/v1|admin\/v1)\/([^/]+)\//.exec(path);
+        const api = match?.[1]?.split('/')[0];
+        return api === undefined || match?.[2] === undefined ? undefined : { api, tenant: match[2] };
+      },
+      (tenant, refusal) => {
+        refusals.refused(tenant, refusal);
+      },
+    );
     const counted: Middleware = async (ctx, next) => {
       try {
         await next();
@@ -265,6 +284,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       logger,
       routes: [
         counted,
+        refusalsAudited,
         scimAudited,
         scim,
         ...(signingKeys === undefined ? [] : [createTransmitterRoutes({ keys: signingKeys, issuer: () => publicUrl })]),

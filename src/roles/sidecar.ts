@@ -10,14 +10,15 @@ import type { AddressInfo } from 'node:net';
 import { createAuthzenRouter } from '../authzen/index.js';
 import { extAuthzImplementation, extAuthzServiceDefinition } from '../ext_authz/index.js';
 import { PolicyFollower } from '../distribution/index.js';
-import { createGatewayApp, listen } from '../gateway/index.js';
+import { createGatewayApp, listen, refusedAuthentications } from '../gateway/index.js';
 import { healthReport, metricsRoute, SidecarMetrics } from '../observability/index.js';
 import { SessionObserver } from '../observations/index.js';
 import { EntitlementStore } from '../store/index.js';
 import { jetstream } from '@nats-io/jetstream';
 import { SessionAuthority } from '../session/index.js';
 import { ChangePublisher, connectNats, publishDurably } from '../stream/index.js';
-import { DecisionSampler } from '../audit/index.js';
+import { auditSubject, DecisionSampler, RefusalRecorder } from '../audit/index.js';
+import type { AuditRecord } from '../audit/index.js';
 import type { ChangeSink, NatsConnection } from '../stream/index.js';
 import { TokenVerifier } from '../tokens/index.js';
 
@@ -158,20 +159,31 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     }));
     const rate = config.grpc.decisionAuditRate;
     const denyRate = config.grpc.decisionAuditDenyRate;
-    const sampler =
-      servers === undefined || (rate === 0 && denyRate === 0)
+    // The tenants' audit trails live on the stream; a standalone sidecar has none.
+    const publishAudit =
+      servers === undefined
         ? undefined
-        : new DecisionSampler({
-            rate,
-            denyRate,
-            publish: async (subject, record) => {
-              publisherConnection ??= connectNats({ servers, name: `${config.nats.name}-signin` }, logger);
-              await publishDurably(
-                jetstream(await publisherConnection),
-                subject,
-                new TextEncoder().encode(JSON.stringify(record)),
-                { msgId: record.id, retryForMs: 5_000 },
-              );
+        : async (record: AuditRecord): Promise<void> => {
+            publisherConnection ??= connectNats({ servers, name: `${config.nats.name}-signin` }, logger);
+            await publishDurably(
+              jetstream(await publisherConnection),
+              auditSubject(record),
+              new TextEncoder().encode(JSON.stringify(record)),
+              { msgId: record.id, retryForMs: 5_000 },
+            );
+          };
+    const sampler =
+      publishAudit === undefined || (rate === 0 && denyRate === 0)
+        ? undefined
+        : new DecisionSampler({ rate, denyRate, publish: publishAudit });
+    const refusals =
+      publishAudit === undefined
+        ? undefined
+        : new RefusalRecorder({
+            tenants: config.tenants.map((t) => t.id),
+            publish: publishAudit,
+            onError: (error, tenant) => {
+              logger.error({ err: error, tenant, kind: 'auth.refused' }, 'audit record not stored');
             },
           });
     const decider = new Decider({
@@ -228,6 +240,15 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       const app = createGatewayApp({
         logger,
         routes: [
+          refusedAuthentications(
+            (path) => {
+              const tenant = /^\/([^/]+)\/access\/v1\//.exec(path)?.[1];
+              return tenant === undefined ? undefined : { api: 'authzen', tenant };
+            },
+            (tenant, refusal) => {
+              refusals?.refused(tenant, refusal);
+            },
+          ),
           createAuthzenRouter({
             decider,
             directory: store,

@@ -92,6 +92,100 @@ describe('audit pull', () => {
     ]);
   });
 
+  it('refused authentications on every API reach the trail with the reason, never the credential', async () => {
+    const sidecar = await startTestSidecar({
+      env: { IPSIE_NATS_URL: nats.url, IPSIE_AUTHZEN_ADDRESS: '127.0.0.1:0' },
+      tenants: { acme: { authzen: { bearer_token_sha256: [sha256('acme-pep')] } } },
+    });
+    try {
+      const before = (await pull('?limit=1000')).cursor;
+      const secret = 'guessed-secret-7f3a';
+      await fetch(`${gw.origin}/scim/v2/acme/Users`);
+      await fetch(`${gw.origin}/scim/v2/acme/Users`, { headers: { authorization: `Bearer ${secret}` } });
+      await fetch(`${gw.origin}/scim/v2/acme/Users`, { headers: { authorization: `Basic ${secret}` } });
+      await fetch(`${gw.origin}/admin/v1/acme/policies`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secret}` },
+      });
+      await fetch(`${gw.origin}/ssf/v1/acme/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/secevent+jwt' },
+        body: 'a.b.c',
+      });
+      await fetch(`http://127.0.0.1:${String(sidecar.sidecar.authzenPort)}/acme/access/v1/evaluation`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      // Another tenant's credential failures stay out of acme's trail; unknown tenants have none.
+      await fetch(`${gw.origin}/admin/v1/globex/policies`, { headers: { authorization: `Bearer ${secret}` } });
+      await fetch(`${gw.origin}/admin/v1/nosuchtenant/policies`, { headers: { authorization: `Bearer ${secret}` } });
+
+      const want = [
+        ['scim', 'GET', 'missing'],
+        ['scim', 'GET', 'not_accepted'],
+        ['scim', 'GET', 'malformed'],
+        ['admin', 'POST', 'not_accepted'],
+        ['ssf', 'POST', 'not_accepted'],
+        ['authzen', 'POST', 'not_accepted'],
+      ];
+      let refused: Record<string, unknown>[] = [];
+      for (let i = 0; i < 100 && refused.length < want.length; i++) {
+        const { records } = await pull(`?after=${before}&limit=1000`);
+        refused = records.filter((r) => r['kind'] === 'auth.refused');
+        if (refused.length < want.length) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const seen = refused.map((r) => {
+        const data = r['data'] as Record<string, unknown>;
+        return [data['api'], data['method'], data['credential']];
+      });
+      expect(seen.sort()).toEqual(want.sort());
+      expect(refused.every((r) => r['tenant'] === 'acme')).toBe(true);
+      expect(refused.find((r) => (r['data'] as { api: string }).api === 'admin')?.['data']).toMatchObject({
+        status: 401,
+        code: 'ERR_ADMIN_UNAUTHORIZED',
+        path: '/admin/v1/acme/policies',
+      });
+      expect(refused.find((r) => (r['data'] as { api: string }).api === 'ssf')?.['data']).toMatchObject({
+        code: 'authentication_failed',
+      });
+      expect(JSON.stringify(refused)).not.toContain(secret);
+      const globex = await pull('?limit=1000', 'globex-admin', 'globex');
+      expect(globex.records.filter((r) => r['kind'] === 'auth.refused')).toHaveLength(1);
+    } finally {
+      await sidecar.stop();
+    }
+  });
+
+  it('a refused policy upload and a refused admin action are in the trail with their reason', async () => {
+    const before = (await pull('?limit=1000')).cursor;
+    const upload = await fetch(`${gw.origin}/admin/v1/acme/policies`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer acme-admin', 'content-type': 'application/json' },
+      body: JSON.stringify({ modules: { 'authz.rego': 'package tenants.acme\n\nallow := true\n\ndeny if true\n' } }),
+    });
+    expect(upload.status).toBe(422);
+    const unknownUser = await fetch(`${gw.origin}/admin/v1/acme/users/no-such-user/reauthenticate`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer acme-admin' },
+    });
+    expect(unknownUser.status).toBe(404);
+    const actions = (await pull(`?after=${before}&limit=1000`)).records.filter((r) => r['kind'] === 'admin.action');
+    expect(actions.map((r) => r['data'])).toEqual([
+      expect.objectContaining({
+        action: 'POST /policies',
+        status: 422,
+        code: 'ERR_POLICY_COMPILE_FAILED',
+        detail: expect.stringContaining('authz.rego:5:1') as unknown,
+      }),
+      expect.objectContaining({
+        action: 'POST /users/no-such-user/reauthenticate',
+        status: 404,
+        code: 'ERR_ADMIN_NOT_FOUND',
+      }),
+    ]);
+  });
+
   it('pages with limit', async () => {
     for (const n of [1, 2, 3]) await scim.post('/Users', { schemas: [USER], userName: `page${n}@acme.example` });
     const all = await pull('');
@@ -151,8 +245,10 @@ describe('audit pull', () => {
 
   it('keeps tenants apart, and refuses bad queries', async () => {
     expect((await pull('', 'globex-admin')).status).toBe(401);
+    // globex did nothing but fail to authenticate (the test above): none of acme's records are its.
     const globex = await pull('', 'globex-admin', 'globex');
-    expect(globex).toMatchObject({ status: 200, records: [] });
+    expect(globex.status).toBe(200);
+    expect(globex.records.map((r) => [r['tenant'], r['kind']])).toEqual([['globex', 'auth.refused']]);
     expect((await pull('?after=-1')).status).toBe(400);
     expect((await pull('?limit=0')).status).toBe(400);
     expect((await pull('?limit=5000')).status).toBe(400);
