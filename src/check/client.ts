@@ -12,11 +12,47 @@ export type { WatchSessionsRequest as WatchSessionsRequestMessage } from './gen/
 export type { StartSessionRequest as StartSessionRequestMessage } from './gen/ipsie/sidecar/v1/StartSessionRequest.js';
 export type { StartSessionResponse__Output as StartSessionResponseMessage } from './gen/ipsie/sidecar/v1/StartSessionResponse.js';
 
+export interface AuthorizationClientOptions {
+  /** Sent as `authorization: Bearer <token>` on every call (IPSIE_GRPC_CALLER_TOKEN_SHA256). */
+  readonly callerToken?: string | undefined;
+  /** TLS to the sidecar: its CA, and our certificate and key for mutual TLS. */
+  readonly tls?: { readonly ca: Buffer; readonly cert?: Buffer; readonly key?: Buffer } | undefined;
+}
+
 /**
  * A client of the Check service, for the demo, tests and benchmarks.
  * `target` is `host:port` or `unix:/path`.
  */
-export function createAuthorizationClient(target: string): AuthorizationClient {
+export function createAuthorizationClient(
+  target: string,
+  options: AuthorizationClientOptions = {},
+): AuthorizationClient {
   const Client = authzProto().ipsie.sidecar.v1.Authorization;
-  return new Client(target, grpc.credentials.createInsecure());
+  const { tls, callerToken } = options;
+  let credentials =
+    tls === undefined
+      ? grpc.credentials.createInsecure()
+      : grpc.credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null);
+  if (callerToken !== undefined) {
+    const token = callerToken;
+    const bearer = grpc.credentials.createFromMetadataGenerator((_params, callback) => {
+      const metadata = new grpc.Metadata();
+      metadata.set('authorization', `Bearer ${token}`);
+      callback(null, metadata);
+    });
+    // grpc-js sends call credentials only over secure channels; on an insecure one, add the header per call.
+    if (tls !== undefined) credentials = grpc.credentials.combineChannelCredentials(credentials, bearer);
+    else return new Client(target, credentials, { interceptors: [bearerInterceptor(token)] });
+  }
+  return new Client(target, credentials);
+}
+
+function bearerInterceptor(token: string): grpc.Interceptor {
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start: (metadata, listener, next) => {
+        metadata.set('authorization', `Bearer ${token}`);
+        next(metadata, listener);
+      },
+    });
 }

@@ -40,3 +40,8 @@ export class SessionEventsUnavailableError extends SidecarError {
 export class WatcherTooSlowError extends SidecarError {
   readonly code = 'ERR_CHECK_WATCHER_TOO_SLOW';
 }
+
+/** A call without a caller credential this sidecar accepts (IPSIE_GRPC_CALLER_TOKEN_SHA256). */
+export class CallerUnauthenticatedError extends SidecarError {
+  readonly code = 'ERR_CHECK_CALLER_UNAUTHENTICATED';
+}

@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import type { TlsFiles } from '../config/index.js';
 import type { SessionEvent } from '../changes/index.js';
 import { SignInRefusedError } from '../session/index.js';
 import type { SessionAuthority } from '../session/index.js';
@@ -23,6 +24,12 @@ import type { Decider } from './decider.js';
 import type { AuthorizationHandlers } from './gen/ipsie/sidecar/v1/Authorization.js';
 import { authzProto } from './proto.js';
 import { isExpectedError, serviceErrorFrom } from './status.js';
+import {
+  callerTokenInterceptor,
+  prepareSocketDirectory,
+  restrictSocket,
+  tcpServerCredentials,
+} from './caller_authentication.js';
 
 export interface CheckServerOptions {
   readonly decider: Decider;
@@ -33,6 +40,12 @@ export interface CheckServerOptions {
   readonly address?: string | undefined;
   /** Unix socket path to listen on. */
   readonly socketPath?: string | undefined;
+  /** Permissions of the socket file (who may call is who may open it). @defaultValue 0o660 */
+  readonly socketMode?: number | undefined;
+  /** TLS of the TCP listener (mutual TLS with a client CA). */
+  readonly tls?: TlsFiles | undefined;
+  /** SHA-256 (hex) of accepted caller tokens; when any, every call on every listener must present one. */
+  readonly callerTokenSha256?: readonly string[] | undefined;
   /** Where WatchSessions takes its events from; without it WatchSessions answers UNAVAILABLE. */
   readonly sessionEvents?: SessionEventFeed | undefined;
   /** To refuse watches of unknown tenants. */
@@ -81,7 +94,8 @@ export class CheckServer {
       throw new TypeError('CheckServer needs an address or a socketPath');
     }
     this.#options = options;
-    this.#server = new grpc.Server();
+    const tokens = options.callerTokenSha256 ?? [];
+    this.#server = new grpc.Server({ interceptors: tokens.length > 0 ? [callerTokenInterceptor(tokens)] : [] });
     this.#server.addService(authzProto().ipsie.sidecar.v1.Authorization.service, this.#handlers());
     for (const service of options.services ?? []) this.#server.addService(service.definition, service.implementation);
   }
@@ -89,11 +103,13 @@ export class CheckServer {
   async start(): Promise<BoundAddresses> {
     const { address, socketPath } = this.#options;
     let tcpPort: number | undefined;
-    if (address !== undefined) tcpPort = await this.#bind(address);
+    if (address !== undefined) tcpPort = await this.#bind(address, tcpServerCredentials(this.#options.tls));
     if (socketPath !== undefined) {
+      await prepareSocketDirectory(socketPath);
       // A socket file left by a crashed process would make bind fail.
       await rm(socketPath, { force: true });
-      await this.#bind(`unix:${socketPath}`);
+      await this.#bind(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure());
+      await restrictSocket(socketPath, this.#options.socketMode ?? 0o660);
     }
     this.#options.logger.info({ address, tcp_port: tcpPort, socket: socketPath }, 'gRPC Check service listening');
     return { tcpPort, socketPath };
@@ -115,9 +131,9 @@ export class CheckServer {
     });
   }
 
-  #bind(target: string): Promise<number> {
+  #bind(target: string, credentials: grpc.ServerCredentials): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.#server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (error, port) => {
+      this.#server.bindAsync(target, credentials, (error, port) => {
         if (error === null) resolve(port);
         else reject(error);
       });

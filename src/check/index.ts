@@ -3,6 +3,7 @@ export type { BoundAddresses, CheckServerOptions, SessionEventFeed } from './grp
 export { Decider, DEFAULT_MAX_SEQUENCE_WAIT_MS } from './decider.js';
 export type { DecidedRequest, DeciderOptions, DecisionObserver, PresentedSession, StoreFreshness } from './decider.js';
 export { createAuthorizationClient } from './client.js';
+export type { AuthorizationClientOptions } from './client.js';
 export type {
   AuthorizationClient,
   BatchCheckRequestMessage,

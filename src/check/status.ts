@@ -33,6 +33,7 @@ const STATUS_BY_CODE: Readonly<Record<string, WireStatus>> = {
   ERR_CHECK_WATCHER_TOO_SLOW: { status: GrpcStatus.RESOURCE_EXHAUSTED, reason: 'WATCHER_TOO_SLOW' },
   ERR_CHECK_SUBJECT_UNSUPPORTED: { status: GrpcStatus.UNIMPLEMENTED, reason: 'SUBJECT_UNSUPPORTED' },
   ERR_CHECK_TOKEN_MISSING: { status: GrpcStatus.INVALID_ARGUMENT, reason: 'TOKEN_MISSING' },
+  ERR_CHECK_CALLER_UNAUTHENTICATED: { status: GrpcStatus.UNAUTHENTICATED, reason: 'CALLER_UNAUTHENTICATED' },
   ERR_STORE_TENANT_UNKNOWN: { status: GrpcStatus.NOT_FOUND, reason: 'TENANT_UNKNOWN' },
   // Sign-in (StartSession). A refused token at Check is a DENY decision, not an error.
   ...Object.fromEntries(

@@ -8,7 +8,8 @@ import type { TenantSettings } from './tenant_settings.js';
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export const DEFAULT_STORE_PATH = 'data/sidecar.db';
-export const DEFAULT_GRPC_ADDRESS = '127.0.0.1:50051';
+export const DEFAULT_GRPC_SOCKET = 'data/sidecar.sock';
+export const DEFAULT_GRPC_SOCKET_MODE = 0o660;
 export const DEFAULT_BATCH_MAX_ITEMS = 100;
 export const DEFAULT_OPA_BUILD_TIMEOUT_MS = 30_000;
 export const DEFAULT_PLATFORM_POLICY_DIR = `${PROJECT_ROOT}policies/ipsie`;
@@ -28,9 +29,28 @@ export interface StoreConfig {
   readonly subjectCacheSize: number;
 }
 
+/** Server certificate files for a TLS listener; re-read when they change. */
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Client certificates must chain to these CAs (mutual TLS); undefined: no client certificate asked. */
+  readonly clientCaFile: string | undefined;
+  /** How often the files are re-read (a rotated certificate is served without restart), in ms. @defaultValue 60000 */
+  readonly reloadMs: number;
+}
+
 export interface GrpcConfig {
-  /** `host:port` for TCP, or undefined to not listen on TCP. @defaultValue `127.0.0.1:50051` */
+  /**
+   * `host:port` for TCP, or undefined to not listen on TCP (the default). A
+   * TCP listener needs caller authentication: mutual TLS or caller tokens.
+   */
   readonly address: string | undefined;
+  /** TLS of the TCP listener (`IPSIE_GRPC_TLS_*`). */
+  readonly tls: TlsFiles | undefined;
+  /** SHA-256 (hex) of the bearer tokens callers may present; when set, every call on every listener must. */
+  readonly callerTokenSha256: readonly string[];
+  /** Permissions of the Unix socket file. @defaultValue 0o660 */
+  readonly socketMode: number;
   /** `host:port` of the sidecar's OpenID AuthZEN HTTP listener; undefined: off. */
   readonly authzenAddress: string | undefined;
   /** `host:port` of the sidecar's `/healthz`, `/readyz` and `/metrics`; undefined: off. */
@@ -39,7 +59,7 @@ export interface GrpcConfig {
   readonly decisionAuditRate: number;
   /** Share of denials and step-ups sent to the audit trail, 0 to 1. @defaultValue the allow rate */
   readonly decisionAuditDenyRate: number;
-  /** Unix socket path, or undefined to not listen on a socket. */
+  /** Unix socket path, or undefined to not listen on a socket. @defaultValue `data/sidecar.sock` */
   readonly socketPath: string | undefined;
   /** Most items one BatchCheck may carry. @defaultValue 100 */
   readonly batchMaxItems: number;
@@ -128,14 +148,7 @@ export function parseConfig(
   readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
 ): Config {
   const env = withConfigFile(variables, readFile);
-  const address = optionalString(env, 'IPSIE_GRPC_ADDRESS', DEFAULT_GRPC_ADDRESS);
-  const socketPath = optionalString(env, 'IPSIE_GRPC_SOCKET', undefined);
-  if (address !== undefined && !/^[^\s:]+:\d{1,5}$/.test(address)) {
-    throw new ConfigInvalidError(['IPSIE_GRPC_ADDRESS'], `expected host:port, got "${address}"`);
-  }
-  if (address === undefined && socketPath === undefined) {
-    throw new ConfigInvalidError(['IPSIE_GRPC_ADDRESS', 'IPSIE_GRPC_SOCKET'], 'at least one gRPC listener is required');
-  }
+  const listeners = grpcListeners(env);
   const level = env['IPSIE_LOG_LEVEL'] ?? DEFAULT_LOG_LEVEL;
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
     throw new ConfigInvalidError(['IPSIE_LOG_LEVEL'], `expected one of ${LOG_LEVELS.join(', ')}`);
@@ -146,8 +159,7 @@ export function parseConfig(
       subjectCacheSize: nonNegativeInteger(env, 'IPSIE_SUBJECT_CACHE_SIZE', DEFAULT_SUBJECT_CACHE_SIZE),
     },
     grpc: {
-      address,
-      socketPath,
+      ...listeners,
       authzenAddress: hostPort(env, 'IPSIE_AUTHZEN_ADDRESS'),
       healthAddress: hostPort(env, 'IPSIE_HEALTH_ADDRESS'),
       decisionAuditRate: fraction(env, 'IPSIE_DECISION_AUDIT_RATE'),
@@ -191,6 +203,85 @@ export function parseConfig(
   });
 }
 
+/**
+ * The gRPC listeners and how their callers authenticate. The Unix socket is
+ * the default, guarded by its file permissions; TCP is off unless asked for,
+ * and then only with mutual TLS or caller tokens (over TLS, or on loopback).
+ */
+function grpcListeners(
+  env: Env,
+): Pick<GrpcConfig, 'address' | 'socketPath' | 'socketMode' | 'tls' | 'callerTokenSha256'> {
+  const address = optionalString(env, 'IPSIE_GRPC_ADDRESS', undefined);
+  const socketPath = optionalString(env, 'IPSIE_GRPC_SOCKET', DEFAULT_GRPC_SOCKET);
+  if (address !== undefined && !/^[^\s:]+:\d{1,5}$/.test(address)) {
+    throw new ConfigInvalidError(['IPSIE_GRPC_ADDRESS'], `expected host:port, got "${address}"`);
+  }
+  if (address === undefined && socketPath === undefined) {
+    throw new ConfigInvalidError(['IPSIE_GRPC_ADDRESS', 'IPSIE_GRPC_SOCKET'], 'at least one gRPC listener is required');
+  }
+  const modeText = optionalString(env, 'IPSIE_GRPC_SOCKET_MODE', undefined);
+  if (modeText !== undefined && !/^0?[0-7]{3}$/.test(modeText)) {
+    throw new ConfigInvalidError(
+      ['IPSIE_GRPC_SOCKET_MODE'],
+      `expected octal permissions such as 0660, got "${modeText}"`,
+    );
+  }
+  const socketMode = modeText === undefined ? DEFAULT_GRPC_SOCKET_MODE : parseInt(modeText, 8);
+  if ((socketMode & 0o007) !== 0) {
+    throw new ConfigInvalidError(['IPSIE_GRPC_SOCKET_MODE'], 'the socket must not be open to other users (o=---)');
+  }
+  const certFile = optionalString(env, 'IPSIE_GRPC_TLS_CERT_FILE', undefined);
+  const keyFile = optionalString(env, 'IPSIE_GRPC_TLS_KEY_FILE', undefined);
+  const clientCaFile = optionalString(env, 'IPSIE_GRPC_TLS_CLIENT_CA_FILE', undefined);
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigInvalidError(['IPSIE_GRPC_TLS_CERT_FILE', 'IPSIE_GRPC_TLS_KEY_FILE'], 'set both or neither');
+  }
+  if (clientCaFile !== undefined && certFile === undefined) {
+    throw new ConfigInvalidError(
+      ['IPSIE_GRPC_TLS_CLIENT_CA_FILE', 'IPSIE_GRPC_TLS_CERT_FILE'],
+      'mutual TLS needs the server certificate and key too',
+    );
+  }
+  const reloadMs = positiveInteger(env, 'IPSIE_GRPC_TLS_RELOAD_MS', 60_000);
+  const tls =
+    certFile === undefined || keyFile === undefined ? undefined : { certFile, keyFile, clientCaFile, reloadMs };
+  if (tls !== undefined && address === undefined) {
+    throw new ConfigInvalidError(
+      ['IPSIE_GRPC_TLS_CERT_FILE', 'IPSIE_GRPC_ADDRESS'],
+      'TLS is for the TCP listener: set it',
+    );
+  }
+  const callerTokenSha256 = (optionalString(env, 'IPSIE_GRPC_CALLER_TOKEN_SHA256', undefined) ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => h !== '');
+  for (const hash of callerTokenSha256) {
+    if (!/^[0-9a-f]{64}$/.test(hash)) {
+      throw new ConfigInvalidError(['IPSIE_GRPC_CALLER_TOKEN_SHA256'], 'expected comma-separated SHA-256 hex digests');
+    }
+  }
+  if (address !== undefined) {
+    if (tls?.clientCaFile === undefined && callerTokenSha256.length === 0) {
+      throw new ConfigInvalidError(
+        ['IPSIE_GRPC_ADDRESS', 'IPSIE_GRPC_TLS_CLIENT_CA_FILE', 'IPSIE_GRPC_CALLER_TOKEN_SHA256'],
+        'a TCP listener authenticates its callers: set mutual TLS (IPSIE_GRPC_TLS_*) or caller tokens',
+      );
+    }
+    const host = address.slice(0, address.lastIndexOf(':'));
+    if (tls === undefined && !isLoopback(host)) {
+      throw new ConfigInvalidError(
+        ['IPSIE_GRPC_ADDRESS', 'IPSIE_GRPC_TLS_CERT_FILE'],
+        `caller tokens would cross the network in clear to ${host}: set IPSIE_GRPC_TLS_CERT_FILE and _KEY_FILE`,
+      );
+    }
+  }
+  return { address, socketPath, socketMode, tls, callerTokenSha256 };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 function gatewayAddress(env: Env): string {
   const address = env['IPSIE_GATEWAY_ADDRESS'] ?? '127.0.0.1:8080';
   if (!/^[^\s:]+:\d{1,5}$/.test(address)) {
@@ -209,7 +300,13 @@ export const SETTINGS: readonly string[] = [
   'IPSIE_DECISION_AUDIT_RATE',
   'IPSIE_GATEWAY_ADDRESS',
   'IPSIE_GRPC_ADDRESS',
+  'IPSIE_GRPC_CALLER_TOKEN_SHA256',
   'IPSIE_GRPC_SOCKET',
+  'IPSIE_GRPC_SOCKET_MODE',
+  'IPSIE_GRPC_TLS_CERT_FILE',
+  'IPSIE_GRPC_TLS_CLIENT_CA_FILE',
+  'IPSIE_GRPC_TLS_KEY_FILE',
+  'IPSIE_GRPC_TLS_RELOAD_MS',
   'IPSIE_HEALTH_ADDRESS',
   'IPSIE_JWKS_COOLDOWN_MS',
   'IPSIE_LOG_LEVEL',

@@ -1,7 +1,8 @@
 export {
   parseConfig,
   DEFAULT_BATCH_MAX_ITEMS,
-  DEFAULT_GRPC_ADDRESS,
+  DEFAULT_GRPC_SOCKET,
+  DEFAULT_GRPC_SOCKET_MODE,
   DEFAULT_OPA_BUILD_TIMEOUT_MS,
   DEFAULT_STORE_PATH,
 } from './config.js';
@@ -10,6 +11,7 @@ export type {
   TokensConfig,
   GatewayConfig,
   GrpcConfig,
+  TlsFiles,
   LogLevel,
   NatsConfig,
   PolicyConfig,

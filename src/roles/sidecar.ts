@@ -229,6 +229,9 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       batchMaxItems: config.grpc.batchMaxItems,
       address: config.grpc.address,
       socketPath: config.grpc.socketPath,
+      socketMode: config.grpc.socketMode,
+      tls: config.grpc.tls,
+      callerTokenSha256: config.grpc.callerTokenSha256,
       // Envoy ext_authz on the same listeners: API gateways and meshes ask the same Decider.
       services: [
         { definition: extAuthzServiceDefinition(), implementation: extAuthzImplementation({ decider, logger }) },

@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_BATCH_MAX_ITEMS, DEFAULT_GRPC_ADDRESS, parseConfig } from '../../src/config/index.js';
+import {
+  DEFAULT_BATCH_MAX_ITEMS,
+  DEFAULT_GRPC_SOCKET,
+  DEFAULT_GRPC_SOCKET_MODE,
+  parseConfig,
+} from '../../src/config/index.js';
 
 describe('parseConfig', () => {
   it('applies defaults and freezes the result', () => {
     const config = parseConfig({});
-    expect(config.grpc.address).toBe(DEFAULT_GRPC_ADDRESS);
-    expect(config.grpc.socketPath).toBeUndefined();
+    expect(config.grpc.address).toBeUndefined();
+    expect(config.grpc.socketPath).toBe(DEFAULT_GRPC_SOCKET);
+    expect(config.grpc.socketMode).toBe(DEFAULT_GRPC_SOCKET_MODE);
     expect(config.grpc.batchMaxItems).toBe(DEFAULT_BATCH_MAX_ITEMS);
     expect(Object.isFrozen(config.grpc)).toBe(true);
   });
@@ -15,9 +21,49 @@ describe('parseConfig', () => {
     expect(config.grpc.address).toBeUndefined();
   });
 
+  it('a TCP listener is accepted with caller tokens on loopback, or with mutual TLS anywhere', () => {
+    const token = { IPSIE_GRPC_CALLER_TOKEN_SHA256: 'AB'.repeat(32) };
+    expect(parseConfig({ IPSIE_GRPC_ADDRESS: '127.0.0.1:50051', ...token }).grpc).toMatchObject({
+      address: '127.0.0.1:50051',
+      callerTokenSha256: ['ab'.repeat(32)],
+      tls: undefined,
+    });
+    const mtls = {
+      IPSIE_GRPC_TLS_CERT_FILE: '/tls/tls.crt',
+      IPSIE_GRPC_TLS_KEY_FILE: '/tls/tls.key',
+      IPSIE_GRPC_TLS_CLIENT_CA_FILE: '/tls/ca.crt',
+    };
+    expect(parseConfig({ IPSIE_GRPC_ADDRESS: '0.0.0.0:50051', ...mtls }).grpc.tls).toEqual({
+      certFile: '/tls/tls.crt',
+      keyFile: '/tls/tls.key',
+      clientCaFile: '/tls/ca.crt',
+      reloadMs: 60_000,
+    });
+  });
+
+  const token = 'ab'.repeat(32);
   it.each([
     [{ IPSIE_GRPC_ADDRESS: 'localhost' }, ['IPSIE_GRPC_ADDRESS']],
-    [{ IPSIE_GRPC_ADDRESS: '' }, ['IPSIE_GRPC_ADDRESS', 'IPSIE_GRPC_SOCKET']],
+    [{ IPSIE_GRPC_ADDRESS: '', IPSIE_GRPC_SOCKET: '' }, ['IPSIE_GRPC_ADDRESS', 'IPSIE_GRPC_SOCKET']],
+    // TCP without any caller authentication
+    [
+      { IPSIE_GRPC_ADDRESS: '127.0.0.1:50051' },
+      ['IPSIE_GRPC_ADDRESS', 'IPSIE_GRPC_TLS_CLIENT_CA_FILE', 'IPSIE_GRPC_CALLER_TOKEN_SHA256'],
+    ],
+    // server TLS alone does not say who the caller is
+    [
+      { IPSIE_GRPC_ADDRESS: '0.0.0.0:50051', IPSIE_GRPC_TLS_CERT_FILE: '/c', IPSIE_GRPC_TLS_KEY_FILE: '/k' },
+      ['IPSIE_GRPC_ADDRESS', 'IPSIE_GRPC_TLS_CLIENT_CA_FILE', 'IPSIE_GRPC_CALLER_TOKEN_SHA256'],
+    ],
+    // caller tokens in clear across the network
+    [
+      { IPSIE_GRPC_ADDRESS: '0.0.0.0:50051', IPSIE_GRPC_CALLER_TOKEN_SHA256: token },
+      ['IPSIE_GRPC_ADDRESS', 'IPSIE_GRPC_TLS_CERT_FILE'],
+    ],
+    [{ IPSIE_GRPC_CALLER_TOKEN_SHA256: 'secret' }, ['IPSIE_GRPC_CALLER_TOKEN_SHA256']],
+    [{ IPSIE_GRPC_TLS_CERT_FILE: '/c' }, ['IPSIE_GRPC_TLS_CERT_FILE', 'IPSIE_GRPC_TLS_KEY_FILE']],
+    [{ IPSIE_GRPC_SOCKET_MODE: '0666' }, ['IPSIE_GRPC_SOCKET_MODE']],
+    [{ IPSIE_GRPC_SOCKET_MODE: 'rw' }, ['IPSIE_GRPC_SOCKET_MODE']],
     [{ IPSIE_BATCH_MAX_ITEMS: '0' }, ['IPSIE_BATCH_MAX_ITEMS']],
     [{ IPSIE_OPA_BUILD_TIMEOUT_MS: 'soon' }, ['IPSIE_OPA_BUILD_TIMEOUT_MS']],
     [{ IPSIE_LOG_LEVEL: 'loud' }, ['IPSIE_LOG_LEVEL']],

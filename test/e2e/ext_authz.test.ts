@@ -11,7 +11,7 @@ import type { ExtAuthzResponse } from '../../src/ext_authz/index.js';
 import { session } from '../harness/changes.js';
 import { NatsServer } from '../harness/nats_server.js';
 import { EXAMPLE_POLICY_DIR } from '../harness/opa.js';
-import { startTestSidecar } from '../harness/sidecar.js';
+import { startTestSidecar, TEST_CALLER_TOKEN } from '../harness/sidecar.js';
 import type { TestSidecar } from '../harness/sidecar.js';
 import { TestProducer } from '../harness/stream.js';
 
@@ -27,10 +27,22 @@ let producer: TestProducer;
 let t: TestSidecar;
 let client: EnvoyClient;
 
-/** A client built from the same Envoy protos (as Envoy itself speaks them). */
+/**
+ * A client built from the same Envoy protos (as Envoy itself speaks them),
+ * sending the caller token as Envoy's `grpc_service.initial_metadata` would.
+ */
 function envoyClient(address: string): EnvoyClient {
   const Client = envoyAuthPackage().envoy.service.auth.v3.Authorization;
-  return new Client(address, grpc.credentials.createInsecure()) as unknown as EnvoyClient;
+  const withToken: grpc.Interceptor = (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start: (metadata, listener, next) => {
+        metadata.set('authorization', `Bearer ${TEST_CALLER_TOKEN}`);
+        next(metadata, listener);
+      },
+    });
+  return new Client(address, grpc.credentials.createInsecure(), {
+    interceptors: [withToken],
+  }) as unknown as EnvoyClient;
 }
 
 beforeAll(async () => {

@@ -2,6 +2,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { createAuthorizationClient, errorReasonOf } from '../../src/check/index.js';
 import type {
   AuthorizationClient,
+  AuthorizationClientOptions,
   BatchCheckRequestMessage,
   BatchCheckResponseMessage,
   CheckRequestMessage,
@@ -35,8 +36,8 @@ export interface CallFailure {
 export class TestClient {
   readonly raw: AuthorizationClient;
 
-  constructor(target: string) {
-    this.raw = createAuthorizationClient(target);
+  constructor(target: string, options: AuthorizationClientOptions = {}) {
+    this.raw = createAuthorizationClient(target, options);
   }
 
   check(request: CheckRequestMessage): Promise<CheckResponseMessage> {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.js';
@@ -7,6 +8,9 @@ import type { RunningSidecar } from '../../src/roles/index.js';
 import { TestClient } from './grpc_client.js';
 import { opaPath, PLATFORM_POLICY_DIR } from './opa.js';
 import { makeTempDir } from './temp_dir.js';
+
+/** The token the test sidecar's TCP listener accepts from callers (IPSIE_GRPC_CALLER_TOKEN_SHA256). */
+export const TEST_CALLER_TOKEN = 'test-app-caller-token';
 
 export interface TestSidecar {
   readonly sidecar: RunningSidecar;
@@ -32,6 +36,7 @@ export async function startTestSidecar(
   const config = parseConfig({
     IPSIE_STORE_PATH: storePath,
     IPSIE_GRPC_ADDRESS: '127.0.0.1:0',
+    IPSIE_GRPC_CALLER_TOKEN_SHA256: createHash('sha256').update(TEST_CALLER_TOKEN).digest('hex'),
     IPSIE_GRPC_SOCKET: join(dir.path, 'check.sock'),
     IPSIE_OPA_PATH: opaPath(),
     IPSIE_PLATFORM_POLICY_DIR: PLATFORM_POLICY_DIR,
@@ -44,8 +49,8 @@ export async function startTestSidecar(
     logger: createLogger(config.log.level),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
-  const tcp = new TestClient(`127.0.0.1:${String(sidecar.addresses.tcpPort)}`);
-  const uds = new TestClient(`unix:${sidecar.addresses.socketPath ?? ''}`);
+  const tcp = new TestClient(`127.0.0.1:${String(sidecar.addresses.tcpPort)}`, { callerToken: TEST_CALLER_TOKEN });
+  const uds = new TestClient(`unix:${sidecar.addresses.socketPath ?? ''}`, { callerToken: TEST_CALLER_TOKEN });
   return {
     sidecar,
     tcp,
