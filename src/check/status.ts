@@ -37,6 +37,7 @@ const STATUS_BY_CODE: Readonly<Record<string, WireStatus>> = {
   ...Object.fromEntries(
     [
       'MALFORMED',
+      'TYPE_INVALID',
       'ISSUER_UNKNOWN',
       'ALGORITHM_REFUSED',
       'SIGNATURE_INVALID',

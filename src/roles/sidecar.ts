@@ -130,6 +130,8 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       verifier: new TokenVerifier({
         tenants: config.tenants,
         jwksCooldownMs: config.tokens.jwksCooldownMs,
+        jwksMaxAgeS: config.tokens.jwksMaxAgeS,
+        jwksMinIntervalMs: config.tokens.jwksMinIntervalMs,
         clockToleranceS: config.tokens.clockToleranceS,
         ...(clock === undefined ? {} : { clock }),
       }),

@@ -129,7 +129,7 @@ export class SessionAuthority {
         'this sidecar runs without a state stream: sign-in needs one',
       );
     }
-    const verified = await this.#verifier.verify(tenantId, idToken, { nonce, once: true });
+    const verified = await this.#verifier.verify(tenantId, idToken, { kind: 'sign-in', nonce });
     const { userId, binding, sequence: bound } = await this.#resolveUser(tenantId, verified, changes);
     const asserted = sessionFromAssertion(verified);
     const sessionId = randomUUID();

@@ -2,6 +2,7 @@ import { SidecarError } from '../errors.js';
 
 export type TokenErrorCode =
   | 'ERR_TOKEN_MALFORMED'
+  | 'ERR_TOKEN_TYPE_INVALID'
   | 'ERR_TOKEN_ISSUER_UNKNOWN'
   | 'ERR_TOKEN_ALGORITHM_REFUSED'
   | 'ERR_TOKEN_SIGNATURE_INVALID'

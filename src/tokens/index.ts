@@ -1,4 +1,4 @@
 export { TokenVerifier } from './token_verifier.js';
-export type { TokenVerifierOptions, VerifiedToken, VerifyOptions } from './token_verifier.js';
+export type { TokenVerifierOptions, VerifiedToken, VerifyPurpose } from './token_verifier.js';
 export { IdentityProviderUnavailableError, TokenRejectedError } from './errors.js';
 export type { TokenErrorCode } from './errors.js';
