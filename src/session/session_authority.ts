@@ -114,7 +114,8 @@ export class SessionAuthority {
    * lifetime the assertion sets (IPSIE SL1).
    *
    * @throws {TokenRejectedError} / {IdentityProviderUnavailableError} for the token
-   * @throws {SignInRefusedError} `ERR_SIGNIN_NOT_PROVISIONED`, `ERR_SIGNIN_ACCOUNT_INACTIVE`, `ERR_SIGNIN_UNAVAILABLE`
+   * @throws {SignInRefusedError} `ERR_SIGNIN_NOT_PROVISIONED`, `ERR_SIGNIN_ACCOUNT_INACTIVE`,
+   *   `ERR_SIGNIN_UNAVAILABLE`, `ERR_SIGNIN_SESSION_EXPIRED`
    */
   async startSession(
     tenantId: string,
@@ -130,10 +131,14 @@ export class SessionAuthority {
       );
     }
     const verified = await this.#verifier.verify(tenantId, idToken, { kind: 'sign-in', nonce });
-    const { userId, binding, sequence: bound } = await this.#resolveUser(tenantId, verified, changes);
     const asserted = sessionFromAssertion(verified);
-    const sessionId = randomUUID();
     const now = this.#clock();
+    if (asserted.expiresAt <= now) {
+      // IPSIE SL1-RP-11: past session_expiry the user authenticates again; a session born expired is refused.
+      throw new SignInRefusedError('ERR_SIGNIN_SESSION_EXPIRED', 'the session this assertion allows has already ended');
+    }
+    const { userId, binding, sequence: bound } = await this.#resolveUser(tenantId, verified, changes);
+    const sessionId = randomUUID();
     const published = await changes.publish(
       this.#change(tenantId, 'session.start', {
         id: sessionId,
@@ -182,8 +187,10 @@ export class SessionAuthority {
     const link = verified.idp.link;
     if (link !== undefined) {
       const value = verified.claims[link.claim];
+      // nOAuth: an e-mail address the IdP has not verified is whatever the user typed in; it never links.
+      const unverifiedEmail = link.claim === 'email' && verified.claims['email_verified'] !== true;
       const candidates =
-        typeof value !== 'string'
+        typeof value !== 'string' || unverifiedEmail
           ? []
           : link.field === 'externalId'
             ? this.#reader.userIdsByExternalId(tenantId, value)

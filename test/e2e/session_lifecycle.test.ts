@@ -409,6 +409,36 @@ describe('StartSession (sign-in)', () => {
     }
   });
 
+  it('links by e-mail only when the IdP says it verified the address (nOAuth)', async () => {
+    tick();
+    for (const verified of [{ email_verified: false }, { email_verified: 'true' }, {}]) {
+      const request = await signIn(idpB, 'b-fay', { email: 'fay@acme.example', ...verified });
+      expect(await t.tcp.failure(t.tcp.startSession(request)), JSON.stringify(verified)).toMatchObject({
+        code: status.PERMISSION_DENIED,
+        reason: 'USER_NOT_PROVISIONED',
+      });
+    }
+    const request = await signIn(idpB, 'b-fay', { email: 'fay@acme.example', email_verified: true });
+    expect(await t.tcp.startSession(request)).toMatchObject({ user_id: 'fay-id', binding: 'linked' });
+  });
+
+  it('reads session_lifetime as session_expiry, and refuses a sign-in whose session has already ended', async () => {
+    tick();
+    const lifetime = await signIn(idpA, 'sub-bob', { session_expiry: undefined, session_lifetime: now + 900 });
+    expect((await t.tcp.startSession(lifetime)).expires_at).toBe(String(now + 900));
+    for (const claims of [
+      { session_expiry: now - 5 },
+      { session_expiry: undefined, session_lifetime: now - 5 },
+      { session_expiry: now + 600, session_lifetime: now - 5 }, // the earlier wins
+      { session_expiry: undefined, auth_time: now - 7_300 }, // past max_lifetime_s after authentication
+    ]) {
+      expect(await t.tcp.failure(t.tcp.startSession(await signIn(idpA, 'sub-bob', claims)))).toMatchObject({
+        code: status.UNAUTHENTICATED,
+        reason: 'SESSION_EXPIRED',
+      });
+    }
+  });
+
   it('links a SCIM-provisioned user by the configured claim at first sign-in, then finds the binding', async () => {
     tick();
     const first = await signIn(idpA, 'sub-dana', { oid: 'oid-dana' });
