@@ -439,6 +439,30 @@ describe('StartSession (sign-in)', () => {
     }
   });
 
+  it('the same ID token is accepted by one sidecar replica only, even when both see it at once', async () => {
+    tick();
+    const replica = await startTestSidecar(sidecarOptions());
+    try {
+      const first = await signIn(idpA, 'sub-bob');
+      await t.tcp.startSession(first);
+      expect(await replica.tcp.failure(replica.tcp.startSession(first))).toMatchObject({
+        code: status.UNAUTHENTICATED,
+        reason: 'TOKEN_REPLAYED',
+      });
+      for (let round = 0; round < 5; round++) {
+        const raced = await signIn(idpA, 'sub-bob');
+        const outcomes = await Promise.allSettled([t.tcp.startSession(raced), replica.tcp.startSession(raced)]);
+        expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+        const [refused] = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as Error] : []));
+        expect(await t.tcp.failure(Promise.reject(refused ?? new Error('none refused')))).toMatchObject({
+          reason: 'TOKEN_REPLAYED',
+        });
+      }
+    } finally {
+      await replica.stop();
+    }
+  });
+
   it('links a SCIM-provisioned user by the configured claim at first sign-in, then finds the binding', async () => {
     tick();
     const first = await signIn(idpA, 'sub-dana', { oid: 'oid-dana' });
