@@ -17,9 +17,11 @@ export interface RemoteKeySetOptions {
 
 type VerifyKey = Awaited<ReturnType<JWTVerifyGetKey>>;
 
-/** One fetched key set. `generation` grows with every fetch. */
+/** One fetched key set. `generation` grows with every fetch that finds other keys. */
 interface Snapshot {
   readonly getKey: JWTVerifyGetKey;
+  /** The document as fetched: a refetch finding the same keeps the generation. */
+  readonly text: string;
   /** Unix s (the injected clock). */
   readonly fetchedAt: number;
   /** Monotonic ms when its fetch began. */
@@ -123,13 +125,21 @@ export class RemoteKeySet {
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     const startedMs = performance.now();
     const document = await fetchIdpJson(this.#uri, this.#options.timeoutMs);
-    let getKey: JWTVerifyGetKey;
-    try {
-      getKey = createLocalJWKSet(document as JSONWebKeySet);
-    } catch (cause) {
-      throw new IdentityProviderUnavailableError(`${this.#uri} is not a JSON Web Key Set`, { cause });
+    const text = JSON.stringify(document);
+    const previous = this.#current;
+    let snapshot: Snapshot;
+    if (previous?.text === text) {
+      // The same keys: verified tokens stay verified (a flood of made-up kids must not empty the token cache).
+      snapshot = { ...previous, fetchedAt: this.#options.clock(), startedMs };
+    } else {
+      let getKey: JWTVerifyGetKey;
+      try {
+        getKey = createLocalJWKSet(document as JSONWebKeySet);
+      } catch (cause) {
+        throw new IdentityProviderUnavailableError(`${this.#uri} is not a JSON Web Key Set`, { cause });
+      }
+      snapshot = { getKey, text, fetchedAt: this.#options.clock(), startedMs, generation: ++this.#generation };
     }
-    const snapshot = { getKey, fetchedAt: this.#options.clock(), startedMs, generation: ++this.#generation };
     // Fetches may complete out of order: the newest one wins.
     if (this.#current === undefined || this.#current.startedMs < startedMs) this.#current = snapshot;
     return this.#current;
