@@ -200,6 +200,10 @@ export class TokenVerifier {
     } catch (error) {
       throw rejection(error);
     }
+    if (typeof claims.sub !== 'string' || claims.sub === '') {
+      // The identity is (iss, sub): anything but a non-empty string cannot name one.
+      throw new TokenRejectedError('ERR_TOKEN_CLAIM_INVALID', 'sub must be a non-empty string');
+    }
     checkAudience(claims, type, settings);
     const authTime = claims['auth_time'];
     if (authTime !== undefined && (typeof authTime !== 'number' || authTime > now + this.#tolerance)) {
@@ -216,9 +220,7 @@ export class TokenVerifier {
     const nonce = claims['nonce'];
     if (purpose.kind === 'sign-in') checkNonce(nonce, purpose.nonce, settings);
     const assertionId =
-      typeof claims.jti === 'string'
-        ? claims.jti
-        : `${claims.sub ?? ''}\0${iat}\0${typeof nonce === 'string' ? nonce : ''}`;
+      typeof claims.jti === 'string' ? claims.jti : `${claims.sub}\0${iat}\0${typeof nonce === 'string' ? nonce : ''}`;
     if (purpose.kind === 'sign-in') {
       // Remembered for as long as it could be accepted: until exp, or until iat makes it too old.
       const until = Math.min(exp, iat + settings.maxTokenAgeS) + this.#tolerance;
@@ -230,7 +232,7 @@ export class TokenVerifier {
         idp: settings,
         type,
         issuer: settings.issuer,
-        subject: claims.sub ?? '',
+        subject: claims.sub,
         issuedAt: iat,
         expiresAt: exp,
         assertionId,

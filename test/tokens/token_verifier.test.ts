@@ -224,6 +224,13 @@ describe('claims', () => {
     await expect(verifierWith().verify('acme', token)).rejects.toMatchObject({ code: 'ERR_TOKEN_CLAIM_INVALID' });
   });
 
+  it('a sub that is not a non-empty string names no identity', async () => {
+    for (const sub of ['', 42, ['sub-1']]) {
+      const token = await idp.idToken('sub-1', 'app', { sub });
+      await expect(verifierWith().verify('acme', token)).rejects.toMatchObject({ code: 'ERR_TOKEN_CLAIM_INVALID' });
+    }
+  });
+
   it('a session_expiry or session_lifetime that is not a time is refused', async () => {
     for (const claims of [{ session_expiry: 'tomorrow' }, { session_lifetime: { s: 1 } }]) {
       const token = await idp.idToken('sub-1', 'app', claims);
