@@ -10,6 +10,8 @@ export const AUDIT_SUBJECT_PREFIX = 'ipsie.audit';
 export type AuditKind =
   /** A SET was verified and its effects stored. Its subject is claimed once per `(iss, jti)`. */
   | 'set.accepted'
+  /** An ID token presented at sign-in (StartSession). Its subject is claimed once per `(iss, assertion)`. */
+  | 'signin.assertion'
   /** A SET from an authenticated transmitter was refused, with the RFC 8935 error it got. */
   | 'set.refused'
   /** A SET we sent to the tenant's receiver, and how it answered. */
@@ -50,6 +52,16 @@ export function tenantAuditSubjects(tenant: string): string {
 export function acceptedSetSubject(tenant: string, issuer: string, jti: string): string {
   const key = createHash('sha256').update(`${issuer}\0${jti}`).digest('base64url');
   return `${AUDIT_SUBJECT_PREFIX}.${tenant}.set.${key}`;
+}
+
+/**
+ * The subject of a sign-in assertion: one per `(issuer, assertion id)`, so the
+ * stream refuses the same ID token on a second sidecar replica, as a SET's
+ * `jti` on a second gateway (see {@link acceptedSetSubject}).
+ */
+export function signInAssertionSubject(tenant: string, issuer: string, assertionId: string): string {
+  const key = createHash('sha256').update(`${issuer}\0${assertionId}`).digest('base64url');
+  return `${AUDIT_SUBJECT_PREFIX}.${tenant}.signin.${key}`;
 }
 
 /** Where a verification request is recorded: any replica receiving the event finds its `state` there. */

@@ -6,6 +6,7 @@ export {
   AUDIT_STREAM,
   AUDIT_SUBJECT_PREFIX,
   auditSubject,
+  signInAssertionSubject,
   tenantAuditSubjects,
   verificationRequestSubject,
 } from './audit_record.js';

@@ -79,8 +79,16 @@ export interface NatsConfig {
 }
 
 export interface TokensConfig {
-  /** Least time between JWKS fetches for an unknown key id, in ms. @defaultValue 30000 */
+  /**
+   * A `kid` still missing from an IdP's key set after a fetch is not looked for again for this long, in ms
+   * (per `kid`: a new key after a rotation is fetched at once). SET transmitters: least time between fetches
+   * for any unknown `kid`. @defaultValue 30000
+   */
   readonly jwksCooldownMs: number;
+  /** An IdP's key set is refetched before use once older than this: a removed key stops verifying, in s. @defaultValue 300 */
+  readonly jwksMaxAgeS: number;
+  /** Least time between two fetches of one IdP's key set; an unknown `kid` waits for the next one, in ms. @defaultValue 1000 */
+  readonly jwksMinIntervalMs: number;
   /** Tolerated clock difference with IdPs, in s. @defaultValue 60 */
   readonly clockToleranceS: number;
 }
@@ -189,6 +197,8 @@ export function parseConfig(
     },
     tokens: {
       jwksCooldownMs: nonNegativeInteger(env, 'IPSIE_JWKS_COOLDOWN_MS', 30_000),
+      jwksMaxAgeS: positiveInteger(env, 'IPSIE_JWKS_MAX_AGE_S', 300),
+      jwksMinIntervalMs: nonNegativeInteger(env, 'IPSIE_JWKS_MIN_INTERVAL_MS', 1_000),
       clockToleranceS: nonNegativeInteger(env, 'IPSIE_CLOCK_TOLERANCE_S', 60),
     },
     signals: {
@@ -309,6 +319,8 @@ export const SETTINGS: readonly string[] = [
   'IPSIE_GRPC_TLS_RELOAD_MS',
   'IPSIE_HEALTH_ADDRESS',
   'IPSIE_JWKS_COOLDOWN_MS',
+  'IPSIE_JWKS_MAX_AGE_S',
+  'IPSIE_JWKS_MIN_INTERVAL_MS',
   'IPSIE_LOG_LEVEL',
   'IPSIE_MIN_SEQUENCE_WAIT_MS',
   'IPSIE_NATS_NAME',

@@ -21,6 +21,24 @@ export interface IdentityProviderSettings {
   readonly defaultSessionLifetimeS: number;
   /** No session lasts longer than this after authentication, whatever the assertion says, in s. @defaultValue 43200 */
   readonly maxSessionLifetimeS: number;
+  /**
+   * Every sign-in must carry a nonce, in the request and in the ID token (OIDC Core §3.1.3.7: the RP sent
+   * one). Off only for an IdP that cannot echo it. @defaultValue true
+   */
+  readonly requireNonce: boolean;
+  /** A token issued (`iat`) longer ago than this is refused, whatever its `exp`, in s. @defaultValue 86400 */
+  readonly maxTokenAgeS: number;
+  /**
+   * RFC 9068 JWT access tokens (`typ` `at+jwt`) accepted as a Check's `subject.token`, for this audience (the
+   * API, not our client id). Undefined: only ID tokens are accepted.
+   */
+  readonly accessTokens: { readonly audience: string } | undefined;
+  /**
+   * At a multi-tenant IdP (one issuer and client for several customers), the claim naming the customer and
+   * the value this tenant's tokens carry (e.g. `tid`, `org_id`). Required when another tenant has the same
+   * issuer and client id.
+   */
+  readonly tenantClaim: { readonly claim: string; readonly value: string } | undefined;
 }
 
 /** An SSF transmitter (usually the tenant's IdP) whose security events this tenant receives. */
@@ -100,6 +118,7 @@ export interface TenantSettings {
 
 export const DEFAULT_SCIM_RATE_LIMIT = { requestsPerSecond: 50, burst: 100 } as const;
 export const DEFAULT_ALGORITHMS = ['PS256', 'ES256', 'EdDSA'] as const;
+export const DEFAULT_MAX_TOKEN_AGE_S = 86_400;
 const ALLOWED_ALGORITHMS = new Set([
   'PS256',
   'PS384',
@@ -135,7 +154,7 @@ export function parseTenantSettings(
   const at = (path: string, problem: string): ConfigInvalidError => new ConfigInvalidError([key], `${path} ${problem}`);
   const tenants = isObject(parsed) ? parsed['tenants'] : undefined;
   if (!isObject(tenants)) throw at('tenants', 'must be an object of tenant id -> settings');
-  return Object.entries(tenants).map(([id, raw]): TenantSettings => {
+  const settings = Object.entries(tenants).map(([id, raw]): TenantSettings => {
     const base = `tenants.${id}`;
     if (!TENANT_ID.test(id)) throw at(base, 'is not a valid tenant id ([a-z][a-z0-9_]{0,62})');
     if (!isObject(raw)) throw at(base, 'must be an object');
@@ -173,6 +192,44 @@ export function parseTenantSettings(
       ssf: r.has('ssf') ? parseSsf(r.reader('ssf'), readSecret) : { transmitters: [], receiver: undefined },
     };
   });
+  checkSharedIdps(settings, at);
+  return settings;
+}
+
+/**
+ * One issuer and client id in several tenants (a multi-tenant IdP): a token for one customer would be accepted
+ * by every tenant, unless each names its customer by a claim the verifier checks.
+ */
+function checkSharedIdps(
+  tenants: readonly TenantSettings[],
+  at: (path: string, problem: string) => ConfigInvalidError,
+): void {
+  const byClient = new Map<string, { path: string; tenant: string; idp: IdentityProviderSettings }[]>();
+  for (const tenant of tenants) {
+    tenant.idps.forEach((idp, i) => {
+      const key = `${idp.issuer}\0${idp.clientId}`;
+      const entry = { path: `tenants.${tenant.id}.idps[${i}]`, tenant: tenant.id, idp };
+      byClient.set(key, [...(byClient.get(key) ?? []), entry]);
+    });
+  }
+  for (const shared of byClient.values()) {
+    if (shared.length < 2) continue;
+    const names = shared.map((s) => s.tenant).join(', ');
+    const first = shared[0]?.idp.tenantClaim;
+    const values = new Set<string>();
+    for (const { path, idp } of shared) {
+      const claim = idp.tenantClaim;
+      if (claim === undefined) {
+        throw at(
+          `${path}.tenant_claim`,
+          `is required: issuer ${idp.issuer} with client_id ${idp.clientId} is configured for tenants ${names}`,
+        );
+      }
+      if (claim.claim !== first?.claim) throw at(`${path}.tenant_claim.claim`, `must be the same in tenants ${names}`);
+      if (values.has(claim.value)) throw at(`${path}.tenant_claim.value`, `is used by another of tenants ${names}`);
+      values.add(claim.value);
+    }
+  }
 }
 
 function parseSsf(r: Reader, readSecret: (path: string) => string): TenantSettings['ssf'] {
@@ -284,7 +341,19 @@ function parseScim(
 }
 
 function parseIdp(r: Reader): IdentityProviderSettings {
-  r.allow('issuer', 'client_id', 'jwks_uri', 'discovery', 'algorithms', 'link', 'session');
+  r.allow(
+    'issuer',
+    'client_id',
+    'jwks_uri',
+    'discovery',
+    'algorithms',
+    'link',
+    'session',
+    'require_nonce',
+    'max_token_age_s',
+    'access_tokens',
+    'tenant_claim',
+  );
   const issuer = r.url('issuer');
   const discovery = r.boolean('discovery') ?? false;
   const jwksUri = r.has('jwks_uri') ? r.url('jwks_uri') : undefined;
@@ -306,15 +375,32 @@ function parseIdp(r: Reader): IdentityProviderSettings {
   const maxSessionLifetimeS = session?.positive('max_lifetime_s') ?? 43_200;
   if (defaultSessionLifetimeS > maxSessionLifetimeS)
     throw r.fail('session', 'default_lifetime_s exceeds max_lifetime_s');
+  const clientId = r.required('client_id');
+  let accessTokens: IdentityProviderSettings['accessTokens'];
+  if (r.has('access_tokens')) {
+    const audience = r.reader('access_tokens').allow('audience').required('audience');
+    // RFC 9068 §4: an access token is for the API; one for our client id is an ID token's audience.
+    if (audience === clientId) throw r.fail('access_tokens.audience', 'must be the API, not client_id');
+    accessTokens = { audience };
+  }
+  let tenantClaim: IdentityProviderSettings['tenantClaim'];
+  if (r.has('tenant_claim')) {
+    const t = r.reader('tenant_claim').allow('claim', 'value');
+    tenantClaim = { claim: t.required('claim'), value: t.required('value') };
+  }
   return {
     issuer,
-    clientId: r.required('client_id'),
+    clientId,
     jwksUri,
     discovery,
     algorithms,
     link,
     defaultSessionLifetimeS,
     maxSessionLifetimeS,
+    requireNonce: r.boolean('require_nonce') ?? true,
+    maxTokenAgeS: r.positive('max_token_age_s') ?? DEFAULT_MAX_TOKEN_AGE_S,
+    accessTokens,
+    tenantClaim,
   };
 }
 

@@ -14,10 +14,19 @@ import { createGatewayApp, listen, refusedAuthentications } from '../gateway/ind
 import { healthReport, metricsRoute, SidecarMetrics } from '../observability/index.js';
 import { SessionObserver } from '../observations/index.js';
 import { EntitlementStore } from '../store/index.js';
-import { jetstream } from '@nats-io/jetstream';
+import { randomUUID } from 'node:crypto';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { SessionAuthority } from '../session/index.js';
+import type { AssertionClaims } from '../session/index.js';
 import { ChangePublisher, connectNats, publishDurably } from '../stream/index.js';
-import { auditSubject, DecisionSampler, RefusalRecorder } from '../audit/index.js';
+import {
+  AuditLog,
+  AuditRecordExistsError,
+  auditSubject,
+  DecisionSampler,
+  RefusalRecorder,
+  signInAssertionSubject,
+} from '../audit/index.js';
 import type { AuditRecord } from '../audit/index.js';
 import type { ChangeSink, NatsConnection } from '../stream/index.js';
 import { TokenVerifier } from '../tokens/index.js';
@@ -126,17 +135,53 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
               return await new ChangePublisher(jetstream(await publisherConnection)).publish(change, options);
             },
           };
+    // Sign-in assertions are claimed in the audit stream, as the gateways claim SET jtis: once for every replica.
+    let audit: Promise<AuditLog> | undefined;
+    const assertions: AssertionClaims | undefined =
+      servers === undefined
+        ? undefined
+        : {
+            claim: async (tenant, issuer, assertionId, signIn) => {
+              audit ??= (async () => {
+                publisherConnection ??= connectNats({ servers, name: `${config.nats.name}-signin` }, logger);
+                const nc = await publisherConnection;
+                return new AuditLog(nc, jetstream(nc), await jetstreamManager(nc));
+              })().catch((error: unknown) => {
+                audit = undefined;
+                throw error;
+              });
+              const record: AuditRecord = {
+                v: 1,
+                id: randomUUID(),
+                tenant,
+                kind: 'signin.assertion',
+                at: Date.now(),
+                data: signIn,
+              };
+              const subject = signInAssertionSubject(tenant, issuer, assertionId);
+              try {
+                await (await audit).append(record, { subject, claim: true });
+                return true;
+              } catch (error) {
+                if (error instanceof AuditRecordExistsError) return false;
+                throw error;
+              }
+            },
+          };
     const sessions = new SessionAuthority({
       tenants: config.tenants,
       verifier: new TokenVerifier({
         tenants: config.tenants,
         jwksCooldownMs: config.tokens.jwksCooldownMs,
+        jwksMaxAgeS: config.tokens.jwksMaxAgeS,
+        jwksMinIntervalMs: config.tokens.jwksMinIntervalMs,
         clockToleranceS: config.tokens.clockToleranceS,
         ...(clock === undefined ? {} : { clock }),
       }),
       reader: store,
       logger,
       changes,
+      assertions,
       replica: ingestor,
       ...(clock === undefined ? {} : { clock }),
     });

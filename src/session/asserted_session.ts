@@ -11,18 +11,22 @@ export interface AssertedSession {
   readonly idpSessionId: string | undefined;
 }
 
+/** The claims that end the session, by their names in the SL1 drafts (both are NumericDates). */
+const SESSION_EXPIRY_CLAIMS = ['session_expiry', 'session_lifetime'] as const;
+
 /**
  * IPSIE SL1: the app session lives as long as the assertion says
- * (`session_expiry`), never longer than the IdP's configured maximum after
- * authentication; without `session_expiry`, the configured default.
+ * (`session_expiry`, or `session_lifetime` as some drafts name it; the
+ * earlier if both), never longer than the IdP's configured maximum after
+ * authentication; without either, the configured default.
  */
 export function sessionFromAssertion(token: VerifiedToken): AssertedSession {
   const { claims, idp } = token;
   const authTime = typeof claims['auth_time'] === 'number' ? claims['auth_time'] : undefined;
   const start = authTime ?? token.issuedAt;
   const cap = start + idp.maxSessionLifetimeS;
-  const asserted = claims['session_expiry'];
-  const expiresAt = Math.min(typeof asserted === 'number' ? asserted : start + idp.defaultSessionLifetimeS, cap);
+  const asserted = SESSION_EXPIRY_CLAIMS.map((name) => claims[name]).filter((v) => typeof v === 'number');
+  const expiresAt = Math.min(asserted.length > 0 ? Math.min(...asserted) : start + idp.defaultSessionLifetimeS, cap);
   const amr = claims['amr'];
   return {
     acr: typeof claims['acr'] === 'string' ? claims['acr'] : undefined,

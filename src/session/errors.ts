@@ -1,6 +1,10 @@
 import { SidecarError } from '../errors.js';
 
-export type SignInErrorCode = 'ERR_SIGNIN_NOT_PROVISIONED' | 'ERR_SIGNIN_ACCOUNT_INACTIVE' | 'ERR_SIGNIN_UNAVAILABLE';
+export type SignInErrorCode =
+  | 'ERR_SIGNIN_NOT_PROVISIONED'
+  | 'ERR_SIGNIN_ACCOUNT_INACTIVE'
+  | 'ERR_SIGNIN_UNAVAILABLE'
+  | 'ERR_SIGNIN_SESSION_EXPIRED';
 
 /** A verified sign-in that cannot start a session. */
 export class SignInRefusedError extends SidecarError {

@@ -1,5 +1,11 @@
 export { SessionAuthority, jitUserId } from './session_authority.js';
-export type { SessionAuthorityOptions, SignInContext, StartedSession, TokenIdentity } from './session_authority.js';
+export type {
+  AssertionClaims,
+  SessionAuthorityOptions,
+  SignInContext,
+  StartedSession,
+  TokenIdentity,
+} from './session_authority.js';
 export { sessionFromAssertion } from './asserted_session.js';
 export type { AssertedSession } from './asserted_session.js';
 export { stepUpChallenge } from './step_up_challenge.js';

@@ -5,6 +5,7 @@ import type { Logger } from '../logging/index.js';
 import type { DirectoryReader, EntitlementReader } from '../store/index.js';
 import { SequenceConflictError } from '../stream/index.js';
 import type { ChangeSink } from '../stream/index.js';
+import { TokenRejectedError } from '../tokens/index.js';
 import type { TokenVerifier, VerifiedToken } from '../tokens/index.js';
 import { sessionFromAssertion } from './asserted_session.js';
 import { SignInRefusedError } from './errors.js';
@@ -43,6 +44,24 @@ export interface StartedSession {
   readonly binding: 'existing' | 'linked' | 'provisioned';
 }
 
+/**
+ * Where sign-in assertions are claimed, once for every sidecar replica (a
+ * create-only record on the stream, as SET `jti`s are claimed).
+ */
+export interface AssertionClaims {
+  /**
+   * Claims the assertion `assertionId` of `issuer` in the tenant, recording `signIn`.
+   *
+   * @returns false when it was claimed before, by this replica or another
+   */
+  claim(
+    tenantId: string,
+    issuer: string,
+    assertionId: string,
+    signIn: Readonly<Record<string, unknown>>,
+  ): Promise<boolean>;
+}
+
 export interface SessionAuthorityOptions {
   readonly tenants: readonly TenantSettings[];
   readonly verifier: TokenVerifier;
@@ -51,6 +70,8 @@ export interface SessionAuthorityOptions {
   readonly logger: Logger;
   /** Publishes sign-ins to the state stream; without it sign-in is unavailable (standalone sidecar). */
   readonly changes?: ChangeSink | undefined;
+  /** Claims each sign-in assertion once across replicas; without it, only this replica remembers them. */
+  readonly assertions?: AssertionClaims | undefined;
   /** Waits until this sidecar has applied a sequence (read-your-writes after sign-in). */
   readonly replica?: { waitForSequence(sequence: number, timeoutMs: number): Promise<boolean> } | undefined;
   /** Unix s. @defaultValue the system clock */
@@ -69,6 +90,7 @@ export class SessionAuthority {
   readonly #reader: SessionAuthorityOptions['reader'];
   readonly #logger: Logger;
   readonly #changes: ChangeSink | undefined;
+  readonly #assertions: AssertionClaims | undefined;
   readonly #replica: SessionAuthorityOptions['replica'];
   readonly #clock: () => number;
 
@@ -78,6 +100,7 @@ export class SessionAuthority {
     this.#reader = options.reader;
     this.#logger = options.logger;
     this.#changes = options.changes;
+    this.#assertions = options.assertions;
     this.#replica = options.replica;
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
   }
@@ -113,8 +136,10 @@ export class SessionAuthority {
    * provisions the user, and records a session in the state stream whose
    * lifetime the assertion sets (IPSIE SL1).
    *
-   * @throws {TokenRejectedError} / {IdentityProviderUnavailableError} for the token
-   * @throws {SignInRefusedError} `ERR_SIGNIN_NOT_PROVISIONED`, `ERR_SIGNIN_ACCOUNT_INACTIVE`, `ERR_SIGNIN_UNAVAILABLE`
+   * @throws {TokenRejectedError} / {IdentityProviderUnavailableError} for the token (`ERR_TOKEN_REPLAYED`:
+   *   presented before, here or on another replica)
+   * @throws {SignInRefusedError} `ERR_SIGNIN_NOT_PROVISIONED`, `ERR_SIGNIN_ACCOUNT_INACTIVE`,
+   *   `ERR_SIGNIN_UNAVAILABLE`, `ERR_SIGNIN_SESSION_EXPIRED`
    */
   async startSession(
     tenantId: string,
@@ -129,11 +154,16 @@ export class SessionAuthority {
         'this sidecar runs without a state stream: sign-in needs one',
       );
     }
-    const verified = await this.#verifier.verify(tenantId, idToken, { nonce, once: true });
-    const { userId, binding, sequence: bound } = await this.#resolveUser(tenantId, verified, changes);
+    const verified = await this.#verifier.verify(tenantId, idToken, { kind: 'sign-in', nonce });
     const asserted = sessionFromAssertion(verified);
-    const sessionId = randomUUID();
     const now = this.#clock();
+    if (asserted.expiresAt <= now) {
+      // IPSIE SL1-RP-11: past session_expiry the user authenticates again; a session born expired is refused.
+      throw new SignInRefusedError('ERR_SIGNIN_SESSION_EXPIRED', 'the session this assertion allows has already ended');
+    }
+    await this.#claim(verified);
+    const { userId, binding, sequence: bound } = await this.#resolveUser(tenantId, verified, changes);
+    const sessionId = randomUUID();
     const published = await changes.publish(
       this.#change(tenantId, 'session.start', {
         id: sessionId,
@@ -167,6 +197,27 @@ export class SessionAuthority {
     return { sessionId, userId, expiresAt: asserted.expiresAt, sequence, binding };
   }
 
+  /**
+   * NIST 800-63C §4.11.2: an assertion is accepted once - on any replica. Claimed before anything is
+   * published for it, and never released: a sign-in that fails after this starts again at the IdP.
+   *
+   * @throws {TokenRejectedError} `ERR_TOKEN_REPLAYED`
+   */
+  async #claim(verified: VerifiedToken): Promise<void> {
+    if (this.#assertions === undefined) return;
+    const { tenantId, issuer, subject, assertionId, issuedAt, expiresAt } = verified;
+    const claimed = await this.#assertions.claim(tenantId, issuer, assertionId, {
+      iss: issuer,
+      sub: subject,
+      jti: verified.claims.jti ?? null,
+      iat: issuedAt,
+      exp: expiresAt,
+    });
+    if (!claimed) {
+      throw new TokenRejectedError('ERR_TOKEN_REPLAYED', 'this assertion was already presented to another sidecar');
+    }
+  }
+
   async #resolveUser(
     tenantId: string,
     verified: VerifiedToken,
@@ -182,8 +233,10 @@ export class SessionAuthority {
     const link = verified.idp.link;
     if (link !== undefined) {
       const value = verified.claims[link.claim];
+      // nOAuth: an e-mail address the IdP has not verified is whatever the user typed in; it never links.
+      const unverifiedEmail = link.claim === 'email' && verified.claims['email_verified'] !== true;
       const candidates =
-        typeof value !== 'string'
+        typeof value !== 'string' || unverifiedEmail
           ? []
           : link.field === 'externalId'
             ? this.#reader.userIdsByExternalId(tenantId, value)

@@ -3,6 +3,7 @@ import { SidecarError } from '../errors.js';
 /** Every way a token is refused; at Check each is a decision reason (`TOKEN_EXPIRED`). */
 export const TOKEN_ERROR_CODES = [
   'ERR_TOKEN_MALFORMED',
+  'ERR_TOKEN_TYPE_INVALID',
   'ERR_TOKEN_ISSUER_UNKNOWN',
   'ERR_TOKEN_ALGORITHM_REFUSED',
   'ERR_TOKEN_SIGNATURE_INVALID',

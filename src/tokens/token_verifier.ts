@@ -1,7 +1,9 @@
-import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
-import type { JWTPayload, JWTVerifyGetKey } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
+import type { JWTPayload } from 'jose';
 import type { IdentityProviderSettings, TenantSettings } from '../config/index.js';
 import { IdentityProviderUnavailableError, TokenRejectedError } from './errors.js';
+import { fetchIdpJson } from './idp_fetch.js';
+import { RemoteKeySet } from './remote_key_set.js';
 import { ReplayCache } from './replay_cache.js';
 
 export interface TokenVerifierOptions {
@@ -9,10 +11,14 @@ export interface TokenVerifierOptions {
   /** Tolerated clock difference with the IdP, in s. @defaultValue 60 */
   readonly clockToleranceS?: number;
   /**
-   * Least time between two JWKS fetches for an unknown `kid`, in ms (jose's cooldown). Keys rotate:
-   * a new `kid` is fetched, one still unknown after the fetch is refused. @defaultValue 30000
+   * A `kid` still missing from the IdP's key set after a fetch is not looked for again for this long, in ms.
+   * Per `kid`: the first token signed with a new key is fetched for at once. @defaultValue 30000
    */
   readonly jwksCooldownMs?: number;
+  /** The key set is refetched before use once older than this, in s: a key the IdP removed stops verifying. @defaultValue 300 */
+  readonly jwksMaxAgeS?: number;
+  /** Least time between two fetches of one IdP's key set, in ms; concurrent requests share a fetch. @defaultValue 1000 */
+  readonly jwksMinIntervalMs?: number;
   /** Time limit for a JWKS or discovery request, in ms. @defaultValue 5000 */
   readonly fetchTimeoutMs?: number;
   /** Unix s. @defaultValue the system clock */
@@ -25,55 +31,76 @@ export interface TokenVerifierOptions {
 export interface VerifiedToken {
   readonly tenantId: string;
   readonly idp: IdentityProviderSettings;
+  /** An OIDC ID token, or (where the IdP's `access_tokens` allows them, at Check only) an RFC 9068 access token. */
+  readonly type: 'id_token' | 'access_token';
   readonly issuer: string;
   readonly subject: string;
   /** Unix s. */
   readonly issuedAt: number;
   /** Unix s. */
   readonly expiresAt: number;
+  /** Identifies the assertion (NIST 800-63C §3.12.1): its `jti`, else its subject, `iat` and `nonce`. */
+  readonly assertionId: string;
   readonly claims: Readonly<JWTPayload>;
 }
 
-export interface VerifyOptions {
-  /** The nonce the RP sent in its authentication request; the token must carry exactly it. */
-  readonly nonce?: string | undefined;
-  /** Accept this assertion only once (sign-in). */
-  readonly once?: boolean;
-}
+/** What a token is presented for. */
+export type VerifyPurpose =
+  /**
+   * A Check's `subject.token`: an ID token, or an RFC 9068 access token where the IdP accepts them. Bearer
+   * tokens are reused by design: verified once, then trusted until they expire or their key is removed.
+   */
+  | { readonly kind: 'bearer' }
+  /** StartSession: an ID token only, carrying the nonce of the request, accepted once. */
+  | { readonly kind: 'sign-in'; readonly nonce: string | undefined };
+
+const BEARER: VerifyPurpose = { kind: 'bearer' };
 
 interface Provider {
   readonly settings: IdentityProviderSettings;
-  jwks: JWTVerifyGetKey | undefined;
-  discovering: Promise<JWTVerifyGetKey> | undefined;
+  keys: RemoteKeySet | undefined;
+  discovering: Promise<RemoteKeySet> | undefined;
+}
+
+/** A verified bearer token, and the key-set generation it was verified with. */
+interface CachedToken {
+  readonly verified: VerifiedToken;
+  readonly generation: number;
 }
 
 /**
- * Verifies OIDC ID tokens and JWT access tokens for a tenant against that
- * tenant's IdPs only: the issuer must be one of them, the signature from its
- * current keys with an allowed algorithm (never `none`, never HMAC), the
- * audience our single client id (IPSIE SL1), `exp`/`iat` within tolerance,
- * and, when asked, the nonce and single use.
+ * Verifies OIDC ID tokens and RFC 9068 access tokens for a tenant against
+ * that tenant's IdPs only: the issuer must be one of them, the signature from
+ * its current keys with an allowed algorithm (never `none`, never HMAC), the
+ * type what the call expects (a logout token or SET is never an ID token),
+ * the audience our single client id (IPSIE SL1) or, for an access token, the
+ * API, `exp`/`iat`/`auth_time` within tolerance, and at sign-in the nonce and
+ * single use.
  */
 export class TokenVerifier {
   readonly #providers = new Map<string, Map<string, Provider>>();
   readonly #tolerance: number;
   readonly #cooldownMs: number;
+  readonly #maxAgeS: number;
+  readonly #minIntervalMs: number;
   readonly #timeoutMs: number;
   readonly #clock: () => number;
   readonly #replays = new ReplayCache();
   /** tenant + token -> verified result, least recently used first. */
-  readonly #verified = new Map<string, VerifiedToken>();
+  readonly #verified = new Map<string, CachedToken>();
   readonly #cacheSize: number;
 
   constructor(options: TokenVerifierOptions) {
     for (const tenant of options.tenants) {
       this.#providers.set(
         tenant.id,
-        new Map(tenant.idps.map((idp) => [idp.issuer, { settings: idp, jwks: undefined, discovering: undefined }])),
+        new Map(tenant.idps.map((idp) => [idp.issuer, { settings: idp, keys: undefined, discovering: undefined }])),
       );
     }
     this.#tolerance = options.clockToleranceS ?? 60;
     this.#cooldownMs = options.jwksCooldownMs ?? 30_000;
+    this.#maxAgeS = options.jwksMaxAgeS ?? 300;
+    this.#minIntervalMs = options.jwksMinIntervalMs ?? 1_000;
     this.#timeoutMs = options.fetchTimeoutMs ?? 5_000;
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
     this.#cacheSize = options.cacheSize ?? 10_000;
@@ -88,23 +115,20 @@ export class TokenVerifier {
    * @throws {TokenRejectedError} with a code naming what is wrong
    * @throws {IdentityProviderUnavailableError} `ERR_TOKEN_IDP_UNAVAILABLE`
    */
-  async verify(tenantId: string, token: string, options: VerifyOptions = {}): Promise<VerifiedToken> {
+  async verify(tenantId: string, token: string, purpose: VerifyPurpose = BEARER): Promise<VerifiedToken> {
     // A sign-in (nonce, single use) is always verified in full; a bearer token
     // reused per request is verified once, and trusted until it expires.
-    const cacheable = options.nonce === undefined && options.once !== true && this.#cacheSize > 0;
+    const cacheable = purpose.kind === 'bearer' && this.#cacheSize > 0;
     const key = `${tenantId}\0${token}`;
     if (cacheable) {
       const hit = this.#verified.get(key);
-      if (hit !== undefined) {
-        if (hit.expiresAt + this.#tolerance >= this.#clock()) {
-          this.#verified.delete(key);
-          this.#verified.set(key, hit);
-          return hit;
-        }
-        this.#verified.delete(key);
+      this.#verified.delete(key);
+      if (hit !== undefined && (await this.#stillValid(tenantId, hit))) {
+        this.#verified.set(key, hit);
+        return hit.verified;
       }
     }
-    const verified = await this.#verify(tenantId, token, options);
+    const verified = await this.#verify(tenantId, token, purpose);
     if (cacheable) {
       if (this.#verified.size >= this.#cacheSize) {
         const oldest = this.#verified.keys().next();
@@ -112,10 +136,24 @@ export class TokenVerifier {
       }
       this.#verified.set(key, verified);
     }
-    return verified;
+    return verified.verified;
   }
 
-  async #verify(tenantId: string, token: string, options: VerifyOptions): Promise<VerifiedToken> {
+  /**
+   * A cached token is served while it has not expired and was verified with
+   * the IdP's current key set; a refetched set (the old one aged out) means
+   * verifying again, so a token signed by a removed key is dropped.
+   */
+  async #stillValid(tenantId: string, hit: CachedToken): Promise<boolean> {
+    if (hit.verified.expiresAt + this.#tolerance < this.#clock()) return false;
+    const provider = this.#providers.get(tenantId)?.get(hit.verified.issuer);
+    if (provider === undefined) return false;
+    const { generation } = await (await this.#keys(provider)).fresh();
+    return generation === hit.generation;
+  }
+
+  async #verify(tenantId: string, token: string, purpose: VerifyPurpose): Promise<CachedToken> {
+    const startedMs = performance.now();
     let header: ReturnType<typeof decodeProtectedHeader>;
     let unverified: JWTPayload;
     try {
@@ -123,6 +161,10 @@ export class TokenVerifier {
       unverified = decodeJwt(token);
     } catch (cause) {
       throw new TokenRejectedError('ERR_TOKEN_MALFORMED', 'the token is not a signed JWT', { cause });
+    }
+    if (header.crit !== undefined) {
+      // RFC 7515 §4.1.11: a critical extension we do not implement makes the token invalid - for us, not the IdP.
+      throw new TokenRejectedError('ERR_TOKEN_MALFORMED', 'the token has critical header parameters (crit)');
     }
     const provider =
       typeof unverified.iss === 'string' ? this.#providers.get(tenantId)?.get(unverified.iss) : undefined;
@@ -140,64 +182,78 @@ export class TokenVerifier {
         `algorithm ${String(header.alg)} is not accepted (allowed: ${settings.algorithms.join(', ')})`,
       );
     }
+    const type = tokenType(header.typ, unverified, settings, purpose);
     const now = this.#clock();
+    const used = { generation: 0 };
     let claims: JWTPayload;
     try {
-      ({ payload: claims } = await jwtVerify(token, await this.#keys(provider), {
+      ({ payload: claims } = await jwtVerify(token, (await this.#keys(provider)).resolver(startedMs, used), {
         issuer: settings.issuer,
         algorithms: [...settings.algorithms],
         clockTolerance: this.#tolerance,
         currentDate: new Date(now * 1000),
-        requiredClaims: ['exp', 'iat', 'sub'],
+        // RFC 9068 §2.2: an access token also names its client and itself.
+        requiredClaims: type === 'access_token' ? ['exp', 'iat', 'sub', 'jti', 'client_id'] : ['exp', 'iat', 'sub'],
+        // OIDC Core §3.1.3.7 (10): iat bounds how long an assertion stays usable, whatever its exp.
+        maxTokenAge: settings.maxTokenAgeS,
       }));
     } catch (error) {
       throw rejection(error);
     }
-    if (typeof claims.aud !== 'string' || claims.aud !== settings.clientId) {
-      throw new TokenRejectedError(
-        'ERR_TOKEN_AUDIENCE_INVALID',
-        'the audience must be exactly our client id, as a single string',
-      );
+    if (typeof claims.sub !== 'string' || claims.sub === '') {
+      // The identity is (iss, sub): anything but a non-empty string cannot name one.
+      throw new TokenRejectedError('ERR_TOKEN_CLAIM_INVALID', 'sub must be a non-empty string');
+    }
+    checkAudience(claims, type, settings);
+    const authTime = claims['auth_time'];
+    if (authTime !== undefined && (typeof authTime !== 'number' || authTime > now + this.#tolerance)) {
+      // A future auth_time would make the session look fresher, and last longer, than it is.
+      throw new TokenRejectedError('ERR_TOKEN_CLAIM_INVALID', 'auth_time must be a time not in the future');
+    }
+    for (const name of ['session_expiry', 'session_lifetime']) {
+      if (claims[name] !== undefined && typeof claims[name] !== 'number') {
+        throw new TokenRejectedError('ERR_TOKEN_CLAIM_INVALID', `${name} must be a NumericDate`);
+      }
     }
     const iat = claims.iat ?? 0;
     const exp = claims.exp ?? 0;
-    if (iat > now + this.#tolerance)
-      throw new TokenRejectedError('ERR_TOKEN_NOT_YET_VALID', 'the token is issued in the future');
-    if (options.nonce !== undefined && claims['nonce'] !== options.nonce) {
-      throw new TokenRejectedError(
-        'ERR_TOKEN_NONCE_MISMATCH',
-        'the nonce is not the one of this authentication request',
-      );
-    }
-    if (options.once === true) {
-      // Without a jti, the issuer's clock, the subject and the nonce identify the assertion.
-      const id =
-        typeof claims.jti === 'string' ? claims.jti : `${claims.sub ?? ''}\0${iat}\0${String(claims['nonce'])}`;
-      this.#replays.remember(`${tenantId}\0${settings.issuer}\0${id}`, exp + this.#tolerance, now);
+    const nonce = claims['nonce'];
+    if (purpose.kind === 'sign-in') checkNonce(nonce, purpose.nonce, settings);
+    const assertionId =
+      typeof claims.jti === 'string' ? claims.jti : `${claims.sub}\0${iat}\0${typeof nonce === 'string' ? nonce : ''}`;
+    if (purpose.kind === 'sign-in') {
+      // Remembered for as long as it could be accepted: until exp, or until iat makes it too old.
+      const until = Math.min(exp, iat + settings.maxTokenAgeS) + this.#tolerance;
+      this.#replays.remember(`${tenantId}\0${settings.issuer}\0${assertionId}`, until, now);
     }
     return {
-      tenantId,
-      idp: settings,
-      issuer: settings.issuer,
-      subject: claims.sub ?? '',
-      issuedAt: iat,
-      expiresAt: exp,
-      claims,
+      verified: {
+        tenantId,
+        idp: settings,
+        type,
+        issuer: settings.issuer,
+        subject: claims.sub,
+        issuedAt: iat,
+        expiresAt: exp,
+        assertionId,
+        claims,
+      },
+      generation: used.generation,
     };
   }
 
   /** The IdP's key set: from `jwks_uri`, or found through discovery (once, then cached). */
-  async #keys(provider: Provider): Promise<JWTVerifyGetKey> {
-    if (provider.jwks !== undefined) return provider.jwks;
+  async #keys(provider: Provider): Promise<RemoteKeySet> {
+    if (provider.keys !== undefined) return provider.keys;
     const { settings } = provider;
     if (settings.jwksUri !== undefined) {
-      provider.jwks = this.#remote(settings.jwksUri);
-      return provider.jwks;
+      provider.keys = this.#remote(settings.jwksUri);
+      return provider.keys;
     }
     provider.discovering ??= this.#discover(settings).then(
-      (jwks) => {
-        provider.jwks = jwks;
-        return jwks;
+      (keys) => {
+        provider.keys = keys;
+        return keys;
       },
       (error: unknown) => {
         provider.discovering = undefined;
@@ -208,19 +264,12 @@ export class TokenVerifier {
   }
 
   /** OIDC Discovery: the metadata's `issuer` must be exactly the configured one (IPSIE SL1-RP-04). */
-  async #discover(settings: IdentityProviderSettings): Promise<JWTVerifyGetKey> {
+  async #discover(settings: IdentityProviderSettings): Promise<RemoteKeySet> {
     const url = `${settings.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
-    let metadata: { issuer?: unknown; jwks_uri?: unknown };
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(this.#timeoutMs), redirect: 'error' });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      metadata = (await response.json()) as typeof metadata;
-    } catch (cause) {
-      throw new IdentityProviderUnavailableError(`discovery at ${url} failed`, { cause });
-    }
-    if (metadata.issuer !== settings.issuer) {
+    const metadata = (await fetchIdpJson(url, this.#timeoutMs)) as { issuer?: unknown; jwks_uri?: unknown } | null;
+    if (metadata?.issuer !== settings.issuer) {
       throw new IdentityProviderUnavailableError(
-        `discovery at ${url} names issuer ${String(metadata.issuer)}, not ${settings.issuer}: refusing its keys`,
+        `discovery at ${url} names issuer ${String(metadata?.issuer)}, not ${settings.issuer}: refusing its keys`,
       );
     }
     if (typeof metadata.jwks_uri !== 'string') {
@@ -229,18 +278,113 @@ export class TokenVerifier {
     return this.#remote(metadata.jwks_uri);
   }
 
-  #remote(uri: string): JWTVerifyGetKey {
-    return createRemoteJWKSet(new URL(uri), {
-      cooldownDuration: this.#cooldownMs,
-      timeoutDuration: this.#timeoutMs,
-      cacheMaxAge: 10 * 60_000,
+  #remote(uri: string): RemoteKeySet {
+    return new RemoteKeySet(uri, {
+      clock: this.#clock,
+      maxAgeS: this.#maxAgeS,
+      kidCooldownMs: this.#cooldownMs,
+      minIntervalMs: this.#minIntervalMs,
+      timeoutMs: this.#timeoutMs,
     });
   }
 }
 
+/**
+ * What the token is, by its `typ` (RFC 8725 §3.11: explicit typing keeps one kind of JWT from being taken
+ * for another). An ID token is untyped or `JWT`; `at+jwt` is an RFC 9068 access token, accepted only at
+ * Check and only where the IdP's `access_tokens` allows it; anything else (`logout+jwt`, `secevent+jwt`, ...)
+ * is refused.
+ *
+ * @throws {TokenRejectedError} `ERR_TOKEN_TYPE_INVALID`
+ */
+function tokenType(
+  typ: unknown,
+  claims: JWTPayload,
+  settings: IdentityProviderSettings,
+  purpose: VerifyPurpose,
+): VerifiedToken['type'] {
+  // RFC 7515 §4.1.9: compared without case, "application/" may be left out.
+  const normalized = typeof typ === 'string' ? typ.toLowerCase().replace(/^application\//, '') : typ;
+  if (normalized === 'at+jwt') {
+    if (purpose.kind === 'bearer' && settings.accessTokens !== undefined) return 'access_token';
+    throw new TokenRejectedError(
+      'ERR_TOKEN_TYPE_INVALID',
+      purpose.kind === 'sign-in'
+        ? 'an access token is not an ID token: sign-in needs the ID token'
+        : "this identity provider's access tokens are not accepted (no access_tokens setting)",
+    );
+  }
+  if (normalized !== undefined && normalized !== 'jwt') {
+    throw new TokenRejectedError('ERR_TOKEN_TYPE_INVALID', `a token of type ${String(typ)} is not an ID token`);
+  }
+  // An untyped logout token (OIDC Back-Channel Logout §2.4) or SET (RFC 8417 §2.2) still has "events".
+  if (claims['events'] !== undefined) {
+    throw new TokenRejectedError('ERR_TOKEN_TYPE_INVALID', 'a token with "events" is a logout token or a SET');
+  }
+  return 'id_token';
+}
+
+/**
+ * An ID token's `aud` is our client id as a single string (IPSIE SL1-RP-10) and its `azp`, if any, our client
+ * id too (OIDC Core §3.1.3.7); an access token's `aud` holds the API (RFC 9068 §4). At a multi-tenant IdP the
+ * tenant claim must name this tenant.
+ *
+ * @throws {TokenRejectedError} `ERR_TOKEN_AUDIENCE_INVALID`
+ */
+function checkAudience(claims: JWTPayload, type: VerifiedToken['type'], settings: IdentityProviderSettings): void {
+  const { aud } = claims;
+  if (type === 'access_token') {
+    const audience = settings.accessTokens?.audience;
+    if (aud !== audience && !(Array.isArray(aud) && aud.includes(audience ?? ''))) {
+      throw new TokenRejectedError('ERR_TOKEN_AUDIENCE_INVALID', 'the access token is not for this API');
+    }
+  } else {
+    if (typeof aud !== 'string' || aud !== settings.clientId) {
+      throw new TokenRejectedError(
+        'ERR_TOKEN_AUDIENCE_INVALID',
+        'the audience must be exactly our client id, as a single string',
+      );
+    }
+    if (claims['azp'] !== undefined && claims['azp'] !== settings.clientId) {
+      throw new TokenRejectedError('ERR_TOKEN_AUDIENCE_INVALID', 'the token was issued to another party (azp)');
+    }
+  }
+  const tenant = settings.tenantClaim;
+  if (tenant !== undefined && claims[tenant.claim] !== tenant.value) {
+    throw new TokenRejectedError(
+      'ERR_TOKEN_AUDIENCE_INVALID',
+      `the token is for another customer of this identity provider (${tenant.claim})`,
+    );
+  }
+}
+
+/**
+ * OIDC Core §3.1.3.7 (11): the token carries exactly the nonce of the request. A token with a nonce and a
+ * request without one is a mismatch too (someone else's sign-in), and where the IdP requires a nonce (the
+ * default) both must carry one.
+ *
+ * @throws {TokenRejectedError} `ERR_TOKEN_NONCE_MISMATCH`
+ */
+function checkNonce(carried: unknown, requested: string | undefined, settings: IdentityProviderSettings): void {
+  if (requested === undefined && carried === undefined && !settings.requireNonce) return;
+  if (requested === undefined || carried !== requested) {
+    throw new TokenRejectedError(
+      'ERR_TOKEN_NONCE_MISMATCH',
+      requested === undefined
+        ? 'the sign-in request carries no nonce'
+        : 'the nonce is not the one of this authentication request',
+    );
+  }
+}
+
 function rejection(error: unknown): TokenRejectedError | IdentityProviderUnavailableError {
-  if (error instanceof joseErrors.JWTExpired)
-    return new TokenRejectedError('ERR_TOKEN_EXPIRED', 'the token has expired');
+  if (error instanceof TokenRejectedError || error instanceof IdentityProviderUnavailableError) return error;
+  if (error instanceof joseErrors.JWTExpired) {
+    return new TokenRejectedError(
+      'ERR_TOKEN_EXPIRED',
+      error.claim === 'iat' ? 'the token was issued too long ago' : 'the token has expired',
+    );
+  }
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
     return new TokenRejectedError('ERR_TOKEN_SIGNATURE_INVALID', 'the signature does not verify');
   }
@@ -251,11 +395,15 @@ function rejection(error: unknown): TokenRejectedError | IdentityProviderUnavail
     return new TokenRejectedError('ERR_TOKEN_ALGORITHM_REFUSED', 'the algorithm is not accepted');
   }
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    // A claim that is missing or not of its type is the token's fault, whichever claim it is.
+    if (error.reason === 'missing' || error.reason === 'invalid') {
+      return new TokenRejectedError('ERR_TOKEN_CLAIM_INVALID', `claim "${error.claim}" is missing or invalid`);
+    }
     if (error.claim === 'iss') return new TokenRejectedError('ERR_TOKEN_ISSUER_UNKNOWN', 'unexpected issuer');
     if (error.claim === 'nbf' || error.claim === 'iat') {
       return new TokenRejectedError('ERR_TOKEN_NOT_YET_VALID', 'the token is not valid yet');
     }
-    return new TokenRejectedError('ERR_TOKEN_CLAIM_INVALID', `claim "${error.claim}" is missing or invalid`);
+    return new TokenRejectedError('ERR_TOKEN_CLAIM_INVALID', `claim "${error.claim}" is invalid`);
   }
   if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) {
     return new IdentityProviderUnavailableError('the identity provider keys could not be fetched', { cause: error });
@@ -263,6 +411,5 @@ function rejection(error: unknown): TokenRejectedError | IdentityProviderUnavail
   if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid) {
     return new TokenRejectedError('ERR_TOKEN_MALFORMED', 'the token is not a valid JWT');
   }
-  if (error instanceof IdentityProviderUnavailableError) return error;
   return new IdentityProviderUnavailableError('the token could not be verified', { cause: error });
 }

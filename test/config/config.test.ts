@@ -69,6 +69,8 @@ describe('parseConfig', () => {
     [{ IPSIE_LOG_LEVEL: 'loud' }, ['IPSIE_LOG_LEVEL']],
     [{ IPSIE_SUBJECT_CACHE_SIZE: '-1' }, ['IPSIE_SUBJECT_CACHE_SIZE']],
     [{ IPSIE_BATCH_MAX_ITEMS: '1.5' }, ['IPSIE_BATCH_MAX_ITEMS']],
+    [{ IPSIE_JWKS_MAX_AGE_S: '0' }, ['IPSIE_JWKS_MAX_AGE_S']],
+    [{ IPSIE_JWKS_MIN_INTERVAL_MS: 'often' }, ['IPSIE_JWKS_MIN_INTERVAL_MS']],
   ])('names the offending key: %j', (env, keys) => {
     expect(() => parseConfig(env)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', keys }));
   });
@@ -102,8 +104,72 @@ describe('the tenants file', () => {
       id: 'acme',
       jitProvisioning: false,
       scim: undefined,
-      idps: [{ algorithms: ['PS256', 'ES256', 'EdDSA'], defaultSessionLifetimeS: 3600, maxSessionLifetimeS: 43200 }],
+      idps: [
+        {
+          algorithms: ['PS256', 'ES256', 'EdDSA'],
+          defaultSessionLifetimeS: 3600,
+          maxSessionLifetimeS: 43200,
+          requireNonce: true,
+          maxTokenAgeS: 86_400,
+          accessTokens: undefined,
+          tenantClaim: undefined,
+        },
+      ],
     });
+    expect(parseConfig({}).tokens).toEqual({
+      jwksCooldownMs: 30_000,
+      jwksMaxAgeS: 300,
+      jwksMinIntervalMs: 1_000,
+      clockToleranceS: 60,
+    });
+  });
+
+  it('parses the token rules of an IdP: nonce, token age, access tokens, tenant claim', () => {
+    const idp = {
+      issuer: 'https://idp.example',
+      client_id: 'app',
+      jwks_uri: 'https://idp.example/jwks',
+      require_nonce: false,
+      max_token_age_s: 600,
+      access_tokens: { audience: 'https://api.example' },
+      tenant_claim: { claim: 'org_id', value: 'org_acme' },
+    };
+    expect(parse({ acme: { idps: [idp] } })).toMatchObject({
+      tenants: [
+        {
+          idps: [
+            {
+              requireNonce: false,
+              maxTokenAgeS: 600,
+              accessTokens: { audience: 'https://api.example' },
+              tenantClaim: { claim: 'org_id', value: 'org_acme' },
+            },
+          ],
+        },
+      ],
+    });
+  });
+
+  it('one issuer and client in two tenants needs a tenant claim with its own value in each', () => {
+    const shared = { issuer: 'https://idp.example', client_id: 'app', jwks_uri: 'https://idp.example/jwks' };
+    const org = (value: string, claim = 'org_id'): unknown => ({ ...shared, tenant_claim: { claim, value } });
+    expect(() => parse({ acme: { idps: [shared] }, globex: { idps: [shared] } })).toThrow(
+      'tenants.acme.idps[0].tenant_claim is required: issuer https://idp.example with client_id app is configured for tenants acme, globex',
+    );
+    expect(() => parse({ acme: { idps: [org('o1')] }, globex: { idps: [shared] } })).toThrow(
+      'tenants.globex.idps[0].tenant_claim is required',
+    );
+    expect(() => parse({ acme: { idps: [org('o1')] }, globex: { idps: [org('o1')] } })).toThrow(
+      'tenants.globex.idps[0].tenant_claim.value is used by another of tenants acme, globex',
+    );
+    expect(() => parse({ acme: { idps: [org('o1')] }, globex: { idps: [org('o2', 'tid')] } })).toThrow(
+      'tenants.globex.idps[0].tenant_claim.claim must be the same',
+    );
+    expect(() => parse({ acme: { idps: [org('o1')] }, globex: { idps: [org('o2')] } })).not.toThrow();
+    // Another client id at the same issuer is another relying party: no claim needed.
+    expect(() =>
+      parse({ acme: { idps: [shared] }, globex: { idps: [{ ...shared, client_id: 'app2' }] } }),
+    ).not.toThrow();
   });
 
   it('parses SSF transmitters and the receiver, reading secrets from their files', () => {
@@ -156,6 +222,26 @@ describe('the tenants file', () => {
 
   it.each([
     [{ acme: { jit_provisoning: true } }, 'tenants.acme.jit_provisoning is not a known setting'],
+    [
+      { acme: { idps: [{ issuer: 'https://i', client_id: 'c', discovery: true, require_nonce: 'no' }] } },
+      'tenants.acme.idps[0].require_nonce must be true or false',
+    ],
+    [
+      { acme: { idps: [{ issuer: 'https://i', client_id: 'c', discovery: true, max_token_age_s: -1 }] } },
+      'tenants.acme.idps[0].max_token_age_s must be a positive number',
+    ],
+    [
+      { acme: { idps: [{ issuer: 'https://i', client_id: 'c', discovery: true, access_tokens: { audience: 'c' } }] } },
+      'tenants.acme.idps[0].access_tokens.audience must be the API, not client_id',
+    ],
+    [
+      { acme: { idps: [{ issuer: 'https://i', client_id: 'c', discovery: true, access_tokens: {} }] } },
+      'tenants.acme.idps[0].access_tokens.audience is required',
+    ],
+    [
+      { acme: { idps: [{ issuer: 'https://i', client_id: 'c', discovery: true, tenant_claim: { claim: 'tid' } }] } },
+      'tenants.acme.idps[0].tenant_claim.value is required',
+    ],
     [{ acme: { idps: [{ issuer: 'https://i', client_id: 'c' }] } }, 'tenants.acme.idps[0] needs jwks_uri'],
     [
       { acme: { idps: [{ issuer: 'https://i', client_id: 'c', discovery: true, algorithms: ['HS256'] }] } },

@@ -56,7 +56,12 @@ beforeAll(async () => {
   });
   const signIn = await sidecar.tcp.startSession({
     tenant: 'acme',
-    id_token: await idp.idToken('sub-bob', 'app', { oid: 'oid-bob', auth_time: Math.floor(Date.now() / 1000) - 5 }),
+    id_token: await idp.idToken('sub-bob', 'app', {
+      oid: 'oid-bob',
+      auth_time: Math.floor(Date.now() / 1000) - 5,
+      nonce: 'n-first',
+    }),
+    nonce: 'n-first',
   });
   sessionId = signIn.session_id;
 });
@@ -87,7 +92,8 @@ describe('admin API', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_100)); // auth_time has 1 s resolution
     const fresh = await sidecar.tcp.startSession({
       tenant: 'acme',
-      id_token: await idp.idToken('sub-bob', 'app', { auth_time: Math.floor(Date.now() / 1000) }),
+      id_token: await idp.idToken('sub-bob', 'app', { auth_time: Math.floor(Date.now() / 1000), nonce: 'n-fresh' }),
+      nonce: 'n-fresh',
     });
     sessionId = fresh.session_id;
     expect((await sidecar.tcp.check(check(fresh.sequence))).decision).toBe('DECISION_ALLOW');

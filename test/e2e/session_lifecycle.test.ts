@@ -2,10 +2,12 @@
  * IPSIE SL1/SL2 on the RP side: ID tokens and access tokens from fake IdPs that sign with real keys,
  * verified by a real sidecar fed by real NATS.
  */
+import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACME, exampleDirectoryChanges, exampleGroupId } from '../../demo/example_directory.js';
 import type { CheckRequestMessage } from '../../src/check/index.js';
+import { ensureAuditStream } from '../../src/audit/index.js';
 import { jitUserId } from '../../src/session/index.js';
 import { change, user } from '../harness/changes.js';
 import { FakeIdp, hmacWithPublicKey, unsignedToken } from '../harness/fake_idp.js';
@@ -16,6 +18,7 @@ import type { TestSidecar } from '../harness/sidecar.js';
 import { TestProducer } from '../harness/stream.js';
 
 const CLIENT_ID = 'acme-app';
+const API = 'https://api.acme.example';
 
 let nats: NatsServer;
 let producer: TestProducer;
@@ -29,31 +32,11 @@ let now = Math.floor(Date.now() / 1000);
 const bob = ACME.people['bob']!;
 const alice = ACME.people['alice']!;
 
-beforeAll(async () => {
-  [idpA, idpB, idpOther, idpDiscovered] = await Promise.all([
-    FakeIdp.start(),
-    FakeIdp.start(),
-    FakeIdp.start(),
-    FakeIdp.start(),
-  ]);
-  await idpA.addKey('ES256');
-  await idpA.addKey('EdDSA');
-  await idpA.addKey('RS256');
-  nats = await NatsServer.start();
-  producer = await TestProducer.connect(nats.url);
-  await producer.publishAll([
-    ...exampleDirectoryChanges(),
-    change('acme', 'binding.upsert', { issuer: idpA.issuer, subject: 'sub-bob', user_id: bob.id }),
-    change('acme', 'binding.upsert', { issuer: idpA.issuer, subject: 'sub-alice', user_id: alice.id }),
-    // A user pre-provisioned by SCIM, not yet signed in: linked by the IdP's "oid" claim.
-    user('acme', 'dana-id', { user_name: 'dana@acme.example', external_id: 'oid-dana' }),
-    change('acme', 'member.add', { group_id: exampleGroupId(ACME, 'Engineering'), user_id: 'dana-id' }),
-    user('acme', 'erik-id', { user_name: 'erik@acme.example', external_id: 'oid-erik', active: false }),
-    change('globex', 'tenant.upsert', { display_name: 'Globex' }),
-  ]);
-  t = await startTestSidecar({
+/** The sidecar of these tests; every replica is started with the same. */
+function sidecarOptions(): Parameters<typeof startTestSidecar>[0] {
+  return {
     clock: () => now,
-    env: { IPSIE_NATS_URL: nats.url, IPSIE_JWKS_COOLDOWN_MS: '0' },
+    env: { IPSIE_NATS_URL: nats.url, IPSIE_JWKS_COOLDOWN_MS: '0', IPSIE_JWKS_MIN_INTERVAL_MS: '0' },
     tenants: {
       acme: {
         idps: [
@@ -64,7 +47,13 @@ beforeAll(async () => {
             link: { claim: 'oid', to: 'externalId' },
             session: { default_lifetime_s: 1800, max_lifetime_s: 7200 },
           },
-          { issuer: idpB.issuer, client_id: CLIENT_ID, jwks_uri: idpB.jwksUri },
+          {
+            issuer: idpB.issuer,
+            client_id: CLIENT_ID,
+            jwks_uri: idpB.jwksUri,
+            link: { claim: 'email', to: 'userName' },
+            access_tokens: { audience: API },
+          },
           { issuer: idpDiscovered.issuer, client_id: CLIENT_ID, discovery: true },
         ],
       },
@@ -80,7 +69,38 @@ beforeAll(async () => {
         jit_provisioning: true,
       },
     },
-  });
+  };
+}
+
+beforeAll(async () => {
+  [idpA, idpB, idpOther, idpDiscovered] = await Promise.all([
+    FakeIdp.start(),
+    FakeIdp.start(),
+    FakeIdp.start(),
+    FakeIdp.start(),
+  ]);
+  await idpA.addKey('ES256');
+  await idpA.addKey('EdDSA');
+  await idpA.addKey('RS256');
+  nats = await NatsServer.start();
+  producer = await TestProducer.connect(nats.url);
+  // Where the gateway would have created it: sign-in assertions are claimed there.
+  await ensureAuditStream(producer.jsm);
+  await producer.publishAll([
+    ...exampleDirectoryChanges(),
+    change('acme', 'binding.upsert', { issuer: idpA.issuer, subject: 'sub-bob', user_id: bob.id }),
+    change('acme', 'binding.upsert', { issuer: idpA.issuer, subject: 'sub-alice', user_id: alice.id }),
+    // A user pre-provisioned by SCIM, not yet signed in: linked by the IdP's "oid" claim.
+    user('acme', 'dana-id', { user_name: 'dana@acme.example', external_id: 'oid-dana' }),
+    change('acme', 'member.add', { group_id: exampleGroupId(ACME, 'Engineering'), user_id: 'dana-id' }),
+    user('acme', 'erik-id', { user_name: 'erik@acme.example', external_id: 'oid-erik', active: false }),
+    // Provisioned by SCIM, linked by IdP B's verified e-mail at first sign-in.
+    user('acme', 'fay-id', { user_name: 'fay@acme.example' }),
+    change('acme', 'member.add', { group_id: exampleGroupId(ACME, 'Engineering'), user_id: 'fay-id' }),
+    change('acme', 'binding.upsert', { issuer: idpB.issuer, subject: 'b-bob', user_id: bob.id }),
+    change('globex', 'tenant.upsert', { display_name: 'Globex' }),
+  ]);
+  t = await startTestSidecar(sidecarOptions());
   await t.sidecar.deployPolicy(await examplePolicy('acme'));
   await t.sidecar.deployPolicy(await examplePolicy('globex'));
 });
@@ -100,6 +120,18 @@ const tick = (): number => (now = Math.floor(Date.now() / 1000));
 
 function byToken(token: string, action = 'write', type = 'repository'): CheckRequestMessage {
   return { tenant: 'acme', subject: { token }, action: { name: action }, resource: { type, id: 'r1' } };
+}
+
+/** A sign-in as the app makes it: the ID token and the nonce the app sent in its authentication request. */
+async function signIn(
+  idp: FakeIdp,
+  sub: string,
+  claims: Record<string, unknown> = {},
+  tenant = 'acme',
+  audience = CLIENT_ID,
+): Promise<{ tenant: string; id_token: string; nonce: string }> {
+  const nonce = randomUUID();
+  return { tenant, id_token: await idp.idToken(sub, audience, { nonce, ...claims }, { now }), nonce };
 }
 
 async function reasonsFor(token: string): Promise<string[]> {
@@ -135,10 +167,45 @@ describe('Check with a token', () => {
     ['for another audience', { aud: () => 'someone-else' }, 'TOKEN_AUDIENCE_INVALID'],
     ['with an audience array (IPSIE: a single string)', { aud: () => [CLIENT_ID] }, 'TOKEN_AUDIENCE_INVALID'],
     ['without a subject', { sub: () => undefined }, 'TOKEN_CLAIM_INVALID'],
+    ['without iat', { iat: () => undefined }, 'TOKEN_CLAIM_INVALID'],
+    ['issued to another party (azp)', { azp: () => 'someone-else' }, 'TOKEN_AUDIENCE_INVALID'],
+    ['issued longer ago than max_token_age_s', { iat: () => now - 2 * 86_400 }, 'TOKEN_EXPIRED'],
+    ['authenticated in the future', { auth_time: () => now + 3_600 }, 'TOKEN_CLAIM_INVALID'],
   ])('a token %s gets its own reason', async (_name, overrides, reason) => {
     tick();
     const claims = Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, (v as () => unknown)()]));
     expect(await reasonsFor(await idpA.idToken('sub-bob', CLIENT_ID, claims, { now }))).toEqual([reason]);
+  });
+
+  it('a logout token, a SET or an access token of the IdP is denied TOKEN_TYPE_INVALID, never allowed', async () => {
+    tick();
+    const events = { 'http://schemas.openid.net/event/backchannel-logout': {} };
+    for (const [claims, typ] of [
+      [{ events, nonce: undefined }, 'logout+jwt'],
+      [{ events }, 'secevent+jwt'],
+      [{ events }, null], // an untyped logout token
+      [{ client_id: CLIENT_ID }, 'at+jwt'], // IdP A accepts no access tokens
+    ] as const) {
+      const token = await idpA.idToken('sub-bob', CLIENT_ID, claims, { now, typ });
+      expect(await reasonsFor(token), String(typ)).toEqual(['TOKEN_TYPE_INVALID']);
+    }
+  });
+
+  it('an RFC 9068 access token for the API is allowed where the IdP accepts them; an ID token for the API is not', async () => {
+    tick();
+    const access = await idpB.idToken('b-bob', API, { client_id: 'acme-mobile' }, { now, typ: 'at+jwt' });
+    expect((await t.tcp.check(byToken(access))).decision).toBe('DECISION_ALLOW');
+    expect(await reasonsFor(await idpB.idToken('b-bob', API, {}, { now }))).toEqual(['TOKEN_AUDIENCE_INVALID']);
+    const forClient = await idpB.idToken('b-bob', CLIENT_ID, { client_id: 'acme-mobile' }, { now, typ: 'at+jwt' });
+    expect(await reasonsFor(forClient)).toEqual(['TOKEN_AUDIENCE_INVALID']);
+  });
+
+  it("an unknown critical header is the token's reason, not IDP_UNAVAILABLE", async () => {
+    tick();
+    const header = { crit: ['urn:example:must-understand'], 'urn:example:must-understand': true };
+    expect(await reasonsFor(await idpA.idToken('sub-bob', CLIENT_ID, {}, { now, header }))).toEqual([
+      'TOKEN_MALFORMED',
+    ]);
   });
 
   it("a token from an issuer the tenant does not trust (or another tenant's IdP) does not resolve", async () => {
@@ -292,10 +359,10 @@ describe('StartSession (sign-in)', () => {
 
   it('never keeps a session longer than the IdP maximum, and defaults without session_expiry', async () => {
     tick();
-    const long = await idpA.idToken('sub-bob', CLIENT_ID, { session_expiry: now + 86_400, auth_time: now }, { now });
-    expect((await t.tcp.startSession({ tenant: 'acme', id_token: long })).expires_at).toBe(String(now + 7200));
-    const none = await idpA.idToken('sub-bob', CLIENT_ID, { session_expiry: undefined, auth_time: now }, { now });
-    expect((await t.tcp.startSession({ tenant: 'acme', id_token: none })).expires_at).toBe(String(now + 1800));
+    const long = await signIn(idpA, 'sub-bob', { session_expiry: now + 86_400, auth_time: now });
+    expect((await t.tcp.startSession(long)).expires_at).toBe(String(now + 7200));
+    const none = await signIn(idpA, 'sub-bob', { session_expiry: undefined, auth_time: now });
+    expect((await t.tcp.startSession(none)).expires_at).toBe(String(now + 1800));
   });
 
   it('refuses a replayed ID token and a wrong nonce, with their reasons', async () => {
@@ -317,29 +384,108 @@ describe('StartSession (sign-in)', () => {
     });
   });
 
+  it('refuses a sign-in without a nonce when the token carries one, and by default when neither does', async () => {
+    tick();
+    for (const claims of [{ nonce: 'n-of-another-browser' }, {}]) {
+      const token = await idpA.idToken('sub-bob', CLIENT_ID, claims, { now });
+      expect(await t.tcp.failure(t.tcp.startSession({ tenant: 'acme', id_token: token }))).toMatchObject({
+        code: status.UNAUTHENTICATED,
+        reason: 'TOKEN_NONCE_MISMATCH',
+      });
+    }
+  });
+
+  it('an access token or a logout token never signs in', async () => {
+    tick();
+    const claims = { nonce: 'n-1', client_id: 'acme-mobile' };
+    const access = await idpB.idToken('b-bob', API, claims, { now, typ: 'at+jwt' });
+    const logout = await idpA.idToken('sub-bob', CLIENT_ID, claims, { now, typ: 'logout+jwt' });
+    for (const id_token of [access, logout]) {
+      const request = { tenant: 'acme', id_token, nonce: 'n-1' };
+      expect(await t.tcp.failure(t.tcp.startSession(request))).toMatchObject({
+        code: status.UNAUTHENTICATED,
+        reason: 'TOKEN_TYPE_INVALID',
+      });
+    }
+  });
+
+  it('links by e-mail only when the IdP says it verified the address (nOAuth)', async () => {
+    tick();
+    for (const verified of [{ email_verified: false }, { email_verified: 'true' }, {}]) {
+      const request = await signIn(idpB, 'b-fay', { email: 'fay@acme.example', ...verified });
+      expect(await t.tcp.failure(t.tcp.startSession(request)), JSON.stringify(verified)).toMatchObject({
+        code: status.PERMISSION_DENIED,
+        reason: 'USER_NOT_PROVISIONED',
+      });
+    }
+    const request = await signIn(idpB, 'b-fay', { email: 'fay@acme.example', email_verified: true });
+    expect(await t.tcp.startSession(request)).toMatchObject({ user_id: 'fay-id', binding: 'linked' });
+  });
+
+  it('reads session_lifetime as session_expiry, and refuses a sign-in whose session has already ended', async () => {
+    tick();
+    const lifetime = await signIn(idpA, 'sub-bob', { session_expiry: undefined, session_lifetime: now + 900 });
+    expect((await t.tcp.startSession(lifetime)).expires_at).toBe(String(now + 900));
+    for (const claims of [
+      { session_expiry: now - 5 },
+      { session_expiry: undefined, session_lifetime: now - 5 },
+      { session_expiry: now + 600, session_lifetime: now - 5 }, // the earlier wins
+      { session_expiry: undefined, auth_time: now - 7_300 }, // past max_lifetime_s after authentication
+    ]) {
+      expect(await t.tcp.failure(t.tcp.startSession(await signIn(idpA, 'sub-bob', claims)))).toMatchObject({
+        code: status.UNAUTHENTICATED,
+        reason: 'SESSION_EXPIRED',
+      });
+    }
+  });
+
+  it('the same ID token is accepted by one sidecar replica only, even when both see it at once', async () => {
+    tick();
+    const replica = await startTestSidecar(sidecarOptions());
+    try {
+      const first = await signIn(idpA, 'sub-bob');
+      await t.tcp.startSession(first);
+      expect(await replica.tcp.failure(replica.tcp.startSession(first))).toMatchObject({
+        code: status.UNAUTHENTICATED,
+        reason: 'TOKEN_REPLAYED',
+      });
+      for (let round = 0; round < 5; round++) {
+        const raced = await signIn(idpA, 'sub-bob');
+        const outcomes = await Promise.allSettled([t.tcp.startSession(raced), replica.tcp.startSession(raced)]);
+        expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+        const [refused] = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as Error] : []));
+        expect(await t.tcp.failure(Promise.reject(refused ?? new Error('none refused')))).toMatchObject({
+          reason: 'TOKEN_REPLAYED',
+        });
+      }
+    } finally {
+      await replica.stop();
+    }
+  });
+
   it('links a SCIM-provisioned user by the configured claim at first sign-in, then finds the binding', async () => {
     tick();
-    const first = await idpA.idToken('sub-dana', CLIENT_ID, { oid: 'oid-dana' }, { now });
-    expect(await t.tcp.startSession({ tenant: 'acme', id_token: first })).toMatchObject({
+    const first = await signIn(idpA, 'sub-dana', { oid: 'oid-dana' });
+    expect(await t.tcp.startSession(first)).toMatchObject({
       user_id: 'dana-id',
       binding: 'linked',
     });
-    const again = await idpA.idToken('sub-dana', CLIENT_ID, { oid: 'oid-dana' }, { now });
-    const second = await t.tcp.startSession({ tenant: 'acme', id_token: again });
+    const again = await signIn(idpA, 'sub-dana', { oid: 'oid-dana' });
+    const second = await t.tcp.startSession(again);
     expect(second).toMatchObject({ user_id: 'dana-id', binding: 'existing' });
-    const check = await t.tcp.check({ ...byToken(again), min_sequence: second.sequence });
+    const check = await t.tcp.check({ ...byToken(again.id_token), min_sequence: second.sequence });
     expect(check.decision).toBe('DECISION_ALLOW');
   });
 
   it('refuses unknown identities where the tenant does not provision at sign-in, and deactivated accounts', async () => {
     tick();
-    const stranger = await idpA.idToken('sub-nobody', CLIENT_ID, { oid: 'oid-nobody' }, { now });
-    expect(await t.tcp.failure(t.tcp.startSession({ tenant: 'acme', id_token: stranger }))).toMatchObject({
+    const stranger = await signIn(idpA, 'sub-nobody', { oid: 'oid-nobody' });
+    expect(await t.tcp.failure(t.tcp.startSession(stranger))).toMatchObject({
       code: status.PERMISSION_DENIED,
       reason: 'USER_NOT_PROVISIONED',
     });
-    const erik = await idpA.idToken('sub-erik', CLIENT_ID, { oid: 'oid-erik' }, { now });
-    expect(await t.tcp.failure(t.tcp.startSession({ tenant: 'acme', id_token: erik }))).toMatchObject({
+    const erik = await signIn(idpA, 'sub-erik', { oid: 'oid-erik' });
+    expect(await t.tcp.failure(t.tcp.startSession(erik))).toMatchObject({
       code: status.PERMISSION_DENIED,
       reason: 'ACCOUNT_INACTIVE',
     });
@@ -348,8 +494,7 @@ describe('StartSession (sign-in)', () => {
   it('JIT-provisions at first sign-in where the tenant allows it (IPSIE P1), once', async () => {
     tick();
     const claims = { preferred_username: 'zoe@globex.example', email: 'zoe@globex.example', name: 'Zoe' };
-    const token = await idpOther.idToken('okta-zoe', 'globex-app', claims, { now });
-    const started = await t.tcp.startSession({ tenant: 'globex', id_token: token });
+    const started = await t.tcp.startSession(await signIn(idpOther, 'okta-zoe', claims, 'globex', 'globex-app'));
     expect(started).toMatchObject({
       binding: 'provisioned',
       user_id: jitUserId('globex', idpOther.issuer, 'okta-zoe'),
@@ -360,8 +505,8 @@ describe('StartSession (sign-in)', () => {
       active: true,
       attributes: { displayName: 'Zoe' },
     });
-    const again = await idpOther.idToken('okta-zoe', 'globex-app', claims, { now });
-    expect(await t.tcp.startSession({ tenant: 'globex', id_token: again })).toMatchObject({
+    const again = await signIn(idpOther, 'okta-zoe', claims, 'globex', 'globex-app');
+    expect(await t.tcp.startSession(again)).toMatchObject({
       binding: 'existing',
       user_id: started.user_id,
     });
@@ -369,8 +514,7 @@ describe('StartSession (sign-in)', () => {
 
   it('SL2: a forced re-authentication steps up (max_age 0) until an assertion authenticated after it', async () => {
     tick();
-    const token = await idpA.idToken('sub-bob', CLIENT_ID, { auth_time: now - 60 }, { now });
-    const session = await t.tcp.startSession({ tenant: 'acme', id_token: token });
+    const session = await t.tcp.startSession(await signIn(idpA, 'sub-bob', { auth_time: now - 60 }));
     const check: CheckRequestMessage = {
       tenant: 'acme',
       subject: { session_id: session.session_id },
@@ -383,8 +527,7 @@ describe('StartSession (sign-in)', () => {
     expect(stepUp.reasons.map((r) => r.code)).toEqual(['REAUTHENTICATION_REQUIRED']);
     expect(stepUp.step_up?.max_age).toBe(0);
     expect(stepUp.www_authenticate).toContain('max_age="0"');
-    const fresh = await idpA.idToken('sub-bob', CLIENT_ID, { auth_time: now }, { now });
-    const renewed = await t.tcp.startSession({ tenant: 'acme', id_token: fresh });
+    const renewed = await t.tcp.startSession(await signIn(idpA, 'sub-bob', { auth_time: now }));
     expect(
       (await t.tcp.check({ ...check, subject: { session_id: renewed.session_id }, min_sequence: renewed.sequence }))
         .decision,

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { JWK, JWTPayload } from 'jose';
 import { TestKeySet } from './signing_keys.js';
-import type { SigningAlgorithm } from './signing_keys.js';
+import type { SigningAlgorithm, SignOptions } from './signing_keys.js';
 
 /**
  * An OpenID Provider for tests: real keys, real signatures, discovery and
@@ -19,6 +19,8 @@ export class FakeIdp {
   discoveryIssuer: string;
   /** JWKS requests served so far. */
   jwksFetches = 0;
+  /** How the JWKS endpoint misbehaves: `fail` answers 500, `oversized` pads the document past any sane size. */
+  jwksFault: 'fail' | 'oversized' | undefined;
 
   private constructor(server: Server, issuer: string) {
     this.#server = server;
@@ -48,7 +50,14 @@ export class FakeIdp {
         );
       } else if (request.url === '/jwks') {
         idp.jwksFetches++;
-        response.end(JSON.stringify(idp.keys.jwks()));
+        if (idp.jwksFault === 'fail') {
+          response.statusCode = 500;
+          response.end('{}');
+        } else if (idp.jwksFault === 'oversized') {
+          response.end(JSON.stringify({ ...idp.keys.jwks(), padding: 'x'.repeat(8 * 1024 * 1024) }));
+        } else {
+          response.end(JSON.stringify(idp.keys.jwks()));
+        }
       } else {
         response.statusCode = 404;
         response.end('{}');
@@ -82,16 +91,16 @@ export class FakeIdp {
     return this.keys.publicJwk(kid);
   }
 
-  async sign(claims: JWTPayload, options: { kid?: string | undefined; typ?: string } = {}): Promise<string> {
+  async sign(claims: JWTPayload, options: SignOptions = {}): Promise<string> {
     return await this.keys.sign(claims, options);
   }
 
-  /** A standard ID token for `sub`, valid now; `claims` override or add. */
+  /** A standard ID token for `sub`, valid now; `claims` override, add or (as undefined) leave out. */
   async idToken(
     sub: string,
     audience: string,
-    claims: JWTPayload = {},
-    options: { kid?: string | undefined; now?: number } = {},
+    claims: Readonly<Record<string, unknown>> = {},
+    options: SignOptions & { now?: number } = {},
   ): Promise<string> {
     const now = options.now ?? Math.floor(Date.now() / 1000);
     return await this.sign(

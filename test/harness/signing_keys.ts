@@ -4,6 +4,16 @@ import type { CryptoKey, JWK, JWTPayload } from 'jose';
 
 export type SigningAlgorithm = 'PS256' | 'ES256' | 'EdDSA' | 'RS256';
 
+export interface SignOptions {
+  /** The key to sign with. @defaultValue the first */
+  readonly kid?: string | undefined;
+  /** The `kid` put in the header, if not the signing key's (a made-up one). */
+  readonly kidHeader?: string;
+  /** `null` leaves `typ` out. @defaultValue JWT */
+  readonly typ?: string | null;
+  readonly header?: { readonly crit?: string[]; readonly [name: string]: unknown };
+}
+
 interface SigningKey {
   readonly kid: string;
   readonly alg: SigningAlgorithm;
@@ -53,12 +63,16 @@ export class TestKeySet {
     return this.#key(kid).publicJwk;
   }
 
-  /** Signs `claims` as a JWT with the given (or first) key. */
-  async sign(claims: JWTPayload, options: { kid?: string | undefined; typ?: string } = {}): Promise<string> {
+  /**
+   * Signs `claims` as a JWT with the given (or first) key. `typ` null leaves it out; `header` adds
+   * parameters, and any it lists in `crit` are signed as critical extensions.
+   */
+  async sign(claims: JWTPayload, options: SignOptions = {}): Promise<string> {
     const key = this.#key(options.kid);
-    return await new SignJWT(claims)
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: options.typ ?? 'JWT' })
-      .sign(key.privateKey);
+    const typ = options.typ === null ? {} : { typ: options.typ ?? 'JWT' };
+    const header = { ...options.header, alg: key.alg, kid: options.kidHeader ?? key.kid, ...typ };
+    const crit = Object.fromEntries((options.header?.crit ?? []).map((name) => [name, true]));
+    return await new SignJWT(claims).setProtectedHeader(header).sign(key.privateKey, { crit });
   }
 
   #key(kid?: string): SigningKey {
