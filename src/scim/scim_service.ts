@@ -187,7 +187,8 @@ export class ScimService {
         id,
         user_name: fields.userName,
         external_id: fields.externalId ?? null,
-        active: fields.active,
+        // A new account is active unless the IdP says otherwise.
+        active: fields.active ?? true,
         attributes: fields.attributes,
         roles: fields.roles,
         created_at: this.#clock(),
@@ -256,22 +257,25 @@ export class ScimService {
       const sequence = current.version?.sequence ?? 0;
       checkIfMatch(ifMatch, sequence);
       const fields = userFields(compute(current));
+      // Nothing but an explicit `active: true` activates: a PUT without `active` keeps the current
+      // value; a PATCH that removes it (or sets it to null) leaves the account inactive.
+      const active = fields.active ?? (operation === 'replace' ? current.active : false);
       this.#requireUniqueUserName(tenantId, fields.userName, id);
       const unchanged =
         fields.userName === current.userName &&
         fields.externalId === current.externalId &&
-        fields.active === current.active &&
+        active === current.active &&
         JSON.stringify(fields.attributes) === JSON.stringify(current.attributes) &&
         JSON.stringify(fields.roles) === JSON.stringify(current.roles);
       if (unchanged) return this.#respond('User', context, id, 200);
-      const deactivated = current.active && !fields.active;
+      const deactivated = current.active && !active;
       try {
         const published = await this.#changes.publish(
-          this.#change(tenantId, fields.active ? 'user.upsert' : 'user.deactivate', {
+          this.#change(tenantId, active ? 'user.upsert' : 'user.deactivate', {
             id,
             user_name: fields.userName,
             external_id: fields.externalId ?? null,
-            active: fields.active,
+            active,
             attributes: fields.attributes,
             roles: fields.roles,
             created_at: current.version?.createdAt ?? this.#clock(),
