@@ -12,6 +12,10 @@
  * revision. A pending claim older than `pendingMs` (its writer crashed or
  * stalled) is *fenced* before it is taken: its owner's subject is advanced,
  * so the abandoned write, expecting the old sequence, can never be stored.
+ * Time (this replica's clock against the server's store time) only decides
+ * *when* a pending claim may be fenced, never whether two resources can hold
+ * one name: a skewed clock fences early (a slow write then fails with 409)
+ * or late (the name stays blocked longer).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { subjectOf } from '../changes/index.js';
