@@ -10,7 +10,14 @@ import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
 import { createAdminRouter } from '../admin/index.js';
 import { AuditLog, createAuditPullRoutes, ensureAuditStream, RefusalRecorder } from '../audit/index.js';
-import { createScimRouter, RateLimiter, ScimAuthenticator, ScimService } from '../scim/index.js';
+import {
+  createScimRouter,
+  NAME_CLAIMS_BUCKET,
+  NameClaims,
+  RateLimiter,
+  ScimAuthenticator,
+  ScimService,
+} from '../scim/index.js';
 import type { PollerStatus } from '../signals/index.js';
 import {
   createPushRouter,
@@ -35,7 +42,7 @@ import {
   SigningKeyRing,
   SigningKeysInvalidError,
 } from '../transmit/index.js';
-import { ChangePublisher, connectNats, ensureStateStream } from '../stream/index.js';
+import { ChangePublisher, ChangeReader, connectNats, ensureStateStream, KvRegister } from '../stream/index.js';
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -113,10 +120,23 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const service = new ScimService({
       directory: store,
       changes: publisher,
+      names: new NameClaims({
+        register: await KvRegister.open(nc, {
+          bucket: NAME_CLAIMS_BUCKET,
+          description: 'SCIM userName and group displayName claims per tenant',
+          replicas: config.gateway.streamReplicas,
+        }),
+        log: new ChangeReader(jsm),
+        changes: publisher,
+        logger,
+      }),
       replica,
       logger,
       streamPosition,
     });
+    // Before serving: names written before claims existed (or by an older replica) are claimed too.
+    const claimed = await service.claimExistingNames(config.tenants.map((t) => t.id));
+    if (claimed > 0) logger.info({ claimed }, 'claimed the names of existing users and groups');
     const scim = createScimRouter({
       service,
       authenticator: new ScimAuthenticator(

@@ -138,11 +138,16 @@ function normalizeSingle(attribute: Attribute, value: unknown, path: string): un
 
 // --- store records <-> SCIM JSON ---------------------------------------------
 
-/** The stored form of a normalized User: profile attributes flat (core and enterprise), for policies. */
+/**
+ * The stored form of a normalized User: profile attributes flat (core and
+ * enterprise), for policies. `active` is `undefined` when the document does
+ * not assign it: what that means (new account, PUT, PATCH remove) is the
+ * caller's decision, never a silent `true`.
+ */
 export function userFields(scim: Json): {
   userName: string;
   externalId: string | undefined;
-  active: boolean;
+  active: boolean | undefined;
   attributes: Json;
   roles: string[];
 } {
@@ -158,7 +163,7 @@ export function userFields(scim: Json): {
   return {
     userName: scim['userName'] as string,
     externalId: typeof scim['externalId'] === 'string' ? scim['externalId'] : undefined,
-    active: scim['active'] !== false,
+    active: typeof scim['active'] === 'boolean' ? scim['active'] : undefined,
     attributes,
     roles,
   };

@@ -193,19 +193,72 @@ async function readJsonBody(ctx: Context, limit: number): Promise<unknown> {
   if (type !== '' && !/^application\/(scim\+)?json\b/i.test(type)) {
     throw new ScimError('ERR_SCIM_UNSUPPORTED_MEDIA_TYPE', `send ${SCIM_MEDIA_TYPE}, not ${type}`);
   }
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = (await readRequestBody(ctx, limit)).toString('utf8');
+    bytes = await readRequestBody(ctx, limit);
   } catch (error) {
     if (error instanceof RequestBodyTooLargeError) throw new ScimError('ERR_SCIM_PAYLOAD_TOO_LARGE', error.message);
     throw error;
   }
-  if (text.trim() === '') throw new ScimError('ERR_SCIM_INVALID_SYNTAX', 'the request has no body');
+  let text: string;
   try {
-    return JSON.parse(text) as unknown;
+    // Fatal: a lenient decode would store U+FFFD in place of the bytes the IdP sent.
+    text = STRICT_UTF8.decode(bytes);
+  } catch {
+    throw new ScimError('ERR_SCIM_INVALID_VALUE', 'the body is not valid UTF-8 (RFC 8259 §8.1)');
+  }
+  if (text.trim() === '') throw new ScimError('ERR_SCIM_INVALID_SYNTAX', 'the request has no body');
+  let body: unknown;
+  try {
+    body = JSON.parse(text) as unknown;
   } catch {
     throw new ScimError('ERR_SCIM_INVALID_SYNTAX', 'the body is not valid JSON');
   }
+  requireUnicodeText(body);
+  return body;
+}
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+/** In a `u` regex a surrogate pair is one code point, so this matches only an unpaired half. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** Far deeper than any SCIM document; deeper bodies would only exhaust the stack of later recursive steps. */
+const MAX_DEPTH = 32;
+
+/**
+ * Every string and key of a parsed body must be a sequence of Unicode scalar
+ * values: JSON's `"\ud800"` escape parses to a lone surrogate, which no
+ * UTF-8 encoder can write and no IdP means. Iterative, and bounded in depth:
+ * JSON.parse accepts nesting far deeper than a recursive walk's stack.
+ *
+ * @throws {ScimError} `ERR_SCIM_INVALID_VALUE` (a lone surrogate), `ERR_SCIM_INVALID_SYNTAX` (too deep)
+ */
+function requireUnicodeText(body: unknown): void {
+  const pending: [value: unknown, path: string, depth: number][] = [[body, 'the body', 0]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [value, path, depth] = next;
+    if (typeof value === 'string') {
+      if (LONE_SURROGATE.test(value)) throw loneSurrogate(path);
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= MAX_DEPTH) throw new ScimError('ERR_SCIM_INVALID_SYNTAX', `the body nests deeper than ${MAX_DEPTH}`);
+    if (Array.isArray(value)) {
+      value.forEach((element, i) => pending.push([element, `${path}[${i}]`, depth + 1]));
+      continue;
+    }
+    for (const [key, element] of Object.entries(value)) {
+      if (LONE_SURROGATE.test(key)) throw loneSurrogate(`a key of ${path}`);
+      pending.push([element, `${path}.${key}`, depth + 1]);
+    }
+  }
+}
+
+function loneSurrogate(path: string): ScimError {
+  return new ScimError(
+    'ERR_SCIM_INVALID_VALUE',
+    `${path} holds an unpaired surrogate (\\ud800-\\udfff): not Unicode text`,
+  );
 }
 
 function single(value: string | string[] | undefined): string | undefined {

@@ -7,6 +7,8 @@ import { SequenceConflictError } from '../stream/index.js';
 import { ScimError } from './errors.js';
 import { indexedEquality, matches, parseFilter } from './filter.js';
 import type { Filter } from './filter.js';
+import { foldName, nameTaken } from './name_claims.js';
+import type { NameClaims, NamedResource } from './name_claims.js';
 import { applyPatch } from './patch.js';
 import {
   etagOf,
@@ -41,6 +43,8 @@ export interface ReplicaSync {
 export interface ScimServiceOptions {
   readonly directory: DirectoryReader;
   readonly changes: ChangeSink;
+  /** userName and group displayName claims shared by every gateway replica. */
+  readonly names: NameClaims;
   readonly replica: ReplicaSync;
   /** The stream's last sequence now (the read barrier). */
   readonly streamPosition: () => Promise<number>;
@@ -83,6 +87,7 @@ export interface ScimContext extends Representation {
 export class ScimService {
   readonly #directory: DirectoryReader;
   readonly #changes: ChangeSink;
+  readonly #names: NameClaims;
   readonly #replica: ReplicaSync;
   readonly #streamPosition: () => Promise<number>;
   readonly #logger: Logger;
@@ -92,6 +97,7 @@ export class ScimService {
   constructor(options: ScimServiceOptions) {
     this.#directory = options.directory;
     this.#changes = options.changes;
+    this.#names = options.names;
     this.#replica = options.replica;
     this.#streamPosition = options.streamPosition;
     this.#logger = options.logger;
@@ -182,17 +188,22 @@ export class ScimService {
     const fields = userFields(scim);
     this.#requireUniqueUserName(context.tenantId, fields.userName, undefined);
     const id = randomUUID();
-    const published = await this.#changes.publish(
+    const published = await this.#publishClaimed(
+      context.tenantId,
+      'User',
+      fields.userName,
+      id,
+      0,
       this.#change(context.tenantId, 'user.upsert', {
         id,
         user_name: fields.userName,
         external_id: fields.externalId ?? null,
-        active: fields.active,
+        // A new account is active unless the IdP says otherwise.
+        active: fields.active ?? true,
         attributes: fields.attributes,
         roles: fields.roles,
         created_at: this.#clock(),
       }),
-      { expectedLastSubjectSequence: 0 },
     );
     this.#logger.info({ tenant: context.tenantId, user_id: id, scim: 'create User' }, 'SCIM write');
     return await this.#answer('User', context, id, published.sequence, 201);
@@ -235,6 +246,7 @@ export class ScimService {
         await this.#changes.publish(this.#change(tenantId, 'binding.delete', { issuer: b.issuer, subject: b.subject }))
       ).sequence;
     }
+    await this.#names.release(tenantId, 'User', current.userName, id);
     await this.#sync(last);
     this.#logger.info({ tenant: tenantId, user_id: id, scim: 'delete User' }, 'SCIM write');
     return { status: 204, body: undefined, etag: undefined, location: undefined, sequence: last };
@@ -256,28 +268,32 @@ export class ScimService {
       const sequence = current.version?.sequence ?? 0;
       checkIfMatch(ifMatch, sequence);
       const fields = userFields(compute(current));
+      // Nothing but an explicit `active: true` activates: a PUT without `active` keeps the current
+      // value; a PATCH that removes it (or sets it to null) leaves the account inactive.
+      const active = fields.active ?? (operation === 'replace' ? current.active : false);
       this.#requireUniqueUserName(tenantId, fields.userName, id);
       const unchanged =
         fields.userName === current.userName &&
         fields.externalId === current.externalId &&
-        fields.active === current.active &&
+        active === current.active &&
         JSON.stringify(fields.attributes) === JSON.stringify(current.attributes) &&
         JSON.stringify(fields.roles) === JSON.stringify(current.roles);
       if (unchanged) return this.#respond('User', context, id, 200);
-      const deactivated = current.active && !fields.active;
+      const deactivated = current.active && !active;
+      const change = this.#change(tenantId, active ? 'user.upsert' : 'user.deactivate', {
+        id,
+        user_name: fields.userName,
+        external_id: fields.externalId ?? null,
+        active,
+        attributes: fields.attributes,
+        roles: fields.roles,
+        created_at: current.version?.createdAt ?? this.#clock(),
+      });
       try {
-        const published = await this.#changes.publish(
-          this.#change(tenantId, fields.active ? 'user.upsert' : 'user.deactivate', {
-            id,
-            user_name: fields.userName,
-            external_id: fields.externalId ?? null,
-            active: fields.active,
-            attributes: fields.attributes,
-            roles: fields.roles,
-            created_at: current.version?.createdAt ?? this.#clock(),
-          }),
-          { expectedLastSubjectSequence: sequence },
-        );
+        const published =
+          foldName(fields.userName) === foldName(current.userName)
+            ? await this.#changes.publish(change, { expectedLastSubjectSequence: sequence })
+            : await this.#publishClaimed(tenantId, 'User', fields.userName, id, sequence, change, current.userName);
         let last = published.sequence;
         if (deactivated) {
           // IPSIE AL1: deactivation ends every session at once, and for good:
@@ -314,14 +330,18 @@ export class ScimService {
     const members = this.#memberIds(tenantId, scim['members']);
     const id = randomUUID();
     let last = (
-      await this.#changes.publish(
+      await this.#publishClaimed(
+        tenantId,
+        'Group',
+        displayName,
+        id,
+        0,
         this.#change(tenantId, 'group.upsert', {
           id,
           display_name: displayName,
           external_id: typeof scim['externalId'] === 'string' ? scim['externalId'] : null,
           created_at: this.#clock(),
         }),
-        { expectedLastSubjectSequence: 0 },
       )
     ).sequence;
     for (const userId of members) {
@@ -371,6 +391,7 @@ export class ScimService {
       last = (await this.#changes.publish(this.#change(tenantId, 'member.remove', { group_id: id, user_id: m.id })))
         .sequence;
     }
+    await this.#names.release(tenantId, 'Group', current.displayName, id);
     await this.#sync(last);
     this.#logger.info({ tenant: tenantId, group_id: id, scim: 'delete Group' }, 'SCIM write');
     return { status: 204, body: undefined, etag: undefined, location: undefined, sequence: last };
@@ -401,16 +422,16 @@ export class ScimService {
       try {
         let last = 0;
         if (displayName !== current.displayName || externalId !== current.externalId) {
+          const change = this.#change(tenantId, 'group.upsert', {
+            id,
+            display_name: displayName,
+            external_id: externalId ?? null,
+            created_at: current.version?.createdAt ?? this.#clock(),
+          });
           last = (
-            await this.#changes.publish(
-              this.#change(tenantId, 'group.upsert', {
-                id,
-                display_name: displayName,
-                external_id: externalId ?? null,
-                created_at: current.version?.createdAt ?? this.#clock(),
-              }),
-              { expectedLastSubjectSequence: sequence },
-            )
+            foldName(displayName) === foldName(current.displayName)
+              ? await this.#changes.publish(change, { expectedLastSubjectSequence: sequence })
+              : await this.#publishClaimed(tenantId, 'Group', displayName, id, sequence, change, current.displayName)
           ).sequence;
         }
         for (const userId of wanted) {
@@ -457,6 +478,56 @@ export class ScimService {
 
   #change<K extends ChangeKind>(tenant: string, kind: K, data: ChangeOf<K>['data']): Change {
     return { v: 1, id: randomUUID(), tenant, at: this.#clock(), kind, data } as unknown as Change;
+  }
+
+  /**
+   * Publishes a write that gives resource `id` the name `name`: claims the
+   * name first (409 while another resource holds it), publishes expecting
+   * the subject at `base`, then releases the name it had before. A failed
+   * write releases the new claim once the stream shows it cannot land.
+   */
+  async #publishClaimed(
+    tenantId: string,
+    kind: ResourceKind,
+    name: string,
+    id: string,
+    base: number,
+    change: Change,
+    previousName?: string,
+  ): Promise<PublishedChange> {
+    await this.#names.claim(tenantId, kind, name, id, base);
+    let published: PublishedChange;
+    try {
+      published = await this.#changes.publish(change, { expectedLastSubjectSequence: base });
+    } catch (error) {
+      await this.#names.release(tenantId, kind, name, id);
+      // A create whose id was fenced: another request took the name over while this one stalled.
+      if (error instanceof SequenceConflictError && base === 0) throw nameTaken(kind, name);
+      throw error;
+    }
+    if (previousName !== undefined) await this.#names.release(tenantId, kind, previousName, id);
+    return published;
+  }
+
+  /**
+   * Claims the names of every user and group the replica holds (see
+   * {@link NameClaims.claimExisting}); run at start, once caught up.
+   * Returns how many claims were written.
+   */
+  async claimExistingNames(tenantIds: readonly string[]): Promise<number> {
+    const directory = this.#directory;
+    function* resources(): Generator<NamedResource> {
+      for (const tenantId of tenantIds) {
+        for (const u of directory.users(tenantId)) {
+          yield { tenantId, kind: 'User', id: u.id, name: u.userName, sequence: u.version?.sequence ?? 0 };
+        }
+        for (const g of directory.groups(tenantId)) {
+          yield { tenantId, kind: 'Group', id: g.id, name: g.displayName, sequence: g.version?.sequence ?? 0 };
+        }
+      }
+    }
+    // Read in full first: the replica's iterators must not stay open across an await (the ingestor writes).
+    return await this.#names.claimExisting([...resources()]);
   }
 
   async #publishExpecting(change: Change, sequence: number, ifMatch: string | undefined): Promise<PublishedChange> {
@@ -540,15 +611,16 @@ export class ScimService {
     return found;
   }
 
+  /** The replica's view, before any claim: a cheap 409 for a name this replica already sees taken. */
   #requireUniqueUserName(tenantId: string, userName: string, self: string | undefined): void {
     if (this.#directory.userIdsByUserName(tenantId, userName).some((id) => id !== self)) {
-      throw new ScimError('ERR_SCIM_UNIQUENESS', `userName "${userName}" is already taken in this tenant`);
+      throw nameTaken('User', userName);
     }
   }
 
   #requireUniqueDisplayName(tenantId: string, displayName: string, self: string | undefined): void {
     if (this.#directory.groupIdsByDisplayName(tenantId, displayName).some((id) => id !== self)) {
-      throw new ScimError('ERR_SCIM_UNIQUENESS', `a group named "${displayName}" already exists in this tenant`);
+      throw nameTaken('Group', displayName);
     }
   }
 

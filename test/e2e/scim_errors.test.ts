@@ -197,6 +197,96 @@ describe('bad SCIM input gets the right error and changes nothing', () => {
     expect(response.body?.['scimType']).toBe(scimType);
   });
 
+  describe('text that is not Unicode is 400 invalidValue and stores nothing', () => {
+    const userBody = (userName: Buffer): Buffer =>
+      Buffer.concat([
+        Buffer.from(`{"schemas": ["${USER_SCHEMA}"], "userName": "`),
+        userName,
+        Buffer.from('@acme.example"}'),
+      ]);
+    const bytes = (...parts: (string | number[])[]): Buffer =>
+      Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+
+    it.each([
+      ['a byte that is never UTF-8 (0xFF)', bytes('bad', [0xff])],
+      ['a Latin-1 é (0xE9)', bytes('ren', [0xe9])],
+      ['an overlong "/" (0xC0 0xAF)', bytes('a', [0xc0, 0xaf], 'b')],
+      ['a UTF-8-encoded surrogate (0xED 0xA0 0x80)', bytes('cesu', [0xed, 0xa0, 0x80])],
+      ['a truncated sequence (0xE2 0x82)', bytes('euro', [0xe2, 0x82])],
+    ])('raw bytes: %s', async (_name, userName) => {
+      const response = await refused(async () => await scim.request('POST', '/Users', userBody(userName)));
+      expect(response).toMatchObject({ status: 400, body: { scimType: 'invalidValue' } });
+    });
+
+    it.each([
+      ['a lone high surrogate in userName', () => scim.request('POST', '/Users', userBody(Buffer.from('\\ud800x')))],
+      ['a lone low surrogate', () => scim.request('POST', '/Users', userBody(Buffer.from('x\\udc00')))],
+      [
+        'a high surrogate before a non-surrogate',
+        () => scim.request('POST', '/Users', userBody(Buffer.from('\\ud83d\\u0041'))),
+      ],
+      [
+        'a lone surrogate in a sub-attribute',
+        () =>
+          scim.request(
+            'POST',
+            '/Users',
+            `{"schemas": ["${USER_SCHEMA}"], "userName": "sub@acme.example", "name": {"givenName": "\\udfff"}}`,
+          ),
+      ],
+      [
+        'a lone surrogate in a key',
+        () =>
+          scim.request('POST', '/Users', `{"schemas": ["${USER_SCHEMA}"], "userName": "k@acme.example", "\\ud800": 1}`),
+      ],
+      [
+        'a lone surrogate in a group displayName',
+        () => scim.request('POST', '/Groups', `{"schemas": ["${GROUP_SCHEMA}"], "displayName": "G\\ud800"}`),
+      ],
+      [
+        'a lone surrogate in a PATCH value',
+        () =>
+          scim.request(
+            'PATCH',
+            `/Users/${userId}`,
+            `{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "title", "value": "\\ud800"}]}`,
+          ),
+      ],
+      [
+        'a lone surrogate in a PUT',
+        () =>
+          scim.request(
+            'PUT',
+            `/Users/${userId}`,
+            `{"schemas": ["${USER_SCHEMA}"], "userName": "Taken@acme.example\\udbff"}`,
+          ),
+      ],
+    ])('escape: %s', async (_name, request) => {
+      const response = await refused(request);
+      expect(response).toMatchObject({ status: 400, body: { scimType: 'invalidValue' } });
+    });
+
+    it('a valid surrogate pair (escaped or raw) is text: stored as the character it encodes', async () => {
+      const escaped = await scim.request('POST', '/Users', userBody(Buffer.from('smile\\ud83d\\ude00')));
+      expect(escaped).toMatchObject({ status: 201, body: { userName: 'smile😀@acme.example' } });
+      const raw = await scim.request('POST', '/Users', userBody(Buffer.from('grin😁')));
+      expect(raw).toMatchObject({ status: 201, body: { userName: 'grin😁@acme.example' } });
+    });
+
+    it('a body nested deeper than any SCIM document is 400 invalidSyntax, not a stack overflow', async () => {
+      const depth = 20_000;
+      const response = await refused(
+        async () =>
+          await scim.request(
+            'POST',
+            '/Users',
+            `{"schemas": ["${USER_SCHEMA}"], "userName": "deep@acme.example", "x": ${'['.repeat(depth)}${']'.repeat(depth)}}`,
+          ),
+      );
+      expect(response).toMatchObject({ status: 400, body: { scimType: 'invalidSyntax' } });
+    });
+  });
+
   it('renaming another user to a taken userName (any case) is a 409', async () => {
     const other = await scim.post('/Users', { schemas: [USER_SCHEMA], userName: 'other@acme.example' });
     const id = other.body?.['id'] as string;

@@ -14,6 +14,7 @@ export class ScimClient {
     this.#token = token;
   }
 
+  /** `body`: JSON-encoded unless it is a string or raw bytes (sent as they are). */
   async request(
     method: string,
     path: string,
@@ -27,7 +28,9 @@ export class ScimClient {
         ...(body === undefined ? {} : { 'content-type': 'application/scim+json' }),
         ...headers,
       },
-      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      ...(body === undefined
+        ? {}
+        : { body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body) }),
     });
     const text = await response.text();
     return {
