@@ -113,25 +113,25 @@ export class Decider {
    * @throws {TenantUnknownError} `ERR_STORE_TENANT_UNKNOWN`
    * @throws {PolicyNotLoadedError} `ERR_POLICY_NOT_LOADED`
    * @throws {PolicyEvaluationError} `ERR_POLICY_EVALUATION_FAILED`
-   * @throws {PolicyResultInvalidError} `ERR_POLICY_RESULT_INVALID`
+   * @throws {PolicyOverloadedError} `ERR_POLICY_OVERLOADED`
    */
   async check(request: CheckRequest, waitMs?: number): Promise<CheckResult> {
     const started = performance.now();
     await this.#awaitSequence(request.minSequence, waitMs);
-    const result = this.decide(request, await this.#resolve(request.tenantId, request.subject));
+    const result = await this.decide(request, await this.#resolve(request.tenantId, request.subject));
     this.#observer?.timed('check', (performance.now() - started) / 1000);
     return result;
   }
 
   /**
-   * Decides now, without waiting for `min_sequence` (refused if not yet applied).
-   * Synchronous: one store read and one Wasm evaluation. A token subject must
-   * be resolved first (`check` does).
+   * Decides now, without waiting for `min_sequence` (refused if not yet applied):
+   * one store read, then one evaluation on the policy workers. A token subject
+   * must be resolved first (`check` does).
    */
-  decide(request: CheckRequest, resolved?: Resolved): CheckResult {
+  async decide(request: CheckRequest, resolved?: Resolved): Promise<CheckResult> {
     if (request.minSequence > this.#reader.appliedSequence()) throw this.#sequenceNotReached(request.minSequence);
     const prepared = this.#prepare(request.tenantId, resolved ?? resolvedFrom(request.subject), request.context);
-    const decision = this.#decide(prepared, request.action, request.resource, request.context);
+    const decision = await this.#decide(prepared, request.action, request.resource, request.context);
     return { decision, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }
 
@@ -144,7 +144,7 @@ export class Decider {
     const prepared = this.#prepare(request.tenantId, resolved, request.context);
     const { items } = request;
     // One Wasm evaluation for the whole batch: the subject is parsed once.
-    const outcomes = this.#outcomes(prepared, (encoder) =>
+    const outcomes = await this.#outcomes(prepared, (encoder) =>
       prepared.policy.evaluateBatch(
         encoder.encodeBatch(items.map((i) => requestInput(i.action, i.resource, i.context))),
         items.length,
@@ -246,19 +246,26 @@ export class Decider {
     return { sequence, ref: resolved.ref, slice, policy, encoder, stale, fixed: undefined };
   }
 
-  #decide(prepared: Prepared, action: CheckedAction, resource: CheckedResource, context: RequestContext): Decision {
-    const outcome = this.#outcomes(prepared, (encoder) => [
-      prepared.policy.evaluate(encoder.encode(requestInput(action, resource, context))),
-    ])?.[0];
+  async #decide(
+    prepared: Prepared,
+    action: CheckedAction,
+    resource: CheckedResource,
+    context: RequestContext,
+  ): Promise<Decision> {
+    const outcome = (
+      await this.#outcomes(prepared, async (encoder) => [
+        await prepared.policy.evaluate(encoder.encode(requestInput(action, resource, context))),
+      ])
+    )?.[0];
     return this.#stamp(prepared, action, resource, outcome ?? this.#fixedOutcome(prepared));
   }
 
   /** The policy's outcomes, or undefined when the answer does not depend on it (stale, unknown subject). */
-  #outcomes(
+  async #outcomes(
     prepared: Prepared,
-    evaluate: (encoder: PolicyInputEncoder) => PolicyDecision[],
-  ): PolicyDecision[] | undefined {
-    return prepared.stale || prepared.encoder === undefined ? undefined : evaluate(prepared.encoder);
+    evaluate: (encoder: PolicyInputEncoder) => Promise<PolicyDecision[]>,
+  ): Promise<PolicyDecision[] | undefined> {
+    return prepared.stale || prepared.encoder === undefined ? undefined : await evaluate(prepared.encoder);
   }
 
   #fixedOutcome(prepared: Prepared): PolicyDecision {

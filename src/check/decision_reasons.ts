@@ -1,4 +1,4 @@
-import { PLATFORM_POLICY_REASON_CODES } from '../policy/index.js';
+import { PLATFORM_POLICY_REASON_CODES, POLICY_TIMEOUT } from '../policy/index.js';
 import { TOKEN_ERROR_CODES } from '../tokens/index.js';
 
 /** Reasons the sidecar decides on before (or instead of) any policy. */
@@ -9,6 +9,7 @@ export const TENANT_DEFINED_REASON = 'TENANT_DEFINED';
 
 const PLATFORM_REASONS: ReadonlySet<string> = new Set<string>([
   ...PLATFORM_POLICY_REASON_CODES,
+  POLICY_TIMEOUT,
   ...SIDECAR_REASON_CODES,
   ...TOKEN_ERROR_CODES.map((code) => code.slice('ERR_'.length)),
 ]);

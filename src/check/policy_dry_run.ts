@@ -1,6 +1,6 @@
 import type { Logger } from '../logging/index.js';
 import { PolicyRegistry } from '../policy/index.js';
-import type { CompiledPolicy } from '../policy/index.js';
+import type { CompiledPolicy, EvaluationPool } from '../policy/index.js';
 import type { EntitlementReader } from '../store/index.js';
 import type { CheckRequest, CheckSubject } from './check_request.js';
 import { Decider } from './decider.js';
@@ -40,6 +40,8 @@ export const DRY_RUN_MAX_REQUESTS = 1_000;
 export async function dryRun(options: {
   readonly reader: EntitlementReader;
   readonly logger: Logger;
+  /** Where both versions are evaluated (off the caller's event loop, within its budget). */
+  readonly pool: EvaluationPool;
   readonly tenantId: string;
   readonly candidate: CompiledPolicy;
   readonly current: CompiledPolicy | undefined;
@@ -50,27 +52,39 @@ export async function dryRun(options: {
     throw new DryRunRequestError(`"requests" must hold 1 to ${DRY_RUN_MAX_REQUESTS} Check requests`);
   }
   const parsed = requests.map((r, i) => parseRequest(tenantId, r, i));
+  const registries: PolicyRegistry[] = [];
   const decider = async (compiled: CompiledPolicy): Promise<Decider> => {
-    const policies = new PolicyRegistry();
+    const policies = new PolicyRegistry({ pool: options.pool });
+    registries.push(policies);
     await policies.install(compiled);
     return new Decider({ reader, policies, logger });
   };
-  const candidate = await decider(options.candidate);
-  const current = options.current === undefined ? undefined : await decider(options.current);
-  const answer = (d: Decider, request: CheckRequest): DryRunAnswer => {
-    const result = d.decide(request);
-    return {
-      decision: result.decision.kind,
-      reasons: result.decision.reasons.map((r) => r.code),
-      policyVersion: result.policyVersion,
+  try {
+    const candidate = await decider(options.candidate);
+    const current = options.current === undefined ? undefined : await decider(options.current);
+    const answer = async (d: Decider, request: CheckRequest): Promise<DryRunAnswer> => {
+      const result = await d.decide(request);
+      return {
+        decision: result.decision.kind,
+        reasons: result.decision.reasons.map((r) => r.code),
+        policyVersion: result.policyVersion,
+      };
     };
-  };
-  return parsed.map((request, i) => {
-    const next = answer(candidate, request);
-    const now = current === undefined ? null : answer(current, request);
-    const changed = now?.decision !== next.decision || now.reasons.join('\n') !== next.reasons.join('\n');
-    return { request: requests[i], current: now, candidate: next, changed };
-  });
+    const outcomes: DryRunOutcome[] = [];
+    for (const [i, request] of parsed.entries()) {
+      const next = await answer(candidate, request);
+      const now = current === undefined ? null : await answer(current, request);
+      const changed = now?.decision !== next.decision || now.reasons.join('\n') !== next.reasons.join('\n');
+      outcomes.push({ request: requests[i], current: now, candidate: next, changed });
+    }
+    return outcomes;
+  } finally {
+    await Promise.all(
+      registries.map(async (r) => {
+        await r.close();
+      }),
+    );
+  }
 }
 
 function parseRequest(tenantId: string, value: unknown, index: number): CheckRequest {

@@ -47,6 +47,7 @@ const STATUS_BY_CODE: Readonly<Record<string, WireStatus>> = {
   ERR_STORE_UNAVAILABLE: { status: GrpcStatus.UNAVAILABLE, reason: 'STORE_UNAVAILABLE' },
   ERR_POLICY_NOT_LOADED: { status: GrpcStatus.UNAVAILABLE, reason: 'POLICY_NOT_LOADED' },
   ERR_POLICY_EVALUATION_FAILED: { status: GrpcStatus.INTERNAL, reason: 'POLICY_EVALUATION_FAILED' },
+  ERR_POLICY_OVERLOADED: { status: GrpcStatus.RESOURCE_EXHAUSTED, reason: 'POLICY_OVERLOADED' },
 };
 
 const INTERNAL: WireStatus = { status: GrpcStatus.INTERNAL, reason: 'INTERNAL' };

@@ -114,6 +114,7 @@ async function test(dir: string | undefined, io: CliIo): Promise<number> {
     opaPath: config.policy.opaPath,
     platformDir: config.policy.platformDir,
     timeoutMs: config.policy.buildTimeoutMs,
+    memoryLimitMb: config.policy.opaMemoryLimitMb,
   });
   try {
     const compiled = await compiler.compile(source, { runTests: true });

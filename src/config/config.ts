@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ConfigInvalidError } from './errors.js';
 import { parseTenantSettings } from './tenant_settings.js';
@@ -12,6 +13,7 @@ export const DEFAULT_GRPC_SOCKET = 'data/sidecar.sock';
 export const DEFAULT_GRPC_SOCKET_MODE = 0o660;
 export const DEFAULT_BATCH_MAX_ITEMS = 100;
 export const DEFAULT_OPA_BUILD_TIMEOUT_MS = 30_000;
+export const DEFAULT_POLICY_BUDGET_MS = 50;
 export const DEFAULT_PLATFORM_POLICY_DIR = `${PROJECT_ROOT}policies/ipsie`;
 export const DEFAULT_LOG_LEVEL = 'info';
 export const DEFAULT_SUBJECT_CACHE_SIZE = 10_000;
@@ -128,6 +130,12 @@ export interface PolicyConfig {
   readonly tenantsDir: string | undefined;
   /** Time limit for one `opa` invocation, in milliseconds. @defaultValue 30000 */
   readonly buildTimeoutMs: number;
+  /** Address space one `opa` run may use, in MiB. @defaultValue 2048 */
+  readonly opaMemoryLimitMb: number;
+  /** Worker threads evaluating policies. @defaultValue the number of cores */
+  readonly workers: number;
+  /** Longest one evaluation may run before it is abandoned (DENY POLICY_TIMEOUT), in ms. @defaultValue 50 */
+  readonly budgetMs: number;
 }
 
 export interface Config {
@@ -189,6 +197,9 @@ export function parseConfig(
       platformDir: env['IPSIE_PLATFORM_POLICY_DIR'] ?? DEFAULT_PLATFORM_POLICY_DIR,
       tenantsDir: optionalString(env, 'IPSIE_TENANT_POLICY_DIR', undefined),
       buildTimeoutMs: positiveInteger(env, 'IPSIE_OPA_BUILD_TIMEOUT_MS', DEFAULT_OPA_BUILD_TIMEOUT_MS),
+      opaMemoryLimitMb: positiveInteger(env, 'IPSIE_OPA_MEMORY_LIMIT_MB', 2048),
+      workers: positiveInteger(env, 'IPSIE_POLICY_WORKERS', availableParallelism()),
+      budgetMs: positiveInteger(env, 'IPSIE_POLICY_BUDGET_MS', DEFAULT_POLICY_BUDGET_MS),
     },
     gateway: {
       address: gatewayAddress(env),
@@ -326,8 +337,11 @@ export const SETTINGS: readonly string[] = [
   'IPSIE_NATS_NAME',
   'IPSIE_NATS_URL',
   'IPSIE_OPA_BUILD_TIMEOUT_MS',
+  'IPSIE_OPA_MEMORY_LIMIT_MB',
   'IPSIE_OPA_PATH',
   'IPSIE_PLATFORM_POLICY_DIR',
+  'IPSIE_POLICY_BUDGET_MS',
+  'IPSIE_POLICY_WORKERS',
   'IPSIE_PUBLIC_URL',
   'IPSIE_SCIM_MAX_BODY_BYTES',
   'IPSIE_SSF_KEYS_RELOAD_MS',

@@ -109,6 +109,8 @@ export interface TenantSettings {
   readonly idps: readonly IdentityProviderSettings[];
   /** IPSIE P1: create the user at first sign-in when no provisioned user matches. @defaultValue false */
   readonly jitProvisioning: boolean;
+  /** This tenant's own time budget for one policy evaluation, in ms; undefined: `IPSIE_POLICY_BUDGET_MS`. */
+  readonly policyBudgetMs: number | undefined;
   /** Shared Signals: transmitters this tenant receives from, and the receiver it reports to. */
   readonly ssf: {
     readonly transmitters: readonly TransmitterSettings[];
@@ -165,6 +167,7 @@ export function parseTenantSettings(
       'authzen',
       'idps',
       'jit_provisioning',
+      'policy',
       'ssf',
     );
     const idps = r.array('idps').map((v, i) => parseIdp(new Reader(v, `${base}.idps[${i}]`, at)));
@@ -189,6 +192,7 @@ export function parseTenantSettings(
           : [],
       idps,
       jitProvisioning: r.boolean('jit_provisioning') ?? false,
+      policyBudgetMs: r.has('policy') ? r.reader('policy').allow('budget_ms').positive('budget_ms') : undefined,
       ssf: r.has('ssf') ? parseSsf(r.reader('ssf'), readSecret) : { transmitters: [], receiver: undefined },
     };
   });

@@ -6,8 +6,11 @@ import type { Logger } from '../logging/index.js';
 import {
   OpaUnavailableError,
   PolicyCompileError,
+  PolicyCompileMemoryError,
   PolicyCompileTimeoutError,
+  PolicyEvaluationError,
   PolicyModuleRejectedError,
+  PolicyOverloadedError,
   PolicyTestFailedError,
 } from '../policy/index.js';
 import type { CompiledPolicy, CompileProblem, TenantPolicySource } from '../policy/index.js';
@@ -148,7 +151,21 @@ export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ t
     const candidate = compiledOf(await catalog.get(tenant, ctx.params['version'] ?? ''));
     const active = await catalog.active(tenant);
     const current = active === undefined ? undefined : compiledOf(await catalog.get(tenant, active.version));
-    const outcomes = await options.dryRun(tenant, candidate, current, body['requests']);
+    let outcomes: readonly unknown[];
+    try {
+      outcomes = await options.dryRun(tenant, candidate, current, body['requests']);
+    } catch (error) {
+      // A version whose Wasm traps (out of memory, a crash) is the upload's problem, not the gateway's.
+      if (error instanceof PolicyEvaluationError) {
+        const failed = new PolicyEvaluationError(
+          `the dry-run of version ${candidate.version} (or of the active one) failed to evaluate: ${error.message}`,
+          { cause: error, ...(error.detail === undefined ? {} : { detail: error.detail }) },
+        );
+        throw new PolicyRefusedError(failed, 422);
+      }
+      if (error instanceof PolicyOverloadedError) throw new PolicyRefusedError(error, 503);
+      throw error;
+    }
     const changed = outcomes.filter((o) => (o as { changed?: boolean }).changed === true).length;
     ctx.body = { candidate: candidate.version, current: current?.version ?? null, changed, outcomes };
   });
@@ -173,7 +190,9 @@ async function compile(options: PolicyAdminOptions, source: TenantPolicySource):
     ) {
       throw new PolicyRefusedError(error, 422);
     }
-    if (error instanceof PolicyCompileTimeoutError) throw new PolicyRefusedError(error, 422);
+    if (error instanceof PolicyCompileTimeoutError || error instanceof PolicyCompileMemoryError) {
+      throw new PolicyRefusedError(error, 422);
+    }
     if (error instanceof OpaUnavailableError) throw new PolicyRefusedError(error, 503);
     throw error;
   }

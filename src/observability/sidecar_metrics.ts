@@ -24,6 +24,7 @@ export class SidecarMetrics {
   readonly registry = new Registry();
   readonly #decisions: Counter<'tenant' | 'decision' | 'reason'>;
   readonly #seconds: Histogram<'call'>;
+  readonly #timeouts: Counter<'tenant'>;
 
   constructor(state: () => SidecarState) {
     this.#decisions = new Counter({
@@ -37,6 +38,12 @@ export class SidecarMetrics {
       help: 'Time to decide a Check or a BatchCheck (AuthZEN and ext_authz included), waiting for min_sequence included',
       labelNames: ['call'],
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [this.registry],
+    });
+    this.#timeouts = new Counter({
+      name: 'ipsie_policy_timeouts_total',
+      help: 'Policy evaluations abandoned for running out of their time budget (their worker was replaced), by tenant',
+      labelNames: ['tenant'],
       registers: [this.registry],
     });
     const gauge = (name: string, help: string, read: (s: SidecarState) => number | undefined): void => {
@@ -81,6 +88,11 @@ export class SidecarMetrics {
 
   decided(tenant: string, decision: string, reason: string | undefined): void {
     this.#decisions.inc({ tenant, decision, reason: reason ?? '' });
+  }
+
+  /** `tenant` is a tenant with a loaded policy: a bounded label. */
+  policyTimedOut(tenant: string): void {
+    this.#timeouts.inc({ tenant });
   }
 
   timed(call: string, seconds: number): void {

@@ -53,6 +53,11 @@ export class PolicyCompileTimeoutError extends SidecarError {
   readonly code = 'ERR_POLICY_COMPILE_TIMEOUT';
 }
 
+/** `opa` needed more memory than it may use (`IPSIE_OPA_MEMORY_LIMIT_MB`). */
+export class PolicyCompileMemoryError extends SidecarError {
+  readonly code = 'ERR_POLICY_COMPILE_MEMORY';
+}
+
 /** The `opa` CLI is missing or failed for reasons unrelated to the Rego. */
 export class OpaUnavailableError extends SidecarError {
   readonly code = 'ERR_POLICY_OPA_UNAVAILABLE';
@@ -66,4 +71,9 @@ export class PolicyNotLoadedError extends SidecarError {
 /** The Wasm evaluation trapped or threw. */
 export class PolicyEvaluationError extends SidecarError {
   readonly code = 'ERR_POLICY_EVALUATION_FAILED';
+}
+
+/** Too many of one tenant's evaluations are waiting for a worker: retry later. */
+export class PolicyOverloadedError extends SidecarError {
+  readonly code = 'ERR_POLICY_OVERLOADED';
 }

@@ -7,8 +7,11 @@ export type {
   TestSummary,
 } from './opa_compiler.js';
 export { PolicyRegistry, TenantPolicy } from './policy_registry.js';
+export type { PolicyRegistryOptions } from './policy_registry.js';
 export { loadPolicyDirectory, loadTenantPolicySources } from './policy_sources.js';
-export { POLICY_RESULT_INVALID } from './policy_decision.js';
+export { POLICY_RESULT_INVALID, POLICY_TIMEOUT } from './policy_decision.js';
+export { DEFAULT_EVALUATION_BUDGET_MS, EvaluationPool } from './evaluation_pool.js';
+export type { EvaluationOutcome, EvaluationPoolOptions } from './evaluation_pool.js';
 export { PLATFORM_POLICY_REASON_CODES } from './platform_reasons.js';
 export type { PlatformPolicyReasonCode } from './platform_reasons.js';
 export type { DecisionKind, PolicyDecision, Reason, StepUpChallenge } from './policy_decision.js';
@@ -19,10 +22,12 @@ export type { EncodedPolicyInput, PolicyInput, RequestInput, SubjectInput } from
 export {
   OpaUnavailableError,
   PolicyCompileError,
+  PolicyCompileMemoryError,
   PolicyCompileTimeoutError,
   PolicyEvaluationError,
   PolicyModuleRejectedError,
   PolicyNotLoadedError,
+  PolicyOverloadedError,
   PolicyTestFailedError,
 } from './errors.js';
 export type { CompileProblem } from './errors.js';

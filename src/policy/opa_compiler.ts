@@ -8,6 +8,7 @@ import { readBundleArchive } from './bundle_archive.js';
 import {
   OpaUnavailableError,
   PolicyCompileError,
+  PolicyCompileMemoryError,
   PolicyCompileTimeoutError,
   PolicyModuleRejectedError,
   PolicyTestFailedError,
@@ -83,6 +84,8 @@ export interface PolicyCompilerOptions {
   readonly platformDir: string;
   /** Time limit for one `opa` run, in milliseconds. */
   readonly timeoutMs: number;
+  /** Address-space limit of one `opa` run (`ulimit -v`), in MiB; undefined: none. */
+  readonly memoryLimitMb?: number | undefined;
 }
 
 interface OpaRun {
@@ -310,22 +313,47 @@ export class PolicyCompiler {
   }
 
   #opa(cwd: string, args: readonly string[]): Promise<OpaRun> {
-    const { opaPath, timeoutMs } = this.#options;
+    const { opaPath, timeoutMs, memoryLimitMb } = this.#options;
+    // The memory bound is the shell's ulimit on the opa process alone, so a hostile upload cannot take the host's.
+    const [file, argv] =
+      memoryLimitMb === undefined
+        ? [opaPath, args]
+        : [
+            '/bin/sh',
+            ['-c', 'ulimit -v "$1" && shift && exec "$@"', 'sh', String(memoryLimitMb * 1024), opaPath, ...args],
+          ];
     return new Promise((resolve, reject) => {
       execFile(
-        opaPath,
-        args,
+        file,
+        argv,
         { cwd, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
         (error, stdout, stderr) => {
           if (error === null) {
             resolve({ code: 0, stdout, stderr });
             return;
           }
-          const failure = error as NodeJS.ErrnoException & { killed?: boolean; code?: number | string };
-          if (failure.code === 'ENOENT' || failure.code === 'EACCES') {
+          const failure = error as Omit<NodeJS.ErrnoException, 'code'> & {
+            killed?: boolean;
+            code?: number | string;
+            signal?: string | null;
+          };
+          // ENOENT/EACCES from a direct run; 127/126 when the shell's exec cannot find or run it.
+          if (failure.code === 'ENOENT' || failure.code === 'EACCES' || failure.code === 127 || failure.code === 126) {
             reject(new OpaUnavailableError(`the opa CLI was not found at ${opaPath}`, { cause: error }));
           } else if (failure.killed === true) {
             reject(new PolicyCompileTimeoutError(`opa ${args[0] ?? ''} did not finish within ${timeoutMs} ms`));
+          } else if (
+            memoryLimitMb !== undefined &&
+            // Go reports a failed reservation, or dies of a signal when even its start-up does not fit.
+            (/fatal error: (runtime: out of memory|failed to reserve)|cannot allocate memory/.test(stderr) ||
+              typeof failure.signal === 'string')
+          ) {
+            reject(
+              new PolicyCompileMemoryError(
+                `opa ${args[0] ?? ''} needed more than the ${String(memoryLimitMb)} MiB it may use`,
+                { detail: { stderr: stderr.slice(0, 2_000) } },
+              ),
+            );
           } else {
             resolve({ code: typeof failure.code === 'number' ? failure.code : 1, stdout, stderr });
           }

@@ -33,6 +33,18 @@ export function resultInvalidDecision(problem: string): PolicyDecision {
   return { kind: 'deny', reasons: [{ code: POLICY_RESULT_INVALID, message: problem }], stepUp: undefined };
 }
 
+/** The reason of every decision whose evaluation ran out of its time budget. */
+export const POLICY_TIMEOUT = 'POLICY_TIMEOUT';
+
+/** What a policy that did not finish within its budget decides: DENY. */
+export function timeoutDecision(budgetMs: number): PolicyDecision {
+  return {
+    kind: 'deny',
+    reasons: [{ code: POLICY_TIMEOUT, message: `the tenant policy did not decide within ${budgetMs} ms` }],
+    stepUp: undefined,
+  };
+}
+
 /** Reads the raw Wasm result set. Anything unexpected is a DENY, never an allow. */
 export function policyDecisionFromResultSet(resultSet: unknown): PolicyDecision {
   const result = singleResult(resultSet);

@@ -34,7 +34,7 @@ import { dryRun } from '../check/index.js';
 import { createPolicyAdminRoutes, PolicyCatalog } from '../distribution/index.js';
 import { GATEWAY_APIS, GatewayMetrics, healthReport, metricsRoute } from '../observability/index.js';
 import { ensureObservationStream } from '../observations/index.js';
-import { PolicyCompiler } from '../policy/index.js';
+import { EvaluationPool, PolicyCompiler } from '../policy/index.js';
 import { EntitlementStore } from '../store/index.js';
 import {
   createTransmitterRoutes,
@@ -80,6 +80,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let keys: SigningKeyRing | undefined;
   let health: Server | undefined;
   let transmitter: SessionChangeTransmitter | undefined;
+  // Dry-runs evaluate uploaded policies off the event loop that serves every tenant's SCIM and SSF, within budget.
+  const pool = new EvaluationPool({
+    size: config.policy.workers,
+    budgetMs: config.policy.budgetMs,
+    onWorkerError: (error) => {
+      logger.error({ err: error }, 'a policy evaluation worker failed; it is replaced');
+    },
+  });
   try {
     const jsm = await jetstreamManager(nc);
     await ensureStateStream(jsm, { replicas: config.gateway.streamReplicas });
@@ -90,6 +98,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       opaPath: config.policy.opaPath,
       platformDir: config.policy.platformDir,
       timeoutMs: config.policy.buildTimeoutMs,
+      memoryLimitMb: config.policy.opaMemoryLimitMb,
     });
     const js = jetstream(nc);
     const publisher = new ChangePublisher(js);
@@ -323,7 +332,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
               catalog,
               compile: async (source) => await compiler.compile(source, { runTests: true }),
               dryRun: async (tenantId, candidate, current, requests) =>
-                await dryRun({ reader: store, logger, tenantId, candidate, current, requests }),
+                await dryRun({ reader: store, logger, pool, tenantId, candidate, current, requests }),
               logger,
               audit: auditRecord('policy.change'),
             }),
@@ -379,6 +388,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         keys?.stop();
         await replica.stop();
         await nc.drain();
+        await pool.close();
         store.close();
       },
     };
@@ -389,6 +399,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     keys?.stop();
     await ingestor?.stop();
     await nc.close();
+    await pool.close();
     store.close();
     throw error;
   }

@@ -3,7 +3,7 @@ import { CheckServer, Decider, reasonLabel } from '../check/index.js';
 import type { BoundAddresses, PresentedSession } from '../check/index.js';
 import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
-import { PolicyCompiler, PolicyRegistry, loadTenantPolicySources } from '../policy/index.js';
+import { EvaluationPool, PolicyCompiler, PolicyRegistry, loadTenantPolicySources } from '../policy/index.js';
 import type { CompiledPolicy, TenantPolicySource } from '../policy/index.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -63,11 +63,27 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   const { config, logger } = options;
   const clock = options.clock;
   const store = EntitlementStore.open(config.store.path, { subjectCacheSize: config.store.subjectCacheSize });
-  const policies = new PolicyRegistry();
+  // Set once the metrics exist (below); the pool starts first, with the policies.
+  let countTimeout: (tenant: string) => void = () => undefined;
+  const budgets = new Map(config.tenants.map((t) => [t.id, t.policyBudgetMs]));
+  const pool = new EvaluationPool({
+    size: config.policy.workers,
+    budgetMs: config.policy.budgetMs,
+    tenantBudgetMs: (tenant) => budgets.get(tenant),
+    onTimeout: (tenant, budgetMs) => {
+      logger.warn({ tenant, budget_ms: budgetMs }, 'policy evaluation ran out of its budget; its worker was replaced');
+      countTimeout(tenant);
+    },
+    onWorkerError: (error) => {
+      logger.error({ err: error }, 'a policy evaluation worker failed; it is replaced');
+    },
+  });
+  const policies = new PolicyRegistry({ pool });
   const compiler = new PolicyCompiler({
     opaPath: config.policy.opaPath,
     platformDir: config.policy.platformDir,
     timeoutMs: config.policy.buildTimeoutMs,
+    memoryLimitMb: config.policy.opaMemoryLimitMb,
   });
 
   const deployPolicy = async (source: TenantPolicySource): Promise<CompiledPolicy> => {
@@ -202,6 +218,9 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       ingest: ingestor?.status(),
       policies: new Map(policies.tenants().map((t) => [t, policies.get(t).version])),
     }));
+    countTimeout = (tenant) => {
+      metrics.policyTimedOut(tenant);
+    };
     const rate = config.grpc.decisionAuditRate;
     const denyRate = config.grpc.decisionAuditDenyRate;
     // The tenants' audit trails live on the stream; a standalone sidecar has none.
@@ -367,6 +386,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         await server.stop();
         await closeConnection();
         await running?.stop();
+        await pool.close();
         store.close();
       },
     };
@@ -377,6 +397,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     await follower?.stop();
     await followerConnection?.close();
     await ingestor?.stop();
+    await pool.close();
     store.close();
     throw error;
   }

@@ -150,6 +150,13 @@ describe('the tenants file', () => {
     });
   });
 
+  it("a tenant's own policy evaluation budget", () => {
+    const config = parseConfig(file({ acme: { policy: { budget_ms: 200 } }, globex: {} }), read);
+    expect(config.tenants.map((t) => t.policyBudgetMs)).toEqual([200, undefined]);
+    expect(() => parse({ acme: { policy: { budget: 200 } } })).toThrow(/budget/);
+    expect(() => parse({ acme: { policy: { budget_ms: 0 } } })).toThrow(/budget_ms/);
+  });
+
   it('one issuer and client in two tenants needs a tenant claim with its own value in each', () => {
     const shared = { issuer: 'https://idp.example', client_id: 'app', jwks_uri: 'https://idp.example/jwks' };
     const org = (value: string, claim = 'org_id'): unknown => ({ ...shared, tenant_claim: { claim, value } });

@@ -54,7 +54,8 @@ describe('graceful shutdown', () => {
         }
       }
     });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Stop under load: once the callers have had plenty answered, not after a guessed pause.
+    while (outcomes.filter((o) => o.ok).length < 40) await new Promise((resolve) => setImmediate(resolve));
     stopped = true;
     await t.sidecar.stop();
     await Promise.all(callers);

@@ -32,8 +32,8 @@ describe('PolicyCompiler (real opa build -t wasm)', () => {
     });
     expect(Buffer.from(compiled.wasm.subarray(0, 4)).toString('hex')).toBe('0061736d'); // "\0asm"
     const policy = await new PolicyRegistry().install(compiled);
-    expect(policy.evaluate(input()).kind).toBe('allow');
-    expect(policy.evaluate(input({ action: { name: 'write', properties: {} } })).kind).toBe('deny');
+    expect((await policy.evaluate(input())).kind).toBe('allow');
+    expect((await policy.evaluate(input({ action: { name: 'write', properties: {} } }))).kind).toBe('deny');
   });
 
   it('gives the same version for the same sources and a new one when they change', async () => {
@@ -110,7 +110,7 @@ describe('PolicyCompiler (real opa build -t wasm)', () => {
     const admin = input({
       subject: { ...input().subject, groups: [{ id: 'g', display_name: 'admins', external_id: null }] },
     });
-    expect(policy.evaluate(admin).kind).toBe('allow');
+    expect((await policy.evaluate(admin)).kind).toBe('allow');
   });
 
   it.each([['../escape.rego'], ['/abs.rego'], ['notes.txt'], ['a/../../b.rego']])(
@@ -147,7 +147,35 @@ describe('PolicyCompiler (real opa build -t wasm)', () => {
     await expect(relative.compile(await examplePolicy('acme'))).resolves.toMatchObject({ tenantId: 'acme' });
   });
 
-  it('says so when the opa CLI is missing', async () => {
+  it('runs opa under its memory limit: one that needs more is refused with ERR_POLICY_COMPILE_MEMORY', async () => {
+    const cramped = new PolicyCompiler({
+      opaPath: opaPath(),
+      platformDir: PLATFORM_POLICY_DIR,
+      timeoutMs: 30_000,
+      memoryLimitMb: 64,
+    });
+    await expect(cramped.compile(await examplePolicy('acme'))).rejects.toMatchObject({
+      code: 'ERR_POLICY_COMPILE_MEMORY',
+    });
+    const roomy = new PolicyCompiler({
+      opaPath: opaPath(),
+      platformDir: PLATFORM_POLICY_DIR,
+      timeoutMs: 30_000,
+      memoryLimitMb: 2048,
+    });
+    expect((await roomy.compile(await examplePolicy('acme'))).version).toMatch(/^sha256:/);
+  });
+
+  it('says so when the opa CLI is missing, run under a memory limit or not', async () => {
+    const limited = new PolicyCompiler({
+      opaPath: '/nonexistent/opa',
+      platformDir: PLATFORM_POLICY_DIR,
+      timeoutMs: 5_000,
+      memoryLimitMb: 2048,
+    });
+    await expect(limited.compile(await examplePolicy('acme'))).rejects.toMatchObject({
+      code: 'ERR_POLICY_OPA_UNAVAILABLE',
+    });
     const missing = new PolicyCompiler({
       opaPath: '/nonexistent/opa',
       platformDir: PLATFORM_POLICY_DIR,
@@ -176,7 +204,7 @@ describe('PolicyRegistry', () => {
       const policy = await new PolicyRegistry().install(
         await odd.compile({ tenantId: 't1', modules: modules('package tenants.t1\n\nallow := true\n') }),
       );
-      expect(policy.evaluate(input())).toEqual({
+      expect(await policy.evaluate(input())).toEqual({
         kind: 'deny',
         reasons: [{ code: 'POLICY_RESULT_INVALID', message: 'the decision document has no valid "decision"' }],
         stepUp: undefined,
@@ -234,8 +262,8 @@ describe('PolicyCompiler for uploads: tests, static data, forbidden builtins', (
     const b = await compiler.compile({ tenantId: 't1', modules: modules(text), data: { allowed_actions: ['write'] } });
     expect(a.version).not.toBe(b.version);
     const policy = await new PolicyRegistry().install(a);
-    expect(policy.evaluate(input()).kind).toBe('allow');
-    expect((await new PolicyRegistry().install(b)).evaluate(input()).kind).toBe('deny');
+    expect((await policy.evaluate(input())).kind).toBe('allow');
+    expect((await (await new PolicyRegistry().install(b)).evaluate(input())).kind).toBe('deny');
   });
 
   it.each([

@@ -146,16 +146,16 @@ describe('an upload whose rules cannot fit the contract is refused, located', ()
         'helper := {"deny": "anything", "requirement": 1}',
       ].join('\n\n'),
     );
-    expect(policy.evaluate(input()).kind).toBe('allow');
-    expect(policy.evaluate(input({ hold: true })).reasons).toEqual([{ code: 'ACME_HOLD', message: 'on hold' }]);
+    expect((await policy.evaluate(input())).kind).toBe('allow');
+    expect((await policy.evaluate(input({ hold: true }))).reasons).toEqual([{ code: 'ACME_HOLD', message: 'on hold' }]);
   });
 });
 
 describe('a result computed at evaluation that does not fit decides DENY POLICY_RESULT_INVALID', () => {
   it('a max_risk taken from the input and misspelt is not dropped', async () => {
     const policy = await load('allow := true\n\nrequirement := {"max_risk": input.context.risk}');
-    expect(policy.evaluate(input({ risk: 'high' })).kind).toBe('allow');
-    const decision = policy.evaluate(input({ risk: 'meduim' }));
+    expect((await policy.evaluate(input({ risk: 'high' }))).kind).toBe('allow');
+    const decision = await policy.evaluate(input({ risk: 'meduim' }));
     expect(resultInvalid(decision)).toBe(true);
     expect(decision.reasons[0]?.message).toContain('max_risk');
   });
@@ -164,8 +164,8 @@ describe('a result computed at evaluation that does not fit decides DENY POLICY_
     const policy = await load(
       'allow := true\n\nrequirement := {"max_age": age} if {\n\tsome age in input.context.ages\n}',
     );
-    expect(policy.evaluate(input({ ages: [60] })).kind).toBe('step_up');
-    const decision = policy.evaluate(input({ ages: [60, 900] }));
+    expect((await policy.evaluate(input({ ages: [60] }))).kind).toBe('step_up');
+    const decision = await policy.evaluate(input({ ages: [60, 900] }));
     expect(resultInvalid(decision)).toBe(true);
     expect(decision.reasons[0]?.message).toMatch(/authz\.rego:5:1: .*conflict/);
   });
@@ -179,7 +179,7 @@ describe('a result computed at evaluation that does not fit decides DENY POLICY_
       { action, resource, context },
       { action, resource, context },
     ];
-    const decisions = policy.evaluateBatch(new PolicyInputEncoder(subject).encodeBatch(items), items.length);
+    const decisions = await policy.evaluateBatch(new PolicyInputEncoder(subject).encodeBatch(items), items.length);
     expect(decisions.every(resultInvalid)).toBe(true);
   });
 
@@ -202,10 +202,10 @@ describe('a result computed at evaluation that does not fit decides DENY POLICY_
       ip: null,
       device_id: null,
     };
-    const decision = policy.evaluate(input({}, session));
+    const decision = await policy.evaluate(input({}, session));
     expect(decision.kind).toBe('step_up');
     expect(decision.stepUp).toEqual({ acrValues: ['phr'], maxAge: 300 });
-    expect(policy.evaluate(input({}, { ...session, acr: 'phr', auth_time: NOW - 60 })).kind).toBe('allow');
+    expect((await policy.evaluate(input({}, { ...session, acr: 'phr', auth_time: NOW - 60 }))).kind).toBe('allow');
   });
 });
 
@@ -256,7 +256,7 @@ describe('the platform checks exactly the contract the upload checks', () => {
     const policy = await load(rego);
     for (const value of values) {
       const refusedByContract = !TENANT_RULES[rule].schema.safeParse(value).success;
-      const decision = policy.evaluate(input({ value }));
+      const decision = await policy.evaluate(input({ value }));
       expect({ value, refused: resultInvalid(decision) }).toEqual({ value, refused: refusedByContract });
     }
   });

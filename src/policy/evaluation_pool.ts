@@ -1,0 +1,353 @@
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { PolicyEvaluationError, PolicyOverloadedError } from './errors.js';
+import { evaluationWorkerMain } from './evaluation_worker.js';
+import type { FromWorker, ToWorker, WorkerData } from './evaluation_worker.js';
+
+/** Wasm pages (64 KiB each): start small, cap what one tenant's policy may take. */
+const MEMORY = { initial: 8, maximum: 2048 };
+
+export const DEFAULT_EVALUATION_BUDGET_MS = 50;
+/** How long a tenant whose evaluation ran out of budget or failed is held to one evaluation at a time. */
+const PENALTY_MS = 10_000;
+/** Evaluations one tenant may have waiting; more are refused (RESOURCE_EXHAUSTED). */
+const MAX_QUEUED_PER_TENANT = 1_024;
+
+export interface EvaluationPoolOptions {
+  /** Worker threads. @defaultValue the number of cores */
+  readonly size?: number;
+  /** Longest one evaluation may run, in ms, unless the tenant has its own. @defaultValue 50 */
+  readonly budgetMs?: number;
+  /** A tenant's own budget, in ms, when it has one. */
+  readonly tenantBudgetMs?: (tenantId: string) => number | undefined;
+  /** Told of every evaluation abandoned for running out of budget (logs, metrics). */
+  readonly onTimeout?: (tenantId: string, budgetMs: number) => void;
+  /** Told when a worker dies on its own (logs). */
+  readonly onWorkerError?: (error: unknown) => void;
+  /** The `@open-policy-agent/opa-wasm` entry the workers load. @defaultValue the installed one */
+  readonly sdkPath?: string;
+}
+
+/** Workers dying this often (within {@link WORKER_FAILURE_WINDOW_MS}) are not replaced: the pool fails closed. */
+const MAX_WORKER_FAILURES = 5;
+const WORKER_FAILURE_WINDOW_MS = 10_000;
+
+/** What one evaluation came to. */
+export type EvaluationOutcome =
+  | { readonly kind: 'result'; readonly resultSet: unknown }
+  /** The SDK or the Wasm refused (a Rego conflict, a trap): its message. */
+  | { readonly kind: 'failed'; readonly message: string }
+  /** It ran longer than its budget: its worker was ended and replaced. */
+  | { readonly kind: 'timeout'; readonly budgetMs: number };
+
+interface Task {
+  readonly id: number;
+  readonly tenantId: string;
+  readonly key: string;
+  readonly entrypoint: string;
+  readonly input: ArrayBuffer;
+  readonly resolve: (outcome: EvaluationOutcome) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  /** Resolves once every loaded policy is in this worker. */
+  ready: Promise<void>;
+  task: Task | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface Loaded {
+  readonly wasm: Uint8Array;
+  readonly data: Record<string, unknown>;
+}
+
+/**
+ * Evaluates tenant policies on worker threads, never on the event loop that
+ * answers every tenant's calls. Each worker holds every loaded policy; an
+ * evaluation is sent with its encoded input (transferred, not copied) and
+ * must finish within its budget, or its worker is terminated and replaced and
+ * the evaluation answers `timeout`. One tenant never holds every worker: it
+ * may run at most `size - 1` evaluations at once (one, for a while after it
+ * ran out of budget), and waiting tenants are served in turn.
+ */
+export class EvaluationPool {
+  readonly size: number;
+  readonly #budgetMs: number;
+  readonly #tenantBudgetMs: (tenantId: string) => number | undefined;
+  readonly #onTimeout: (tenantId: string, budgetMs: number) => void;
+  readonly #onWorkerError: (error: unknown) => void;
+  readonly #workerFailures: number[] = [];
+  /** Set when workers keep dying: every evaluation fails with it rather than spin up more. */
+  #broken: PolicyEvaluationError | undefined;
+  readonly #slots: Slot[] = [];
+  readonly #loaded = new Map<string, Loaded>();
+  /** Waiting tasks per tenant, served round-robin. */
+  readonly #queues = new Map<string, Task[]>();
+  readonly #running = new Map<string, number>();
+  readonly #penalizedUntil = new Map<string, number>();
+  readonly #source: string;
+  readonly #sdkPath: string;
+  #nextId = 1;
+  #closed = false;
+
+  constructor(options: EvaluationPoolOptions = {}) {
+    const size = options.size ?? availableParallelism();
+    if (!Number.isInteger(size) || size < 1) throw new TypeError('size must be a positive integer');
+    const budgetMs = options.budgetMs ?? DEFAULT_EVALUATION_BUDGET_MS;
+    if (!(budgetMs > 0)) throw new TypeError('budgetMs must be positive');
+    this.size = size;
+    this.#budgetMs = budgetMs;
+    this.#tenantBudgetMs = options.tenantBudgetMs ?? (() => undefined);
+    this.#onTimeout = options.onTimeout ?? (() => undefined);
+    this.#onWorkerError = options.onWorkerError ?? (() => undefined);
+    // Run from TypeScript through tsx/esbuild, the function's text calls esbuild's `__name` helper (keepNames):
+    // define it, as the identity, for the worker's own copy.
+    this.#source = `const __name = (target) => target;\n(${evaluationWorkerMain.toString()})();`;
+    this.#sdkPath = options.sdkPath ?? createRequire(import.meta.url).resolve('@open-policy-agent/opa-wasm');
+    for (let i = 0; i < size; i++) this.#slots.push(this.#start());
+  }
+
+  /**
+   * Loads a compiled policy into every worker under `key`.
+   *
+   * @throws {PolicyEvaluationError} the Wasm does not load
+   */
+  async load(key: string, wasm: Uint8Array, data: Record<string, unknown>): Promise<void> {
+    if (this.#broken !== undefined) throw this.#broken;
+    this.#loaded.set(key, { wasm, data });
+    try {
+      await Promise.all(this.#slots.map((slot) => this.#loadInto(slot.worker, key, { wasm, data })));
+    } catch (error) {
+      this.unload(key);
+      throw error;
+    }
+  }
+
+  unload(key: string): void {
+    if (!this.#loaded.delete(key)) return;
+    for (const slot of this.#slots) slot.worker.postMessage({ type: 'unload', key } satisfies ToWorker);
+  }
+
+  /**
+   * Evaluates `entrypoint` of the policy loaded under `key`. `input` (JSON
+   * bytes) is transferred to the worker: the caller must not use it again.
+   *
+   * @throws {PolicyOverloadedError} too many of this tenant's evaluations are waiting
+   */
+  evaluate(tenantId: string, key: string, entrypoint: string, input: ArrayBuffer): Promise<EvaluationOutcome> {
+    if (this.#closed) return Promise.reject(new PolicyEvaluationError('the evaluation pool is closed'));
+    if (this.#broken !== undefined) return Promise.reject(this.#broken);
+    const queue = this.#queues.get(tenantId) ?? [];
+    if (queue.length >= MAX_QUEUED_PER_TENANT) {
+      return Promise.reject(
+        new PolicyOverloadedError(`too many evaluations of tenant "${tenantId}" are waiting; retry later`),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      queue.push({ id: this.#nextId++, tenantId, key, entrypoint, input, resolve, reject });
+      this.#queues.set(tenantId, queue);
+      this.#dispatch();
+    });
+  }
+
+  /** Ends every worker; evaluations running or waiting fail. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const closed = (): PolicyEvaluationError => new PolicyEvaluationError('the evaluation pool is closed');
+    for (const queue of this.#queues.values()) for (const task of queue) task.reject(closed());
+    this.#queues.clear();
+    for (const slot of this.#slots) {
+      clearTimeout(slot.timer);
+      slot.task?.reject(closed());
+      slot.task = undefined;
+    }
+    await Promise.all(this.#slots.map(async (slot) => await slot.worker.terminate()));
+  }
+
+  #start(): Slot {
+    const slot: Slot = { ...this.#spawn(), task: undefined, timer: undefined };
+    this.#listen(slot);
+    return slot;
+  }
+
+  /** A new worker, loading every policy loaded so far. */
+  #spawn(): { worker: Worker; ready: Promise<void> } {
+    const worker = new Worker(this.#source, {
+      eval: true,
+      workerData: { sdkPath: this.#sdkPath } satisfies WorkerData,
+    });
+    // Not kept alive by its workers: the process ends when the rest of it does.
+    worker.unref();
+    const ready = Promise.all([...this.#loaded].map(([key, loaded]) => this.#loadInto(worker, key, loaded))).then(
+      () => undefined,
+    );
+    // A failed load surfaces through the evaluations that wait for `ready`.
+    ready.catch(() => undefined);
+    return { worker, ready };
+  }
+
+  /** Answers the slot's evaluation from its current worker; a worker that dies is replaced. */
+  #listen(slot: Slot): void {
+    const { worker } = slot;
+    worker.on('message', (message: FromWorker) => {
+      if (slot.worker !== worker || message.type === 'loaded') return;
+      this.#finish(
+        slot,
+        message.id,
+        message.type === 'result'
+          ? { kind: 'result', resultSet: message.resultSet }
+          : { kind: 'failed', message: message.message },
+      );
+    });
+    worker.on('error', (error) => {
+      if (slot.worker !== worker) return;
+      this.#onWorkerError(error);
+      // Died on its own (out of memory, a crash): its evaluation fails, and a fresh worker takes its place,
+      // unless workers keep dying (they cannot start): then evaluations fail rather than respawn forever.
+      const now = performance.now();
+      this.#workerFailures.push(now);
+      while ((this.#workerFailures[0] ?? now) < now - WORKER_FAILURE_WINDOW_MS) this.#workerFailures.shift();
+      if (this.#workerFailures.length >= MAX_WORKER_FAILURES) this.#break(error);
+      const task = slot.task;
+      this.#replace(slot);
+      task?.resolve({ kind: 'failed', message: `the evaluation worker failed: ${String(error)}` });
+    });
+  }
+
+  #loadInto(worker: Worker, key: string, loaded: Loaded): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (message: FromWorker): void => {
+        if (message.type !== 'loaded' || message.key !== key) return;
+        done();
+        if (message.error === undefined) resolve();
+        else
+          reject(
+            new PolicyEvaluationError(`the compiled policy ${key} does not load`, { detail: { error: message.error } }),
+          );
+      };
+      const onExit = (): void => {
+        done();
+        reject(new PolicyEvaluationError(`the evaluation worker ended before loading ${key}`));
+      };
+      const done = (): void => {
+        worker.off('message', onMessage);
+        worker.off('exit', onExit);
+      };
+      worker.on('message', onMessage);
+      worker.on('exit', onExit);
+      // A copy per worker: each instantiates its own module.
+      worker.postMessage({
+        type: 'load',
+        key,
+        wasm: loaded.wasm,
+        data: loaded.data,
+        memory: MEMORY,
+      } satisfies ToWorker);
+    });
+  }
+
+  /** Starts waiting tasks on idle workers, taking tenants in turn and within their limits. */
+  #dispatch(): void {
+    for (const slot of this.#slots) {
+      if (slot.task !== undefined) continue;
+      const task = this.#next();
+      if (task === undefined) return;
+      this.#run(slot, task);
+    }
+  }
+
+  #next(): Task | undefined {
+    const now = performance.now();
+    for (const [tenantId, queue] of this.#queues) {
+      const limit = (this.#penalizedUntil.get(tenantId) ?? 0) > now ? 1 : Math.max(1, this.size - 1);
+      if ((this.#running.get(tenantId) ?? 0) >= limit) continue;
+      const task = queue.shift();
+      // Round-robin: the tenant just served goes to the back.
+      this.#queues.delete(tenantId);
+      if (queue.length > 0) this.#queues.set(tenantId, queue);
+      if (task !== undefined) return task;
+    }
+    return undefined;
+  }
+
+  #run(slot: Slot, task: Task): void {
+    slot.task = task;
+    this.#running.set(task.tenantId, (this.#running.get(task.tenantId) ?? 0) + 1);
+    const budgetMs = this.#tenantBudgetMs(task.tenantId) ?? this.#budgetMs;
+    void slot.ready.then(
+      () => {
+        if (slot.task !== task) return;
+        slot.timer = setTimeout(() => {
+          this.#timedOut(slot, task, budgetMs);
+        }, budgetMs);
+        slot.worker.postMessage(
+          {
+            type: 'evaluate',
+            id: task.id,
+            key: task.key,
+            entrypoint: task.entrypoint,
+            input: task.input,
+          } satisfies ToWorker,
+          [task.input],
+        );
+      },
+      (error: unknown) => {
+        this.#finish(slot, task.id, { kind: 'failed', message: String(error) });
+      },
+    );
+  }
+
+  #finish(slot: Slot, id: number, outcome: EvaluationOutcome): void {
+    const task = slot.task;
+    if (task?.id !== id) return;
+    // A tenant whose policy fails (a conflict, memory exhausted) is held to one evaluation at a time for a while.
+    if (outcome.kind === 'failed') this.#penalizedUntil.set(task.tenantId, performance.now() + PENALTY_MS);
+    clearTimeout(slot.timer);
+    slot.timer = undefined;
+    slot.task = undefined;
+    this.#release(task.tenantId);
+    task.resolve(outcome);
+    this.#dispatch();
+  }
+
+  #timedOut(slot: Slot, task: Task, budgetMs: number): void {
+    if (slot.task !== task) return;
+    this.#penalizedUntil.set(task.tenantId, performance.now() + PENALTY_MS);
+    this.#replace(slot);
+    this.#onTimeout(task.tenantId, budgetMs);
+    task.resolve({ kind: 'timeout', budgetMs });
+  }
+
+  /** Ends a worker (mid-evaluation, if need be) and puts a fresh one, with every policy, in its place. */
+  #replace(slot: Slot): void {
+    const task = slot.task;
+    clearTimeout(slot.timer);
+    slot.timer = undefined;
+    slot.task = undefined;
+    if (task !== undefined) this.#release(task.tenantId);
+    void slot.worker.terminate();
+    if (this.#closed || this.#broken !== undefined) return;
+    const fresh = this.#spawn();
+    slot.worker = fresh.worker;
+    slot.ready = fresh.ready;
+    this.#listen(slot);
+    this.#dispatch();
+  }
+
+  #break(error: unknown): void {
+    this.#broken = new PolicyEvaluationError('the policy evaluation workers keep failing', {
+      detail: { error: String(error) },
+    });
+    for (const queue of this.#queues.values()) for (const task of queue) task.reject(this.#broken);
+    this.#queues.clear();
+  }
+
+  #release(tenantId: string): void {
+    const running = (this.#running.get(tenantId) ?? 1) - 1;
+    if (running <= 0) this.#running.delete(tenantId);
+    else this.#running.set(tenantId, running);
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The body of one policy-evaluation worker thread (evaluation_pool.ts).
+ *
+ * It runs from its own source text (`new Worker(text, { eval: true })`), so
+ * the same code starts whether the process runs the compiled JavaScript or
+ * the TypeScript sources: it must be self-contained. Everything it needs
+ * arrives through `workerData` (the SDK's resolved path) and messages; it
+ * reaches modules with `require`, which an eval worker has.
+ */
+
+import type * as OpaWasm from '@open-policy-agent/opa-wasm';
+import type * as WorkerThreads from 'node:worker_threads';
+
+/** Main thread -> worker. */
+export type ToWorker =
+  | {
+      readonly type: 'load';
+      readonly key: string;
+      readonly wasm: Uint8Array;
+      readonly data: Record<string, unknown>;
+      readonly memory: { readonly initial: number; readonly maximum: number };
+    }
+  | { readonly type: 'unload'; readonly key: string }
+  | {
+      readonly type: 'evaluate';
+      readonly id: number;
+      readonly key: string;
+      readonly entrypoint: string;
+      readonly input: ArrayBuffer;
+    };
+
+/** Worker -> main thread. */
+export type FromWorker =
+  | { readonly type: 'loaded'; readonly key: string; readonly error: string | undefined }
+  | { readonly type: 'result'; readonly id: number; readonly resultSet: unknown }
+  | { readonly type: 'failed'; readonly id: number; readonly message: string };
+
+export interface WorkerData {
+  /** Absolute path of `@open-policy-agent/opa-wasm`'s CommonJS entry. */
+  readonly sdkPath: string;
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports -- an eval worker is CommonJS: require is its import */
+export function evaluationWorkerMain(): void {
+  const threads = require('node:worker_threads') as typeof WorkerThreads;
+  const port = threads.parentPort;
+  const { sdkPath } = threads.workerData as WorkerData;
+  const sdk = require(sdkPath) as typeof OpaWasm;
+  type Loaded = Extract<ToWorker, { type: 'load' }> & { instance: OpaWasm.LoadedPolicy };
+  const policies = new Map<string, Loaded>();
+  /** Policies being instantiated afresh after a failed evaluation: their evaluations wait. */
+  const renewing = new Map<string, Promise<void>>();
+  if (port === null) return;
+  const reply = (message: FromWorker): void => {
+    port.postMessage(message);
+  };
+  const instantiate = async (load: Extract<ToWorker, { type: 'load' }>): Promise<Loaded> => {
+    const instance = await sdk.loadPolicy(load.wasm, load.memory);
+    instance.setData(load.data);
+    return { ...load, instance };
+  };
+  const evaluate = (message: Extract<ToWorker, { type: 'evaluate' }>): void => {
+    const waiting = renewing.get(message.key);
+    if (waiting !== undefined) {
+      void waiting.then(() => {
+        evaluate(message);
+      });
+      return;
+    }
+    const policy = policies.get(message.key);
+    if (policy === undefined) {
+      reply({ type: 'failed', id: message.id, message: `no policy ${message.key} in this worker` });
+      return;
+    }
+    try {
+      reply({
+        type: 'result',
+        id: message.id,
+        resultSet: policy.instance.evaluate(message.input, message.entrypoint),
+      });
+    } catch (error) {
+      // The SDK throws strings for Rego aborts ("authz.rego:5:1: var assignment conflict", "opa_malloc: failed").
+      reply({
+        type: 'failed',
+        id: message.id,
+        message: typeof error === 'string' ? error : error instanceof Error ? error.message : String(error),
+      });
+      // A failed evaluation may leave its instance's memory grown to the maximum: start it afresh.
+      renewing.set(
+        message.key,
+        instantiate(policy)
+          .then((fresh) => {
+            if (policies.get(message.key) === policy) policies.set(message.key, fresh);
+          })
+          .catch(() => undefined)
+          .finally(() => renewing.delete(message.key)),
+      );
+    }
+  };
+  port.on('message', (message: ToWorker) => {
+    switch (message.type) {
+      case 'load':
+        instantiate(message)
+          .then((loaded) => {
+            policies.set(message.key, loaded);
+            reply({ type: 'loaded', key: message.key, error: undefined });
+          })
+          .catch((error: unknown) => {
+            reply({ type: 'loaded', key: message.key, error: String(error) });
+          });
+        return;
+      case 'unload':
+        policies.delete(message.key);
+        return;
+      case 'evaluate':
+        evaluate(message);
+        return;
+    }
+  });
+}
+/* eslint-enable @typescript-eslint/no-require-imports */

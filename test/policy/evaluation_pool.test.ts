@@ -1,0 +1,147 @@
+/**
+ * Policy evaluation on worker threads (real opa-compiled Wasm): a policy that
+ * runs past its budget is abandoned with DENY POLICY_TIMEOUT and its worker
+ * replaced, and one tenant cannot hold every worker.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { EvaluationPool, PolicyCompiler, PolicyRegistry } from '../../src/policy/index.js';
+import type { PolicyInput, TenantPolicy } from '../../src/policy/index.js';
+import { opaPath, PLATFORM_POLICY_DIR } from '../harness/opa.js';
+
+const compiler = new PolicyCompiler({ opaPath: opaPath(), platformDir: PLATFORM_POLICY_DIR, timeoutMs: 30_000 });
+
+/** Valid, passes compile and its own tests, and burns 10^8 steps for action "heavy" (the issue's example). */
+const HEAVY = `allow if input.action.name == "read"
+
+allow if {
+\tinput.action.name == "heavy"
+\txs := numbers.range(1, 12000)
+\txs[_] == 0 - xs[_]
+}
+`;
+
+function input(tenant: string, action: string): PolicyInput {
+  return {
+    tenant,
+    now: 1_800_000_000,
+    subject: { id: 'u1', user_name: 'u1', external_id: null, active: true, attributes: {}, roles: [], groups: [] },
+    session: null,
+    posture: {},
+    action: { name: action, properties: {} },
+    resource: { type: 'doc', id: 'd1', properties: {} },
+    context: {},
+  };
+}
+
+async function install(registry: PolicyRegistry, tenantId: string, rules: string): Promise<TenantPolicy> {
+  const modules = new Map([['authz.rego', `package tenants.${tenantId}\n\n${rules}`]]);
+  return await registry.install(await compiler.compile({ tenantId, modules }));
+}
+
+const pools: EvaluationPool[] = [];
+afterAll(async () => {
+  await Promise.all(
+    pools.map(async (p) => {
+      await p.close();
+    }),
+  );
+});
+
+function pool(options: ConstructorParameters<typeof EvaluationPool>[0]): EvaluationPool {
+  const p = new EvaluationPool(options);
+  pools.push(p);
+  return p;
+}
+
+describe('EvaluationPool', () => {
+  it('an evaluation past its budget is DENY POLICY_TIMEOUT, and the replaced worker serves the next one', async () => {
+    const timeouts: string[] = [];
+    const registry = new PolicyRegistry({
+      pool: pool({ size: 1, budgetMs: 100, onTimeout: (tenant) => timeouts.push(tenant) }),
+    });
+    const noisy = await install(registry, 'noisy', HEAVY);
+    expect(await noisy.evaluate(input('noisy', 'heavy'))).toEqual({
+      kind: 'deny',
+      reasons: [{ code: 'POLICY_TIMEOUT', message: 'the tenant policy did not decide within 100 ms' }],
+      stepUp: undefined,
+    });
+    expect(timeouts).toEqual(['noisy']);
+    // The one worker was terminated mid-evaluation; its replacement has every policy loaded.
+    expect((await noisy.evaluate(input('noisy', 'read'))).kind).toBe('allow');
+  });
+
+  it("a tenant's own budget applies to it alone", async () => {
+    const registry = new PolicyRegistry({
+      pool: pool({ size: 1, budgetMs: 60_000, tenantBudgetMs: (t) => (t === 'strict' ? 50 : undefined) }),
+    });
+    const strict = await install(registry, 'strict', HEAVY);
+    expect((await strict.evaluate(input('strict', 'heavy'))).reasons[0]?.code).toBe('POLICY_TIMEOUT');
+  });
+
+  it("a noisy tenant never holds every worker: another tenant's evaluations run beside its heavy ones", async () => {
+    // A budget far beyond the test's patience: only the worker reserved from the noisy tenant can answer.
+    const workers = new EvaluationPool({ size: 2, budgetMs: 120_000 });
+    const registry = new PolicyRegistry({ pool: workers });
+    const noisy = await install(registry, 'noisy', HEAVY);
+    const quiet = await install(registry, 'quiet', 'allow if input.action.name == "read"\n');
+    const heavy = Promise.allSettled(
+      Array.from({ length: 4 }, async () => await noisy.evaluate(input('noisy', 'heavy'))),
+    );
+    const answered: string[] = [];
+    for (let i = 0; i < 20; i++) answered.push((await quiet.evaluate(input('quiet', 'read'))).kind);
+    expect(answered).toEqual(Array.from({ length: 20 }, () => 'allow'));
+    // The heavy ones are still running or queued behind each other, on one worker: end them.
+    await workers.close();
+    expect((await heavy).map((r) => r.status)).toEqual(Array.from({ length: 4 }, () => 'rejected'));
+  });
+
+  it('a batch is one evaluation, and a timed-out batch denies every item', async () => {
+    const registry = new PolicyRegistry({ pool: pool({ size: 1, budgetMs: 100 }) });
+    const noisy = await install(registry, 'noisy', HEAVY);
+    const { action, resource, context, ...subject } = input('noisy', 'heavy');
+    const { PolicyInputEncoder } = await import('../../src/policy/index.js');
+    const encoded = new PolicyInputEncoder(subject).encodeBatch([
+      { action, resource, context },
+      { action: { name: 'read', properties: {} }, resource, context },
+    ]);
+    const decisions = await noisy.evaluateBatch(encoded, 2);
+    expect(decisions.map((d) => d.reasons[0]?.code)).toEqual(['POLICY_TIMEOUT', 'POLICY_TIMEOUT']);
+  });
+
+  it('a version replaced while evaluations are waiting still answers them', async () => {
+    const registry = new PolicyRegistry({ pool: pool({ size: 1, budgetMs: 5_000 }) });
+    const first = await install(registry, 't1', 'allow if input.action.name == "read"\n');
+    const waiting = Array.from({ length: 20 }, async () => await first.evaluate(input('t1', 'read')));
+    await install(registry, 't1', 'allow := false\n');
+    expect((await Promise.all(waiting)).map((d) => d.kind)).toEqual(Array.from({ length: 20 }, () => 'allow'));
+    expect((await registry.get('t1').evaluate(input('t1', 'read'))).kind).toBe('deny');
+  });
+
+  it('refuses a meaningless size or budget at construction', () => {
+    expect(() => new EvaluationPool({ size: 0 })).toThrow(TypeError);
+    expect(() => new EvaluationPool({ size: 1, budgetMs: 0 })).toThrow(TypeError);
+  });
+});
+
+describe('EvaluationPool when its workers cannot run', () => {
+  it('stops replacing workers that keep dying and fails evaluations closed, instead of spinning', async () => {
+    const errors: unknown[] = [];
+    const broken = pool({ size: 2, sdkPath: '/nonexistent/opa-wasm.cjs', onWorkerError: (e) => errors.push(e) });
+    const registry = new PolicyRegistry({ pool: broken });
+    await expect(install(registry, 't1', 'allow := true\n')).rejects.toMatchObject({
+      code: 'ERR_POLICY_EVALUATION_FAILED',
+    });
+    // Each worker dies at start; after a handful the pool stops starting more.
+    const deadline = Date.now() + 10_000;
+    while (errors.length < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    const seen = errors.length;
+    expect(seen).toBeGreaterThanOrEqual(5);
+    await expect(broken.evaluate('t1', 'k', 'ipsie/authz/decision', new ArrayBuffer(2))).rejects.toMatchObject({
+      code: 'ERR_POLICY_EVALUATION_FAILED',
+    });
+    await expect(broken.load('k2', new Uint8Array(8), {})).rejects.toMatchObject({
+      code: 'ERR_POLICY_EVALUATION_FAILED',
+    });
+    expect(errors.length).toBeLessThanOrEqual(seen + 2);
+  });
+});
