@@ -16,6 +16,7 @@ export type {
   SignalsConfig,
   StoreConfig,
 } from './config.js';
+export { DEFAULT_MAX_SESSION_LIFETIME_S } from './tenant_settings.js';
 export type {
   IdentityProviderSettings,
   ReceiverSettings,

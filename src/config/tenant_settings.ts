@@ -100,6 +100,8 @@ export interface TenantSettings {
 
 export const DEFAULT_SCIM_RATE_LIMIT = { requestsPerSecond: 50, burst: 100 } as const;
 export const DEFAULT_ALGORITHMS = ['PS256', 'ES256', 'EdDSA'] as const;
+/** No session outlives its authentication by more than this unless an IdP's `session.max_lifetime_s` says so, in s. */
+export const DEFAULT_MAX_SESSION_LIFETIME_S = 43_200;
 const ALLOWED_ALGORITHMS = new Set([
   'PS256',
   'PS384',
@@ -303,7 +305,7 @@ function parseIdp(r: Reader): IdentityProviderSettings {
   }
   const session = r.has('session') ? r.reader('session').allow('default_lifetime_s', 'max_lifetime_s') : undefined;
   const defaultSessionLifetimeS = session?.positive('default_lifetime_s') ?? 3_600;
-  const maxSessionLifetimeS = session?.positive('max_lifetime_s') ?? 43_200;
+  const maxSessionLifetimeS = session?.positive('max_lifetime_s') ?? DEFAULT_MAX_SESSION_LIFETIME_S;
   if (defaultSessionLifetimeS > maxSessionLifetimeS)
     throw r.fail('session', 'default_lifetime_s exceeds max_lifetime_s');
   return {

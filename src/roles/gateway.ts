@@ -142,6 +142,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         metrics.set(tenant, delivery, result);
       },
       tenants: config.tenants,
+      clockToleranceS: config.tokens.clockToleranceS,
       transmitters,
       verifier: new SetVerifier({ transmitters, clockToleranceS: config.tokens.clockToleranceS }),
       directory: store,

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Change, ChangeKind, ChangeOf, PostureKind, SessionData } from '../changes/index.js';
+import type { Change, ChangeKind, ChangeOf, PostureKind, SessionData, SidRevocationData } from '../changes/index.js';
+import { DEFAULT_MAX_SESSION_LIFETIME_S } from '../config/index.js';
+import type { IdentityProviderSettings } from '../config/index.js';
 import type { DirectoryReader, EntitlementReader, SessionRecord, UserRecord } from '../store/index.js';
 import { SetRefusedError } from './errors.js';
 import { reasonText } from './security_event.js';
@@ -15,14 +17,12 @@ export type EffectsDirectory = Pick<
 export interface EffectsContext {
   readonly tenantId: string;
   readonly directory: EffectsDirectory;
-  /** Issuer of the transmitter, recorded on revocation records it caused. */
-  readonly issuer: string;
   /** Unix s. */
   readonly now: number;
   /** When the SET was issued, Unix s: the event's time when it carries no `event_timestamp`. */
   readonly issuedAt: number;
-  /** How long a token naming a revoked IdP session could still be valid, in s. */
-  readonly sessionTombstoneS: number;
+  /** How long a token or session carrying a revoked IdP session id could still be valid, in s. */
+  readonly sidRevocationS: number;
 }
 
 /**
@@ -65,14 +65,11 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
       const reason = reasonText(event, 'session revoked by the identity provider');
       const named = subject.sessions.length > 0 || subject.idpSessionId !== undefined;
       if (!named) return [signOut(user(), when, reason)];
-      const changes = subject.sessions
-        .filter((s) => s.revokedAt === undefined)
-        .map((s) => change('session.revoke', { ...sessionData(s), revoked_at: now, revoke_reason: reason }));
+      const changes = revokedSessions(subject.sessions, now, reason, change);
       const sid = subject.idpSessionId;
-      if (sid !== undefined && !subject.sessions.some((s) => s.id === sid)) {
-        // Tokens carry the IdP's `sid`: a record under that id revokes them too.
-        changes.push(change('session.revoke', tombstone(sid, user(), context, reason)));
-      }
+      // Tokens carry the IdP's `sid`, and sessions may start from it later: a record of the sid revokes them too.
+      if (sid !== undefined)
+        changes.push(change('sid.revoke', sidRevocation(null, sid, now, context.sidRevocationS, reason)));
       return changes;
     }
     case 'token-claims-change': {
@@ -267,23 +264,43 @@ function sessionData(s: SessionRecord): SessionData {
   };
 }
 
-/** A revoked session record under the IdP's session id, kept as long as a token naming it could live. */
-function tombstone(sid: string, userId: string, context: EffectsContext, reason: string): SessionData {
-  return {
-    id: sid,
-    user_id: userId,
-    issuer: context.issuer,
-    acr: null,
-    amr: [],
-    auth_time: null,
-    expires_at: context.now + context.sessionTombstoneS,
-    created_at: context.now,
-    revoked_at: context.now,
-    revoke_reason: reason,
-    ip: null,
-    device_id: null,
-    idp_session_id: sid,
-  };
+/** `session.revoke` of each stored session not revoked yet. */
+export function revokedSessions(
+  sessions: readonly SessionRecord[],
+  now: number,
+  reason: string,
+  change: <K extends ChangeKind>(kind: K, data: ChangeOf<K>['data']) => Change,
+): Change[] {
+  return sessions
+    .filter((s) => s.revokedAt === undefined)
+    .map((s) => change('session.revoke', { ...sessionData(s), revoked_at: now, revoke_reason: reason }));
+}
+
+/** The revocation of an IdP session id, kept as long as a token or session carrying it could be valid. */
+export function sidRevocation(
+  issuer: string | null,
+  sid: string,
+  now: number,
+  lifetimeS: number,
+  reason: string,
+): SidRevocationData {
+  return { issuer, sid, revoked_at: now, expires_at: now + lifetimeS, reason };
+}
+
+/**
+ * How long a sid revocation must last, in s: every token and session
+ * authenticated before it has expired by then. Sessions end at most
+ * `max_lifetime_s` after authentication (IPSIE SL1, also for tokens), and an
+ * `iat` may be up to the clock tolerance ahead. Without IdPs: the default
+ * maximum session lifetime.
+ */
+export function sidRevocationLifetimeS(
+  idps: readonly Pick<IdentityProviderSettings, 'maxSessionLifetimeS'>[],
+  clockToleranceS: number,
+): number {
+  const longest =
+    idps.length === 0 ? DEFAULT_MAX_SESSION_LIFETIME_S : Math.max(...idps.map((i) => i.maxSessionLifetimeS));
+  return Math.ceil(longest) + clockToleranceS;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

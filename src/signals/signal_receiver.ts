@@ -7,7 +7,7 @@ import type { Logger } from '../logging/index.js';
 import type { ChangeSink } from '../stream/index.js';
 import { SetAlreadyAcceptedError, SetRefusedError } from './errors.js';
 import type { SetVerifier, VerifiedSet } from './set_verifier.js';
-import { signalEffects } from './signal_effects.js';
+import { sidRevocationLifetimeS, signalEffects } from './signal_effects.js';
 import type { EffectsDirectory } from './signal_effects.js';
 import { SubjectResolver } from './subject_resolver.js';
 import type { SubjectDirectory } from './subject_resolver.js';
@@ -56,6 +56,8 @@ export interface SignalReceiverOptions {
   readonly onOutcome?: (tenant: string, delivery: Delivery['method'], result: string) => void;
   /** Unix s. */
   readonly clock?: () => number;
+  /** Tolerated clock difference with IdPs, in s (how far ahead a token's `iat` may be). @defaultValue 60 */
+  readonly clockToleranceS?: number;
 }
 
 /**
@@ -75,8 +77,8 @@ export class SignalReceiver {
   readonly #readBarrier: () => Promise<void>;
   readonly #onOutcome: (tenant: string, delivery: Delivery['method'], result: string) => void;
   readonly #clock: () => number;
-  /** Per tenant: how long a token naming a revoked IdP session may still be presented, in s. */
-  readonly #tombstoneS: ReadonlyMap<string, number>;
+  /** Per tenant: how long a token or session carrying a revoked IdP session id may still be presented, in s. */
+  readonly #sidRevocationS: ReadonlyMap<string, number>;
 
   constructor(options: SignalReceiverOptions) {
     this.#transmitters = options.transmitters;
@@ -89,8 +91,9 @@ export class SignalReceiver {
     this.#readBarrier = options.readBarrier ?? (() => Promise.resolve());
     this.#onOutcome = options.onOutcome ?? (() => undefined);
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
-    this.#tombstoneS = new Map(
-      options.tenants.map((t) => [t.id, Math.max(43_200, ...t.idps.map((i) => i.maxSessionLifetimeS))]),
+    // A transmitter's sid may be any IdP's of the tenant: the longest session any of them allows.
+    this.#sidRevocationS = new Map(
+      options.tenants.map((t) => [t.id, sidRevocationLifetimeS(t.idps, options.clockToleranceS ?? 60)]),
     );
   }
 
@@ -170,10 +173,9 @@ export class SignalReceiver {
     return signalEffects(event, resolved, {
       tenantId,
       directory: this.#directory,
-      issuer: transmitter.issuer,
       now: this.#clock(),
       issuedAt: verified.issuedAt,
-      sessionTombstoneS: this.#tombstoneS.get(tenantId) ?? 43_200,
+      sidRevocationS: this.#sidRevocationS.get(tenantId) ?? sidRevocationLifetimeS([], 60),
     });
   }
 

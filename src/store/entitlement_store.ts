@@ -8,6 +8,7 @@ import type {
   IdentityBinding,
   PostureKind,
   PostureRecord,
+  RevokedSidRecord,
   RevokedTokenRecord,
   SessionRecord,
   SubjectRead,
@@ -67,6 +68,10 @@ export interface EntitlementWriter {
   /** Replaces the session's whole state, revocation included. */
   upsertSession(session: SessionRecord): void;
   revokeToken(token: RevokedTokenRecord): void;
+  /** Records (or replaces) the revocation of an IdP session id. */
+  revokeSid(revocation: RevokedSidRecord): void;
+  /** Deletes a sid revocation (it expired from the stream). */
+  forgetRevokedSid(tenantId: string, issuer: string | undefined, sid: string): void;
   setPosture(posture: PostureRecord): void;
   clearPosture(tenantId: string, kind: PostureKind, subjectId: string): void;
   setAppliedSequence(sequence: number): void;
@@ -157,6 +162,8 @@ interface SubjectRow {
   s_idp_session_id: string | null;
   s_extra: string;
   signed_out_before: number | null;
+  /** JSON `[revoked_at, reason]` of the sid revocation the session or token names. */
+  sid_revoked_json: string | null;
 }
 
 /**
@@ -534,6 +541,22 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     );
   }
 
+  revokeSid(revocation: RevokedSidRecord): void {
+    this.#run(
+      this.#stmt.revokeSid,
+      revocation.tenantId,
+      revocation.sid,
+      revocation.issuer ?? '',
+      revocation.revokedAt,
+      revocation.expiresAt,
+      revocation.reason,
+    );
+  }
+
+  forgetRevokedSid(tenantId: string, issuer: string | undefined, sid: string): void {
+    this.#run(this.#stmt.forgetRevokedSid, tenantId, sid, issuer ?? '');
+  }
+
   setPosture(posture: PostureRecord): void {
     this.#run(
       this.#stmt.setPosture,
@@ -645,6 +668,10 @@ const SQL = {
   revokeToken: `INSERT INTO revoked_tokens (tenant_id, jti, user_id, revoked_at, expires_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (tenant_id, jti) DO UPDATE SET user_id = excluded.user_id, revoked_at = excluded.revoked_at,
          expires_at = excluded.expires_at`,
+  revokeSid: `INSERT INTO revoked_sids (tenant_id, sid, issuer, revoked_at, expires_at, reason) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (tenant_id, sid, issuer) DO UPDATE SET revoked_at = excluded.revoked_at,
+         expires_at = excluded.expires_at, reason = excluded.reason`,
+  forgetRevokedSid: 'DELETE FROM revoked_sids WHERE tenant_id = ? AND sid = ? AND issuer = ?',
   setPosture: `INSERT INTO posture (tenant_id, kind, subject_id, state, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (tenant_id, kind, subject_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
   clearPosture: 'DELETE FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
@@ -806,7 +833,11 @@ function subjectQuery(from: string, where: string): string {
            CASE WHEN s.revoked_at IS NOT NULL THEN s.revoke_reason ELSE so.reason END AS s_revoke_reason,
            s.ip AS s_ip, s.device_id AS s_device_id, s.idp_session_id AS s_idp_session_id, s.extra AS s_extra,
            (SELECT so2.before FROM signouts so2 WHERE so2.tenant_id = u.tenant_id AND so2.user_id = u.id)
-             AS signed_out_before
+             AS signed_out_before,
+           (SELECT json_array(r.revoked_at, r.reason) FROM revoked_sids r
+             WHERE r.tenant_id = u.tenant_id AND r.sid = coalesce(@session, s.idp_session_id)
+               AND r.issuer IN ('', coalesce(@issuer, s.issuer))
+             ORDER BY r.revoked_at, r.issuer LIMIT 1) AS sid_revoked_json
       ${from}
       LEFT JOIN signouts so ON so.tenant_id = s.tenant_id AND so.user_id = s.user_id AND s.created_at <= so.before
      WHERE ${where}`;
@@ -815,6 +846,11 @@ function subjectQuery(from: string, where: string): string {
 function sliceFromRow(row: SubjectRow): SubjectSlice {
   const posture = JSON.parse(row.posture_json) as Partial<Record<PostureKind, Record<string, unknown>>>;
   if (row.device_json !== null) posture.device = JSON.parse(row.device_json) as Record<string, unknown>;
+  const sidRevoked = row.sid_revoked_json === null ? undefined : (JSON.parse(row.sid_revoked_json) as [number, string]);
+  const idpSessionRevoked = sidRevoked === undefined ? undefined : { revokedAt: sidRevoked[0], reason: sidRevoked[1] };
+  // A session whose IdP session was revoked is revoked, whatever its own record says.
+  const revokedAt = row.s_revoked_at ?? idpSessionRevoked?.revokedAt;
+  const revokeReason = row.s_revoked_at !== null ? row.s_revoke_reason : idpSessionRevoked?.reason;
   return {
     user: {
       tenantId: row.tenant_id,
@@ -844,13 +880,14 @@ function sliceFromRow(row: SubjectRow): SubjectSlice {
             authTime: row.s_auth_time ?? undefined,
             expiresAt: row.s_expires_at,
             createdAt: row.s_created_at,
-            revokedAt: row.s_revoked_at ?? undefined,
-            revokeReason: row.s_revoke_reason ?? undefined,
+            revokedAt,
+            revokeReason: revokeReason ?? undefined,
             ip: row.s_ip ?? undefined,
             deviceId: row.s_device_id ?? undefined,
             idpSessionId: row.s_idp_session_id ?? undefined,
             extra: JSON.parse(row.s_extra) as Record<string, unknown>,
           },
+    idpSessionRevoked,
     posture,
   };
 }

@@ -13,6 +13,7 @@ export type {
   IdentityBinding,
   PostureKind,
   PostureRecord,
+  RevokedSidRecord,
   RevokedTokenRecord,
   SessionRecord,
   SubjectRead,

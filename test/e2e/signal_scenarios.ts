@@ -269,6 +269,59 @@ export function describeSignalEffects(): void {
       expect((await t.tcp.check(request({ session_id: `${vi.session}-other` }, seq))).decision).toBe('DECISION_ALLOW');
     });
 
+    it('session-revoked for an IdP session id revokes every live session with that sid, every time', async () => {
+      const wu = await person('wu');
+      const revoke = async (): Promise<number> =>
+        await accepted(await tx.set(`${CAEP}session-revoked`, { format: 'opaque', id: wu.sid }, {}));
+      expect(codes(await bySession(wu, await revoke()))).toEqual(['SESSION_REVOKED']);
+      // The same IdP session reaches the app again (a sign-in carrying the same sid), and is revoked again.
+      const again = `${wu.session}-again`;
+      await producer.publish(session(TENANT, again, wu.id, { issuer: tx.issuer, idp_session_id: wu.sid }));
+      const watch = t.tcp.watch({ tenant: TENANT, user_ids: [wu.id] });
+      await watch.ready;
+      const second = await revoke();
+      await gw.gateway.ingestor.waitForSequence(second, 5_000);
+      expect(gw.gateway.store.session(TENANT, again)?.revokedAt).toBeDefined();
+      expect(codes(await t.tcp.check(request({ session_id: again }, second)))).toEqual(['SESSION_REVOKED']);
+      expect(await watch.next()).toMatchObject({ kind: 'SESSION_EVENT_KIND_SESSION_REVOKED', session_id: again });
+      watch.cancel();
+    });
+
+    it('session-revoked naming an IdP sid with no stored session denies tokens carrying that sid', async () => {
+      const xu = await person('xu');
+      const now = Math.floor(Date.now() / 1000);
+      const token = async (sid: string): Promise<string> =>
+        await tx.keys.sign(
+          { iss: tx.issuer, sub: xu.sub, aud: CLIENT_ID, iat: now, exp: now + 600, jti: randomUUID(), sid },
+          {},
+        );
+      const [opaque, complex] = [`sid-${randomUUID()}`, `sid-${randomUUID()}`];
+      for (const sid of [opaque, complex]) {
+        expect((await t.tcp.check(request({ token: await token(sid) }, 0))).decision, sid).toBe('DECISION_ALLOW');
+      }
+      const seq = await accepted(await tx.set(`${CAEP}session-revoked`, { format: 'opaque', id: opaque }, {}));
+      const bySid = await accepted(
+        await tx.set(
+          `${CAEP}session-revoked`,
+          { format: 'complex', session: { format: 'opaque', id: complex }, tenant: tenantMember() },
+          {},
+        ),
+      );
+      for (const [sid, at] of [
+        [opaque, seq],
+        [complex, bySid],
+      ] as const) {
+        const denied = await t.tcp.check(request({ token: await token(sid) }, at));
+        expect(denied.decision, sid).toBe('DECISION_DENY');
+        expect(codes(denied), sid).toEqual(['SESSION_REVOKED']);
+      }
+      // Tokens of the same user in another IdP session, and the user's stored session, are unaffected.
+      expect((await t.tcp.check(request({ token: await token(`sid-${randomUUID()}`) }, bySid))).decision).toBe(
+        'DECISION_ALLOW',
+      );
+      expect((await bySession(xu, bySid)).decision).toBe('DECISION_ALLOW');
+    });
+
     it('session-revoked naming only the user ends all of their sessions', async () => {
       const bo = await person('bo');
       await producer.publish(session(TENANT, `${bo.session}-2`, bo.id, { issuer: tx.issuer }));
