@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { ChangeRejectedError, decodeChange, encodeChange } from '../changes/index.js';
 import type { Change, ChangeKind, ChangeOf, PostureKind, SessionData, SidRevocationData } from '../changes/index.js';
 import { DEFAULT_MAX_SESSION_LIFETIME_S } from '../config/index.js';
 import type { IdentityProviderSettings } from '../config/index.js';
@@ -178,6 +179,27 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
     case 'unsupported':
       return [];
   }
+}
+
+/**
+ * The changes, each checked as every consumer will decode it. One that a
+ * consumer would reject (an id longer than the store takes) would be lost
+ * after the transmitter was told it was applied: the event is refused instead.
+ *
+ * @throws {SetRefusedError} `invalid_request`
+ */
+export function applicable(changes: Change[]): Change[] {
+  for (const change of changes) {
+    try {
+      decodeChange(encodeChange(change));
+    } catch (error) {
+      if (!(error instanceof ChangeRejectedError)) throw error;
+      throw new SetRefusedError('invalid_request', `the event cannot be applied here: ${error.message}`, {
+        cause: error,
+      });
+    }
+  }
+  return changes;
 }
 
 /** RISC account-purged: the account is gone at the IdP, so it goes here, with what pointed at it. */

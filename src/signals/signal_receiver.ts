@@ -7,7 +7,7 @@ import type { Logger } from '../logging/index.js';
 import type { ChangeSink } from '../stream/index.js';
 import { SetAlreadyAcceptedError, SetRefusedError } from './errors.js';
 import type { SetVerifier, VerifiedSet } from './set_verifier.js';
-import { sidRevocationLifetimeS, signalEffects } from './signal_effects.js';
+import { applicable, sidRevocationLifetimeS, signalEffects } from './signal_effects.js';
 import type { EffectsDirectory } from './signal_effects.js';
 import { SubjectResolver } from './subject_resolver.js';
 import type { SubjectDirectory } from './subject_resolver.js';
@@ -170,13 +170,15 @@ export class SignalReceiver {
         throw new SetRefusedError('invalid_state', 'this receiver requested no verification with that state');
       }
     }
-    return signalEffects(event, resolved, {
-      tenantId,
-      directory: this.#directory,
-      now: this.#clock(),
-      issuedAt: verified.issuedAt,
-      sidRevocationS: this.#sidRevocationS.get(tenantId) ?? sidRevocationLifetimeS([], 60),
-    });
+    return applicable(
+      signalEffects(event, resolved, {
+        tenantId,
+        directory: this.#directory,
+        now: this.#clock(),
+        issuedAt: verified.issuedAt,
+        sidRevocationS: this.#sidRevocationS.get(tenantId) ?? sidRevocationLifetimeS([], 60),
+      }),
+    );
   }
 
   async #store(verified: VerifiedSet, changes: Change[], compact: string, delivery: Delivery): Promise<AcceptedSet> {

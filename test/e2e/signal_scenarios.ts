@@ -160,10 +160,10 @@ export interface PushResult {
 /** RFC 8935: POSTs `set` to the tenant's push endpoint. */
 export async function push(
   set: string,
-  options: { token?: string | undefined; tenant?: string; type?: string } = {},
+  options: { token?: string | undefined; tenant?: string; type?: string; origin?: string } = {},
 ): Promise<PushResult> {
   const token = 'token' in options ? options.token : PUSH_TOKEN;
-  const response = await fetch(`${gw.origin}/ssf/v1/${options.tenant ?? TENANT}/events`, {
+  const response = await fetch(`${options.origin ?? gw.origin}/ssf/v1/${options.tenant ?? TENANT}/events`, {
     method: 'POST',
     headers: {
       'content-type': options.type ?? 'application/secevent+jwt',
@@ -320,6 +320,49 @@ export function describeSignalEffects(): void {
         'DECISION_ALLOW',
       );
       expect((await bySession(xu, bySid)).decision).toBe('DECISION_ALLOW');
+    });
+
+    it('the same sid revoked through two gateway replicas at once: both stored, the session revoked once', async () => {
+      const zu = await person('zu');
+      const replica = await startGatewayReplica();
+      try {
+        const watch = t.tcp.watch({ tenant: TENANT, user_ids: [zu.id] });
+        await watch.ready;
+        const sets = await Promise.all(
+          [0, 1].map(async () => await tx.set(`${CAEP}session-revoked`, { format: 'opaque', id: zu.sid }, {})),
+        );
+        const results =
+          mode === 'push'
+            ? await Promise.all(
+                sets.map(async (set, i) => await push(set, { origin: i === 0 ? gw.origin : replica.origin })),
+              )
+            : [];
+        if (mode === 'poll') for (const set of sets) await accepted(set);
+        for (const r of results) expect(r.status).toBe(202);
+        const seq = await producer.lastSequence();
+        expect(codes(await bySession(zu, seq))).toEqual(['SESSION_REVOKED']);
+        expect(await watch.next()).toMatchObject({
+          kind: 'SESSION_EVENT_KIND_SESSION_REVOKED',
+          session_id: zu.session,
+        });
+        // Exactly one event: a marker change after both revocations is the next one the watch sees.
+        await producer.publish(change(TENANT, 'user.reauthenticate', { user_id: zu.id, after: 1 }));
+        expect((await watch.next()).kind).toBe('SESSION_EVENT_KIND_REAUTHENTICATION_REQUIRED');
+        watch.cancel();
+      } finally {
+        await replica.stop();
+      }
+    });
+
+    it('a session-revoked for a sid longer than the store takes is refused, never accepted and lost', async () => {
+      const ab = await person('ab');
+      const before = await producer.lastSequence();
+      const result = await deliver(
+        await tx.set(`${CAEP}session-revoked`, { format: 'opaque', id: 's'.repeat(300) }, {}),
+      );
+      expect(result).toMatchObject({ accepted: false, err: 'invalid_request' });
+      expect(await producer.lastSequence()).toBe(before);
+      expect((await bySession(ab, before)).decision).toBe('DECISION_ALLOW');
     });
 
     it('session-revoked naming only the user ends all of their sessions', async () => {
