@@ -172,6 +172,13 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
     }
     case 'identifier-changed':
       return renamed(user(), event.newValue, subject, directory, tenantId, change);
+    case 'identifier-recycled': {
+      const identifier = subject.oldIdentifier;
+      if (identifier === undefined) {
+        throw new SetRefusedError('invalid_request', 'identifier-recycled must name the recycled e-mail address');
+      }
+      return released(user(), identifier, directory, tenantId, change);
+    }
     case 'session-established':
     case 'session-presented':
     case 'verification':
@@ -245,6 +252,35 @@ function renamed(
         emails: emails.map((e: unknown) =>
           isRecord(e) && typeof e['value'] === 'string' && same(e['value']) ? { ...e, value: newValue } : e,
         ),
+      }
+    : current.attributes;
+  return [change(current.active ? 'user.upsert' : 'user.deactivate', userData(current, userName, attributes))];
+}
+
+/**
+ * RISC identifier-recycled: the e-mail address is someone else's now. It is
+ * taken off the old user — out of `emails`, and a userName that is the
+ * address becomes `recycled:<user id>:<address>` (unique, never an address) —
+ * so nothing that finds users by e-mail (SSF subjects, sign-in linking,
+ * SCIM filters, JIT's userName check) reaches the old user by it again, and
+ * its new owner can be provisioned with it.
+ */
+function released(
+  userId: string,
+  identifier: string,
+  directory: EffectsDirectory,
+  tenantId: string,
+  change: <K extends ChangeKind>(kind: K, data: ChangeOf<K>['data']) => Change,
+): Change[] {
+  const current = directory.user(tenantId, userId);
+  if (current === undefined) return [];
+  const same = (a: string): boolean => a.toLowerCase() === identifier.toLowerCase();
+  const userName = same(current.userName) ? `recycled:${current.id}:${current.userName}` : current.userName;
+  const emails = current.attributes['emails'];
+  const attributes = Array.isArray(emails)
+    ? {
+        ...current.attributes,
+        emails: emails.filter((e: unknown) => !(isRecord(e) && typeof e['value'] === 'string' && same(e['value']))),
       }
     : current.attributes;
   return [change(current.active ? 'user.upsert' : 'user.deactivate', userData(current, userName, attributes))];

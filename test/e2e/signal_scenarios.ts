@@ -105,7 +105,18 @@ export function useSignalWorld(delivery: DeliveryMode, options: { pollIntervalMs
     t = await startTestSidecar({
       env: { IPSIE_NATS_URL: nats.url },
       tenants: {
-        [TENANT]: { idps: [{ issuer: tx.issuer, client_id: CLIENT_ID, jwks_uri: tx.jwksUri, algorithms: ['RS256'] }] },
+        [TENANT]: {
+          idps: [
+            {
+              issuer: tx.issuer,
+              client_id: CLIENT_ID,
+              jwks_uri: tx.jwksUri,
+              algorithms: ['RS256'],
+              // Sign-in links by e-mail (identifier-recycled must release it).
+              link: { claim: 'email', to: 'userName' },
+            },
+          ],
+        },
       },
     });
     await t.sidecar.deployPolicy({ tenantId: TENANT, modules: new Map([['authz.rego', POLICY]]) });
@@ -548,6 +559,42 @@ export function describeSignalEffects(): void {
       expect(byOld).toMatchObject({ err: 'invalid_request' });
     });
 
+    it('identifier-recycled releases the identifier: later signals and sign-in links by it miss the old user', async () => {
+      const lo = await person('lo');
+      const alias = `${lo.id}.alias@umbrella.example`;
+      await producer.publish(
+        user(TENANT, lo.id, { user_name: lo.email, attributes: { emails: [{ value: alias, primary: true }] } }),
+      );
+      for (const recycled of [lo.email, alias]) {
+        await accepted(await tx.set(`${RISC}identifier-recycled`, { format: 'email', email: recycled }, {}));
+        // A later signal naming the identifier does not reach the old user.
+        const late = await deliver(await tx.set(`${RISC}account-disabled`, { format: 'email', email: recycled }, {}));
+        expect(late, recycled).toMatchObject({ accepted: false, err: 'invalid_request' });
+      }
+      const seq = await producer.lastSequence();
+      expect((await bySession(lo, seq)).decision).toBe('DECISION_ALLOW');
+      // Nor does a sign-in linked by e-mail.
+      const now = Math.floor(Date.now() / 1000);
+      const signIn = async (sub: string): Promise<unknown> => {
+        const nonce = randomUUID();
+        const idToken = await tx.keys.sign(
+          { iss: tx.issuer, sub, aud: CLIENT_ID, iat: now, exp: now + 600, nonce, jti: randomUUID(), email: lo.email },
+          {},
+        );
+        return await t.tcp.startSession({ tenant: TENANT, id_token: idToken, nonce });
+      };
+      expect(await t.tcp.failure(signIn(`new-${lo.id}`) as Promise<never>)).toMatchObject({
+        reason: 'USER_NOT_PROVISIONED',
+      });
+      // The identifier's new owner, once provisioned, is who it names.
+      const owner = `owner-${lo.id}`;
+      await producer.publish(user(TENANT, owner, { user_name: lo.email }));
+      const disabled = await accepted(await tx.set(`${RISC}account-disabled`, email(lo), {}));
+      expect(codes(await t.tcp.check(request({ user_id: owner }, disabled)))).toEqual(['ACCOUNT_DISABLED']);
+      expect((await bySession(lo, disabled)).decision).toBe('DECISION_ALLOW');
+      expect(await signIn(`new-${lo.id}`)).toMatchObject({ user_id: owner, binding: 'linked' });
+    });
+
     it('an event without effect here (session-presented) is accepted and changes nothing', async () => {
       const lu = await person('lu');
       const before = await producer.lastSequence();
@@ -652,6 +699,14 @@ export function describeRefusals(): void {
       await refused(await tx.set(`${RISC}account-disabled`, nobody, {}), 'invalid_request', /no user/, mo);
       const otherCustomer = { format: 'complex', user: email(mo), tenant: { format: 'opaque', id: 'not-umbrella' } };
       await refused(await tx.set(`${RISC}account-disabled`, otherCustomer, {}), 'access_denied', /tenant/, mo);
+    });
+
+    it('identifier-recycled naming no identifier, or one nobody has', async () => {
+      const byAccount = { format: 'iss_sub', iss: tx.issuer, sub: mo.sub };
+      await refused(await tx.set(`${RISC}identifier-recycled`, byAccount, {}), 'invalid_request', /e-mail/, mo);
+      const nobody = { format: 'email', email: `nobody-${randomUUID()}@umbrella.example` };
+      await refused(await tx.set(`${RISC}identifier-recycled`, nobody, {}), 'invalid_request', /no user/, mo);
+      expect(gw.gateway.store.user(TENANT, mo.id)?.userName).toBe(mo.email);
     });
 
     it('two events in one SET', async () => {
