@@ -21,6 +21,20 @@ export interface IdentityProviderSettings {
   readonly defaultSessionLifetimeS: number;
   /** No session lasts longer than this after authentication, whatever the assertion says, in s. @defaultValue 43200 */
   readonly maxSessionLifetimeS: number;
+  /** OpenID Connect Back-Channel Logout 1.0 accepted from this IdP; undefined: its logout tokens are refused. */
+  readonly backchannelLogout?: BackchannelLogoutSettings | undefined;
+}
+
+/** How an IdP's logout tokens are verified (docs/sessions.md). */
+export interface BackchannelLogoutSettings {
+  /**
+   * The JOSE `typ` must be `logout+jwt`. When false, an absent `typ` or the
+   * generic `JWT` is accepted too (for OPs that predate explicit typing);
+   * any other `typ` is always refused. @defaultValue true
+   */
+  readonly typRequired: boolean;
+  /** Logout tokens issued longer ago than this are refused (the replay window), in s. @defaultValue 600 */
+  readonly maxTokenAgeS: number;
 }
 
 /** An SSF transmitter (usually the tenant's IdP) whose security events this tenant receives. */
@@ -100,6 +114,8 @@ export interface TenantSettings {
 
 export const DEFAULT_SCIM_RATE_LIMIT = { requestsPerSecond: 50, burst: 100 } as const;
 export const DEFAULT_ALGORITHMS = ['PS256', 'ES256', 'EdDSA'] as const;
+/** Logout tokens issued longer ago are refused unless an IdP's `backchannel_logout.max_token_age_s` says so, in s. */
+export const DEFAULT_LOGOUT_TOKEN_MAX_AGE_S = 600;
 /** No session outlives its authentication by more than this unless an IdP's `session.max_lifetime_s` says so, in s. */
 export const DEFAULT_MAX_SESSION_LIFETIME_S = 43_200;
 const ALLOWED_ALGORITHMS = new Set([
@@ -286,7 +302,7 @@ function parseScim(
 }
 
 function parseIdp(r: Reader): IdentityProviderSettings {
-  r.allow('issuer', 'client_id', 'jwks_uri', 'discovery', 'algorithms', 'link', 'session');
+  r.allow('issuer', 'client_id', 'jwks_uri', 'discovery', 'algorithms', 'link', 'session', 'backchannel_logout');
   const issuer = r.url('issuer');
   const discovery = r.boolean('discovery') ?? false;
   const jwksUri = r.has('jwks_uri') ? r.url('jwks_uri') : undefined;
@@ -308,6 +324,14 @@ function parseIdp(r: Reader): IdentityProviderSettings {
   const maxSessionLifetimeS = session?.positive('max_lifetime_s') ?? DEFAULT_MAX_SESSION_LIFETIME_S;
   if (defaultSessionLifetimeS > maxSessionLifetimeS)
     throw r.fail('session', 'default_lifetime_s exceeds max_lifetime_s');
+  let backchannelLogout: BackchannelLogoutSettings | undefined;
+  if (r.has('backchannel_logout')) {
+    const b = r.reader('backchannel_logout').allow('require_typ', 'max_token_age_s');
+    backchannelLogout = {
+      typRequired: b.boolean('require_typ') ?? true,
+      maxTokenAgeS: b.positive('max_token_age_s') ?? DEFAULT_LOGOUT_TOKEN_MAX_AGE_S,
+    };
+  }
   return {
     issuer,
     clientId: r.required('client_id'),
@@ -317,6 +341,7 @@ function parseIdp(r: Reader): IdentityProviderSettings {
     link,
     defaultSessionLifetimeS,
     maxSessionLifetimeS,
+    backchannelLogout,
   };
 }
 

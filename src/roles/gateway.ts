@@ -13,10 +13,13 @@ import { AuditLog, createAuditPullRoutes, ensureAuditStream } from '../audit/ind
 import { createScimRouter, RateLimiter, ScimAuthenticator, ScimService } from '../scim/index.js';
 import type { PollerStatus } from '../signals/index.js';
 import {
+  createLogoutRouter,
   createPushRouter,
   createStreamAdminRoutes,
   KvPollLeases,
   KvStreamIdStore,
+  LogoutReceiver,
+  LogoutTokenVerifier,
   SetPoller,
   SetVerifier,
   SignalReceiver,
@@ -36,6 +39,7 @@ import {
   SigningKeysInvalidError,
 } from '../transmit/index.js';
 import { ChangePublisher, connectNats, ensureStateStream } from '../stream/index.js';
+import { TokenVerifier } from '../tokens/index.js';
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -137,6 +141,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       const status = replica.status();
       return { appliedSequence: status.appliedSequence, stale: status.stale };
     });
+    // Before resolving a subject: this replica holds everything the stream held then.
+    const readBarrier = async (): Promise<void> => {
+      let position: number;
+      try {
+        position = await streamPosition();
+      } catch (cause) {
+        throw new TransmitterUnavailableError('the state stream cannot be reached', { cause });
+      }
+      if (!(await replica.waitForSequence(position, 5_000))) {
+        throw new TransmitterUnavailableError('this gateway is behind the state stream');
+      }
+    };
     const receiver = new SignalReceiver({
       onOutcome: (tenant, delivery, result) => {
         metrics.set(tenant, delivery, result);
@@ -149,17 +165,30 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       changes: publisher,
       archive: audit,
       logger,
-      readBarrier: async () => {
-        let position: number;
-        try {
-          position = await streamPosition();
-        } catch (cause) {
-          throw new TransmitterUnavailableError('the state stream cannot be reached', { cause });
-        }
-        if (!(await replica.waitForSequence(position, 5_000))) {
-          throw new TransmitterUnavailableError('this gateway is behind the state stream');
-        }
+      readBarrier,
+    });
+    // OpenID Connect Back-Channel Logout: logout tokens are signed with the IdPs' ID-token keys.
+    const idTokenKeys = new TokenVerifier({
+      tenants: config.tenants,
+      clockToleranceS: config.tokens.clockToleranceS,
+      jwksCooldownMs: config.tokens.jwksCooldownMs,
+    });
+    const logouts = new LogoutReceiver({
+      tenants: config.tenants,
+      verifier: new LogoutTokenVerifier({
+        tenants: config.tenants,
+        keys: async (tenantId, issuer) => await idTokenKeys.keySet(tenantId, issuer),
+        clockToleranceS: config.tokens.clockToleranceS,
+      }),
+      directory: store,
+      changes: publisher,
+      archive: audit,
+      logger,
+      readBarrier,
+      onOutcome: (tenant, result) => {
+        metrics.set(tenant, 'backchannel_logout', result);
       },
+      clockToleranceS: config.tokens.clockToleranceS,
     });
     // Known once the listener is bound (its port may be ephemeral) unless IPSIE_PUBLIC_URL says it.
     let publicUrl = config.signals.publicUrl ?? '';
@@ -219,7 +248,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       try {
         await next();
       } finally {
-        const match = /^\/(scim\/v2|ssf\/v1|admin\/v1)\/([^/]+)\//.exec(ctx.path);
+        const match = /^\/(scim\/v2|ssf\/v1|admin\/v1|oidc\/v1)\/([^/]+)\//.exec(ctx.path);
         if (match?.[1] !== undefined && match[2] !== undefined) {
           metrics.request(match[1].split('/')[0] ?? '', match[2], ctx.method, ctx.status);
         }
@@ -268,6 +297,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         scim,
         ...(signingKeys === undefined ? [] : [createTransmitterRoutes({ keys: signingKeys, issuer: () => publicUrl })]),
         createPushRouter({ receiver, logger, maxBodyBytes: config.signals.pushMaxBytes }),
+        createLogoutRouter({ receiver: logouts, logger }),
         createAdminRouter({
           adminTokens: new Map(config.tenants.map((t) => [t.id, t.adminTokenSha256])),
           directory: store,

@@ -37,8 +37,7 @@ export interface EffectsContext {
 export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, context: EffectsContext): Change[] {
   const { tenantId, directory, now } = context;
   const when = event.eventTimestamp ?? context.issuedAt;
-  const change = <K extends ChangeKind>(kind: K, data: ChangeOf<K>['data']): Change =>
-    ({ v: 1, id: randomUUID(), tenant: tenantId, at: now * 1000, kind, data }) as unknown as Change;
+  const change = changeMaker(tenantId, now);
   const user = (): string => {
     if (subject.userId === undefined) {
       throw new SetRefusedError('invalid_request', `sub_id names no user of this tenant (event ${event.type})`);
@@ -51,10 +50,8 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
       subject_id: id,
       state: { ...(directory.posture(tenantId, kind, id) ?? {}), ...patch },
     });
-  const signOut = (userId: string, before: number, reason: string): Change => {
-    const current = directory.readSubject(tenantId, { kind: 'user', userId }).slice?.signedOutBefore;
-    return change('user.sessions_revoke', { user_id: userId, before: Math.max(before, current ?? 0), reason });
-  };
+  const signOut = (userId: string, before: number, reason: string): Change =>
+    signedOut(directory, tenantId, userId, before, reason, change);
   const reauthenticate = (userId: string, after: number): Change => {
     const current = directory.readSubject(tenantId, { kind: 'user', userId }).slice?.reauthenticateAfter;
     return change('user.reauthenticate', { user_id: userId, after: Math.max(after, current ?? 0) });
@@ -320,6 +317,28 @@ function sessionData(s: SessionRecord): SessionData {
     ...(s.idpSessionId === undefined ? {} : { idp_session_id: s.idpSessionId }),
     ...(s.extra === undefined || Object.keys(s.extra).length === 0 ? {} : { extra: s.extra }),
   };
+}
+
+/** Makes changes of one tenant, accepted at `now` (Unix s). */
+export function changeMaker(
+  tenantId: string,
+  now: number,
+): <K extends ChangeKind>(kind: K, data: ChangeOf<K>['data']) => Change {
+  return (kind, data) =>
+    ({ v: 1, id: randomUUID(), tenant: tenantId, at: now * 1000, kind, data }) as unknown as Change;
+}
+
+/** Signs the user out of every session authenticated at or before `before` (never moving an earlier sign-out back). */
+export function signedOut(
+  directory: Pick<EffectsDirectory, 'readSubject'>,
+  tenantId: string,
+  userId: string,
+  before: number,
+  reason: string,
+  change: <K extends ChangeKind>(kind: K, data: ChangeOf<K>['data']) => Change,
+): Change {
+  const current = directory.readSubject(tenantId, { kind: 'user', userId }).slice?.signedOutBefore;
+  return change('user.sessions_revoke', { user_id: userId, before: Math.max(before, current ?? 0), reason });
 }
 
 /** `session.revoke` of each stored session not revoked yet. */

@@ -9,6 +9,8 @@ import { SetAlreadyAcceptedError, SetRefusedError } from './errors.js';
 import type { SetVerifier, VerifiedSet } from './set_verifier.js';
 import { applicable, sidRevocationLifetimeS, signalEffects } from './signal_effects.js';
 import type { EffectsDirectory } from './signal_effects.js';
+import { publishClaimed } from './claimed_publish.js';
+import type { SetArchive } from './claimed_publish.js';
 import { SubjectResolver } from './subject_resolver.js';
 import type { SubjectDirectory } from './subject_resolver.js';
 import type { TransmitterDirectory } from './transmitter_directory.js';
@@ -27,13 +29,6 @@ export interface AcceptedSet {
   readonly changes: number;
   /** The stream sequence of its last change; 0 when it changed nothing. */
   readonly sequence: number;
-}
-
-/** Where accepted and refused SETs are recorded. */
-export interface SetArchive {
-  append(record: AuditRecord, options?: { subject?: string; claim?: boolean }): Promise<number>;
-  last(subject: string): Promise<AuditRecord | undefined>;
-  retract(sequence: number): Promise<void>;
 }
 
 export interface SignalReceiverOptions {
@@ -184,30 +179,28 @@ export class SignalReceiver {
   async #store(verified: VerifiedSet, changes: Change[], compact: string, delivery: Delivery): Promise<AcceptedSet> {
     const { tenantId, transmitter, jti, uri, event } = verified;
     const subject = acceptedSetSubject(tenantId, transmitter.issuer, jti);
-    let claim: number;
+    let sequence: number;
     try {
-      claim = await this.#archive.append(
-        this.#record(tenantId, 'set.accepted', {
-          iss: transmitter.issuer,
-          jti,
-          txn: verified.txn ?? null,
-          event_type: uri,
-          // The verification result: signed by this key of the transmitter's JWKS, every check passed.
-          verification: {
-            alg: verified.alg,
-            kid: verified.kid ?? null,
-            jwks_uri: transmitter.jwksUri ?? 'discovery',
-            audience: transmitter.audience,
-            iat: verified.issuedAt,
-          },
-          delivery: delivery.method,
-          state: event.type === 'verification' ? (event.state ?? null) : null,
-          stream_status: event.type === 'stream-updated' ? event.status : null,
-          changes: changes.map((c) => ({ id: c.id, kind: c.kind })),
-          set: compact,
-        }),
-        { subject, claim: true },
-      );
+      const record = this.#record(tenantId, 'set.accepted', {
+        iss: transmitter.issuer,
+        jti,
+        txn: verified.txn ?? null,
+        event_type: uri,
+        // The verification result: signed by this key of the transmitter's JWKS, every check passed.
+        verification: {
+          alg: verified.alg,
+          kid: verified.kid ?? null,
+          jwks_uri: transmitter.jwksUri ?? 'discovery',
+          audience: transmitter.audience,
+          iat: verified.issuedAt,
+        },
+        delivery: delivery.method,
+        state: event.type === 'verification' ? (event.state ?? null) : null,
+        stream_status: event.type === 'stream-updated' ? event.status : null,
+        changes: changes.map((c) => ({ id: c.id, kind: c.kind })),
+        set: compact,
+      });
+      sequence = await publishClaimed(this.#archive, this.#changes, this.#logger, { subject, record }, changes);
     } catch (error) {
       if (!(error instanceof AuditRecordExistsError)) throw error;
       const earlier = await this.#archive.last(subject);
@@ -217,16 +210,6 @@ export class SignalReceiver {
           : new SetRefusedError('invalid_request', `a different SET with jti ${jti} was already received`);
       await this.#refused(tenantId, transmitter, compact, delivery, refused);
       throw refused;
-    }
-    let sequence = 0;
-    try {
-      for (const change of changes) sequence = (await this.#changes.publish(change)).sequence;
-    } catch (error) {
-      // Not applied: free the jti so that the transmitter's retry is accepted.
-      await this.#archive.retract(claim).catch((retractError: unknown) => {
-        this.#logger.error({ err: retractError, tenant: tenantId, jti }, 'could not retract a SET claim');
-      });
-      throw error;
     }
     this.#logger.info(
       {

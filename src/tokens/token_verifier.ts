@@ -186,6 +186,19 @@ export class TokenVerifier {
     };
   }
 
+  /**
+   * The key set of one of the tenant's IdPs, as ID tokens are verified with
+   * it (cached, refetched on an unknown `kid` at most once per cool-down):
+   * for other JWTs that IdP signs (back-channel logout tokens).
+   *
+   * @returns undefined when the tenant has no IdP with this issuer
+   * @throws {IdentityProviderUnavailableError} discovery failed
+   */
+  async keySet(tenantId: string, issuer: string): Promise<JWTVerifyGetKey | undefined> {
+    const provider = this.#providers.get(tenantId)?.get(issuer);
+    return provider === undefined ? undefined : await this.#keys(provider);
+  }
+
   /** The IdP's key set: from `jwks_uri`, or found through discovery (once, then cached). */
   async #keys(provider: Provider): Promise<JWTVerifyGetKey> {
     if (provider.jwks !== undefined) return provider.jwks;

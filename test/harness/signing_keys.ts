@@ -53,12 +53,11 @@ export class TestKeySet {
     return this.#key(kid).publicJwk;
   }
 
-  /** Signs `claims` as a JWT with the given (or first) key. */
-  async sign(claims: JWTPayload, options: { kid?: string | undefined; typ?: string } = {}): Promise<string> {
+  /** Signs `claims` as a JWT with the given (or first) key; `typ: null` leaves the header without one. */
+  async sign(claims: JWTPayload, options: { kid?: string | undefined; typ?: string | null } = {}): Promise<string> {
     const key = this.#key(options.kid);
-    return await new SignJWT(claims)
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: options.typ ?? 'JWT' })
-      .sign(key.privateKey);
+    const typ = options.typ === null ? {} : { typ: options.typ ?? 'JWT' };
+    return await new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, ...typ }).sign(key.privateKey);
   }
 
   #key(kid?: string): SigningKey {
