@@ -17,9 +17,10 @@ export interface SetArchive {
  * publish fails the claim is retracted, so that the sender's retry is
  * accepted.
  *
+ * @param basis by change id, the entity's stream sequence the change was computed from: stored only if still so
  * @returns the stream sequence of the last change (0 without changes)
  * @throws {AuditRecordExistsError} `subject` is claimed already: the token was received before
- * @throws {ChangePublishError} not stored; the claim is free again
+ * @throws {ChangePublishError} / {SequenceConflictError} not stored; the claim is free again
  */
 export async function publishClaimed(
   archive: SetArchive,
@@ -27,11 +28,16 @@ export async function publishClaimed(
   logger: Logger,
   claim: { readonly subject: string; readonly record: AuditRecord },
   changes: readonly Change[],
+  basis: ReadonlyMap<string, number> = new Map(),
 ): Promise<number> {
   const claimed = await archive.append(claim.record, { subject: claim.subject, claim: true });
   let sequence = 0;
   try {
-    for (const change of changes) sequence = (await sink.publish(change)).sequence;
+    for (const change of changes) {
+      const expected = basis.get(change.id);
+      const options = expected === undefined ? {} : { expectedLastSubjectSequence: expected };
+      sequence = (await sink.publish(change, options)).sequence;
+    }
   } catch (error) {
     await archive.retract(claimed).catch((retractError: unknown) => {
       logger.error(

@@ -24,6 +24,13 @@ export interface EffectsContext {
   readonly issuedAt: number;
   /** How long a token or session carrying a revoked IdP session id could still be valid, in s. */
   readonly sidRevocationS: number;
+  /**
+   * Filled with the stream sequence of the entity each whole-entity rewrite
+   * was computed from, by change id: such a change must be stored only if
+   * the entity is still at that sequence, or it would undo a concurrent write
+   * (a SCIM deactivation, say).
+   */
+  readonly basis?: Map<string, number>;
 }
 
 /**
@@ -52,6 +59,15 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
     });
   const signOut = (userId: string, before: number, reason: string): Change =>
     signedOut(directory, tenantId, userId, before, reason, change);
+  const rewrite = (current: UserRecord, userName: string, attributes: Readonly<Record<string, unknown>>): Change => {
+    const rewritten = change(
+      current.active ? 'user.upsert' : 'user.deactivate',
+      userData(current, userName, attributes),
+    );
+    const sequence = current.version?.sequence ?? 0;
+    if (sequence > 0) context.basis?.set(rewritten.id, sequence);
+    return rewritten;
+  };
   const reauthenticate = (userId: string, after: number): Change => {
     const current = directory.readSubject(tenantId, { kind: 'user', userId }).slice?.reauthenticateAfter;
     return change('user.reauthenticate', { user_id: userId, after: Math.max(after, current ?? 0) });
@@ -168,13 +184,13 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
       ];
     }
     case 'identifier-changed':
-      return renamed(user(), event.newValue, subject, directory, tenantId, change);
+      return renamed(user(), event.newValue, subject, directory, tenantId, rewrite);
     case 'identifier-recycled': {
       const identifier = subject.oldIdentifier;
       if (identifier === undefined) {
         throw new SetRefusedError('invalid_request', 'identifier-recycled must name the recycled e-mail address');
       }
-      return released(user(), identifier, directory, tenantId, change);
+      return released(user(), identifier, directory, tenantId, rewrite);
     }
     case 'session-established':
     case 'session-presented':
@@ -231,7 +247,7 @@ function renamed(
   subject: ResolvedSubject,
   directory: EffectsDirectory,
   tenantId: string,
-  change: <K extends ChangeKind>(kind: K, data: ChangeOf<K>['data']) => Change,
+  rewrite: UserRewrite,
 ): Change[] {
   const current = directory.user(tenantId, userId);
   if (current === undefined || newValue === undefined) return [];
@@ -251,7 +267,7 @@ function renamed(
         ),
       }
     : current.attributes;
-  return [change(current.active ? 'user.upsert' : 'user.deactivate', userData(current, userName, attributes))];
+  return [rewrite(current, userName, attributes)];
 }
 
 /**
@@ -267,7 +283,7 @@ function released(
   identifier: string,
   directory: EffectsDirectory,
   tenantId: string,
-  change: <K extends ChangeKind>(kind: K, data: ChangeOf<K>['data']) => Change,
+  rewrite: UserRewrite,
 ): Change[] {
   const current = directory.user(tenantId, userId);
   if (current === undefined) return [];
@@ -280,8 +296,11 @@ function released(
         emails: emails.filter((e: unknown) => !(isRecord(e) && typeof e['value'] === 'string' && same(e['value']))),
       }
     : current.attributes;
-  return [change(current.active ? 'user.upsert' : 'user.deactivate', userData(current, userName, attributes))];
+  return [rewrite(current, userName, attributes)];
 }
+
+/** The whole user as it was read, with a new userName and attributes: the change to publish. */
+type UserRewrite = (current: UserRecord, userName: string, attributes: Readonly<Record<string, unknown>>) => Change;
 
 function userData(
   user: UserRecord,

@@ -55,6 +55,12 @@ export interface SignalReceiverOptions {
   readonly clockToleranceS?: number;
 }
 
+/** An event's changes, and the entity sequences whole-entity rewrites among them were computed from. */
+interface Effects {
+  readonly changes: readonly Change[];
+  readonly basis: ReadonlyMap<string, number>;
+}
+
 /**
  * The SSF receiver (IPSIE SL2/SL3): authenticates the transmitter, verifies
  * the SET, maps its subject into the tenant, turns the event into normalized
@@ -110,7 +116,7 @@ export class SignalReceiver {
   async #receive(tenantId: string, compact: string, delivery: Delivery): Promise<AcceptedSet> {
     const transmitter = this.#authenticate(tenantId, delivery);
     let verified: VerifiedSet;
-    let changes: Change[];
+    let changes: Effects;
     try {
       const claimed = this.#verifier.claimedIssuer(compact);
       if (claimed !== transmitter.issuer) {
@@ -145,7 +151,7 @@ export class SignalReceiver {
     );
   }
 
-  async #effects(verified: VerifiedSet): Promise<Change[]> {
+  async #effects(verified: VerifiedSet): Promise<Effects> {
     const { tenantId, transmitter, event, subject } = verified;
     const critical = transmitter.discovery
       ? (await this.#transmitters.metadata(tenantId, transmitter.issuer)).criticalSubjectMembers
@@ -165,19 +171,23 @@ export class SignalReceiver {
         throw new SetRefusedError('invalid_state', 'this receiver requested no verification with that state');
       }
     }
-    return applicable(
+    const basis = new Map<string, number>();
+    const changes = applicable(
       signalEffects(event, resolved, {
         tenantId,
         directory: this.#directory,
         now: this.#clock(),
         issuedAt: verified.issuedAt,
         sidRevocationS: this.#sidRevocationS.get(tenantId) ?? sidRevocationLifetimeS([], 60),
+        basis,
       }),
     );
+    return { changes, basis };
   }
 
-  async #store(verified: VerifiedSet, changes: Change[], compact: string, delivery: Delivery): Promise<AcceptedSet> {
+  async #store(verified: VerifiedSet, effects: Effects, compact: string, delivery: Delivery): Promise<AcceptedSet> {
     const { tenantId, transmitter, jti, uri, event } = verified;
+    const { changes, basis } = effects;
     const subject = acceptedSetSubject(tenantId, transmitter.issuer, jti);
     let sequence: number;
     try {
@@ -200,7 +210,7 @@ export class SignalReceiver {
         changes: changes.map((c) => ({ id: c.id, kind: c.kind })),
         set: compact,
       });
-      sequence = await publishClaimed(this.#archive, this.#changes, this.#logger, { subject, record }, changes);
+      sequence = await publishClaimed(this.#archive, this.#changes, this.#logger, { subject, record }, changes, basis);
     } catch (error) {
       if (!(error instanceof AuditRecordExistsError)) throw error;
       const earlier = await this.#archive.last(subject);
