@@ -3,6 +3,7 @@ import { ChangeRejectedError, decodeChange, encodeChange } from '../changes/inde
 import type { Change, ChangeKind, ChangeOf, PostureKind, SessionData, SidRevocationData } from '../changes/index.js';
 import { DEFAULT_MAX_SESSION_LIFETIME_S } from '../config/index.js';
 import type { IdentityProviderSettings } from '../config/index.js';
+import { phoneNumberKey } from '../store/index.js';
 import type { DirectoryReader, EntitlementReader, SessionRecord, UserRecord } from '../store/index.js';
 import { SetRefusedError } from './errors.js';
 import { reasonText } from './security_event.js';
@@ -186,9 +187,22 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
     case 'identifier-changed':
       return renamed(user(), event.newValue, subject, directory, tenantId, rewrite);
     case 'identifier-recycled': {
-      const identifier = subject.oldIdentifier;
+      const email = subject.oldIdentifier;
+      const phone = subject.oldPhoneNumber;
+      const identifier =
+        email !== undefined
+          ? { attribute: 'emails' as const, same: (a: string): boolean => a.toLowerCase() === email.toLowerCase() }
+          : phone !== undefined
+            ? {
+                attribute: 'phoneNumbers' as const,
+                same: (a: string): boolean => phoneNumberKey(a) === phoneNumberKey(phone),
+              }
+            : undefined;
       if (identifier === undefined) {
-        throw new SetRefusedError('invalid_request', 'identifier-recycled must name the recycled e-mail address');
+        throw new SetRefusedError(
+          'invalid_request',
+          'identifier-recycled must name the recycled e-mail address or phone number',
+        );
       }
       return released(user(), identifier, directory, tenantId, rewrite);
     }
@@ -271,29 +285,32 @@ function renamed(
 }
 
 /**
- * RISC identifier-recycled: the e-mail address is someone else's now. It is
- * taken off the old user — out of `emails`, and a userName that is the
- * address becomes `recycled:<user id>:<address>` (unique, never an address) —
- * so nothing that finds users by e-mail (SSF subjects, sign-in linking,
- * SCIM filters, JIT's userName check) reaches the old user by it again, and
- * its new owner can be provisioned with it.
+ * RISC identifier-recycled: the e-mail address (or phone number) is
+ * someone else's now. It is taken off the old user — out of `emails` (or
+ * `phoneNumbers`), and a userName that is it becomes
+ * `recycled:<user id>:<identifier>` (unique, never an address) — so nothing
+ * that finds users by it (SSF subjects, sign-in linking, SCIM filters,
+ * JIT's userName check) reaches the old user again, and its new owner can be
+ * provisioned with it.
  */
 function released(
   userId: string,
-  identifier: string,
+  identifier: { readonly attribute: 'emails' | 'phoneNumbers'; readonly same: (value: string) => boolean },
   directory: EffectsDirectory,
   tenantId: string,
   rewrite: UserRewrite,
 ): Change[] {
   const current = directory.user(tenantId, userId);
   if (current === undefined) return [];
-  const same = (a: string): boolean => a.toLowerCase() === identifier.toLowerCase();
+  const { attribute, same } = identifier;
   const userName = same(current.userName) ? `recycled:${current.id}:${current.userName}` : current.userName;
-  const emails = current.attributes['emails'];
-  const attributes = Array.isArray(emails)
+  const values = current.attributes[attribute];
+  const attributes = Array.isArray(values)
     ? {
         ...current.attributes,
-        emails: emails.filter((e: unknown) => !(isRecord(e) && typeof e['value'] === 'string' && same(e['value']))),
+        [attribute]: values.filter(
+          (e: unknown) => !(isRecord(e) && typeof e['value'] === 'string' && same(e['value'])),
+        ),
       }
     : current.attributes;
   return [rewrite(current, userName, attributes)];

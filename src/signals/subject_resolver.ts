@@ -18,11 +18,13 @@ export interface ResolvedSubject {
   readonly opaqueId: string | undefined;
   /** The e-mail address the user was named by (RISC identifier-changed names the old one). */
   readonly oldIdentifier: string | undefined;
+  /** The phone number the user was named by (RISC identifier-recycled may name one). */
+  readonly oldPhoneNumber?: string | undefined;
 }
 
 export type SubjectDirectory = Pick<
   DirectoryReader,
-  'user' | 'userIdsByEmail' | 'userIdsByExternalId' | 'session' | 'sessionsByIdpSessionId'
+  'user' | 'userIdsByEmail' | 'userIdsByPhoneNumber' | 'userIdsByExternalId' | 'session' | 'sessionsByIdpSessionId'
 > &
   Pick<EntitlementReader, 'readSubject'>;
 
@@ -87,6 +89,7 @@ export class SubjectResolver {
       token: undefined,
       opaqueId: undefined,
       oldIdentifier: members.user === undefined ? undefined : emailOf(members.user),
+      oldPhoneNumber: members.user?.format === 'phone_number' ? members.user.phoneNumber : undefined,
     };
   }
 
@@ -117,7 +120,12 @@ export class SubjectResolver {
         };
       }
       default:
-        return { ...none, userId: this.#user(tenantId, subject, 'sub_id'), oldIdentifier: emailOf(subject) };
+        return {
+          ...none,
+          userId: this.#user(tenantId, subject, 'sub_id'),
+          oldIdentifier: emailOf(subject),
+          oldPhoneNumber: subject.format === 'phone_number' ? subject.phoneNumber : undefined,
+        };
     }
   }
 
@@ -127,6 +135,8 @@ export class SubjectResolver {
         return this.#unique(this.#directory.userIdsByEmail(tenantId, subject.email), where);
       case 'account':
         return this.#unique(this.#directory.userIdsByEmail(tenantId, subject.uri.replace(/^acct:/, '')), where);
+      case 'phone_number':
+        return this.#unique(this.#directory.userIdsByPhoneNumber(tenantId, subject.phoneNumber), where);
       case 'iss_sub':
         return this.#directory.readSubject(tenantId, { kind: 'identity', issuer: subject.iss, subject: subject.sub })
           .slice?.user.id;

@@ -110,6 +110,8 @@ export interface DirectoryReader {
    * (case-insensitively). The userName is indexed; the emails are scanned.
    */
   userIdsByEmail(tenantId: string, email: string): string[];
+  /** Users one of whose `phoneNumbers` values is `phoneNumber` (compared as {@link phoneNumberKey}s; scanned). */
+  userIdsByPhoneNumber(tenantId: string, phoneNumber: string): string[];
   session(tenantId: string, id: string): SessionRecord | undefined;
   /** Sessions started from the IdP session `sid`. */
   sessionsByIdpSessionId(tenantId: string, idpSessionId: string): SessionRecord[];
@@ -399,6 +401,10 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     return this.#stmt.userIdsByEmail.all(tenantId, email) as string[];
   }
 
+  userIdsByPhoneNumber(tenantId: string, phoneNumber: string): string[] {
+    return this.#stmt.userIdsByPhoneNumber.all(tenantId, phoneNumberKey(phoneNumber)) as string[];
+  }
+
   session(tenantId: string, id: string): SessionRecord | undefined {
     const row = this.#stmt.sessionRow.get(tenantId, id) as SessionRow | undefined;
     return row === undefined ? undefined : sessionFromRow(row);
@@ -592,6 +598,25 @@ function migrate(db: SqliteDatabase): void {
   })();
 }
 
+/**
+ * How phone numbers compare: `tel:+1 (206) 555-0100` and `+12065550100` are
+ * the same number (RFC 3966 URIs and the usual separators are ignored).
+ */
+export function phoneNumberKey(value: string): string {
+  return value
+    .trim()
+    .toLowerCase()
+    .replaceAll('tel:', '')
+    .replace(/[ ().-]/g, '');
+}
+
+/** {@link phoneNumberKey} in SQL, over the expression `value`. */
+function phoneNumberKeySql(value: string): string {
+  let sql = `replace(lower(trim(${value})), 'tel:', '')`;
+  for (const separator of [' ', '(', ')', '.', '-']) sql = `replace(${sql}, '${separator}', '')`;
+  return sql;
+}
+
 /** Every statement the store runs, prepared once at open. */
 const SQL = {
   tenantExists: 'SELECT 1 FROM tenants WHERE id = ?',
@@ -624,6 +649,9 @@ const SQL = {
   userIdsByEmail: `SELECT u.id FROM users u WHERE u.tenant_id = ? AND EXISTS (
       SELECT 1 FROM json_each(u.attributes, '$.emails') e
        WHERE json_extract(e.value, '$.value') = ? COLLATE NOCASE) ORDER BY u.id`,
+  userIdsByPhoneNumber: `SELECT u.id FROM users u WHERE u.tenant_id = ? AND EXISTS (
+      SELECT 1 FROM json_each(u.attributes, '$.phoneNumbers') p
+       WHERE ${phoneNumberKeySql("json_extract(p.value, '$.value')")} = ?) ORDER BY u.id`,
   postureState: 'SELECT state FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
   bindingsOfUser:
     'SELECT issuer, subject FROM identity_bindings WHERE tenant_id = ? AND user_id = ? ORDER BY issuer, subject',
@@ -691,6 +719,7 @@ const PLUCKED: ReadonlySet<keyof typeof SQL> = new Set<keyof typeof SQL>([
   'groupCount',
   'membershipGroupIds',
   'userIdsByEmail',
+  'userIdsByPhoneNumber',
   'postureState',
 ]);
 

@@ -595,6 +595,29 @@ export function describeSignalEffects(): void {
       expect(await signIn(`new-${lo.id}`)).toMatchObject({ user_id: owner, binding: 'linked' });
     });
 
+    it('identifier-recycled naming a phone number takes it off the old user; later signals by it miss them', async () => {
+      const pe = await person('pe');
+      const phone = `+1206555${String(Math.floor(Math.random() * 10_000)).padStart(4, '0')}`;
+      const byPhone = { format: 'phone_number', phone_number: phone };
+      await producer.publish(
+        user(TENANT, pe.id, {
+          user_name: pe.email,
+          attributes: { phoneNumbers: [{ value: `tel:${phone.slice(0, 2)}-${phone.slice(2)}`, type: 'mobile' }] },
+        }),
+      );
+      const seq = await accepted(await tx.set(`${RISC}identifier-recycled`, byPhone, {}));
+      await gw.gateway.ingestor.waitForSequence(seq, 5_000);
+      expect(gw.gateway.store.user(TENANT, pe.id)).toMatchObject({
+        userName: pe.email,
+        attributes: { phoneNumbers: [] },
+      });
+      expect(await deliver(await tx.set(`${RISC}account-disabled`, byPhone, {}))).toMatchObject({
+        accepted: false,
+        err: 'invalid_request',
+      });
+      expect((await bySession(pe, await producer.lastSequence())).decision).toBe('DECISION_ALLOW');
+    });
+
     it('an event without effect here (session-presented) is accepted and changes nothing', async () => {
       const lu = await person('lu');
       const before = await producer.lastSequence();

@@ -170,6 +170,15 @@ describe('EntitlementStore', () => {
     expect(store.userIdsByEmail('a', 'frank@ACME.example')).toEqual(['u2']);
     expect(store.userIdsByEmail('b', 'frank@acme.example')).toEqual(['u3']);
     expect(store.userIdsByEmail('a', 'nobody@acme.example')).toEqual([]);
+    store.upsertUser(
+      user('a', 'u4', {
+        attributes: { phoneNumbers: [{ value: 'tel:+1-206-555-0100' }, { value: '+44 20 7946 0000' }] },
+      }),
+    );
+    expect(store.userIdsByPhoneNumber('a', '+12065550100')).toEqual(['u4']);
+    expect(store.userIdsByPhoneNumber('a', '+44 (20) 7946.0000')).toEqual(['u4']);
+    expect(store.userIdsByPhoneNumber('a', '+12065550101')).toEqual([]);
+    expect(store.userIdsByPhoneNumber('b', '+12065550100')).toEqual([]);
 
     store.upsertSession(session('a', 's1', 'u1', { idpSessionId: 'sid-1' }));
     store.upsertSession(session('a', 's2', 'u1', { idpSessionId: 'sid-1' }));
