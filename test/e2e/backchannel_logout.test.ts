@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeChange, STATE_STREAM, token } from '../../src/changes/index.js';
 import type { CheckRequestMessage, CheckResponseMessage } from '../../src/check/index.js';
 import { change } from '../harness/changes.js';
 import { FakeIdp, hmacWithPublicKey, unsignedToken } from '../harness/fake_idp.js';
@@ -188,6 +189,16 @@ describe('back-channel logout', () => {
     const sid = `sid-${randomUUID()}`;
     const r = await logout(await op.logoutToken(CLIENT_ID, { sid }));
     expect(r.status).toBe(200);
+    // Kept on the stream as long as a session of this IdP authenticated before it may live (43200 s + 60 s).
+    const record = await producer.jsm.streams.getMessage(STATE_STREAM, {
+      last_by_subj: `ipsie.state.acme.sid.${token(op.issuer)}.${token(sid)}`,
+    });
+    expect(record?.header.get('Nats-TTL')).toBe('43260s');
+    const revocation = decodeChange(record?.data ?? new Uint8Array());
+    expect(revocation).toMatchObject({ kind: 'sid.revoke', data: { issuer: op.issuer, sid } });
+    if (revocation.kind === 'sid.revoke') {
+      expect(revocation.data.expires_at - revocation.data.revoked_at).toBe(43_260);
+    }
     const late = await signIn(op, undefined, sid);
     expectRevoked(await decide(late, Math.max(r.sequence, late.sequence)));
   });
