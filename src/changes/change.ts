@@ -79,6 +79,18 @@ export interface SessionData {
   readonly extra?: Readonly<Record<string, unknown>>;
 }
 
+export interface SidRevocationData {
+  /** The IdP whose session it is; null: any IdP of the tenant (a CAEP transmitter is not the OpenID Provider). */
+  readonly issuer: string | null;
+  /** The IdP's session id, as its tokens carry it in `sid`. */
+  readonly sid: string;
+  /** Unix seconds. */
+  readonly revoked_at: number;
+  /** Unix seconds: every token and session authenticated before the revocation has expired by then. */
+  readonly expires_at: number;
+  readonly reason: string;
+}
+
 export type Change = ChangeEnvelope &
   (
     | { readonly kind: 'tenant.upsert'; readonly data: TenantData }
@@ -116,6 +128,13 @@ export type Change = ChangeEnvelope &
           readonly expires_at: number | null;
         };
       }
+    /**
+     * The IdP ended one of its sessions (`sid`): every stored session and
+     * every token carrying it is revoked. Kept on the stream until
+     * `expires_at` (see {@link retentionOf}), when no token or session
+     * carrying the sid can still be valid.
+     */
+    | { readonly kind: 'sid.revoke'; readonly data: SidRevocationData }
     | {
         readonly kind: 'posture.set';
         readonly data: {
@@ -149,8 +168,20 @@ export const CHANGE_KINDS: readonly ChangeKind[] = [
   'session.start',
   'session.revoke',
   'token.revoke',
+  'sid.revoke',
   'posture.set',
   'posture.clear',
 ];
 
 export const POSTURE_KINDS: readonly PostureKind[] = ['account', 'assurance', 'claims', 'credential', 'device', 'risk'];
+
+/**
+ * How long the stream keeps a change, in s: its message carries this TTL
+ * and JetStream replaces it with a delete marker when it runs out, which
+ * every consumer applies as the record's deletion. `undefined`: kept until a
+ * later message of the same entity replaces it.
+ */
+export function retentionOf(change: Change): number | undefined {
+  if (change.kind !== 'sid.revoke') return undefined;
+  return Math.max(1, change.data.expires_at - Math.floor(change.at / 1000));
+}

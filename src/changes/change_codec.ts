@@ -118,6 +118,17 @@ function decodeData(kind: ChangeKind, f: Fields): { kind: ChangeKind; data: obje
           expires_at: f.nullable('expires_at', () => f.seconds('expires_at')),
         },
       };
+    case 'sid.revoke':
+      return {
+        kind,
+        data: {
+          issuer: f.nullable('issuer', () => f.text('issuer', MAX_TEXT)),
+          sid: f.id('sid'),
+          revoked_at: f.seconds('revoked_at'),
+          expires_at: f.seconds('expires_at'),
+          reason: f.text('reason', MAX_TEXT),
+        },
+      };
     case 'posture.set':
       return { kind, data: { kind: f.postureKind('kind'), subject_id: f.id('subject_id'), state: f.object('state') } };
     case 'posture.clear':

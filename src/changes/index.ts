@@ -1,4 +1,4 @@
-export { CHANGE_KINDS, CHANGE_VERSION, POSTURE_KINDS } from './change.js';
+export { CHANGE_KINDS, CHANGE_VERSION, POSTURE_KINDS, retentionOf } from './change.js';
 export type {
   Change,
   ChangeEnvelope,
@@ -7,6 +7,7 @@ export type {
   GroupData,
   PostureKind,
   SessionData,
+  SidRevocationData,
   UserData,
 } from './change.js';
 export { decodeChange, encodeChange } from './change_codec.js';
@@ -16,6 +17,7 @@ export {
   ALL_STATE_SUBJECTS,
   STATE_STREAM,
   STATE_SUBJECT_PREFIX,
+  sidRevocationOfSubject,
   subjectOf,
   tenantSubjects,
   token,

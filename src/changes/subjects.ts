@@ -44,6 +44,9 @@ export function subjectOf(change: Change): string {
       return `${base}.session.${token(change.data.id)}`;
     case 'token.revoke':
       return `${base}.token.${token(change.data.jti)}`;
+    case 'sid.revoke':
+      // Any IdP is the empty issuer, whose token is `~`.
+      return `${base}.sid.${token(change.data.issuer ?? '')}.${token(change.data.sid)}`;
     case 'posture.set':
     case 'posture.clear':
       return `${base}.posture.${change.data.kind}.${token(change.data.subject_id)}`;
@@ -59,4 +62,27 @@ const PLAIN_TOKEN = /^[A-Za-z0-9_-]{1,128}$/;
  */
 export function token(value: string): string {
   return PLAIN_TOKEN.test(value) ? value : `~${Buffer.from(value, 'utf8').toString('base64url')}`;
+}
+
+/** The value {@link token} made `value` of, or undefined when it is not such a token. */
+function untoken(value: string): string | undefined {
+  if (PLAIN_TOKEN.test(value)) return value;
+  if (!value.startsWith('~')) return undefined;
+  const decoded = Buffer.from(value.slice(1), 'base64url').toString('utf8');
+  return token(decoded) === value ? decoded : undefined;
+}
+
+/** The sid revocation whose subject this is, or undefined for any other subject. */
+export function sidRevocationOfSubject(
+  subject: string,
+): { readonly tenant: string; readonly issuer: string | null; readonly sid: string } | undefined {
+  const parts = subject.split('.');
+  const prefix = STATE_SUBJECT_PREFIX.split('.');
+  if (parts.length !== prefix.length + 4 || prefix.some((p, i) => parts[i] !== p)) return undefined;
+  const [tenant, kind, issuerToken, sidToken] = parts.slice(prefix.length);
+  if (tenant === undefined || kind !== 'sid' || issuerToken === undefined || sidToken === undefined) return undefined;
+  const issuer = untoken(issuerToken);
+  const sid = untoken(sidToken);
+  if (issuer === undefined || sid === undefined) return undefined;
+  return { tenant, issuer: issuer === '' ? null : issuer, sid };
 }

@@ -342,7 +342,8 @@ function resolvedFrom(subject: CheckSubject): Resolved {
 /**
  * The session of a Check by token: what the token asserts (acr, amr,
  * auth_time, the lifetime it allows), revoked if the IdP revoked its `sid`
- * (stored session) or signed the user out after it was authenticated.
+ * (a stored session, or a sid revocation) or signed the user out after it
+ * was authenticated.
  */
 function withAssertedSession(
   tenantId: string,
@@ -355,7 +356,7 @@ function withAssertedSession(
     slice.signedOutBefore !== undefined && asserted.createdAt <= slice.signedOutBefore
       ? slice.signedOutBefore
       : undefined;
-  const revokedAt = stored?.revokedAt ?? signedOut;
+  const revokedAt = stored?.revokedAt ?? slice.idpSessionRevoked?.revokedAt ?? signedOut;
   return {
     ...slice,
     session: {
@@ -370,7 +371,9 @@ function withAssertedSession(
       createdAt: asserted.createdAt,
       revokedAt,
       revokeReason:
-        stored?.revokeReason ?? (revokedAt === undefined ? undefined : 'signed out by the identity provider'),
+        stored?.revokeReason ??
+        slice.idpSessionRevoked?.reason ??
+        (revokedAt === undefined ? undefined : 'signed out by the identity provider'),
       ip: stored?.ip,
       deviceId: stored?.deviceId,
     },

@@ -18,7 +18,9 @@ export type {
   SignalsConfig,
   StoreConfig,
 } from './config.js';
+export { DEFAULT_LOGOUT_TOKEN_MAX_AGE_S, DEFAULT_MAX_SESSION_LIFETIME_S } from './tenant_settings.js';
 export type {
+  BackchannelLogoutSettings,
   IdentityProviderSettings,
   ReceiverSettings,
   TenantSettings,

@@ -39,6 +39,20 @@ export interface IdentityProviderSettings {
    * issuer and client id.
    */
   readonly tenantClaim: { readonly claim: string; readonly value: string } | undefined;
+  /** OpenID Connect Back-Channel Logout 1.0 accepted from this IdP; undefined: its logout tokens are refused. */
+  readonly backchannelLogout?: BackchannelLogoutSettings | undefined;
+}
+
+/** How an IdP's logout tokens are verified (docs/sessions.md). */
+export interface BackchannelLogoutSettings {
+  /**
+   * The JOSE `typ` must be `logout+jwt`. When false, an absent `typ` or the
+   * generic `JWT` is accepted too (for OPs that predate explicit typing);
+   * any other `typ` is always refused. @defaultValue true
+   */
+  readonly typRequired: boolean;
+  /** Logout tokens issued longer ago than this are refused (the replay window), in s. @defaultValue 600 */
+  readonly maxTokenAgeS: number;
 }
 
 /** An SSF transmitter (usually the tenant's IdP) whose security events this tenant receives. */
@@ -121,6 +135,10 @@ export interface TenantSettings {
 export const DEFAULT_SCIM_RATE_LIMIT = { requestsPerSecond: 50, burst: 100 } as const;
 export const DEFAULT_ALGORITHMS = ['PS256', 'ES256', 'EdDSA'] as const;
 export const DEFAULT_MAX_TOKEN_AGE_S = 86_400;
+/** Logout tokens issued longer ago are refused unless an IdP's `backchannel_logout.max_token_age_s` says so, in s. */
+export const DEFAULT_LOGOUT_TOKEN_MAX_AGE_S = 600;
+/** No session outlives its authentication by more than this unless an IdP's `session.max_lifetime_s` says so, in s. */
+export const DEFAULT_MAX_SESSION_LIFETIME_S = 43_200;
 const ALLOWED_ALGORITHMS = new Set([
   'PS256',
   'PS384',
@@ -357,6 +375,7 @@ function parseIdp(r: Reader): IdentityProviderSettings {
     'max_token_age_s',
     'access_tokens',
     'tenant_claim',
+    'backchannel_logout',
   );
   const issuer = r.url('issuer');
   const discovery = r.boolean('discovery') ?? false;
@@ -376,7 +395,7 @@ function parseIdp(r: Reader): IdentityProviderSettings {
   }
   const session = r.has('session') ? r.reader('session').allow('default_lifetime_s', 'max_lifetime_s') : undefined;
   const defaultSessionLifetimeS = session?.positive('default_lifetime_s') ?? 3_600;
-  const maxSessionLifetimeS = session?.positive('max_lifetime_s') ?? 43_200;
+  const maxSessionLifetimeS = session?.positive('max_lifetime_s') ?? DEFAULT_MAX_SESSION_LIFETIME_S;
   if (defaultSessionLifetimeS > maxSessionLifetimeS)
     throw r.fail('session', 'default_lifetime_s exceeds max_lifetime_s');
   const clientId = r.required('client_id');
@@ -392,6 +411,14 @@ function parseIdp(r: Reader): IdentityProviderSettings {
     const t = r.reader('tenant_claim').allow('claim', 'value');
     tenantClaim = { claim: t.required('claim'), value: t.required('value') };
   }
+  let backchannelLogout: BackchannelLogoutSettings | undefined;
+  if (r.has('backchannel_logout')) {
+    const b = r.reader('backchannel_logout').allow('require_typ', 'max_token_age_s');
+    backchannelLogout = {
+      typRequired: b.boolean('require_typ') ?? true,
+      maxTokenAgeS: b.positive('max_token_age_s') ?? DEFAULT_LOGOUT_TOKEN_MAX_AGE_S,
+    };
+  }
   return {
     issuer,
     clientId,
@@ -405,6 +432,7 @@ function parseIdp(r: Reader): IdentityProviderSettings {
     maxTokenAgeS: r.positive('max_token_age_s') ?? DEFAULT_MAX_TOKEN_AGE_S,
     accessTokens,
     tenantClaim,
+    backchannelLogout,
   };
 }
 

@@ -1,3 +1,4 @@
+import { ChangeRejectedError, sidRevocationOfSubject } from '../changes/index.js';
 import type { Change, SessionEvent, SessionEventKind } from '../changes/index.js';
 import type { EntitlementWriter } from '../store/index.js';
 
@@ -111,6 +112,16 @@ export function applyChange(store: EntitlementWriter, change: Change, sequence: 
         expiresAt: change.data.expires_at ?? undefined,
       });
       return [];
+    case 'sid.revoke':
+      store.revokeSid({
+        tenantId,
+        issuer: change.data.issuer ?? undefined,
+        sid: change.data.sid,
+        revokedAt: change.data.revoked_at,
+        expiresAt: change.data.expires_at,
+        reason: change.data.reason,
+      });
+      return [];
     case 'posture.set':
       store.setPosture({
         tenantId,
@@ -124,6 +135,20 @@ export function applyChange(store: EntitlementWriter, change: Change, sequence: 
       store.clearPosture(tenantId, change.data.kind, change.data.subject_id);
       return [];
   }
+}
+
+/**
+ * Applies a JetStream delete marker: the stream removed the entity's last
+ * message when its TTL ran out (`retentionOf`), so the entity goes.
+ *
+ * @throws {ChangeRejectedError} `ERR_CHANGE_SUBJECT_MISMATCH`: no entity of this subject expires
+ */
+export function applyExpiry(store: EntitlementWriter, subject: string): void {
+  const expired = sidRevocationOfSubject(subject);
+  if (expired === undefined) {
+    throw new ChangeRejectedError('ERR_CHANGE_SUBJECT_MISMATCH', `a delete marker on ${subject}, which never expires`);
+  }
+  store.forgetRevokedSid(expired.tenant, expired.issuer ?? undefined, expired.sid);
 }
 
 function sessionEvent(

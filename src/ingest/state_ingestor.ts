@@ -5,7 +5,7 @@ import type { SessionEvent } from '../changes/index.js';
 import type { Logger } from '../logging/index.js';
 import type { EntitlementWriter } from '../store/index.js';
 import type { NatsConnection } from '../stream/index.js';
-import { applyChange } from './change_applier.js';
+import { applyChange, applyExpiry } from './change_applier.js';
 
 export interface StateIngestorOptions {
   /** The store this ingestor alone writes. */
@@ -38,6 +38,9 @@ export interface IngestStatus {
   /** Messages rejected (malformed, unknown kind, ...) since start. */
   readonly rejected: number;
 }
+
+/** The header JetStream puts on the delete marker it leaves when a message's TTL runs out. */
+const DELETE_MARKER_REASON = 'Nats-Marker-Reason';
 
 type SessionEventListener = (event: SessionEvent) => void;
 
@@ -265,15 +268,20 @@ export class StateIngestor {
         // Exactly once: the stored sequence says what is already applied.
         if (message.seq <= last) continue;
         try {
-          const change = decodeChange(message.data);
-          const expected = subjectOf(change);
-          if (expected !== message.subject) {
-            throw new ChangeRejectedError(
-              'ERR_CHANGE_SUBJECT_MISMATCH',
-              `a ${change.kind} change belongs on ${expected}`,
-            );
+          if (message.headers?.has(DELETE_MARKER_REASON) === true) {
+            // The stream dropped an expired change and left this marker: the change's entity goes too.
+            applyExpiry(store, message.subject);
+          } else {
+            const change = decodeChange(message.data);
+            const expected = subjectOf(change);
+            if (expected !== message.subject) {
+              throw new ChangeRejectedError(
+                'ERR_CHANGE_SUBJECT_MISMATCH',
+                `a ${change.kind} change belongs on ${expected}`,
+              );
+            }
+            events.push(...applyChange(store, change, message.seq));
           }
-          events.push(...applyChange(store, change, message.seq));
           count++;
         } catch (error) {
           if (!(error instanceof ChangeRejectedError)) throw error;

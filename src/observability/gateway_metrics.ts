@@ -7,7 +7,7 @@ export interface GatewayState {
 }
 
 /** The APIs the gateway counts requests of (the first segment of their path). */
-export const GATEWAY_APIS = ['scim', 'ssf', 'admin'] as const;
+export const GATEWAY_APIS = ['scim', 'ssf', 'admin', 'oidc'] as const;
 export type GatewayApi = (typeof GATEWAY_APIS)[number];
 
 const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -77,8 +77,11 @@ export class GatewayMetrics {
     this.#requests.inc({ api, tenant, method: known, status: code });
   }
 
-  /** A SET's outcome; `result` is `accepted` or an RFC 8935 error code (a closed set). */
-  set(tenant: string, delivery: 'push' | 'poll', result: string): void {
+  /**
+   * A security event's outcome (a SET pushed or polled, a back-channel logout token); `result` is `accepted`,
+   * `unavailable` or the protocol's error code (closed sets).
+   */
+  set(tenant: string, delivery: 'push' | 'poll' | 'backchannel_logout', result: string): void {
     if (!this.#tenants.has(tenant)) return;
     this.#sets.inc({ tenant, delivery, result });
   }

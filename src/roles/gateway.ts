@@ -20,10 +20,13 @@ import {
 } from '../scim/index.js';
 import type { PollerStatus } from '../signals/index.js';
 import {
+  createLogoutRouter,
   createPushRouter,
   createStreamAdminRoutes,
   KvPollLeases,
   KvStreamIdStore,
+  LogoutReceiver,
+  LogoutTokenVerifier,
   SetPoller,
   SetVerifier,
   SignalReceiver,
@@ -33,6 +36,7 @@ import {
 import { dryRun } from '../check/index.js';
 import { createPolicyAdminRoutes, PolicyCatalog } from '../distribution/index.js';
 import { GATEWAY_APIS, GatewayMetrics, healthReport, metricsRoute } from '../observability/index.js';
+import type { GatewayApi } from '../observability/index.js';
 import { ensureObservationStream } from '../observations/index.js';
 import { EvaluationPool, PolicyCompiler } from '../policy/index.js';
 import { EntitlementStore } from '../store/index.js';
@@ -43,6 +47,7 @@ import {
   SigningKeysInvalidError,
 } from '../transmit/index.js';
 import { ChangePublisher, ChangeReader, connectNats, ensureStateStream, KvRegister } from '../stream/index.js';
+import { TokenVerifier } from '../tokens/index.js';
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -169,28 +174,54 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         return { appliedSequence: status.appliedSequence, stale: status.stale };
       },
     );
+    // Before resolving a subject: this replica holds everything the stream held then.
+    const readBarrier = async (): Promise<void> => {
+      let position: number;
+      try {
+        position = await streamPosition();
+      } catch (cause) {
+        throw new TransmitterUnavailableError('the state stream cannot be reached', { cause });
+      }
+      if (!(await replica.waitForSequence(position, 5_000))) {
+        throw new TransmitterUnavailableError('this gateway is behind the state stream');
+      }
+    };
     const receiver = new SignalReceiver({
       onOutcome: (tenant, delivery, result) => {
         metrics.set(tenant, delivery, result);
       },
       tenants: config.tenants,
+      clockToleranceS: config.tokens.clockToleranceS,
       transmitters,
       verifier: new SetVerifier({ transmitters, clockToleranceS: config.tokens.clockToleranceS }),
       directory: store,
       changes: publisher,
       archive: audit,
       logger,
-      readBarrier: async () => {
-        let position: number;
-        try {
-          position = await streamPosition();
-        } catch (cause) {
-          throw new TransmitterUnavailableError('the state stream cannot be reached', { cause });
-        }
-        if (!(await replica.waitForSequence(position, 5_000))) {
-          throw new TransmitterUnavailableError('this gateway is behind the state stream');
-        }
+      readBarrier,
+    });
+    // OpenID Connect Back-Channel Logout: logout tokens are signed with the IdPs' ID-token keys.
+    const idTokenKeys = new TokenVerifier({
+      tenants: config.tenants,
+      clockToleranceS: config.tokens.clockToleranceS,
+      jwksCooldownMs: config.tokens.jwksCooldownMs,
+    });
+    const logouts = new LogoutReceiver({
+      tenants: config.tenants,
+      verifier: new LogoutTokenVerifier({
+        tenants: config.tenants,
+        keys: async (tenantId, issuer) => await idTokenKeys.keySet(tenantId, issuer),
+        clockToleranceS: config.tokens.clockToleranceS,
+      }),
+      directory: store,
+      changes: publisher,
+      archive: audit,
+      logger,
+      readBarrier,
+      onOutcome: (tenant, result) => {
+        metrics.set(tenant, 'backchannel_logout', result);
       },
+      clockToleranceS: config.tokens.clockToleranceS,
     });
     // Known once the listener is bound (its port may be ephemeral) unless IPSIE_PUBLIC_URL says it.
     let publicUrl = config.signals.publicUrl ?? '';
@@ -255,23 +286,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         logger.error({ err: error, tenant, kind: 'auth.refused' }, 'audit record not stored');
       },
     });
-    const refusalsAudited = refusedAuthentications(
-      (path) => {
-        const match = /^\/(scim\/v2|ssf\/v1|admin\/v1)\/([^/]+)\//.exec(path);
-        const api = match?.[1]?.split('/')[0];
-        return api === undefined || match?.[2] === undefined ? undefined : { api, tenant: match[2] };
-      },
-      (tenant, refusal) => {
-        refusals.refused(tenant, refusal);
-      },
-    );
+    const refusalsAudited = refusedAuthentications(tenantApiOf, (tenant, refusal) => {
+      refusals.refused(tenant, refusal);
+    });
     const counted: Middleware = async (ctx, next) => {
       try {
         await next();
       } finally {
-        const match = /^\/(scim\/v2|ssf\/v1|admin\/v1)\/([^/]+)\//.exec(ctx.path);
-        const api = GATEWAY_APIS.find((a) => a === match?.[1]?.split('/')[0]);
-        if (api !== undefined && match?.[2] !== undefined) metrics.request(api, match[2], ctx.method, ctx.status);
+        const site = tenantApiOf(ctx.path);
+        if (site !== undefined) metrics.request(site.api, site.tenant, ctx.method, ctx.status);
       }
     };
     const scimAudit = auditRecord('scim.write');
@@ -318,6 +341,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         scim,
         ...(signingKeys === undefined ? [] : [createTransmitterRoutes({ keys: signingKeys, issuer: () => publicUrl })]),
         createPushRouter({ receiver, logger, maxBodyBytes: config.signals.pushMaxBytes }),
+        createLogoutRouter({ receiver: logouts, logger }),
         createAdminRouter({
           adminTokens: new Map(config.tenants.map((t) => [t.id, t.adminTokenSha256])),
           directory: store,
@@ -403,4 +427,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     store.close();
     throw error;
   }
+}
+
+/** The gateway API and tenant a request path belongs to (`/scim/v2/<tenant>/...`). */
+function tenantApiOf(path: string): { readonly api: GatewayApi; readonly tenant: string } | undefined {
+  const match = /^\/(scim\/v2|ssf\/v1|admin\/v1|oidc\/v1)\/([^/]+)\//.exec(path);
+  const api = GATEWAY_APIS.find((a) => a === match?.[1]?.split('/')[0]);
+  return api === undefined || match?.[2] === undefined ? undefined : { api, tenant: match[2] };
 }

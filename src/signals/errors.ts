@@ -80,3 +80,21 @@ export class VerificationTimeoutError extends SidecarError {
   readonly code = 'ERR_SSF_VERIFICATION_TIMEOUT';
   readonly httpStatus = 504;
 }
+
+/**
+ * A back-channel logout request refused for what it carries (OpenID Connect
+ * Back-Channel Logout 1.0 §2.8: 400 with an OAuth-style error). Nothing of
+ * it was stored.
+ */
+export class LogoutTokenRefusedError extends SidecarError {
+  readonly code = 'ERR_LOGOUT_TOKEN_INVALID';
+  /** The `error` of the response body. */
+  readonly error = 'invalid_request';
+  readonly httpStatus = 400;
+}
+
+/** The logout could not be stored now (the IdP's keys, the stream or this replica unreachable): send it again. */
+export class LogoutUnavailableError extends SidecarError {
+  readonly code = 'ERR_LOGOUT_UNAVAILABLE';
+  readonly httpStatus = 503;
+}

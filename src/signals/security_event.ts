@@ -53,6 +53,8 @@ export type SecurityEvent = EventCommon &
       }
     | { readonly type: 'credential-compromise'; readonly credentialType: string }
     | { readonly type: 'identifier-changed'; readonly newValue: string | undefined }
+    /** RISC: the subject's identifier (e-mail address) now belongs to someone else. */
+    | { readonly type: 'identifier-recycled' }
     | { readonly type: 'verification'; readonly state: string | undefined }
     | { readonly type: 'stream-updated'; readonly status: string; readonly reason: string | undefined }
     /** A well-formed event of a type this receiver does not act on: stored, not applied. */
@@ -158,6 +160,8 @@ function parseEvent(uri: string, f: EventFields): SecurityEvent {
       return { ...common, type: 'credential-compromise', credentialType: f.string('credential_type') };
     case 'risc:identifier-changed':
       return { ...common, type: 'identifier-changed', newValue: f.optionalString('new-value') };
+    case 'risc:identifier-recycled':
+      return { ...common, type: 'identifier-recycled' };
     case 'ssf:verification':
       return { ...common, type: 'verification', state: f.optionalString('state') };
     case 'ssf:stream-updated':

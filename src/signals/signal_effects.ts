@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Change, ChangeKind, ChangeOf, PostureKind, SessionData } from '../changes/index.js';
+import { ChangeRejectedError, decodeChange, encodeChange } from '../changes/index.js';
+import type { Change, ChangeKind, ChangeOf, PostureKind, SessionData, SidRevocationData } from '../changes/index.js';
+import { DEFAULT_MAX_SESSION_LIFETIME_S } from '../config/index.js';
+import type { IdentityProviderSettings } from '../config/index.js';
+import { phoneNumberKey } from '../store/index.js';
 import type { DirectoryReader, EntitlementReader, SessionRecord, UserRecord } from '../store/index.js';
 import { SetRefusedError } from './errors.js';
 import { reasonText } from './security_event.js';
@@ -15,14 +19,19 @@ export type EffectsDirectory = Pick<
 export interface EffectsContext {
   readonly tenantId: string;
   readonly directory: EffectsDirectory;
-  /** Issuer of the transmitter, recorded on revocation records it caused. */
-  readonly issuer: string;
   /** Unix s. */
   readonly now: number;
   /** When the SET was issued, Unix s: the event's time when it carries no `event_timestamp`. */
   readonly issuedAt: number;
-  /** How long a token naming a revoked IdP session could still be valid, in s. */
-  readonly sessionTombstoneS: number;
+  /** How long a token or session carrying a revoked IdP session id could still be valid, in s. */
+  readonly sidRevocationS: number;
+  /**
+   * Filled with the stream sequence of the entity each whole-entity rewrite
+   * was computed from, by change id: such a change must be stored only if
+   * the entity is still at that sequence, or it would undo a concurrent write
+   * (a SCIM deactivation, say).
+   */
+  readonly basis?: Map<string, number>;
 }
 
 /**
@@ -36,8 +45,7 @@ export interface EffectsContext {
 export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, context: EffectsContext): Change[] {
   const { tenantId, directory, now } = context;
   const when = event.eventTimestamp ?? context.issuedAt;
-  const change = <K extends ChangeKind>(kind: K, data: ChangeOf<K>['data']): Change =>
-    ({ v: 1, id: randomUUID(), tenant: tenantId, at: now * 1000, kind, data }) as unknown as Change;
+  const change = changeMaker(tenantId, now);
   const user = (): string => {
     if (subject.userId === undefined) {
       throw new SetRefusedError('invalid_request', `sub_id names no user of this tenant (event ${event.type})`);
@@ -50,9 +58,16 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
       subject_id: id,
       state: { ...(directory.posture(tenantId, kind, id) ?? {}), ...patch },
     });
-  const signOut = (userId: string, before: number, reason: string): Change => {
-    const current = directory.readSubject(tenantId, { kind: 'user', userId }).slice?.signedOutBefore;
-    return change('user.sessions_revoke', { user_id: userId, before: Math.max(before, current ?? 0), reason });
+  const signOut = (userId: string, before: number, reason: string): Change =>
+    signedOut(directory, tenantId, userId, before, reason, change);
+  const rewrite = (current: UserRecord, userName: string, attributes: Readonly<Record<string, unknown>>): Change => {
+    const rewritten = change(
+      current.active ? 'user.upsert' : 'user.deactivate',
+      userData(current, userName, attributes),
+    );
+    const sequence = current.version?.sequence ?? 0;
+    if (sequence > 0) context.basis?.set(rewritten.id, sequence);
+    return rewritten;
   };
   const reauthenticate = (userId: string, after: number): Change => {
     const current = directory.readSubject(tenantId, { kind: 'user', userId }).slice?.reauthenticateAfter;
@@ -65,14 +80,11 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
       const reason = reasonText(event, 'session revoked by the identity provider');
       const named = subject.sessions.length > 0 || subject.idpSessionId !== undefined;
       if (!named) return [signOut(user(), when, reason)];
-      const changes = subject.sessions
-        .filter((s) => s.revokedAt === undefined)
-        .map((s) => change('session.revoke', { ...sessionData(s), revoked_at: now, revoke_reason: reason }));
+      const changes = revokedSessions(subject.sessions, now, reason, change);
       const sid = subject.idpSessionId;
-      if (sid !== undefined && !subject.sessions.some((s) => s.id === sid)) {
-        // Tokens carry the IdP's `sid`: a record under that id revokes them too.
-        changes.push(change('session.revoke', tombstone(sid, user(), context, reason)));
-      }
+      // Tokens carry the IdP's `sid`, and sessions may start from it later: a record of the sid revokes them too.
+      if (sid !== undefined)
+        changes.push(change('sid.revoke', sidRevocation(null, sid, now, context.sidRevocationS, reason)));
       return changes;
     }
     case 'token-claims-change': {
@@ -173,7 +185,27 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
       ];
     }
     case 'identifier-changed':
-      return renamed(user(), event.newValue, subject, directory, tenantId, change);
+      return renamed(user(), event.newValue, subject, directory, tenantId, rewrite);
+    case 'identifier-recycled': {
+      const email = subject.oldIdentifier;
+      const phone = subject.oldPhoneNumber;
+      const identifier =
+        email !== undefined
+          ? { attribute: 'emails' as const, same: (a: string): boolean => a.toLowerCase() === email.toLowerCase() }
+          : phone !== undefined
+            ? {
+                attribute: 'phoneNumbers' as const,
+                same: (a: string): boolean => phoneNumberKey(a) === phoneNumberKey(phone),
+              }
+            : undefined;
+      if (identifier === undefined) {
+        throw new SetRefusedError(
+          'invalid_request',
+          'identifier-recycled must name the recycled e-mail address or phone number',
+        );
+      }
+      return released(user(), identifier, directory, tenantId, rewrite);
+    }
     case 'session-established':
     case 'session-presented':
     case 'verification':
@@ -181,6 +213,27 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
     case 'unsupported':
       return [];
   }
+}
+
+/**
+ * The changes, each checked as every consumer will decode it. One that a
+ * consumer would reject (an id longer than the store takes) would be lost
+ * after the transmitter was told it was applied: the event is refused instead.
+ *
+ * @throws {SetRefusedError} `invalid_request`
+ */
+export function applicable(changes: Change[]): Change[] {
+  for (const change of changes) {
+    try {
+      decodeChange(encodeChange(change));
+    } catch (error) {
+      if (!(error instanceof ChangeRejectedError)) throw error;
+      throw new SetRefusedError('invalid_request', `the event cannot be applied here: ${error.message}`, {
+        cause: error,
+      });
+    }
+  }
+  return changes;
 }
 
 /** RISC account-purged: the account is gone at the IdP, so it goes here, with what pointed at it. */
@@ -208,7 +261,7 @@ function renamed(
   subject: ResolvedSubject,
   directory: EffectsDirectory,
   tenantId: string,
-  change: <K extends ChangeKind>(kind: K, data: ChangeOf<K>['data']) => Change,
+  rewrite: UserRewrite,
 ): Change[] {
   const current = directory.user(tenantId, userId);
   if (current === undefined || newValue === undefined) return [];
@@ -228,8 +281,43 @@ function renamed(
         ),
       }
     : current.attributes;
-  return [change(current.active ? 'user.upsert' : 'user.deactivate', userData(current, userName, attributes))];
+  return [rewrite(current, userName, attributes)];
 }
+
+/**
+ * RISC identifier-recycled: the e-mail address (or phone number) is
+ * someone else's now. It is taken off the old user — out of `emails` (or
+ * `phoneNumbers`), and a userName that is it becomes
+ * `recycled:<user id>:<identifier>` (unique, never an address) — so nothing
+ * that finds users by it (SSF subjects, sign-in linking, SCIM filters,
+ * JIT's userName check) reaches the old user again, and its new owner can be
+ * provisioned with it.
+ */
+function released(
+  userId: string,
+  identifier: { readonly attribute: 'emails' | 'phoneNumbers'; readonly same: (value: string) => boolean },
+  directory: EffectsDirectory,
+  tenantId: string,
+  rewrite: UserRewrite,
+): Change[] {
+  const current = directory.user(tenantId, userId);
+  if (current === undefined) return [];
+  const { attribute, same } = identifier;
+  const userName = same(current.userName) ? `recycled:${current.id}:${current.userName}` : current.userName;
+  const values = current.attributes[attribute];
+  const attributes = Array.isArray(values)
+    ? {
+        ...current.attributes,
+        [attribute]: values.filter(
+          (e: unknown) => !(isRecord(e) && typeof e['value'] === 'string' && same(e['value'])),
+        ),
+      }
+    : current.attributes;
+  return [rewrite(current, userName, attributes)];
+}
+
+/** The whole user as it was read, with a new userName and attributes: the change to publish. */
+type UserRewrite = (current: UserRecord, userName: string, attributes: Readonly<Record<string, unknown>>) => Change;
 
 function userData(
   user: UserRecord,
@@ -267,23 +355,65 @@ function sessionData(s: SessionRecord): SessionData {
   };
 }
 
-/** A revoked session record under the IdP's session id, kept as long as a token naming it could live. */
-function tombstone(sid: string, userId: string, context: EffectsContext, reason: string): SessionData {
-  return {
-    id: sid,
-    user_id: userId,
-    issuer: context.issuer,
-    acr: null,
-    amr: [],
-    auth_time: null,
-    expires_at: context.now + context.sessionTombstoneS,
-    created_at: context.now,
-    revoked_at: context.now,
-    revoke_reason: reason,
-    ip: null,
-    device_id: null,
-    idp_session_id: sid,
-  };
+/** Makes changes of one tenant, accepted at `now` (Unix s). */
+export function changeMaker(
+  tenantId: string,
+  now: number,
+): <K extends ChangeKind>(kind: K, data: ChangeOf<K>['data']) => Change {
+  return (kind, data) =>
+    ({ v: 1, id: randomUUID(), tenant: tenantId, at: now * 1000, kind, data }) as unknown as Change;
+}
+
+/** Signs the user out of every session authenticated at or before `before` (never moving an earlier sign-out back). */
+export function signedOut(
+  directory: Pick<EffectsDirectory, 'readSubject'>,
+  tenantId: string,
+  userId: string,
+  before: number,
+  reason: string,
+  change: <K extends ChangeKind>(kind: K, data: ChangeOf<K>['data']) => Change,
+): Change {
+  const current = directory.readSubject(tenantId, { kind: 'user', userId }).slice?.signedOutBefore;
+  return change('user.sessions_revoke', { user_id: userId, before: Math.max(before, current ?? 0), reason });
+}
+
+/** `session.revoke` of each stored session not revoked yet. */
+export function revokedSessions(
+  sessions: readonly SessionRecord[],
+  now: number,
+  reason: string,
+  change: <K extends ChangeKind>(kind: K, data: ChangeOf<K>['data']) => Change,
+): Change[] {
+  return sessions
+    .filter((s) => s.revokedAt === undefined)
+    .map((s) => change('session.revoke', { ...sessionData(s), revoked_at: now, revoke_reason: reason }));
+}
+
+/** The revocation of an IdP session id, kept as long as a token or session carrying it could be valid. */
+export function sidRevocation(
+  issuer: string | null,
+  sid: string,
+  now: number,
+  lifetimeS: number,
+  reason: string,
+): SidRevocationData {
+  return { issuer, sid, revoked_at: now, expires_at: now + lifetimeS, reason };
+}
+
+/**
+ * How long a sid revocation must last, in s: every token and session
+ * authenticated before it has expired by then. Sessions end at most
+ * `max_lifetime_s` after authentication (IPSIE SL1, also for tokens), and an
+ * `iat` may be up to the clock tolerance ahead. Without IdPs: the default
+ * maximum session lifetime.
+ */
+export function sidRevocationLifetimeS(
+  idps: readonly Pick<IdentityProviderSettings, 'maxSessionLifetimeS'>[],
+  clockToleranceS: number,
+): number {
+  const longest =
+    idps.length === 0 ? DEFAULT_MAX_SESSION_LIFETIME_S : Math.max(...idps.map((i) => i.maxSessionLifetimeS));
+  return Math.ceil(longest) + clockToleranceS;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

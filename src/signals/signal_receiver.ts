@@ -7,8 +7,10 @@ import type { Logger } from '../logging/index.js';
 import type { ChangeSink } from '../stream/index.js';
 import { SetAlreadyAcceptedError, SetRefusedError } from './errors.js';
 import type { SetVerifier, VerifiedSet } from './set_verifier.js';
-import { signalEffects } from './signal_effects.js';
+import { applicable, sidRevocationLifetimeS, signalEffects } from './signal_effects.js';
 import type { EffectsDirectory } from './signal_effects.js';
+import { publishClaimed } from './claimed_publish.js';
+import type { SetArchive } from './claimed_publish.js';
 import { SubjectResolver } from './subject_resolver.js';
 import type { SubjectDirectory } from './subject_resolver.js';
 import type { TransmitterDirectory } from './transmitter_directory.js';
@@ -27,13 +29,6 @@ export interface AcceptedSet {
   readonly changes: number;
   /** The stream sequence of its last change; 0 when it changed nothing. */
   readonly sequence: number;
-}
-
-/** Where accepted and refused SETs are recorded. */
-export interface SetArchive {
-  append(record: AuditRecord, options?: { subject?: string; claim?: boolean }): Promise<number>;
-  last(subject: string): Promise<AuditRecord | undefined>;
-  retract(sequence: number): Promise<void>;
 }
 
 export interface SignalReceiverOptions {
@@ -56,6 +51,14 @@ export interface SignalReceiverOptions {
   readonly onOutcome?: (tenant: string, delivery: Delivery['method'], result: string) => void;
   /** Unix s. */
   readonly clock?: () => number;
+  /** Tolerated clock difference with IdPs, in s (how far ahead a token's `iat` may be). @defaultValue 60 */
+  readonly clockToleranceS?: number;
+}
+
+/** An event's changes, and the entity sequences whole-entity rewrites among them were computed from. */
+interface Effects {
+  readonly changes: readonly Change[];
+  readonly basis: ReadonlyMap<string, number>;
 }
 
 /**
@@ -75,8 +78,8 @@ export class SignalReceiver {
   readonly #readBarrier: () => Promise<void>;
   readonly #onOutcome: (tenant: string, delivery: Delivery['method'], result: string) => void;
   readonly #clock: () => number;
-  /** Per tenant: how long a token naming a revoked IdP session may still be presented, in s. */
-  readonly #tombstoneS: ReadonlyMap<string, number>;
+  /** Per tenant: how long a token or session carrying a revoked IdP session id may still be presented, in s. */
+  readonly #sidRevocationS: ReadonlyMap<string, number>;
 
   constructor(options: SignalReceiverOptions) {
     this.#transmitters = options.transmitters;
@@ -89,8 +92,9 @@ export class SignalReceiver {
     this.#readBarrier = options.readBarrier ?? (() => Promise.resolve());
     this.#onOutcome = options.onOutcome ?? (() => undefined);
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
-    this.#tombstoneS = new Map(
-      options.tenants.map((t) => [t.id, Math.max(43_200, ...t.idps.map((i) => i.maxSessionLifetimeS))]),
+    // A transmitter's sid may be any IdP's of the tenant: the longest session any of them allows.
+    this.#sidRevocationS = new Map(
+      options.tenants.map((t) => [t.id, sidRevocationLifetimeS(t.idps, options.clockToleranceS ?? 60)]),
     );
   }
 
@@ -112,7 +116,7 @@ export class SignalReceiver {
   async #receive(tenantId: string, compact: string, delivery: Delivery): Promise<AcceptedSet> {
     const transmitter = this.#authenticate(tenantId, delivery);
     let verified: VerifiedSet;
-    let changes: Change[];
+    let changes: Effects;
     try {
       const claimed = this.#verifier.claimedIssuer(compact);
       if (claimed !== transmitter.issuer) {
@@ -147,7 +151,7 @@ export class SignalReceiver {
     );
   }
 
-  async #effects(verified: VerifiedSet): Promise<Change[]> {
+  async #effects(verified: VerifiedSet): Promise<Effects> {
     const { tenantId, transmitter, event, subject } = verified;
     const critical = transmitter.discovery
       ? (await this.#transmitters.metadata(tenantId, transmitter.issuer)).criticalSubjectMembers
@@ -167,43 +171,46 @@ export class SignalReceiver {
         throw new SetRefusedError('invalid_state', 'this receiver requested no verification with that state');
       }
     }
-    return signalEffects(event, resolved, {
-      tenantId,
-      directory: this.#directory,
-      issuer: transmitter.issuer,
-      now: this.#clock(),
-      issuedAt: verified.issuedAt,
-      sessionTombstoneS: this.#tombstoneS.get(tenantId) ?? 43_200,
-    });
+    const basis = new Map<string, number>();
+    const changes = applicable(
+      signalEffects(event, resolved, {
+        tenantId,
+        directory: this.#directory,
+        now: this.#clock(),
+        issuedAt: verified.issuedAt,
+        sidRevocationS: this.#sidRevocationS.get(tenantId) ?? sidRevocationLifetimeS([], 60),
+        basis,
+      }),
+    );
+    return { changes, basis };
   }
 
-  async #store(verified: VerifiedSet, changes: Change[], compact: string, delivery: Delivery): Promise<AcceptedSet> {
+  async #store(verified: VerifiedSet, effects: Effects, compact: string, delivery: Delivery): Promise<AcceptedSet> {
     const { tenantId, transmitter, jti, uri, event } = verified;
+    const { changes, basis } = effects;
     const subject = acceptedSetSubject(tenantId, transmitter.issuer, jti);
-    let claim: number;
+    let sequence: number;
     try {
-      claim = await this.#archive.append(
-        this.#record(tenantId, 'set.accepted', {
-          iss: transmitter.issuer,
-          jti,
-          txn: verified.txn ?? null,
-          event_type: uri,
-          // The verification result: signed by this key of the transmitter's JWKS, every check passed.
-          verification: {
-            alg: verified.alg,
-            kid: verified.kid ?? null,
-            jwks_uri: transmitter.jwksUri ?? 'discovery',
-            audience: transmitter.audience,
-            iat: verified.issuedAt,
-          },
-          delivery: delivery.method,
-          state: event.type === 'verification' ? (event.state ?? null) : null,
-          stream_status: event.type === 'stream-updated' ? event.status : null,
-          changes: changes.map((c) => ({ id: c.id, kind: c.kind })),
-          set: compact,
-        }),
-        { subject, claim: true },
-      );
+      const record = this.#record(tenantId, 'set.accepted', {
+        iss: transmitter.issuer,
+        jti,
+        txn: verified.txn ?? null,
+        event_type: uri,
+        // The verification result: signed by this key of the transmitter's JWKS, every check passed.
+        verification: {
+          alg: verified.alg,
+          kid: verified.kid ?? null,
+          jwks_uri: transmitter.jwksUri ?? 'discovery',
+          audience: transmitter.audience,
+          iat: verified.issuedAt,
+        },
+        delivery: delivery.method,
+        state: event.type === 'verification' ? (event.state ?? null) : null,
+        stream_status: event.type === 'stream-updated' ? event.status : null,
+        changes: changes.map((c) => ({ id: c.id, kind: c.kind })),
+        set: compact,
+      });
+      sequence = await publishClaimed(this.#archive, this.#changes, this.#logger, { subject, record }, changes, basis);
     } catch (error) {
       if (!(error instanceof AuditRecordExistsError)) throw error;
       const earlier = await this.#archive.last(subject);
@@ -213,16 +220,6 @@ export class SignalReceiver {
           : new SetRefusedError('invalid_request', `a different SET with jti ${jti} was already received`);
       await this.#refused(tenantId, transmitter, compact, delivery, refused);
       throw refused;
-    }
-    let sequence = 0;
-    try {
-      for (const change of changes) sequence = (await this.#changes.publish(change)).sequence;
-    } catch (error) {
-      // Not applied: free the jti so that the transmitter's retry is accepted.
-      await this.#archive.retract(claim).catch((retractError: unknown) => {
-        this.#logger.error({ err: retractError, tenant: tenantId, jti }, 'could not retract a SET claim');
-      });
-      throw error;
     }
     this.#logger.info(
       {

@@ -29,6 +29,7 @@ export const EVENTS_ACTED_ON: readonly string[] = [
     'account-credential-change-required',
     'credential-compromise',
     'identifier-changed',
+    'identifier-recycled',
   ].map((e) => RISC_EVENT + e),
 ];
 

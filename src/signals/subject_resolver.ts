@@ -7,9 +7,9 @@ import type { ComplexMember, SimpleSubject, SubjectIdentifier } from './subject_
 export interface ResolvedSubject {
   /** The internal user, when the subject names one of this tenant. */
   readonly userId: string | undefined;
-  /** Stored sessions the subject names, by our id or by the IdP's `sid`. */
+  /** Stored sessions the subject names, by our id or by the IdP's `sid` (revoked ones included). */
   readonly sessions: readonly SessionRecord[];
-  /** The IdP session id named (tokens carry it as `sid`). */
+  /** The IdP session id named (tokens carry it as `sid`); undefined when the subject names our own session id. */
   readonly idpSessionId: string | undefined;
   readonly deviceId: string | undefined;
   /** A token named by `jwt_id`. */
@@ -18,11 +18,13 @@ export interface ResolvedSubject {
   readonly opaqueId: string | undefined;
   /** The e-mail address the user was named by (RISC identifier-changed names the old one). */
   readonly oldIdentifier: string | undefined;
+  /** The phone number the user was named by (RISC identifier-recycled may name one). */
+  readonly oldPhoneNumber?: string | undefined;
 }
 
 export type SubjectDirectory = Pick<
   DirectoryReader,
-  'user' | 'userIdsByEmail' | 'userIdsByExternalId' | 'session' | 'sessionsByIdpSessionId'
+  'user' | 'userIdsByEmail' | 'userIdsByPhoneNumber' | 'userIdsByExternalId' | 'session' | 'sessionsByIdpSessionId'
 > &
   Pick<EntitlementReader, 'readSubject'>;
 
@@ -71,8 +73,7 @@ export class SubjectResolver {
       if (members.session.format !== 'opaque') {
         throw new SetRefusedError('invalid_request', 'sub_id.session must be an opaque session id');
       }
-      idpSessionId = members.session.id;
-      sessions = this.#sessions(tenantId, members.session.id);
+      ({ sessions, idpSessionId } = this.#sessions(tenantId, members.session.id));
       const owners = new Set(sessions.map((s) => s.userId));
       if (userId !== undefined && sessions.length > 0 && !owners.has(userId)) {
         throw new SetRefusedError('invalid_request', 'sub_id.session and sub_id.user name different users');
@@ -88,6 +89,7 @@ export class SubjectResolver {
       token: undefined,
       opaqueId: undefined,
       oldIdentifier: members.user === undefined ? undefined : emailOf(members.user),
+      oldPhoneNumber: members.user?.format === 'phone_number' ? members.user.phoneNumber : undefined,
     };
   }
 
@@ -106,18 +108,24 @@ export class SubjectResolver {
         return { ...none, token: { iss: subject.iss, jti: subject.jti } };
       case 'opaque': {
         // CAEP names sessions this way; otherwise it may be a user id, or a stream id (verification).
-        const sessions = this.#sessions(tenantId, subject.id);
+        const { sessions, idpSessionId } = this.#sessions(tenantId, subject.id);
         const owner = sessions.length > 0 ? sessions[0]?.userId : this.#userByOpaque(tenantId, subject.id);
         return {
           ...none,
           userId: owner,
           sessions,
-          idpSessionId: sessions.length > 0 ? subject.id : undefined,
+          // Naming neither a session nor a user, it is an IdP session this store has not seen (yet).
+          idpSessionId: sessions.length > 0 || owner === undefined ? idpSessionId : undefined,
           opaqueId: subject.id,
         };
       }
       default:
-        return { ...none, userId: this.#user(tenantId, subject, 'sub_id'), oldIdentifier: emailOf(subject) };
+        return {
+          ...none,
+          userId: this.#user(tenantId, subject, 'sub_id'),
+          oldIdentifier: emailOf(subject),
+          oldPhoneNumber: subject.format === 'phone_number' ? subject.phoneNumber : undefined,
+        };
     }
   }
 
@@ -127,6 +135,8 @@ export class SubjectResolver {
         return this.#unique(this.#directory.userIdsByEmail(tenantId, subject.email), where);
       case 'account':
         return this.#unique(this.#directory.userIdsByEmail(tenantId, subject.uri.replace(/^acct:/, '')), where);
+      case 'phone_number':
+        return this.#unique(this.#directory.userIdsByPhoneNumber(tenantId, subject.phoneNumber), where);
       case 'iss_sub':
         return this.#directory.readSubject(tenantId, { kind: 'identity', issuer: subject.iss, subject: subject.sub })
           .slice?.user.id;
@@ -142,9 +152,16 @@ export class SubjectResolver {
     return this.#unique(this.#directory.userIdsByExternalId(tenantId, id), 'sub_id');
   }
 
-  #sessions(tenantId: string, id: string): SessionRecord[] {
+  /**
+   * The stored sessions an id names: ours by that id, and every one started
+   * from the IdP session of that id. Both, always: a revoked record must
+   * never hide a live session with the same sid.
+   */
+  #sessions(tenantId: string, id: string): { sessions: SessionRecord[]; idpSessionId: string | undefined } {
     const own = this.#directory.session(tenantId, id);
-    return own !== undefined ? [own] : this.#directory.sessionsByIdpSessionId(tenantId, id);
+    const bySid = this.#directory.sessionsByIdpSessionId(tenantId, id);
+    const sessions = own === undefined || bySid.some((s) => s.id === own.id) ? bySid : [own, ...bySid];
+    return { sessions, idpSessionId: own === undefined || bySid.length > 0 ? id : undefined };
   }
 
   #unique(ids: readonly string[], where: string): string | undefined {

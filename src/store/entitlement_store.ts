@@ -8,6 +8,7 @@ import type {
   IdentityBinding,
   PostureKind,
   PostureRecord,
+  RevokedSidRecord,
   RevokedTokenRecord,
   SessionRecord,
   SubjectRead,
@@ -67,6 +68,10 @@ export interface EntitlementWriter {
   /** Replaces the session's whole state, revocation included. */
   upsertSession(session: SessionRecord): void;
   revokeToken(token: RevokedTokenRecord): void;
+  /** Records (or replaces) the revocation of an IdP session id. */
+  revokeSid(revocation: RevokedSidRecord): void;
+  /** Deletes a sid revocation (it expired from the stream). */
+  forgetRevokedSid(tenantId: string, issuer: string | undefined, sid: string): void;
   setPosture(posture: PostureRecord): void;
   clearPosture(tenantId: string, kind: PostureKind, subjectId: string): void;
   setAppliedSequence(sequence: number): void;
@@ -105,6 +110,8 @@ export interface DirectoryReader {
    * (case-insensitively). The userName is indexed; the emails are scanned.
    */
   userIdsByEmail(tenantId: string, email: string): string[];
+  /** Users one of whose `phoneNumbers` values is `phoneNumber` (compared as {@link phoneNumberKey}s; scanned). */
+  userIdsByPhoneNumber(tenantId: string, phoneNumber: string): string[];
   session(tenantId: string, id: string): SessionRecord | undefined;
   /** Sessions started from the IdP session `sid`. */
   sessionsByIdpSessionId(tenantId: string, idpSessionId: string): SessionRecord[];
@@ -157,6 +164,8 @@ interface SubjectRow {
   s_idp_session_id: string | null;
   s_extra: string;
   signed_out_before: number | null;
+  /** JSON `[revoked_at, reason]` of the sid revocation the session or token names. */
+  sid_revoked_json: string | null;
 }
 
 /**
@@ -392,6 +401,10 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     return this.#stmt.userIdsByEmail.all(tenantId, email) as string[];
   }
 
+  userIdsByPhoneNumber(tenantId: string, phoneNumber: string): string[] {
+    return this.#stmt.userIdsByPhoneNumber.all(tenantId, phoneNumberKey(phoneNumber)) as string[];
+  }
+
   session(tenantId: string, id: string): SessionRecord | undefined {
     const row = this.#stmt.sessionRow.get(tenantId, id) as SessionRow | undefined;
     return row === undefined ? undefined : sessionFromRow(row);
@@ -534,6 +547,22 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     );
   }
 
+  revokeSid(revocation: RevokedSidRecord): void {
+    this.#run(
+      this.#stmt.revokeSid,
+      revocation.tenantId,
+      revocation.sid,
+      revocation.issuer ?? '',
+      revocation.revokedAt,
+      revocation.expiresAt,
+      revocation.reason,
+    );
+  }
+
+  forgetRevokedSid(tenantId: string, issuer: string | undefined, sid: string): void {
+    this.#run(this.#stmt.forgetRevokedSid, tenantId, sid, issuer ?? '');
+  }
+
   setPosture(posture: PostureRecord): void {
     this.#run(
       this.#stmt.setPosture,
@@ -569,6 +598,25 @@ function migrate(db: SqliteDatabase): void {
   })();
 }
 
+/**
+ * How phone numbers compare: `tel:+1 (206) 555-0100` and `+12065550100` are
+ * the same number (RFC 3966 URIs and the usual separators are ignored).
+ */
+export function phoneNumberKey(value: string): string {
+  return value
+    .trim()
+    .toLowerCase()
+    .replaceAll('tel:', '')
+    .replace(/[ ().-]/g, '');
+}
+
+/** {@link phoneNumberKey} in SQL, over the expression `value`. */
+function phoneNumberKeySql(value: string): string {
+  let sql = `replace(lower(trim(${value})), 'tel:', '')`;
+  for (const separator of [' ', '(', ')', '.', '-']) sql = `replace(${sql}, '${separator}', '')`;
+  return sql;
+}
+
 /** Every statement the store runs, prepared once at open. */
 const SQL = {
   tenantExists: 'SELECT 1 FROM tenants WHERE id = ?',
@@ -601,6 +649,9 @@ const SQL = {
   userIdsByEmail: `SELECT u.id FROM users u WHERE u.tenant_id = ? AND EXISTS (
       SELECT 1 FROM json_each(u.attributes, '$.emails') e
        WHERE json_extract(e.value, '$.value') = ? COLLATE NOCASE) ORDER BY u.id`,
+  userIdsByPhoneNumber: `SELECT u.id FROM users u WHERE u.tenant_id = ? AND EXISTS (
+      SELECT 1 FROM json_each(u.attributes, '$.phoneNumbers') p
+       WHERE ${phoneNumberKeySql("json_extract(p.value, '$.value')")} = ?) ORDER BY u.id`,
   postureState: 'SELECT state FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
   bindingsOfUser:
     'SELECT issuer, subject FROM identity_bindings WHERE tenant_id = ? AND user_id = ? ORDER BY issuer, subject',
@@ -645,6 +696,10 @@ const SQL = {
   revokeToken: `INSERT INTO revoked_tokens (tenant_id, jti, user_id, revoked_at, expires_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (tenant_id, jti) DO UPDATE SET user_id = excluded.user_id, revoked_at = excluded.revoked_at,
          expires_at = excluded.expires_at`,
+  revokeSid: `INSERT INTO revoked_sids (tenant_id, sid, issuer, revoked_at, expires_at, reason) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (tenant_id, sid, issuer) DO UPDATE SET revoked_at = excluded.revoked_at,
+         expires_at = excluded.expires_at, reason = excluded.reason`,
+  forgetRevokedSid: 'DELETE FROM revoked_sids WHERE tenant_id = ? AND sid = ? AND issuer = ?',
   setPosture: `INSERT INTO posture (tenant_id, kind, subject_id, state, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (tenant_id, kind, subject_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
   clearPosture: 'DELETE FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
@@ -664,6 +719,7 @@ const PLUCKED: ReadonlySet<keyof typeof SQL> = new Set<keyof typeof SQL>([
   'groupCount',
   'membershipGroupIds',
   'userIdsByEmail',
+  'userIdsByPhoneNumber',
   'postureState',
 ]);
 
@@ -806,7 +862,11 @@ function subjectQuery(from: string, where: string): string {
            CASE WHEN s.revoked_at IS NOT NULL THEN s.revoke_reason ELSE so.reason END AS s_revoke_reason,
            s.ip AS s_ip, s.device_id AS s_device_id, s.idp_session_id AS s_idp_session_id, s.extra AS s_extra,
            (SELECT so2.before FROM signouts so2 WHERE so2.tenant_id = u.tenant_id AND so2.user_id = u.id)
-             AS signed_out_before
+             AS signed_out_before,
+           (SELECT json_array(r.revoked_at, r.reason) FROM revoked_sids r
+             WHERE r.tenant_id = u.tenant_id AND r.sid = coalesce(@session, s.idp_session_id)
+               AND r.issuer IN ('', coalesce(@issuer, s.issuer))
+             ORDER BY r.revoked_at, r.issuer LIMIT 1) AS sid_revoked_json
       ${from}
       LEFT JOIN signouts so ON so.tenant_id = s.tenant_id AND so.user_id = s.user_id AND s.created_at <= so.before
      WHERE ${where}`;
@@ -815,6 +875,11 @@ function subjectQuery(from: string, where: string): string {
 function sliceFromRow(row: SubjectRow): SubjectSlice {
   const posture = JSON.parse(row.posture_json) as Partial<Record<PostureKind, Record<string, unknown>>>;
   if (row.device_json !== null) posture.device = JSON.parse(row.device_json) as Record<string, unknown>;
+  const sidRevoked = row.sid_revoked_json === null ? undefined : (JSON.parse(row.sid_revoked_json) as [number, string]);
+  const idpSessionRevoked = sidRevoked === undefined ? undefined : { revokedAt: sidRevoked[0], reason: sidRevoked[1] };
+  // A session whose IdP session was revoked is revoked, whatever its own record says.
+  const revokedAt = row.s_revoked_at ?? idpSessionRevoked?.revokedAt;
+  const revokeReason = row.s_revoked_at !== null ? row.s_revoke_reason : idpSessionRevoked?.reason;
   return {
     user: {
       tenantId: row.tenant_id,
@@ -844,13 +909,14 @@ function sliceFromRow(row: SubjectRow): SubjectSlice {
             authTime: row.s_auth_time ?? undefined,
             expiresAt: row.s_expires_at,
             createdAt: row.s_created_at,
-            revokedAt: row.s_revoked_at ?? undefined,
-            revokeReason: row.s_revoke_reason ?? undefined,
+            revokedAt,
+            revokeReason: revokeReason ?? undefined,
             ip: row.s_ip ?? undefined,
             deviceId: row.s_device_id ?? undefined,
             idpSessionId: row.s_idp_session_id ?? undefined,
             extra: JSON.parse(row.s_extra) as Record<string, unknown>,
           },
+    idpSessionRevoked,
     posture,
   };
 }

@@ -1,4 +1,4 @@
-export { EntitlementStore } from './entitlement_store.js';
+export { EntitlementStore, phoneNumberKey } from './entitlement_store.js';
 export type {
   DirectoryReader,
   EntitlementReader,
@@ -13,6 +13,7 @@ export type {
   IdentityBinding,
   PostureKind,
   PostureRecord,
+  RevokedSidRecord,
   RevokedTokenRecord,
   SessionRecord,
   SubjectRead,

@@ -91,6 +91,18 @@ export interface RevokedTokenRecord {
   readonly expiresAt: number | undefined;
 }
 
+/** An IdP session (`sid`) the IdP ended: stored sessions and tokens carrying it are revoked. */
+export interface RevokedSidRecord {
+  readonly tenantId: string;
+  /** The IdP whose session it is; undefined: any IdP of the tenant. */
+  readonly issuer: string | undefined;
+  readonly sid: string;
+  readonly revokedAt: number;
+  /** No token or session carrying the sid is valid after this anyway. */
+  readonly expiresAt: number;
+  readonly reason: string;
+}
+
 /**
  * Posture reported by the IdP or device management, by kind:
  * `account` and `risk` and `assurance` are keyed by user id, `device` by device id.
@@ -126,6 +138,12 @@ export interface SubjectSlice {
   readonly signedOutBefore?: number | undefined;
   readonly groups: readonly GroupRef[];
   readonly session: SessionRecord | undefined;
+  /**
+   * The IdP revoked the IdP session (`sid`) the subject's session or token
+   * carries. A stored session reads as revoked by it already; a token's
+   * session is the caller's to mark.
+   */
+  readonly idpSessionRevoked?: { readonly revokedAt: number; readonly reason: string } | undefined;
   readonly posture: Readonly<Partial<Record<PostureKind, Readonly<Record<string, unknown>>>>>;
 }
 

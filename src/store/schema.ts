@@ -124,6 +124,20 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   INSERT INTO store_meta (key, value) VALUES ('applied_sequence', 0);
   `,
+  `
+  -- IdP sessions (sid) the IdP ended: sessions and tokens carrying the sid are
+  -- revoked. Deleted when the stream's delete marker for the record arrives.
+  CREATE TABLE revoked_sids (
+    tenant_id  TEXT NOT NULL,
+    sid        TEXT NOT NULL,
+    -- '' : any IdP of the tenant
+    issuer     TEXT NOT NULL,
+    revoked_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    reason     TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, sid, issuer)
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];
 
 /**
@@ -152,5 +166,6 @@ export const TENANT_TABLES: readonly {
   { table: 'memberships', tenantColumn: 'tenant_id', orderBy: 'user_id, group_id' },
   { table: 'sessions', tenantColumn: 'tenant_id', orderBy: 'id' },
   { table: 'revoked_tokens', tenantColumn: 'tenant_id', orderBy: 'jti' },
+  { table: 'revoked_sids', tenantColumn: 'tenant_id', orderBy: 'sid, issuer' },
   { table: 'posture', tenantColumn: 'tenant_id', orderBy: 'kind, subject_id' },
 ];

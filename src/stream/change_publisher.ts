@@ -1,5 +1,5 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { encodeChange, subjectOf } from '../changes/index.js';
+import { encodeChange, retentionOf, subjectOf } from '../changes/index.js';
 import type { Change } from '../changes/index.js';
 import { publishDurably } from './durable_publish.js';
 
@@ -26,7 +26,8 @@ export interface ChangeSink {
 /**
  * Publishes normalized changes on their entity's subject. The change `id` is
  * the `Nats-Msg-Id`, so a publish retried after a lost ack is stored once.
- * Resolves only once JetStream has stored the change.
+ * Resolves only once JetStream has stored the change. A change that expires
+ * carries its TTL (`Nats-TTL`).
  */
 export class ChangePublisher implements ChangeSink {
   readonly #js: JetStreamClient;
@@ -45,6 +46,7 @@ export class ChangePublisher implements ChangeSink {
       msgId: change.id,
       expectedLastSubjectSequence: options.expectedLastSubjectSequence,
       retryForMs: options.retryForMs,
+      ttlS: retentionOf(change),
     });
     return { subject, ...ack };
   }

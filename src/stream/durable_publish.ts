@@ -9,6 +9,8 @@ export interface DurablePublishOptions {
   readonly expectedLastSubjectSequence?: number | undefined;
   /** Keep retrying transient failures until this many ms have passed. @defaultValue 10000 */
   readonly retryForMs?: number | undefined;
+  /** The stream removes the message after this many s (`Nats-TTL`; the stream must allow it). */
+  readonly ttlS?: number | undefined;
 }
 
 export interface DurableAck {
@@ -33,6 +35,7 @@ export async function publishDurably(
   const publishOptions: Partial<JetStreamPublishOptions> = {
     msgID: options.msgId,
     timeout: 2_000,
+    ...(options.ttlS === undefined ? {} : { ttl: `${Math.max(1, Math.ceil(options.ttlS))}s` }),
     ...(options.expectedLastSubjectSequence === undefined
       ? {}
       : { expect: { lastSubjectSequence: options.expectedLastSubjectSequence } }),

@@ -1,6 +1,6 @@
 export { connectNats } from './nats_connection.js';
 export type { NatsConnection, NatsConnectionOptions } from './nats_connection.js';
-export { ensureStateStream, stateStreamConfig } from './state_stream.js';
+export { DELETE_MARKER_RETENTION_MS, ensureStateStream, stateStreamConfig } from './state_stream.js';
 export type { StateStreamOptions } from './state_stream.js';
 export { ChangePublisher } from './change_publisher.js';
 export type { ChangeSink, PublishedChange, PublishOptions } from './change_publisher.js';

@@ -15,8 +15,17 @@ export interface StateStreamOptions {
 }
 
 /**
+ * How long a delete marker stays on `IPSIE_STATE` after a change's TTL ran
+ * out, in ms: a consumer further behind than this misses it and keeps the
+ * expired record (which no longer matters to any decision).
+ */
+export const DELETE_MARKER_RETENTION_MS = 7 * 86_400_000;
+
+/**
  * The configuration of `IPSIE_STATE`: the compacted current state, one
- * message per entity subject, deletes as tombstones.
+ * message per entity subject, deletes as tombstones. Changes that expire
+ * (`retentionOf`) carry a per-message TTL; when it runs out JetStream puts
+ * a delete marker on their subject, which consumers apply as the deletion.
  */
 export function stateStreamConfig(options: StateStreamOptions = {}): WantedStream {
   return {
@@ -30,6 +39,8 @@ export function stateStreamConfig(options: StateStreamOptions = {}): WantedStrea
     duplicate_window: nanos(options.duplicateWindowMs ?? 120_000),
     // Gateways read an entity's latest message directly (read-your-writes).
     allow_direct: true,
+    allow_msg_ttl: true,
+    subject_delete_marker_ttl: nanos(DELETE_MARKER_RETENTION_MS),
   };
 }
 
@@ -45,5 +56,7 @@ export async function ensureStateStream(jsm: JetStreamManager, options: StateStr
     'duplicate_window',
     'num_replicas',
     'allow_direct',
+    'allow_msg_ttl',
+    'subject_delete_marker_ttl',
   ]);
 }

@@ -1,5 +1,5 @@
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
-import type { JWTPayload } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { IdentityProviderSettings, TenantSettings } from '../config/index.js';
 import { IdentityProviderUnavailableError, TokenRejectedError } from './errors.js';
 import { fetchIdpJson } from './idp_fetch.js';
@@ -240,6 +240,20 @@ export class TokenVerifier {
       },
       generation: used.generation,
     };
+  }
+
+  /**
+   * A key resolver over one of the tenant's IdPs' key set, as ID tokens are
+   * verified with it (cached, aged out, refetched for an unknown `kid` per
+   * its cool-down): for other JWTs that IdP signs (back-channel logout tokens).
+   *
+   * @returns undefined when the tenant has no IdP with this issuer
+   * @throws {IdentityProviderUnavailableError} discovery failed
+   */
+  async keySet(tenantId: string, issuer: string): Promise<JWTVerifyGetKey | undefined> {
+    const provider = this.#providers.get(tenantId)?.get(issuer);
+    if (provider === undefined) return undefined;
+    return (await this.#keys(provider)).resolver(performance.now(), { generation: 0 });
   }
 
   /** The IdP's key set: from `jwks_uri`, or found through discovery (once, then cached). */

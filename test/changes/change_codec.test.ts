@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { CHANGE_KINDS, decodeChange, encodeChange, subjectOf, token } from '../../src/changes/index.js';
+import {
+  CHANGE_KINDS,
+  decodeChange,
+  encodeChange,
+  retentionOf,
+  sidRevocationOfSubject,
+  subjectOf,
+  token,
+} from '../../src/changes/index.js';
 import type { Change } from '../../src/changes/index.js';
 import { change, session, user } from '../harness/changes.js';
 
@@ -27,6 +35,13 @@ const EXAMPLES: Change[] = [
     revoke_reason: 'caep',
   }),
   change('acme', 'token.revoke', { jti: 'j1', user_id: 'u1', revoked_at: 1_800_000_000, expires_at: null }),
+  change('acme', 'sid.revoke', {
+    issuer: 'https://login.example/acme/v2.0',
+    sid: 'sid-1',
+    revoked_at: 1_800_000_000,
+    expires_at: 1_800_043_260,
+    reason: 'back-channel logout',
+  }),
   change('acme', 'posture.set', { kind: 'device', subject_id: 'laptop-1', state: { compliant: false } }),
   change('acme', 'posture.clear', { kind: 'risk', subject_id: 'u1' }),
 ];
@@ -106,6 +121,42 @@ describe('subjects', () => {
     expect(subjectOf(change('acme', 'posture.set', { kind: 'device', subject_id: 'd1', state: {} }))).toBe(
       'ipsie.state.acme.posture.device.d1',
     );
+  });
+
+  it('put a sid revocation on the subject of its issuer and sid, which reads back from the subject', () => {
+    const revoke = (issuer: string | null, sid: string): Change =>
+      change('acme', 'sid.revoke', { issuer, sid, revoked_at: 10, expires_at: 20, reason: 'r' });
+    for (const [issuer, sid] of [
+      ['https://login.example/acme/v2.0', 'sid-1'],
+      [null, 'sid-1'],
+      [null, 'a.b c~'],
+      ['https://idp.example', 'x'.repeat(200)],
+    ] as const) {
+      const subject = subjectOf(revoke(issuer, sid));
+      expect(sidRevocationOfSubject(subject), subject).toEqual({ tenant: 'acme', issuer, sid });
+    }
+    // Any IdP and a named one are different records.
+    expect(subjectOf(revoke(null, 's'))).not.toBe(subjectOf(revoke('https://idp.example', 's')));
+    expect(sidRevocationOfSubject('ipsie.state.acme.session.s1')).toBeUndefined();
+    expect(sidRevocationOfSubject('ipsie.state.acme.sid.~.s1.extra')).toBeUndefined();
+    expect(sidRevocationOfSubject('ipsie.state.acme.sid.~not-base64!.s1')).toBeUndefined();
+  });
+
+  it('keep a sid revocation on the stream until it expires; everything else until replaced', () => {
+    const at = 1_800_000_000_500;
+    const revoke = {
+      ...change('acme', 'sid.revoke', {
+        issuer: null,
+        sid: 's',
+        revoked_at: 1,
+        expires_at: 1_800_000_100,
+        reason: 'r',
+      }),
+      at,
+    };
+    expect(retentionOf(revoke)).toBe(100);
+    expect(retentionOf({ ...revoke, data: { ...revoke.data, expires_at: 1 } })).toBe(1);
+    expect(retentionOf(user('acme', 'u1'))).toBeUndefined();
   });
 
   it('encode values that are not plain tokens one-to-one', () => {

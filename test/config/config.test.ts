@@ -179,6 +179,37 @@ describe('the tenants file', () => {
     ).not.toThrow();
   });
 
+  it('parses back-channel logout per IdP: absent is off, {} is on with typ required', () => {
+    const idp = { issuer: 'https://idp.example', client_id: 'app', jwks_uri: 'https://idp.example/jwks' };
+    const config = parseConfig(
+      file({
+        acme: {
+          idps: [
+            idp,
+            { ...idp, issuer: 'https://two.example', backchannel_logout: {} },
+            {
+              ...idp,
+              issuer: 'https://three.example',
+              backchannel_logout: { require_typ: false, max_token_age_s: 60 },
+            },
+          ],
+        },
+      }),
+      read,
+    );
+    expect(config.tenants[0]?.idps.map((i) => i.backchannelLogout)).toEqual([
+      undefined,
+      { typRequired: true, maxTokenAgeS: 600 },
+      { typRequired: false, maxTokenAgeS: 60 },
+    ]);
+    expect(() => parse({ acme: { idps: [{ ...idp, backchannel_logout: { require_type: false } }] } })).toThrow(
+      'tenants.acme.idps[0].backchannel_logout.require_type is not a known setting',
+    );
+    expect(() => parse({ acme: { idps: [{ ...idp, backchannel_logout: { max_token_age_s: 0 } }] } })).toThrow(
+      'max_token_age_s must be a positive number',
+    );
+  });
+
   it('parses SSF transmitters and the receiver, reading secrets from their files', () => {
     const config = parseConfig(
       file({

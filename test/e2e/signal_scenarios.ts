@@ -105,7 +105,18 @@ export function useSignalWorld(delivery: DeliveryMode, options: { pollIntervalMs
     t = await startTestSidecar({
       env: { IPSIE_NATS_URL: nats.url },
       tenants: {
-        [TENANT]: { idps: [{ issuer: tx.issuer, client_id: CLIENT_ID, jwks_uri: tx.jwksUri, algorithms: ['RS256'] }] },
+        [TENANT]: {
+          idps: [
+            {
+              issuer: tx.issuer,
+              client_id: CLIENT_ID,
+              jwks_uri: tx.jwksUri,
+              algorithms: ['RS256'],
+              // Sign-in links by e-mail (identifier-recycled must release it).
+              link: { claim: 'email', to: 'userName' },
+            },
+          ],
+        },
       },
     });
     await t.sidecar.deployPolicy({ tenantId: TENANT, modules: new Map([['authz.rego', POLICY]]) });
@@ -160,10 +171,10 @@ export interface PushResult {
 /** RFC 8935: POSTs `set` to the tenant's push endpoint. */
 export async function push(
   set: string,
-  options: { token?: string | undefined; tenant?: string; type?: string } = {},
+  options: { token?: string | undefined; tenant?: string; type?: string; origin?: string } = {},
 ): Promise<PushResult> {
   const token = 'token' in options ? options.token : PUSH_TOKEN;
-  const response = await fetch(`${gw.origin}/ssf/v1/${options.tenant ?? TENANT}/events`, {
+  const response = await fetch(`${options.origin ?? gw.origin}/ssf/v1/${options.tenant ?? TENANT}/events`, {
     method: 'POST',
     headers: {
       'content-type': options.type ?? 'application/secevent+jwt',
@@ -267,6 +278,102 @@ export function describeSignalEffects(): void {
       const seq = await accepted(await tx.set(`${CAEP}session-revoked`, { format: 'opaque', id: vi.sid }, {}));
       expect(codes(await bySession(vi, seq))).toEqual(['SESSION_REVOKED']);
       expect((await t.tcp.check(request({ session_id: `${vi.session}-other` }, seq))).decision).toBe('DECISION_ALLOW');
+    });
+
+    it('session-revoked for an IdP session id revokes every live session with that sid, every time', async () => {
+      const wu = await person('wu');
+      const revoke = async (): Promise<number> =>
+        await accepted(await tx.set(`${CAEP}session-revoked`, { format: 'opaque', id: wu.sid }, {}));
+      expect(codes(await bySession(wu, await revoke()))).toEqual(['SESSION_REVOKED']);
+      // The same IdP session reaches the app again (a sign-in carrying the same sid), and is revoked again.
+      const again = `${wu.session}-again`;
+      await producer.publish(session(TENANT, again, wu.id, { issuer: tx.issuer, idp_session_id: wu.sid }));
+      const watch = t.tcp.watch({ tenant: TENANT, user_ids: [wu.id] });
+      await watch.ready;
+      const second = await revoke();
+      await gw.gateway.ingestor.waitForSequence(second, 5_000);
+      expect(gw.gateway.store.session(TENANT, again)?.revokedAt).toBeDefined();
+      expect(codes(await t.tcp.check(request({ session_id: again }, second)))).toEqual(['SESSION_REVOKED']);
+      expect(await watch.next()).toMatchObject({ kind: 'SESSION_EVENT_KIND_SESSION_REVOKED', session_id: again });
+      watch.cancel();
+    });
+
+    it('session-revoked naming an IdP sid with no stored session denies tokens carrying that sid', async () => {
+      const xu = await person('xu');
+      const now = Math.floor(Date.now() / 1000);
+      const token = async (sid: string): Promise<string> =>
+        await tx.keys.sign(
+          { iss: tx.issuer, sub: xu.sub, aud: CLIENT_ID, iat: now, exp: now + 600, jti: randomUUID(), sid },
+          {},
+        );
+      const [opaque, complex] = [`sid-${randomUUID()}`, `sid-${randomUUID()}`];
+      for (const sid of [opaque, complex]) {
+        expect((await t.tcp.check(request({ token: await token(sid) }, 0))).decision, sid).toBe('DECISION_ALLOW');
+      }
+      const seq = await accepted(await tx.set(`${CAEP}session-revoked`, { format: 'opaque', id: opaque }, {}));
+      const bySid = await accepted(
+        await tx.set(
+          `${CAEP}session-revoked`,
+          { format: 'complex', session: { format: 'opaque', id: complex }, tenant: tenantMember() },
+          {},
+        ),
+      );
+      for (const [sid, at] of [
+        [opaque, seq],
+        [complex, bySid],
+      ] as const) {
+        const denied = await t.tcp.check(request({ token: await token(sid) }, at));
+        expect(denied.decision, sid).toBe('DECISION_DENY');
+        expect(codes(denied), sid).toEqual(['SESSION_REVOKED']);
+      }
+      // Tokens of the same user in another IdP session, and the user's stored session, are unaffected.
+      expect((await t.tcp.check(request({ token: await token(`sid-${randomUUID()}`) }, bySid))).decision).toBe(
+        'DECISION_ALLOW',
+      );
+      expect((await bySession(xu, bySid)).decision).toBe('DECISION_ALLOW');
+    });
+
+    it('the same sid revoked through two gateway replicas at once: both stored, the session revoked once', async () => {
+      const zu = await person('zu');
+      const replica = await startGatewayReplica();
+      try {
+        const watch = t.tcp.watch({ tenant: TENANT, user_ids: [zu.id] });
+        await watch.ready;
+        const sets = await Promise.all(
+          [0, 1].map(async () => await tx.set(`${CAEP}session-revoked`, { format: 'opaque', id: zu.sid }, {})),
+        );
+        const results =
+          mode === 'push'
+            ? await Promise.all(
+                sets.map(async (set, i) => await push(set, { origin: i === 0 ? gw.origin : replica.origin })),
+              )
+            : [];
+        if (mode === 'poll') for (const set of sets) await accepted(set);
+        for (const r of results) expect(r.status).toBe(202);
+        const seq = await producer.lastSequence();
+        expect(codes(await bySession(zu, seq))).toEqual(['SESSION_REVOKED']);
+        expect(await watch.next()).toMatchObject({
+          kind: 'SESSION_EVENT_KIND_SESSION_REVOKED',
+          session_id: zu.session,
+        });
+        // Exactly one event: a marker change after both revocations is the next one the watch sees.
+        await producer.publish(change(TENANT, 'user.reauthenticate', { user_id: zu.id, after: 1 }));
+        expect((await watch.next()).kind).toBe('SESSION_EVENT_KIND_REAUTHENTICATION_REQUIRED');
+        watch.cancel();
+      } finally {
+        await replica.stop();
+      }
+    });
+
+    it('a session-revoked for a sid longer than the store takes is refused, never accepted and lost', async () => {
+      const ab = await person('ab');
+      const before = await producer.lastSequence();
+      const result = await deliver(
+        await tx.set(`${CAEP}session-revoked`, { format: 'opaque', id: 's'.repeat(300) }, {}),
+      );
+      expect(result).toMatchObject({ accepted: false, err: 'invalid_request' });
+      expect(await producer.lastSequence()).toBe(before);
+      expect((await bySession(ab, before)).decision).toBe('DECISION_ALLOW');
     });
 
     it('session-revoked naming only the user ends all of their sessions', async () => {
@@ -452,6 +559,75 @@ export function describeSignalEffects(): void {
       expect(byOld).toMatchObject({ err: 'invalid_request' });
     });
 
+    it('identifier-recycled releases the identifier: later signals and sign-in links by it miss the old user', async () => {
+      const lo = await person('lo');
+      const alias = `${lo.id}.alias@umbrella.example`;
+      await producer.publish(
+        user(TENANT, lo.id, { user_name: lo.email, attributes: { emails: [{ value: alias, primary: true }] } }),
+      );
+      for (const recycled of [lo.email, alias]) {
+        await accepted(await tx.set(`${RISC}identifier-recycled`, { format: 'email', email: recycled }, {}));
+        // A later signal naming the identifier does not reach the old user.
+        const late = await deliver(await tx.set(`${RISC}account-disabled`, { format: 'email', email: recycled }, {}));
+        expect(late, recycled).toMatchObject({ accepted: false, err: 'invalid_request' });
+      }
+      const seq = await producer.lastSequence();
+      expect((await bySession(lo, seq)).decision).toBe('DECISION_ALLOW');
+      // Nor does a sign-in linked by e-mail.
+      const now = Math.floor(Date.now() / 1000);
+      const signIn = async (sub: string): Promise<unknown> => {
+        const nonce = randomUUID();
+        const idToken = await tx.keys.sign(
+          {
+            iss: tx.issuer,
+            sub,
+            aud: CLIENT_ID,
+            iat: now,
+            exp: now + 600,
+            nonce,
+            jti: randomUUID(),
+            email: lo.email,
+            email_verified: true,
+          },
+          {},
+        );
+        return await t.tcp.startSession({ tenant: TENANT, id_token: idToken, nonce });
+      };
+      expect(await t.tcp.failure(signIn(`new-${lo.id}`) as Promise<never>)).toMatchObject({
+        reason: 'USER_NOT_PROVISIONED',
+      });
+      // The identifier's new owner, once provisioned, is who it names.
+      const owner = `owner-${lo.id}`;
+      await producer.publish(user(TENANT, owner, { user_name: lo.email }));
+      const disabled = await accepted(await tx.set(`${RISC}account-disabled`, email(lo), {}));
+      expect(codes(await t.tcp.check(request({ user_id: owner }, disabled)))).toEqual(['ACCOUNT_DISABLED']);
+      expect((await bySession(lo, disabled)).decision).toBe('DECISION_ALLOW');
+      expect(await signIn(`new-${lo.id}`)).toMatchObject({ user_id: owner, binding: 'linked' });
+    });
+
+    it('identifier-recycled naming a phone number takes it off the old user; later signals by it miss them', async () => {
+      const pe = await person('pe');
+      const phone = `+1206555${String(Math.floor(Math.random() * 10_000)).padStart(4, '0')}`;
+      const byPhone = { format: 'phone_number', phone_number: phone };
+      await producer.publish(
+        user(TENANT, pe.id, {
+          user_name: pe.email,
+          attributes: { phoneNumbers: [{ value: `tel:${phone.slice(0, 2)}-${phone.slice(2)}`, type: 'mobile' }] },
+        }),
+      );
+      const seq = await accepted(await tx.set(`${RISC}identifier-recycled`, byPhone, {}));
+      await gw.gateway.ingestor.waitForSequence(seq, 5_000);
+      expect(gw.gateway.store.user(TENANT, pe.id)).toMatchObject({
+        userName: pe.email,
+        attributes: { phoneNumbers: [] },
+      });
+      expect(await deliver(await tx.set(`${RISC}account-disabled`, byPhone, {}))).toMatchObject({
+        accepted: false,
+        err: 'invalid_request',
+      });
+      expect((await bySession(pe, await producer.lastSequence())).decision).toBe('DECISION_ALLOW');
+    });
+
     it('an event without effect here (session-presented) is accepted and changes nothing', async () => {
       const lu = await person('lu');
       const before = await producer.lastSequence();
@@ -556,6 +732,14 @@ export function describeRefusals(): void {
       await refused(await tx.set(`${RISC}account-disabled`, nobody, {}), 'invalid_request', /no user/, mo);
       const otherCustomer = { format: 'complex', user: email(mo), tenant: { format: 'opaque', id: 'not-umbrella' } };
       await refused(await tx.set(`${RISC}account-disabled`, otherCustomer, {}), 'access_denied', /tenant/, mo);
+    });
+
+    it('identifier-recycled naming no identifier, or one nobody has', async () => {
+      const byAccount = { format: 'iss_sub', iss: tx.issuer, sub: mo.sub };
+      await refused(await tx.set(`${RISC}identifier-recycled`, byAccount, {}), 'invalid_request', /e-mail/, mo);
+      const nobody = { format: 'email', email: `nobody-${randomUUID()}@umbrella.example` };
+      await refused(await tx.set(`${RISC}identifier-recycled`, nobody, {}), 'invalid_request', /no user/, mo);
+      expect(gw.gateway.store.user(TENANT, mo.id)?.userName).toBe(mo.email);
     });
 
     it('two events in one SET', async () => {

@@ -95,6 +95,31 @@ export class FakeIdp {
     return await this.keys.sign(claims, options);
   }
 
+  /**
+   * An OpenID Connect Back-Channel Logout 1.0 logout token for `audience`
+   * (typ `logout+jwt`, the logout event, `exp` 2 minutes after `iat`, as
+   * OPs issue them); `claims` override or add (`undefined` removes one).
+   */
+  async logoutToken(
+    audience: string,
+    claims: Record<string, unknown>,
+    options: { kid?: string | undefined; typ?: string | null; now?: number } = {},
+  ): Promise<string> {
+    const now = options.now ?? Math.floor(Date.now() / 1000);
+    return await this.sign(
+      {
+        iss: this.issuer,
+        aud: audience,
+        iat: now,
+        exp: now + 120,
+        jti: randomUUID(),
+        events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+        ...claims,
+      },
+      { kid: options.kid, typ: options.typ === undefined ? 'logout+jwt' : options.typ },
+    );
+  }
+
   /** A standard ID token for `sub`, valid now; `claims` override, add or (as undefined) leave out. */
   async idToken(
     sub: string,

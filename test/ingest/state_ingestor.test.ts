@@ -1,5 +1,7 @@
 import { join } from 'node:path';
+import { jetstream } from '@nats-io/jetstream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { encodeChange, STATE_STREAM } from '../../src/changes/index.js';
 import type { SessionEvent } from '../../src/changes/index.js';
 import { StateIngestor } from '../../src/ingest/index.js';
 import { EntitlementStore } from '../../src/store/index.js';
@@ -136,6 +138,55 @@ describe('StateIngestor on a real nats-server -js', () => {
       expect(late.store.digest(tenant)).toBe(live.store.digest(tenant));
     }
     expect(late.store.digest('acme')).not.toBe(late.store.digest('globex'));
+  });
+
+  it('a sid revocation expires from the stream at its TTL: every store forgets it, a late one never sees it', async () => {
+    const live = sidecar('live');
+    const base = await producer.publishAll(directory('acme', 2, 1));
+    await live.ingestor.waitForSequence(base, 10_000);
+    const before = live.store.digest('acme');
+    const now = Math.floor(Date.now() / 1000);
+    const revoked = await producer.publish(
+      change('acme', 'sid.revoke', { issuer: null, sid: 'sid-1', revoked_at: now, expires_at: now + 1, reason: 'r' }),
+    );
+    expect(await live.ingestor.waitForSequence(revoked.sequence, 10_000)).toBe(true);
+    expect(live.store.digest('acme')).not.toBe(before);
+    const stored = await producer.jsm.streams.getMessage(STATE_STREAM, { seq: revoked.sequence });
+    expect(stored?.header.get('Nats-TTL')).toBe('1s');
+
+    // The barrier: the delete marker JetStream appends once the TTL runs out.
+    const deadline = Date.now() + 10_000;
+    while ((await producer.lastSequence()) === revoked.sequence) {
+      if (Date.now() > deadline) throw new Error('no delete marker within 10 s');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const marker = await producer.lastSequence();
+    expect(await live.ingestor.waitForSequence(marker, 10_000)).toBe(true);
+    expect(live.store.digest('acme')).toBe(before);
+    expect(live.ingestor.status().rejected).toBe(0);
+    const late = sidecar('late');
+    expect(await late.ingestor.waitForSequence(marker, 10_000)).toBe(true);
+    expect(late.store.digest('acme')).toBe(before);
+  });
+
+  it('a delete marker on a subject that never expires is rejected, and nothing is deleted', async () => {
+    const { lines, logger } = capturingLogger();
+    const s = sidecar('a', { logger: { lines, logger } });
+    await producer.publish(change('acme', 'tenant.upsert', { display_name: 'Acme' }));
+    // Published with a TTL by no producer of ours: the stream still leaves a marker when it runs out.
+    const raw = await jetstream(producer.nc).publish('ipsie.state.acme.user.u1', encodeChange(user('acme', 'u1')), {
+      ttl: '1s',
+    });
+    const deadline = Date.now() + 10_000;
+    while ((await producer.lastSequence()) === raw.seq) {
+      if (Date.now() > deadline) throw new Error('no delete marker within 10 s');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await s.ingestor.waitForSequence(raw.seq + 1, 10_000)).toBe(true);
+    expect(isActive(s.store, 'acme', 'u1')).toBe(true);
+    expect(lines.filter((l) => l['msg'] === 'change rejected and skipped').map((l) => l['code'])).toEqual([
+      'ERR_CHANGE_SUBJECT_MISMATCH',
+    ]);
   });
 
   it('rejects a malformed message, logs it with its sequence, and applies the rest', async () => {

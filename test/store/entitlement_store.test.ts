@@ -53,7 +53,7 @@ describe('EntitlementStore', () => {
   it('opens SQLite in WAL mode with the current schema version', () => {
     const db = new Database(path, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
     db.close();
   });
 
@@ -170,6 +170,15 @@ describe('EntitlementStore', () => {
     expect(store.userIdsByEmail('a', 'frank@ACME.example')).toEqual(['u2']);
     expect(store.userIdsByEmail('b', 'frank@acme.example')).toEqual(['u3']);
     expect(store.userIdsByEmail('a', 'nobody@acme.example')).toEqual([]);
+    store.upsertUser(
+      user('a', 'u4', {
+        attributes: { phoneNumbers: [{ value: 'tel:+1-206-555-0100' }, { value: '+44 20 7946 0000' }] },
+      }),
+    );
+    expect(store.userIdsByPhoneNumber('a', '+12065550100')).toEqual(['u4']);
+    expect(store.userIdsByPhoneNumber('a', '+44 (20) 7946.0000')).toEqual(['u4']);
+    expect(store.userIdsByPhoneNumber('a', '+12065550101')).toEqual([]);
+    expect(store.userIdsByPhoneNumber('b', '+12065550100')).toEqual([]);
 
     store.upsertSession(session('a', 's1', 'u1', { idpSessionId: 'sid-1' }));
     store.upsertSession(session('a', 's2', 'u1', { idpSessionId: 'sid-1' }));
@@ -190,6 +199,50 @@ describe('EntitlementStore', () => {
     expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice?.posture).toEqual({
       claims: { claims: { role: 'x' } },
     });
+  });
+
+  it('a revoked IdP session id revokes every session carrying it, and tokens naming it, of its issuer', () => {
+    store.upsertUser(user('a', 'u1'));
+    store.upsertUser(user('b', 'u1'));
+    store.upsertSession(session('a', 's1', 'u1', { idpSessionId: 'sid-1' }));
+    store.upsertSession(session('a', 's2', 'u1', { idpSessionId: 'sid-2', issuer: 'https://other.example' }));
+    store.upsertSession(session('b', 's1', 'u1', { idpSessionId: 'sid-1' }));
+    store.bindIdentity({ tenantId: 'a', issuer: 'https://idp.example', subject: 'sub-1', userId: 'u1' });
+    const bySession = (tenantId: string, id: string): unknown =>
+      store.readSubject(tenantId, { kind: 'session', sessionId: id }).slice?.session;
+    const byToken = (sid: string, issuer = 'https://idp.example'): unknown =>
+      store.readSubject('a', { kind: 'identity', issuer, subject: 'sub-1', sessionId: sid }).slice?.idpSessionRevoked;
+
+    store.revokeSid({ tenantId: 'a', issuer: undefined, sid: 'sid-1', revokedAt: 150, expiresAt: 900, reason: 'caep' });
+    expect(bySession('a', 's1')).toMatchObject({ revokedAt: 150, revokeReason: 'caep' });
+    expect(bySession('b', 's1')).toMatchObject({ revokedAt: undefined });
+    expect(byToken('sid-1')).toEqual({ revokedAt: 150, reason: 'caep' });
+    expect(byToken('sid-9')).toBeUndefined();
+    expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice?.idpSessionRevoked).toBeUndefined();
+
+    // Named by its issuer: only that IdP's sessions and tokens.
+    store.revokeSid({
+      tenantId: 'a',
+      issuer: 'https://other.example',
+      sid: 'sid-2',
+      revokedAt: 160,
+      expiresAt: 900,
+      reason: 'logout',
+    });
+    expect(bySession('a', 's2')).toMatchObject({ revokedAt: 160, revokeReason: 'logout' });
+    expect(byToken('sid-2')).toBeUndefined();
+    expect(byToken('sid-2', 'https://other.example')).toBeUndefined(); // no binding at that IdP
+    store.upsertSession(session('a', 's3', 'u1', { idpSessionId: 'sid-2' }));
+    expect(bySession('a', 's3')).toMatchObject({ revokedAt: undefined });
+
+    // The session's own revocation keeps its time and reason.
+    store.upsertSession(session('a', 's1', 'u1', { idpSessionId: 'sid-1', revokedAt: 120, revokeReason: 'admin' }));
+    expect(bySession('a', 's1')).toMatchObject({ revokedAt: 120, revokeReason: 'admin' });
+
+    store.forgetRevokedSid('a', undefined, 'sid-1');
+    expect(byToken('sid-1')).toBeUndefined();
+    store.forgetRevokedSid('a', 'https://other.example', 'sid-2');
+    expect(bySession('a', 's2')).toMatchObject({ revokedAt: undefined });
   });
 
   it('records revoked tokens', () => {
@@ -364,6 +417,18 @@ describe('EntitlementStore', () => {
     store = EntitlementStore.open(path);
     expect(store.appliedSequence()).toBe(42);
     expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice?.user.userName).toBe('u1@example.com');
+  });
+
+  it('migrates a store of schema 1 in place, keeping what it holds', () => {
+    store.close();
+    // Schema 1 is schema 2 without the sid revocations.
+    const db = new Database(path);
+    db.exec('DROP TABLE revoked_sids');
+    db.pragma('user_version = 1');
+    db.close();
+    store = EntitlementStore.open(path);
+    expect(store.hasTenant('a')).toBe(true);
+    store.revokeSid({ tenantId: 'a', issuer: undefined, sid: 's', revokedAt: 1, expiresAt: 2, reason: 'r' });
   });
 
   it('refuses a store written by a newer schema', () => {

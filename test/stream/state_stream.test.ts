@@ -4,7 +4,12 @@ import { connect, nanos } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { STATE_STREAM } from '../../src/changes/index.js';
-import { ChangePublisher, ensureStateStream, stateStreamConfig } from '../../src/stream/index.js';
+import {
+  ChangePublisher,
+  DELETE_MARKER_RETENTION_MS,
+  ensureStateStream,
+  stateStreamConfig,
+} from '../../src/stream/index.js';
 import { change, user } from '../harness/changes.js';
 import { NatsServer } from '../harness/nats_server.js';
 
@@ -38,11 +43,16 @@ describe('ensureStateStream', () => {
       max_msgs_per_subject: 5,
       duplicate_window: nanos(10_000),
       allow_direct: false,
+      allow_msg_ttl: false,
+      subject_delete_marker_ttl: 0,
     });
     const info = await ensureStateStream(jsm);
     expect(info.config.max_msgs_per_subject).toBe(1);
     expect(info.config.duplicate_window).toBe(nanos(120_000));
     expect(info.config.allow_direct).toBe(true);
+    // A stream created before sid revocations expired: their TTLs and delete markers are turned on.
+    expect(info.config.allow_msg_ttl).toBe(true);
+    expect(info.config.subject_delete_marker_ttl).toBe(nanos(DELETE_MARKER_RETENTION_MS));
   });
 
   it('refuses to run on a stream with other storage, rather than silently differ', async () => {
