@@ -15,6 +15,7 @@ export type {
   PostureRecord,
   RevokedTokenRecord,
   SessionRecord,
+  StreamOrigin,
   SubjectRead,
   SubjectRef,
   SubjectSlice,
