@@ -414,6 +414,64 @@ describe('the stream the store materializes', () => {
     expect(s.ingestor.status()).toMatchObject({ rebuilding: undefined, rebuilds: { requested: 1 } });
   });
 
+  it('a rebuild whose reset fails (disk full) keeps failing closed and is retried until it succeeds', async () => {
+    const last = await producer.publishAll(directory('acme', 5, 1));
+    const store = EntitlementStore.open(join(dir.path, 'flaky.db'));
+    store.resetTo({ stream: 'IPSIE_STATE', created: (await producer.jsm.streams.info('IPSIE_STATE')).created });
+    store.transaction(() => {
+      store.upsertTenant({ id: 'acme', displayName: 'Acme' });
+      store.upsertUser(GHOST);
+      store.setAppliedSequence(1_000); // ahead of the stream
+    });
+    let failures = 2;
+    const flaky = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'resetTo' && failures > 0) {
+          return () => {
+            failures--;
+            throw new Error('SQLITE_FULL: database or disk is full');
+          };
+        }
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const { logger, lines } = capturingLogger();
+    const ingestor = new StateIngestor({
+      store: flaky,
+      logger,
+      staleAfterMs: 30_000,
+      connect: async () => await connectNats({ servers: [nats.url], name: 'flaky' }, logger),
+    });
+    running.push({ ingestor, store });
+    ingestor.start();
+    await until(() => failures === 0);
+    // Between failed resets the old store is still there, and still distrusted.
+    expect(ingestor.isStale()).toBe(true);
+    expect(isActive(store, 'acme', 'ghost')).toBe(true);
+    expect(await ingestor.waitForSequence(1, 0)).toBe(false);
+    expect(await ingestor.waitForSequence(last, 20_000)).toBe(true);
+    expect(isActive(store, 'acme', 'ghost')).toBeUndefined();
+    expect(ingestor.status().rebuilds.store_ahead).toBe(1);
+    expect(lines.filter((l) => l['msg'] === 'stream consumer stopped; restarting').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a stream recreated twice under a running consumer ends as a view of the latest one', async () => {
+    const s = sidecar('a', { staleAfterMs: 2_000, probeIntervalMs: 100 });
+    const first = await producer.publishAll(directory('acme', 50, 5));
+    expect(await s.ingestor.waitForSequence(first, 10_000)).toBe(true);
+    await recreateStream();
+    await producer.publishAll(directory('globex', 300, 5));
+    await recreateStream();
+    const last = await producer.publishAll(directory('initech', 20, 2));
+    await until(() => !s.ingestor.isStale() && s.store.tenantIds().join() === 'initech', 20_000);
+    const fresh = sidecar('fresh');
+    expect(await fresh.ingestor.waitForSequence(last, 10_000)).toBe(true);
+    expect(s.store.digest('initech')).toBe(fresh.store.digest('initech'));
+    expect(s.store.appliedSequence()).toBe(last);
+    expect(s.ingestor.status().rebuilds.stream_recreated).toBeGreaterThanOrEqual(1);
+  });
+
   it('a rebuild the ingestor is stopped during rejects with ERR_INGEST_STOPPED', async () => {
     await producer.publishAll(directory('acme', 3, 1));
     const s = sidecar('a');
