@@ -331,7 +331,12 @@ export class StateIngestor {
         backoffMs = 100;
       } catch (error) {
         if (this.#isStopped()) break;
-        this.#logger.warn({ err: error, retry_ms: backoffMs }, 'stream consumer stopped; restarting');
+        // A lost consumer or stream has been reported already (after a NATS restart the consumer is gone).
+        const reported = error instanceof Error && (error.name === 'ConsumerNotFoundError' || isStreamNotFound(error));
+        this.#logger[reported ? 'debug' : 'warn'](
+          { err: error, retry_ms: backoffMs },
+          'stream consumer stopped; restarting',
+        );
         backoffMs = Math.min(backoffMs * 2, 5_000);
       }
       if (this.#isStopped()) break;
