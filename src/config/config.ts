@@ -20,6 +20,8 @@ export const DEFAULT_SUBJECT_CACHE_SIZE = 10_000;
 export const DEFAULT_STALE_AFTER_MS = 30_000;
 export const DEFAULT_MIN_SEQUENCE_WAIT_MS = 2_000;
 export const DEFAULT_SYNC_WAIT_MS = 10_000;
+/** The liveness probe's interval when `IPSIE_STREAM_PROBE_MS` is not set: this, or half the staleness bound if less. */
+export const DEFAULT_STREAM_PROBE_MS = 2_000;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -74,9 +76,20 @@ export interface NatsConfig {
   readonly servers: readonly string[] | undefined;
   /** Client name shown by the server. @defaultValue `ipsie-sidecar` */
   readonly name: string;
-  /** Cut off from the stream longer than this, decisions fail closed (STALE_DATA). @defaultValue 30000 */
+  /**
+   * Decisions fail closed (STALE_DATA) unless the store is proven to hold what the stream held this many ms ago.
+   * @defaultValue 30000
+   */
   readonly staleAfterMs: number;
-  /** At start, wait this long to catch up with the stream before serving. @defaultValue 10000 */
+  /**
+   * How often the stream is asked for its origin and last sequence (the liveness proof), in ms; below
+   * `staleAfterMs`. @defaultValue 2000, or half of `staleAfterMs` when that is less
+   */
+  readonly probeIntervalMs: number;
+  /**
+   * At start, listeners stay closed until the store has caught up with the stream, at most this long, in ms.
+   * Until it has caught up, decisions are STALE_DATA either way. @defaultValue 10000
+   */
   readonly syncWaitMs: number;
 }
 
@@ -190,6 +203,7 @@ export function parseConfig(
       servers: natsServers(env),
       name: env['IPSIE_NATS_NAME'] ?? 'ipsie-sidecar',
       staleAfterMs: positiveInteger(env, 'IPSIE_STALE_AFTER_MS', DEFAULT_STALE_AFTER_MS),
+      probeIntervalMs: probeInterval(env),
       syncWaitMs: nonNegativeInteger(env, 'IPSIE_SYNC_WAIT_MS', DEFAULT_SYNC_WAIT_MS),
     },
     policy: {
@@ -349,6 +363,7 @@ export const SETTINGS: readonly string[] = [
   'IPSIE_SSF_SIGNING_KEYS_FILE',
   'IPSIE_STALE_AFTER_MS',
   'IPSIE_STORE_PATH',
+  'IPSIE_STREAM_PROBE_MS',
   'IPSIE_STREAM_REPLICAS',
   'IPSIE_SUBJECT_CACHE_SIZE',
   'IPSIE_SYNC_WAIT_MS',
@@ -434,6 +449,20 @@ function natsServers(env: Env): string[] | undefined {
     }
   }
   return servers;
+}
+
+/** `IPSIE_STREAM_PROBE_MS`: a liveness probe must fit in the staleness bound, or the store is never fresh. */
+function probeInterval(env: Env): number {
+  const staleAfterMs = positiveInteger(env, 'IPSIE_STALE_AFTER_MS', DEFAULT_STALE_AFTER_MS);
+  const fallback = Math.max(1, Math.min(DEFAULT_STREAM_PROBE_MS, Math.floor(staleAfterMs / 2)));
+  const value = positiveInteger(env, 'IPSIE_STREAM_PROBE_MS', fallback);
+  if (value >= staleAfterMs) {
+    throw new ConfigInvalidError(
+      ['IPSIE_STREAM_PROBE_MS', 'IPSIE_STALE_AFTER_MS'],
+      `the probe interval (${value} ms) must be less than the staleness bound (${staleAfterMs} ms)`,
+    );
+  }
+  return value;
 }
 
 /** The project's pinned build (`scripts/setup.sh`) when present, else `opa` on PATH. */

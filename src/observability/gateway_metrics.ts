@@ -1,7 +1,9 @@
 import { Counter, Gauge, Registry } from 'prom-client';
+import { registerRebuildMetrics } from './rebuild_metrics.js';
+import type { RebuildState } from './rebuild_metrics.js';
 
 /** What the gateway's metrics read at scrape time. */
-export interface GatewayState {
+export interface GatewayState extends RebuildState {
   readonly appliedSequence: number;
   readonly stale: boolean;
 }
@@ -57,6 +59,7 @@ export class GatewayMetrics {
         this.set(state().appliedSequence);
       },
     });
+    registerRebuildMetrics(this.registry, state);
     new Gauge({
       name: 'ipsie_ingest_stale',
       help: "1 while the gateway's replica is cut off longer than the staleness bound",

@@ -6,3 +6,4 @@ export type { GatewayApi } from './gateway_metrics.js';
 export type { GatewayState } from './gateway_metrics.js';
 export { SidecarMetrics } from './sidecar_metrics.js';
 export type { SidecarState } from './sidecar_metrics.js';
+export type { RebuildState } from './rebuild_metrics.js';

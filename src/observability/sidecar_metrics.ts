@@ -1,15 +1,17 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerRebuildMetrics } from './rebuild_metrics.js';
+import type { RebuildState } from './rebuild_metrics.js';
 
 /** What the metrics read at scrape time: the stream consumer and the loaded policies. */
 export interface SidecarState {
   readonly ingest:
-    | {
+    | (RebuildState & {
         readonly appliedSequence: number;
         readonly pending: number;
         readonly connected: boolean;
         readonly stale: boolean;
         readonly rejected: number;
-      }
+      })
     | undefined;
   /** tenant -> active policy version. */
   readonly policies: ReadonlyMap<string, string>;
@@ -73,6 +75,7 @@ export class SidecarMetrics {
     gauge('ipsie_ingest_stale', '1 while cut off longer than the staleness bound (decisions fail closed)', (s) =>
       s.ingest === undefined ? undefined : Number(s.ingest.stale),
     );
+    registerRebuildMetrics(this.registry, () => state().ingest);
     gauge('ipsie_ingest_rejected_messages', 'Malformed stream messages skipped since start', (s) => s.ingest?.rejected);
     new Gauge({
       name: 'ipsie_policy_info',

@@ -3,7 +3,6 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { STATE_STREAM } from '../changes/index.js';
 import type { Config } from '../config/index.js';
 import { createGatewayApp, listen, refusedAuthentications } from '../gateway/index.js';
 import { StateIngestor } from '../ingest/index.js';
@@ -48,6 +47,7 @@ import {
 } from '../transmit/index.js';
 import { ChangePublisher, ChangeReader, connectNats, ensureStateStream, KvRegister } from '../stream/index.js';
 import { TokenVerifier } from '../tokens/index.js';
+import { streamHealth } from './stream_health.js';
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -108,29 +108,39 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const js = jetstream(nc);
     const publisher = new ChangePublisher(js);
     const audit = new AuditLog(nc, js, jsm);
+    // Tenants come from configuration; the stream makes them known to every sidecar.
+    const publishTenants = async (): Promise<void> => {
+      for (const tenant of config.tenants) {
+        await publisher.publish({
+          v: 1,
+          id: randomUUID(),
+          tenant: tenant.id,
+          at: Date.now(),
+          kind: 'tenant.upsert',
+          data: { display_name: tenant.displayName },
+        });
+      }
+    };
     ingestor = new StateIngestor({
       store,
       logger,
       staleAfterMs: config.nats.staleAfterMs,
+      probeIntervalMs: config.nats.probeIntervalMs,
       connect: async () => await connectNats({ servers, name: `${config.nats.name}-gateway-replica` }, logger),
+    });
+    // A stream recreated from sequence 1 has lost the tenants too: announce them on it again.
+    ingestor.onRebuild(() => {
+      publishTenants().catch((error: unknown) => {
+        logger.error({ err: error }, 'could not publish the tenants on the recreated state stream');
+      });
     });
     ingestor.start();
     await ingestor.caughtUp();
-
-    // Tenants come from configuration; the stream makes them known to every sidecar.
-    for (const tenant of config.tenants) {
-      await publisher.publish({
-        v: 1,
-        id: randomUUID(),
-        tenant: tenant.id,
-        at: Date.now(),
-        kind: 'tenant.upsert',
-        data: { display_name: tenant.displayName },
-      });
-    }
+    await publishTenants();
 
     const replica = ingestor;
-    const streamPosition = async (): Promise<number> => (await jsm.streams.info(STATE_STREAM)).state.last_seq;
+    // Asked through the replica: a stream recreated since it was verified makes it rebuild before reads are answered.
+    const streamPosition = async (): Promise<number> => await replica.streamPosition();
     const service = new ScimService({
       directory: store,
       changes: publisher,
@@ -170,8 +180,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const metrics = new GatewayMetrics(
       config.tenants.map((t) => t.id),
       () => {
-        const status = replica.status();
-        return { appliedSequence: status.appliedSequence, stale: status.stale };
+        const { appliedSequence, stale, rebuilds, rebuilding } = replica.status();
+        return { appliedSequence, stale, rebuilds, rebuilding };
       },
     );
     // Before resolving a subject: this replica holds everything the stream held then.
@@ -315,14 +325,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       const status = replica.status();
       const failing = pollers.map((p) => p.status()).filter((p) => p.failures > 0);
       return healthReport({
-        replica: {
-          ok: status.caughtUp && !status.stale,
-          detail: status.stale
-            ? 'cut off from the state stream longer than the staleness bound'
-            : status.caughtUp
-              ? `caught up at ${status.appliedSequence}`
-              : `catching up (${status.pending} pending)`,
-        },
+        replica: streamHealth(status),
         ssf_polling: {
           ok: true,
           detail:

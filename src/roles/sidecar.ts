@@ -30,6 +30,7 @@ import {
 import type { AuditRecord } from '../audit/index.js';
 import type { ChangeSink, NatsConnection } from '../stream/index.js';
 import { TokenVerifier } from '../tokens/index.js';
+import { streamHealth } from './stream_health.js';
 
 export interface SidecarOptions {
   readonly config: Config;
@@ -122,6 +123,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         store,
         logger,
         staleAfterMs: config.nats.staleAfterMs,
+        probeIntervalMs: config.nats.probeIntervalMs,
         connect: async () => await connectNats({ servers, name: config.nats.name }, logger),
       });
       ingestor.start();
@@ -346,17 +348,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
               ok: missing.length === 0,
               detail: missing.length === 0 ? 'every tenant has a policy' : `no policy for ${missing.join(', ')}`,
             },
-            stream:
-              stream === undefined
-                ? { ok: true, detail: 'standalone (no stream)' }
-                : {
-                    ok: stream.caughtUp && !stream.stale,
-                    detail: stream.stale
-                      ? 'cut off longer than the staleness bound'
-                      : stream.caughtUp
-                        ? `caught up at ${stream.appliedSequence}`
-                        : `catching up (${stream.pending} pending)`,
-                  },
+            stream: stream === undefined ? { ok: true, detail: 'standalone (no stream)' } : streamHealth(stream),
           });
         },
       });
@@ -404,9 +396,10 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
 }
 
 /**
- * Serve once caught up with the stream, so a fresh sidecar does not answer
- * from a half-built store; but not later than `waitMs`, after which the
- * staleness bound keeps decisions safe.
+ * Open the listeners once caught up with the stream, but not later than
+ * `waitMs`. Either way a store that has not reached the stream's end as of
+ * start answers STALE_DATA (and `/readyz` 503) until it has: the wait only
+ * bounds how long callers find the listeners closed.
  */
 async function waitForSync(ingestor: StateIngestor, waitMs: number, logger: Logger): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -418,5 +411,10 @@ async function waitForSync(ingestor: StateIngestor, waitMs: number, logger: Logg
   );
   const synced = await Promise.race([ingestor.caughtUp().then(() => true as const), timedOut]);
   clearTimeout(timer);
-  if (!synced) logger.warn({ wait_ms: waitMs, ...ingestor.status() }, 'serving before catching up with the stream');
+  if (!synced) {
+    logger.warn(
+      { wait_ms: waitMs, ...ingestor.status() },
+      'listening before catching up with the stream: decisions are STALE_DATA until then',
+    );
+  }
 }

@@ -11,13 +11,14 @@ import type {
   RevokedSidRecord,
   RevokedTokenRecord,
   SessionRecord,
+  StreamOrigin,
   SubjectRead,
   SubjectRef,
   SubjectSlice,
   TenantRecord,
   UserRecord,
 } from './records.js';
-import { DIRECTORY_INDEXES, MIGRATIONS, TENANT_TABLES } from './schema.js';
+import { BOOKKEEPING_TABLES, DIRECTORY_INDEXES, MIGRATIONS, TENANT_TABLES } from './schema.js';
 
 /** What the check path may do with the store: read one subject at a time. */
 export interface EntitlementReader {
@@ -75,6 +76,15 @@ export interface EntitlementWriter {
   setPosture(posture: PostureRecord): void;
   clearPosture(tenantId: string, kind: PostureKind, subjectId: string): void;
   setAppliedSequence(sequence: number): void;
+  /** The stream the store materializes; `undefined` before the first one is recorded. */
+  streamOrigin(): StreamOrigin | undefined;
+  /**
+   * Empties the store and records that it now materializes `origin` from its
+   * beginning (applied sequence 0), in one transaction: a reader sees the
+   * old state or an empty store, never a mix of the two. The first step of
+   * every rebuild from the stream; recording the origin of a new store too.
+   */
+  resetTo(origin: StreamOrigin): void;
 }
 
 /**
@@ -581,6 +591,20 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   setAppliedSequence(sequence: number): void {
     this.#run(this.#stmt.setAppliedSequence, sequence);
   }
+
+  streamOrigin(): StreamOrigin | undefined {
+    return this.#stmt.streamOrigin.get() as StreamOrigin | undefined;
+  }
+
+  resetTo(origin: StreamOrigin): void {
+    // Every table but the bookkeeping: a table added by a later migration is emptied too.
+    const tables = (this.#stmt.tableNames.all() as string[]).filter((t) => !BOOKKEEPING_TABLES.includes(t));
+    this.transaction(() => {
+      for (const table of tables) this.#db.exec(`DELETE FROM "${table}"`);
+      this.#run(this.#stmt.setAppliedSequence, 0);
+      this.#run(this.#stmt.setStreamOrigin, origin.stream, origin.created);
+    });
+  }
 }
 
 function migrate(db: SqliteDatabase): void {
@@ -657,6 +681,10 @@ const SQL = {
     'SELECT issuer, subject FROM identity_bindings WHERE tenant_id = ? AND user_id = ? ORDER BY issuer, subject',
   sessionRevoked: 'SELECT revoked_at IS NOT NULL AS revoked FROM sessions WHERE tenant_id = ? AND id = ?',
   setAppliedSequence: "UPDATE store_meta SET value = ? WHERE key = 'applied_sequence'",
+  streamOrigin: 'SELECT stream, created FROM stream_origin WHERE id = 1',
+  setStreamOrigin: `INSERT INTO stream_origin (id, stream, created) VALUES (1, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET stream = excluded.stream, created = excluded.created`,
+  tableNames: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
   upsertTenant: `INSERT INTO tenants (id, display_name) VALUES (?, ?)
        ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name`,
   deleteTenant: 'DELETE FROM tenants WHERE id = ?',
@@ -711,6 +739,7 @@ const PLUCKED: ReadonlySet<keyof typeof SQL> = new Set<keyof typeof SQL>([
   'tenantIds',
   'appliedSequence',
   'dataVersion',
+  'tableNames',
   'userActive',
   'userIdsByUserName',
   'userIdsByExternalId',

@@ -16,6 +16,7 @@ export type {
   RevokedSidRecord,
   RevokedTokenRecord,
   SessionRecord,
+  StreamOrigin,
   SubjectRead,
   SubjectRef,
   SubjectSlice,

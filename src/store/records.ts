@@ -153,3 +153,14 @@ export interface SubjectRead {
   /** `undefined` when the subject is unknown to the tenant. */
   readonly slice: SubjectSlice | undefined;
 }
+
+/**
+ * The stream a store materializes: its name and the server's creation time.
+ * A stream deleted and created again under the same name has another
+ * creation time, and its sequences start again from 1.
+ */
+export interface StreamOrigin {
+  readonly stream: string;
+  /** The stream's `created` timestamp as JetStream reports it (RFC 3339, nanoseconds). */
+  readonly created: string;
+}

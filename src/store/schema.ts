@@ -138,7 +138,20 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (tenant_id, sid, issuer)
   ) STRICT, WITHOUT ROWID;
   `,
+  `
+  -- Which stream the store materializes: a stream deleted and created again
+  -- (or another deployment's) restarts its sequences, so a sequence alone
+  -- cannot say whether the store is behind, ahead or of another stream.
+  CREATE TABLE stream_origin (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    stream  TEXT NOT NULL,
+    created TEXT NOT NULL
+  ) STRICT;
+  `,
 ];
+
+/** Tables that describe the store rather than hold state from the stream: a reset keeps them. */
+export const BOOKKEEPING_TABLES: readonly string[] = ['store_meta', 'stream_origin'];
 
 /**
  * Indexes only the gateway's replica needs (SCIM lookups by group and by

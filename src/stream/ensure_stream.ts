@@ -49,6 +49,7 @@ export async function ensureStream(
   });
 }
 
-function isStreamNotFound(error: unknown): boolean {
+/** Whether a JetStream API call failed because the stream does not exist. */
+export function isStreamNotFound(error: unknown): boolean {
   return error instanceof Error && (error.name === 'StreamNotFoundError' || /stream not found/i.test(error.message));
 }

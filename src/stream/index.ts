@@ -7,7 +7,7 @@ export type { ChangeSink, PublishedChange, PublishOptions } from './change_publi
 export { ChangeReader } from './change_reader.js';
 export type { StoredChange } from './change_reader.js';
 export { ChangePublishError, SequenceConflictError, StreamConfigConflictError } from './errors.js';
-export { ensureStream } from './ensure_stream.js';
+export { ensureStream, isStreamNotFound } from './ensure_stream.js';
 export type { WantedStream } from './ensure_stream.js';
 export { publishDurably } from './durable_publish.js';
 export type { DurableAck, DurablePublishOptions } from './durable_publish.js';

@@ -16,6 +16,12 @@ describe('parseConfig', () => {
     expect(Object.isFrozen(config.grpc)).toBe(true);
   });
 
+  it('probes the stream every 2 s, or twice within a shorter staleness bound', () => {
+    expect(parseConfig({}).nats.probeIntervalMs).toBe(2_000);
+    expect(parseConfig({ IPSIE_STALE_AFTER_MS: '1000' }).nats.probeIntervalMs).toBe(500);
+    expect(parseConfig({ IPSIE_STREAM_PROBE_MS: '250' }).nats.probeIntervalMs).toBe(250);
+  });
+
   it('an empty address turns TCP off when a socket is configured', () => {
     const config = parseConfig({ IPSIE_GRPC_ADDRESS: '', IPSIE_GRPC_SOCKET: '/tmp/x.sock' });
     expect(config.grpc.address).toBeUndefined();
@@ -71,6 +77,13 @@ describe('parseConfig', () => {
     [{ IPSIE_BATCH_MAX_ITEMS: '1.5' }, ['IPSIE_BATCH_MAX_ITEMS']],
     [{ IPSIE_JWKS_MAX_AGE_S: '0' }, ['IPSIE_JWKS_MAX_AGE_S']],
     [{ IPSIE_JWKS_MIN_INTERVAL_MS: 'often' }, ['IPSIE_JWKS_MIN_INTERVAL_MS']],
+    // A probe at or beyond the staleness bound could never keep a store fresh.
+    [{ IPSIE_STREAM_PROBE_MS: '30000' }, ['IPSIE_STREAM_PROBE_MS', 'IPSIE_STALE_AFTER_MS']],
+    [
+      { IPSIE_STALE_AFTER_MS: '1000', IPSIE_STREAM_PROBE_MS: '2000' },
+      ['IPSIE_STREAM_PROBE_MS', 'IPSIE_STALE_AFTER_MS'],
+    ],
+    [{ IPSIE_STREAM_PROBE_MS: '0' }, ['IPSIE_STREAM_PROBE_MS']],
   ])('names the offending key: %j', (env, keys) => {
     expect(() => parseConfig(env)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', keys }));
   });

@@ -60,9 +60,30 @@ export class NatsServer {
     const child = this.#process;
     if (child?.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
+    // A frozen server would not act on SIGTERM.
+    if (!crash) child.kill('SIGCONT');
     child.kill(crash ? 'SIGKILL' : 'SIGTERM');
     await exited;
     this.#process = undefined;
+  }
+
+  /**
+   * Freezes the server (SIGSTOP): its sockets stay open and nothing answers,
+   * as with a hung process or a stalled VM - not a closed connection.
+   */
+  freeze(): void {
+    this.#signal('SIGSTOP');
+  }
+
+  /** Resumes a frozen server (SIGCONT). */
+  thaw(): void {
+    this.#signal('SIGCONT');
+  }
+
+  #signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    const child = this.#process;
+    if (child?.exitCode !== null) throw new Error('nats-server is not running');
+    child.kill(signal);
   }
 
   async restart(): Promise<void> {

@@ -5,7 +5,8 @@ import { encodeChange, STATE_STREAM } from '../../src/changes/index.js';
 import type { SessionEvent } from '../../src/changes/index.js';
 import { StateIngestor } from '../../src/ingest/index.js';
 import { EntitlementStore } from '../../src/store/index.js';
-import { connectNats } from '../../src/stream/index.js';
+import type { UserRecord } from '../../src/store/index.js';
+import { connectNats, ensureStateStream } from '../../src/stream/index.js';
 import { change, directory, session, user } from '../harness/changes.js';
 import { capturingLogger } from '../harness/log_capture.js';
 import { NatsServer } from '../harness/nats_server.js';
@@ -42,7 +43,7 @@ interface TestSidecar {
 /** A store file plus an ingestor consuming into it, as a sidecar has. */
 function sidecar(
   name: string,
-  options: { staleAfterMs?: number; logger?: ReturnType<typeof capturingLogger> } = {},
+  options: { staleAfterMs?: number; probeIntervalMs?: number; logger?: ReturnType<typeof capturingLogger> } = {},
 ): TestSidecar {
   const store = EntitlementStore.open(join(dir.path, `${name}.db`));
   const log = options.logger ?? capturingLogger();
@@ -50,6 +51,7 @@ function sidecar(
     store,
     logger: log.logger,
     staleAfterMs: options.staleAfterMs ?? 30_000,
+    ...(options.probeIntervalMs === undefined ? {} : { probeIntervalMs: options.probeIntervalMs }),
     connect: async () => await connectNats({ servers: [nats.url], name }, log.logger),
   });
   ingestor.start();
@@ -328,6 +330,236 @@ describe('StateIngestor on a real nats-server -js', () => {
     const s = sidecar('a');
     await s.ingestor.caughtUp();
     expect(await s.ingestor.waitForSequence(1_000_000, 100)).toBe(false);
+  });
+});
+
+/** A user no stream ever held. */
+const GHOST: UserRecord = {
+  tenantId: 'acme',
+  id: 'ghost',
+  userName: 'ghost@acme.example',
+  externalId: undefined,
+  active: true,
+  attributes: {},
+  roles: [],
+};
+
+describe('the stream the store materializes', () => {
+  const recreateStream = async (): Promise<void> => {
+    await producer.jsm.streams.delete('IPSIE_STATE');
+    await ensureStateStream(producer.jsm);
+  };
+  const rebuildLines = (lines: Record<string, unknown>[]): unknown[] =>
+    lines
+      .filter((l) => l['msg'] === 'the store does not materialize the state stream; rebuilding it')
+      .map((l) => l['reason']);
+
+  it('a new store records the stream it materializes; a restart on the same stream resumes without a rebuild', async () => {
+    const first = sidecar('a');
+    const last = await producer.publishAll(directory('acme', 5, 1));
+    expect(await first.ingestor.waitForSequence(last, 10_000)).toBe(true);
+    const info = await producer.jsm.streams.info('IPSIE_STATE');
+    expect(first.store.streamOrigin()).toEqual({ stream: 'IPSIE_STATE', created: info.created });
+    await stopSidecar(first);
+    const again = sidecar('a');
+    await again.ingestor.caughtUp();
+    await until(() => again.log.lines.some((l) => l['msg'] === 'consuming the state stream'));
+    expect(rebuildLines(again.log.lines)).toEqual([]);
+    expect(again.log.lines.find((l) => l['msg'] === 'consuming the state stream')).toMatchObject({
+      from_sequence: last + 1,
+    });
+  });
+
+  it('a stream recreated with more messages than the store applied is another stream: rebuilt, never resumed', async () => {
+    const first = sidecar('a');
+    const old = await producer.publishAll(directory('acme', 3, 1));
+    expect(await first.ingestor.waitForSequence(old, 10_000)).toBe(true);
+    await stopSidecar(first);
+    await recreateStream();
+    // Past the old end: by sequence alone the store would look merely behind.
+    const last = await producer.publishAll(directory('globex', 20, 2));
+    const resumed = sidecar('a');
+    expect(await resumed.ingestor.waitForSequence(last, 10_000)).toBe(true);
+    expect(rebuildLines(resumed.log.lines)).toEqual(['stream_recreated']);
+    expect(resumed.store.tenantIds()).toEqual(['globex']);
+    const fresh = sidecar('fresh');
+    expect(await fresh.ingestor.waitForSequence(last, 10_000)).toBe(true);
+    expect(resumed.store.digest('globex')).toBe(fresh.store.digest('globex'));
+    expect(resumed.ingestor.status().rebuilds).toMatchObject({ stream_recreated: 1, store_ahead: 0 });
+  });
+
+  it('the read barrier notices a recreated stream before the probe does, and waits for the rebuild', async () => {
+    // The probe timer would take 29 s: only the barrier can notice in time.
+    const s = sidecar('replica', { staleAfterMs: 30_000, probeIntervalMs: 29_000 });
+    const old = await producer.publishAll(directory('acme', 30, 3));
+    expect(await s.ingestor.waitForSequence(old, 10_000)).toBe(true);
+    await recreateStream();
+    const last = await producer.publishAll([
+      change('acme', 'tenant.upsert', { display_name: 'Acme' }),
+      user('acme', 'new'),
+    ]);
+    const position = await s.ingestor.streamPosition();
+    expect(position).toBe(last);
+    expect(s.ingestor.isStale()).toBe(true);
+    expect(await s.ingestor.waitForSequence(position, 10_000)).toBe(true);
+    // Answered from the rebuilt store: the old users are gone.
+    expect(isActive(s.store, 'acme', 'u1')).toBeUndefined();
+    expect(isActive(s.store, 'acme', 'new')).toBe(true);
+  });
+
+  it('a store ahead of the stream answers no sequence wait until it is rebuilt', async () => {
+    const first = sidecar('a');
+    const last = await producer.publishAll(directory('acme', 3, 1));
+    expect(await first.ingestor.waitForSequence(last, 10_000)).toBe(true);
+    await stopSidecar(first);
+    const copied = EntitlementStore.open(join(dir.path, 'a.db'));
+    copied.transaction(() => {
+      copied.upsertUser(GHOST);
+      copied.setAppliedSequence(1_000);
+    });
+    copied.close();
+    const ahead = sidecar('a');
+    const reached = await ahead.ingestor.waitForSequence(last, 10_000);
+    // Answered only by the rebuilt store.
+    expect(reached).toBe(true);
+    expect(ahead.ingestor.status().rebuilds.store_ahead).toBe(1);
+    expect(isActive(ahead.store, 'acme', 'ghost')).toBeUndefined();
+    expect(ahead.store.appliedSequence()).toBe(last);
+  });
+
+  it('a store with state but no recorded stream (an older version wrote it) is rebuilt', async () => {
+    const last = await producer.publishAll(directory('acme', 3, 1));
+    const legacy = EntitlementStore.open(join(dir.path, 'legacy.db'));
+    legacy.transaction(() => {
+      legacy.upsertTenant({ id: 'acme', displayName: 'stale copy' });
+      legacy.setAppliedSequence(1);
+    });
+    legacy.close();
+    const s = sidecar('legacy');
+    expect(await s.ingestor.waitForSequence(last, 10_000)).toBe(true);
+    expect(rebuildLines(s.log.lines)).toEqual(['origin_unknown']);
+    const fresh = sidecar('fresh');
+    expect(await fresh.ingestor.waitForSequence(last, 10_000)).toBe(true);
+    expect(s.store.digest('acme')).toBe(fresh.store.digest('acme'));
+  });
+
+  it('rebuild() fails closed at once, keeps nothing of the old state, and resolves once caught up', async () => {
+    const s = sidecar('a');
+    const last = await producer.publishAll(directory('acme', 10, 2));
+    expect(await s.ingestor.waitForSequence(last, 10_000)).toBe(true);
+    await until(() => !s.ingestor.isStale());
+    // State the stream never held (a corrupt page, a hand edit): a rebuild must not keep it.
+    s.store.transaction(() => {
+      s.store.upsertUser(GHOST);
+    });
+    const rebuilt = s.ingestor.rebuild('test: store found corrupt');
+    expect(s.ingestor.isStale()).toBe(true);
+    // Two callers at once: one rebuild, both told when it is done.
+    const again = s.ingestor.rebuild('test: a second report');
+    await Promise.all([rebuilt, again]);
+    expect(s.ingestor.isStale()).toBe(false);
+    expect(isActive(s.store, 'acme', 'ghost')).toBeUndefined();
+    const fresh = sidecar('fresh');
+    expect(await fresh.ingestor.waitForSequence(last, 10_000)).toBe(true);
+    expect(s.store.digest('acme')).toBe(fresh.store.digest('acme'));
+    expect(s.ingestor.status()).toMatchObject({ rebuilding: undefined, rebuilds: { requested: 1 } });
+  });
+
+  it('a rebuild whose reset fails (disk full) keeps failing closed and is retried until it succeeds', async () => {
+    const last = await producer.publishAll(directory('acme', 5, 1));
+    const store = EntitlementStore.open(join(dir.path, 'flaky.db'));
+    store.resetTo({ stream: 'IPSIE_STATE', created: (await producer.jsm.streams.info('IPSIE_STATE')).created });
+    store.transaction(() => {
+      store.upsertTenant({ id: 'acme', displayName: 'Acme' });
+      store.upsertUser(GHOST);
+      store.setAppliedSequence(1_000); // ahead of the stream
+    });
+    let failures = 2;
+    const flaky = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'resetTo' && failures > 0) {
+          return () => {
+            failures--;
+            throw new Error('SQLITE_FULL: database or disk is full');
+          };
+        }
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const { logger, lines } = capturingLogger();
+    const ingestor = new StateIngestor({
+      store: flaky,
+      logger,
+      staleAfterMs: 30_000,
+      connect: async () => await connectNats({ servers: [nats.url], name: 'flaky' }, logger),
+    });
+    running.push({ ingestor, store });
+    ingestor.start();
+    await until(() => failures === 0);
+    // Between failed resets the old store is still there, and still distrusted.
+    expect(ingestor.isStale()).toBe(true);
+    expect(isActive(store, 'acme', 'ghost')).toBe(true);
+    expect(await ingestor.waitForSequence(1, 0)).toBe(false);
+    expect(await ingestor.waitForSequence(last, 20_000)).toBe(true);
+    expect(isActive(store, 'acme', 'ghost')).toBeUndefined();
+    expect(ingestor.status().rebuilds.store_ahead).toBe(1);
+    expect(lines.filter((l) => l['msg'] === 'stream consumer stopped; restarting').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a stream recreated twice under a running consumer ends as a view of the latest one', async () => {
+    const s = sidecar('a', { staleAfterMs: 2_000, probeIntervalMs: 100 });
+    const first = await producer.publishAll(directory('acme', 50, 5));
+    expect(await s.ingestor.waitForSequence(first, 10_000)).toBe(true);
+    await recreateStream();
+    await producer.publishAll(directory('globex', 300, 5));
+    await recreateStream();
+    const last = await producer.publishAll(directory('initech', 20, 2));
+    await until(() => !s.ingestor.isStale() && s.store.tenantIds().join() === 'initech', 20_000);
+    const fresh = sidecar('fresh');
+    expect(await fresh.ingestor.waitForSequence(last, 10_000)).toBe(true);
+    expect(s.store.digest('initech')).toBe(fresh.store.digest('initech'));
+    expect(s.store.appliedSequence()).toBe(last);
+    expect(s.ingestor.status().rebuilds.stream_recreated).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a rebuild the ingestor is stopped during rejects with ERR_INGEST_STOPPED', async () => {
+    await producer.publishAll(directory('acme', 3, 1));
+    const s = sidecar('a');
+    await s.ingestor.caughtUp();
+    await producer.close();
+    await nats.stop();
+    const rebuilt = s.ingestor.rebuild('test');
+    await stopSidecar(s);
+    await expect(rebuilt).rejects.toMatchObject({ code: 'ERR_INGEST_STOPPED' });
+    await nats.restart();
+    producer = await TestProducer.connect(nats.url);
+  });
+});
+
+describe('staleness is proven by liveness', () => {
+  it('is stale from start until it has reached the stream’s end, even while connected', async () => {
+    await producer.publishAll(directory('acme', 200, 5));
+    const s = sidecar('late');
+    expect(s.ingestor.isStale()).toBe(true);
+    await s.ingestor.caughtUp();
+    expect(s.ingestor.isStale()).toBe(false);
+  });
+
+  it('a frozen server (SIGSTOP: the connection stays open) makes it stale within the bound, and fresh once resumed', async () => {
+    const s = sidecar('frozen', { staleAfterMs: 1_000, probeIntervalMs: 200 });
+    await s.ingestor.caughtUp();
+    await until(() => !s.ingestor.isStale());
+    const frozenAt = Date.now();
+    nats.freeze();
+    try {
+      await until(() => s.ingestor.isStale(), 5_000);
+      expect(Date.now() - frozenAt).toBeLessThanOrEqual(1_000 + 200);
+      expect(s.ingestor.status()).toMatchObject({ connected: true, stale: true });
+    } finally {
+      nats.thaw();
+    }
+    await until(() => !s.ingestor.isStale(), 10_000);
   });
 });
 

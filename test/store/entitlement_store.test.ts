@@ -53,7 +53,7 @@ describe('EntitlementStore', () => {
   it('opens SQLite in WAL mode with the current schema version', () => {
     const db = new Database(path, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(db.pragma('user_version', { simple: true })).toBe(3);
     db.close();
   });
 
@@ -410,6 +410,98 @@ describe('EntitlementStore', () => {
     });
   });
 
+  describe('the stream it materializes', () => {
+    const origin = { stream: 'IPSIE_STATE', created: '2030-01-02T03:04:05.123456789Z' };
+    const fill = (): void => {
+      store.transaction(() => {
+        store.upsertUser(user('a', 'u1'));
+        store.upsertSession(session('a', 's1', 'u1'));
+        store.upsertGroup({ tenantId: 'a', id: 'g1', displayName: 'G', externalId: undefined });
+        store.addMember('a', 'g1', 'u1');
+        store.bindIdentity({ tenantId: 'a', issuer: 'https://idp.example', subject: 'x', userId: 'u1' });
+        store.revokeToken({ tenantId: 'a', jti: 'j', userId: 'u1', revokedAt: 1, expiresAt: undefined });
+        store.setPosture({ tenantId: 'a', kind: 'account', subjectId: 'u1', state: { disabled: false }, updatedAt: 1 });
+        store.setReauthentication('a', 'u1', 5);
+        store.setSignout('a', 'u1', 5, 'r');
+        store.setAppliedSequence(106_126);
+      });
+    };
+
+    it('a new store records none', () => {
+      expect(store.streamOrigin()).toBeUndefined();
+    });
+
+    it('resetTo empties every table of state, restarts at sequence 0 and records the origin', () => {
+      const empty = store.digest('a');
+      fill();
+      // The cache must not answer from the old state either.
+      expect(store.readSubject('a', { kind: 'user', userId: 'u1' }).slice).toBeDefined();
+      store.resetTo(origin);
+      expect(store.streamOrigin()).toEqual(origin);
+      expect(store.appliedSequence()).toBe(0);
+      expect(store.tenantIds()).toEqual([]);
+      expect(() => store.readSubject('a', { kind: 'user', userId: 'u1' })).toThrow(
+        expect.objectContaining({ code: 'ERR_STORE_TENANT_UNKNOWN' }),
+      );
+      store.upsertTenant({ id: 'a', displayName: 'A' });
+      expect(store.digest('a')).toBe(empty);
+      const raw = new Database(path, { readonly: true });
+      const tables = raw
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('store_meta', 'stream_origin')")
+        .pluck()
+        .all() as string[];
+      for (const table of tables.filter((t) => t !== 'tenants')) {
+        expect(raw.prepare(`SELECT count(*) FROM "${table}"`).pluck().get(), table).toBe(0);
+      }
+      raw.close();
+    });
+
+    it('a reset that fails half-way changes nothing: the old state and origin stay whole', () => {
+      store.resetTo(origin);
+      fill();
+      const before = store.digest('a');
+      expect(() => {
+        store.resetTo({ stream: 'IPSIE_STATE', created: null as unknown as string });
+      }).toThrow(/NOT NULL/);
+      expect(store.digest('a')).toBe(before);
+      expect(store.appliedSequence()).toBe(106_126);
+      expect(store.streamOrigin()).toEqual(origin);
+    });
+
+    it('another connection sees the old state or the empty one, never a mix', () => {
+      fill();
+      const other = EntitlementStore.open(path);
+      try {
+        const seen = new Set<string>();
+        const look = (): void => {
+          const users = other.tenantIds().length === 0 ? 0 : other.userCount('a');
+          seen.add(`${users} users at ${other.appliedSequence()}`);
+        };
+        look();
+        store.resetTo(origin);
+        look();
+        expect([...seen]).toEqual(['1 users at 106126', '0 users at 0']);
+      } finally {
+        other.close();
+      }
+    });
+
+    it('persists across reopen, and a store of the previous schema opens with no origin', () => {
+      store.resetTo(origin);
+      store.close();
+      store = EntitlementStore.open(path);
+      expect(store.streamOrigin()).toEqual(origin);
+      store.close();
+      const legacy = new Database(path);
+      legacy.exec('DROP TABLE stream_origin');
+      legacy.pragma('user_version = 2');
+      legacy.close();
+      store = EntitlementStore.open(path);
+      expect(store.streamOrigin()).toBeUndefined();
+      expect(store.appliedSequence()).toBe(0);
+    });
+  });
+
   it('persists across reopen', () => {
     store.upsertUser(user('a', 'u1'));
     store.setAppliedSequence(42);
@@ -421,9 +513,10 @@ describe('EntitlementStore', () => {
 
   it('migrates a store of schema 1 in place, keeping what it holds', () => {
     store.close();
-    // Schema 1 is schema 2 without the sid revocations.
+    // Schema 1 is schema 3 without the sid revocations and the stream origin.
     const db = new Database(path);
     db.exec('DROP TABLE revoked_sids');
+    db.exec('DROP TABLE stream_origin');
     db.pragma('user_version = 1');
     db.close();
     store = EntitlementStore.open(path);
