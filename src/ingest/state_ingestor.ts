@@ -368,6 +368,14 @@ export class StateIngestor {
         this.#markUnhealthy();
         this.#logger.warn({ notification: notification.type }, 'state stream consumer unhealthy');
         break;
+      case 'reset':
+        // nats.js recreates an ordered consumer (lost in a server restart, or after a gap) without clearing
+        // what it counted as still owed by the old one, so the new one is asked for only as many messages as
+        // the old had delivered and then waits for two missed heartbeats (up to 30 s) before pulling again.
+        // A consumer of our own from the last committed sequence owes nothing.
+        this.#logger.warn({ notification: notification.type }, 'ordered consumer reset; consuming afresh');
+        void this.#messages?.close();
+        break;
       case 'heartbeat':
       case 'next':
       case 'ordered_consumer_recreated':
