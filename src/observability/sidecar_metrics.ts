@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { storeSetAsideCounter } from './store_metrics.js';
 
 /** What the metrics read at scrape time: the stream consumer and the loaded policies. */
 export interface SidecarState {
@@ -24,6 +25,7 @@ export class SidecarMetrics {
   readonly registry = new Registry();
   readonly #decisions: Counter<'tenant' | 'decision' | 'reason'>;
   readonly #seconds: Histogram<'call'>;
+  readonly #storeSetAside: Counter<'reason'>;
 
   constructor(state: () => SidecarState) {
     this.#decisions = new Counter({
@@ -39,6 +41,7 @@ export class SidecarMetrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [this.registry],
     });
+    this.#storeSetAside = storeSetAsideCounter(this.registry);
     const gauge = (name: string, help: string, read: (s: SidecarState) => number | undefined): void => {
       new Gauge({
         name,
@@ -85,6 +88,11 @@ export class SidecarMetrics {
 
   timed(call: string, seconds: number): void {
     this.#seconds.observe({ call }, seconds);
+  }
+
+  /** The store file was unreadable at start and moved aside; `reason` is one of the store's closed set. */
+  storeSetAside(reason: string): void {
+    this.#storeSetAside.inc({ reason });
   }
 
   async text(): Promise<string> {

@@ -35,7 +35,7 @@ import { createPolicyAdminRoutes, PolicyCatalog } from '../distribution/index.js
 import { GATEWAY_APIS, GatewayMetrics, healthReport, metricsRoute } from '../observability/index.js';
 import { ensureObservationStream } from '../observations/index.js';
 import { PolicyCompiler } from '../policy/index.js';
-import { EntitlementStore } from '../store/index.js';
+import type { EntitlementStore } from '../store/index.js';
 import {
   createTransmitterRoutes,
   SessionChangeTransmitter,
@@ -43,6 +43,7 @@ import {
   SigningKeysInvalidError,
 } from '../transmit/index.js';
 import { ChangePublisher, ChangeReader, connectNats, ensureStateStream, KvRegister } from '../stream/index.js';
+import { openRoleStore } from './role_store.js';
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -71,10 +72,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const servers = config.nats.servers;
   if (servers === undefined) throw new TypeError('the gateway needs IPSIE_NATS_URL');
   const nc = await connectNats({ servers, name: `${config.nats.name}-gateway` }, logger);
-  const store = EntitlementStore.open(config.store.path, {
-    subjectCacheSize: config.store.subjectCacheSize,
-    directoryIndexes: true,
-  });
+  let opened;
+  try {
+    opened = await openRoleStore(config, logger, { directoryIndexes: true });
+  } catch (error) {
+    await nc.close();
+    throw error;
+  }
+  const { store, setAside } = opened;
   let ingestor: StateIngestor | undefined;
   let server: Server | undefined;
   let keys: SigningKeyRing | undefined;
@@ -160,6 +165,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         return { appliedSequence: status.appliedSequence, stale: status.stale };
       },
     );
+    if (setAside !== undefined) metrics.storeSetAside(setAside.reason);
     const receiver = new SignalReceiver({
       onOutcome: (tenant, delivery, result) => {
         metrics.set(tenant, delivery, result);
