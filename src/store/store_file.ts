@@ -120,10 +120,12 @@ export function setAsideStoreFile(path: string, kept: number, now: Date = new Da
   const stamped = `${path}.bad-${now.toISOString().replace(/[-:.]/g, '')}`;
   let target = stamped;
   for (let n = 2; existsSync(target); n++) target = `${stamped}-${n}`;
-  renameSync(path, target);
+  // The WAL first: a crash between the renames then leaves the main file alone at the path (checked again
+  // next start), never a WAL beside the store opened in its place.
   for (const suffix of ['-wal', '-shm']) {
     if (existsSync(`${path}${suffix}`)) renameSync(`${path}${suffix}`, `${target}${suffix}`);
   }
+  renameSync(path, target);
   const prefix = `${basename(path)}.bad-`;
   const setAside = readdirSync(dirname(path))
     .filter((name) => name.startsWith(prefix) && !name.endsWith('-wal') && !name.endsWith('-shm'))
