@@ -173,12 +173,16 @@ describe('a gateway started on a replica file that is not SQLite', () => {
       { acme: { scim: { bearer_token_sha256: [sha256('t')] } } },
       {
         IPSIE_STORE_PATH: storePath,
+        IPSIE_HEALTH_ADDRESS: '127.0.0.1:0',
       },
     );
     try {
       const aside = readdirSync(dir.path).filter((n) => n.startsWith('gateway.db.bad-') && !n.endsWith('-shm'));
       expect(aside).toHaveLength(1);
       expect(readFileSync(join(dir.path, aside[0]!), 'utf8')).toMatch(/^this is where the gateway replica was/);
+      expect(await metricsOnceListening(`http://127.0.0.1:${String(gw.gateway.healthPort)}`)).toContain(
+        'ipsie_store_set_aside_total{reason="not_a_database"} 1',
+      );
       const bobByName = await new ScimClient(gw.origin, 'acme', 't').get(
         `/Users?filter=${encodeURIComponent(`userName eq "${bob.userName}"`)}`,
       );
