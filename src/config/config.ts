@@ -22,6 +22,8 @@ export const DEFAULT_MIN_SEQUENCE_WAIT_MS = 2_000;
 export const DEFAULT_SYNC_WAIT_MS = 10_000;
 /** The liveness probe's interval when `IPSIE_STREAM_PROBE_MS` is not set: this, or half the staleness bound if less. */
 export const DEFAULT_STREAM_PROBE_MS = 2_000;
+export const DEFAULT_STORE_CHECK_MS = 30_000;
+export const DEFAULT_STORE_SET_ASIDE_KEPT = 3;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -31,6 +33,13 @@ export interface StoreConfig {
   readonly path: string;
   /** Subject reads cached in memory; 0 disables. @defaultValue 10000 */
   readonly subjectCacheSize: number;
+  /**
+   * Longest the open-time integrity check of an existing store file may take,
+   * in ms; a file it cannot finish is rebuilt. 0 skips the check. @defaultValue 30000
+   */
+  readonly checkMs: number;
+  /** Unreadable store files kept beside the store (the newest). @defaultValue 3 */
+  readonly setAsideKept: number;
 }
 
 /** Server certificate files for a TLS listener; re-read when they change. */
@@ -186,6 +195,8 @@ export function parseConfig(
     store: {
       path: env['IPSIE_STORE_PATH'] ?? DEFAULT_STORE_PATH,
       subjectCacheSize: nonNegativeInteger(env, 'IPSIE_SUBJECT_CACHE_SIZE', DEFAULT_SUBJECT_CACHE_SIZE),
+      checkMs: nonNegativeInteger(env, 'IPSIE_STORE_CHECK_MS', DEFAULT_STORE_CHECK_MS),
+      setAsideKept: positiveInteger(env, 'IPSIE_STORE_SET_ASIDE_KEPT', DEFAULT_STORE_SET_ASIDE_KEPT),
     },
     grpc: {
       ...listeners,
@@ -362,8 +373,10 @@ export const SETTINGS: readonly string[] = [
   'IPSIE_SSF_PUSH_MAX_BYTES',
   'IPSIE_SSF_SIGNING_KEYS_FILE',
   'IPSIE_STALE_AFTER_MS',
+  'IPSIE_STORE_CHECK_MS',
   'IPSIE_STORE_PATH',
   'IPSIE_STREAM_PROBE_MS',
+  'IPSIE_STORE_SET_ASIDE_KEPT',
   'IPSIE_STREAM_REPLICAS',
   'IPSIE_SUBJECT_CACHE_SIZE',
   'IPSIE_SYNC_WAIT_MS',

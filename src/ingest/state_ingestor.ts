@@ -26,6 +26,9 @@ export const REBUILD_REASONS: readonly RebuildReason[] = [
   'requested',
 ];
 
+/** How long {@link StateIngestor.streamPosition} waits for the stream, unless told otherwise. */
+const DEFAULT_POSITION_TIMEOUT_MS = 2_000;
+
 /** Most liveness probes waiting for an answer at once, whatever the settings (a frozen server answers none). */
 const MAX_PROBES_IN_FLIGHT = 64;
 
@@ -273,15 +276,27 @@ export class StateIngestor {
    * stream recreated since the store was verified is noticed before this
    * resolves, so the wait that follows cannot be answered by the old store.
    *
+   * @param timeoutMs how long a caller waits for the answer: a request that must be answered (SCIM, a
+   *   pushed SET) fails fast while NATS is away, though the question itself may wait longer
    * @throws {StreamUnreachableError} `ERR_INGEST_STREAM_UNREACHABLE`
    */
-  async streamPosition(): Promise<number> {
+  async streamPosition(timeoutMs = DEFAULT_POSITION_TIMEOUT_MS): Promise<number> {
     const jsm = this.#jsm;
     if (jsm === undefined) throw new StreamUnreachableError('not connected to NATS yet');
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return await this.#ask(jsm);
+      return await Promise.race([
+        this.#ask(jsm),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            reject(new Error(`no answer within ${String(timeoutMs)} ms`));
+          }, timeoutMs);
+        }),
+      ]);
     } catch (cause) {
       throw new StreamUnreachableError('the state stream did not answer', { cause });
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -709,8 +724,10 @@ export class StateIngestor {
         this.#streamGone();
         break;
       // The ordered consumer re-creates itself from where it was, and so
-      // would silently continue on a stream recreated under the same name:
-      // start over instead, checking the stream first.
+      // would silently continue on a stream recreated under the same name;
+      // and nats.js keeps what the old one was still owed, so the new one
+      // stalls for up to two missed heartbeats (30 s). Start over with a
+      // consumer of our own instead, checking the stream first.
       case 'reset':
       case 'ordered_consumer_recreated':
       case 'consumer_deleted':

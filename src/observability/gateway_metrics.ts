@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { registerRebuildMetrics } from './rebuild_metrics.js';
 import type { RebuildState } from './rebuild_metrics.js';
+import { storeSetAsideCounter } from './store_metrics.js';
 
 /** What the gateway's metrics read at scrape time. */
 export interface GatewayState extends RebuildState {
@@ -29,6 +30,7 @@ export class GatewayMetrics {
   readonly #requests: Counter<'api' | 'tenant' | 'method' | 'status'>;
   readonly #unknownTenant: Counter<'api'>;
   readonly #sets: Counter<'tenant' | 'delivery' | 'result'>;
+  readonly #storeSetAside: Counter<'reason'>;
 
   constructor(tenants: Iterable<string>, state: () => GatewayState) {
     this.#tenants = new Set(tenants);
@@ -51,6 +53,7 @@ export class GatewayMetrics {
       labelNames: ['tenant', 'delivery', 'result'],
       registers: [this.registry],
     });
+    this.#storeSetAside = storeSetAsideCounter(this.registry);
     new Gauge({
       name: 'ipsie_store_applied_sequence',
       help: "Last state stream sequence applied to the gateway's replica",
@@ -87,6 +90,11 @@ export class GatewayMetrics {
   set(tenant: string, delivery: 'push' | 'poll' | 'backchannel_logout', result: string): void {
     if (!this.#tenants.has(tenant)) return;
     this.#sets.inc({ tenant, delivery, result });
+  }
+
+  /** The replica's store file was unreadable at start and moved aside; `reason` is one of the store's closed set. */
+  storeSetAside(reason: string): void {
+    this.#storeSetAside.inc({ reason });
   }
 
   async text(): Promise<string> {

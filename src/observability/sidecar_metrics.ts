@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { registerRebuildMetrics } from './rebuild_metrics.js';
 import type { RebuildState } from './rebuild_metrics.js';
+import { storeSetAsideCounter } from './store_metrics.js';
 
 /** What the metrics read at scrape time: the stream consumer and the loaded policies. */
 export interface SidecarState {
@@ -27,6 +28,7 @@ export class SidecarMetrics {
   readonly #decisions: Counter<'tenant' | 'decision' | 'reason'>;
   readonly #seconds: Histogram<'call'>;
   readonly #timeouts: Counter<'tenant'>;
+  readonly #storeSetAside: Counter<'reason'>;
 
   constructor(state: () => SidecarState) {
     this.#decisions = new Counter({
@@ -48,6 +50,7 @@ export class SidecarMetrics {
       labelNames: ['tenant'],
       registers: [this.registry],
     });
+    this.#storeSetAside = storeSetAsideCounter(this.registry);
     const gauge = (name: string, help: string, read: (s: SidecarState) => number | undefined): void => {
       new Gauge({
         name,
@@ -100,6 +103,11 @@ export class SidecarMetrics {
 
   timed(call: string, seconds: number): void {
     this.#seconds.observe({ call }, seconds);
+  }
+
+  /** The store file was unreadable at start and moved aside; `reason` is one of the store's closed set. */
+  storeSetAside(reason: string): void {
+    this.#storeSetAside.inc({ reason });
   }
 
   async text(): Promise<string> {

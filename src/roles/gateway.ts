@@ -38,7 +38,7 @@ import { GATEWAY_APIS, GatewayMetrics, healthReport, metricsRoute } from '../obs
 import type { GatewayApi } from '../observability/index.js';
 import { ensureObservationStream } from '../observations/index.js';
 import { EvaluationPool, PolicyCompiler } from '../policy/index.js';
-import { EntitlementStore } from '../store/index.js';
+import type { EntitlementStore } from '../store/index.js';
 import {
   createTransmitterRoutes,
   SessionChangeTransmitter,
@@ -48,6 +48,7 @@ import {
 import { ChangePublisher, ChangeReader, connectNats, ensureStateStream, KvRegister } from '../stream/index.js';
 import { TokenVerifier } from '../tokens/index.js';
 import { streamHealth } from './stream_health.js';
+import { openRoleStore } from './role_store.js';
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -76,10 +77,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const servers = config.nats.servers;
   if (servers === undefined) throw new TypeError('the gateway needs IPSIE_NATS_URL');
   const nc = await connectNats({ servers, name: `${config.nats.name}-gateway` }, logger);
-  const store = EntitlementStore.open(config.store.path, {
-    subjectCacheSize: config.store.subjectCacheSize,
-    directoryIndexes: true,
-  });
+  let opened;
+  try {
+    opened = await openRoleStore(config, logger, { directoryIndexes: true });
+  } catch (error) {
+    await nc.close();
+    throw error;
+  }
+  const { store, setAside } = opened;
   let ingestor: StateIngestor | undefined;
   let server: Server | undefined;
   let keys: SigningKeyRing | undefined;
@@ -196,6 +201,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         throw new TransmitterUnavailableError('this gateway is behind the state stream');
       }
     };
+    if (setAside !== undefined) metrics.storeSetAside(setAside.reason);
     const receiver = new SignalReceiver({
       onOutcome: (tenant, delivery, result) => {
         metrics.set(tenant, delivery, result);

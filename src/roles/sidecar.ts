@@ -13,7 +13,7 @@ import { PolicyFollower } from '../distribution/index.js';
 import { createGatewayApp, listen, refusedAuthentications } from '../gateway/index.js';
 import { healthReport, metricsRoute, SidecarMetrics } from '../observability/index.js';
 import { SessionObserver } from '../observations/index.js';
-import { EntitlementStore } from '../store/index.js';
+import type { EntitlementStore } from '../store/index.js';
 import { randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { SessionAuthority } from '../session/index.js';
@@ -31,6 +31,7 @@ import type { AuditRecord } from '../audit/index.js';
 import type { ChangeSink, NatsConnection } from '../stream/index.js';
 import { TokenVerifier } from '../tokens/index.js';
 import { streamHealth } from './stream_health.js';
+import { openRoleStore } from './role_store.js';
 
 export interface SidecarOptions {
   readonly config: Config;
@@ -63,7 +64,7 @@ export interface RunningSidecar {
 export async function startSidecar(options: SidecarOptions): Promise<RunningSidecar> {
   const { config, logger } = options;
   const clock = options.clock;
-  const store = EntitlementStore.open(config.store.path, { subjectCacheSize: config.store.subjectCacheSize });
+  const { store, setAside } = await openRoleStore(config, logger);
   // Set once the metrics exist (below); the pool starts first, with the policies.
   let countTimeout: (tenant: string) => void = () => undefined;
   const budgets = new Map(config.tenants.map((t) => [t.id, t.policyBudgetMs]));
@@ -223,6 +224,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     countTimeout = (tenant) => {
       metrics.policyTimedOut(tenant);
     };
+    if (setAside !== undefined) metrics.storeSetAside(setAside.reason);
     const rate = config.grpc.decisionAuditRate;
     const denyRate = config.grpc.decisionAuditDenyRate;
     // The tenants' audit trails live on the stream; a standalone sidecar has none.
@@ -343,7 +345,13 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
           const missing = store.tenantIds().filter((t) => !policies.has(t));
           const stream = feed?.status();
           return healthReport({
-            store: { ok: true, detail: `open at sequence ${store.appliedSequence()}` },
+            store: {
+              ok: true,
+              detail:
+                setAside === undefined
+                  ? `open at sequence ${store.appliedSequence()}`
+                  : `open at sequence ${store.appliedSequence()}, rebuilt: the file was ${setAside.reason} (kept at ${setAside.movedTo})`,
+            },
             policies: {
               ok: missing.length === 0,
               detail: missing.length === 0 ? 'every tenant has a policy' : `no policy for ${missing.join(', ')}`,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import { StoreUnavailableError, TenantUnknownError } from './errors.js';
@@ -19,6 +20,8 @@ import type {
   UserRecord,
 } from './records.js';
 import { BOOKKEEPING_TABLES, DIRECTORY_INDEXES, MIGRATIONS, TENANT_TABLES } from './schema.js';
+import { checkStoreFile, defectOfSqliteCode, setAsideStoreFile } from './store_file.js';
+import type { StoreDefect, StoreDefectReason } from './store_file.js';
 
 /** What the check path may do with the store: read one subject at a time. */
 export interface EntitlementReader {
@@ -139,6 +142,36 @@ export interface EntitlementStoreOptions {
   readonly subjectCacheSize?: number;
 }
 
+/** How {@link EntitlementStore.openChecked} judges an existing file. */
+export interface CheckedOpenOptions extends EntitlementStoreOptions {
+  /**
+   * Longest the integrity check (`PRAGMA quick_check`) may take, in ms; a file
+   * it cannot finish is not trusted. 0 skips the check.
+   * @defaultValue 30000
+   */
+  readonly checkBudgetMs?: number;
+  /** Unreadable files kept aside (the newest); older ones are deleted. @defaultValue 3 */
+  readonly setAsideKept?: number;
+}
+
+/** An unreadable store file that was moved aside; the store opened in its place is empty. */
+export interface SetAsideStore {
+  readonly reason: StoreDefectReason;
+  /** What SQLite or the check said. */
+  readonly detail: string;
+  /** Where the file is now (its `-wal` and `-shm` beside it with the same name). */
+  readonly movedTo: string;
+}
+
+export interface CheckedStore {
+  readonly store: EntitlementStore;
+  /** Set when the file at the path was unreadable: the store is new and empty. */
+  readonly setAside: SetAsideStore | undefined;
+}
+
+export const DEFAULT_STORE_CHECK_BUDGET_MS = 30_000;
+export const DEFAULT_STORE_SET_ASIDE_KEPT = 3;
+
 const USER_POSTURE_KINDS: readonly PostureKind[] = ['account', 'assurance', 'claims', 'credential', 'risk'];
 const USER_POSTURE_SQL = USER_POSTURE_KINDS.map((k) => `'${k}'`).join(', ');
 
@@ -195,10 +228,7 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
 
   private constructor(db: SqliteDatabase, options: EntitlementStoreOptions) {
     this.#db = db;
-    this.#cacheSize = options.subjectCacheSize ?? 10_000;
-    if (!Number.isSafeInteger(this.#cacheSize) || this.#cacheSize < 0) {
-      throw new TypeError('subjectCacheSize must be a non-negative integer');
-    }
+    this.#cacheSize = cacheSizeOf(options);
     if (options.directoryIndexes === true) db.exec(DIRECTORY_INDEXES);
     this.#stmt = prepareStatements(db);
     this.#subjectBy = {
@@ -226,7 +256,8 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
    * @throws {StoreUnavailableError} `ERR_STORE_UNAVAILABLE`
    */
   static open(path: string, options: EntitlementStoreOptions = {}): EntitlementStore {
-    let db: SqliteDatabase;
+    cacheSizeOf(options);
+    let db: SqliteDatabase | undefined;
     try {
       db = new Database(path);
       db.pragma('journal_mode = WAL');
@@ -235,11 +266,51 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
       migrate(db);
+      return new EntitlementStore(db, options);
     } catch (cause) {
-      if (cause instanceof StoreUnavailableError) throw cause;
+      try {
+        db?.close();
+      } catch {
+        // the cause is what matters
+      }
+      if (cause instanceof SchemaMismatchError) throw new StoreUnavailableError(cause.message, { cause });
       throw new StoreUnavailableError(`cannot open the entitlement store at ${path}`, { cause });
     }
-    return new EntitlementStore(db, options);
+  }
+
+  /**
+   * Opens the store at `path` like {@link EntitlementStore.open}, but first
+   * makes sure an existing file can be trusted: it must pass `PRAGMA
+   * quick_check` within `checkBudgetMs`, be an SQLite database, and have a
+   * schema this build knows. A file that fails is never deleted: it is moved to
+   * `<path>.bad-<UTC time>` (the newest `setAsideKept` kept) and an empty store
+   * is opened in its place, for the stream to fill from sequence 1. The store is
+   * a materialized view of the stream, so nothing is lost but time.
+   *
+   * @throws {StoreUnavailableError} `ERR_STORE_UNAVAILABLE` when the file cannot be read
+   *   for reasons moving it would not cure (permissions, I/O errors, locks).
+   */
+  static async openChecked(path: string, options: CheckedOpenOptions = {}): Promise<CheckedStore> {
+    const budgetMs = options.checkBudgetMs ?? DEFAULT_STORE_CHECK_BUDGET_MS;
+    const kept = options.setAsideKept ?? DEFAULT_STORE_SET_ASIDE_KEPT;
+    if (!Number.isSafeInteger(budgetMs) || budgetMs < 0) {
+      throw new TypeError('checkBudgetMs must be a non-negative integer');
+    }
+    if (!Number.isSafeInteger(kept) || kept < 1) throw new TypeError('setAsideKept must be a positive integer');
+    if (path === ':memory:' || !existsSync(path)) {
+      return { store: EntitlementStore.open(path, options), setAside: undefined };
+    }
+    let defect = budgetMs === 0 ? undefined : await checkStoreFile(path, budgetMs);
+    if (defect === undefined) {
+      try {
+        return { store: EntitlementStore.open(path, options), setAside: undefined };
+      } catch (error) {
+        defect = defectOfOpenError(error);
+        if (defect === undefined) throw error;
+      }
+    }
+    const movedTo = setAsideStoreFile(path, kept);
+    return { store: EntitlementStore.open(path, options), setAside: { ...defect, movedTo } };
   }
 
   close(): void {
@@ -607,10 +678,13 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   }
 }
 
+/** The file's schema is not one this build can read or migrate. */
+class SchemaMismatchError extends Error {}
+
 function migrate(db: SqliteDatabase): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > MIGRATIONS.length) {
-    throw new StoreUnavailableError(
+    throw new SchemaMismatchError(
       `the store has schema version ${version}; this build knows up to ${MIGRATIONS.length}`,
     );
   }
@@ -639,6 +713,26 @@ function phoneNumberKeySql(value: string): string {
   let sql = `replace(lower(trim(${value})), 'tel:', '')`;
   for (const separator of [' ', '(', ')', '.', '-']) sql = `replace(${sql}, '${separator}', '')`;
   return sql;
+}
+
+/**
+ * What a failure to open says about the file itself: corrupt, not SQLite, or
+ * a schema this build cannot use (newer, or tables that are not ours: an SQL
+ * error while migrating or preparing). Undefined when it is about the file's
+ * surroundings.
+ */
+function defectOfOpenError(error: unknown): StoreDefect | undefined {
+  const cause = error instanceof StoreUnavailableError ? error.cause : error;
+  if (cause instanceof SchemaMismatchError) return { reason: 'schema', detail: cause.message };
+  if (!(cause instanceof Database.SqliteError)) return undefined;
+  if (cause.code === 'SQLITE_ERROR') return { reason: 'schema', detail: cause.message };
+  return defectOfSqliteCode(cause.code, cause.message);
+}
+
+function cacheSizeOf(options: EntitlementStoreOptions): number {
+  const size = options.subjectCacheSize ?? 10_000;
+  if (!Number.isSafeInteger(size) || size < 0) throw new TypeError('subjectCacheSize must be a non-negative integer');
+  return size;
 }
 
 /** Every statement the store runs, prepared once at open. */

@@ -1,10 +1,19 @@
-export { EntitlementStore, phoneNumberKey } from './entitlement_store.js';
+export {
+  DEFAULT_STORE_CHECK_BUDGET_MS,
+  DEFAULT_STORE_SET_ASIDE_KEPT,
+  EntitlementStore,
+  phoneNumberKey,
+} from './entitlement_store.js';
 export type {
+  CheckedOpenOptions,
+  CheckedStore,
   DirectoryReader,
   EntitlementReader,
   EntitlementStoreOptions,
   EntitlementWriter,
+  SetAsideStore,
 } from './entitlement_store.js';
+export type { StoreDefectReason } from './store_file.js';
 export { StoreUnavailableError, TenantUnknownError } from './errors.js';
 export type {
   EntityVersion,

@@ -22,6 +22,16 @@ describe('parseConfig', () => {
     expect(parseConfig({ IPSIE_STREAM_PROBE_MS: '250' }).nats.probeIntervalMs).toBe(250);
   });
 
+  it('the store check: a budget (0 skips it) and how many unreadable files are kept, at least one', () => {
+    expect(parseConfig({}).store).toMatchObject({ checkMs: 30_000, setAsideKept: 3 });
+    expect(parseConfig({ IPSIE_STORE_CHECK_MS: '0', IPSIE_STORE_SET_ASIDE_KEPT: '1' }).store).toMatchObject({
+      checkMs: 0,
+      setAsideKept: 1,
+    });
+    expect(() => parseConfig({ IPSIE_STORE_SET_ASIDE_KEPT: '0' })).toThrow(/IPSIE_STORE_SET_ASIDE_KEPT/);
+    expect(() => parseConfig({ IPSIE_STORE_CHECK_MS: '-1' })).toThrow(/IPSIE_STORE_CHECK_MS/);
+  });
+
   it('an empty address turns TCP off when a socket is configured', () => {
     const config = parseConfig({ IPSIE_GRPC_ADDRESS: '', IPSIE_GRPC_SOCKET: '/tmp/x.sock' });
     expect(config.grpc.address).toBeUndefined();

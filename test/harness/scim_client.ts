@@ -20,9 +20,11 @@ export class ScimClient {
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
+    signal?: AbortSignal,
   ): Promise<ScimResponse> {
     const response = await fetch(`${this.#base}${path}`, {
       method,
+      ...(signal === undefined ? {} : { signal }),
       headers: {
         ...(this.#token === undefined ? {} : { authorization: `Bearer ${this.#token}` }),
         ...(body === undefined ? {} : { 'content-type': 'application/scim+json' }),
