@@ -135,9 +135,12 @@ valid_risk(value) if value in {"low", "medium", "high"}
 
 # --- 1. platform denials ----------------------------------------------------
 
+# Only an explicit `true` is active: a missing or null flag is not.
 platform_denials contains reason("ACCOUNT_INACTIVE", "the account is deactivated") if {
-	input.subject.active == false
+	not account_active
 }
+
+account_active if input.subject.active == true
 
 platform_denials contains reason("ACCOUNT_DISABLED", "the identity provider reported the account disabled") if {
 	input.posture.account.disabled == true
@@ -163,7 +166,7 @@ session_renewals contains reason("REAUTHENTICATION_REQUIRED", "re-authentication
 session_renewals contains reason("REAUTHENTICATION_REQUIRED", "re-authentication was requested for this user") if {
 	has_session
 	input.subject.reauthenticate_after
-	not input.session.auth_time
+	not is_number(input.session.auth_time)
 }
 
 # CAEP assurance-level-change with change_direction "decrease": a session
@@ -254,7 +257,7 @@ requirement_failures contains reason("AUTHN_TOO_OLD", "the authentication is old
 requirement_failures contains reason("AUTHN_TOO_OLD", "the authentication time is unknown and a maximum age applies") if {
 	has_session
 	required_max_age
-	not input.session.auth_time
+	not is_number(input.session.auth_time)
 }
 
 authentication_required if count(required_acr_lists) > 0

@@ -240,3 +240,27 @@ test_requirements_no_single_acr_can_meet_are_result_invalid if {
 	tenant := {"allow": true, "requirement": {{"acr_values": ["urn:a"]}, {"acr_values": ["urn:b"]}}}
 	result_invalid(decide(request(user, session), tenant))
 }
+
+# --- absent values are never read as "fine" -------------------------------------
+
+test_unknown_auth_time_fails_a_max_age_requirement if {
+	# IdPs omit auth_time unless max_age was requested: null must not pass an age requirement.
+	no_time := object.union(session, {"auth_time": null})
+	d := decide(request(user, no_time), {"allow": true, "requirement": {"max_age": 300}})
+	d.decision == "step_up"
+	d.reasons[0].code == "AUTHN_TOO_OLD"
+	d.step_up.max_age == 300
+}
+
+test_unknown_auth_time_fails_a_forced_reauthentication if {
+	no_time := object.union(session, {"auth_time": null})
+	subject := object.union(user, {"reauthenticate_after": now - 10})
+	d := decide(request(subject, no_time), permissive)
+	d.decision == "step_up"
+	d.reasons[0].code == "REAUTHENTICATION_REQUIRED"
+}
+
+test_an_account_is_active_only_when_it_says_so if {
+	decide(request(object.union(user, {"active": null}), session), permissive).reasons[0].code == "ACCOUNT_INACTIVE"
+	decide(request(object.remove(user, ["active"]), session), permissive).reasons[0].code == "ACCOUNT_INACTIVE"
+}
