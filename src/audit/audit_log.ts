@@ -27,8 +27,10 @@ export async function ensureAuditStream(jsm: JetStreamManager, options: AuditStr
       num_replicas: options.replicas ?? 1,
       max_age: nanos((options.maxAgeS ?? 90 * 86_400) * 1000),
       duplicate_window: nanos(120_000),
+      // Records of unauthenticated traffic (refused authentications) live shorter than the trail.
+      allow_msg_ttl: true,
     },
-    ['num_replicas', 'max_age'],
+    ['num_replicas', 'max_age', 'allow_msg_ttl'],
   );
 }
 
@@ -84,14 +86,19 @@ export class AuditLog {
   /**
    * @param options.subject a subject of its own instead of the kind's, which
    *   `claim` makes exclusive: the append fails if anything is there already
+   * @param options.ttlS a life shorter than the stream's `max_age`, in s
    * @throws {AuditRecordExistsError} `ERR_AUDIT_RECORD_EXISTS` when the claimed subject is taken
    */
-  async append(record: AuditRecord, options: { subject?: string; claim?: boolean } = {}): Promise<number> {
+  async append(
+    record: AuditRecord,
+    options: { subject?: string; claim?: boolean; ttlS?: number | undefined } = {},
+  ): Promise<number> {
     const subject = options.subject ?? auditSubject(record);
     try {
       const ack = await publishDurably(this.#js, subject, new TextEncoder().encode(JSON.stringify(record)), {
         msgId: record.id,
         expectedLastSubjectSequence: options.claim === true ? 0 : undefined,
+        ttlS: options.ttlS,
       });
       return ack.sequence;
     } catch (error) {

@@ -14,7 +14,7 @@ export type { AuditKind, AuditRecord } from './audit_record.js';
 export { AuditRecordExistsError } from './errors.js';
 export { AuditRequestError, createAuditPullRoutes } from './audit_routes.js';
 export { DecisionSampler } from './decision_sampler.js';
-export { RefusalRecorder } from './refusal_recorder.js';
+export { MAX_PATH_LENGTH, RefusalRecorder } from './refusal_recorder.js';
 export type { RefusalRecorderOptions, RefusedAuthentication } from './refusal_recorder.js';
 export type { DecisionRecordData, DecisionSamplerOptions } from './decision_sampler.js';
 export type { AuditPullOptions } from './audit_routes.js';

@@ -6,6 +6,7 @@ export interface RefusedAuthentication {
   /** The surface: `scim`, `ssf`, `admin`, `authzen`. */
   readonly api: string;
   readonly method: string;
+  /** At most {@link MAX_PATH_LENGTH} characters. */
   readonly path: string;
   readonly status: number;
   /** `missing` (no Authorization header), `malformed` (not a Bearer token) or `not_accepted`. */
@@ -16,12 +17,17 @@ export interface RefusedAuthentication {
   readonly user_agent?: string;
 }
 
+/** Longest path or user agent kept in a record: whoever is refused chooses both. */
+export const MAX_PATH_LENGTH = 256;
+
 export interface RefusalRecorderOptions {
   /** The tenants whose trails exist; a refusal naming any other tenant is not recorded anywhere. */
   readonly tenants: Iterable<string>;
   /** Stores one record durably (the audit stream). */
   readonly publish: (record: AuditRecord) => Promise<void>;
-  /** Records per tenant per minute; more are counted and reported with the next record. @defaultValue 60 */
+  /** Refusals recorded one by one per tenant per minute; the rest are summed up. @defaultValue 10 */
+  readonly perTenantPerMinute?: number;
+  /** Refusals recorded one by one per minute over all tenants. @defaultValue 300 */
   readonly perMinute?: number;
   /** Records in flight beyond this are dropped (and counted), never queued without bound. @defaultValue 100 */
   readonly maxInFlight?: number;
@@ -30,66 +36,118 @@ export interface RefusalRecorderOptions {
 }
 
 interface Window {
-  minute: number;
   recorded: number;
-  suppressed: number;
+  /** Refusals not recorded one by one this minute, by API and by credential. */
+  summed: number;
+  readonly apis: Map<string, number>;
+  readonly credentials: Map<string, number>;
 }
 
 /**
  * Puts refused authentications in the tenant's audit trail (kind
- * `auth.refused`), off the request path and bounded: someone guessing tokens
- * cannot grow a trail faster than `perMinute` records; what is left out is
- * counted in the next record's `suppressed`.
+ * `auth.refused`), off the request path and bounded, since whoever is refused
+ * decides how many there are: each minute the first few per tenant (and a
+ * few hundred over all tenants) are recorded one by one, the rest summed up
+ * in one record per tenant and minute (`summary: true`, counts by API and by
+ * credential). The caller also gives the records a short life on the stream.
  */
 export class RefusalRecorder {
   readonly #tenants: ReadonlySet<string>;
   readonly #publish: RefusalRecorderOptions['publish'];
+  readonly #perTenant: number;
   readonly #perMinute: number;
   readonly #maxInFlight: number;
   readonly #clock: () => number;
   readonly #onError: (error: unknown, tenant: string) => void;
   readonly #windows = new Map<string, Window>();
+  #minute = Number.NaN;
+  #recordedThisMinute = 0;
   #inFlight = 0;
+  #dropped = 0;
+  readonly #timer: NodeJS.Timeout;
 
   constructor(options: RefusalRecorderOptions) {
-    const perMinute = options.perMinute ?? 60;
-    if (!Number.isInteger(perMinute) || perMinute < 1) throw new TypeError('perMinute must be a positive integer');
+    const perTenant = options.perTenantPerMinute ?? 10;
+    const perMinute = options.perMinute ?? 300;
+    for (const [name, value] of [
+      ['perTenantPerMinute', perTenant],
+      ['perMinute', perMinute],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 0) throw new TypeError(`${name} must be a non-negative integer`);
+    }
     this.#tenants = new Set(options.tenants);
     this.#publish = options.publish;
+    this.#perTenant = perTenant;
     this.#perMinute = perMinute;
     this.#maxInFlight = options.maxInFlight ?? 100;
     this.#clock = options.clock ?? Date.now;
     this.#onError = options.onError ?? (() => undefined);
+    // Sums are written when their minute is over, even if no refusal follows.
+    this.#timer = setInterval(() => {
+      this.#turnMinute();
+    }, 60_000);
+    this.#timer.unref();
+  }
+
+  /** Records not stored because too many were in flight (the stream is slow or away). */
+  get dropped(): number {
+    return this.#dropped;
   }
 
   refused(tenant: string, refusal: RefusedAuthentication): void {
     if (!this.#tenants.has(tenant)) return;
-    const now = this.#clock();
-    const minute = Math.floor(now / 60_000);
+    this.#turnMinute();
     let window = this.#windows.get(tenant);
     if (window === undefined) {
-      window = { minute, recorded: 0, suppressed: 0 };
+      window = { recorded: 0, summed: 0, apis: new Map(), credentials: new Map() };
       this.#windows.set(tenant, window);
     }
-    if (window.minute !== minute) {
-      window.minute = minute;
-      window.recorded = 0;
-    }
-    if (window.recorded >= this.#perMinute || this.#inFlight >= this.#maxInFlight) {
-      window.suppressed++;
+    if (window.recorded < this.#perTenant && this.#recordedThisMinute < this.#perMinute) {
+      window.recorded++;
+      this.#recordedThisMinute++;
+      this.#store(tenant, { ...refusal, path: refusal.path.slice(0, MAX_PATH_LENGTH) });
       return;
     }
-    window.recorded++;
-    const suppressed = window.suppressed;
-    window.suppressed = 0;
-    const record: AuditRecord = {
-      v: 1,
-      id: randomUUID(),
-      tenant,
-      kind: 'auth.refused',
-      at: now,
-      data: { ...refusal, ...(suppressed > 0 ? { suppressed } : {}) },
-    };
+    window.summed++;
+    window.apis.set(refusal.api, (window.apis.get(refusal.api) ?? 0) + 1);
+    window.credentials.set(refusal.credential, (window.credentials.get(refusal.credential) ?? 0) + 1);
+  }
+
+  /** Writes the sums of every minute that is over; idempotent within a minute. */
+  flush(): void {
+    this.#turnMinute();
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  #turnMinute(): void {
+    const minute = Math.floor(this.#clock() / 60_000);
+    if (minute === this.#minute) return;
+    const ended = this.#minute;
+    this.#minute = minute;
+    this.#recordedThisMinute = 0;
+    for (const [tenant, window] of this.#windows) {
+      if (window.summed > 0) {
+        this.#store(tenant, {
+          summary: true,
+          minute_start: ended * 60_000,
+          refused: window.summed,
+          by_api: Object.fromEntries(window.apis),
+          by_credential: Object.fromEntries(window.credentials),
+        });
+      }
+    }
+    this.#windows.clear();
+  }
+
+  #store(tenant: string, data: Record<string, unknown>): void {
+    if (this.#inFlight >= this.#maxInFlight) {
+      this.#dropped++;
+      return;
+    }
+    const record: AuditRecord = { v: 1, id: randomUUID(), tenant, kind: 'auth.refused', at: this.#clock(), data };
     this.#inFlight++;
     void this.#publish(record)
       .catch((error: unknown) => {

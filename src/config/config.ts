@@ -141,6 +141,8 @@ export interface SignalsConfig {
   readonly pushMaxBytes: number;
   /** Audit records (accepted and refused SETs, ...) are kept this long, in s. @defaultValue 7776000 (90 days) */
   readonly auditMaxAgeS: number;
+  /** Records of refused authentications (unauthenticated traffic) are kept this long, in s. @defaultValue 604800 */
+  readonly auditRefusalsTtlS: number;
 }
 
 export interface PolicyConfig {
@@ -243,6 +245,7 @@ export function parseConfig(
       keysReloadMs: positiveInteger(env, 'IPSIE_SSF_KEYS_RELOAD_MS', 60_000),
       pushMaxBytes: positiveInteger(env, 'IPSIE_SSF_PUSH_MAX_BYTES', 64 * 1024),
       auditMaxAgeS: positiveInteger(env, 'IPSIE_AUDIT_MAX_AGE_S', 90 * 86_400),
+      auditRefusalsTtlS: positiveInteger(env, 'IPSIE_AUDIT_REFUSALS_TTL_S', 7 * 86_400),
     },
     tenants: tenantSettings(env, readFile),
     log: { level: level as LogLevel },
@@ -339,6 +342,7 @@ function gatewayAddress(env: Env): string {
 /** Every setting, by its environment variable name (also the keys of `IPSIE_CONFIG_FILE`). */
 export const SETTINGS: readonly string[] = [
   'IPSIE_AUDIT_MAX_AGE_S',
+  'IPSIE_AUDIT_REFUSALS_TTL_S',
   'IPSIE_AUTHZEN_ADDRESS',
   'IPSIE_BATCH_MAX_ITEMS',
   'IPSIE_CLOCK_TOLERANCE_S',

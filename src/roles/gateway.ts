@@ -296,7 +296,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const refusals = new RefusalRecorder({
       tenants: config.tenants.map((t) => t.id),
       publish: async (record) => {
-        await audit.append(record);
+        await audit.append(record, { ttlS: config.signals.auditRefusalsTtlS });
       },
       onError: (error, tenant) => {
         logger.error({ err: error, tenant, kind: 'auth.refused' }, 'audit record not stored');
@@ -419,6 +419,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         );
         await transmitter?.stop();
         keys?.stop();
+        refusals.close();
         await replica.stop();
         await nc.drain();
         await pool.close();

@@ -231,25 +231,33 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     const publishAudit =
       servers === undefined
         ? undefined
-        : async (record: AuditRecord): Promise<void> => {
+        : async (record: AuditRecord, ttlS?: number): Promise<void> => {
             publisherConnection ??= connectNats({ servers, name: `${config.nats.name}-signin` }, logger);
             await publishDurably(
               jetstream(await publisherConnection),
               auditSubject(record),
               new TextEncoder().encode(JSON.stringify(record)),
-              { msgId: record.id, retryForMs: 5_000 },
+              { msgId: record.id, retryForMs: 5_000, ttlS },
             );
           };
     const sampler =
       publishAudit === undefined || (rate === 0 && denyRate === 0)
         ? undefined
-        : new DecisionSampler({ rate, denyRate, publish: publishAudit });
+        : new DecisionSampler({
+            rate,
+            denyRate,
+            publish: async (record) => {
+              await publishAudit(record);
+            },
+          });
     const refusals =
       publishAudit === undefined
         ? undefined
         : new RefusalRecorder({
             tenants: config.tenants.map((t) => t.id),
-            publish: publishAudit,
+            publish: async (record) => {
+              await publishAudit(record, config.signals.auditRefusalsTtlS);
+            },
             onError: (error, tenant) => {
               logger.error({ err: error, tenant, kind: 'auth.refused' }, 'audit record not stored');
             },
@@ -384,6 +392,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
           });
         }
         await server.stop();
+        refusals?.close();
         await closeConnection();
         await running?.stop();
         await pool.close();

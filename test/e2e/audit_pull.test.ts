@@ -1,4 +1,6 @@
 /** The tenant's audit trail pulled by its SIEM: NDJSON, cursor resume, tenant isolation. */
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256, startTestGateway } from '../harness/gateway.js';
 import type { TestGateway } from '../harness/gateway.js';
@@ -150,6 +152,18 @@ describe('audit pull', () => {
         code: 'authentication_failed',
       });
       expect(JSON.stringify(refused)).not.toContain(secret);
+      // Unauthenticated traffic writes them: they live a week on the stream, not the trail's 90 days.
+      const nc = await connect({ servers: nats.url });
+      try {
+        const stored = await (
+          await jetstreamManager(nc)
+        ).streams.getMessage('IPSIE_AUDIT', {
+          last_by_subj: 'ipsie.audit.acme.auth_refused',
+        });
+        expect(stored?.header.get('Nats-TTL')).toBe('604800s');
+      } finally {
+        await nc.close();
+      }
       const globex = await pull('?limit=1000', 'globex-admin', 'globex');
       expect(globex.records.filter((r) => r['kind'] === 'auth.refused')).toHaveLength(1);
     } finally {
