@@ -1,4 +1,4 @@
-import { isTenantId } from '../tenant_id.js';
+import { isTenantId, TENANT_ID_RULE } from '../tenant_id.js';
 import { CHANGE_KINDS, CHANGE_VERSION, POSTURE_KINDS } from './change.js';
 import type { Change, ChangeKind, GroupData, PostureKind, SessionData, UserData } from './change.js';
 import { ChangeRejectedError } from './errors.js';
@@ -54,7 +54,7 @@ export function decodeChange(bytes: Uint8Array): Change {
   if (typeof id !== 'string' || id === '' || id.length > MAX_ID)
     throw invalid('id', `must be a non-empty string of at most ${MAX_ID} characters`);
   const tenant = parsed['tenant'];
-  if (!isTenantId(tenant)) throw invalid('tenant', 'must match [a-z][a-z0-9_]{0,62}');
+  if (!isTenantId(tenant)) throw invalid('tenant', `must be ${TENANT_ID_RULE}`);
   const at = parsed['at'];
   if (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0) {
     throw invalid('at', 'must be a non-negative integer (Unix ms)');

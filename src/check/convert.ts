@@ -2,7 +2,7 @@
  * The protobuf edge: pure functions between wire messages and domain types.
  * Nothing behind `src/check/` sees generated code.
  */
-import { TENANT_ID_PATTERN } from '../tenant_id.js';
+import { isTenantId } from '../tenant_id.js';
 import type { BatchCheckItem__Output } from './gen/ipsie/sidecar/v1/BatchCheckItem.js';
 import type { BatchCheckRequest__Output } from './gen/ipsie/sidecar/v1/BatchCheckRequest.js';
 import type { BatchCheckResponse } from './gen/ipsie/sidecar/v1/BatchCheckResponse.js';
@@ -185,10 +185,8 @@ export function sessionEventToProto(event: SessionEvent): SessionEventProto {
 
 function tenantFromProto(tenant: string): string {
   if (tenant === '') throw new CheckRequestError('ERR_CHECK_TENANT_MISSING', 'tenant is required');
-  if (!TENANT_ID_PATTERN.test(tenant)) {
-    throw new CheckRequestError('ERR_CHECK_TENANT_INVALID', `tenant "${tenant.slice(0, 64)}" is not a valid tenant id`);
-  }
-  return tenant;
+  if (isTenantId(tenant)) return tenant;
+  throw new CheckRequestError('ERR_CHECK_TENANT_INVALID', `tenant "${tenant.slice(0, 64)}" is not a valid tenant id`);
 }
 
 function subjectFromProto(subject: Subject__Output | null): CheckSubject {

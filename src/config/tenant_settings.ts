@@ -1,4 +1,5 @@
 import { ConfigInvalidError } from './errors.js';
+import { isTenantId, TENANT_ID_RULE } from '../tenant_id.js';
 
 /** An OpenID Provider a tenant signs its users in with. */
 export interface IdentityProviderSettings {
@@ -151,7 +152,6 @@ const ALLOWED_ALGORITHMS = new Set([
   'RS384',
   'RS512',
 ]);
-const TENANT_ID = /^[a-z][a-z0-9_]{0,62}$/;
 
 /**
  * Parses the tenants file (JSON); see docs/scim.md and docs/sessions.md.
@@ -176,7 +176,7 @@ export function parseTenantSettings(
   if (!isObject(tenants)) throw at('tenants', 'must be an object of tenant id -> settings');
   const settings = Object.entries(tenants).map(([id, raw]): TenantSettings => {
     const base = `tenants.${id}`;
-    if (!TENANT_ID.test(id)) throw at(base, 'is not a valid tenant id ([a-z][a-z0-9_]{0,62})');
+    if (!isTenantId(id)) throw at(base, `is not a valid tenant id (${TENANT_ID_RULE})`);
     if (!isObject(raw)) throw at(base, 'must be an object');
     const r = new Reader(raw, base, at).allow(
       'display_name',

@@ -17,7 +17,7 @@ import type { CompileProblem } from './errors.js';
 import { TENANT_BINDING_FILE, tenantBindingModule } from './tenant_binding.js';
 import { checkTenantRules } from './tenant_rules_contract.js';
 import type { ParsedModule } from './tenant_rules_contract.js';
-import { TENANT_ID_PATTERN } from '../tenant_id.js';
+import { isTenantId, TENANT_ID_RULE } from '../tenant_id.js';
 
 /** The entry point every bundle exposes (DESIGN.md, Check step 3). */
 export const DECISION_ENTRYPOINT = 'ipsie/authz/decision';
@@ -123,8 +123,8 @@ export class PolicyCompiler {
    */
   async compile(source: TenantPolicySource, options: CompileOptions = {}): Promise<CompiledPolicy> {
     const { tenantId } = source;
-    if (!TENANT_ID_PATTERN.test(tenantId)) {
-      throw new PolicyModuleRejectedError(`"${tenantId}" is not a valid tenant id`);
+    if (!isTenantId(tenantId)) {
+      throw new PolicyModuleRejectedError(`"${tenantId}" is not a valid tenant id (${TENANT_ID_RULE})`);
     }
     if (![...source.modules.keys()].some((name) => !isTestModule(name))) {
       throw new PolicyModuleRejectedError(`the policy for tenant "${tenantId}" has no module`);

@@ -173,6 +173,10 @@ describe('the tenants file', () => {
     });
   });
 
+  it.each(['if', 'not', 'with', 'true', 'null', 'input'])('refuses a Rego keyword as a tenant id: %s', (id) => {
+    expect(() => parse({ [id]: {} })).toThrow(/not a valid tenant id/);
+  });
+
   it("a tenant's own policy evaluation budget", () => {
     const config = parseConfig(file({ acme: { policy: { budget_ms: 200 } }, globex: {} }), read);
     expect(config.tenants.map((t) => t.policyBudgetMs)).toEqual([200, undefined]);

@@ -166,6 +166,12 @@ describe('PolicyCompiler (real opa build -t wasm)', () => {
     expect((await roomy.compile(await examplePolicy('acme'))).version).toMatch(/^sha256:/);
   });
 
+  it('refuses a tenant id its package could not be named by (a Rego keyword)', async () => {
+    await expect(
+      compiler.compile({ tenantId: 'if', modules: modules('package tenants["if"]\n\nallow := true\n') }),
+    ).rejects.toMatchObject({ code: 'ERR_POLICY_MODULE_REJECTED' });
+  });
+
   it('says so when the opa CLI is missing, run under a memory limit or not', async () => {
     const limited = new PolicyCompiler({
       opaPath: '/nonexistent/opa',
