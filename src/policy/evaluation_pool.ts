@@ -9,6 +9,8 @@ import type { FromWorker, ToWorker, WorkerData } from './evaluation_worker.js';
 const MEMORY = { initial: 8, maximum: 2048 };
 
 export const DEFAULT_EVALUATION_BUDGET_MS = 50;
+/** Heap of one worker: a builtin that allocates past it ends the worker (which is replaced), not the process. */
+const WORKER_HEAP_MB = 256;
 /** How long a tenant whose evaluation ran out of budget or failed is held to one evaluation at a time. */
 const PENALTY_MS = 10_000;
 /** Evaluations one tenant may have waiting; more are refused (RESOURCE_EXHAUSTED). */
@@ -37,7 +39,7 @@ const WORKER_FAILURE_WINDOW_MS = 10_000;
 export type EvaluationOutcome =
   | { readonly kind: 'result'; readonly resultSet: unknown }
   /** The SDK or the Wasm refused (a Rego conflict, a trap): its message. */
-  | { readonly kind: 'failed'; readonly message: string }
+  | { readonly kind: 'failed'; readonly message: string; readonly origin: 'abort' | 'builtin' | 'worker' }
   /** It ran longer than its budget: its worker was ended and replaced. */
   | { readonly kind: 'timeout'; readonly budgetMs: number };
 
@@ -178,6 +180,8 @@ export class EvaluationPool {
     const worker = new Worker(this.#source, {
       eval: true,
       workerData: { sdkPath: this.#sdkPath } satisfies WorkerData,
+      // The SDK's JavaScript builtins (sprintf, ...) allocate outside the Wasm memory cap: bound the worker's heap.
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 32 },
     });
     // Not kept alive by its workers: the process ends when the rest of it does.
     worker.unref();
@@ -199,7 +203,7 @@ export class EvaluationPool {
         message.id,
         message.type === 'result'
           ? { kind: 'result', resultSet: message.resultSet }
-          : { kind: 'failed', message: message.message },
+          : { kind: 'failed', message: message.message, origin: message.origin },
       );
     });
     worker.on('error', (error) => {
@@ -213,7 +217,7 @@ export class EvaluationPool {
       if (this.#workerFailures.length >= MAX_WORKER_FAILURES) this.#break(error);
       const task = slot.task;
       this.#replace(slot);
-      task?.resolve({ kind: 'failed', message: `the evaluation worker failed: ${String(error)}` });
+      task?.resolve({ kind: 'failed', message: `the evaluation worker failed: ${String(error)}`, origin: 'worker' });
     });
   }
 
@@ -295,7 +299,7 @@ export class EvaluationPool {
         );
       },
       (error: unknown) => {
-        this.#finish(slot, task.id, { kind: 'failed', message: String(error) });
+        this.#finish(slot, task.id, { kind: 'failed', message: String(error), origin: 'worker' });
       },
     );
   }

@@ -9,6 +9,7 @@
  */
 
 import type * as OpaWasm from '@open-policy-agent/opa-wasm';
+import type * as Path from 'node:path';
 import type * as WorkerThreads from 'node:worker_threads';
 
 /** Main thread -> worker. */
@@ -33,7 +34,11 @@ export type ToWorker =
 export type FromWorker =
   | { readonly type: 'loaded'; readonly key: string; readonly error: string | undefined }
   | { readonly type: 'result'; readonly id: number; readonly resultSet: unknown }
-  | { readonly type: 'failed'; readonly id: number; readonly message: string };
+  /**
+   * `builtin`: a builtin the JavaScript SDK implements threw (e.g. sprintf on a bad format): the policy asked
+   * for something invalid. `abort`: the Wasm runtime aborted (a Rego conflict, memory exhausted).
+   */
+  | { readonly type: 'failed'; readonly id: number; readonly message: string; readonly origin: 'abort' | 'builtin' };
 
 export interface WorkerData {
   /** Absolute path of `@open-policy-agent/opa-wasm`'s CommonJS entry. */
@@ -46,6 +51,22 @@ export function evaluationWorkerMain(): void {
   const port = threads.parentPort;
   const { sdkPath } = threads.workerData as WorkerData;
   const sdk = require(sdkPath) as typeof OpaWasm;
+  // sprintf runs as JavaScript (sprintf-js), outside the Wasm memory cap, and a width such as %300000000s
+  // allocates that much at once (a process-wide out-of-memory, which no worker heap limit catches). The SDK
+  // looks builtins up at call time in this object: bound sprintf's widths and precisions there.
+  const path = require('node:path') as typeof Path;
+  const builtins = require(path.join(path.dirname(sdkPath), 'builtins', 'index.js')) as Record<
+    string,
+    ((...args: unknown[]) => unknown) | undefined
+  >;
+  const sprintf = builtins['sprintf'];
+  if (sprintf === undefined) throw new Error(`the policy SDK at ${sdkPath} has no sprintf builtin where expected`);
+  builtins['sprintf'] = (format: unknown, values: unknown): unknown => {
+    if (typeof format === 'string' && /%[^a-zA-Z%]*\d{4,}/.test(format)) {
+      throw new Error('sprintf: widths and precisions above 999 are not allowed');
+    }
+    return sprintf(format, values);
+  };
   type Loaded = Extract<ToWorker, { type: 'load' }> & { instance: OpaWasm.LoadedPolicy };
   const policies = new Map<string, Loaded>();
   /** Policies being instantiated afresh after a failed evaluation: their evaluations wait. */
@@ -69,7 +90,7 @@ export function evaluationWorkerMain(): void {
     }
     const policy = policies.get(message.key);
     if (policy === undefined) {
-      reply({ type: 'failed', id: message.id, message: `no policy ${message.key} in this worker` });
+      reply({ type: 'failed', id: message.id, message: `no policy ${message.key} in this worker`, origin: 'abort' });
       return;
     }
     try {
@@ -84,6 +105,8 @@ export function evaluationWorkerMain(): void {
         type: 'failed',
         id: message.id,
         message: typeof error === 'string' ? error : error instanceof Error ? error.message : String(error),
+        // The runtime aborts with a string; the SDK's JavaScript builtins throw Errors.
+        origin: typeof error === 'string' ? 'abort' : 'builtin',
       });
       // A failed evaluation may leave its instance's memory grown to the maximum: start it afresh.
       renewing.set(

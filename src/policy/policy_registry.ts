@@ -47,7 +47,7 @@ export class TenantPolicy {
       case 'timeout':
         return timeoutDecision(outcome.budgetMs);
       case 'failed':
-        return this.#failed(outcome.message);
+        return this.#failed(outcome);
     }
   }
 
@@ -66,7 +66,7 @@ export class TenantPolicy {
       case 'timeout':
         return Array.from({ length: items }, () => timeoutDecision(outcome.budgetMs));
       case 'failed': {
-        const decision = this.#failed(outcome.message);
+        const decision = this.#failed(outcome);
         return Array.from({ length: items }, () => decision);
       }
     }
@@ -88,11 +88,15 @@ export class TenantPolicy {
     }
   }
 
-  #failed(message: string): PolicyDecision {
-    const conflict = conflictOf(message);
+  #failed(failure: Extract<EvaluationOutcome, { kind: 'failed' }>): PolicyDecision {
+    const conflict = conflictOf(failure.message);
     if (conflict !== undefined) return resultInvalidDecision(conflict);
+    // A builtin refusing what the policy asked (sprintf with a bad format): the policy's own answer is invalid.
+    if (failure.origin === 'builtin') {
+      return resultInvalidDecision(`a builtin the policy called failed: ${failure.message.slice(0, 200)}`);
+    }
     throw new PolicyEvaluationError(`the policy of tenant "${this.tenantId}" failed to evaluate`, {
-      detail: { version: this.version, error: message },
+      detail: { version: this.version, error: failure.message },
     });
   }
 }

@@ -145,3 +145,26 @@ describe('EvaluationPool when its workers cannot run', () => {
     expect(errors.length).toBeLessThanOrEqual(seen + 2);
   });
 });
+
+describe('EvaluationPool and the SDK builtins that run as JavaScript', () => {
+  it('a builtin refusing its arguments (sprintf with a bad verb) is DENY POLICY_RESULT_INVALID, not an error', async () => {
+    const registry = new PolicyRegistry({ pool: pool({ size: 1, budgetMs: 5_000 }) });
+    const p = await install(registry, 'fmt', 'allow if sprintf("%z", [input.action.name]) != ""\n');
+    const decision = await p.evaluate(input('fmt', 'read'));
+    expect(decision.kind).toBe('deny');
+    expect(decision.reasons.map((r) => r.code)).toEqual(['POLICY_RESULT_INVALID']);
+  });
+
+  it('a sprintf width that would allocate hundreds of megabytes is refused: DENY POLICY_RESULT_INVALID, no crash', async () => {
+    const registry = new PolicyRegistry({ pool: pool({ size: 1, budgetMs: 60_000 }) });
+    const p = await install(
+      registry,
+      'hog',
+      'allow if input.action.name == "read"\n\nallow if {\n\tinput.action.name == "hog"\n\tcount(sprintf("%300000000s", ["x"])) > 0\n}\n',
+    );
+    const decision = await p.evaluate(input('hog', 'hog'));
+    expect(decision.reasons.map((r) => r.code)).toEqual(['POLICY_RESULT_INVALID']);
+    expect(decision.reasons[0]?.message).toMatch(/sprintf/);
+    expect((await p.evaluate(input('hog', 'read'))).kind).toBe('allow');
+  });
+});
