@@ -1,4 +1,4 @@
-import { chmod, mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { TokenDigests, bearerToken } from '../bearer_token.js';
@@ -61,11 +61,28 @@ export function callerTokenInterceptor(sha256Hex: readonly string[]): grpc.Serve
     });
 }
 
-/** Makes the socket's folder, and after binding restricts the socket file to `mode`. */
-export async function prepareSocketDirectory(socketPath: string): Promise<void> {
-  await mkdir(dirname(socketPath), { recursive: true, mode: 0o750 });
+/** What is wrong with the socket's folder, if anything: who else could replace the socket there. */
+export async function prepareSocketDirectory(socketPath: string): Promise<string | undefined> {
+  const dir = dirname(socketPath);
+  await mkdir(dir, { recursive: true, mode: 0o750 });
+  const info = await stat(dir);
+  // Writable by anyone, without the sticky bit: anyone could put a socket of their own at the path.
+  if ((info.mode & 0o002) !== 0 && (info.mode & 0o1000) === 0) {
+    return `${dir} is writable by every user: whoever can write there can replace the socket`;
+  }
+  return undefined;
 }
 
-export async function restrictSocket(socketPath: string, mode: number): Promise<void> {
-  await chmod(socketPath, mode);
+/**
+ * Runs `bind` with the umask that creates the socket with `mode` and nothing
+ * more: no moment with wider permissions, and no chmod afterwards (which
+ * would follow a symlink put at the path in between).
+ */
+export async function withSocketMode<T>(mode: number, bind: () => Promise<T>): Promise<T> {
+  const previous = process.umask(0o777 & ~mode);
+  try {
+    return await bind();
+  } finally {
+    process.umask(previous);
+  }
 }

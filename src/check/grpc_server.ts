@@ -27,8 +27,8 @@ import { isExpectedError, serviceErrorFrom } from './status.js';
 import {
   callerTokenInterceptor,
   prepareSocketDirectory,
-  restrictSocket,
   tcpServerCredentials,
+  withSocketMode,
 } from './caller_authentication.js';
 
 export interface CheckServerOptions {
@@ -105,11 +105,13 @@ export class CheckServer {
     let tcpPort: number | undefined;
     if (address !== undefined) tcpPort = await this.#bind(address, tcpServerCredentials(this.#options.tls));
     if (socketPath !== undefined) {
-      await prepareSocketDirectory(socketPath);
+      const exposed = await prepareSocketDirectory(socketPath);
+      if (exposed !== undefined) this.#options.logger.warn({ socket: socketPath }, exposed);
       // A socket file left by a crashed process would make bind fail.
       await rm(socketPath, { force: true });
-      await this.#bind(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure());
-      await restrictSocket(socketPath, this.#options.socketMode ?? 0o660);
+      await withSocketMode(this.#options.socketMode ?? 0o660, async () => {
+        await this.#bind(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure());
+      });
     }
     this.#options.logger.info({ address, tcp_port: tcpPort, socket: socketPath }, 'gRPC Check service listening');
     return { tcpPort, socketPath };

@@ -3,7 +3,7 @@
  * Unix socket (0660); on TCP only callers with a configured token or a client
  * certificate of the configured CA (mutual TLS, certificates re-read on change).
  */
-import { copyFileSync, statSync } from 'node:fs';
+import { copyFileSync, lstatSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +66,31 @@ describe('caller tokens', () => {
 
   it('the Unix socket is open to its owner and group only (0660)', () => {
     expect(statSync(t.sidecar.addresses.socketPath ?? '').mode & 0o777).toBe(0o660);
+  });
+});
+
+describe('the Unix socket', () => {
+  it('is created with its mode from the start, whatever the umask, and never follows a planted symlink', async () => {
+    const dir = makeTempDir('ipsie-socket-');
+    const target = join(dir.path, 'not-a-socket');
+    writeFileSync(target, 'x', { mode: 0o644 });
+    const socket = join(dir.path, 'check.sock');
+    symlinkSync(target, socket);
+    const umask = process.umask(0);
+    let t: TestSidecar | undefined;
+    try {
+      t = await startTestSidecar({ env: { IPSIE_GRPC_SOCKET: socket } });
+    } finally {
+      process.umask(umask);
+    }
+    try {
+      expect(lstatSync(socket).isSocket()).toBe(true);
+      expect(lstatSync(socket).mode & 0o777).toBe(0o660);
+      expect(statSync(target).mode & 0o777).toBe(0o644);
+    } finally {
+      await t.stop();
+      dir.remove();
+    }
   });
 });
 
