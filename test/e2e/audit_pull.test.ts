@@ -1,7 +1,9 @@
 /** The tenant's audit trail pulled by its SIEM: NDJSON, cursor resume, tenant isolation. */
+import { randomUUID } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeIdp } from '../harness/fake_idp.js';
 import { sha256, startTestGateway } from '../harness/gateway.js';
 import type { TestGateway } from '../harness/gateway.js';
 import { NatsServer } from '../harness/nats_server.js';
@@ -222,23 +224,53 @@ describe('audit pull', () => {
     });
   });
 
-  it('sampled decisions of a sidecar reach the tenant’s trail (rate 1 here), without tokens', async () => {
-    const sidecar = await startTestSidecar({ env: { IPSIE_NATS_URL: nats.url, IPSIE_DECISION_AUDIT_RATE: '1' } });
+  it('sampled decisions of a sidecar reach the tenant’s trail (rate 1 here), naming a token subject without the token', async () => {
+    const idp = await FakeIdp.start();
+    const sidecar = await startTestSidecar({
+      env: { IPSIE_NATS_URL: nats.url, IPSIE_DECISION_AUDIT_RATE: '1' },
+      tenants: {
+        acme: {
+          idps: [
+            {
+              issuer: idp.issuer,
+              client_id: 'acme-app',
+              jwks_uri: idp.jwksUri,
+              link: { claim: 'oid', to: 'externalId' },
+            },
+          ],
+        },
+      },
+    });
     try {
       await sidecar.sidecar.deployPolicy(await examplePolicy('acme'));
       const before = (await pull('?limit=1000')).cursor;
-      const created = await scim.post('/Users', { schemas: [USER], userName: 'dee@acme.example' });
+      const created = await scim.post('/Users', {
+        schemas: [USER],
+        userName: 'dee@acme.example',
+        externalId: 'oid-dee',
+      });
       const id = String(created.body?.['id']);
+      const sequence = Number(created.headers.get('x-ipsie-sequence'));
+      await sidecar.sidecar.ingestor?.waitForSequence(sequence, 10_000);
+      // Signed in once (the binding), then a Check presents the IdP's token itself.
+      const nonce = randomUUID();
+      await sidecar.tcp.startSession({
+        tenant: 'acme',
+        id_token: await idp.idToken('sub-dee', 'acme-app', { nonce, oid: 'oid-dee' }),
+        nonce,
+      });
+      const token = await idp.idToken('sub-dee', 'acme-app', { oid: 'oid-dee' });
       const answer = await sidecar.tcp.check({
         tenant: 'acme',
-        subject: { user_id: id },
+        subject: { token },
         action: { name: 'write' },
         resource: { type: 'repository', id: 'api' },
-        min_sequence: Number(created.headers.get('x-ipsie-sequence')),
       });
       let decisions: Record<string, unknown>[] = [];
       for (let i = 0; i < 100 && decisions.length === 0; i++) {
-        decisions = (await pull(`?after=${before}&limit=1000`)).records.filter((r) => r['kind'] === 'decision');
+        decisions = (await pull(`?after=${before}&limit=1000`)).records.filter(
+          (r) => r['kind'] === 'decision' && (r['data'] as { decision_id: string }).decision_id === answer.decision_id,
+        );
         if (decisions.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
       }
       expect(decisions[0]).toMatchObject({
@@ -247,13 +279,19 @@ describe('audit pull', () => {
           decision_id: answer.decision_id,
           decision: 'deny',
           reasons: ['POLICY_DENIED'],
-          subject: { kind: 'user', userId: id },
+          subject: { kind: 'identity', issuer: idp.issuer, subject: 'sub-dee' },
           action: 'write',
           resource: { type: 'repository', id: 'api' },
         },
       });
+      expect(answer.decision).toBe('DECISION_DENY');
+      expect(id).not.toBe('');
+      // The record names who asked; the credential itself (nor any part of it) is never in the trail.
+      const trail = JSON.stringify((await pull(`?after=${before}&limit=1000`)).records);
+      for (const part of token.split('.')) expect(trail).not.toContain(part);
     } finally {
       await sidecar.stop();
+      await idp.stop();
     }
   });
 

@@ -110,12 +110,15 @@ describe('graceful shutdown', () => {
     const first = await startTestSidecar({
       env: { IPSIE_NATS_URL: nats.url, IPSIE_STORE_PATH: storePath, IPSIE_SYNC_WAIT_MS: '0' },
     });
-    // Stopped at once: most likely in the middle of replaying ~5,000 changes (either way it must resume right).
+    // Stopped in the middle of replaying ~5,000 changes: once half are applied (a barrier, not a guessed pause).
+    const base = last - changes.length;
+    expect(await first.sidecar.ingestor?.waitForSequence(base + Math.floor(changes.length / 2), 10_000)).toBe(true);
     await first.stop();
     const stoppedAt = EntitlementStore.open(storePath);
     const partial = stoppedAt.appliedSequence();
     stoppedAt.close();
-    expect(partial).toBeLessThanOrEqual(last);
+    expect(partial).toBeGreaterThanOrEqual(base + Math.floor(changes.length / 2));
+    expect(partial).toBeLessThan(last);
     const resumed = await startTestSidecar({ env: { IPSIE_NATS_URL: nats.url, IPSIE_STORE_PATH: storePath } });
     const fresh = await startTestSidecar({ env: { IPSIE_NATS_URL: nats.url } });
     try {

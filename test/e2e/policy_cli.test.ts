@@ -6,17 +6,24 @@ import { runPolicyCli } from '../../src/cli/index.js';
 import { sha256, startTestGateway } from '../harness/gateway.js';
 import type { TestGateway } from '../harness/gateway.js';
 import { NatsServer } from '../harness/nats_server.js';
+import { ScimClient } from '../harness/scim_client.js';
 import { EXAMPLE_POLICY_DIR, opaPath, PLATFORM_POLICY_DIR } from '../harness/opa.js';
 import { makeTempDir } from '../harness/temp_dir.js';
 
 const TOKEN = 'globex-admin';
+const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 let nats: NatsServer;
 let gw: TestGateway;
 const dir = makeTempDir('ipsie-cli-');
 
 beforeAll(async () => {
   nats = await NatsServer.start();
-  gw = await startTestGateway(nats.url, { globex: { admin: { bearer_token_sha256: [sha256(TOKEN)] } } });
+  gw = await startTestGateway(nats.url, {
+    globex: {
+      admin: { bearer_token_sha256: [sha256(TOKEN)] },
+      scim: { bearer_token_sha256: [sha256('globex-scim')] },
+    },
+  });
 });
 
 afterAll(async () => {
@@ -86,14 +93,26 @@ describe('ipsie-sidecar policy', () => {
       ]) as unknown,
     );
 
+    // A user of R&D: v1 lets her read R&D documents and not list them; v2 the other way round.
+    const created = await new ScimClient(gw.origin, 'globex', 'globex-scim').post('/Users', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User', ENTERPRISE],
+      userName: 'rd@globex.example',
+      [ENTERPRISE]: { department: 'R&D' },
+    });
+    const rd = String(created.body?.['id']);
+    const document = { type: 'document', properties: { department: 'R&D' } };
     const requests = join(dir.path, 'requests.json');
-    writeFileSync(
-      requests,
-      JSON.stringify([{ subject: { user_id: 'nobody' }, action: { name: 'list' }, resource: { type: 'document' } }]),
-    );
+    const read = { subject: { user_id: rd }, action: { name: 'read' }, resource: document };
+    const list = { subject: { user_id: rd }, action: { name: 'list' }, resource: document };
+    const unknown = { subject: { user_id: 'nobody' }, action: { name: 'list' }, resource: document };
+    writeFileSync(requests, JSON.stringify([read, list, unknown]));
     const diff = await cli('diff', v2, requests);
     expect(diff).toMatchObject({ code: 0 });
-    expect(diff.out).toMatch(new RegExp(`of 1 decisions change \\(${v1} -> ${v2}\\)`));
+    expect(diff.out.split('\n')).toEqual([
+      `~ ${JSON.stringify(read)}: allow POLICY_ALLOWED -> deny POLICY_DENIED`,
+      `~ ${JSON.stringify(list)}: deny POLICY_DENIED -> allow POLICY_ALLOWED`,
+      `2 of 3 decisions change (${v1} -> ${v2})`,
+    ]);
 
     expect((await cli('activate', v2)).out).toBe(`active: ${v2} (was ${v1}, revision 2)`);
     expect((await cli('rollback')).out).toBe(`active: ${v1} (rolled back from ${v2})`);

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeChange, STATE_STREAM } from '../../src/changes/index.js';
 import type { SessionEvent } from '../../src/changes/index.js';
@@ -294,14 +295,37 @@ describe('StateIngestor on a real nats-server -js', () => {
   });
 
   it('a storage failure applies nothing of the batch, and the change is applied once storage recovers', async () => {
-    const store = EntitlementStore.open(join(dir.path, 'flaky.db'));
+    // The batch is on the stream before the consumer starts, so it arrives as one batch: the tenant and u0 are
+    // written, then u1 fails. Another connection (what every reader sees) must find none of it committed.
+    const last = await producer.publishAll([
+      change('acme', 'tenant.upsert', { display_name: 'A' }),
+      user('acme', 'u0'),
+      user('acme', 'u1'),
+    ]);
+    const path = join(dir.path, 'flaky.db');
+    const store = EntitlementStore.open(path);
+    const seenWhenFailing: { users: number; sequence: number }[] = [];
     let failures = 1;
     const flaky = new Proxy(store, {
       get(target, property, receiver) {
-        if (property === 'upsertUser' && failures > 0) {
-          return () => {
-            failures--;
-            throw new Error('SQLITE_FULL: database or disk is full');
+        if (property === 'upsertUser') {
+          return (record: UserRecord): unknown => {
+            if (record.id === 'u1' && failures > 0) {
+              failures--;
+              const reader = new Database(path, { readonly: true });
+              seenWhenFailing.push({
+                users: (reader.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n,
+                sequence: (
+                  reader.prepare("SELECT value FROM store_meta WHERE key = 'applied_sequence'").get() as {
+                    value: number;
+                  }
+                ).value,
+              });
+              reader.close();
+              throw new Error('SQLITE_FULL: database or disk is full');
+            }
+            target.upsertUser(record);
+            return undefined;
           };
         }
         const value: unknown = Reflect.get(target, property, receiver);
@@ -317,11 +341,9 @@ describe('StateIngestor on a real nats-server -js', () => {
     });
     running.push({ ingestor, store });
     ingestor.start();
-    const last = await producer.publishAll([
-      change('acme', 'tenant.upsert', { display_name: 'A' }),
-      user('acme', 'u1'),
-    ]);
     expect(await ingestor.waitForSequence(last, 10_000)).toBe(true);
+    expect(seenWhenFailing).toEqual([{ users: 0, sequence: 0 }]);
+    expect(isActive(store, 'acme', 'u0')).toBe(true);
     expect(isActive(store, 'acme', 'u1')).toBe(true);
     expect(lines.some((l) => l['msg'] === 'could not apply changes; will retry')).toBe(true);
   });
