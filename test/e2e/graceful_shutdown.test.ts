@@ -71,15 +71,17 @@ describe('graceful shutdown', () => {
   it('every SCIM write acknowledged before the gateway stopped is on the stream', async () => {
     const gw = await startTestGateway(nats.url, { globex: { scim: { bearer_token_sha256: [sha256('g')] } } });
     const scim = new ScimClient(gw.origin, 'globex', 'g');
-    const writes = Array.from(
-      { length: 40 },
-      async (_, i) =>
-        await scim.post('/Users', {
-          schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
-          userName: `u${i}@globex.example`,
-        }),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    let answered = 0;
+    const writes = Array.from({ length: 40 }, async (_, i) => {
+      const response = await scim.post('/Users', {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+        userName: `u${i}@globex.example`,
+      });
+      answered++;
+      return response;
+    });
+    // Stop with writes in flight: once the first is answered, the rest are still on their way.
+    while (answered === 0) await new Promise((resolve) => setImmediate(resolve));
     const stopping = gw.stop();
     const results = await Promise.allSettled(writes);
     await stopping;

@@ -44,8 +44,12 @@ describe('KvPollLeases', () => {
     const leaseB = b.lease('globex', 'https://idp.example');
     expect(await leaseA.hold()).toBe(true);
     expect(await leaseB.hold()).toBe(false);
-    await new Promise((resolve) => setTimeout(resolve, 1_600));
-    expect(await leaseB.hold()).toBe(true);
+    // A stops renewing; B takes the lease once the KV expires A's entry (a barrier on B, not a guessed pause).
+    const deadline = Date.now() + 10_000;
+    while (!(await leaseB.hold())) {
+      if (Date.now() > deadline) throw new Error('the lease was never released');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     expect(await leaseA.hold()).toBe(false);
   });
 });
