@@ -29,6 +29,18 @@ if ! "$TOOLS_BIN/nats-server" --version 2>/dev/null | grep -q "$NATS_SERVER_VERS
   go_install nats-server "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
 fi
 
+# A Python venv with scim2-tester, the third-party SCIM compliance checker the tests run.
+if ! "$VENV/bin/python" -c 'import scim2_tester, httpx2' 2>/dev/null \
+  || [ "$(cat "$VENV/.packages" 2>/dev/null)" != "$SCIM2_TESTER_PACKAGES" ]; then
+  command -v python3 >/dev/null || die "Python 3 is required for the SCIM conformance checker (scim2-tester)"
+  log "installing scim2-tester into .tools/venv"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  # shellcheck disable=SC2086 # a list of pinned requirements
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check $SCIM2_TESTER_PACKAGES
+  printf '%s' "$SCIM2_TESTER_PACKAGES" > "$VENV/.packages"
+fi
+
 # npm dependencies. better-sqlite3 may build from source; node-gyp cannot
 # download Node's headers here, so point it at the local Node install.
 stamp="node_modules/.package-lock.json"

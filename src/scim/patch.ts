@@ -55,10 +55,32 @@ export function applyPatch(type: ResourceType, document: Json, body: unknown): J
       if (op === 'remove') throw new ScimError('ERR_SCIM_NO_TARGET', `Operations[${index}]: remove needs a path`);
       applyWithoutPath(type, doc, op, value, index);
     } else {
-      applyAtPath(type, doc, op, parsePatchPath(type, path.trim()), value, path.trim());
+      const extension = type.extensions.find((e) => e.id.toLowerCase() === path.trim().toLowerCase());
+      if (extension === undefined) applyAtPath(type, doc, op, parsePatchPath(type, path.trim()), value, path.trim());
+      else applyToExtension(type, doc, op, extension.id, value, index);
     }
   });
   return doc;
+}
+
+/**
+ * `{"path": "urn:…:enterprise:2.0:User", …}`: the extension as one complex
+ * attribute. `remove` drops it whole; `add` and `replace` set the
+ * sub-attributes given and leave the others (RFC 7644 §3.5.2.1, §3.5.2.3).
+ */
+function applyToExtension(type: ResourceType, doc: Json, op: Op, id: string, value: unknown, index: number): void {
+  if (op === 'remove') {
+    delete doc[id];
+    return;
+  }
+  if (!isObject(value)) {
+    throw new ScimError('ERR_SCIM_INVALID_VALUE', `Operations[${index}].value must be an object of ${id}'s attributes`);
+  }
+  for (const [sub, subValue] of Object.entries(value)) {
+    // Some clients serialize the extension as a resource of its own, with its `schemas`: not an attribute.
+    if (sub === 'schemas') continue;
+    applyAtPath(type, doc, op, parsePatchPath(type, `${id}:${sub}`), subValue, `${id}:${sub}`);
+  }
 }
 
 /** `{"op": "replace", "value": {"active": false, "name.givenName": "Al"}}`: each key is a path. */
@@ -69,9 +91,7 @@ function applyWithoutPath(type: ResourceType, doc: Json, op: Op, value: unknown,
   for (const [key, v] of Object.entries(value)) {
     const extension = type.extensions.find((e) => e.id.toLowerCase() === key.toLowerCase());
     if (extension !== undefined && isObject(v)) {
-      for (const [sub, subValue] of Object.entries(v)) {
-        applyAtPath(type, doc, op, parsePatchPath(type, `${extension.id}:${sub}`), subValue, `${extension.id}:${sub}`);
-      }
+      applyToExtension(type, doc, op, extension.id, v, index);
     } else if (key === 'schemas' || key === 'id' || key === 'meta') {
       // Okta repeats `id` in path-less replaces; read-only, and identical anyway.
       continue;

@@ -98,12 +98,21 @@ function normalizeAttributes(attributes: readonly Attribute[], value: Json, path
 export function normalizeValue(attribute: Attribute, value: unknown, path: string): unknown {
   if (value === null || value === undefined) return undefined;
   if (attribute.multiValued) {
-    const elements = Array.isArray(value) ? value : [value];
+    // RFC 7643 §2.4: a multi-valued attribute is a JSON array; a lone object is not quietly made one.
+    if (!Array.isArray(value)) throw invalidValue(path, 'is multi-valued: send a JSON array');
+    const elements: unknown[] = value;
     const out = elements.map((e) => normalizeSingle(attribute, e, path)).filter((e) => e !== undefined);
     if (attribute.type === 'complex' && out.filter((e) => isObject(e) && e['primary'] === true).length > 1) {
       throw invalidValue(path, 'has more than one primary value');
     }
     return out;
+  }
+  if (attribute.type === 'complex' && attribute.subAttributes?.some((a) => a.name === 'value') === true) {
+    // Microsoft Entra sends the enterprise `manager` as the manager's id, or as [{"value": id}].
+    if (typeof value === 'string') return normalizeSingle(attribute, { value }, path);
+    if (Array.isArray(value) && value.length === 1 && isObject(value[0])) {
+      return normalizeSingle(attribute, value[0], path);
+    }
   }
   if (Array.isArray(value)) throw invalidValue(path, 'is single-valued');
   return normalizeSingle(attribute, value, path);

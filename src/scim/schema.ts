@@ -94,7 +94,11 @@ export const COMMON_ATTRIBUTES: readonly Attribute[] = [
       attr('resourceType', 'string', 'User or Group.', { caseExact: true, mutability: 'readOnly' }),
       attr('created', 'dateTime', 'When the resource was created.', { mutability: 'readOnly' }),
       attr('lastModified', 'dateTime', 'When the resource last changed.', { mutability: 'readOnly' }),
-      attr('location', 'reference', 'URI of the resource.', { mutability: 'readOnly', caseExact: true }),
+      attr('location', 'reference', 'URI of the resource.', {
+        mutability: 'readOnly',
+        caseExact: true,
+        referenceTypes: ['uri'],
+      }),
       attr('version', 'string', 'Weak ETag of the resource.', { mutability: 'readOnly', caseExact: true }),
     ],
   }),
@@ -156,7 +160,7 @@ export const USER: Schema = {
       mutability: 'readOnly',
       subAttributes: [
         attr('value', 'string', 'Group id.', { mutability: 'readOnly', caseExact: true }),
-        attr('$ref', 'reference', 'Group URI.', { mutability: 'readOnly', caseExact: true }),
+        attr('$ref', 'reference', 'Group URI.', { mutability: 'readOnly', caseExact: true, referenceTypes: ['Group'] }),
         attr('display', 'string', 'Group displayName.', { mutability: 'readOnly' }),
         attr('type', 'string', 'direct.', { mutability: 'readOnly', canonicalValues: ['direct', 'indirect'] }),
       ],
@@ -180,7 +184,7 @@ export const ENTERPRISE_USER: Schema = {
     attr('manager', 'complex', "The user's manager.", {
       subAttributes: [
         attr('value', 'string', "The manager's id.", { caseExact: true }),
-        attr('$ref', 'reference', "The manager's URI.", { caseExact: true }),
+        attr('$ref', 'reference', "The manager's URI.", { caseExact: true, referenceTypes: ['User'] }),
         attr('displayName', 'string', "The manager's displayName.", { mutability: 'readOnly' }),
       ],
     }),
@@ -197,7 +201,11 @@ export const GROUP: Schema = {
       multiValued: true,
       subAttributes: [
         attr('value', 'string', 'The member user id.', { mutability: 'immutable', caseExact: true }),
-        attr('$ref', 'reference', 'The member URI.', { mutability: 'immutable', caseExact: true }),
+        attr('$ref', 'reference', 'The member URI.', {
+          mutability: 'immutable',
+          caseExact: true,
+          referenceTypes: ['User'],
+        }),
         attr('display', 'string', "The member's userName.", { mutability: 'readOnly' }),
         attr('type', 'string', 'User.', { mutability: 'immutable', canonicalValues: ['User', 'Group'] }),
       ],

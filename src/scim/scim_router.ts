@@ -39,24 +39,6 @@ export function createScimRouter(options: ScimRouterOptions): Middleware {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const router = new Router<ScimState>({ prefix: '/scim/v2/:tenant' });
 
-  router.use(async (ctx, next) => {
-    try {
-      const tenantId = ctx.params['tenant'] ?? '';
-      // Same answer as a bad token: the endpoint does not reveal which tenants exist.
-      if (!isTenantId(tenantId))
-        throw new ScimError('ERR_SCIM_UNAUTHORIZED', 'a valid Bearer token for this tenant is required');
-      await authenticator.authenticate(tenantId, ctx.get('authorization') || undefined);
-      rateLimiter.take(tenantId);
-      ctx.state.scim = { tenantId, baseUrl: `${ctx.protocol}://${ctx.host}/scim/v2/${tenantId}` };
-      await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        throw new ScimError('ERR_SCIM_NOT_FOUND', `no SCIM endpoint ${ctx.method} ${ctx.path}`);
-      }
-    } catch (error) {
-      renderError(ctx, error, logger);
-    }
-  });
-
   const body = async (ctx: Context): Promise<unknown> => await readJsonBody(ctx, maxBodyBytes);
   const query = (ctx: Context): ListQuery => ({
     filter: single(ctx.query['filter']),
@@ -143,8 +125,44 @@ export function createScimRouter(options: ScimRouterOptions): Middleware {
   router.all('/Me', () => {
     throw new ScimError('ERR_SCIM_NOT_IMPLEMENTED', '/Me is not supported');
   });
-  // The router's context type carries `params`; the app sees a plain middleware.
-  return router.routes() as unknown as Middleware;
+  // RFC 7644 §3.4.3: a search over every resource type at the root. Not offered (501, as §3.12 says).
+  router.post('/.search', () => {
+    throw new ScimError('ERR_SCIM_NOT_IMPLEMENTED', 'searching every resource type at once is not supported');
+  });
+
+  // The router's context type carries `params`; the app sees plain middleware.
+  const routes = router.routes() as unknown as Middleware;
+  const methods = router.allowedMethods() as unknown as Middleware;
+  return async (ctx, next) => {
+    const tenantId = /^\/scim\/v2\/([^/]+)(\/|$)/.exec(ctx.path)?.[1];
+    if (tenantId === undefined) {
+      await next();
+      return;
+    }
+    try {
+      // Same answer as a bad token: the endpoint does not reveal which tenants exist.
+      if (!isTenantId(tenantId))
+        throw new ScimError('ERR_SCIM_UNAUTHORIZED', 'a valid Bearer token for this tenant is required');
+      await authenticator.authenticate(tenantId, ctx.get('authorization') || undefined);
+      rateLimiter.take(tenantId);
+      (ctx.state as ScimState).scim = { tenantId, baseUrl: `${ctx.protocol}://${ctx.host}/scim/v2/${tenantId}` };
+      await routes(ctx, async () => {
+        await methods(ctx, () => Promise.resolve());
+      });
+      // Every answer under the base URL is a SCIM one (RFC 7644 §3.12), including the router's own.
+      if (ctx.status === 405) {
+        throw new ScimError('ERR_SCIM_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`);
+      }
+      if (ctx.status === 501 && ctx.body === undefined) {
+        throw new ScimError('ERR_SCIM_NOT_IMPLEMENTED', `the method ${ctx.method} is not implemented`);
+      }
+      if (ctx.status === 404 && ctx.body === undefined) {
+        throw new ScimError('ERR_SCIM_NOT_FOUND', `no SCIM endpoint ${ctx.method} ${ctx.path}`);
+      }
+    } catch (error) {
+      renderError(ctx, error, logger);
+    }
+  };
 }
 
 /** The stream sequence of a write, for a Check's `min_sequence` (read-after-write on any sidecar). */

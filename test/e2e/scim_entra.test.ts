@@ -13,6 +13,7 @@ import { startTestSidecar } from '../harness/sidecar.js';
 import type { TestSidecar } from '../harness/sidecar.js';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const TOKEN = 'entra-secret-for-acme';
 
 let nats: NatsServer;
@@ -138,6 +139,39 @@ describe('Microsoft Entra ID provisioning cycle', () => {
       name: { givenName: 'Alicia', familyName: 'Example' },
       [ENTERPRISE]: { employeeNumber: '2002' },
     });
+  });
+
+  it("takes the enterprise manager as Entra sends it: the manager's id alone, or [{value: id}]", async () => {
+    const boss = await scim.post('/Users', { schemas: [USER], userName: 'boss@acme.example', active: true });
+    const bossId = String(boss.body?.['id']);
+    for (const value of [bossId, [{ value: bossId }], { value: bossId }]) {
+      const r = await scim.patch(`/Users/${aliceId}`, [{ op: 'Add', path: `${ENTERPRISE}:manager`, value }]);
+      expect(r.status).toBe(200);
+      expect(r.body?.[ENTERPRISE]).toMatchObject({ manager: { value: bossId } });
+    }
+    const r = await scim.patch(`/Users/${aliceId}`, [{ op: 'Replace', path: `${ENTERPRISE}:manager`, value: [] }]);
+    expect(r.status).toBe(400);
+  });
+
+  it('PATCHes the enterprise extension as a whole: add and replace its attributes, remove it', async () => {
+    const replaced = await scim.patch(`/Users/${aliceId}`, [
+      { op: 'replace', path: ENTERPRISE, value: { costCenter: 'CC-7', division: 'Cloud' } },
+    ]);
+    expect(replaced.status).toBe(200);
+    // The attributes not named are kept (RFC 7644 §3.5.2.3).
+    expect(replaced.body?.[ENTERPRISE]).toMatchObject({
+      costCenter: 'CC-7',
+      division: 'Cloud',
+      department: 'Platform',
+    });
+    const removed = await scim.patch(`/Users/${aliceId}`, [{ op: 'remove', path: ENTERPRISE }]);
+    expect(removed.status).toBe(200);
+    expect(removed.body?.[ENTERPRISE]).toBeUndefined();
+    const added = await scim.patch(`/Users/${aliceId}`, [
+      { op: 'add', path: ENTERPRISE.toLowerCase(), value: { department: 'Platform', schemas: [ENTERPRISE] } },
+    ]);
+    expect(added.status).toBe(200);
+    expect(added.body?.[ENTERPRISE]).toEqual({ department: 'Platform' });
   });
 
   it('creates a group with the Entra group schema and empty members, then reads it without members', async () => {

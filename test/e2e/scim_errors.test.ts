@@ -363,3 +363,47 @@ describe('bad SCIM input gets the right error and changes nothing', () => {
     expect((await scim.get('/ServiceProviderConfig')).status).toBe(200);
   });
 });
+
+describe('every answer under the base URL is a SCIM one', () => {
+  it('an unknown endpoint is a SCIM 404; a wrong method a SCIM 405 with Allow; the root .search a SCIM 501', async () => {
+    const unknown = await refused(async () => await scim.get('/Widgets'));
+    expect(unknown.status).toBe(404);
+    for (const [method, path] of [
+      ['POST', '/ServiceProviderConfig'],
+      ['DELETE', '/Schemas'],
+      ['PUT', '/ResourceTypes'],
+      ['PATCH', '/Users'],
+    ] as const) {
+      const wrong = await refused(async () => await scim.request(method, path, {}));
+      expect(wrong.status).toBe(405);
+      expect(wrong.headers.get('allow')).toMatch(/GET/);
+    }
+    const search = await refused(
+      async () => await scim.post('/.search', { schemas: ['urn:ietf:params:scim:api:messages:2.0:SearchRequest'] }),
+    );
+    expect(search.status).toBe(501);
+  });
+
+  it('a multi-valued attribute sent as a lone object is refused, not made a list', async () => {
+    const r = await refused(
+      async () =>
+        await scim.post('/Users', {
+          schemas: [USER_SCHEMA],
+          userName: 'lone@acme.example',
+          emails: { value: 'lone@acme.example', type: 'work' },
+        }),
+    );
+    expect(r).toMatchObject({ status: 400, body: { scimType: 'invalidValue' } });
+    expect(r.body?.['detail']).toMatch(/emails.*array/);
+  });
+
+  it('/Schemas says which resources a reference names (referenceTypes)', async () => {
+    const group = await scim.get('/Schemas/urn:ietf:params:scim:schemas:core:2.0:Group');
+    const members = (group.body?.['attributes'] as { name: string; subAttributes?: unknown[] }[]).find(
+      (a) => a.name === 'members',
+    );
+    expect(members?.subAttributes).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: '$ref', referenceTypes: ['User'] })]) as unknown,
+    );
+  });
+});
