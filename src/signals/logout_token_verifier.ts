@@ -43,7 +43,8 @@ export interface LogoutTokenVerifierOptions {
  * IdP's ID-token keys with an allowed algorithm, explicitly typed
  * `logout+jwt` (unless the IdP is configured otherwise), addressed to our
  * client id, recent, with a `jti`, the back-channel logout event, a `sid`
- * and/or `sub`, and no `nonce` — so an ID token can never pass for one.
+ * and/or `sub`, no `nonce` — so an ID token can never pass for one — and,
+ * where the IdP has a tenant claim, this tenant's value of it.
  * Single use (`jti`) is the receiver's to enforce.
  */
 export class LogoutTokenVerifier {
@@ -118,6 +119,12 @@ export class LogoutTokenVerifier {
     }
     // §2.4: a logout token MUST NOT carry a nonce (an ID token does: it is not one).
     if (claims['nonce'] !== undefined) throw new LogoutTokenRefusedError('a logout token must not contain "nonce"');
+    // One OP application serving several customers: a logout for another customer's session (or a `sub`
+    // that is the same person there) must not end this tenant's sessions. As for its ID tokens.
+    const tenant = idp.tenantClaim;
+    if (tenant !== undefined && claims[tenant.claim] !== tenant.value) {
+      throw new LogoutTokenRefusedError(`the logout token is for another customer of this IdP (${tenant.claim})`);
+    }
     const jti = identifier(claims, 'jti');
     const sid = identifier(claims, 'sid');
     const sub = identifier(claims, 'sub');

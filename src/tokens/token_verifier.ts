@@ -340,17 +340,25 @@ function tokenType(
 
 /**
  * An ID token's `aud` is our client id as a single string (IPSIE SL1-RP-10) and its `azp`, if any, our client
- * id too (OIDC Core §3.1.3.7); an access token's `aud` holds the API (RFC 9068 §4). At a multi-tenant IdP the
- * tenant claim must name this tenant.
+ * id too (OIDC Core §3.1.3.7); an access token's `aud` holds the API (RFC 9068 §4) and its `client_id` is one
+ * of this tenant's clients (RFC 9068 §2.2: the API is shared by every customer of the IdP; the client is not).
+ * At a multi-tenant IdP the tenant claim must name this tenant.
  *
  * @throws {TokenRejectedError} `ERR_TOKEN_AUDIENCE_INVALID`
  */
 function checkAudience(claims: JWTPayload, type: VerifiedToken['type'], settings: IdentityProviderSettings): void {
   const { aud } = claims;
   if (type === 'access_token') {
-    const audience = settings.accessTokens?.audience;
-    if (aud !== audience && !(Array.isArray(aud) && aud.includes(audience ?? ''))) {
+    const { audience, clientIds } = settings.accessTokens ?? { audience: undefined, clientIds: [] };
+    if (audience === undefined || (aud !== audience && !(Array.isArray(aud) && aud.includes(audience)))) {
       throw new TokenRejectedError('ERR_TOKEN_AUDIENCE_INVALID', 'the access token is not for this API');
+    }
+    const clientId = claims['client_id'];
+    if (typeof clientId !== 'string' || !clientIds.includes(clientId)) {
+      throw new TokenRejectedError(
+        'ERR_TOKEN_AUDIENCE_INVALID',
+        "the access token was issued to a client that is not this tenant's (client_id)",
+      );
     }
   } else {
     if (typeof aud !== 'string' || aud !== settings.clientId) {

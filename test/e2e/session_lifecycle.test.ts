@@ -52,7 +52,7 @@ function sidecarOptions(): Parameters<typeof startTestSidecar>[0] {
             client_id: CLIENT_ID,
             jwks_uri: idpB.jwksUri,
             link: { claim: 'email', to: 'userName' },
-            access_tokens: { audience: API },
+            access_tokens: { audience: API, client_ids: ['acme-mobile'] },
           },
           { issuer: idpDiscovered.issuer, client_id: CLIENT_ID, discovery: true },
         ],

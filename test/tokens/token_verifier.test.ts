@@ -11,11 +11,19 @@ const API = 'https://api.acme.example';
 let idp: FakeIdp;
 let tenants: TenantSettings[];
 
+/** The tenants file's entry for `idp` (or another issuer) as client `app`. */
+function idpEntry(issuer = idp.issuer): Record<string, unknown> {
+  return { issuer, client_id: 'app', jwks_uri: `${issuer}/jwks`, algorithms: ['PS256'] };
+}
+
+/** Tenants as the tenants file gives them. */
+function tenantsOf(tenants: Record<string, unknown>): TenantSettings[] {
+  return [...parseConfig({ IPSIE_TENANTS_FILE: JSON.stringify({ tenants }) }, (text) => text).tenants];
+}
+
 /** Tenants as the tenants file gives them: `acme` with `idp` for client `app`, plus these IdP settings. */
 function tenantsWith(settings: Record<string, unknown> = {}, issuer = idp.issuer): TenantSettings[] {
-  const idps = [{ issuer, client_id: 'app', jwks_uri: `${issuer}/jwks`, algorithms: ['PS256'], ...settings }];
-  const file = JSON.stringify({ tenants: { acme: { idps } } });
-  return [...parseConfig({ IPSIE_TENANTS_FILE: file }, (text) => text).tenants];
+  return tenantsOf({ acme: { idps: [{ ...idpEntry(issuer), ...settings }] } });
 }
 
 function verifierWith(
@@ -120,7 +128,7 @@ describe('token types (RFC 8725 §3.11 explicit typing)', () => {
 
   describe('where the IdP accepts RFC 9068 access tokens for its API', () => {
     const accessToken = async (claims: Record<string, unknown> = {}): Promise<string> =>
-      await idp.idToken('sub-1', API, { client_id: 'mobile-app', nonce: undefined, ...claims }, { typ: 'at+jwt' });
+      await idp.idToken('sub-1', API, { client_id: 'app', nonce: undefined, ...claims }, { typ: 'at+jwt' });
 
     it('an at+jwt token for the API is accepted at Check', async () => {
       const verifier = verifierWith({ access_tokens: { audience: API } });
@@ -138,6 +146,34 @@ describe('token types (RFC 8725 §3.11 explicit typing)', () => {
       });
       await expect(verifier.verify('acme', await accessToken({ jti: undefined }))).rejects.toMatchObject({
         code: 'ERR_TOKEN_CLAIM_INVALID',
+      });
+    });
+
+    it("an access token issued to a client that is not this tenant's is refused (client_id)", async () => {
+      // One IdP, one API: acme's app and globex's app both get tokens for it.
+      const globex = new TokenVerifier({
+        tenants: tenantsOf({
+          globex: { idps: [{ ...idpEntry(), client_id: 'globex-app', access_tokens: { audience: API } }] },
+        }),
+        jwksMinIntervalMs: 0,
+      });
+      const forAcmesApp = await accessToken({ client_id: 'app' });
+      await expect(globex.verify('globex', forAcmesApp)).rejects.toMatchObject({ code: 'ERR_TOKEN_AUDIENCE_INVALID' });
+      for (const clientId of [['globex-app'], 42, '']) {
+        await expect(globex.verify('globex', await accessToken({ client_id: clientId }))).rejects.toMatchObject({
+          code: 'ERR_TOKEN_AUDIENCE_INVALID',
+        });
+      }
+      expect((await globex.verify('globex', await accessToken({ client_id: 'globex-app' }))).type).toBe('access_token');
+    });
+
+    it('access_tokens.client_ids lists the clients whose access tokens are accepted, instead of client_id', async () => {
+      const verifier = verifierWith({ access_tokens: { audience: API, client_ids: ['mobile-app', 'cli'] } });
+      for (const clientId of ['mobile-app', 'cli']) {
+        expect((await verifier.verify('acme', await accessToken({ client_id: clientId }))).type).toBe('access_token');
+      }
+      await expect(verifier.verify('acme', await accessToken({ client_id: 'app' }))).rejects.toMatchObject({
+        code: 'ERR_TOKEN_AUDIENCE_INVALID',
       });
     });
 
