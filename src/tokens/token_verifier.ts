@@ -23,7 +23,10 @@ export interface TokenVerifierOptions {
   readonly fetchTimeoutMs?: number;
   /** Unix s. @defaultValue the system clock */
   readonly clock?: () => number;
-  /** Verified tokens remembered (until they expire) so a bearer token reused per request is verified once. 0 disables. @defaultValue 10000 */
+  /**
+   * Verified tokens remembered (until `exp`, or `iat` + the IdP's `max_token_age_s`, whichever is first) so a
+   * bearer token reused per request is verified once. 0 disables. @defaultValue 10000
+   */
   readonly cacheSize?: number;
 }
 
@@ -140,12 +143,15 @@ export class TokenVerifier {
   }
 
   /**
-   * A cached token is served while it has not expired and was verified with
-   * the IdP's current key set; a refetched set (the old one aged out) means
-   * verifying again, so a token signed by a removed key is dropped.
+   * A cached token is served while the fresh path would accept its times - before `exp`, and issued no longer
+   * than `max_token_age_s` ago, both with the tolerance, as jose judges them - and while it was verified with
+   * the IdP's current key set; a refetched set (the old one aged out) means verifying again, so a token signed
+   * by a removed key is dropped.
    */
   async #stillValid(tenantId: string, hit: CachedToken): Promise<boolean> {
-    if (hit.verified.expiresAt + this.#tolerance < this.#clock()) return false;
+    const { expiresAt, issuedAt, idp } = hit.verified;
+    const now = this.#clock();
+    if (now >= expiresAt + this.#tolerance || now - issuedAt > idp.maxTokenAgeS + this.#tolerance) return false;
     const provider = this.#providers.get(tenantId)?.get(hit.verified.issuer);
     if (provider === undefined) return false;
     const { generation } = await (await this.#keys(provider)).fresh();

@@ -56,6 +56,35 @@ describe('TokenVerifier', () => {
     await expect(verifier.verify('acme', token)).rejects.toMatchObject({ code: 'ERR_TOKEN_EXPIRED' });
   });
 
+  it('a cached bearer token is refused once issued longer ago than max_token_age_s, whatever its exp', async () => {
+    let now = Math.floor(Date.now() / 1000);
+    const verifier = new TokenVerifier({
+      tenants: tenantsWith({ max_token_age_s: 3_600 }),
+      clock: () => now,
+      clockToleranceS: 60,
+      jwksMaxAgeS: 60, // refetched meanwhile, finding the same keys: that must not keep the token either
+      jwksMinIntervalMs: 0,
+    });
+    const token = await idp.idToken('sub-1', 'app', { exp: now + 86_400 }, { now });
+    await verifier.verify('acme', token);
+    now += 3_600 + 60; // the last second the fresh path accepts, with the tolerance
+    expect((await verifier.verify('acme', token)).subject).toBe('sub-1');
+    now += 1;
+    await expect(verifier.verify('acme', token)).rejects.toMatchObject({ code: 'ERR_TOKEN_EXPIRED' });
+    await expect(verifier.verify('acme', token)).rejects.toMatchObject({ code: 'ERR_TOKEN_EXPIRED' });
+  });
+
+  it('a cached bearer token is served until exp plus the tolerance, as the fresh path accepts it', async () => {
+    let now = Math.floor(Date.now() / 1000);
+    const verifier = new TokenVerifier({ tenants, clock: () => now, clockToleranceS: 30, jwksMaxAgeS: 3_600 });
+    const token = await idp.idToken('sub-1', 'app', { exp: now + 60 }, { now });
+    await verifier.verify('acme', token);
+    now += 60 + 29;
+    expect((await verifier.verify('acme', token)).subject).toBe('sub-1');
+    now += 1;
+    await expect(verifier.verify('acme', token)).rejects.toMatchObject({ code: 'ERR_TOKEN_EXPIRED' });
+  });
+
   it('a cached token of one tenant is not accepted for another', async () => {
     const verifier = new TokenVerifier({ tenants });
     const token = await idp.idToken('sub-1', 'app');
