@@ -6,7 +6,7 @@ import { LogoutTokenRefusedError, LogoutUnavailableError } from './errors.js';
 /** The `events` member that makes a JWT a logout token (OpenID Connect Back-Channel Logout 1.0 §2.4). */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
-/** Longest `sid`, `sub` or `jti` accepted: what the store takes. */
+/** Longest `sid`, `sub` or `jti` accepted (what the store takes), and `kid` looked up. */
 const MAX_ID = 256;
 
 /** A logout token whose signature, issuer, audience, age and shape were checked. */
@@ -85,6 +85,10 @@ export class LogoutTokenVerifier {
     const generic = typ === undefined || typ === 'jwt';
     if (typ !== 'logout+jwt' && (settings.typRequired || !generic)) {
       throw new LogoutTokenRefusedError(`the JWT "typ" is ${String(header.typ)}, not logout+jwt`);
+    }
+    if (header.kid !== undefined && (typeof header.kid !== 'string' || header.kid.length > MAX_ID)) {
+      // From an unverified header: a made-up kid must be small before it reaches the key set.
+      throw new LogoutTokenRefusedError(`"kid" must be a string of at most ${MAX_ID} characters`);
     }
     const alg = header.alg;
     if (alg === undefined || !idp.algorithms.includes(alg)) {

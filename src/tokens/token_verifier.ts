@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { IdentityProviderSettings, TenantSettings } from '../config/index.js';
 import { IdentityProviderUnavailableError, TokenRejectedError } from './errors.js';
 import { fetchIdpJson } from './idp_fetch.js';
-import { RemoteKeySet } from './remote_key_set.js';
+import { MAX_KID_LENGTH, RemoteKeySet } from './remote_key_set.js';
 import { ReplayCache } from './replay_cache.js';
 
 export interface TokenVerifierOptions {
@@ -58,6 +59,13 @@ export type VerifyPurpose =
   | { readonly kind: 'sign-in'; readonly nonce: string | undefined };
 
 const BEARER: VerifyPurpose = { kind: 'bearer' };
+
+/**
+ * Longest token accepted, in characters (a JWS compact serialization is ASCII: bytes): refused as
+ * `TOKEN_MALFORMED` before it is decoded. ID tokens and access tokens of the IdPs we serve are 1-4 KiB; this
+ * leaves room for large group claims.
+ */
+export const MAX_TOKEN_LENGTH = 16 * 1024;
 
 interface Provider {
   readonly settings: IdentityProviderSettings;
@@ -119,10 +127,15 @@ export class TokenVerifier {
    * @throws {IdentityProviderUnavailableError} `ERR_TOKEN_IDP_UNAVAILABLE`
    */
   async verify(tenantId: string, token: string, purpose: VerifyPurpose = BEARER): Promise<VerifiedToken> {
+    if (token.length > MAX_TOKEN_LENGTH) {
+      // Unauthenticated input: bounded before it is decoded, cached or looked up.
+      throw new TokenRejectedError('ERR_TOKEN_MALFORMED', `the token is over ${MAX_TOKEN_LENGTH} characters`);
+    }
     // A sign-in (nonce, single use) is always verified in full; a bearer token
     // reused per request is verified once, and trusted until it expires.
     const cacheable = purpose.kind === 'bearer' && this.#cacheSize > 0;
-    const key = `${tenantId}\0${token}`;
+    // Keyed by a digest: the cache holds at most `cacheSize` small keys, whatever the tokens' size.
+    const key = digest(`${tenantId}\0${token}`);
     if (cacheable) {
       const hit = this.#verified.get(key);
       this.#verified.delete(key);
@@ -171,6 +184,13 @@ export class TokenVerifier {
     if (header.crit !== undefined) {
       // RFC 7515 §4.1.11: a critical extension we do not implement makes the token invalid - for us, not the IdP.
       throw new TokenRejectedError('ERR_TOKEN_MALFORMED', 'the token has critical header parameters (crit)');
+    }
+    if (header.kid !== undefined && (typeof header.kid !== 'string' || header.kid.length > MAX_KID_LENGTH)) {
+      // A made-up kid is remembered as missing from the key set: it must be small before any lookup.
+      throw new TokenRejectedError(
+        'ERR_TOKEN_MALFORMED',
+        `kid must be a string of at most ${MAX_KID_LENGTH} characters`,
+      );
     }
     const provider =
       typeof unverified.iss === 'string' ? this.#providers.get(tenantId)?.get(unverified.iss) : undefined;
@@ -230,7 +250,7 @@ export class TokenVerifier {
     if (purpose.kind === 'sign-in') {
       // Remembered for as long as it could be accepted: until exp, or until iat makes it too old.
       const until = Math.min(exp, iat + settings.maxTokenAgeS) + this.#tolerance;
-      this.#replays.remember(`${tenantId}\0${settings.issuer}\0${assertionId}`, until, now);
+      this.#replays.remember(digest(`${tenantId}\0${settings.issuer}\0${assertionId}`), until, now);
     }
     return {
       verified: {
@@ -440,4 +460,9 @@ function rejection(error: unknown): TokenRejectedError | IdentityProviderUnavail
     return new TokenRejectedError('ERR_TOKEN_MALFORMED', 'the token is not a valid JWT');
   }
   return new IdentityProviderUnavailableError('the token could not be verified', { cause: error });
+}
+
+/** A fixed-size key for a string of any length. */
+function digest(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
 }

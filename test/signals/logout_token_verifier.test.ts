@@ -66,3 +66,32 @@ describe('LogoutTokenVerifier at a multi-tenant OP', () => {
     expect(await verifier.verify('acme', token)).toMatchObject({ sid: 'sid-2' });
   });
 });
+
+describe('LogoutTokenVerifier against hostile headers', () => {
+  it('a kid over 256 characters is refused before any key lookup, however many arrive', async () => {
+    const own = await FakeIdp.start();
+    try {
+      const verifier = verifierFor({
+        acme: { idps: [{ issuer: own.issuer, client_id: 'app', jwks_uri: own.jwksUri, backchannel_logout: {} }] },
+      });
+      // Under the endpoint's 64 KiB body limit, each.
+      const forged = await Promise.all(
+        Array.from({ length: 50 }, async (_, i) => {
+          const claims = { iss: own.issuer, aud: 'app', iat: Math.floor(Date.now() / 1000), jti: `j-${i}`, sid: 's' };
+          const events = { 'http://schemas.openid.net/event/backchannel-logout': {} };
+          return await own.sign({ ...claims, events }, { typ: 'logout+jwt', kidHeader: `${i}-`.padEnd(40_000, 'k') });
+        }),
+      );
+      const results = await Promise.allSettled(forged.map(async (t) => await verifier.verify('acme', t)));
+      expect(results.every((r) => r.status === 'rejected')).toBe(true);
+      expect(results.map((r) => (r.status === 'rejected' ? (r.reason as { code?: string }).code : 'accepted'))).toEqual(
+        forged.map(() => 'ERR_LOGOUT_TOKEN_INVALID'),
+      );
+      expect(own.jwksFetches).toBe(0);
+      const token = await own.logoutToken('app', { sid: 'sid-3' });
+      expect(await verifier.verify('acme', token)).toMatchObject({ sid: 'sid-3' });
+    } finally {
+      await own.stop();
+    }
+  });
+});

@@ -440,3 +440,62 @@ describe('the IdP key set', () => {
     }
   });
 });
+
+describe('hostile sizes: bounded before any key lookup', () => {
+  it('a token over 16 KiB is TOKEN_MALFORMED without a key-set fetch; one under it verifies', async () => {
+    const own = await FakeIdp.start();
+    try {
+      const verifier = new TokenVerifier({ tenants: tenantsWith({}, own.issuer), jwksMinIntervalMs: 0 });
+      const over = await own.idToken('sub-1', 'app', { padding: 'x'.repeat(16 * 1024) });
+      expect(over.length).toBeGreaterThan(16 * 1024);
+      await expect(verifier.verify('acme', over)).rejects.toMatchObject({ code: 'ERR_TOKEN_MALFORMED' });
+      await expect(verifier.verify('acme', 'a'.repeat(1024 * 1024))).rejects.toMatchObject({
+        code: 'ERR_TOKEN_MALFORMED',
+      });
+      expect(own.jwksFetches).toBe(0);
+      const under = await own.idToken('sub-1', 'app', { padding: 'x'.repeat(11 * 1024) });
+      expect(under.length).toBeLessThanOrEqual(16 * 1024);
+      expect((await verifier.verify('acme', under)).subject).toBe('sub-1');
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('kids over 256 characters are TOKEN_MALFORMED without a key-set fetch, however many arrive at once', async () => {
+    const own = await FakeIdp.start();
+    try {
+      const verifier = new TokenVerifier({ tenants: tenantsWith({}, own.issuer), jwksMinIntervalMs: 0 });
+      const forged = await Promise.all(
+        Array.from(
+          { length: 200 },
+          async (_, i) => await own.idToken('sub-1', 'app', {}, { kidHeader: `${i}-`.padEnd(257, 'k') }),
+        ),
+      );
+      const results = await Promise.allSettled(forged.map(async (t) => await verifier.verify('acme', t)));
+      expect(results.map((r) => (r.status === 'rejected' ? (r.reason as { code?: string }).code : 'accepted'))).toEqual(
+        forged.map(() => 'ERR_TOKEN_MALFORMED'),
+      );
+      expect(own.jwksFetches).toBe(0);
+      const kid = await own.addKey('PS256');
+      // A kid at the bound is looked up as any other.
+      await expect(
+        verifier.verify('acme', await own.idToken('sub-1', 'app', {}, { kidHeader: 'k'.repeat(256) })),
+      ).rejects.toMatchObject({ code: 'ERR_TOKEN_KEY_UNKNOWN' });
+      expect((await verifier.verify('acme', await own.idToken('sub-1', 'app', {}, { kid }))).subject).toBe('sub-1');
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('a kid that is not a string is TOKEN_MALFORMED', async () => {
+    const verifier = verifierWith();
+    const [header = '', payload = '', signature = ''] = (await idp.idToken('sub-1', 'app')).split('.');
+    const decoded = JSON.parse(Buffer.from(header, 'base64url').toString()) as Record<string, unknown>;
+    for (const kid of [42, ['k'], { k: 1 }]) {
+      const forged = Buffer.from(JSON.stringify({ ...decoded, kid })).toString('base64url');
+      await expect(verifier.verify('acme', `${forged}.${payload}.${signature}`)).rejects.toMatchObject({
+        code: 'ERR_TOKEN_MALFORMED',
+      });
+    }
+  });
+});
