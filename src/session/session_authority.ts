@@ -139,7 +139,7 @@ export class SessionAuthority {
    * @throws {TokenRejectedError} / {IdentityProviderUnavailableError} for the token (`ERR_TOKEN_REPLAYED`:
    *   presented before, here or on another replica)
    * @throws {SignInRefusedError} `ERR_SIGNIN_NOT_PROVISIONED`, `ERR_SIGNIN_ACCOUNT_INACTIVE`,
-   *   `ERR_SIGNIN_UNAVAILABLE`, `ERR_SIGNIN_SESSION_EXPIRED`
+   *   `ERR_SIGNIN_UNAVAILABLE`, `ERR_SIGNIN_SESSION_EXPIRED`, `ERR_SIGNIN_SESSION_REVOKED`
    */
   async startSession(
     tenantId: string,
@@ -160,6 +160,11 @@ export class SessionAuthority {
     if (asserted.expiresAt <= now) {
       // IPSIE SL1-RP-11: past session_expiry the user authenticates again; a session born expired is refused.
       throw new SignInRefusedError('ERR_SIGNIN_SESSION_EXPIRED', 'the session this assertion allows has already ended');
+    }
+    const sid = asserted.idpSessionId;
+    if (sid !== undefined && this.#reader.isIdpSessionRevoked(tenantId, verified.issuer, sid)) {
+      // The IdP ended this session (back-channel logout, CAEP): its assertions start nothing, bound user or not.
+      throw new SignInRefusedError('ERR_SIGNIN_SESSION_REVOKED', 'the identity provider ended this session (sid)');
     }
     await this.#claim(verified);
     const { userId, binding, sequence: bound } = await this.#resolveUser(tenantId, verified, changes);

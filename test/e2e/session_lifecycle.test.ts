@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACME, exampleDirectoryChanges, exampleGroupId } from '../../demo/example_directory.js';
+import type { Change } from '../../src/changes/index.js';
 import type { CheckRequestMessage } from '../../src/check/index.js';
 import { ensureAuditStream } from '../../src/audit/index.js';
 import { jitUserId } from '../../src/session/index.js';
@@ -437,6 +438,39 @@ describe('StartSession (sign-in)', () => {
         reason: 'SESSION_EXPIRED',
       });
     }
+  });
+
+  it('an ID token whose IdP session (sid) was revoked starts no session: SESSION_REVOKED, bound or not', async () => {
+    tick();
+    const revoke = (sid: string, issuer: string | null): Change =>
+      change('acme', 'sid.revoke', {
+        issuer,
+        sid,
+        revoked_at: now,
+        expires_at: now + 600,
+        reason: 'OIDC back-channel logout',
+      });
+    await producer.publish(revoke('sid-logged-out', idpA.issuer));
+    const anyIdp = await producer.publish(revoke('sid-caep-revoked', null)); // CAEP: any IdP of the tenant
+    await expect.poll(() => t.sidecar.store.appliedSequence()).toBeGreaterThanOrEqual(anyIdp.sequence);
+    for (const [sub, sid] of [
+      ['sub-bob', 'sid-logged-out'], // bound to bob
+      ['sub-bob', 'sid-caep-revoked'],
+      ['sub-nobody', 'sid-logged-out'], // not bound, nor linkable: refused before anything is looked up
+    ] as const) {
+      const request = await signIn(idpA, sub, { sid });
+      expect(await t.tcp.failure(t.tcp.startSession(request)), `${sub} ${sid}`).toMatchObject({
+        code: status.UNAUTHENTICATED,
+        reason: 'SESSION_REVOKED',
+      });
+    }
+    // Presented again, the same assertion starts nothing either.
+    const replayed = await signIn(idpA, 'sub-bob', { sid: 'sid-logged-out' });
+    expect(await t.tcp.failure(t.tcp.startSession(replayed))).toMatchObject({ reason: 'SESSION_REVOKED' });
+    expect(await t.tcp.failure(t.tcp.startSession(replayed))).toMatchObject({ code: status.UNAUTHENTICATED });
+    // The same sid at another IdP is another session.
+    const elsewhere = await signIn(idpB, 'b-bob', { sid: 'sid-logged-out' });
+    expect(await t.tcp.startSession(elsewhere)).toMatchObject({ user_id: bob.id, binding: 'existing' });
   });
 
   it('the same ID token is accepted by one sidecar replica only, even when both see it at once', async () => {
