@@ -4,6 +4,7 @@ export type {
   SessionAuthorityOptions,
   SignInContext,
   StartedSession,
+  StateReplica,
   TokenIdentity,
 } from './session_authority.js';
 export { sessionFromAssertion } from './asserted_session.js';

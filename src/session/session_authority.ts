@@ -62,6 +62,17 @@ export interface AssertionClaims {
   ): Promise<boolean>;
 }
 
+/** How current the store is (the sidecar's stream ingestor). */
+export interface StateReplica {
+  /**
+   * True while the store may be behind the stream by more than the staleness bound: cut off from it, frozen,
+   * catching up since start, or rebuilding.
+   */
+  isStale(): boolean;
+  /** Resolves true once `sequence` is applied, false if `timeoutMs` passes first (read-your-writes). */
+  waitForSequence(sequence: number, timeoutMs: number): Promise<boolean>;
+}
+
 export interface SessionAuthorityOptions {
   readonly tenants: readonly TenantSettings[];
   readonly verifier: TokenVerifier;
@@ -72,8 +83,11 @@ export interface SessionAuthorityOptions {
   readonly changes?: ChangeSink | undefined;
   /** Claims each sign-in assertion once across replicas; without it, only this replica remembers them. */
   readonly assertions?: AssertionClaims | undefined;
-  /** Waits until this sidecar has applied a sequence (read-your-writes after sign-in). */
-  readonly replica?: { waitForSequence(sequence: number, timeoutMs: number): Promise<boolean> } | undefined;
+  /**
+   * This sidecar's replica of the state stream, which sign-in reads users, bindings and revocations from.
+   * Without it the store is taken as current (a standalone sidecar has no sign-in anyway).
+   */
+  readonly replica?: StateReplica | undefined;
   /** Unix s. @defaultValue the system clock */
   readonly clock?: () => number;
 }
@@ -154,6 +168,7 @@ export class SessionAuthority {
         'this sidecar runs without a state stream: sign-in needs one',
       );
     }
+    this.#requireCurrent();
     const verified = await this.#verifier.verify(tenantId, idToken, { kind: 'sign-in', nonce });
     const asserted = sessionFromAssertion(verified);
     const now = this.#clock();
@@ -161,12 +176,16 @@ export class SessionAuthority {
       // IPSIE SL1-RP-11: past session_expiry the user authenticates again; a session born expired is refused.
       throw new SignInRefusedError('ERR_SIGNIN_SESSION_EXPIRED', 'the session this assertion allows has already ended');
     }
+    // Verifying may have taken a key-set fetch: still current before the store is read.
+    this.#requireCurrent();
     const sid = asserted.idpSessionId;
     if (sid !== undefined && this.#reader.isIdpSessionRevoked(tenantId, verified.issuer, sid)) {
       // The IdP ended this session (back-channel logout, CAEP): its assertions start nothing, bound user or not.
       throw new SignInRefusedError('ERR_SIGNIN_SESSION_REVOKED', 'the identity provider ended this session (sid)');
     }
     await this.#claim(verified);
+    // And after the claim's round trip to the stream, before users are looked up, linked or provisioned.
+    this.#requireCurrent();
     const { userId, binding, sequence: bound } = await this.#resolveUser(tenantId, verified, changes);
     const sessionId = randomUUID();
     const published = await changes.publish(
@@ -200,6 +219,22 @@ export class SessionAuthority {
       'session started',
     );
     return { sessionId, userId, expiresAt: asserted.expiresAt, sequence, binding };
+  }
+
+  /**
+   * A sign-in reads the store to find, link or provision the user and to see revocations: on a store behind
+   * the stream (catching up, rebuilding, cut off) it would link or JIT-provision against partial data, or
+   * start a session for a user deactivated since. Refused as unavailable: the app retries.
+   *
+   * @throws {SignInRefusedError} `ERR_SIGNIN_UNAVAILABLE`
+   */
+  #requireCurrent(): void {
+    if (this.#replica?.isStale() === true) {
+      throw new SignInRefusedError(
+        'ERR_SIGNIN_UNAVAILABLE',
+        'this sidecar is not current with the state stream (catching up, rebuilding or cut off); retry',
+      );
+    }
   }
 
   /**
