@@ -1,4 +1,4 @@
-export { SessionAuthority, jitUserId } from './session_authority.js';
+export { SessionAuthority, jitUserId, jitUserName } from './session_authority.js';
 export type {
   AssertionClaims,
   SessionAuthorityOptions,

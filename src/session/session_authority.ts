@@ -77,7 +77,7 @@ export interface SessionAuthorityOptions {
   readonly tenants: readonly TenantSettings[];
   readonly verifier: TokenVerifier;
   readonly reader: EntitlementReader &
-    Pick<DirectoryReader, 'userIdsByUserName' | 'userIdsByExternalId' | 'bindingsOfUser'>;
+    Pick<DirectoryReader, 'userIdsByUserName' | 'userIdsByExternalId' | 'userIdsByEmail' | 'bindingsOfUser'>;
   readonly logger: Logger;
   /** Publishes sign-ins to the state stream; without it sign-in is unavailable (standalone sidecar). */
   readonly changes?: ChangeSink | undefined;
@@ -306,7 +306,15 @@ export class SessionAuthority {
     return await this.#provision(tenantId, verified, changes);
   }
 
-  /** IPSIE P1: JIT provisioning, under a deterministic id so that racing sidecars create one user. */
+  /**
+   * IPSIE P1: JIT provisioning, under a deterministic id (and name) so that racing sidecars create one user.
+   *
+   * The userName is the e-mail address only when the IdP verified it (`email_verified: true`), and only if no
+   * user has that address as userName or e-mail yet; otherwise {@link jitUserName}. `preferred_username` and an
+   * unverified address are whatever the user typed into their IdP profile (OIDC Core §5.7: only `iss` and `sub`
+   * identify them): taken as the name, they would squat the userName the IdP provisions the real owner under
+   * over SCIM (a 409 for it), and as an e-mail make RISC/CAEP events about that address ambiguous.
+   */
   async #provision(
     tenantId: string,
     verified: VerifiedToken,
@@ -315,11 +323,16 @@ export class SessionAuthority {
     const { issuer, subject, claims } = verified;
     const userId = jitUserId(tenantId, issuer, subject);
     const str = (name: string): string | undefined => (typeof claims[name] === 'string' ? claims[name] : undefined);
-    const userName = str('preferred_username') ?? str('email') ?? `${subject}@${new URL(issuer).host}`;
-    if (this.#reader.userIdsByUserName(tenantId, userName).some((id) => id !== userId)) {
+    const email = claims['email_verified'] === true ? str('email') : undefined;
+    const userName = email ?? jitUserName(userId);
+    const others = (ids: readonly string[]): boolean => ids.some((id) => id !== userId);
+    if (
+      others(this.#reader.userIdsByUserName(tenantId, userName)) ||
+      (email !== undefined && others(this.#reader.userIdsByEmail(tenantId, email)))
+    ) {
       throw new SignInRefusedError(
         'ERR_SIGNIN_NOT_PROVISIONED',
-        `a provisioned user already has userName ${userName}: configure linking for this IdP instead of JIT`,
+        `a provisioned user already has the name or address ${userName}: configure linking for this IdP instead of JIT`,
       );
     }
     const attributes: Record<string, unknown> = {};
@@ -327,7 +340,7 @@ export class SessionAuthority {
     if (str('given_name') !== undefined || str('family_name') !== undefined) {
       attributes['name'] = { givenName: str('given_name'), familyName: str('family_name') };
     }
-    if (str('email') !== undefined) attributes['emails'] = [{ value: str('email'), type: 'work', primary: true }];
+    if (email !== undefined) attributes['emails'] = [{ value: email, type: 'work', primary: true }];
     let sequence = 0;
     try {
       sequence = (
@@ -357,6 +370,15 @@ export class SessionAuthority {
   #change<K extends ChangeKind>(tenant: string, kind: K, data: ChangeOf<K>['data']): Change {
     return { v: 1, id: randomUUID(), tenant, at: Date.now(), kind, data } as unknown as Change;
   }
+}
+
+/**
+ * The userName of a JIT user without a verified e-mail address: `jit:` and its id. Derived from the IdP
+ * identity only (never from claims the user can edit), and in a namespace no IdP provisions over SCIM (UPNs,
+ * e-mail addresses, logins).
+ */
+export function jitUserName(userId: string): string {
+  return `jit:${userId}`;
 }
 
 /** A UUID-shaped id derived from the IdP identity: every sidecar computes the same. */
