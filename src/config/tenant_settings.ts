@@ -31,13 +31,14 @@ export interface IdentityProviderSettings {
   readonly maxTokenAgeS: number;
   /**
    * RFC 9068 JWT access tokens (`typ` `at+jwt`) accepted as a Check's `subject.token`, for this audience (the
-   * API, not our client id). Undefined: only ID tokens are accepted.
+   * API, not our client id), issued to one of these clients (`client_id` claim; @defaultValue [clientId]).
+   * Undefined: only ID tokens are accepted.
    */
-  readonly accessTokens: { readonly audience: string } | undefined;
+  readonly accessTokens: { readonly audience: string; readonly clientIds: readonly string[] } | undefined;
   /**
-   * At a multi-tenant IdP (one issuer and client for several customers), the claim naming the customer and
-   * the value this tenant's tokens carry (e.g. `tid`, `org_id`). Required when another tenant has the same
-   * issuer and client id.
+   * At a multi-tenant IdP (one issuer for several customers), the claim naming the customer and the value
+   * this tenant's tokens carry (e.g. `tid`, `org_id`). Required when another tenant has the same issuer and
+   * a token for one could pass for the other: the same client id, access-token audience or access-token client.
    */
   readonly tenantClaim: { readonly claim: string; readonly value: string } | undefined;
   /** OpenID Connect Back-Channel Logout 1.0 accepted from this IdP; undefined: its logout tokens are refused. */
@@ -219,32 +220,51 @@ export function parseTenantSettings(
 }
 
 /**
- * One issuer and client id in several tenants (a multi-tenant IdP): a token for one customer would be accepted
- * by every tenant, unless each names its customer by a claim the verifier checks.
+ * One issuer in several tenants (a multi-tenant IdP) where a token for one customer would pass for another:
+ * the same client id (ID tokens), the same access-token audience, or an access-token client both accept (an
+ * access token's `aud` may name both APIs). Each such tenant must then name its customer by a claim the
+ * verifier checks.
  */
 function checkSharedIdps(
   tenants: readonly TenantSettings[],
   at: (path: string, problem: string) => ConfigInvalidError,
 ): void {
-  const byClient = new Map<string, { path: string; tenant: string; idp: IdentityProviderSettings }[]>();
+  interface Entry {
+    readonly path: string;
+    readonly tenant: string;
+    readonly idp: IdentityProviderSettings;
+  }
+  const byShared = new Map<string, (Entry & { readonly via: string })[]>();
+  const share = (key: string, entry: Entry, via: string): void => {
+    byShared.set(key, [...(byShared.get(key) ?? []), { ...entry, via }]);
+  };
   for (const tenant of tenants) {
     tenant.idps.forEach((idp, i) => {
-      const key = `${idp.issuer}\0${idp.clientId}`;
       const entry = { path: `tenants.${tenant.id}.idps[${i}]`, tenant: tenant.id, idp };
-      byClient.set(key, [...(byClient.get(key) ?? []), entry]);
+      share(`client\0${idp.issuer}\0${idp.clientId}`, entry, `client_id ${idp.clientId}`);
+      const accessTokens = idp.accessTokens;
+      if (accessTokens === undefined) return;
+      share(
+        `audience\0${idp.issuer}\0${accessTokens.audience}`,
+        entry,
+        `access_tokens.audience ${accessTokens.audience}`,
+      );
+      for (const client of new Set(accessTokens.clientIds)) {
+        share(`access client\0${idp.issuer}\0${client}`, entry, `access_tokens.client_ids ${client}`);
+      }
     });
   }
-  for (const shared of byClient.values()) {
+  for (const shared of byShared.values()) {
     if (shared.length < 2) continue;
     const names = shared.map((s) => s.tenant).join(', ');
     const first = shared[0]?.idp.tenantClaim;
     const values = new Set<string>();
-    for (const { path, idp } of shared) {
+    for (const { path, idp, via } of shared) {
       const claim = idp.tenantClaim;
       if (claim === undefined) {
         throw at(
           `${path}.tenant_claim`,
-          `is required: issuer ${idp.issuer} with client_id ${idp.clientId} is configured for tenants ${names}`,
+          `is required: issuer ${idp.issuer} with ${via} is configured for tenants ${names}`,
         );
       }
       if (claim.claim !== first?.claim) throw at(`${path}.tenant_claim.claim`, `must be the same in tenants ${names}`);
@@ -401,10 +421,15 @@ function parseIdp(r: Reader): IdentityProviderSettings {
   const clientId = r.required('client_id');
   let accessTokens: IdentityProviderSettings['accessTokens'];
   if (r.has('access_tokens')) {
-    const audience = r.reader('access_tokens').allow('audience').required('audience');
+    const a = r.reader('access_tokens').allow('audience', 'client_ids');
+    const audience = a.required('audience');
     // RFC 9068 §4: an access token is for the API; one for our client id is an ID token's audience.
     if (audience === clientId) throw r.fail('access_tokens.audience', 'must be the API, not client_id');
-    accessTokens = { audience };
+    const clientIds = a.has('client_ids') ? a.strings('client_ids') : [clientId];
+    if (clientIds.length === 0 || clientIds.includes('')) {
+      throw a.fail('client_ids', 'must list at least one client id, none empty');
+    }
+    accessTokens = { audience, clientIds };
   }
   let tenantClaim: IdentityProviderSettings['tenantClaim'];
   if (r.has('tenant_claim')) {

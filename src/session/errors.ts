@@ -4,7 +4,8 @@ export type SignInErrorCode =
   | 'ERR_SIGNIN_NOT_PROVISIONED'
   | 'ERR_SIGNIN_ACCOUNT_INACTIVE'
   | 'ERR_SIGNIN_UNAVAILABLE'
-  | 'ERR_SIGNIN_SESSION_EXPIRED';
+  | 'ERR_SIGNIN_SESSION_EXPIRED'
+  | 'ERR_SIGNIN_SESSION_REVOKED';
 
 /** A verified sign-in that cannot start a session. */
 export class SignInRefusedError extends SidecarError {

@@ -1,9 +1,10 @@
-export { SessionAuthority, jitUserId } from './session_authority.js';
+export { SessionAuthority, jitUserId, jitUserName } from './session_authority.js';
 export type {
   AssertionClaims,
   SessionAuthorityOptions,
   SignInContext,
   StartedSession,
+  StateReplica,
   TokenIdentity,
 } from './session_authority.js';
 export { sessionFromAssertion } from './asserted_session.js';

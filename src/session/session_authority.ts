@@ -62,18 +62,32 @@ export interface AssertionClaims {
   ): Promise<boolean>;
 }
 
+/** How current the store is (the sidecar's stream ingestor). */
+export interface StateReplica {
+  /**
+   * True while the store may be behind the stream by more than the staleness bound: cut off from it, frozen,
+   * catching up since start, or rebuilding.
+   */
+  isStale(): boolean;
+  /** Resolves true once `sequence` is applied, false if `timeoutMs` passes first (read-your-writes). */
+  waitForSequence(sequence: number, timeoutMs: number): Promise<boolean>;
+}
+
 export interface SessionAuthorityOptions {
   readonly tenants: readonly TenantSettings[];
   readonly verifier: TokenVerifier;
   readonly reader: EntitlementReader &
-    Pick<DirectoryReader, 'userIdsByUserName' | 'userIdsByExternalId' | 'bindingsOfUser'>;
+    Pick<DirectoryReader, 'userIdsByUserName' | 'userIdsByExternalId' | 'userIdsByEmail' | 'bindingsOfUser'>;
   readonly logger: Logger;
   /** Publishes sign-ins to the state stream; without it sign-in is unavailable (standalone sidecar). */
   readonly changes?: ChangeSink | undefined;
   /** Claims each sign-in assertion once across replicas; without it, only this replica remembers them. */
   readonly assertions?: AssertionClaims | undefined;
-  /** Waits until this sidecar has applied a sequence (read-your-writes after sign-in). */
-  readonly replica?: { waitForSequence(sequence: number, timeoutMs: number): Promise<boolean> } | undefined;
+  /**
+   * This sidecar's replica of the state stream, which sign-in reads users, bindings and revocations from.
+   * Without it the store is taken as current (a standalone sidecar has no sign-in anyway).
+   */
+  readonly replica?: StateReplica | undefined;
   /** Unix s. @defaultValue the system clock */
   readonly clock?: () => number;
 }
@@ -139,7 +153,7 @@ export class SessionAuthority {
    * @throws {TokenRejectedError} / {IdentityProviderUnavailableError} for the token (`ERR_TOKEN_REPLAYED`:
    *   presented before, here or on another replica)
    * @throws {SignInRefusedError} `ERR_SIGNIN_NOT_PROVISIONED`, `ERR_SIGNIN_ACCOUNT_INACTIVE`,
-   *   `ERR_SIGNIN_UNAVAILABLE`, `ERR_SIGNIN_SESSION_EXPIRED`
+   *   `ERR_SIGNIN_UNAVAILABLE`, `ERR_SIGNIN_SESSION_EXPIRED`, `ERR_SIGNIN_SESSION_REVOKED`
    */
   async startSession(
     tenantId: string,
@@ -154,6 +168,7 @@ export class SessionAuthority {
         'this sidecar runs without a state stream: sign-in needs one',
       );
     }
+    this.#requireCurrent();
     const verified = await this.#verifier.verify(tenantId, idToken, { kind: 'sign-in', nonce });
     const asserted = sessionFromAssertion(verified);
     const now = this.#clock();
@@ -161,7 +176,16 @@ export class SessionAuthority {
       // IPSIE SL1-RP-11: past session_expiry the user authenticates again; a session born expired is refused.
       throw new SignInRefusedError('ERR_SIGNIN_SESSION_EXPIRED', 'the session this assertion allows has already ended');
     }
+    // Verifying may have taken a key-set fetch: still current before the store is read.
+    this.#requireCurrent();
+    const sid = asserted.idpSessionId;
+    if (sid !== undefined && this.#reader.isIdpSessionRevoked(tenantId, verified.issuer, sid)) {
+      // The IdP ended this session (back-channel logout, CAEP): its assertions start nothing, bound user or not.
+      throw new SignInRefusedError('ERR_SIGNIN_SESSION_REVOKED', 'the identity provider ended this session (sid)');
+    }
     await this.#claim(verified);
+    // And after the claim's round trip to the stream, before users are looked up, linked or provisioned.
+    this.#requireCurrent();
     const { userId, binding, sequence: bound } = await this.#resolveUser(tenantId, verified, changes);
     const sessionId = randomUUID();
     const published = await changes.publish(
@@ -195,6 +219,22 @@ export class SessionAuthority {
       'session started',
     );
     return { sessionId, userId, expiresAt: asserted.expiresAt, sequence, binding };
+  }
+
+  /**
+   * A sign-in reads the store to find, link or provision the user and to see revocations: on a store behind
+   * the stream (catching up, rebuilding, cut off) it would link or JIT-provision against partial data, or
+   * start a session for a user deactivated since. Refused as unavailable: the app retries.
+   *
+   * @throws {SignInRefusedError} `ERR_SIGNIN_UNAVAILABLE`
+   */
+  #requireCurrent(): void {
+    if (this.#replica?.isStale() === true) {
+      throw new SignInRefusedError(
+        'ERR_SIGNIN_UNAVAILABLE',
+        'this sidecar is not current with the state stream (catching up, rebuilding or cut off); retry',
+      );
+    }
   }
 
   /**
@@ -266,7 +306,15 @@ export class SessionAuthority {
     return await this.#provision(tenantId, verified, changes);
   }
 
-  /** IPSIE P1: JIT provisioning, under a deterministic id so that racing sidecars create one user. */
+  /**
+   * IPSIE P1: JIT provisioning, under a deterministic id (and name) so that racing sidecars create one user.
+   *
+   * The userName is the e-mail address only when the IdP verified it (`email_verified: true`), and only if no
+   * user has that address as userName or e-mail yet; otherwise {@link jitUserName}. `preferred_username` and an
+   * unverified address are whatever the user typed into their IdP profile (OIDC Core §5.7: only `iss` and `sub`
+   * identify them): taken as the name, they would squat the userName the IdP provisions the real owner under
+   * over SCIM (a 409 for it), and as an e-mail make RISC/CAEP events about that address ambiguous.
+   */
   async #provision(
     tenantId: string,
     verified: VerifiedToken,
@@ -275,11 +323,16 @@ export class SessionAuthority {
     const { issuer, subject, claims } = verified;
     const userId = jitUserId(tenantId, issuer, subject);
     const str = (name: string): string | undefined => (typeof claims[name] === 'string' ? claims[name] : undefined);
-    const userName = str('preferred_username') ?? str('email') ?? `${subject}@${new URL(issuer).host}`;
-    if (this.#reader.userIdsByUserName(tenantId, userName).some((id) => id !== userId)) {
+    const email = claims['email_verified'] === true ? str('email') : undefined;
+    const userName = email ?? jitUserName(userId);
+    const others = (ids: readonly string[]): boolean => ids.some((id) => id !== userId);
+    if (
+      others(this.#reader.userIdsByUserName(tenantId, userName)) ||
+      (email !== undefined && others(this.#reader.userIdsByEmail(tenantId, email)))
+    ) {
       throw new SignInRefusedError(
         'ERR_SIGNIN_NOT_PROVISIONED',
-        `a provisioned user already has userName ${userName}: configure linking for this IdP instead of JIT`,
+        `a provisioned user already has the name or address ${userName}: configure linking for this IdP instead of JIT`,
       );
     }
     const attributes: Record<string, unknown> = {};
@@ -287,7 +340,7 @@ export class SessionAuthority {
     if (str('given_name') !== undefined || str('family_name') !== undefined) {
       attributes['name'] = { givenName: str('given_name'), familyName: str('family_name') };
     }
-    if (str('email') !== undefined) attributes['emails'] = [{ value: str('email'), type: 'work', primary: true }];
+    if (email !== undefined) attributes['emails'] = [{ value: email, type: 'work', primary: true }];
     let sequence = 0;
     try {
       sequence = (
@@ -317,6 +370,15 @@ export class SessionAuthority {
   #change<K extends ChangeKind>(tenant: string, kind: K, data: ChangeOf<K>['data']): Change {
     return { v: 1, id: randomUUID(), tenant, at: Date.now(), kind, data } as unknown as Change;
   }
+}
+
+/**
+ * The userName of a JIT user without a verified e-mail address: `jit:` and its id. Derived from the IdP
+ * identity only (never from claims the user can edit), and in a namespace no IdP provisions over SCIM (UPNs,
+ * e-mail addresses, logins).
+ */
+export function jitUserName(userId: string): string {
+  return `jit:${userId}`;
 }
 
 /** A UUID-shaped id derived from the IdP identity: every sidecar computes the same. */

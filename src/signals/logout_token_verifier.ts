@@ -6,7 +6,7 @@ import { LogoutTokenRefusedError, LogoutUnavailableError } from './errors.js';
 /** The `events` member that makes a JWT a logout token (OpenID Connect Back-Channel Logout 1.0 §2.4). */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
-/** Longest `sid`, `sub` or `jti` accepted: what the store takes. */
+/** Longest `sid`, `sub` or `jti` accepted (what the store takes), and `kid` looked up. */
 const MAX_ID = 256;
 
 /** A logout token whose signature, issuer, audience, age and shape were checked. */
@@ -43,7 +43,8 @@ export interface LogoutTokenVerifierOptions {
  * IdP's ID-token keys with an allowed algorithm, explicitly typed
  * `logout+jwt` (unless the IdP is configured otherwise), addressed to our
  * client id, recent, with a `jti`, the back-channel logout event, a `sid`
- * and/or `sub`, and no `nonce` — so an ID token can never pass for one.
+ * and/or `sub`, no `nonce` — so an ID token can never pass for one — and,
+ * where the IdP has a tenant claim, this tenant's value of it.
  * Single use (`jti`) is the receiver's to enforce.
  */
 export class LogoutTokenVerifier {
@@ -85,6 +86,10 @@ export class LogoutTokenVerifier {
     if (typ !== 'logout+jwt' && (settings.typRequired || !generic)) {
       throw new LogoutTokenRefusedError(`the JWT "typ" is ${String(header.typ)}, not logout+jwt`);
     }
+    if (header.kid !== undefined && (typeof header.kid !== 'string' || header.kid.length > MAX_ID)) {
+      // From an unverified header: a made-up kid must be small before it reaches the key set.
+      throw new LogoutTokenRefusedError(`"kid" must be a string of at most ${MAX_ID} characters`);
+    }
     const alg = header.alg;
     if (alg === undefined || !idp.algorithms.includes(alg)) {
       throw new LogoutTokenRefusedError(`alg ${String(alg)} is not accepted from this IdP`);
@@ -118,6 +123,12 @@ export class LogoutTokenVerifier {
     }
     // §2.4: a logout token MUST NOT carry a nonce (an ID token does: it is not one).
     if (claims['nonce'] !== undefined) throw new LogoutTokenRefusedError('a logout token must not contain "nonce"');
+    // One OP application serving several customers: a logout for another customer's session (or a `sub`
+    // that is the same person there) must not end this tenant's sessions. As for its ID tokens.
+    const tenant = idp.tenantClaim;
+    if (tenant !== undefined && claims[tenant.claim] !== tenant.value) {
+      throw new LogoutTokenRefusedError(`the logout token is for another customer of this IdP (${tenant.claim})`);
+    }
     const jti = identifier(claims, 'jti');
     const sid = identifier(claims, 'sid');
     const sub = identifier(claims, 'sub');

@@ -41,6 +41,11 @@ export interface EntitlementReader {
   appliedSequence(): number;
   /** Whether the IdP revoked the token with this `jti` (CAEP token-claims-change, revocation). */
   isTokenRevoked(tenantId: string, jti: string): boolean;
+  /**
+   * Whether the IdP session `sid` of `issuer` was revoked (a `sid.revoke` of that IdP, or of any IdP of the
+   * tenant), whether or not a stored session carries it.
+   */
+  isIdpSessionRevoked(tenantId: string, issuer: string, sid: string): boolean;
 }
 
 /**
@@ -405,6 +410,10 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     return this.#stmt.tokenRevoked.get(tenantId, jti) !== undefined;
   }
 
+  isIdpSessionRevoked(tenantId: string, issuer: string, sid: string): boolean {
+    return this.#stmt.idpSessionRevoked.get(tenantId, sid, issuer) !== undefined;
+  }
+
   // --- directory (gateway) ---------------------------------------------------
 
   user(tenantId: string, id: string): UserRecord | undefined {
@@ -744,6 +753,8 @@ const SQL = {
   tenantAndSequence: `SELECT (SELECT 1 FROM tenants WHERE id = ?) AS known,
     (SELECT value FROM store_meta WHERE key = 'applied_sequence') AS sequence`,
   tokenRevoked: `SELECT 1 FROM revoked_tokens WHERE tenant_id = ? AND jti = ?`,
+  // As the subject query joins them: '' is a revocation of the sid at any IdP of the tenant.
+  idpSessionRevoked: `SELECT 1 FROM revoked_sids WHERE tenant_id = ? AND sid = ? AND issuer IN ('', ?)`,
   userActive: 'SELECT active FROM users WHERE tenant_id = ? AND id = ?',
   userRow: 'SELECT * FROM users WHERE tenant_id = ? AND id = ?',
   userIdsByUserName: 'SELECT id FROM users WHERE tenant_id = ? AND user_name = ? COLLATE NOCASE ORDER BY id',

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createLocalJWKSet, errors as joseErrors } from 'jose';
 import type { FlattenedJWSInput, JSONWebKeySet, JWTHeaderParameters, JWTVerifyGetKey } from 'jose';
 import { IdentityProviderUnavailableError } from './errors.js';
@@ -33,6 +34,12 @@ interface Snapshot {
 const MISSING_KIDS_CAPACITY = 10_000;
 
 /**
+ * Longest `kid` looked up, in characters; a longer one matches no key, without a fetch. A `kid` comes from an
+ * unverified header: this bounds what a made-up one costs. Real ones are thumbprints or ids of at most ~100.
+ */
+export const MAX_KID_LENGTH = 256;
+
+/**
  * An IdP's JWKS, as jose's remote key set but with bounds the sidecar
  * needs: the set is refetched once older than `maxAgeS`, so a removed key
  * stops verifying within that time; a `kid` not in the set triggers a fetch
@@ -49,7 +56,7 @@ export class RemoteKeySet {
   #next: { readonly startsMs: number; readonly snapshot: Promise<Snapshot> } | undefined;
   #lastStartMs = Number.NEGATIVE_INFINITY;
   #generation = 0;
-  /** kid -> monotonic ms at which a fetch began that did not hold it. */
+  /** SHA-256 of a kid -> monotonic ms at which a fetch began that did not hold it. */
   readonly #missing = new Map<string, number>();
 
   constructor(uri: string, options: RemoteKeySetOptions) {
@@ -74,23 +81,30 @@ export class RemoteKeySet {
    */
   resolver(startedMs: number, used: { generation: number }): JWTVerifyGetKey {
     return async (header: JWTHeaderParameters, token: FlattenedJWSInput): Promise<VerifyKey> => {
+      if (header.kid !== undefined && (typeof header.kid !== 'string' || header.kid.length > MAX_KID_LENGTH)) {
+        // Never a key of ours: neither fetched for nor remembered.
+        throw new joseErrors.JWKSNoMatchingKey();
+      }
       let snapshot = await this.#fresh();
       used.generation = snapshot.generation;
       try {
         return await snapshot.getKey(header, token);
       } catch (error) {
         if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
-        const kid = header.kid ?? '';
+        // Remembered by digest: a fixed size per entry, whatever the header held.
+        const missingKey = createHash('sha256')
+          .update(header.kid ?? '')
+          .digest('base64url');
         // A set fetched after this request began is as new as it gets.
         if (snapshot.startedMs >= startedMs) throw error;
-        const missingSince = this.#missing.get(kid);
+        const missingSince = this.#missing.get(missingKey);
         if (missingSince !== undefined && performance.now() - missingSince < this.#options.kidCooldownMs) throw error;
         snapshot = await this.#fetchAfter(startedMs);
         used.generation = snapshot.generation;
         try {
           return await snapshot.getKey(header, token);
         } catch (again) {
-          if (again instanceof joseErrors.JWKSNoMatchingKey) this.#rememberMissing(kid, snapshot.startedMs);
+          if (again instanceof joseErrors.JWKSNoMatchingKey) this.#rememberMissing(missingKey, snapshot.startedMs);
           throw again;
         }
       }
@@ -145,12 +159,12 @@ export class RemoteKeySet {
     return this.#current;
   }
 
-  #rememberMissing(kid: string, since: number): void {
+  #rememberMissing(missingKey: string, since: number): void {
     if (this.#missing.size >= MISSING_KIDS_CAPACITY) {
       const oldest = this.#missing.keys().next();
       if (oldest.done !== true) this.#missing.delete(oldest.value);
     }
-    this.#missing.delete(kid);
-    this.#missing.set(kid, since);
+    this.#missing.delete(missingKey);
+    this.#missing.set(missingKey, since);
   }
 }

@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { IdentityProviderSettings, TenantSettings } from '../config/index.js';
 import { IdentityProviderUnavailableError, TokenRejectedError } from './errors.js';
 import { fetchIdpJson } from './idp_fetch.js';
-import { RemoteKeySet } from './remote_key_set.js';
+import { MAX_KID_LENGTH, RemoteKeySet } from './remote_key_set.js';
 import { ReplayCache } from './replay_cache.js';
 
 export interface TokenVerifierOptions {
@@ -23,7 +24,10 @@ export interface TokenVerifierOptions {
   readonly fetchTimeoutMs?: number;
   /** Unix s. @defaultValue the system clock */
   readonly clock?: () => number;
-  /** Verified tokens remembered (until they expire) so a bearer token reused per request is verified once. 0 disables. @defaultValue 10000 */
+  /**
+   * Verified tokens remembered (until `exp`, or `iat` + the IdP's `max_token_age_s`, whichever is first) so a
+   * bearer token reused per request is verified once. 0 disables. @defaultValue 10000
+   */
   readonly cacheSize?: number;
 }
 
@@ -55,6 +59,13 @@ export type VerifyPurpose =
   | { readonly kind: 'sign-in'; readonly nonce: string | undefined };
 
 const BEARER: VerifyPurpose = { kind: 'bearer' };
+
+/**
+ * Longest token accepted, in characters (a JWS compact serialization is ASCII: bytes): refused as
+ * `TOKEN_MALFORMED` before it is decoded. ID tokens and access tokens of the IdPs we serve are 1-4 KiB; this
+ * leaves room for large group claims.
+ */
+export const MAX_TOKEN_LENGTH = 16 * 1024;
 
 interface Provider {
   readonly settings: IdentityProviderSettings;
@@ -116,10 +127,15 @@ export class TokenVerifier {
    * @throws {IdentityProviderUnavailableError} `ERR_TOKEN_IDP_UNAVAILABLE`
    */
   async verify(tenantId: string, token: string, purpose: VerifyPurpose = BEARER): Promise<VerifiedToken> {
+    if (token.length > MAX_TOKEN_LENGTH) {
+      // Unauthenticated input: bounded before it is decoded, cached or looked up.
+      throw new TokenRejectedError('ERR_TOKEN_MALFORMED', `the token is over ${MAX_TOKEN_LENGTH} characters`);
+    }
     // A sign-in (nonce, single use) is always verified in full; a bearer token
     // reused per request is verified once, and trusted until it expires.
     const cacheable = purpose.kind === 'bearer' && this.#cacheSize > 0;
-    const key = `${tenantId}\0${token}`;
+    // Keyed by a digest: the cache holds at most `cacheSize` small keys, whatever the tokens' size.
+    const key = digest(`${tenantId}\0${token}`);
     if (cacheable) {
       const hit = this.#verified.get(key);
       this.#verified.delete(key);
@@ -140,12 +156,15 @@ export class TokenVerifier {
   }
 
   /**
-   * A cached token is served while it has not expired and was verified with
-   * the IdP's current key set; a refetched set (the old one aged out) means
-   * verifying again, so a token signed by a removed key is dropped.
+   * A cached token is served while the fresh path would accept its times - before `exp`, and issued no longer
+   * than `max_token_age_s` ago, both with the tolerance, as jose judges them - and while it was verified with
+   * the IdP's current key set; a refetched set (the old one aged out) means verifying again, so a token signed
+   * by a removed key is dropped.
    */
   async #stillValid(tenantId: string, hit: CachedToken): Promise<boolean> {
-    if (hit.verified.expiresAt + this.#tolerance < this.#clock()) return false;
+    const { expiresAt, issuedAt, idp } = hit.verified;
+    const now = this.#clock();
+    if (now >= expiresAt + this.#tolerance || now - issuedAt > idp.maxTokenAgeS + this.#tolerance) return false;
     const provider = this.#providers.get(tenantId)?.get(hit.verified.issuer);
     if (provider === undefined) return false;
     const { generation } = await (await this.#keys(provider)).fresh();
@@ -165,6 +184,13 @@ export class TokenVerifier {
     if (header.crit !== undefined) {
       // RFC 7515 §4.1.11: a critical extension we do not implement makes the token invalid - for us, not the IdP.
       throw new TokenRejectedError('ERR_TOKEN_MALFORMED', 'the token has critical header parameters (crit)');
+    }
+    if (header.kid !== undefined && (typeof header.kid !== 'string' || header.kid.length > MAX_KID_LENGTH)) {
+      // A made-up kid is remembered as missing from the key set: it must be small before any lookup.
+      throw new TokenRejectedError(
+        'ERR_TOKEN_MALFORMED',
+        `kid must be a string of at most ${MAX_KID_LENGTH} characters`,
+      );
     }
     const provider =
       typeof unverified.iss === 'string' ? this.#providers.get(tenantId)?.get(unverified.iss) : undefined;
@@ -224,7 +250,7 @@ export class TokenVerifier {
     if (purpose.kind === 'sign-in') {
       // Remembered for as long as it could be accepted: until exp, or until iat makes it too old.
       const until = Math.min(exp, iat + settings.maxTokenAgeS) + this.#tolerance;
-      this.#replays.remember(`${tenantId}\0${settings.issuer}\0${assertionId}`, until, now);
+      this.#replays.remember(digest(`${tenantId}\0${settings.issuer}\0${assertionId}`), until, now);
     }
     return {
       verified: {
@@ -340,17 +366,25 @@ function tokenType(
 
 /**
  * An ID token's `aud` is our client id as a single string (IPSIE SL1-RP-10) and its `azp`, if any, our client
- * id too (OIDC Core §3.1.3.7); an access token's `aud` holds the API (RFC 9068 §4). At a multi-tenant IdP the
- * tenant claim must name this tenant.
+ * id too (OIDC Core §3.1.3.7); an access token's `aud` holds the API (RFC 9068 §4) and its `client_id` is one
+ * of this tenant's clients (RFC 9068 §2.2: the API is shared by every customer of the IdP; the client is not).
+ * At a multi-tenant IdP the tenant claim must name this tenant.
  *
  * @throws {TokenRejectedError} `ERR_TOKEN_AUDIENCE_INVALID`
  */
 function checkAudience(claims: JWTPayload, type: VerifiedToken['type'], settings: IdentityProviderSettings): void {
   const { aud } = claims;
   if (type === 'access_token') {
-    const audience = settings.accessTokens?.audience;
-    if (aud !== audience && !(Array.isArray(aud) && aud.includes(audience ?? ''))) {
+    const { audience, clientIds } = settings.accessTokens ?? { audience: undefined, clientIds: [] };
+    if (audience === undefined || (aud !== audience && !(Array.isArray(aud) && aud.includes(audience)))) {
       throw new TokenRejectedError('ERR_TOKEN_AUDIENCE_INVALID', 'the access token is not for this API');
+    }
+    const clientId = claims['client_id'];
+    if (typeof clientId !== 'string' || !clientIds.includes(clientId)) {
+      throw new TokenRejectedError(
+        'ERR_TOKEN_AUDIENCE_INVALID',
+        "the access token was issued to a client that is not this tenant's (client_id)",
+      );
     }
   } else {
     if (typeof aud !== 'string' || aud !== settings.clientId) {
@@ -426,4 +460,9 @@ function rejection(error: unknown): TokenRejectedError | IdentityProviderUnavail
     return new TokenRejectedError('ERR_TOKEN_MALFORMED', 'the token is not a valid JWT');
   }
   return new IdentityProviderUnavailableError('the token could not be verified', { cause: error });
+}
+
+/** A fixed-size key for a string of any length. */
+function digest(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
 }

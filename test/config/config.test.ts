@@ -206,6 +206,59 @@ describe('the tenants file', () => {
     ).not.toThrow();
   });
 
+  it('one issuer and access-token audience in two tenants needs a tenant claim, whatever their client ids', () => {
+    const api = { audience: 'https://api.example' };
+    const acme = { issuer: 'https://idp.example', client_id: 'acme-app', jwks_uri: 'https://idp.example/jwks' };
+    const globex = { ...acme, client_id: 'globex-app' };
+    const org = (idp: object, value: string): unknown => ({ ...idp, tenant_claim: { claim: 'org_id', value } });
+    expect(() =>
+      parse({
+        acme: { idps: [{ ...acme, access_tokens: api }] },
+        globex: { idps: [{ ...globex, access_tokens: api }] },
+      }),
+    ).toThrow(
+      'tenants.acme.idps[0].tenant_claim is required: issuer https://idp.example with access_tokens.audience https://api.example is configured for tenants acme, globex',
+    );
+    // Other APIs, but one client whose access tokens both accept: a token with both audiences passes both.
+    expect(() =>
+      parse({
+        acme: { idps: [{ ...acme, access_tokens: { audience: 'https://a.example', client_ids: ['cli'] } }] },
+        globex: { idps: [{ ...globex, access_tokens: { audience: 'https://g.example', client_ids: ['cli'] } }] },
+      }),
+    ).toThrow(
+      'tenants.acme.idps[0].tenant_claim is required: issuer https://idp.example with access_tokens.client_ids cli is configured for tenants acme, globex',
+    );
+    expect(() =>
+      parse({
+        acme: { idps: [org({ ...acme, access_tokens: api }, 'org_acme')] },
+        globex: { idps: [org({ ...globex, access_tokens: api }, 'org_globex')] },
+      }),
+    ).not.toThrow();
+    // Each tenant's own API and clients: a token for one is never accepted by the other.
+    expect(() =>
+      parse({
+        acme: { idps: [{ ...acme, access_tokens: { audience: 'https://a.example' } }] },
+        globex: { idps: [{ ...globex, access_tokens: { audience: 'https://g.example' } }] },
+      }),
+    ).not.toThrow();
+  });
+
+  it('access_tokens.client_ids: the clients whose access tokens are accepted; client_id by default', () => {
+    const idp = { issuer: 'https://idp.example', client_id: 'app', jwks_uri: 'https://idp.example/jwks' };
+    const at = (accessTokens: unknown): unknown => parse({ acme: { idps: [{ ...idp, access_tokens: accessTokens }] } });
+    expect(at({ audience: 'https://api.example' })).toMatchObject({
+      tenants: [{ idps: [{ accessTokens: { audience: 'https://api.example', clientIds: ['app'] } }] }],
+    });
+    expect(at({ audience: 'https://api.example', client_ids: ['mobile', 'cli'] })).toMatchObject({
+      tenants: [{ idps: [{ accessTokens: { clientIds: ['mobile', 'cli'] } }] }],
+    });
+    for (const clientIds of [[], [''], 'mobile', [1]]) {
+      expect(() => at({ audience: 'https://api.example', client_ids: clientIds })).toThrow(
+        'tenants.acme.idps[0].access_tokens.client_ids',
+      );
+    }
+  });
+
   it('parses back-channel logout per IdP: absent is off, {} is on with typ required', () => {
     const idp = { issuer: 'https://idp.example', client_id: 'app', jwks_uri: 'https://idp.example/jwks' };
     const config = parseConfig(

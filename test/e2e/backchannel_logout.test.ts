@@ -185,7 +185,7 @@ describe('back-channel logout', () => {
     watch.cancel();
   });
 
-  it('a sid no stored session carries is recorded: tokens carrying it are denied, a later sign-in with it too', async () => {
+  it('a sid no stored session carries is recorded: tokens carrying it are denied, a later sign-in with it refused', async () => {
     const sid = `sid-${randomUUID()}`;
     const r = await logout(await op.logoutToken(CLIENT_ID, { sid }));
     expect(r.status).toBe(200);
@@ -199,8 +199,16 @@ describe('back-channel logout', () => {
     if (revocation.kind === 'sid.revoke') {
       expect(revocation.data.expires_at - revocation.data.revoked_at).toBe(43_260);
     }
-    const late = await signIn(op, undefined, sid);
-    expectRevoked(await decide(late, Math.max(r.sequence, late.sequence)));
+    const known = await signIn(op); // a user signed in through another IdP session
+    const carrying = await op.idToken(known.sub, CLIENT_ID, { sid });
+    const denied = await t.tcp.check(check({ token: carrying }, r.sequence));
+    expect(codes(denied)).toEqual(['SESSION_REVOKED']);
+    expect(await t.sidecar.ingestor?.waitForSequence(r.sequence, 10_000)).toBe(true);
+    for (const sub of [known.sub, `sub-${randomUUID()}`]) {
+      const nonce = randomUUID();
+      const request = { tenant: 'acme', id_token: await op.idToken(sub, CLIENT_ID, { nonce, sid }), nonce };
+      expect(await t.tcp.failure(t.tcp.startSession(request))).toMatchObject({ reason: 'SESSION_REVOKED' });
+    }
   });
 
   it('a sub alone logs that user out of every session', async () => {

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACME, exampleDirectoryChanges, exampleGroupId } from '../../demo/example_directory.js';
+import type { Change } from '../../src/changes/index.js';
 import type { CheckRequestMessage } from '../../src/check/index.js';
 import { ensureAuditStream } from '../../src/audit/index.js';
 import { jitUserId } from '../../src/session/index.js';
@@ -52,7 +53,7 @@ function sidecarOptions(): Parameters<typeof startTestSidecar>[0] {
             client_id: CLIENT_ID,
             jwks_uri: idpB.jwksUri,
             link: { claim: 'email', to: 'userName' },
-            access_tokens: { audience: API },
+            access_tokens: { audience: API, client_ids: ['acme-mobile'] },
           },
           { issuer: idpDiscovered.issuer, client_id: CLIENT_ID, discovery: true },
         ],
@@ -99,6 +100,11 @@ beforeAll(async () => {
     change('acme', 'member.add', { group_id: exampleGroupId(ACME, 'Engineering'), user_id: 'fay-id' }),
     change('acme', 'binding.upsert', { issuer: idpB.issuer, subject: 'b-bob', user_id: bob.id }),
     change('globex', 'tenant.upsert', { display_name: 'Globex' }),
+    // Provisioned by SCIM at globex (which provisions at sign-in too), under a userName that is not her address.
+    user('globex', 'globex-ceo', {
+      user_name: 'cfreeman',
+      attributes: { emails: [{ value: 'ceo@globex.example', type: 'work', primary: true }] },
+    }),
   ]);
   t = await startTestSidecar(sidecarOptions());
   await t.sidecar.deployPolicy(await examplePolicy('acme'));
@@ -439,6 +445,39 @@ describe('StartSession (sign-in)', () => {
     }
   });
 
+  it('an ID token whose IdP session (sid) was revoked starts no session: SESSION_REVOKED, bound or not', async () => {
+    tick();
+    const revoke = (sid: string, issuer: string | null): Change =>
+      change('acme', 'sid.revoke', {
+        issuer,
+        sid,
+        revoked_at: now,
+        expires_at: now + 600,
+        reason: 'OIDC back-channel logout',
+      });
+    await producer.publish(revoke('sid-logged-out', idpA.issuer));
+    const anyIdp = await producer.publish(revoke('sid-caep-revoked', null)); // CAEP: any IdP of the tenant
+    await expect.poll(() => t.sidecar.store.appliedSequence()).toBeGreaterThanOrEqual(anyIdp.sequence);
+    for (const [sub, sid] of [
+      ['sub-bob', 'sid-logged-out'], // bound to bob
+      ['sub-bob', 'sid-caep-revoked'],
+      ['sub-nobody', 'sid-logged-out'], // not bound, nor linkable: refused before anything is looked up
+    ] as const) {
+      const request = await signIn(idpA, sub, { sid });
+      expect(await t.tcp.failure(t.tcp.startSession(request)), `${sub} ${sid}`).toMatchObject({
+        code: status.UNAUTHENTICATED,
+        reason: 'SESSION_REVOKED',
+      });
+    }
+    // Presented again, the same assertion starts nothing either.
+    const replayed = await signIn(idpA, 'sub-bob', { sid: 'sid-logged-out' });
+    expect(await t.tcp.failure(t.tcp.startSession(replayed))).toMatchObject({ reason: 'SESSION_REVOKED' });
+    expect(await t.tcp.failure(t.tcp.startSession(replayed))).toMatchObject({ code: status.UNAUTHENTICATED });
+    // The same sid at another IdP is another session.
+    const elsewhere = await signIn(idpB, 'b-bob', { sid: 'sid-logged-out' });
+    expect(await t.tcp.startSession(elsewhere)).toMatchObject({ user_id: bob.id, binding: 'existing' });
+  });
+
   it('the same ID token is accepted by one sidecar replica only, even when both see it at once', async () => {
     tick();
     const replica = await startTestSidecar(sidecarOptions());
@@ -493,7 +532,12 @@ describe('StartSession (sign-in)', () => {
 
   it('JIT-provisions at first sign-in where the tenant allows it (IPSIE P1), once', async () => {
     tick();
-    const claims = { preferred_username: 'zoe@globex.example', email: 'zoe@globex.example', name: 'Zoe' };
+    const claims = {
+      preferred_username: 'zoe@globex.example',
+      email: 'zoe@globex.example',
+      email_verified: true,
+      name: 'Zoe',
+    };
     const started = await t.tcp.startSession(await signIn(idpOther, 'okta-zoe', claims, 'globex', 'globex-app'));
     expect(started).toMatchObject({
       binding: 'provisioned',
@@ -510,6 +554,72 @@ describe('StartSession (sign-in)', () => {
       binding: 'existing',
       user_id: started.user_id,
     });
+  });
+
+  it('JIT never takes a name or address the IdP did not verify: the user is jit:<user id>, with no e-mail', async () => {
+    tick();
+    const jit = async (sub: string, claims: Record<string, unknown>): Promise<string> => {
+      const started = await t.tcp.startSession(await signIn(idpOther, sub, claims, 'globex', 'globex-app'));
+      expect(started).toMatchObject({ binding: 'provisioned', user_id: jitUserId('globex', idpOther.issuer, sub) });
+      return started.user_id;
+    };
+    // What a user types into their IdP profile: the CEO's address, as preferred_username and as an e-mail.
+    for (const [sub, claims] of [
+      ['okta-mallory', { preferred_username: 'ceo@globex.example', email: 'ceo@globex.example' }],
+      ['okta-mallory-2', { preferred_username: 'cfreeman', email: 'ceo@globex.example', email_verified: false }],
+      ['okta-mallory-3', { email: 'ceo@globex.example', email_verified: 'true' }],
+    ] as const) {
+      const id = await jit(sub, claims);
+      const created = t.sidecar.store.readSubject('globex', { kind: 'user', userId: id }).slice?.user;
+      expect(created?.userName, sub).toBe(`jit:${id}`);
+      expect(created?.attributes['emails'], sub).toBeUndefined();
+    }
+    // The names and the address stay the SCIM user's: a SCIM create of them, and a RISC/CAEP event about the
+    // address, still find exactly her.
+    expect(t.sidecar.store.userIdsByUserName('globex', 'ceo@globex.example')).toEqual([]);
+    expect(t.sidecar.store.userIdsByUserName('globex', 'cfreeman')).toEqual(['globex-ceo']);
+    expect(t.sidecar.store.userIdsByEmail('globex', 'ceo@globex.example')).toEqual(['globex-ceo']);
+  });
+
+  it('a verified e-mail is the JIT userName, unless a user already has it as userName or e-mail', async () => {
+    tick();
+    const yan = await t.tcp.startSession(
+      await signIn(idpOther, 'okta-yan', { email: 'yan@globex.example', email_verified: true }, 'globex', 'globex-app'),
+    );
+    expect(t.sidecar.store.readSubject('globex', { kind: 'user', userId: yan.user_id }).slice?.user).toMatchObject({
+      userName: 'yan@globex.example',
+      attributes: { emails: [{ value: 'yan@globex.example' }] },
+    });
+    for (const email of ['ceo@globex.example', 'CEO@globex.example', 'yan@globex.example']) {
+      const request = await signIn(
+        idpOther,
+        `okta-${randomUUID()}`,
+        { email, email_verified: true },
+        'globex',
+        'globex-app',
+      );
+      expect(await t.tcp.failure(t.tcp.startSession(request)), email).toMatchObject({
+        code: status.PERMISSION_DENIED,
+        reason: 'USER_NOT_PROVISIONED',
+      });
+    }
+  });
+
+  it('two sidecars provisioning the same identity at once create one user under one name', async () => {
+    tick();
+    const replica = await startTestSidecar(sidecarOptions());
+    try {
+      const claims = { email: 'wu@globex.example', email_verified: true };
+      const [a, b] = await Promise.all([
+        t.tcp.startSession(await signIn(idpOther, 'okta-wu', claims, 'globex', 'globex-app')),
+        replica.tcp.startSession(await signIn(idpOther, 'okta-wu', claims, 'globex', 'globex-app')),
+      ]);
+      expect(a.user_id).toBe(b.user_id);
+      await expect.poll(() => t.sidecar.store.appliedSequence()).toBeGreaterThanOrEqual(Number(b.sequence));
+      expect(t.sidecar.store.userIdsByUserName('globex', 'wu@globex.example')).toEqual([a.user_id]);
+    } finally {
+      await replica.stop();
+    }
   });
 
   it('SL2: a forced re-authentication steps up (max_age 0) until an assertion authenticated after it', async () => {

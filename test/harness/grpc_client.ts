@@ -60,9 +60,14 @@ export class TestClient {
     });
   }
 
-  startSession(request: StartSessionRequestMessage): Promise<StartSessionResponseMessage> {
+  /** `deadlineMs`: the call's gRPC deadline from now (DEADLINE_EXCEEDED after it). @defaultValue none */
+  startSession(
+    request: StartSessionRequestMessage,
+    options: { deadlineMs?: number } = {},
+  ): Promise<StartSessionResponseMessage> {
+    const callOptions = options.deadlineMs === undefined ? {} : { deadline: Date.now() + options.deadlineMs };
     return new Promise((resolve, reject) => {
-      this.raw.startSession(request, (error, response) => {
+      this.raw.startSession(request, callOptions, (error, response) => {
         if (error !== null) reject(error);
         else if (response === undefined) reject(new Error('no response'));
         else resolve(response);

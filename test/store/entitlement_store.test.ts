@@ -245,6 +245,19 @@ describe('EntitlementStore', () => {
     expect(bySession('a', 's2')).toMatchObject({ revokedAt: undefined });
   });
 
+  it('answers whether an IdP session was revoked, by its IdP or any, with no stored session carrying it', () => {
+    const idp = 'https://idp.example';
+    store.revokeSid({ tenantId: 'a', issuer: idp, sid: 'sid-idp', revokedAt: 1, expiresAt: 9, reason: 'logout' });
+    store.revokeSid({ tenantId: 'a', issuer: undefined, sid: 'sid-any', revokedAt: 1, expiresAt: 9, reason: 'caep' });
+    expect(store.isIdpSessionRevoked('a', idp, 'sid-idp')).toBe(true);
+    expect(store.isIdpSessionRevoked('a', idp, 'sid-any')).toBe(true);
+    expect(store.isIdpSessionRevoked('a', 'https://other.example', 'sid-any')).toBe(true);
+    expect(store.isIdpSessionRevoked('a', 'https://other.example', 'sid-idp')).toBe(false);
+    expect(store.isIdpSessionRevoked('b', idp, 'sid-idp')).toBe(false);
+    store.forgetRevokedSid('a', idp, 'sid-idp');
+    expect(store.isIdpSessionRevoked('a', idp, 'sid-idp')).toBe(false);
+  });
+
   it('records revoked tokens', () => {
     store.revokeToken({ tenantId: 'a', jti: 'j1', userId: 'u1', revokedAt: 5, expiresAt: 100 });
     expect(store.isTokenRevoked('a', 'j1')).toBe(true);

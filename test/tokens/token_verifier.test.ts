@@ -11,11 +11,19 @@ const API = 'https://api.acme.example';
 let idp: FakeIdp;
 let tenants: TenantSettings[];
 
+/** The tenants file's entry for `idp` (or another issuer) as client `app`. */
+function idpEntry(issuer = idp.issuer): Record<string, unknown> {
+  return { issuer, client_id: 'app', jwks_uri: `${issuer}/jwks`, algorithms: ['PS256'] };
+}
+
+/** Tenants as the tenants file gives them. */
+function tenantsOf(tenants: Record<string, unknown>): TenantSettings[] {
+  return [...parseConfig({ IPSIE_TENANTS_FILE: JSON.stringify({ tenants }) }, (text) => text).tenants];
+}
+
 /** Tenants as the tenants file gives them: `acme` with `idp` for client `app`, plus these IdP settings. */
 function tenantsWith(settings: Record<string, unknown> = {}, issuer = idp.issuer): TenantSettings[] {
-  const idps = [{ issuer, client_id: 'app', jwks_uri: `${issuer}/jwks`, algorithms: ['PS256'], ...settings }];
-  const file = JSON.stringify({ tenants: { acme: { idps } } });
-  return [...parseConfig({ IPSIE_TENANTS_FILE: file }, (text) => text).tenants];
+  return tenantsOf({ acme: { idps: [{ ...idpEntry(issuer), ...settings }] } });
 }
 
 function verifierWith(
@@ -45,6 +53,35 @@ describe('TokenVerifier', () => {
     expect(again.subject).toBe('sub-1');
     expect(idp.jwksFetches).toBe(fetches);
     now += 61;
+    await expect(verifier.verify('acme', token)).rejects.toMatchObject({ code: 'ERR_TOKEN_EXPIRED' });
+  });
+
+  it('a cached bearer token is refused once issued longer ago than max_token_age_s, whatever its exp', async () => {
+    let now = Math.floor(Date.now() / 1000);
+    const verifier = new TokenVerifier({
+      tenants: tenantsWith({ max_token_age_s: 3_600 }),
+      clock: () => now,
+      clockToleranceS: 60,
+      jwksMaxAgeS: 60, // refetched meanwhile, finding the same keys: that must not keep the token either
+      jwksMinIntervalMs: 0,
+    });
+    const token = await idp.idToken('sub-1', 'app', { exp: now + 86_400 }, { now });
+    await verifier.verify('acme', token);
+    now += 3_600 + 60; // the last second the fresh path accepts, with the tolerance
+    expect((await verifier.verify('acme', token)).subject).toBe('sub-1');
+    now += 1;
+    await expect(verifier.verify('acme', token)).rejects.toMatchObject({ code: 'ERR_TOKEN_EXPIRED' });
+    await expect(verifier.verify('acme', token)).rejects.toMatchObject({ code: 'ERR_TOKEN_EXPIRED' });
+  });
+
+  it('a cached bearer token is served until exp plus the tolerance, as the fresh path accepts it', async () => {
+    let now = Math.floor(Date.now() / 1000);
+    const verifier = new TokenVerifier({ tenants, clock: () => now, clockToleranceS: 30, jwksMaxAgeS: 3_600 });
+    const token = await idp.idToken('sub-1', 'app', { exp: now + 60 }, { now });
+    await verifier.verify('acme', token);
+    now += 60 + 29;
+    expect((await verifier.verify('acme', token)).subject).toBe('sub-1');
+    now += 1;
     await expect(verifier.verify('acme', token)).rejects.toMatchObject({ code: 'ERR_TOKEN_EXPIRED' });
   });
 
@@ -120,7 +157,7 @@ describe('token types (RFC 8725 §3.11 explicit typing)', () => {
 
   describe('where the IdP accepts RFC 9068 access tokens for its API', () => {
     const accessToken = async (claims: Record<string, unknown> = {}): Promise<string> =>
-      await idp.idToken('sub-1', API, { client_id: 'mobile-app', nonce: undefined, ...claims }, { typ: 'at+jwt' });
+      await idp.idToken('sub-1', API, { client_id: 'app', nonce: undefined, ...claims }, { typ: 'at+jwt' });
 
     it('an at+jwt token for the API is accepted at Check', async () => {
       const verifier = verifierWith({ access_tokens: { audience: API } });
@@ -138,6 +175,34 @@ describe('token types (RFC 8725 §3.11 explicit typing)', () => {
       });
       await expect(verifier.verify('acme', await accessToken({ jti: undefined }))).rejects.toMatchObject({
         code: 'ERR_TOKEN_CLAIM_INVALID',
+      });
+    });
+
+    it("an access token issued to a client that is not this tenant's is refused (client_id)", async () => {
+      // One IdP, one API: acme's app and globex's app both get tokens for it.
+      const globex = new TokenVerifier({
+        tenants: tenantsOf({
+          globex: { idps: [{ ...idpEntry(), client_id: 'globex-app', access_tokens: { audience: API } }] },
+        }),
+        jwksMinIntervalMs: 0,
+      });
+      const forAcmesApp = await accessToken({ client_id: 'app' });
+      await expect(globex.verify('globex', forAcmesApp)).rejects.toMatchObject({ code: 'ERR_TOKEN_AUDIENCE_INVALID' });
+      for (const clientId of [['globex-app'], 42, '']) {
+        await expect(globex.verify('globex', await accessToken({ client_id: clientId }))).rejects.toMatchObject({
+          code: 'ERR_TOKEN_AUDIENCE_INVALID',
+        });
+      }
+      expect((await globex.verify('globex', await accessToken({ client_id: 'globex-app' }))).type).toBe('access_token');
+    });
+
+    it('access_tokens.client_ids lists the clients whose access tokens are accepted, instead of client_id', async () => {
+      const verifier = verifierWith({ access_tokens: { audience: API, client_ids: ['mobile-app', 'cli'] } });
+      for (const clientId of ['mobile-app', 'cli']) {
+        expect((await verifier.verify('acme', await accessToken({ client_id: clientId }))).type).toBe('access_token');
+      }
+      await expect(verifier.verify('acme', await accessToken({ client_id: 'app' }))).rejects.toMatchObject({
+        code: 'ERR_TOKEN_AUDIENCE_INVALID',
       });
     });
 
@@ -372,6 +437,65 @@ describe('the IdP key set', () => {
       await expect(verifier.verify('acme', token)).rejects.toMatchObject({ code: 'ERR_TOKEN_IDP_UNAVAILABLE' });
     } finally {
       await own.stop();
+    }
+  });
+});
+
+describe('hostile sizes: bounded before any key lookup', () => {
+  it('a token over 16 KiB is TOKEN_MALFORMED without a key-set fetch; one under it verifies', async () => {
+    const own = await FakeIdp.start();
+    try {
+      const verifier = new TokenVerifier({ tenants: tenantsWith({}, own.issuer), jwksMinIntervalMs: 0 });
+      const over = await own.idToken('sub-1', 'app', { padding: 'x'.repeat(16 * 1024) });
+      expect(over.length).toBeGreaterThan(16 * 1024);
+      await expect(verifier.verify('acme', over)).rejects.toMatchObject({ code: 'ERR_TOKEN_MALFORMED' });
+      await expect(verifier.verify('acme', 'a'.repeat(1024 * 1024))).rejects.toMatchObject({
+        code: 'ERR_TOKEN_MALFORMED',
+      });
+      expect(own.jwksFetches).toBe(0);
+      const under = await own.idToken('sub-1', 'app', { padding: 'x'.repeat(11 * 1024) });
+      expect(under.length).toBeLessThanOrEqual(16 * 1024);
+      expect((await verifier.verify('acme', under)).subject).toBe('sub-1');
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('kids over 256 characters are TOKEN_MALFORMED without a key-set fetch, however many arrive at once', async () => {
+    const own = await FakeIdp.start();
+    try {
+      const verifier = new TokenVerifier({ tenants: tenantsWith({}, own.issuer), jwksMinIntervalMs: 0 });
+      const forged = await Promise.all(
+        Array.from(
+          { length: 200 },
+          async (_, i) => await own.idToken('sub-1', 'app', {}, { kidHeader: `${i}-`.padEnd(257, 'k') }),
+        ),
+      );
+      const results = await Promise.allSettled(forged.map(async (t) => await verifier.verify('acme', t)));
+      expect(results.map((r) => (r.status === 'rejected' ? (r.reason as { code?: string }).code : 'accepted'))).toEqual(
+        forged.map(() => 'ERR_TOKEN_MALFORMED'),
+      );
+      expect(own.jwksFetches).toBe(0);
+      const kid = await own.addKey('PS256');
+      // A kid at the bound is looked up as any other.
+      await expect(
+        verifier.verify('acme', await own.idToken('sub-1', 'app', {}, { kidHeader: 'k'.repeat(256) })),
+      ).rejects.toMatchObject({ code: 'ERR_TOKEN_KEY_UNKNOWN' });
+      expect((await verifier.verify('acme', await own.idToken('sub-1', 'app', {}, { kid }))).subject).toBe('sub-1');
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('a kid that is not a string is TOKEN_MALFORMED', async () => {
+    const verifier = verifierWith();
+    const [header = '', payload = '', signature = ''] = (await idp.idToken('sub-1', 'app')).split('.');
+    const decoded = JSON.parse(Buffer.from(header, 'base64url').toString()) as Record<string, unknown>;
+    for (const kid of [42, ['k'], { k: 1 }]) {
+      const forged = Buffer.from(JSON.stringify({ ...decoded, kid })).toString('base64url');
+      await expect(verifier.verify('acme', `${forged}.${payload}.${signature}`)).rejects.toMatchObject({
+        code: 'ERR_TOKEN_MALFORMED',
+      });
     }
   });
 });
