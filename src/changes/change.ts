@@ -185,3 +185,10 @@ export function retentionOf(change: Change): number | undefined {
   if (change.kind !== 'sid.revoke') return undefined;
   return Math.max(1, change.data.expires_at - Math.floor(change.at / 1000));
 }
+
+/**
+ * userNames of users a sidecar provisions at first sign-in without a verified
+ * e-mail (`jit:<user id>`): reserved, so that no IdP can provision one over
+ * SCIM and no sign-in can take one an IdP provisioned.
+ */
+export const JIT_USER_NAME_PREFIX = 'jit:';

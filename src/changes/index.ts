@@ -1,4 +1,4 @@
-export { CHANGE_KINDS, CHANGE_VERSION, POSTURE_KINDS, retentionOf } from './change.js';
+export { CHANGE_KINDS, CHANGE_VERSION, JIT_USER_NAME_PREFIX, POSTURE_KINDS, retentionOf } from './change.js';
 export type {
   Change,
   ChangeEnvelope,

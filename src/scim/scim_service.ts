@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { JIT_USER_NAME_PREFIX } from '../changes/index.js';
 import type { Change, ChangeKind, ChangeOf } from '../changes/index.js';
 import type { Logger } from '../logging/index.js';
 import type { DirectoryReader, GroupRecord, UserRecord } from '../store/index.js';
@@ -613,6 +614,16 @@ export class ScimService {
 
   /** The replica's view, before any claim: a cheap 409 for a name this replica already sees taken. */
   #requireUniqueUserName(tenantId: string, userName: string, self: string | undefined): void {
+    if (userName.toLowerCase().startsWith(JIT_USER_NAME_PREFIX)) {
+      const own = self === undefined ? undefined : this.#directory.user(tenantId, self)?.userName;
+      // A user the sidecar provisioned at sign-in keeps its name; no IdP may give one out.
+      if (own !== userName) {
+        throw new ScimError(
+          'ERR_SCIM_INVALID_VALUE',
+          `userName "${userName}": names beginning "${JIT_USER_NAME_PREFIX}" are reserved for users provisioned at sign-in`,
+        );
+      }
+    }
     if (this.#directory.userIdsByUserName(tenantId, userName).some((id) => id !== self)) {
       throw nameTaken('User', userName);
     }

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { JIT_USER_NAME_PREFIX } from '../changes/index.js';
 import type { Change, ChangeKind, ChangeOf } from '../changes/index.js';
 import type { TenantSettings } from '../config/index.js';
 import type { Logger } from '../logging/index.js';
@@ -378,7 +379,7 @@ export class SessionAuthority {
  * e-mail addresses, logins).
  */
 export function jitUserName(userId: string): string {
-  return `jit:${userId}`;
+  return `${JIT_USER_NAME_PREFIX}${userId}`;
 }
 
 /** A UUID-shaped id derived from the IdP identity: every sidecar computes the same. */

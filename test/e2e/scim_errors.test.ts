@@ -407,3 +407,16 @@ describe('every answer under the base URL is a SCIM one', () => {
     );
   });
 });
+
+describe('reserved names', () => {
+  it('no IdP may provision a userName of the jit: namespace, whose users a sidecar creates at sign-in', async () => {
+    for (const userName of ['jit:0b3f1c2e-0000-4000-8000-000000000000', 'JIT:anything']) {
+      const r = await refused(async () => await scim.post('/Users', { schemas: [USER_SCHEMA], userName }));
+      expect(r).toMatchObject({ status: 400, body: { scimType: 'invalidValue' } });
+    }
+    const rename = await refused(
+      async () => await scim.patch(`/Users/${userId}`, [{ op: 'replace', path: 'userName', value: 'jit:x' }]),
+    );
+    expect(rename.status).toBe(400);
+  });
+});
