@@ -328,9 +328,18 @@ decision := {"decision": "deny", "reasons": [reason("POLICY_RESULT_INVALID", con
 
 # A forced re-authentication must not be satisfied by the IdP's existing
 # session, hence max_age 0; an expired session only needs a new assertion.
-renewal_challenge := object.union(base_challenge, {"max_age": 0}) if {
+renewal_challenge := object.union(renewal_base, {"max_age": 0}) if {
 	some r in session_renewals
 	r.code in {"REAUTHENTICATION_REQUIRED", "ASSURANCE_LEVEL_DECREASED"}
+} else := renewal_base
+
+# A renewed session should be at least as strong as the one it replaces: with
+# no requirement of its own, the request asks the IdP for the session's acr.
+renewal_base := base_challenge if {
+	count(merged_acr_values) > 0
+} else := {"acr_values": [input.session.acr]} if {
+	is_string(input.session.acr)
+	input.session.acr != ""
 } else := base_challenge
 
 requirement_challenge := object.union(base_challenge, {"max_age": required_max_age}) if {

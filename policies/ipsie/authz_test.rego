@@ -57,7 +57,18 @@ test_expired_session_steps_up if {
 	d := decide(request(user, object.union(session, {"expires_at": now})), permissive)
 	d.decision == "step_up"
 	d.reasons[0].code == "SESSION_EXPIRED"
-	d.step_up == {"acr_values": []}
+
+	# The new session should be as strong as the expired one: its acr is asked for.
+	d.step_up == {"acr_values": ["phr"]}
+}
+
+test_renewal_asks_for_the_requirement_or_else_the_sessions_acr if {
+	decreased := object.union(request(user, session), {"posture": {"assurance": {"decreased_at": now - 10}}})
+	decide(decreased, permissive).step_up == {"acr_values": ["phr"], "max_age": 0}
+	strict := {"allow": true, "requirement": {"acr_values": ["phrh"]}}
+	decide(decreased, strict).step_up == {"acr_values": ["phrh"], "max_age": 0}
+	no_acr := object.union(request(user, object.remove(session, ["acr"])), {"posture": {"assurance": {"decreased_at": now - 10}}})
+	decide(no_acr, permissive).step_up == {"acr_values": [], "max_age": 0}
 }
 
 test_forced_reauthentication_steps_up_with_max_age_zero if {

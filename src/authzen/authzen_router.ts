@@ -236,6 +236,7 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
       context['step_up'] = {
         acr_values: decision.stepUp.acrValues,
         ...(decision.stepUp.maxAge === undefined ? {} : { max_age: decision.stepUp.maxAge }),
+        authorization_params: decision.stepUp.authorizationParams,
         www_authenticate: stepUpChallenge(decision.stepUp),
       };
     }

@@ -1,4 +1,4 @@
-import type { PolicyDecision } from '../policy/index.js';
+import type { PolicyDecision, StepUpChallenge } from '../policy/index.js';
 import type { SubjectRef } from '../store/index.js';
 
 /** The subject of a Check: a store reference, or a raw token to verify first. */
@@ -47,9 +47,15 @@ export interface BatchCheckRequest {
   readonly minSequence: number;
 }
 
-/** A policy decision with what identifies it. */
-export interface Decision extends PolicyDecision {
+/** A policy decision with what identifies it, and for a step-up what to send the subject's IdP. */
+export interface Decision extends Omit<PolicyDecision, 'stepUp'> {
   readonly decisionId: string;
+  readonly stepUp: StepUpRequest | undefined;
+}
+
+/** The policy's step-up, with the authorization-request parameters for the subject's IdP (docs/sessions.md). */
+export interface StepUpRequest extends StepUpChallenge {
+  readonly authorizationParams: Readonly<Record<string, string>>;
 }
 
 export interface CheckResult {

@@ -106,7 +106,11 @@ function decisionToProto(decision: Decision): BatchCheckResultProto {
     step_up:
       stepUp === undefined
         ? null
-        : { acr_values: [...stepUp.acrValues], ...(stepUp.maxAge === undefined ? {} : { max_age: stepUp.maxAge }) },
+        : {
+            acr_values: [...stepUp.acrValues],
+            ...(stepUp.maxAge === undefined ? {} : { max_age: stepUp.maxAge }),
+            authorization_params: { ...stepUp.authorizationParams },
+          },
     decision_id: decision.decisionId,
     www_authenticate: stepUp === undefined ? '' : stepUpChallenge(stepUp),
   };

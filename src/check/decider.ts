@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { PolicyInputEncoder } from '../policy/index.js';
 import type { PolicyDecision, PolicyRegistry, TenantPolicy } from '../policy/index.js';
+import { DEFAULT_STEP_UP_PARAMETERS } from '../config/index.js';
+import type { StepUpParameter } from '../config/index.js';
+import { authorizationParams } from '../session/index.js';
 import type { SessionAuthority, TokenIdentity } from '../session/index.js';
 import { TenantUnknownError } from '../store/index.js';
 import type { EntitlementReader, SubjectRef, SubjectSlice } from '../store/index.js';
@@ -46,6 +49,11 @@ export interface DeciderOptions {
   readonly observer?: DecisionObserver;
   /** Told of each live stored session a Check presents, with where the request came from (IPSIE SL3). */
   readonly onSessionPresented?: (presented: PresentedSession) => void;
+  /**
+   * Which authorization-request parameters a step-up gives for the IdP of the subject's session or token
+   * (undefined: not known, a user named directly). @defaultValue the OIDC essential `claims` request
+   */
+  readonly stepUpParameters?: (tenantId: string, issuer: string | undefined) => readonly StepUpParameter[];
 }
 
 /** Sees decisions as they are made; must not throw or block. */
@@ -94,8 +102,10 @@ export class Decider {
   readonly #maxSequenceWaitMs: number;
   readonly #onSessionPresented: ((presented: PresentedSession) => void) | undefined;
   readonly #observer: DecisionObserver | undefined;
+  readonly #stepUpParameters: (tenantId: string, issuer: string | undefined) => readonly StepUpParameter[];
 
   constructor(options: DeciderOptions) {
+    this.#stepUpParameters = options.stepUpParameters ?? (() => DEFAULT_STEP_UP_PARAMETERS);
     this.#observer = options.observer;
     this.#onSessionPresented = options.onSessionPresented;
     this.#reader = options.reader;
@@ -273,7 +283,23 @@ export class Decider {
   }
 
   #stamp(prepared: Prepared, action: CheckedAction, resource: CheckedResource, outcome: PolicyDecision): Decision {
-    const decision = { ...outcome, decisionId: randomUUID() };
+    const { stepUp } = outcome;
+    const issuer =
+      prepared.slice?.session?.issuer ?? (prepared.ref.kind === 'identity' ? prepared.ref.issuer : undefined);
+    const decision: Decision = {
+      ...outcome,
+      decisionId: randomUUID(),
+      stepUp:
+        stepUp === undefined
+          ? undefined
+          : {
+              ...stepUp,
+              authorizationParams: authorizationParams(
+                stepUp,
+                this.#stepUpParameters(prepared.policy.tenantId, issuer),
+              ),
+            },
+    };
     this.#log(prepared.policy, prepared.slice, action, resource, decision);
     // Every decision, single or batched, is made here: the one place to tell the observer.
     this.#observer?.decided(prepared.policy.tenantId, decision, {

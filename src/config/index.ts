@@ -18,9 +18,15 @@ export type {
   SignalsConfig,
   StoreConfig,
 } from './config.js';
-export { DEFAULT_LOGOUT_TOKEN_MAX_AGE_S, DEFAULT_MAX_SESSION_LIFETIME_S } from './tenant_settings.js';
+export {
+  DEFAULT_LOGOUT_TOKEN_MAX_AGE_S,
+  DEFAULT_MAX_SESSION_LIFETIME_S,
+  DEFAULT_STEP_UP_PARAMETERS,
+  STEP_UP_PARAMETERS,
+} from './tenant_settings.js';
 export type {
   BackchannelLogoutSettings,
+  StepUpParameter,
   IdentityProviderSettings,
   ReceiverSettings,
   TenantSettings,

@@ -41,9 +41,17 @@ export interface IdentityProviderSettings {
    * a token for one could pass for the other: the same client id, access-token audience or access-token client.
    */
   readonly tenantClaim: { readonly claim: string; readonly value: string } | undefined;
+  /** Which authorization-request parameters a step-up gives for this IdP. @defaultValue ["claims"] */
+  readonly stepUpParameters: readonly StepUpParameter[];
   /** OpenID Connect Back-Channel Logout 1.0 accepted from this IdP; undefined: its logout tokens are refused. */
   readonly backchannelLogout?: BackchannelLogoutSettings | undefined;
 }
+
+/** How an IdP is asked for an acr at step-up: the OIDC essential `claims` request, or `acr_values`. */
+export const STEP_UP_PARAMETERS = ['claims', 'acr_values'] as const;
+export type StepUpParameter = (typeof STEP_UP_PARAMETERS)[number];
+/** What a stock, certified OpenID Provider is bound by (OIDC Core §5.5.1.1). */
+export const DEFAULT_STEP_UP_PARAMETERS: readonly StepUpParameter[] = ['claims'];
 
 /** How an IdP's logout tokens are verified (docs/sessions.md). */
 export interface BackchannelLogoutSettings {
@@ -396,6 +404,7 @@ function parseIdp(r: Reader): IdentityProviderSettings {
     'access_tokens',
     'tenant_claim',
     'backchannel_logout',
+    'step_up_parameters',
   );
   const issuer = r.url('issuer');
   const discovery = r.boolean('discovery') ?? false;
@@ -444,9 +453,17 @@ function parseIdp(r: Reader): IdentityProviderSettings {
       maxTokenAgeS: b.positive('max_token_age_s') ?? DEFAULT_LOGOUT_TOKEN_MAX_AGE_S,
     };
   }
+  const stepUpParameters = r.has('step_up_parameters')
+    ? r.strings('step_up_parameters')
+    : [...DEFAULT_STEP_UP_PARAMETERS];
+  const unknown = stepUpParameters.find((p) => !(STEP_UP_PARAMETERS as readonly string[]).includes(p));
+  if (unknown !== undefined || stepUpParameters.length === 0) {
+    throw r.fail('step_up_parameters', `must list one or both of ${STEP_UP_PARAMETERS.join(', ')}`);
+  }
   return {
     issuer,
     clientId,
+    stepUpParameters: stepUpParameters as StepUpParameter[],
     jwksUri,
     discovery,
     algorithms,

@@ -1,3 +1,4 @@
+import { DEFAULT_STEP_UP_PARAMETERS } from '../config/index.js';
 import type { Config } from '../config/index.js';
 import { CheckServer, Decider, reasonLabel } from '../check/index.js';
 import type { BoundAddresses, PresentedSession } from '../check/index.js';
@@ -262,7 +263,13 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
               logger.error({ err: error, tenant, kind: 'auth.refused' }, 'audit record not stored');
             },
           });
+    // Which step-up parameters each tenant's IdP gets: keyed by tenant and issuer.
+    const stepUpParameters = new Map(
+      config.tenants.flatMap((t) => t.idps.map((idp) => [`${t.id}\0${idp.issuer}`, idp.stepUpParameters] as const)),
+    );
     const decider = new Decider({
+      stepUpParameters: (tenant, issuer) =>
+        (issuer === undefined ? undefined : stepUpParameters.get(`${tenant}\0${issuer}`)) ?? DEFAULT_STEP_UP_PARAMETERS,
       observer: {
         decided: (tenant, decision, about) => {
           metrics.decided(tenant, decision.kind, reasonLabel(decision.reasons[0]?.code));

@@ -9,6 +9,7 @@ export type {
 } from './session_authority.js';
 export { sessionFromAssertion } from './asserted_session.js';
 export type { AssertedSession } from './asserted_session.js';
-export { stepUpChallenge } from './step_up_challenge.js';
+export { authorizationParams, stepUpChallenge } from './step_up_challenge.js';
+export type { StepUp } from './step_up_challenge.js';
 export { SignInRefusedError } from './errors.js';
 export type { SignInErrorCode } from './errors.js';

@@ -127,7 +127,17 @@ describe('Check over gRPC with real OPA-compiled Wasm', () => {
     });
     expect(response.decision).toBe('DECISION_STEP_UP');
     expect(response.reasons.map((r) => r.code)).toEqual(['AUTHN_LEVEL_INSUFFICIENT']);
-    expect(response.step_up).toEqual({ acr_values: ['phr'], max_age: 900, _max_age: 'max_age' });
+    expect(response.step_up).toEqual({
+      acr_values: ['phr'],
+      max_age: 900,
+      _max_age: 'max_age',
+      // What to add to the OIDC authorization request: the acr as an essential claim (a user named directly: no
+      // IdP is known, so the default, which binds a stock OP).
+      authorization_params: {
+        max_age: '900',
+        claims: JSON.stringify({ id_token: { acr: { essential: true, values: ['phr'] } } }),
+      },
+    });
   });
 
   it('denies an unknown session and a revoked one', async () => {

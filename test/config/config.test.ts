@@ -177,6 +177,21 @@ describe('the tenants file', () => {
     expect(() => parse({ [id]: {} })).toThrow(/not a valid tenant id/);
   });
 
+  it('step_up_parameters: claims by default; acr_values, or both, for IdPs that take those; nothing else', () => {
+    const idp = (extra: Record<string, unknown>): unknown => ({
+      acme: {
+        idps: [{ issuer: 'https://idp.example', client_id: 'app', jwks_uri: 'https://idp.example/jwks', ...extra }],
+      },
+    });
+    const first = (config: unknown): unknown =>
+      (config as { tenants: { idps: { stepUpParameters: unknown }[] }[] }).tenants[0]?.idps[0]?.stepUpParameters;
+    expect(first(parse(idp({})))).toEqual(['claims']);
+    expect(first(parse(idp({ step_up_parameters: ['acr_values'] })))).toEqual(['acr_values']);
+    expect(first(parse(idp({ step_up_parameters: ['claims', 'acr_values'] })))).toEqual(['claims', 'acr_values']);
+    expect(() => parse(idp({ step_up_parameters: ['prompt'] }))).toThrow(/step_up_parameters/);
+    expect(() => parse(idp({ step_up_parameters: [] }))).toThrow(/step_up_parameters/);
+  });
+
   it("a tenant's own policy evaluation budget", () => {
     const config = parseConfig(file({ acme: { policy: { budget_ms: 200 } }, globex: {} }), read);
     expect(config.tenants.map((t) => t.policyBudgetMs)).toEqual([200, undefined]);
