@@ -15,7 +15,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   config: [],
   logging: ['config'],
   changes: [],
-  store: [],
+  store: ['changes'],
   policy: [],
   stream: ['changes', 'logging'],
   ingest: ['changes', 'logging', 'store', 'stream'],

@@ -18,6 +18,12 @@ export interface IdentityProviderSettings {
    * must equal. Undefined: no linking (IPSIE: account linking is off unless configured).
    */
   readonly link: { readonly claim: string; readonly field: 'externalId' | 'userName' } | undefined;
+  /**
+   * IPSIE AL2: the ID token claim holding the user's groups (or roles), and how its values map to the app's
+   * roles; at every sign-in through this IdP the user's roles become the mapped values. Undefined: roles are
+   * not taken from tokens.
+   */
+  readonly roles: { readonly claim: string; readonly map: Readonly<Record<string, string>> | undefined } | undefined;
   /** Session lifetime when the assertion has no `session_expiry`, in s. @defaultValue 3600 */
   readonly defaultSessionLifetimeS: number;
   /** No session lasts longer than this after authentication, whatever the assertion says, in s. @defaultValue 43200 */
@@ -405,6 +411,7 @@ function parseIdp(r: Reader): IdentityProviderSettings {
     'tenant_claim',
     'backchannel_logout',
     'step_up_parameters',
+    'roles',
   );
   const issuer = r.url('issuer');
   const discovery = r.boolean('discovery') ?? false;
@@ -460,9 +467,15 @@ function parseIdp(r: Reader): IdentityProviderSettings {
   if (unknown !== undefined || stepUpParameters.length === 0) {
     throw r.fail('step_up_parameters', `must list one or both of ${STEP_UP_PARAMETERS.join(', ')}`);
   }
+  let roles: IdentityProviderSettings['roles'];
+  if (r.has('roles')) {
+    const o = r.reader('roles').allow('claim', 'map');
+    roles = { claim: o.required('claim'), map: o.has('map') ? o.reader('map').stringMap() : undefined };
+  }
   return {
     issuer,
     clientId,
+    roles,
     stepUpParameters: stepUpParameters as StepUpParameter[],
     jwksUri,
     discovery,
@@ -567,6 +580,16 @@ class Reader {
     }
     if (value === '') throw this.fail(name, `names an empty file (${path})`);
     return value;
+  }
+
+  /** The object itself as string -> non-empty string. */
+  stringMap(): Record<string, string> {
+    const map: Record<string, string> = {};
+    for (const [key, value] of Object.entries(this.#object)) {
+      if (typeof value !== 'string' || value === '') throw this.fail(key, 'must be a non-empty string');
+      map[key] = value;
+    }
+    return map;
   }
 
   boolean(name: string): boolean | undefined {

@@ -3,6 +3,7 @@ import { JIT_USER_NAME_PREFIX } from '../changes/index.js';
 import type { Change, ChangeKind, ChangeOf } from '../changes/index.js';
 import type { TenantSettings } from '../config/index.js';
 import type { Logger } from '../logging/index.js';
+import { userDataOf } from '../store/index.js';
 import type { DirectoryReader, EntitlementReader } from '../store/index.js';
 import { SequenceConflictError } from '../stream/index.js';
 import type { ChangeSink } from '../stream/index.js';
@@ -78,7 +79,7 @@ export interface SessionAuthorityOptions {
   readonly tenants: readonly TenantSettings[];
   readonly verifier: TokenVerifier;
   readonly reader: EntitlementReader &
-    Pick<DirectoryReader, 'userIdsByUserName' | 'userIdsByExternalId' | 'userIdsByEmail' | 'bindingsOfUser'>;
+    Pick<DirectoryReader, 'user' | 'userIdsByUserName' | 'userIdsByExternalId' | 'userIdsByEmail' | 'bindingsOfUser'>;
   readonly logger: Logger;
   /** Publishes sign-ins to the state stream; without it sign-in is unavailable (standalone sidecar). */
   readonly changes?: ChangeSink | undefined;
@@ -187,7 +188,9 @@ export class SessionAuthority {
     await this.#claim(verified);
     // And after the claim's round trip to the stream, before users are looked up, linked or provisioned.
     this.#requireCurrent();
-    const { userId, binding, sequence: bound } = await this.#resolveUser(tenantId, verified, changes);
+    const { userId, binding, sequence: resolved } = await this.#resolveUser(tenantId, verified, changes);
+    const synced = await this.#syncFromToken(tenantId, userId, verified, changes);
+    const bound = Math.max(resolved, synced);
     const sessionId = randomUUID();
     const published = await changes.publish(
       this.#change(tenantId, 'session.start', {
@@ -336,12 +339,7 @@ export class SessionAuthority {
         `a provisioned user already has the name or address ${userName}: configure linking for this IdP instead of JIT`,
       );
     }
-    const attributes: Record<string, unknown> = {};
-    if (str('name') !== undefined) attributes['displayName'] = str('name');
-    if (str('given_name') !== undefined || str('family_name') !== undefined) {
-      attributes['name'] = { givenName: str('given_name'), familyName: str('family_name') };
-    }
-    if (email !== undefined) attributes['emails'] = [{ value: email, type: 'work', primary: true }];
+    const attributes = profileFromClaims(claims);
     let sequence = 0;
     try {
       sequence = (
@@ -368,6 +366,50 @@ export class SessionAuthority {
     return { userId, binding: 'provisioned', sequence: Math.max(sequence, binding.sequence) };
   }
 
+  /**
+   * What the IdP owns of the user, taken from its token at every sign-in: the roles its group claim maps to
+   * (IPSIE AL2, `roles` of the IdP's settings) and, for a user this sidecar provisioned from that IdP (JIT),
+   * the profile (IPSIE IL1: the IdP's attributes, not a snapshot of the first sign-in). A user provisioned
+   * over SCIM keeps the profile SCIM gives it. Published only when something differs, as the whole user
+   * with the stream sequence it was read at: a concurrent write wins, and the next sign-in tries again.
+   *
+   * @returns the sequence of the change, or 0 when nothing changed
+   */
+  async #syncFromToken(
+    tenantId: string,
+    userId: string,
+    verified: VerifiedToken,
+    changes: ChangeSink,
+  ): Promise<number> {
+    const current = this.#reader.user(tenantId, userId);
+    if (current === undefined) return 0;
+    const { idp, claims, issuer, subject } = verified;
+    let next = userDataOf(current);
+    if (idp.roles !== undefined) {
+      next = { ...next, roles: rolesFromClaim(claims[idp.roles.claim], idp.roles.map) };
+    }
+    if (userId === jitUserId(tenantId, issuer, subject)) {
+      next = { ...next, attributes: { ...next.attributes, ...profileFromClaims(claims) } };
+    }
+    const before = userDataOf(current);
+    if (
+      JSON.stringify(next.roles) === JSON.stringify(before.roles) &&
+      JSON.stringify(next.attributes) === JSON.stringify(before.attributes)
+    ) {
+      return 0;
+    }
+    try {
+      const published = await changes.publish(this.#change(tenantId, 'user.upsert', next), {
+        expectedLastSubjectSequence: current.version?.sequence ?? 0,
+      });
+      this.#logger.info({ tenant: tenantId, user_id: userId, issuer }, 'user updated from the identity provider');
+      return published.sequence;
+    } catch (error) {
+      if (!(error instanceof SequenceConflictError)) throw error;
+      return 0;
+    }
+  }
+
   #change<K extends ChangeKind>(tenant: string, kind: K, data: ChangeOf<K>['data']): Change {
     return { v: 1, id: randomUUID(), tenant, at: Date.now(), kind, data } as unknown as Change;
   }
@@ -380,6 +422,33 @@ export class SessionAuthority {
  */
 export function jitUserName(userId: string): string {
   return `${JIT_USER_NAME_PREFIX}${userId}`;
+}
+
+/**
+ * The profile an IdP asserts (OIDC Core §5.1), as the user's SCIM-shaped attributes: `displayName`, `name`,
+ * and the e-mail only when the IdP verified it (an unverified one is whatever the user typed in).
+ */
+function profileFromClaims(claims: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const str = (name: string): string | undefined => (typeof claims[name] === 'string' ? claims[name] : undefined);
+  const attributes: Record<string, unknown> = {};
+  if (str('name') !== undefined) attributes['displayName'] = str('name');
+  if (str('given_name') !== undefined || str('family_name') !== undefined) {
+    attributes['name'] = { givenName: str('given_name'), familyName: str('family_name') };
+  }
+  const email = claims['email_verified'] === true ? str('email') : undefined;
+  if (email !== undefined) attributes['emails'] = [{ value: email, type: 'work', primary: true }];
+  return attributes;
+}
+
+/**
+ * IPSIE AL2: the roles a group claim maps to. A claim holds a list of values (Entra: group object ids, Okta:
+ * group names) or one value; with a `map`, only mapped values give roles (an unmapped group grants nothing),
+ * without one each value is a role. Sorted and without duplicates, so the same claim gives the same roles.
+ */
+export function rolesFromClaim(value: unknown, map: Readonly<Record<string, string>> | undefined): string[] {
+  const values = (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string' && v !== '');
+  const roles = map === undefined ? values : values.flatMap((v) => (Object.hasOwn(map, v) ? [map[v] ?? ''] : []));
+  return [...new Set(roles.filter((r) => r !== ''))].sort();
 }
 
 /** A UUID-shaped id derived from the IdP identity: every sidecar computes the same. */

@@ -32,3 +32,4 @@ export type {
   TenantRecord,
   UserRecord,
 } from './records.js';
+export { userDataOf } from './records.js';

@@ -1,3 +1,5 @@
+import type { UserData } from '../changes/index.js';
+
 /**
  * The entitlement store's records: what the IdP told us about a tenant's
  * users, groups, sessions and posture. Times are Unix seconds.
@@ -25,6 +27,23 @@ export interface UserRecord {
   readonly extra?: Readonly<Record<string, unknown>>;
   /** Provenance, set by ingest: the stream sequence of the user's latest change (the SCIM version). */
   readonly version?: EntityVersion;
+}
+
+/**
+ * A stored user as the whole-entity change that would write it again: what a
+ * writer starts from to publish a modified user (with only its changes).
+ */
+export function userDataOf(user: UserRecord): UserData {
+  return {
+    id: user.id,
+    user_name: user.userName,
+    external_id: user.externalId ?? null,
+    active: user.active,
+    attributes: user.attributes,
+    roles: user.roles,
+    ...(user.version === undefined ? {} : { created_at: user.version.createdAt }),
+    ...(user.extra === undefined || Object.keys(user.extra).length === 0 ? {} : { extra: user.extra }),
+  };
 }
 
 /** Where an entity's current state came from in the stream. */

@@ -177,6 +177,24 @@ describe('the tenants file', () => {
     expect(() => parse({ [id]: {} })).toThrow(/not a valid tenant id/);
   });
 
+  it('roles: the claim and an optional map of its values to roles, each a non-empty string', () => {
+    const idp = (roles: unknown): unknown => ({
+      acme: {
+        idps: [{ issuer: 'https://idp.example', client_id: 'app', jwks_uri: 'https://idp.example/jwks', roles }],
+      },
+    });
+    const first = (config: unknown): unknown =>
+      (config as { tenants: { idps: { roles: unknown }[] }[] }).tenants[0]?.idps[0]?.roles;
+    expect(first(parse(idp({ claim: 'groups' })))).toEqual({ claim: 'groups', map: undefined });
+    expect(first(parse(idp({ claim: 'groups', map: { g1: 'admin' } })))).toEqual({
+      claim: 'groups',
+      map: { g1: 'admin' },
+    });
+    expect(() => parse(idp({ map: { g1: 'admin' } }))).toThrow(/roles.claim/);
+    expect(() => parse(idp({ claim: 'groups', map: { g1: 7 } }))).toThrow(/roles.map.g1/);
+    expect(() => parse(idp({ claim: 'groups', mapping: {} }))).toThrow(/mapping/);
+  });
+
   it('step_up_parameters: claims by default; acr_values, or both, for IdPs that take those; nothing else', () => {
     const idp = (extra: Record<string, unknown>): unknown => ({
       acme: {
