@@ -224,6 +224,12 @@ describe('opaque subjects', () => {
       opaqueId: 'sid-unknown',
     });
   });
+
+  it('an IdP session id shared by sessions of two users names both sessions and no single user', () => {
+    const resolved = resolve({ format: 'opaque', id: 'sid-shared' });
+    expect(sessionIds(resolved)).toEqual(['s-a', 's-b']);
+    expect(resolved.userId).toBeUndefined();
+  });
 });
 
 describe('complex subjects (SSF §3.3)', () => {
