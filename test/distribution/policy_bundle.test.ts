@@ -59,6 +59,8 @@ describe('policy bundles', () => {
 
   it.each([
     ['not JSON', new TextEncoder().encode('{"v":1,')],
+    ['JSON null', new TextEncoder().encode('null')],
+    ['a JSON list', new TextEncoder().encode('[]')],
     ['another version', stored({ v: 2 })],
     ['no tenant', stored({ tenant: undefined })],
     ['a tenant that is not a string', stored({ tenant: ['acme'] })],
