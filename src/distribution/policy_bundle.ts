@@ -61,14 +61,15 @@ export function encodeBundle(bundle: PolicyBundle): Uint8Array {
 
 /** @throws {PolicyBundleInvalidError} */
 export function decodeBundle(bytes: Uint8Array): PolicyBundle {
-  let raw: Record<string, unknown>;
+  let raw: unknown;
   try {
-    raw = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+    raw = JSON.parse(new TextDecoder().decode(bytes));
   } catch (cause) {
     throw new PolicyBundleInvalidError('a stored policy bundle is not JSON', { cause });
   }
   const object = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (
+    !object(raw) ||
     raw['v'] !== 1 ||
     typeof raw['tenant'] !== 'string' ||
     typeof raw['version'] !== 'string' ||

@@ -109,7 +109,9 @@ export class SubjectResolver {
       case 'opaque': {
         // CAEP names sessions this way; otherwise it may be a user id, or a stream id (verification).
         const { sessions, idpSessionId } = this.#sessions(tenantId, subject.id);
-        const owner = sessions.length > 0 ? sessions[0]?.userId : this.#userByOpaque(tenantId, subject.id);
+        // Sessions of several users (an id that is ours and another's sid, or two IdPs' sids) name none of them.
+        const owners = new Set(sessions.map((s) => s.userId));
+        const owner = sessions.length > 0 ? soleOwner(owners) : this.#userByOpaque(tenantId, subject.id);
         return {
           ...none,
           userId: owner,
@@ -170,6 +172,11 @@ export class SubjectResolver {
     }
     return ids[0];
   }
+}
+
+/** The user all these sessions belong to; undefined when there are none or several. */
+function soleOwner(owners: ReadonlySet<string>): string | undefined {
+  return owners.size === 1 ? [...owners][0] : undefined;
 }
 
 function emailOf(subject: SimpleSubject): string | undefined {

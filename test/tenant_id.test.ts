@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { isTenantId } from '../src/tenant_id.js';
+
+const REGO_KEYWORDS = [
+  'as',
+  'contains',
+  'data',
+  'default',
+  'else',
+  'every',
+  'false',
+  'if',
+  'import',
+  'in',
+  'input',
+  'not',
+  'null',
+  'package',
+  'some',
+  'true',
+  'with',
+];
+
+describe('isTenantId', () => {
+  it.each(['a', 'acme', 'acme_2', 'a0', 'a'.repeat(63), 'ifx', 'data_eu', 'not_a_keyword'])('accepts %j', (id) => {
+    expect(isTenantId(id)).toBe(true);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['64 characters', 'a'.repeat(64)],
+    ['upper case', 'Acme'],
+    ['a leading digit', '1acme'],
+    ['a leading underscore', '_acme'],
+    ['a hyphen', 'ac-me'],
+    ['a dot (a NATS subject separator)', 'ac.me'],
+    ['a NATS wildcard', 'acme>'],
+    ['a NATS wildcard alone', '*'],
+    ['a space', 'ac me'],
+    ['a trailing newline', 'acme\n'],
+    ['a leading newline', '\nacme'],
+    ['a NUL byte', 'acme\0'],
+    ['a Cyrillic look-alike letter', '\u0430cme'],
+    ['a full-width letter', '\uff41cme'],
+    ['a combining accent', 'acme\u0301'],
+  ])('refuses %s', (_what, id) => {
+    expect(isTenantId(id)).toBe(false);
+  });
+
+  it.each(REGO_KEYWORDS)('refuses the Rego keyword %j (package tenants.%s would not be a plain path)', (keyword) => {
+    expect(isTenantId(keyword)).toBe(false);
+  });
+
+  it.each([
+    ['a number', 42],
+    ['null', null],
+    ['undefined', undefined],
+    ['an array holding a valid id', ['acme']],
+    ['an object that prints as a valid id', { toString: () => 'acme' }],
+    ['a String object', new String('acme')],
+  ])('refuses %s: only a string is a tenant id', (_what, value) => {
+    expect(isTenantId(value)).toBe(false);
+  });
+});
