@@ -377,13 +377,22 @@ describe('responses', () => {
     const response = answered(
       service.Check,
       checkResponseToProto({
-        decision: decision('step_up', { acrValues: ['phrh', 'phr'], maxAge: 0 }),
+        decision: decision('step_up', {
+          acrValues: ['phrh', 'phr'],
+          maxAge: 0,
+          authorizationParams: { max_age: '0', prompt: 'login' },
+        }),
         policyVersion: 'v',
         sequence: 1,
       }),
     );
     expect(response.decision).toBe('DECISION_STEP_UP');
-    expect(response.step_up).toEqual({ acr_values: ['phrh', 'phr'], max_age: 0, _max_age: 'max_age' });
+    expect(response.step_up).toEqual({
+      acr_values: ['phrh', 'phr'],
+      max_age: 0,
+      _max_age: 'max_age',
+      authorization_params: { max_age: '0', prompt: 'login' },
+    });
     expect(response.www_authenticate).toBe(
       'Bearer error="insufficient_user_authentication", error_description="A different authentication level is required", acr_values="phrh phr", max_age="0"',
     );
@@ -393,7 +402,7 @@ describe('responses', () => {
     const response = answered(
       service.Check,
       checkResponseToProto({
-        decision: decision('step_up', { acrValues: ['phr'], maxAge: undefined }),
+        decision: decision('step_up', { acrValues: ['phr'], maxAge: undefined, authorizationParams: {} }),
         policyVersion: 'v',
         sequence: 1,
       }),
@@ -406,7 +415,11 @@ describe('responses', () => {
     const response = answered(
       service.BatchCheck,
       batchCheckResponseToProto({
-        decisions: [decision('deny'), decision('allow'), decision('step_up', { acrValues: [], maxAge: 60 })],
+        decisions: [
+          decision('deny'),
+          decision('allow'),
+          decision('step_up', { acrValues: [], maxAge: 60, authorizationParams: { max_age: '60' } }),
+        ],
         policyVersion: 'v',
         sequence: 3,
       }),

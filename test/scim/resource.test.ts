@@ -118,12 +118,10 @@ describe('normalizeResource', () => {
     });
   });
 
-  it('takes a single complex value where a list is expected as a list of one', () => {
-    expect(
-      normalizeResource(USER, { userName: 'a@x', emails: { value: 'a@x', type: 'work' } }, { requireSchemas: false })[
-        'emails'
-      ],
-    ).toEqual([{ value: 'a@x', type: 'work' }]);
+  it('refuses a single complex value where a list is expected (RFC 7643 §2.4: a JSON array)', () => {
+    expect(() =>
+      normalizeResource(USER, { userName: 'a@x', emails: { value: 'a@x', type: 'work' } }, { requireSchemas: false }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_SCIM_INVALID_VALUE' }));
   });
 
   it('keeps unicode and a 4096-character string as sent', () => {
