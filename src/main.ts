@@ -40,7 +40,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   let config;
   try {
-    config = parseConfig(process.env);
+    config = parseConfig(process.env, undefined, role);
   } catch (error) {
     if (error instanceof ConfigInvalidError) {
       process.stderr.write(`${error.message}\n`);

@@ -8,7 +8,13 @@ import type { TenantSettings } from './tenant_settings.js';
 /** The project root (this file is `src/config/config.ts` or `dist/config/config.js`). */
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-export const DEFAULT_STORE_PATH = 'data/sidecar.db';
+/** The two processes a config is for: each keeps its own store. */
+export type ConfigRole = 'sidecar' | 'gateway';
+/** Each role's store file, so that a sidecar and a gateway started in one folder never share one. */
+export const DEFAULT_STORE_PATHS: Readonly<Record<ConfigRole, string>> = {
+  sidecar: 'data/sidecar.db',
+  gateway: 'data/gateway.db',
+};
 export const DEFAULT_GRPC_SOCKET = 'data/sidecar.sock';
 export const DEFAULT_GRPC_SOCKET_MODE = 0o660;
 export const DEFAULT_BATCH_MAX_ITEMS = 100;
@@ -66,8 +72,6 @@ export interface GrpcConfig {
   readonly socketMode: number;
   /** `host:port` of the sidecar's OpenID AuthZEN HTTP listener; undefined: off. */
   readonly authzenAddress: string | undefined;
-  /** `host:port` of the sidecar's `/healthz`, `/readyz` and `/metrics`; undefined: off. */
-  readonly healthAddress: string | undefined;
   /** Share of allowed decisions sent to the audit trail, 0 to 1. @defaultValue 0 */
   readonly decisionAuditRate: number;
   /** Share of denials and step-ups sent to the audit trail, 0 to 1. @defaultValue the allow rate */
@@ -162,8 +166,14 @@ export interface PolicyConfig {
   readonly budgetMs: number;
 }
 
+export interface HealthConfig {
+  /** `host:port` of the role's `/healthz`, `/readyz` and `/metrics`; undefined: off. */
+  readonly address: string | undefined;
+}
+
 export interface Config {
   readonly store: StoreConfig;
+  readonly health: HealthConfig;
   readonly grpc: GrpcConfig;
   readonly policy: PolicyConfig;
   readonly nats: NatsConfig;
@@ -186,6 +196,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 export function parseConfig(
   variables: Env,
   readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+  role: ConfigRole = 'sidecar',
 ): Config {
   const env = withConfigFile(variables, readFile);
   const listeners = grpcListeners(env);
@@ -195,15 +206,15 @@ export function parseConfig(
   }
   return deepFreeze({
     store: {
-      path: env['IPSIE_STORE_PATH'] ?? DEFAULT_STORE_PATH,
+      path: env['IPSIE_STORE_PATH'] ?? DEFAULT_STORE_PATHS[role],
       subjectCacheSize: nonNegativeInteger(env, 'IPSIE_SUBJECT_CACHE_SIZE', DEFAULT_SUBJECT_CACHE_SIZE),
       checkMs: nonNegativeInteger(env, 'IPSIE_STORE_CHECK_MS', DEFAULT_STORE_CHECK_MS),
       setAsideKept: positiveInteger(env, 'IPSIE_STORE_SET_ASIDE_KEPT', DEFAULT_STORE_SET_ASIDE_KEPT),
     },
+    health: { address: hostPort(env, 'IPSIE_HEALTH_ADDRESS') },
     grpc: {
       ...listeners,
       authzenAddress: hostPort(env, 'IPSIE_AUTHZEN_ADDRESS'),
-      healthAddress: hostPort(env, 'IPSIE_HEALTH_ADDRESS'),
       decisionAuditRate: fraction(env, 'IPSIE_DECISION_AUDIT_RATE'),
       decisionAuditDenyRate:
         env['IPSIE_DECISION_AUDIT_DENY_RATE'] === undefined

@@ -4,10 +4,12 @@ export {
   DEFAULT_GRPC_SOCKET,
   DEFAULT_GRPC_SOCKET_MODE,
   DEFAULT_OPA_BUILD_TIMEOUT_MS,
-  DEFAULT_STORE_PATH,
+  DEFAULT_STORE_PATHS,
 } from './config.js';
 export type {
   Config,
+  ConfigRole,
+  HealthConfig,
   TokensConfig,
   GatewayConfig,
   GrpcConfig,

@@ -384,7 +384,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       { address: config.gateway.address, port: bound.port, tenants: config.tenants.length },
       'gateway listening',
     );
-    const healthAddress = config.grpc.healthAddress;
+    const healthAddress = config.health.address;
     if (healthAddress !== undefined) {
       const probes = createGatewayApp({
         logger,

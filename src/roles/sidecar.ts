@@ -350,7 +350,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       authzen = bound.server;
       authzenUrl = `http://${authzenAddress.slice(0, authzenAddress.lastIndexOf(':'))}:${bound.port}`;
     }
-    const healthAddress = config.grpc.healthAddress;
+    const healthAddress = config.health.address;
     if (healthAddress !== undefined) {
       const feed = ingestor;
       const app = createGatewayApp({

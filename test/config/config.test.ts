@@ -32,6 +32,13 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ IPSIE_STORE_CHECK_MS: '-1' })).toThrow(/IPSIE_STORE_CHECK_MS/);
   });
 
+  it("each role has its own store file by default; the health address is the role's, not gRPC's", () => {
+    expect(parseConfig({}).store.path).toBe('data/sidecar.db');
+    expect(parseConfig({}, undefined, 'gateway').store.path).toBe('data/gateway.db');
+    expect(parseConfig({ IPSIE_STORE_PATH: '/x.db' }, undefined, 'gateway').store.path).toBe('/x.db');
+    expect(parseConfig({ IPSIE_HEALTH_ADDRESS: '0.0.0.0:9090' }).health).toEqual({ address: '0.0.0.0:9090' });
+  });
+
   it('an empty address turns TCP off when a socket is configured', () => {
     const config = parseConfig({ IPSIE_GRPC_ADDRESS: '', IPSIE_GRPC_SOCKET: '/tmp/x.sock' });
     expect(config.grpc.address).toBeUndefined();
