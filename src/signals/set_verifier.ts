@@ -87,6 +87,12 @@ export class SetVerifier {
     } catch (error) {
       throw refusal(error);
     }
+    // SSF §4.1.2, §4.1.7: a JWT with a subject or an expiry is some other kind of token, never a SET.
+    if (claims.sub !== undefined) {
+      throw new SetRefusedError('invalid_request', 'a SET must not carry "sub" (SSF §4.1.2): its subject is "sub_id"');
+    }
+    if (claims.exp !== undefined)
+      throw new SetRefusedError('invalid_request', 'a SET must not carry "exp" (SSF §4.1.7)');
     const audience = claims.aud;
     const audiences = typeof audience === 'string' ? [audience] : Array.isArray(audience) ? audience : [];
     if (!audiences.includes(transmitter.audience)) {
@@ -160,7 +166,7 @@ function refusal(error: unknown): Error {
     return new SetRefusedError('invalid_key', 'the SET key or algorithm is not accepted', { cause: error });
   }
   if (error instanceof joseErrors.JWTExpired) {
-    return new SetRefusedError('invalid_request', 'the SET has expired (SETs should not carry "exp")', {
+    return new SetRefusedError('invalid_request', 'a SET must not carry "exp" (SSF §4.1.7), and this one has expired', {
       cause: error,
     });
   }

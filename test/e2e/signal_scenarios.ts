@@ -742,6 +742,13 @@ export function describeRefusals(): void {
       expect(gw.gateway.store.user(TENANT, mo.id)?.userName).toBe(mo.email);
     });
 
+    it('a SET carrying "sub" or "exp" (SSF §4.1.2, §4.1.7: never taken for another kind of JWT)', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      await refused(await disable({ claims: { sub: mo.sub } }), 'invalid_request', /"sub"/, mo);
+      await refused(await disable({ claims: { exp: now + 600 } }), 'invalid_request', /"exp"/, mo);
+      await refused(await disable({ claims: { exp: now - 600 } }), 'invalid_request', /"exp"/, mo);
+    });
+
     it('two events in one SET', async () => {
       const two = await disable({ alsoEvents: { [`${RISC}account-purged`]: {} } });
       await refused(two, 'invalid_request', /exactly one event/, mo);
