@@ -774,3 +774,93 @@ export function describeRefusals(): void {
     });
   });
 }
+
+/** Every subject identifier format a transmitter may send, and the hostile shapes of each. */
+export function describeSubjectFormats(): void {
+  describe(`subject identifiers over ${mode}`, () => {
+    const disabled = async (subject: Record<string, unknown>, event: Record<string, unknown> = {}): Promise<string> =>
+      await tx.set(`${RISC}account-disabled`, subject, event);
+
+    it('aliases (RFC 9493 §3.2.8): the identifiers this receiver knows name the user; the others are passed over', async () => {
+      const ka = await person('ka');
+      const aliases = {
+        format: 'aliases',
+        identifiers: [
+          { format: 'did', url: 'did:example:123456' },
+          { format: 'catalog_item', catalog_id: 'c0384/winter/2354122' },
+          { format: 'iss_sub', iss: tx.issuer, sub: ka.sub },
+          email(ka),
+        ],
+      };
+      const seq = await accepted(await disabled(aliases));
+      expect(codes(await t.tcp.check(request({ user_id: ka.id }, seq)))).toEqual(['ACCOUNT_DISABLED']);
+    });
+
+    it('aliases naming two users, nested, empty, none this receiver knows, or too many: refused', async () => {
+      const [la, le] = [await person('la'), await person('le')];
+      const aliases = (identifiers: unknown[]): Record<string, unknown> => ({ format: 'aliases', identifiers });
+      await refused(await disabled(aliases([email(la), email(le)])), 'invalid_request', /different users/, la);
+      await refused(await disabled(aliases([email(la), aliases([email(la)])])), 'invalid_request', /nested/, la);
+      await refused(await disabled(aliases([])), 'invalid_request', /identifiers/, la);
+      const unknown = aliases([{ format: 'catalog_item', catalog_id: 'c1' }]);
+      await refused(await disabled(unknown), 'invalid_request', /no identifier/, la);
+      const many = aliases(Array.from({ length: 33 }, () => email(la)));
+      await refused(await disabled(many), 'invalid_request', /at most 32/, la);
+      expect((await t.tcp.check(request({ user_id: le.id }, await producer.lastSequence()))).decision).toBe(
+        'DECISION_ALLOW',
+      );
+    });
+
+    it('a legacy subject in the event, typed by subject_type (Google RISC), names the user', async () => {
+      const legacy = async (subject: Record<string, unknown>): Promise<string> =>
+        await tx.set(
+          `${RISC}account-disabled`,
+          {},
+          { subject, reason: 'hijacking' },
+          { claims: { sub_id: undefined } },
+        );
+      const ma = await person('ma');
+      const byAccount = await accepted(await legacy({ subject_type: 'iss-sub', iss: tx.issuer, sub: ma.sub }));
+      expect(codes(await t.tcp.check(request({ user_id: ma.id }, byAccount)))).toEqual(['ACCOUNT_DISABLED']);
+      const me = await person('me');
+      const byEmail = await accepted(await legacy({ subject_type: 'email', email: me.email }));
+      expect(codes(await t.tcp.check(request({ user_id: me.id }, byEmail)))).toEqual(['ACCOUNT_DISABLED']);
+    });
+
+    it('subject_type contradicting format, or a legacy subject naming another user than sub_id: refused', async () => {
+      const [mi, mo] = [await person('mi'), await person('mo2')];
+      const contradiction = { format: 'email', subject_type: 'iss-sub', email: mi.email, iss: tx.issuer, sub: mi.sub };
+      await refused(await disabled(contradiction), 'invalid_request', /subject_type/, mi);
+      const twoUsers = await tx.set(`${RISC}account-disabled`, email(mi), { subject: email(mo) });
+      await refused(twoUsers, 'invalid_request', /different users/, mi);
+      expect((await t.tcp.check(request({ user_id: mo.id }, await producer.lastSequence()))).decision).toBe(
+        'DECISION_ALLOW',
+      );
+    });
+
+    it('a complex subject’s members this receiver cannot process are passed over (SSF §3.5: best effort)', async () => {
+      const na = await person('na');
+      const complex = {
+        format: 'complex',
+        user: email(na),
+        device: { format: 'ip-addresses', 'ip-addresses': ['198.51.100.7'] },
+        application: { format: 'catalog_item', catalog_id: 'c0384/winter/2354122' },
+        group: { format: 'opaque', id: 'engineering' },
+        org_unit: { format: 'email' },
+        workload: { format: 'uri', uri: 'spiffe://umbrella.example/ns/default' },
+      };
+      const seq = await accepted(await disabled(complex));
+      expect(codes(await t.tcp.check(request({ user_id: na.id }, seq)))).toEqual(['ACCOUNT_DISABLED']);
+    });
+
+    it('a complex subject whose tenant cannot be compared with this customer is refused', async () => {
+      const ne = await person('ne');
+      const complex = {
+        format: 'complex',
+        user: email(ne),
+        tenant: { format: 'catalog_item', catalog_id: 'umbrella-corp' },
+      };
+      await refused(await disabled(complex), 'access_denied', /tenant/, ne);
+    });
+  });
+}
