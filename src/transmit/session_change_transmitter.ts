@@ -171,7 +171,8 @@ export class SessionChangeTransmitter {
     return await new SignJWT({
       sub_id: this.#subject(o),
       events: { [CAEP_EVENT + receiver.sessionChangeEvent]: event },
-      txn: o.session_id,
+      // SSF §4.1.9: unique to the change that caused it (not the session, which changes again), same on retries.
+      txn: observationId(o),
     })
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'secevent+jwt' })
       .setIssuer(this.#options.issuer())
