@@ -22,6 +22,7 @@ export { DEFAULT_LOGOUT_TOKEN_MAX_AGE_S, DEFAULT_MAX_SESSION_LIFETIME_S } from '
 export type {
   BackchannelLogoutSettings,
   IdentityProviderSettings,
+  ReceiverManagementSettings,
   ReceiverSettings,
   TenantSettings,
   TransmitterSettings,
