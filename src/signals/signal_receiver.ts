@@ -79,6 +79,7 @@ export class SignalReceiver {
   readonly #readBarrier: () => Promise<void>;
   readonly #onOutcome: (tenant: string, delivery: Delivery['method'], result: string) => void;
   readonly #clock: () => number;
+  readonly #clockToleranceS: number;
   /** Per tenant: how long a token or session carrying a revoked IdP session id may still be presented, in s. */
   readonly #sidRevocationS: ReadonlyMap<string, number>;
 
@@ -93,6 +94,7 @@ export class SignalReceiver {
     this.#readBarrier = options.readBarrier ?? (() => Promise.resolve());
     this.#onOutcome = options.onOutcome ?? (() => undefined);
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
+    this.#clockToleranceS = options.clockToleranceS ?? 60;
     // A transmitter's sid may be any IdP's of the tenant: the longest session any of them allows.
     this.#sidRevocationS = new Map(
       options.tenants.map((t) => [t.id, sidRevocationLifetimeS(t.idps, options.clockToleranceS ?? 60)]),
@@ -185,6 +187,7 @@ export class SignalReceiver {
         directory: this.#directory,
         now: this.#clock(),
         issuedAt: verified.issuedAt,
+        clockToleranceS: this.#clockToleranceS,
         sidRevocationS: this.#sidRevocationS.get(tenantId) ?? sidRevocationLifetimeS([], 60),
         basis,
       }),

@@ -103,7 +103,8 @@ export function useSignalWorld(delivery: DeliveryMode, options: { pollIntervalMs
     };
     gw = await startTestGateway(nats.url, gatewayTenants, { IPSIE_HEALTH_ADDRESS: '127.0.0.1:0' });
     t = await startTestSidecar({
-      env: { IPSIE_NATS_URL: nats.url },
+      // These decisions are about signals, not evaluation budgets: a busy machine may take long to evaluate.
+      env: { IPSIE_NATS_URL: nats.url, IPSIE_POLICY_BUDGET_MS: '5000' },
       tenants: {
         [TENANT]: {
           idps: [
@@ -508,6 +509,67 @@ export function describeSignalEffects(): void {
         await tx.set(`${CAEP}risk-level-change`, email(gu), { principal: 'USER', current_level: 'LOW' }),
       );
       expect((await bySession(gu, low, 'vault')).decision).toBe('DECISION_ALLOW');
+    });
+
+    it('events out of order: one older than the state it would replace is accepted and changes nothing', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const at = (event: Record<string, unknown>, time: number): Record<string, unknown> => ({
+        ...event,
+        event_timestamp: time,
+      });
+      // The device became non-compliant 10 s ago; a report from before that, delivered late, says compliant.
+      const ju = await person('ju');
+      const device = { format: 'complex', device: { format: 'opaque', id: ju.device }, tenant: tenantMember() };
+      const compliance = (status: string): Record<string, unknown> => ({
+        previous_status: status === 'compliant' ? 'not-compliant' : 'compliant',
+        current_status: status,
+      });
+      await accepted(
+        await tx.set(`${CAEP}device-compliance-change`, device, at(compliance('not-compliant'), now - 10)),
+      );
+      const late = await accepted(
+        await tx.set(`${CAEP}device-compliance-change`, device, at(compliance('compliant'), now - 100)),
+      );
+      expect(codes(await bySession(ju, late, 'vault'))).toEqual(['DEVICE_NOT_COMPLIANT']);
+      // The same for user risk, and for an account enabled after a disabling that arrives late.
+      const ke = await person('ke');
+      const risk = (level: string): Record<string, unknown> => ({ principal: 'USER', current_level: level });
+      await accepted(await tx.set(`${CAEP}risk-level-change`, email(ke), at(risk('HIGH'), now - 10)));
+      const lower = await accepted(await tx.set(`${CAEP}risk-level-change`, email(ke), at(risk('LOW'), now - 100)));
+      expect(codes(await bySession(ke, lower, 'vault'))).toEqual(['RISK_TOO_HIGH']);
+      const li = await person('li');
+      await accepted(await tx.set(`${RISC}account-enabled`, email(li), at({}, now - 10)));
+      const disabled = await accepted(await tx.set(`${RISC}account-disabled`, email(li), at({}, now - 100)));
+      expect((await bySession(li, disabled)).decision).toBe('DECISION_ALLOW');
+      // An older decrease never moves the time sessions must be newer than back.
+      const lo = await person('lo2');
+      const decrease = { namespace: 'NIST-AAL', current_level: 'nist-aal1', change_direction: 'decrease' };
+      await accepted(await tx.set(`${CAEP}assurance-level-change`, email(lo), at(decrease, now - 10)));
+      const older = await accepted(await tx.set(`${CAEP}assurance-level-change`, email(lo), at(decrease, now - 100)));
+      await gw.gateway.ingestor.waitForSequence(older, 5_000);
+      expect(gw.gateway.store.posture(TENANT, 'assurance', lo.id)).toMatchObject({
+        decreased_at: now - 10,
+        'NIST-AAL': { at: now - 10 },
+      });
+    });
+
+    it('an event_timestamp in the future counts as now: a sign-out never outlives the sign-ins after it', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const future = now + 10 * 365 * 86_400;
+      const mu = await person('mu');
+      const revoked = await accepted(await tx.set(`${CAEP}session-revoked`, email(mu), { event_timestamp: future }));
+      expect(codes(await bySession(mu, revoked))).toEqual(['SESSION_REVOKED']);
+      const changed = await accepted(
+        await tx.set(`${CAEP}credential-change`, email(mu), {
+          credential_type: 'password',
+          change_type: 'update',
+          event_timestamp: future,
+        }),
+      );
+      await gw.gateway.ingestor.waitForSequence(changed, 5_000);
+      const slice = gw.gateway.store.readSubject(TENANT, { kind: 'user', userId: mu.id }).slice;
+      expect(slice?.signedOutBefore).toBeLessThanOrEqual(now + 120);
+      expect(slice?.reauthenticateAfter).toBeLessThanOrEqual(now + 120);
     });
 
     it('account-disabled denies and ends sessions; account-enabled allows again', async () => {

@@ -59,7 +59,8 @@ beforeAll(async () => {
     globex: { ssf: { receiver: { audience: 'https://idp.globex.example', management: management(GLOBEX_TOKEN) } } },
   };
   gw = await startTestGateway(nats.url, tenants, { IPSIE_SSF_SIGNING_KEYS_FILE: keysFile });
-  t = await startTestSidecar({ env: { IPSIE_NATS_URL: nats.url } });
+  // Decisions here are about transmitting, not evaluation budgets: a busy machine may take long to evaluate.
+  t = await startTestSidecar({ env: { IPSIE_NATS_URL: nats.url, IPSIE_POLICY_BUDGET_MS: '5000' } });
   await t.sidecar.deployPolicy({
     tenantId: TENANT,
     modules: new Map([['authz.rego', `package tenants.${TENANT}\n\nallow if input.action.name == "read"\n`]]),
