@@ -119,11 +119,12 @@ function parseAliases(o: Record<string, unknown>, where: string): AliasesSubject
   for (const [i, item] of list.entries()) {
     const at = `${where}.identifiers[${i}]`;
     const alias = asObject(item, at);
-    const format = formatOf(alias, at);
-    if (format === 'aliases') throw invalid(`${at}: aliases must not be nested (RFC 9493 §3.2.8)`);
-    if (format === 'complex') throw invalid(`${at}: a complex subject cannot be an alias`);
+    if (alias['format'] === 'aliases' || alias['subject_type'] === 'aliases') {
+      throw invalid(`${at}: aliases must not be nested (RFC 9493 §3.2.8)`);
+    }
+    if (alias['format'] === 'complex') throw invalid(`${at}: a complex subject cannot be an alias`);
     try {
-      identifiers.push(parseSimple(alias, format, at));
+      identifiers.push(parseSimple(alias, formatOf(alias, at), at));
     } catch (error) {
       // The point of aliases: the receiver acts on the names it knows and passes over the others.
       if (!(error instanceof SetRefusedError)) throw error;

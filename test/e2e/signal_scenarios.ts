@@ -850,6 +850,9 @@ export function describeSubjectFormats(): void {
         identifiers: [
           { format: 'did', url: 'did:example:123456' },
           { format: 'catalog_item', catalog_id: 'c0384/winter/2354122' },
+          // No format at all: an alias this receiver cannot read, passed over like the others.
+          { email: ka.email },
+          { format: 'email', subject_type: 'phone', email: ka.email },
           { format: 'iss_sub', iss: tx.issuer, sub: ka.sub },
           email(ka),
         ],
