@@ -33,7 +33,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   authzen: ['check', 'gateway', 'logging', 'session', 'store'],
   ext_authz: ['check', 'logging', 'session'],
   observability: [],
-  transmit: ['audit', 'config', 'logging', 'observations', 'store', 'stream'],
+  transmit: ['audit', 'config', 'gateway', 'logging', 'observations', 'store', 'stream'],
   roles: [
     'admin',
     'authzen',

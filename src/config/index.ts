@@ -30,6 +30,7 @@ export type {
   BackchannelLogoutSettings,
   StepUpParameter,
   IdentityProviderSettings,
+  ReceiverManagementSettings,
   ReceiverSettings,
   TenantSettings,
   TransmitterSettings,

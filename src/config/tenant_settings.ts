@@ -107,13 +107,25 @@ export interface TransmitterSettings {
 
 /** The tenant IdP's SSF receiver, to which the gateway transmits session changes (IPSIE SL3). */
 export interface ReceiverSettings {
-  /** RFC 8935 push endpoint. */
-  readonly endpointUrl: string;
+  /** RFC 8935 push endpoint configured here; a stream the receiver creates (`management`) takes its place. */
+  readonly endpointUrl: string | undefined;
   readonly bearerToken: string | undefined;
   /** The `aud` of the SETs we send. */
   readonly audience: string;
   /** What a session seen at a new IP or device is reported as. @defaultValue session-presented */
   readonly sessionChangeEvent: 'session-presented' | 'session-established';
+  /**
+   * The receiver manages its stream with us (SSF §8: configuration, status, subjects, verification),
+   * authenticated by one of these bearer tokens (SHA-256 hex); it may have us push only to these origins.
+   */
+  readonly management: ReceiverManagementSettings | undefined;
+}
+
+/** Stream management offered to a tenant's SSF receiver. */
+export interface ReceiverManagementSettings {
+  readonly bearerTokenSha256: readonly string[];
+  /** Origins (`https://host[:port]`) a stream's push endpoint may be at: we never push elsewhere. */
+  readonly endpointOrigins: readonly string[];
 }
 
 /** One tenant's settings from the tenants file (`IPSIE_TENANTS_FILE`). */
@@ -230,7 +242,28 @@ export function parseTenantSettings(
     };
   });
   checkSharedIdps(settings, at);
+  checkReceiverTokens(settings, at);
   return settings;
+}
+
+/** A receiver's management token names its tenant: one in two tenants would let either's receiver manage both. */
+function checkReceiverTokens(
+  tenants: readonly TenantSettings[],
+  at: (path: string, problem: string) => ConfigInvalidError,
+): void {
+  const owner = new Map<string, string>();
+  for (const tenant of tenants) {
+    for (const hash of tenant.ssf.receiver?.management?.bearerTokenSha256 ?? []) {
+      const other = owner.get(hash.toLowerCase());
+      if (other !== undefined && other !== tenant.id) {
+        throw at(
+          `tenants.${tenant.id}.ssf.receiver.management.bearer_token_sha256`,
+          `holds a token tenant ${other} has too`,
+        );
+      }
+      owner.set(hash.toLowerCase(), tenant.id);
+    }
+  }
 }
 
 /**
@@ -298,15 +331,42 @@ function parseSsf(r: Reader, readSecret: (path: string) => string): TenantSettin
   if (duplicate !== undefined) throw r.fail('transmitters', `lists issuer ${duplicate} twice`);
   let receiver: ReceiverSettings | undefined;
   if (r.has('receiver')) {
-    const o = r.reader('receiver').allow('endpoint_url', 'bearer_token_file', 'audience', 'session_change_event');
+    const o = r
+      .reader('receiver')
+      .allow('endpoint_url', 'bearer_token_file', 'audience', 'session_change_event', 'management');
     const event = o.string('session_change_event') ?? 'session-presented';
     if (event !== 'session-presented' && event !== 'session-established')
       throw o.fail('session_change_event', 'must be session-presented or session-established');
+    let management: ReceiverManagementSettings | undefined;
+    if (o.has('management')) {
+      const m = o.reader('management').allow('bearer_token_sha256', 'endpoint_origins');
+      const origins = m.strings('endpoint_origins');
+      if (origins.length === 0) throw m.fail('endpoint_origins', 'must name at least one origin');
+      management = {
+        bearerTokenSha256: hashes(m, 'bearer_token_sha256', true),
+        endpointOrigins: origins.map((origin, i) => {
+          let parsed: URL | undefined;
+          try {
+            parsed = new URL(origin);
+          } catch {
+            parsed = undefined;
+          }
+          if (parsed === undefined || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+            throw m.fail(`endpoint_origins[${i}]`, 'must be an origin: http(s)://host[:port], no path');
+          }
+          return origin;
+        }),
+      };
+    }
+    if (!o.has('endpoint_url') && management === undefined) {
+      throw o.fail('', 'needs endpoint_url or management: nowhere to send session changes');
+    }
     receiver = {
-      endpointUrl: o.url('endpoint_url'),
+      endpointUrl: o.has('endpoint_url') ? o.url('endpoint_url') : undefined,
       bearerToken: o.secret('bearer_token_file', readSecret),
       audience: o.required('audience'),
       sessionChangeEvent: event,
+      management,
     };
   }
   return { transmitters, receiver };

@@ -40,10 +40,13 @@ import { ensureObservationStream } from '../observations/index.js';
 import { EvaluationPool, PolicyCompiler } from '../policy/index.js';
 import type { EntitlementStore } from '../store/index.js';
 import {
+  createStreamManagementRoutes,
   createTransmitterRoutes,
+  OfferedStreams,
   SessionChangeTransmitter,
   SigningKeyRing,
   SigningKeysInvalidError,
+  StreamManagement,
 } from '../transmit/index.js';
 import { ChangePublisher, ChangeReader, connectNats, ensureStateStream, KvRegister } from '../stream/index.js';
 import { TokenVerifier } from '../tokens/index.js';
@@ -90,6 +93,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let keys: SigningKeyRing | undefined;
   let health: Server | undefined;
   let transmitter: SessionChangeTransmitter | undefined;
+  let streamManagement: StreamManagement | undefined;
   // Dry-runs evaluate uploaded policies off the event loop that serves every tenant's SCIM and SSF, within budget.
   const pool = new EvaluationPool({
     size: config.policy.workers,
@@ -270,6 +274,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     keys = keysFile === undefined ? undefined : await SigningKeyRing.load(keysFile, logger);
     keys?.reloadEvery(config.signals.keysReloadMs);
     const signingKeys = keys;
+    // Streams tenants' receivers create with us (SSF §8), shared by every replica.
+    const offeredStreams =
+      receivers.size === 0 ? undefined : await OfferedStreams.open(nc, { replicas: config.gateway.streamReplicas });
     transmitter =
       signingKeys === undefined
         ? undefined
@@ -281,7 +288,20 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             directory: store,
             archive: audit,
             logger,
+            ...(offeredStreams === undefined ? {} : { streams: offeredStreams }),
           });
+    streamManagement =
+      signingKeys === undefined || offeredStreams === undefined
+        ? undefined
+        : new StreamManagement({
+            receivers,
+            streams: offeredStreams,
+            keys: signingKeys,
+            issuer: () => publicUrl,
+            archive: audit,
+            logger,
+          });
+    const managed = streamManagement;
     // The tenant's audit trail (SIEM pull): what the gateway did for whom, stored before the answer.
     const auditRecord =
       (kind: 'scim.write' | 'policy.change' | 'admin.action') =>
@@ -348,7 +368,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         refusalsAudited,
         scimAudited,
         scim,
-        ...(signingKeys === undefined ? [] : [createTransmitterRoutes({ keys: signingKeys, issuer: () => publicUrl })]),
+        ...(signingKeys === undefined
+          ? []
+          : [
+              createTransmitterRoutes({
+                keys: signingKeys,
+                issuer: () => publicUrl,
+                streamManagement: managed?.offered ?? false,
+              }),
+            ]),
+        ...(managed?.offered === true ? [createStreamManagementRoutes({ management: managed, logger })] : []),
         createPushRouter({ receiver, logger, maxBodyBytes: config.signals.pushMaxBytes }),
         createLogoutRouter({ receiver: logouts, logger }),
         createAdminRouter({
@@ -418,6 +447,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           }),
         );
         await transmitter?.stop();
+        await managed?.stop();
         keys?.stop();
         refusals.close();
         await replica.stop();
@@ -430,6 +460,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     server?.close();
     health?.close();
     await transmitter?.stop();
+    await streamManagement?.stop();
     keys?.stop();
     await ingestor?.stop();
     await nc.close();

@@ -20,6 +20,11 @@ export interface VerifiedSet {
   readonly uri: string;
   readonly event: SecurityEvent;
   readonly subject: SubjectIdentifier;
+  /**
+   * The legacy `subject` inside the event (SSF §3.1.1) when `sub_id` is there
+   * too and it reads as an identifier: both must name one principal.
+   */
+  readonly eventSubject: SubjectIdentifier | undefined;
   readonly kid: string | undefined;
   /** The signature algorithm that verified. */
   readonly alg: string;
@@ -87,6 +92,12 @@ export class SetVerifier {
     } catch (error) {
       throw refusal(error);
     }
+    // SSF §4.1.2, §4.1.7: a JWT with a subject or an expiry is some other kind of token, never a SET.
+    if (claims.sub !== undefined) {
+      throw new SetRefusedError('invalid_request', 'a SET must not carry "sub" (SSF §4.1.2): its subject is "sub_id"');
+    }
+    if (claims.exp !== undefined)
+      throw new SetRefusedError('invalid_request', 'a SET must not carry "exp" (SSF §4.1.7)');
     const audience = claims.aud;
     const audiences = typeof audience === 'string' ? [audience] : Array.isArray(audience) ? audience : [];
     if (!audiences.includes(transmitter.audience)) {
@@ -113,7 +124,7 @@ export class SetVerifier {
       txn: typeof claims['txn'] === 'string' ? claims['txn'] : undefined,
       uri,
       event,
-      subject: subjectOf(claims, uri),
+      ...subjectsOf(claims, uri),
       kid: header.kid,
       alg,
     };
@@ -140,13 +151,29 @@ export class SetVerifier {
   }
 }
 
-/** `sub_id` (SSF §3.1); legacy transmitters put `subject` in the event itself. */
-function subjectOf(claims: JWTPayload, uri: string): SubjectIdentifier {
-  if (claims['sub_id'] !== undefined) return parseSubjectIdentifier(claims['sub_id']);
+/**
+ * `sub_id` (SSF §3.1); legacy transmitters put `subject` in the event itself
+ * (SSF §3.1.1), alone (Google's RISC) or besides `sub_id`.
+ */
+function subjectsOf(
+  claims: JWTPayload,
+  uri: string,
+): { subject: SubjectIdentifier; eventSubject: SubjectIdentifier | undefined } {
   const events = claims['events'] as Record<string, Record<string, unknown>>;
   const legacy = events[uri]?.['subject'];
-  if (legacy !== undefined) return parseSubjectIdentifier(legacy, 'events.subject');
-  throw new SetRefusedError('invalid_request', 'the SET has no "sub_id"');
+  if (claims['sub_id'] === undefined) {
+    if (legacy === undefined) throw new SetRefusedError('invalid_request', 'the SET has no "sub_id"');
+    return { subject: parseSubjectIdentifier(legacy, 'events.subject'), eventSubject: undefined };
+  }
+  const subject = parseSubjectIdentifier(claims['sub_id']);
+  if (legacy === undefined) return { subject, eventSubject: undefined };
+  try {
+    return { subject, eventSubject: parseSubjectIdentifier(legacy, 'events.subject') };
+  } catch (error) {
+    // `sub_id` governs; a legacy subject this receiver cannot read contradicts nothing it knows.
+    if (error instanceof SetRefusedError) return { subject, eventSubject: undefined };
+    throw error;
+  }
 }
 
 function refusal(error: unknown): Error {
@@ -160,7 +187,7 @@ function refusal(error: unknown): Error {
     return new SetRefusedError('invalid_key', 'the SET key or algorithm is not accepted', { cause: error });
   }
   if (error instanceof joseErrors.JWTExpired) {
-    return new SetRefusedError('invalid_request', 'the SET has expired (SETs should not carry "exp")', {
+    return new SetRefusedError('invalid_request', 'a SET must not carry "exp" (SSF §4.1.7), and this one has expired', {
       cause: error,
     });
   }

@@ -23,6 +23,8 @@ export interface EffectsContext {
   readonly now: number;
   /** When the SET was issued, Unix s: the event's time when it carries no `event_timestamp`. */
   readonly issuedAt: number;
+  /** Tolerated clock difference with transmitters, in s: how far ahead of `now` an event's time may be. */
+  readonly clockToleranceS: number;
   /** How long a token or session carrying a revoked IdP session id could still be valid, in s. */
   readonly sidRevocationS: number;
   /**
@@ -44,8 +46,20 @@ export interface EffectsContext {
  */
 export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, context: EffectsContext): Change[] {
   const { tenantId, directory, now } = context;
-  const when = event.eventTimestamp ?? context.issuedAt;
+  // An event cannot have happened after now: a time ahead (a skewed clock, milliseconds for seconds) counts as
+  // now, so a sign-out or re-authentication it orders never outlives the sign-ins after it.
+  const when = Math.min(event.eventTimestamp ?? context.issuedAt, now + context.clockToleranceS);
   const change = changeMaker(tenantId, now);
+  /**
+   * Whether the state this event would replace is from a later event: delivery
+   * does not keep order (retries, polls, replicas), and an older state must not
+   * overwrite a newer one (a device compliant again, an account enabled again).
+   */
+  const superseded = (kind: PostureKind, id: string, path: readonly string[]): boolean => {
+    let value: unknown = directory.posture(tenantId, kind, id);
+    for (const key of path) value = isRecord(value) ? value[key] : undefined;
+    return typeof value === 'number' && value > when;
+  };
   const user = (): string => {
     if (subject.userId === undefined) {
       throw new SetRefusedError('invalid_request', `sub_id names no user of this tenant (event ${event.type})`);
@@ -125,7 +139,9 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
     }
     case 'assurance-level-change': {
       const userId = user();
+      if (superseded('assurance', userId, [event.namespace, 'at'])) return [];
       const decreased = event.changeDirection === 'decrease';
+      const previous = directory.posture(tenantId, 'assurance', userId)?.['decreased_at'];
       return [
         posture('assurance', userId, {
           [event.namespace]: {
@@ -134,7 +150,8 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
             change_direction: event.changeDirection ?? null,
             at: when,
           },
-          ...(decreased ? { decreased_at: when } : {}),
+          // Sessions authenticated before the latest decrease step up: never move that time back.
+          ...(decreased ? { decreased_at: Math.max(when, typeof previous === 'number' ? previous : 0) } : {}),
         }),
       ];
     }
@@ -143,6 +160,7 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
       if (deviceId === undefined) {
         throw new SetRefusedError('invalid_request', 'device-compliance-change needs a sub_id with a device');
       }
+      if (superseded('device', deviceId, ['changed_at'])) return [];
       return [
         posture('device', deviceId, {
           compliant: event.currentStatus === 'compliant',
@@ -157,21 +175,29 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
         if (subject.deviceId === undefined) {
           throw new SetRefusedError('invalid_request', 'a DEVICE risk-level-change needs a sub_id with a device');
         }
+        if (superseded('device', subject.deviceId, ['risk', 'at'])) return [];
         return [posture('device', subject.deviceId, { risk: level })];
       }
       if (event.principal !== 'USER' && event.principal !== 'SESSION') return [];
-      return [posture('risk', user(), { ...level, principal: event.principal, reason: event.riskReason ?? null })];
+      const userId = user();
+      if (superseded('risk', userId, ['at'])) return [];
+      return [posture('risk', userId, { ...level, principal: event.principal, reason: event.riskReason ?? null })];
     }
     case 'account-disabled': {
       const userId = user();
+      // Enabled again since: the sessions signed in after that are the re-enabled account's.
+      if (superseded('account', userId, ['at'])) return [];
       const reason = event.reason ?? reasonText(event, 'account disabled by the identity provider');
       return [
         posture('account', userId, { disabled: true, reason, at: when }),
         signOut(userId, now, `account disabled: ${reason}`),
       ];
     }
-    case 'account-enabled':
-      return [posture('account', user(), { disabled: false, reason: null, at: when })];
+    case 'account-enabled': {
+      const userId = user();
+      if (superseded('account', userId, ['at'])) return [];
+      return [posture('account', userId, { disabled: false, reason: null, at: when })];
+    }
     case 'account-purged':
       return deletion(user(), directory, tenantId, change);
     case 'account-credential-change-required':

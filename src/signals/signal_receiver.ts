@@ -11,6 +11,7 @@ import { applicable, sidRevocationLifetimeS, signalEffects } from './signal_effe
 import type { EffectsDirectory } from './signal_effects.js';
 import { publishClaimed } from './claimed_publish.js';
 import type { SetArchive } from './claimed_publish.js';
+import type { SubjectIdentifier } from './subject_identifier.js';
 import { SubjectResolver } from './subject_resolver.js';
 import type { SubjectDirectory } from './subject_resolver.js';
 import type { TransmitterDirectory } from './transmitter_directory.js';
@@ -78,6 +79,7 @@ export class SignalReceiver {
   readonly #readBarrier: () => Promise<void>;
   readonly #onOutcome: (tenant: string, delivery: Delivery['method'], result: string) => void;
   readonly #clock: () => number;
+  readonly #clockToleranceS: number;
   /** Per tenant: how long a token or session carrying a revoked IdP session id may still be presented, in s. */
   readonly #sidRevocationS: ReadonlyMap<string, number>;
 
@@ -92,6 +94,7 @@ export class SignalReceiver {
     this.#readBarrier = options.readBarrier ?? (() => Promise.resolve());
     this.#onOutcome = options.onOutcome ?? (() => undefined);
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
+    this.#clockToleranceS = options.clockToleranceS ?? 60;
     // A transmitter's sid may be any IdP's of the tenant: the longest session any of them allows.
     this.#sidRevocationS = new Map(
       options.tenants.map((t) => [t.id, sidRevocationLifetimeS(t.idps, options.clockToleranceS ?? 60)]),
@@ -157,6 +160,12 @@ export class SignalReceiver {
       ? (await this.#transmitters.metadata(tenantId, transmitter.issuer)).criticalSubjectMembers
       : [];
     const resolved = this.#resolver.resolve(tenantId, subject, transmitter, critical);
+    if (verified.eventSubject !== undefined && resolved.userId !== undefined) {
+      const legacy = this.#legacyUser(tenantId, verified.eventSubject, transmitter);
+      if (legacy !== undefined && legacy !== resolved.userId) {
+        throw new SetRefusedError('invalid_request', 'sub_id and the event\'s "subject" name different users');
+      }
+    }
     if (event.type === 'verification' || event.type === 'stream-updated') {
       // SSF §8.1.4.1: these name the stream itself.
       const streamId = await this.#transmitters.knownStreamId(tenantId, transmitter.issuer);
@@ -178,11 +187,22 @@ export class SignalReceiver {
         directory: this.#directory,
         now: this.#clock(),
         issuedAt: verified.issuedAt,
+        clockToleranceS: this.#clockToleranceS,
         sidRevocationS: this.#sidRevocationS.get(tenantId) ?? sidRevocationLifetimeS([], 60),
         basis,
       }),
     );
     return { changes, basis };
+  }
+
+  /** The user a legacy event `subject` names besides `sub_id`; undefined when it names none this receiver can tell. */
+  #legacyUser(tenantId: string, subject: SubjectIdentifier, transmitter: TransmitterSettings): string | undefined {
+    try {
+      return this.#resolver.resolve(tenantId, subject, transmitter).userId;
+    } catch (error) {
+      if (error instanceof SetRefusedError) return undefined;
+      throw error;
+    }
   }
 
   async #store(verified: VerifiedSet, effects: Effects, compact: string, delivery: Delivery): Promise<AcceptedSet> {

@@ -1,7 +1,7 @@
 import type { TransmitterSettings } from '../config/index.js';
 import type { DirectoryReader, EntitlementReader, SessionRecord } from '../store/index.js';
 import { SetRefusedError } from './errors.js';
-import type { ComplexMember, SimpleSubject, SubjectIdentifier } from './subject_identifier.js';
+import type { ComplexSubject, MemberSubject, SimpleSubject, SubjectIdentifier } from './subject_identifier.js';
 
 /** What a `sub_id` names in one tenant's store. */
 export interface ResolvedSubject {
@@ -28,8 +28,6 @@ export type SubjectDirectory = Pick<
 > &
   Pick<EntitlementReader, 'readSubject'>;
 
-const HANDLED_MEMBERS: readonly ComplexMember[] = ['user', 'session', 'device', 'tenant'];
-
 /**
  * Maps a subject identifier to the users, sessions and devices of one
  * tenant. Lookups never leave the tenant, so a subject of another tenant is
@@ -44,9 +42,9 @@ export class SubjectResolver {
 
   /**
    * @param critical members the transmitter marks critical (SSF §3.6): an event naming one this receiver
-   *   cannot process is refused
-   * @throws {SetRefusedError} `invalid_request` (ambiguous, inconsistent or unsupported subject),
-   *   `access_denied` (a `tenant` member naming another customer)
+   *   cannot process is refused; the others are processed as far as they can be (SSF §3.5)
+   * @throws {SetRefusedError} `invalid_request` (ambiguous, contradictory, unsupported or critical and not
+   *   understood), `access_denied` (a `tenant` member that is not this customer)
    */
   resolve(
     tenantId: string,
@@ -54,26 +52,60 @@ export class SubjectResolver {
     transmitter: TransmitterSettings,
     critical: readonly string[] = [],
   ): ResolvedSubject {
-    if (subject.format !== 'complex') return this.#simple(tenantId, subject);
+    switch (subject.format) {
+      case 'complex':
+        return this.#complex(tenantId, subject, transmitter, critical);
+      case 'aliases':
+        // RFC 9493 §3.2.8: every alias names the same subject; what each names here must agree.
+        return merged(
+          subject.identifiers.map((i) => this.#lookup(tenantId, i)),
+          'sub_id',
+        );
+      default:
+        if (!NAMES_USERS.has(subject.format) && subject.format !== 'jwt_id') {
+          throw new SetRefusedError('invalid_request', `sub_id: format ${subject.format} cannot name a user here`);
+        }
+        return this.#lookup(tenantId, subject);
+    }
+  }
+
+  #complex(
+    tenantId: string,
+    subject: ComplexSubject,
+    transmitter: TransmitterSettings,
+    critical: readonly string[],
+  ): ResolvedSubject {
     const { members } = subject;
-    for (const name of Object.keys(members)) {
-      if (critical.includes(name) && !HANDLED_MEMBERS.includes(name as ComplexMember)) {
+    for (const name of subject.names) {
+      if (critical.includes(name) && !processes(name, subject, transmitter)) {
         throw new SetRefusedError('invalid_request', `sub_id.${name} is critical and this receiver cannot process it`);
       }
     }
-    if (members.tenant !== undefined && transmitter.tenantSubject !== undefined) {
-      if (simpleValue(members.tenant) !== transmitter.tenantSubject) {
-        throw new SetRefusedError('access_denied', 'sub_id.tenant names another customer of this transmitter');
+    if (transmitter.tenantSubject !== undefined && subject.names.includes('tenant')) {
+      // The guard against another customer's event: a tenant that cannot be read cannot be shown to be this one.
+      const tenant = members.tenant;
+      if (tenant === undefined || !identifiersOf(tenant).some((t) => valueOf(t) === transmitter.tenantSubject)) {
+        throw new SetRefusedError(
+          'access_denied',
+          tenant === undefined
+            ? 'sub_id.tenant cannot be read, so it is not known to be this customer'
+            : 'sub_id.tenant names another customer of this transmitter',
+        );
       }
     }
-    let userId = members.user === undefined ? undefined : this.#user(tenantId, members.user, 'sub_id.user');
+    let userId = members.user === undefined ? undefined : this.#memberUser(tenantId, members.user);
     let sessions: SessionRecord[] = [];
     let idpSessionId: string | undefined;
-    if (members.session !== undefined) {
-      if (members.session.format !== 'opaque') {
-        throw new SetRefusedError('invalid_request', 'sub_id.session must be an opaque session id');
-      }
-      ({ sessions, idpSessionId } = this.#sessions(tenantId, members.session.id));
+    const sessionIds =
+      members.session === undefined
+        ? []
+        : identifiersOf(members.session).flatMap((s) => (s.format === 'opaque' ? [s.id] : []));
+    for (const id of sessionIds) {
+      const found = this.#sessions(tenantId, id);
+      sessions = unionById(sessions, found.sessions);
+      idpSessionId ??= found.idpSessionId;
+    }
+    if (sessionIds.length > 0) {
       const owners = new Set(sessions.map((s) => s.userId));
       if (userId !== undefined && sessions.length > 0 && !owners.has(userId)) {
         throw new SetRefusedError('invalid_request', 'sub_id.session and sub_id.user name different users');
@@ -81,31 +113,32 @@ export class SubjectResolver {
       sessions = userId === undefined ? sessions : sessions.filter((s) => s.userId === userId);
       if (userId === undefined && owners.size === 1) userId = [...owners][0];
     }
+    const user = members.user === undefined ? [] : identifiersOf(members.user);
     return {
       userId,
       sessions,
       idpSessionId,
-      deviceId: members.device === undefined ? undefined : simpleValue(members.device),
+      deviceId: members.device === undefined ? undefined : deviceIdOf(members.device),
       token: undefined,
       opaqueId: undefined,
-      oldIdentifier: members.user === undefined ? undefined : emailOf(members.user),
-      oldPhoneNumber: members.user?.format === 'phone_number' ? members.user.phoneNumber : undefined,
+      oldIdentifier: first(user, emailOf),
+      oldPhoneNumber: first(user, (s) => (s.format === 'phone_number' ? s.phoneNumber : undefined)),
     };
   }
 
-  #simple(tenantId: string, subject: SimpleSubject): ResolvedSubject {
-    const none = {
-      userId: undefined,
-      sessions: [],
-      idpSessionId: undefined,
-      deviceId: undefined,
-      token: undefined,
-      opaqueId: undefined,
-      oldIdentifier: undefined,
-    };
+  /** The user a complex subject's `user` member names; a format that names no user is passed over. */
+  #memberUser(tenantId: string, member: MemberSubject): string | undefined {
+    return merged(
+      identifiersOf(member).map((i) => ({ ...NONE, userId: this.#user(tenantId, i) })),
+      'sub_id.user',
+    ).userId;
+  }
+
+  /** What one simple identifier names here; nothing for a format that cannot name anything of ours. */
+  #lookup(tenantId: string, subject: SimpleSubject): ResolvedSubject {
     switch (subject.format) {
       case 'jwt_id':
-        return { ...none, token: { iss: subject.iss, jti: subject.jti } };
+        return { ...NONE, token: { iss: subject.iss, jti: subject.jti } };
       case 'opaque': {
         // CAEP names sessions this way; otherwise it may be a user id, or a stream id (verification).
         const { sessions, idpSessionId } = this.#sessions(tenantId, subject.id);
@@ -113,7 +146,7 @@ export class SubjectResolver {
         const owners = new Set(sessions.map((s) => s.userId));
         const owner = sessions.length > 0 ? soleOwner(owners) : this.#userByOpaque(tenantId, subject.id);
         return {
-          ...none,
+          ...NONE,
           userId: owner,
           sessions,
           // Naming neither a session nor a user, it is an IdP session this store has not seen (yet).
@@ -123,35 +156,36 @@ export class SubjectResolver {
       }
       default:
         return {
-          ...none,
-          userId: this.#user(tenantId, subject, 'sub_id'),
+          ...NONE,
+          userId: this.#user(tenantId, subject),
           oldIdentifier: emailOf(subject),
           oldPhoneNumber: subject.format === 'phone_number' ? subject.phoneNumber : undefined,
         };
     }
   }
 
-  #user(tenantId: string, subject: SimpleSubject, where: string): string | undefined {
+  /** The user an identifier names; undefined when none (or the format names no user). */
+  #user(tenantId: string, subject: SimpleSubject): string | undefined {
     switch (subject.format) {
       case 'email':
-        return this.#unique(this.#directory.userIdsByEmail(tenantId, subject.email), where);
+        return this.#unique(this.#directory.userIdsByEmail(tenantId, subject.email));
       case 'account':
-        return this.#unique(this.#directory.userIdsByEmail(tenantId, subject.uri.replace(/^acct:/, '')), where);
+        return this.#unique(this.#directory.userIdsByEmail(tenantId, subject.uri.replace(/^acct:/, '')));
       case 'phone_number':
-        return this.#unique(this.#directory.userIdsByPhoneNumber(tenantId, subject.phoneNumber), where);
+        return this.#unique(this.#directory.userIdsByPhoneNumber(tenantId, subject.phoneNumber));
       case 'iss_sub':
         return this.#directory.readSubject(tenantId, { kind: 'identity', issuer: subject.iss, subject: subject.sub })
           .slice?.user.id;
       case 'opaque':
         return this.#userByOpaque(tenantId, subject.id);
       default:
-        throw new SetRefusedError('invalid_request', `${where}: format ${subject.format} cannot name a user here`);
+        return undefined;
     }
   }
 
   #userByOpaque(tenantId: string, id: string): string | undefined {
     if (this.#directory.user(tenantId, id) !== undefined) return id;
-    return this.#unique(this.#directory.userIdsByExternalId(tenantId, id), 'sub_id');
+    return this.#unique(this.#directory.userIdsByExternalId(tenantId, id));
   }
 
   /**
@@ -166,9 +200,9 @@ export class SubjectResolver {
     return { sessions, idpSessionId: own === undefined || bySid.length > 0 ? id : undefined };
   }
 
-  #unique(ids: readonly string[], where: string): string | undefined {
+  #unique(ids: readonly string[]): string | undefined {
     if (ids.length > 1) {
-      throw new SetRefusedError('invalid_request', `${where} matches ${ids.length} users of this tenant`);
+      throw new SetRefusedError('invalid_request', `the subject matches ${ids.length} users of this tenant`);
     }
     return ids[0];
   }
@@ -179,14 +213,89 @@ function soleOwner(owners: ReadonlySet<string>): string | undefined {
   return owners.size === 1 ? [...owners][0] : undefined;
 }
 
+/** Formats that name a user of ours (by an identifier SCIM or sign-in stores). */
+const NAMES_USERS: ReadonlySet<string> = new Set(['email', 'account', 'phone_number', 'iss_sub', 'opaque']);
+
+const NONE: ResolvedSubject = {
+  userId: undefined,
+  sessions: [],
+  idpSessionId: undefined,
+  deviceId: undefined,
+  token: undefined,
+  opaqueId: undefined,
+  oldIdentifier: undefined,
+};
+
+/**
+ * What several names of one subject name together. They describe one
+ * principal, so two different users are a contradiction, refused: acting on
+ * either would sign one out without cause or leave the other signed in.
+ */
+function merged(parts: readonly ResolvedSubject[], where: string): ResolvedSubject {
+  const users = new Set(parts.flatMap((p) => (p.userId === undefined ? [] : [p.userId])));
+  if (users.size > 1) throw new SetRefusedError('invalid_request', `${where}: its identifiers name different users`);
+  const pick = <T>(get: (p: ResolvedSubject) => T | undefined): T | undefined => first(parts, get);
+  return {
+    userId: [...users][0],
+    sessions: parts.reduce<SessionRecord[]>((all, p) => unionById(all, p.sessions), []),
+    idpSessionId: pick((p) => p.idpSessionId),
+    deviceId: pick((p) => p.deviceId),
+    token: pick((p) => p.token),
+    opaqueId: pick((p) => p.opaqueId),
+    oldIdentifier: pick((p) => p.oldIdentifier),
+    oldPhoneNumber: pick((p) => p.oldPhoneNumber),
+  };
+}
+
+/** Whether this receiver acts on a complex subject's member (SSF §3.6: a critical one it does not is refused). */
+function processes(name: string, subject: ComplexSubject, transmitter: TransmitterSettings): boolean {
+  const { members } = subject;
+  switch (name) {
+    case 'user':
+      return members.user !== undefined && identifiersOf(members.user).some((i) => NAMES_USERS.has(i.format));
+    case 'session':
+      return members.session !== undefined && identifiersOf(members.session).some((i) => i.format === 'opaque');
+    case 'device':
+      return members.device !== undefined && deviceIdOf(members.device) !== undefined;
+    case 'tenant':
+      // Compared with the customer's id at the transmitter, when one is configured.
+      return members.tenant !== undefined && transmitter.tenantSubject !== undefined;
+    default:
+      return false;
+  }
+}
+
+function identifiersOf(member: MemberSubject): readonly SimpleSubject[] {
+  return member.format === 'aliases' ? member.identifiers : [member];
+}
+
+function first<T, R>(items: readonly T[], get: (item: T) => R | undefined): R | undefined {
+  for (const item of items) {
+    const value = get(item);
+    if (value !== undefined) return value;
+  }
+  return undefined;
+}
+
+function unionById(a: readonly SessionRecord[], b: readonly SessionRecord[]): SessionRecord[] {
+  return [...a, ...b.filter((s) => !a.some((t) => t.id === s.id))];
+}
+
 function emailOf(subject: SimpleSubject): string | undefined {
   if (subject.format === 'email') return subject.email;
   if (subject.format === 'account') return subject.uri.replace(/^acct:/, '');
   return undefined;
 }
 
+/** The device a member names: its identifier's value (an IP address, a token or an assertion names no device). */
+function deviceIdOf(member: MemberSubject): string | undefined {
+  return first(identifiersOf(member), (s) =>
+    s.format === 'ip-addresses' || s.format === 'jwt_id' || s.format === 'saml_assertion_id' ? undefined : valueOf(s),
+  );
+}
+
 /** The identifying value of a simple subject, for devices and tenants. */
-function simpleValue(subject: SimpleSubject): string {
+function valueOf(subject: SimpleSubject): string {
   switch (subject.format) {
     case 'email':
       return subject.email;
@@ -205,5 +314,7 @@ function simpleValue(subject: SimpleSubject): string {
       return subject.jti;
     case 'saml_assertion_id':
       return subject.assertionId;
+    case 'ip-addresses':
+      return subject.addresses.join(' ');
   }
 }

@@ -2,7 +2,6 @@ import { createHash, randomUUID } from 'node:crypto';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { SignJWT } from 'jose';
 import type { AuditRecord } from '../audit/index.js';
 import type { ReceiverSettings } from '../config/index.js';
 import type { Logger } from '../logging/index.js';
@@ -10,7 +9,12 @@ import { observationId, OBSERVATIONS_STREAM, parseObservation } from '../observa
 import type { SessionObservation } from '../observations/index.js';
 import type { DirectoryReader } from '../store/index.js';
 import type { NatsConnection } from '../stream/index.js';
+import type { OfferedStreams, OfferedStreamStatus } from './offered_streams.js';
+import { pushSet, signSet } from './set_delivery.js';
+import type { PushOutcome, PushTarget } from './set_delivery.js';
 import type { SigningKeyRing } from './signing_keys.js';
+import { deliveredEvents, supportedEvents } from './stream_management.js';
+import { subjectsMatch } from './subject_match.js';
 
 const CAEP_EVENT = 'https://schemas.openid.net/secevent/caep/event-type/';
 export const TRANSMITTER_CONSUMER = 'ipsie-transmitter';
@@ -25,21 +29,30 @@ export interface SessionChangeTransmitterOptions {
   readonly directory: Pick<DirectoryReader, 'bindingsOfUser' | 'user'>;
   readonly archive: { append(record: AuditRecord): Promise<number> };
   readonly logger: Logger;
+  /** Streams receivers created with us (stream management); they take the place of a configured endpoint. */
+  readonly streams?: OfferedStreams;
   /** Longest pause before a retry, in ms. @defaultValue 300000 */
   readonly maxRetryDelayMs?: number;
   /** @defaultValue 10000 */
   readonly requestTimeoutMs?: number;
 }
 
-type Outcome =
-  | { readonly kind: 'delivered'; readonly status: number }
-  | {
-      readonly kind: 'refused';
-      readonly status: number;
-      readonly err: string | undefined;
-      readonly description: string;
-    }
-  | { readonly kind: 'retry'; readonly reason: string };
+type Outcome = PushOutcome | { readonly kind: 'skipped'; readonly reason: string };
+
+/** Where and whether a tenant's session changes are sent now. */
+interface Route {
+  readonly target: PushTarget;
+  readonly status: OfferedStreamStatus;
+  /** The event types the stream delivers. */
+  readonly events: readonly string[];
+  /** Subjects the receiver removed from the stream. */
+  readonly removed: readonly Readonly<Record<string, unknown>>[];
+  /** The receiver-created stream's id; undefined for an endpoint configured here. */
+  readonly streamId: string | undefined;
+}
+
+/** When a paused stream's held event is first looked at again, in ms (then doubling, up to a minute). */
+const PAUSED_RECHECK_MS = 2_000;
 
 /**
  * IPSIE SL3, the gateway's side: takes session observations off
@@ -109,18 +122,54 @@ export class SessionChangeTransmitter {
       message.term();
       return;
     }
-    const receiver = this.#options.receivers.get(observation.tenant);
+    const { tenant } = observation;
+    const receiver = this.#options.receivers.get(tenant);
     if (receiver === undefined) {
       message.ack();
       return;
     }
+    let route: Route | undefined;
+    try {
+      route = await this.#route(tenant, receiver);
+    } catch (error) {
+      this.#logger.warn({ err: error, tenant }, 'the SSF stream could not be read; will retry');
+      message.nak(5_000);
+      return;
+    }
+    if (route === undefined) {
+      // The receiver manages its stream and has created none: nobody listens.
+      message.ack();
+      return;
+    }
     const attempt = message.info.deliveryCount;
-    const set = await this.#sign(observation, receiver);
-    const outcome = await this.#push(set, receiver);
+    if (route.status === 'paused') {
+      // SSF §8.1.2: a paused stream's events are held (as long as IPSIE_OBSERVATIONS keeps them, a day),
+      // looked at again less and less often.
+      message.nak(Math.min(PAUSED_RECHECK_MS * 2 ** Math.min(attempt - 1, 5), 60_000));
+      return;
+    }
+    const subId = this.#subject(observation);
+    const eventType = CAEP_EVENT + receiver.sessionChangeEvent;
+    const skipped =
+      route.status === 'disabled'
+        ? 'the stream is disabled'
+        : !route.events.includes(eventType)
+          ? 'the stream does not request this event'
+          : route.removed.some((r) => subjectsMatch(r, subId))
+            ? 'the receiver removed this subject from the stream'
+            : undefined;
+    let set: string | undefined;
+    let outcome: Outcome;
+    if (skipped === undefined) {
+      set = await this.#sign(observation, receiver, subId);
+      outcome = await pushSet(set, route.target, this.#options.requestTimeoutMs ?? 10_000);
+    } else {
+      outcome = { kind: 'skipped', reason: skipped };
+    }
     if (outcome.kind === 'retry') {
       const delayMs = Math.min(1_000 * 2 ** Math.min(attempt - 1, 16), this.#maxDelayMs);
       this.#logger.warn(
-        { tenant: observation.tenant, reason: outcome.reason, attempt, retry_ms: delayMs },
+        { tenant, reason: outcome.reason, attempt, retry_ms: delayMs },
         'session change not delivered; will retry',
       );
       message.nak(delayMs);
@@ -130,55 +179,86 @@ export class SessionChangeTransmitter {
       .append({
         v: 1,
         id: randomUUID(),
-        tenant: observation.tenant,
+        tenant,
         kind: 'set.transmitted',
         at: Date.now(),
         data: {
           aud: receiver.audience,
-          endpoint: receiver.endpointUrl,
+          endpoint: route.target.endpointUrl,
           jti: observationId(observation),
-          event_type: CAEP_EVENT + receiver.sessionChangeEvent,
+          event_type: eventType,
           session_id: observation.session_id,
-          status: outcome.status,
+          ...(route.streamId === undefined ? {} : { stream_id: route.streamId }),
+          ...(outcome.kind === 'skipped' ? { status: null, skipped: outcome.reason } : { status: outcome.status }),
           ...(outcome.kind === 'refused' ? { err: outcome.err ?? null, description: outcome.description } : {}),
           attempt,
-          set,
+          ...(set === undefined ? {} : { set }),
         },
       })
       .catch((error: unknown) => {
-        this.#logger.error({ err: error, tenant: observation.tenant }, 'could not archive a transmitted SET');
+        this.#logger.error({ err: error, tenant }, 'could not archive a transmitted SET');
       });
     if (outcome.kind === 'refused') {
       this.#logger.error(
-        { tenant: observation.tenant, status: outcome.status, err: outcome.err, description: outcome.description },
+        { tenant, status: outcome.status, err: outcome.err, description: outcome.description },
         'the SSF receiver refused our SET',
       );
-    } else {
+    } else if (outcome.kind === 'skipped') {
       this.#logger.info(
-        { tenant: observation.tenant, session_id: observation.session_id },
-        'session change transmitted',
+        { tenant, session_id: observation.session_id, reason: outcome.reason },
+        'session change not sent',
       );
+    } else {
+      this.#logger.info({ tenant, session_id: observation.session_id }, 'session change transmitted');
     }
     message.ack();
   }
 
-  /** The SET: same `jti` on every attempt, so a receiver that got it before can tell. */
-  async #sign(o: SessionObservation, receiver: ReceiverSettings): Promise<string> {
-    const key = this.#options.keys.signing;
+  /**
+   * Where the tenant's session changes go now: the stream its receiver
+   * created with us, else the endpoint configured for it; undefined when
+   * neither exists.
+   */
+  async #route(tenant: string, receiver: ReceiverSettings): Promise<Route | undefined> {
+    const stored = await this.#options.streams?.get(tenant);
+    if (stored !== undefined) {
+      const { stream } = stored;
+      return {
+        target: { endpointUrl: stream.delivery.endpoint_url, authorization: stream.delivery.authorization_header },
+        status: stream.status,
+        events: deliveredEvents(receiver, stream),
+        removed: stream.removed_subjects,
+        streamId: stream.stream_id,
+      };
+    }
+    if (receiver.endpointUrl === undefined) return undefined;
+    return {
+      target: {
+        endpointUrl: receiver.endpointUrl,
+        authorization: receiver.bearerToken === undefined ? undefined : `Bearer ${receiver.bearerToken}`,
+      },
+      status: 'enabled',
+      events: supportedEvents(receiver),
+      removed: [],
+      streamId: undefined,
+    };
+  }
+
+  /** The SET: same `jti` and `txn` on every attempt, so a receiver that got it before can tell. */
+  async #sign(o: SessionObservation, receiver: ReceiverSettings, subId: Record<string, unknown>): Promise<string> {
     const event: Record<string, unknown> = { event_timestamp: Math.floor(o.at / 1000), ext_id: o.session_id };
     if (o.user_agent !== null) event['fp_ua'] = createHash('sha256').update(o.user_agent).digest('base64url');
     if (o.ip !== null) event['ips'] = [o.ip];
-    return await new SignJWT({
-      sub_id: this.#subject(o),
+    const id = observationId(o);
+    return await signSet(this.#options.keys.signing, {
+      issuer: this.#options.issuer(),
+      audience: receiver.audience,
+      jti: id,
+      // SSF §4.1.9: unique to the change that caused it (not the session, which changes again).
+      txn: id,
+      subId,
       events: { [CAEP_EVENT + receiver.sessionChangeEvent]: event },
-      txn: o.session_id,
-    })
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'secevent+jwt' })
-      .setIssuer(this.#options.issuer())
-      .setAudience(receiver.audience)
-      .setIssuedAt()
-      .setJti(observationId(o))
-      .sign(key.key);
+    });
   }
 
   /** How the IdP knows the user (its own `iss`/`sub`) and the session (its `sid`). */
@@ -196,39 +276,5 @@ export class SessionChangeTransmitter {
       user,
       ...(o.idp_session_id === null ? {} : { session: { format: 'opaque', id: o.idp_session_id } }),
     };
-  }
-
-  async #push(set: string, receiver: ReceiverSettings): Promise<Outcome> {
-    let response: Response;
-    try {
-      response = await fetch(receiver.endpointUrl, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/secevent+jwt',
-          accept: 'application/json',
-          ...(receiver.bearerToken === undefined ? {} : { authorization: `Bearer ${receiver.bearerToken}` }),
-        },
-        body: set,
-        signal: AbortSignal.timeout(this.#options.requestTimeoutMs ?? 10_000),
-        redirect: 'error',
-      });
-    } catch (error) {
-      return { kind: 'retry', reason: error instanceof Error ? error.message : String(error) };
-    }
-    const text = await response.text().catch(() => '');
-    if (response.ok) return { kind: 'delivered', status: response.status };
-    if (response.status === 429 || response.status >= 500) {
-      return { kind: 'retry', reason: `HTTP ${response.status}` };
-    }
-    let err: string | undefined;
-    let description = text.slice(0, 500);
-    try {
-      const body = JSON.parse(text) as { err?: unknown; description?: unknown };
-      if (typeof body.err === 'string') err = body.err;
-      if (typeof body.description === 'string') description = body.description;
-    } catch {
-      // Not the RFC 8935 error body: keep the text.
-    }
-    return { kind: 'refused', status: response.status, err, description };
   }
 }

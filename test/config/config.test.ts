@@ -378,6 +378,43 @@ describe('the tenants file', () => {
     expect(() => parseConfig({ IPSIE_PUBLIC_URL: 'gw.example' })).toThrow('IPSIE_PUBLIC_URL');
   });
 
+  it('parses stream management offered to the receiver; its token names one tenant only', () => {
+    const hash = 'a'.repeat(64);
+    const management = { bearer_token_sha256: [hash], endpoint_origins: ['https://idp.example'] };
+    const config = parseConfig(file({ acme: { ssf: { receiver: { audience: 'idp', management } } } }), read);
+    expect(config.tenants[0]?.ssf.receiver).toMatchObject({
+      endpointUrl: undefined,
+      management: { bearerTokenSha256: [hash], endpointOrigins: ['https://idp.example'] },
+    });
+    const refused: [Record<string, unknown>, string][] = [
+      [{ acme: { ssf: { receiver: { audience: 'idp' } } } }, 'needs endpoint_url or management'],
+      [
+        { acme: { ssf: { receiver: { audience: 'idp', management: { ...management, endpoint_origins: [] } } } } },
+        'endpoint_origins must name at least one origin',
+      ],
+      [
+        {
+          acme: {
+            ssf: { receiver: { audience: 'idp', management: { ...management, endpoint_origins: ['https://idp/x'] } } },
+          },
+        },
+        'endpoint_origins[0] must be an origin',
+      ],
+      [
+        {
+          acme: { ssf: { receiver: { audience: 'idp', management } } },
+          globex: {
+            ssf: {
+              receiver: { audience: 'idp', management: { ...management, bearer_token_sha256: [hash.toUpperCase()] } },
+            },
+          },
+        },
+        'tenants.globex.ssf.receiver.management.bearer_token_sha256 holds a token tenant acme has too',
+      ],
+    ];
+    for (const [tenants, message] of refused) expect(() => parse(tenants), message).toThrow(message);
+  });
+
   it.each([
     [{ acme: { jit_provisoning: true } }, 'tenants.acme.jit_provisoning is not a known setting'],
     [

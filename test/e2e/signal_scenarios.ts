@@ -103,7 +103,8 @@ export function useSignalWorld(delivery: DeliveryMode, options: { pollIntervalMs
     };
     gw = await startTestGateway(nats.url, gatewayTenants, { IPSIE_HEALTH_ADDRESS: '127.0.0.1:0' });
     t = await startTestSidecar({
-      env: { IPSIE_NATS_URL: nats.url },
+      // These decisions are about signals, not evaluation budgets: a busy machine may take long to evaluate.
+      env: { IPSIE_NATS_URL: nats.url, IPSIE_POLICY_BUDGET_MS: '5000' },
       tenants: {
         [TENANT]: {
           idps: [
@@ -510,6 +511,67 @@ export function describeSignalEffects(): void {
       expect((await bySession(gu, low, 'vault')).decision).toBe('DECISION_ALLOW');
     });
 
+    it('events out of order: one older than the state it would replace is accepted and changes nothing', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const at = (event: Record<string, unknown>, time: number): Record<string, unknown> => ({
+        ...event,
+        event_timestamp: time,
+      });
+      // The device became non-compliant 10 s ago; a report from before that, delivered late, says compliant.
+      const ju = await person('ju');
+      const device = { format: 'complex', device: { format: 'opaque', id: ju.device }, tenant: tenantMember() };
+      const compliance = (status: string): Record<string, unknown> => ({
+        previous_status: status === 'compliant' ? 'not-compliant' : 'compliant',
+        current_status: status,
+      });
+      await accepted(
+        await tx.set(`${CAEP}device-compliance-change`, device, at(compliance('not-compliant'), now - 10)),
+      );
+      const late = await accepted(
+        await tx.set(`${CAEP}device-compliance-change`, device, at(compliance('compliant'), now - 100)),
+      );
+      expect(codes(await bySession(ju, late, 'vault'))).toEqual(['DEVICE_NOT_COMPLIANT']);
+      // The same for user risk, and for an account enabled after a disabling that arrives late.
+      const ke = await person('ke');
+      const risk = (level: string): Record<string, unknown> => ({ principal: 'USER', current_level: level });
+      await accepted(await tx.set(`${CAEP}risk-level-change`, email(ke), at(risk('HIGH'), now - 10)));
+      const lower = await accepted(await tx.set(`${CAEP}risk-level-change`, email(ke), at(risk('LOW'), now - 100)));
+      expect(codes(await bySession(ke, lower, 'vault'))).toEqual(['RISK_TOO_HIGH']);
+      const li = await person('li');
+      await accepted(await tx.set(`${RISC}account-enabled`, email(li), at({}, now - 10)));
+      const disabled = await accepted(await tx.set(`${RISC}account-disabled`, email(li), at({}, now - 100)));
+      expect((await bySession(li, disabled)).decision).toBe('DECISION_ALLOW');
+      // An older decrease never moves the time sessions must be newer than back.
+      const lo = await person('lo2');
+      const decrease = { namespace: 'NIST-AAL', current_level: 'nist-aal1', change_direction: 'decrease' };
+      await accepted(await tx.set(`${CAEP}assurance-level-change`, email(lo), at(decrease, now - 10)));
+      const older = await accepted(await tx.set(`${CAEP}assurance-level-change`, email(lo), at(decrease, now - 100)));
+      await gw.gateway.ingestor.waitForSequence(older, 5_000);
+      expect(gw.gateway.store.posture(TENANT, 'assurance', lo.id)).toMatchObject({
+        decreased_at: now - 10,
+        'NIST-AAL': { at: now - 10 },
+      });
+    });
+
+    it('an event_timestamp in the future counts as now: a sign-out never outlives the sign-ins after it', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const future = now + 10 * 365 * 86_400;
+      const mu = await person('mu');
+      const revoked = await accepted(await tx.set(`${CAEP}session-revoked`, email(mu), { event_timestamp: future }));
+      expect(codes(await bySession(mu, revoked))).toEqual(['SESSION_REVOKED']);
+      const changed = await accepted(
+        await tx.set(`${CAEP}credential-change`, email(mu), {
+          credential_type: 'password',
+          change_type: 'update',
+          event_timestamp: future,
+        }),
+      );
+      await gw.gateway.ingestor.waitForSequence(changed, 5_000);
+      const slice = gw.gateway.store.readSubject(TENANT, { kind: 'user', userId: mu.id }).slice;
+      expect(slice?.signedOutBefore).toBeLessThanOrEqual(now + 120);
+      expect(slice?.reauthenticateAfter).toBeLessThanOrEqual(now + 120);
+    });
+
     it('account-disabled denies and ends sessions; account-enabled allows again', async () => {
       const hu = await person('hu');
       const watch = t.tcp.watch({ tenant: TENANT, user_ids: [hu.id] });
@@ -742,6 +804,13 @@ export function describeRefusals(): void {
       expect(gw.gateway.store.user(TENANT, mo.id)?.userName).toBe(mo.email);
     });
 
+    it('a SET carrying "sub" or "exp" (SSF §4.1.2, §4.1.7: never taken for another kind of JWT)', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      await refused(await disable({ claims: { sub: mo.sub } }), 'invalid_request', /"sub"/, mo);
+      await refused(await disable({ claims: { exp: now + 600 } }), 'invalid_request', /"exp"/, mo);
+      await refused(await disable({ claims: { exp: now - 600 } }), 'invalid_request', /"exp"/, mo);
+    });
+
     it('two events in one SET', async () => {
       const two = await disable({ alsoEvents: { [`${RISC}account-purged`]: {} } });
       await refused(two, 'invalid_request', /exactly one event/, mo);
@@ -764,6 +833,99 @@ export function describeRefusals(): void {
       expect(await producer.lastSequence()).toBe(before);
       const forged = await tx.set(`${SSF}verification`, stream, { state: 'not-ours' });
       await refused(forged, 'invalid_state', /no verification/, mo);
+    });
+  });
+}
+
+/** Every subject identifier format a transmitter may send, and the hostile shapes of each. */
+export function describeSubjectFormats(): void {
+  describe(`subject identifiers over ${mode}`, () => {
+    const disabled = async (subject: Record<string, unknown>, event: Record<string, unknown> = {}): Promise<string> =>
+      await tx.set(`${RISC}account-disabled`, subject, event);
+
+    it('aliases (RFC 9493 §3.2.8): the identifiers this receiver knows name the user; the others are passed over', async () => {
+      const ka = await person('ka');
+      const aliases = {
+        format: 'aliases',
+        identifiers: [
+          { format: 'did', url: 'did:example:123456' },
+          { format: 'catalog_item', catalog_id: 'c0384/winter/2354122' },
+          // No format at all: an alias this receiver cannot read, passed over like the others.
+          { email: ka.email },
+          { format: 'email', subject_type: 'phone', email: ka.email },
+          { format: 'iss_sub', iss: tx.issuer, sub: ka.sub },
+          email(ka),
+        ],
+      };
+      const seq = await accepted(await disabled(aliases));
+      expect(codes(await t.tcp.check(request({ user_id: ka.id }, seq)))).toEqual(['ACCOUNT_DISABLED']);
+    });
+
+    it('aliases naming two users, nested, empty, none this receiver knows, or too many: refused', async () => {
+      const [la, le] = [await person('la'), await person('le')];
+      const aliases = (identifiers: unknown[]): Record<string, unknown> => ({ format: 'aliases', identifiers });
+      await refused(await disabled(aliases([email(la), email(le)])), 'invalid_request', /different users/, la);
+      await refused(await disabled(aliases([email(la), aliases([email(la)])])), 'invalid_request', /nested/, la);
+      await refused(await disabled(aliases([])), 'invalid_request', /identifiers/, la);
+      const unknown = aliases([{ format: 'catalog_item', catalog_id: 'c1' }]);
+      await refused(await disabled(unknown), 'invalid_request', /no identifier/, la);
+      const many = aliases(Array.from({ length: 33 }, () => email(la)));
+      await refused(await disabled(many), 'invalid_request', /at most 32/, la);
+      expect((await t.tcp.check(request({ user_id: le.id }, await producer.lastSequence()))).decision).toBe(
+        'DECISION_ALLOW',
+      );
+    });
+
+    it('a legacy subject in the event, typed by subject_type (Google RISC), names the user', async () => {
+      const legacy = async (subject: Record<string, unknown>): Promise<string> =>
+        await tx.set(
+          `${RISC}account-disabled`,
+          {},
+          { subject, reason: 'hijacking' },
+          { claims: { sub_id: undefined } },
+        );
+      const ma = await person('ma');
+      const byAccount = await accepted(await legacy({ subject_type: 'iss-sub', iss: tx.issuer, sub: ma.sub }));
+      expect(codes(await t.tcp.check(request({ user_id: ma.id }, byAccount)))).toEqual(['ACCOUNT_DISABLED']);
+      const me = await person('me');
+      const byEmail = await accepted(await legacy({ subject_type: 'email', email: me.email }));
+      expect(codes(await t.tcp.check(request({ user_id: me.id }, byEmail)))).toEqual(['ACCOUNT_DISABLED']);
+    });
+
+    it('subject_type contradicting format, or a legacy subject naming another user than sub_id: refused', async () => {
+      const [mi, mo] = [await person('mi'), await person('mo2')];
+      const contradiction = { format: 'email', subject_type: 'iss-sub', email: mi.email, iss: tx.issuer, sub: mi.sub };
+      await refused(await disabled(contradiction), 'invalid_request', /subject_type/, mi);
+      const twoUsers = await tx.set(`${RISC}account-disabled`, email(mi), { subject: email(mo) });
+      await refused(twoUsers, 'invalid_request', /different users/, mi);
+      expect((await t.tcp.check(request({ user_id: mo.id }, await producer.lastSequence()))).decision).toBe(
+        'DECISION_ALLOW',
+      );
+    });
+
+    it('a complex subject’s members this receiver cannot process are passed over (SSF §3.5: best effort)', async () => {
+      const na = await person('na');
+      const complex = {
+        format: 'complex',
+        user: email(na),
+        device: { format: 'ip-addresses', 'ip-addresses': ['198.51.100.7'] },
+        application: { format: 'catalog_item', catalog_id: 'c0384/winter/2354122' },
+        group: { format: 'opaque', id: 'engineering' },
+        org_unit: { format: 'email' },
+        workload: { format: 'uri', uri: 'spiffe://umbrella.example/ns/default' },
+      };
+      const seq = await accepted(await disabled(complex));
+      expect(codes(await t.tcp.check(request({ user_id: na.id }, seq)))).toEqual(['ACCOUNT_DISABLED']);
+    });
+
+    it('a complex subject whose tenant cannot be compared with this customer is refused', async () => {
+      const ne = await person('ne');
+      const complex = {
+        format: 'complex',
+        user: email(ne),
+        tenant: { format: 'catalog_item', catalog_id: 'umbrella-corp' },
+      };
+      await refused(await disabled(complex), 'access_denied', /tenant/, ne);
     });
   });
 }

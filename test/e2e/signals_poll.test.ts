@@ -11,6 +11,7 @@ import {
   codes,
   describeRefusals,
   describeSignalEffects,
+  describeSubjectFormats,
   email,
   gw,
   person,
@@ -26,6 +27,7 @@ import {
 useSignalWorld('poll');
 describeSignalEffects();
 describeRefusals();
+describeSubjectFormats();
 
 describe('poll only', () => {
   it('drains a backlog larger than maxEvents (moreAvailable), in order', async () => {

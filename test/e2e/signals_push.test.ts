@@ -5,6 +5,7 @@ import { RISC } from '../harness/fake_transmitter.js';
 import {
   describeRefusals,
   describeSignalEffects,
+  describeSubjectFormats,
   email,
   gw,
   other,
@@ -23,6 +24,7 @@ import type { Person, PushResult } from './signal_scenarios.js';
 useSignalWorld('push');
 describeSignalEffects();
 describeRefusals();
+describeSubjectFormats();
 
 describe('push only', () => {
   async function refused(result: Promise<PushResult>, err: string, description: RegExp, p: Person): Promise<void> {

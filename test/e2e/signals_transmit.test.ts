@@ -187,6 +187,19 @@ describe('transmitting session changes (SSF transmitter)', () => {
     await until(() => idp.received.length > before + 1);
   });
 
+  it('each change of a session is reported with a txn of its own (SSF §4.1.9)', async () => {
+    const dee = await signedIn('dee');
+    const before = idp.received.length;
+    await checkFrom(dee, '203.0.113.30');
+    await until(() => idp.received.length > before);
+    await checkFrom(dee, '203.0.113.30', 'dev-3');
+    await until(() => idp.received.length > before + 1);
+    const [ip, device] = await Promise.all(idp.received.slice(before).map(verifyAsReceiver));
+    expect(ip?.['txn']).toEqual(expect.any(String));
+    expect(device?.['txn']).toEqual(expect.any(String));
+    expect(ip?.['txn']).not.toBe(device?.['txn']);
+  });
+
   it('after a key rotation, SETs are signed by the new key and both verify with the published JWKS', async () => {
     const bo = await signedIn('bo');
     const sent = idp.received.length;
@@ -231,6 +244,9 @@ describe('transmitting session changes (SSF transmitter)', () => {
     const jti = (s: string | undefined): unknown =>
       (JSON.parse(Buffer.from(s?.split('.')[1] ?? '', 'base64url').toString()) as JWTPayload).jti;
     expect(jti(retried)).toBe(jti(failed));
+    const txn = (s: string | undefined): unknown =>
+      (JSON.parse(Buffer.from(s?.split('.')[1] ?? '', 'base64url').toString()) as JWTPayload)['txn'];
+    expect(txn(retried)).toBe(txn(failed));
 
     idp.receiverStatus = 400;
     const refusedBefore = idp.received.length;

@@ -61,6 +61,8 @@ export class FakeTransmitter {
   /** The answers our SETs' receiver gives: status to return. */
   receiverStatus = 202;
   readonly #streams = new Map<string, StreamConfig & { status: string; reason?: string; subjects: unknown[] }>();
+  /** Complex subject members its metadata marks critical (SSF §3.6). */
+  criticalSubjectMembers: string[] = [];
   /** Verification pushes' outcomes (HTTP status). */
   readonly verificationPushes: number[] = [];
   #wakePoll: (() => void) | undefined;
@@ -173,6 +175,10 @@ export class FakeTransmitter {
           verification_endpoint: `${this.issuer}/ssf/verify`,
           authorization_schemes: [{ spec_urn: 'urn:ietf:rfc:6749' }],
           default_subjects: 'ALL',
+          // SSF §7.1: claims with no element are omitted.
+          ...(this.criticalSubjectMembers.length === 0
+            ? {}
+            : { critical_subject_members: this.criticalSubjectMembers }),
         });
         return;
       case 'GET /jwks':

@@ -105,6 +105,7 @@ function effects(
     now: NOW,
     issuedAt: IAT,
     sidRevocationS: SID_REVOCATION_S,
+    clockToleranceS: 60,
     ...(options.basis === undefined ? {} : { basis: options.basis }),
   };
   return applicable(signalEffects(e, s, context));

@@ -29,12 +29,15 @@ let nats: NatsServer;
 let nc: NatsConnection;
 let producer: TestProducer;
 let tx: FakeTransmitter;
+/** A transmitter found by discovery, whose metadata marks complex subject members critical. */
+let strict: FakeTransmitter;
 let dir: ReturnType<typeof makeTempDir>;
 let replica: EntitlementStore;
 let receiver: SignalReceiver;
 
 beforeAll(async () => {
-  [nats, tx] = await Promise.all([NatsServer.start(), FakeTransmitter.start()]);
+  [nats, tx, strict] = await Promise.all([NatsServer.start(), FakeTransmitter.start(), FakeTransmitter.start()]);
+  strict.criticalSubjectMembers = ['device', 'application', 'tenant'];
   nc = await connect({ servers: nats.url });
   const jsm = await jetstreamManager(nc);
   await ensureStateStream(jsm);
@@ -53,6 +56,18 @@ beforeAll(async () => {
                   issuer: tx.issuer,
                   jwks_uri: tx.jwksUri,
                   audience: tx.audience,
+                  push: { bearer_token_sha256: [sha256(TOKEN)] },
+                },
+              ],
+            },
+          },
+          strict: {
+            ssf: {
+              transmitters: [
+                {
+                  issuer: strict.issuer,
+                  discovery: true,
+                  audience: strict.audience,
                   push: { bearer_token_sha256: [sha256(TOKEN)] },
                 },
               ],
@@ -81,7 +96,7 @@ afterAll(async () => {
   await producer.close();
   await nc.close();
   await nats.dispose();
-  await tx.stop();
+  await Promise.all([tx.stop(), strict.stop()]);
 });
 
 /** Applies the stream's messages up to `sequence` to the replica, as its ingestor would. */
@@ -124,5 +139,40 @@ describe('SignalReceiver', () => {
       kind: 'user.deactivate',
       data: { id: 'una', active: false, user_name: `recycled:una:${email}` },
     });
+  });
+
+  it('a complex subject member the transmitter marks critical is refused unless this receiver processes it (SSF §3.6)', async () => {
+    const email = 'cris@strict.example';
+    await producer.publish(change('strict', 'tenant.upsert', { display_name: 'Strict' }));
+    await catchUp((await producer.publish(user('strict', 'cris', { user_name: email }))).sequence);
+    const push = { method: 'push', authorization: `Bearer ${TOKEN}` } as const;
+    const disable = async (members: Record<string, unknown>): Promise<string> =>
+      await strict.set(
+        `${RISC}account-disabled`,
+        { format: 'complex', user: { format: 'email', email }, ...members },
+        {},
+      );
+    // Members it marks critical that this receiver cannot act on: the event is discarded, not half-applied.
+    for (const members of [
+      { device: { format: 'ip-addresses', 'ip-addresses': ['198.51.100.7'] } },
+      { application: { format: 'opaque', id: 'crm' } },
+      // No tenant_subject is configured: the tenant cannot be compared with anything.
+      { tenant: { format: 'opaque', id: 'strict-corp' } },
+    ]) {
+      await expect(
+        receiver.receive('strict', await disable(members), push),
+        JSON.stringify(members),
+      ).rejects.toMatchObject({
+        err: 'invalid_request',
+        message: expect.stringMatching(/critical/) as unknown,
+      });
+    }
+    // A member that is not critical is passed over; a critical device it can name is processed.
+    const accepted = await receiver.receive(
+      'strict',
+      await disable({ group: { format: 'catalog_item' }, device: { format: 'opaque', id: 'laptop-7' } }),
+      push,
+    );
+    expect(accepted.changes).toBeGreaterThan(0);
   });
 });

@@ -291,9 +291,12 @@ describe('complex subjects (SSF §3.3)', () => {
     expect(resolved.userId).toBeUndefined();
   });
 
-  it('a session member must be an opaque id', () => {
+  it('a session member that is not an opaque id names no session, and is refused when critical', () => {
     const subject = { format: 'complex', session: { format: 'email', email: 'jane.smith@example.com' } };
-    expect(refusal(() => resolve(subject))).toBe('invalid_request');
+    const resolved = resolve(subject);
+    expect(resolved.sessions).toEqual([]);
+    expect(resolved.userId).toBeUndefined();
+    expect(refusal(() => resolve(subject, { critical: ['session'] }))).toBe('invalid_request');
   });
 
   it('a member the transmitter marks critical and this receiver cannot process is refused (SSF §3.6)', () => {
