@@ -7,6 +7,7 @@ import type { DirectoryReader } from '../store/index.js';
 import type { ChangeSink } from '../stream/index.js';
 import { isTenantId } from '../tenant_id.js';
 import { isSidecarError } from '../errors.js';
+import { httpFailureOf, logFailure } from '../http/index.js';
 import { AdminError } from './errors.js';
 import { TokenDigests, bearerToken } from '../bearer_token.js';
 
@@ -119,32 +120,26 @@ function refusal(ctx: Context): { code?: string; detail?: string } {
   };
 }
 
-/** Domain errors other concepts raise behind the admin API say their HTTP status themselves. */
-function httpFacing(error: unknown): { code: string; message: string; status: number } | undefined {
-  if (error instanceof AdminError) return { code: error.code, message: error.message, status: error.status };
-  if (isSidecarError(error)) {
-    const status = (error as { httpStatus?: unknown }).httpStatus;
-    if (typeof status === 'number') return { code: error.code, message: error.message, status };
-  }
-  return undefined;
-}
-
+/** RFC 9457 problem details for any error; a coded one says its code and message, anything else is withheld. */
 function problem(ctx: Context, error: unknown, logger: Logger): void {
-  const known = httpFacing(error);
-  if (known === undefined) logger.error({ err: error, path: ctx.path }, 'admin request failed');
-  else if (known.status >= 500) logger.warn({ err: error, path: ctx.path }, 'admin request failed');
-  ctx.status = known?.status ?? 500;
-  if (ctx.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="admin"');
+  const failure = httpFailureOf(error);
+  logFailure(logger, failure, error, { path: ctx.path }, 'admin request not done');
+  ctx.status = failure.status;
+  if (failure.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="admin"');
+  if (failure.retryAfterS !== undefined) ctx.set('Retry-After', String(failure.retryAfterS));
   ctx.type = 'application/problem+json';
   ctx.body = {
     type: 'about:blank',
-    title: known === undefined ? 'Internal Server Error' : known.code,
-    status: ctx.status,
-    detail: known?.message ?? 'internal error',
-    code: known?.code ?? 'ERR_INTERNAL',
-    // Located compiler findings (file, row, col), when the error has them.
-    ...(known !== undefined && Array.isArray((error as { problems?: unknown }).problems)
-      ? { problems: (error as { problems: unknown[] }).problems }
-      : {}),
+    title: failure.code === 'ERR_INTERNAL' ? 'Internal Server Error' : failure.code,
+    status: failure.status,
+    detail: failure.message,
+    code: failure.code,
+    ...problemsOf(error),
   };
+}
+
+/** Located compiler findings (`PolicyCompileError.problems`: file, row, col), when the error has them. */
+function problemsOf(error: unknown): { problems?: unknown[] } {
+  const problems: unknown = isSidecarError(error) ? (error as { problems?: unknown }).problems : undefined;
+  return Array.isArray(problems) ? { problems } : {};
 }

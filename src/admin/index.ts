@@ -1,4 +1,3 @@
 export { createAdminRouter } from './admin_router.js';
 export type { AdminRouterOptions } from './admin_router.js';
 export { AdminError } from './errors.js';
-export type { AdminErrorCode } from './errors.js';

@@ -1,12 +1,6 @@
 import Router from '@koa/router';
-import { SidecarError } from '../errors.js';
 import type { AuditRecord } from './audit_record.js';
-
-/** A malformed pull (cursor or limit). HTTP 400 at the admin API. */
-export class AuditRequestError extends SidecarError {
-  readonly code = 'ERR_AUDIT_REQUEST_INVALID';
-  readonly httpStatus = 400;
-}
+import { AuditRequestError } from './errors.js';
 
 export interface AuditPullOptions {
   readonly log: {

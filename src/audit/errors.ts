@@ -4,3 +4,8 @@ import { SidecarError } from '../errors.js';
 export class AuditRecordExistsError extends SidecarError {
   readonly code = 'ERR_AUDIT_RECORD_EXISTS';
 }
+
+/** A malformed pull (cursor or limit). */
+export class AuditRequestError extends SidecarError {
+  readonly code = 'ERR_AUDIT_REQUEST_INVALID';
+}

@@ -11,8 +11,8 @@ export {
   verificationRequestSubject,
 } from './audit_record.js';
 export type { AuditKind, AuditRecord } from './audit_record.js';
-export { AuditRecordExistsError } from './errors.js';
-export { AuditRequestError, createAuditPullRoutes } from './audit_routes.js';
+export { AuditRecordExistsError, AuditRequestError } from './errors.js';
+export { createAuditPullRoutes } from './audit_routes.js';
 export { DecisionSampler } from './decision_sampler.js';
 export { MAX_PATH_LENGTH, RefusalRecorder } from './refusal_recorder.js';
 export type { RefusalRecorderOptions, RefusedAuthentication } from './refusal_recorder.js';

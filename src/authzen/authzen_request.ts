@@ -1,9 +1,4 @@
-import { SidecarError } from '../errors.js';
-
-/** A payload that is not an AuthZEN request: HTTP 400 with the message (AuthZEN 1.0 §Errors). */
-export class AuthzenRequestError extends SidecarError {
-  readonly code = 'ERR_AUTHZEN_REQUEST_INVALID';
-}
+import { AuthzenRequestError } from './errors.js';
 
 export interface AuthzenSubject {
   readonly type: string;

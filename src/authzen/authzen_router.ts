@@ -1,14 +1,13 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { CheckRequest, CheckResult, Decider } from '../check/index.js';
-import { isSidecarError } from '../errors.js';
-import { readRequestBody } from '../gateway/index.js';
+import { httpFailureOf, logFailure, readRequestBody } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
 import { stepUpChallenge } from '../session/index.js';
 import type { DirectoryReader, SubjectRef } from '../store/index.js';
 import { isTenantId } from '../tenant_id.js';
+import { AuthzenRequestError } from './errors.js';
 import {
-  AuthzenRequestError,
   parseActionSearch,
   parseEvaluation,
   parseEvaluations,
@@ -16,6 +15,7 @@ import {
   parseSubjectSearch,
 } from './authzen_request.js';
 import type { AuthzenEvaluation, AuthzenSubject } from './authzen_request.js';
+import { AuthzenPdpUnknownError, AuthzenUnauthorizedError } from './errors.js';
 import { TokenDigests, bearerToken } from '../bearer_token.js';
 
 export interface AuthzenRouterOptions {
@@ -41,15 +41,6 @@ interface EvaluationResponse {
   readonly context?: Record<string, unknown>;
 }
 
-/** Errors a whole request can end with, by code (anything else is 500, message withheld). */
-const HTTP_STATUS: Readonly<Record<string, number>> = {
-  ERR_AUTHZEN_REQUEST_INVALID: 400,
-  ERR_GATEWAY_BODY_TOO_LARGE: 413,
-  ERR_STORE_TENANT_UNKNOWN: 404,
-  ERR_POLICY_NOT_LOADED: 503,
-  ERR_STORE_UNAVAILABLE: 503,
-};
-
 /** Results per search page unless the caller asks fewer; entities examined per request at most. */
 const SEARCH_PAGE = 50;
 const SEARCH_SCAN = 2_000;
@@ -71,7 +62,7 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
   router.get('/.well-known/authzen-configuration/:tenant', (ctx) => {
     const tenant = ctx.params['tenant'] ?? '';
     if ((tokens.get(tenant)?.length ?? 0) === 0) {
-      fail(ctx, 404, `no PDP for tenant ${tenant}`);
+      fail(ctx, new AuthzenPdpUnknownError(`no PDP for tenant ${tenant}`), logger);
       return;
     }
     const pdp = `${options.publicUrl()}/${tenant}`;
@@ -106,14 +97,7 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
         }
         ctx.body = await answer(tenant, body);
       } catch (error) {
-        if (error instanceof Unauthorized) {
-          ctx.set('WWW-Authenticate', 'Bearer realm="authzen"');
-          fail(ctx, 401, error.message);
-          return;
-        }
-        const status = isSidecarError(error) ? HTTP_STATUS[error.code] : undefined;
-        if (status === undefined) logger.error({ err: error, tenant, path }, 'AuthZEN request failed');
-        fail(ctx, status ?? 500, status === undefined ? 'internal error' : (error as Error).message);
+        fail(ctx, error, logger, { tenant, path });
       }
     });
   };
@@ -211,7 +195,7 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
 
   function authenticate(ctx: Context, tenant: string): void {
     if (!isTenantId(tenant) || digests.get(tenant)?.accepts(bearerToken(ctx.get('authorization'))) !== true) {
-      throw new Unauthorized("a Bearer token of this tenant's AuthZEN callers is required");
+      throw new AuthzenUnauthorizedError("a Bearer token of this tenant's AuthZEN callers is required");
     }
   }
 
@@ -283,13 +267,15 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
   return router.routes() as unknown as Middleware;
 }
 
-class Unauthorized extends Error {}
-
-/** AuthZEN errors: the status, and the body is the error string. */
-function fail(ctx: Context, status: number, message: string): void {
-  ctx.status = status;
+/** AuthZEN errors: the status of the error's kind, and the body is the error string. */
+function fail(ctx: Context, error: unknown, logger: Logger, where: Record<string, unknown> = {}): void {
+  const failure = httpFailureOf(error);
+  logFailure(logger, failure, error, where, 'AuthZEN request not done');
+  if (failure.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="authzen"');
+  if (failure.retryAfterS !== undefined) ctx.set('Retry-After', String(failure.retryAfterS));
+  ctx.status = failure.status;
   ctx.type = 'application/json';
-  ctx.body = JSON.stringify(message);
+  ctx.body = JSON.stringify(failure.message);
 }
 
 function encodeOffset(offset: number): string {

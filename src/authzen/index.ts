@@ -1,7 +1,7 @@
 export { createAuthzenRouter } from './authzen_router.js';
 export type { AuthzenRouterOptions } from './authzen_router.js';
+export { AuthzenPdpUnknownError, AuthzenRequestError, AuthzenUnauthorizedError } from './errors.js';
 export {
-  AuthzenRequestError,
   parseActionSearch,
   parseEvaluation,
   parseEvaluations,

@@ -45,3 +45,8 @@ export class WatcherTooSlowError extends SidecarError {
 export class CallerUnauthenticatedError extends SidecarError {
   readonly code = 'ERR_CHECK_CALLER_UNAUTHENTICATED';
 }
+
+/** A dry-run request that is not a Check: says which field. */
+export class DryRunRequestError extends SidecarError {
+  readonly code = 'ERR_CHECK_DRY_RUN_INVALID';
+}

@@ -4,13 +4,7 @@ import type { CompiledPolicy, EvaluationPool } from '../policy/index.js';
 import type { EntitlementReader } from '../store/index.js';
 import type { CheckRequest, CheckSubject } from './check_request.js';
 import { Decider } from './decider.js';
-import { SidecarError } from '../errors.js';
-
-/** A dry-run request that is not a Check: says which field. HTTP 400 at the admin API. */
-export class DryRunRequestError extends SidecarError {
-  readonly code = 'ERR_POLICY_DRY_RUN_INVALID';
-  readonly httpStatus = 400;
-}
+import { DryRunRequestError } from './errors.js';
 
 export interface DryRunAnswer {
   readonly decision: string;

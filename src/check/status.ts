@@ -1,55 +1,43 @@
 /**
- * The one table from domain error codes to gRPC status and the stable
- * `google.rpc.ErrorInfo.reason` a client switches on (docs/errors.md).
- * Handlers throw coded errors; only this file picks wire statuses.
+ * The gRPC surface of the error table (src/errors.ts): each kind's status,
+ * and the code's stable reason in a `google.rpc.ErrorInfo` (docs/errors.md).
+ * Handlers throw coded errors; only this file picks gRPC statuses.
  */
 import { join } from 'node:path';
 import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { isSidecarError } from '../errors.js';
-import { TOKEN_ERROR_CODES } from '../tokens/index.js';
+import { isSidecarError, reasonOf } from '../errors.js';
+import type { KindTable } from '../errors.js';
 import { PROTO_ROOT } from './proto.js';
 
 /** `ErrorInfo.domain` of every error this service returns. */
 export const ERROR_DOMAIN = 'ipsie-sidecar';
 
+/** The canonical code of each kind (google.rpc.Code's own HTTP mapping, read backwards). */
+export const GRPC_STATUS: KindTable<GrpcStatus> = {
+  invalid_request: GrpcStatus.INVALID_ARGUMENT,
+  unprocessable: GrpcStatus.INVALID_ARGUMENT,
+  unauthenticated: GrpcStatus.UNAUTHENTICATED,
+  permission_denied: GrpcStatus.PERMISSION_DENIED,
+  not_found: GrpcStatus.NOT_FOUND,
+  method_not_allowed: GrpcStatus.UNIMPLEMENTED,
+  conflict: GrpcStatus.ABORTED,
+  precondition_failed: GrpcStatus.FAILED_PRECONDITION,
+  payload_too_large: GrpcStatus.RESOURCE_EXHAUSTED,
+  unsupported_media_type: GrpcStatus.INVALID_ARGUMENT,
+  resource_exhausted: GrpcStatus.RESOURCE_EXHAUSTED,
+  unavailable: GrpcStatus.UNAVAILABLE,
+  upstream_failed: GrpcStatus.UNAVAILABLE,
+  timeout: GrpcStatus.DEADLINE_EXCEEDED,
+  not_implemented: GrpcStatus.UNIMPLEMENTED,
+  internal: GrpcStatus.INTERNAL,
+};
+
 interface WireStatus {
   readonly status: GrpcStatus;
   readonly reason: string;
 }
-
-const STATUS_BY_CODE: Readonly<Record<string, WireStatus>> = {
-  ERR_CHECK_TENANT_MISSING: { status: GrpcStatus.INVALID_ARGUMENT, reason: 'TENANT_MISSING' },
-  ERR_CHECK_TENANT_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, reason: 'TENANT_INVALID' },
-  ERR_CHECK_SUBJECT_MISSING: { status: GrpcStatus.INVALID_ARGUMENT, reason: 'SUBJECT_MISSING' },
-  ERR_CHECK_ACTION_MISSING: { status: GrpcStatus.INVALID_ARGUMENT, reason: 'ACTION_MISSING' },
-  ERR_CHECK_RESOURCE_MISSING: { status: GrpcStatus.INVALID_ARGUMENT, reason: 'RESOURCE_MISSING' },
-  ERR_CHECK_BATCH_EMPTY: { status: GrpcStatus.INVALID_ARGUMENT, reason: 'BATCH_EMPTY' },
-  ERR_CHECK_BATCH_TOO_LARGE: { status: GrpcStatus.INVALID_ARGUMENT, reason: 'BATCH_TOO_LARGE' },
-  ERR_CHECK_WATCH_TOO_MANY_USERS: { status: GrpcStatus.INVALID_ARGUMENT, reason: 'WATCH_TOO_MANY_USERS' },
-  ERR_CHECK_SEQUENCE_NOT_REACHED: { status: GrpcStatus.FAILED_PRECONDITION, reason: 'SEQUENCE_NOT_REACHED' },
-  ERR_CHECK_SESSION_EVENTS_UNAVAILABLE: { status: GrpcStatus.UNAVAILABLE, reason: 'SESSION_EVENTS_UNAVAILABLE' },
-  ERR_CHECK_WATCHER_TOO_SLOW: { status: GrpcStatus.RESOURCE_EXHAUSTED, reason: 'WATCHER_TOO_SLOW' },
-  ERR_CHECK_SUBJECT_UNSUPPORTED: { status: GrpcStatus.UNIMPLEMENTED, reason: 'SUBJECT_UNSUPPORTED' },
-  ERR_CHECK_TOKEN_MISSING: { status: GrpcStatus.INVALID_ARGUMENT, reason: 'TOKEN_MISSING' },
-  ERR_CHECK_CALLER_UNAUTHENTICATED: { status: GrpcStatus.UNAUTHENTICATED, reason: 'CALLER_UNAUTHENTICATED' },
-  ERR_STORE_TENANT_UNKNOWN: { status: GrpcStatus.NOT_FOUND, reason: 'TENANT_UNKNOWN' },
-  // Sign-in (StartSession). A refused token at Check is a DENY decision, not an error.
-  ...Object.fromEntries(
-    TOKEN_ERROR_CODES.map((code) => [code, { status: GrpcStatus.UNAUTHENTICATED, reason: code.slice('ERR_'.length) }]),
-  ),
-  ERR_TOKEN_IDP_UNAVAILABLE: { status: GrpcStatus.UNAVAILABLE, reason: 'IDP_UNAVAILABLE' },
-  ERR_SIGNIN_NOT_PROVISIONED: { status: GrpcStatus.PERMISSION_DENIED, reason: 'USER_NOT_PROVISIONED' },
-  ERR_SIGNIN_ACCOUNT_INACTIVE: { status: GrpcStatus.PERMISSION_DENIED, reason: 'ACCOUNT_INACTIVE' },
-  ERR_SIGNIN_UNAVAILABLE: { status: GrpcStatus.UNAVAILABLE, reason: 'SIGNIN_UNAVAILABLE' },
-  ERR_SIGNIN_SESSION_EXPIRED: { status: GrpcStatus.UNAUTHENTICATED, reason: 'SESSION_EXPIRED' },
-  ERR_SIGNIN_SESSION_REVOKED: { status: GrpcStatus.UNAUTHENTICATED, reason: 'SESSION_REVOKED' },
-  ERR_STORE_UNAVAILABLE: { status: GrpcStatus.UNAVAILABLE, reason: 'STORE_UNAVAILABLE' },
-  ERR_POLICY_NOT_LOADED: { status: GrpcStatus.UNAVAILABLE, reason: 'POLICY_NOT_LOADED' },
-  ERR_POLICY_EVALUATION_FAILED: { status: GrpcStatus.INTERNAL, reason: 'POLICY_EVALUATION_FAILED' },
-  ERR_POLICY_OVERLOADED: { status: GrpcStatus.RESOURCE_EXHAUSTED, reason: 'POLICY_OVERLOADED' },
-};
 
 const INTERNAL: WireStatus = { status: GrpcStatus.INTERNAL, reason: 'INTERNAL' };
 
@@ -60,18 +48,20 @@ const rpcTypes = (() => {
   return { status: root.lookupType('google.rpc.Status'), errorInfo: root.lookupType('google.rpc.ErrorInfo') };
 })();
 
-/** Whether `error` is a domain failure the client caused or may retry (not a bug). */
+/** Whether `error` is a refusal the client caused or may retry: neither a bug nor a fault of ours. */
 export function isExpectedError(error: unknown): boolean {
-  return isSidecarError(error) && error.code in STATUS_BY_CODE;
+  return isSidecarError(error) && error.kind !== 'internal';
 }
 
 /**
  * The gRPC error for `error`: status, client-safe message, and the
  * `grpc-status-details-bin` trailer with a `google.rpc.ErrorInfo`.
- * Unexpected errors become INTERNAL without their message.
+ * Errors without a code (bugs) become INTERNAL without their message.
  */
 export function serviceErrorFrom(error: unknown): Partial<ServiceError> {
-  const known = isSidecarError(error) ? STATUS_BY_CODE[error.code] : undefined;
+  const known: WireStatus | undefined = isSidecarError(error)
+    ? { status: GRPC_STATUS[error.kind], reason: reasonOf(error.code) }
+    : undefined;
   const wire = known ?? INTERNAL;
   const message = known !== undefined && error instanceof Error ? error.message : 'internal error';
   const errorInfo = rpcTypes.errorInfo.encode({ reason: wire.reason, domain: ERROR_DOMAIN }).finish();

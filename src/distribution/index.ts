@@ -1,6 +1,7 @@
 export {
   PolicyBundleInvalidError,
   PolicyCatalogConflictError,
+  PolicyDryRunFailedError,
   PolicyUploadInvalidError,
   PolicyVersionNotFoundError,
 } from './errors.js';
@@ -9,6 +10,6 @@ export type { PolicyBundle } from './policy_bundle.js';
 export { POLICY_ACTIVE_BUCKET, POLICY_BUNDLES_BUCKET, PolicyCatalog } from './policy_catalog.js';
 export type { ActivePolicy, PolicyVersionInfo } from './policy_catalog.js';
 export { PolicyFollower } from './policy_follower.js';
-export { createPolicyAdminRoutes, PolicyRefusedError, UPLOAD_LIMITS } from './policy_admin_routes.js';
+export { createPolicyAdminRoutes, UPLOAD_LIMITS } from './policy_admin_routes.js';
 export type { PolicyAdminOptions } from './policy_admin_routes.js';
 export type { PolicyFollowerOptions } from './policy_follower.js';

@@ -1,20 +1,10 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { SidecarError } from '../errors.js';
-import { readRequestBody } from '../gateway/index.js';
+import { readRequestBody } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
-import {
-  OpaUnavailableError,
-  PolicyCompileError,
-  PolicyCompileMemoryError,
-  PolicyCompileTimeoutError,
-  PolicyEvaluationError,
-  PolicyModuleRejectedError,
-  PolicyOverloadedError,
-  PolicyTestFailedError,
-} from '../policy/index.js';
-import type { CompiledPolicy, CompileProblem, TenantPolicySource } from '../policy/index.js';
-import { PolicyUploadInvalidError } from './errors.js';
+import { PolicyEvaluationError } from '../policy/index.js';
+import type { CompiledPolicy, TenantPolicySource } from '../policy/index.js';
+import { PolicyDryRunFailedError, PolicyUploadInvalidError } from './errors.js';
 import { bundleOf, compiledOf } from './policy_bundle.js';
 import type { PolicyCatalog } from './policy_catalog.js';
 
@@ -26,20 +16,6 @@ export const UPLOAD_LIMITS = {
   maxDataBytes: 256 * 1024,
   maxBodyBytes: 2 * 1024 * 1024,
 } as const;
-
-/** A policy the compiler or its tests refused: 422 with every located problem. */
-export class PolicyRefusedError extends SidecarError {
-  readonly code: string;
-  readonly httpStatus: number;
-  readonly problems: readonly CompileProblem[];
-
-  constructor(cause: SidecarError & { problems?: readonly CompileProblem[] }, httpStatus: number) {
-    super(cause.message, { cause });
-    this.code = cause.code;
-    this.httpStatus = httpStatus;
-    this.problems = cause.problems ?? [];
-  }
-}
 
 export interface PolicyAdminOptions {
   readonly catalog: PolicyCatalog;
@@ -78,7 +54,7 @@ export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ t
   router.post('/', async (ctx) => {
     const tenant = ctx.state.tenant;
     const upload = parseUpload(await jsonBody(ctx));
-    const compiled = await compile(options, { tenantId: tenant, modules: upload.modules, data: upload.data });
+    const compiled = await options.compile({ tenantId: tenant, modules: upload.modules, data: upload.data });
     const existing = (await catalog.list(tenant)).find((v) => v.version === compiled.version);
     if (existing === undefined) {
       await catalog.put(bundleOf(compiled, Object.fromEntries(upload.modules), upload.data, Date.now()));
@@ -157,13 +133,11 @@ export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ t
     } catch (error) {
       // A version whose Wasm traps (out of memory, a crash) is the upload's problem, not the gateway's.
       if (error instanceof PolicyEvaluationError) {
-        const failed = new PolicyEvaluationError(
+        throw new PolicyDryRunFailedError(
           `the dry-run of version ${candidate.version} (or of the active one) failed to evaluate: ${error.message}`,
           { cause: error, ...(error.detail === undefined ? {} : { detail: error.detail }) },
         );
-        throw new PolicyRefusedError(failed, 422);
       }
-      if (error instanceof PolicyOverloadedError) throw new PolicyRefusedError(error, 503);
       throw error;
     }
     const changed = outcomes.filter((o) => (o as { changed?: boolean }).changed === true).length;
@@ -177,25 +151,6 @@ export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ t
   });
 
   return router;
-}
-
-async function compile(options: PolicyAdminOptions, source: TenantPolicySource): Promise<CompiledPolicy> {
-  try {
-    return await options.compile(source);
-  } catch (error) {
-    if (
-      error instanceof PolicyCompileError ||
-      error instanceof PolicyTestFailedError ||
-      error instanceof PolicyModuleRejectedError
-    ) {
-      throw new PolicyRefusedError(error, 422);
-    }
-    if (error instanceof PolicyCompileTimeoutError || error instanceof PolicyCompileMemoryError) {
-      throw new PolicyRefusedError(error, 422);
-    }
-    if (error instanceof OpaUnavailableError) throw new PolicyRefusedError(error, 503);
-    throw error;
-  }
 }
 
 function activeBody(active: {

@@ -4,12 +4,37 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { CheckRequest, CheckResult, Decider } from '../check/index.js';
 import { isSidecarError } from '../errors.js';
+import type { KindTable } from '../errors.js';
 import type { Logger } from '../logging/index.js';
 import { stepUpChallenge } from '../session/index.js';
 import { isTenantId } from '../tenant_id.js';
 
 /** google.rpc.Code values Envoy reads in `CheckResponse.status`. */
 const RPC = { OK: 0, INVALID_ARGUMENT: 3, PERMISSION_DENIED: 7, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
+
+/**
+ * The denial Envoy sends for a Check that ended in an error, by kind: a
+ * request the sidecar cannot decide as configured is the route's fault
+ * (400); anything else is "retry" (503). Never an allow.
+ */
+const DENIAL_OF_KIND: KindTable<'bad_request' | 'unavailable'> = {
+  invalid_request: 'bad_request',
+  unprocessable: 'bad_request',
+  unauthenticated: 'unavailable',
+  permission_denied: 'unavailable',
+  not_found: 'bad_request',
+  method_not_allowed: 'bad_request',
+  conflict: 'unavailable',
+  precondition_failed: 'unavailable',
+  payload_too_large: 'bad_request',
+  unsupported_media_type: 'bad_request',
+  resource_exhausted: 'unavailable',
+  unavailable: 'unavailable',
+  upstream_failed: 'unavailable',
+  timeout: 'unavailable',
+  not_implemented: 'bad_request',
+  internal: 'unavailable',
+};
 
 /** Reasons that mean "who are you?" (401), not "you may not" (403). */
 const UNAUTHENTICATED_REASONS = /^(TOKEN_|SESSION_UNKNOWN$|SESSION_EXPIRED$|SUBJECT_UNKNOWN$|AUTHENTICATION_REQUIRED$)/;
@@ -144,9 +169,8 @@ async function answer(attributes: AttributeContext, options: ExtAuthzOptions): P
     result = await options.decider.check(request);
   } catch (error) {
     if (!isSidecarError(error)) options.logger.error({ err: error, tenant }, 'ext_authz check failed');
-    const unknownTenant = isSidecarError(error) && error.code === 'ERR_STORE_TENANT_UNKNOWN';
-    return unknownTenant
-      ? denied(RPC.INVALID_ARGUMENT, 'BadRequest', `unknown tenant ${tenant}`)
+    return isSidecarError(error) && DENIAL_OF_KIND[error.kind] === 'bad_request'
+      ? denied(RPC.INVALID_ARGUMENT, 'BadRequest', error.message)
       : denied(RPC.UNAVAILABLE, 'ServiceUnavailable', 'authorization is unavailable; retry');
   }
   const { decision } = result;

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Config } from '../config/index.js';
-import { createGatewayApp, listen, refusedAuthentications } from '../gateway/index.js';
+import { createGatewayApp, listen, refusedAuthentications } from '../http/index.js';
 import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
 import { createAdminRouter } from '../admin/index.js';

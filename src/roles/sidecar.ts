@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { createAuthzenRouter } from '../authzen/index.js';
 import { extAuthzImplementation, extAuthzServiceDefinition } from '../ext_authz/index.js';
 import { PolicyFollower } from '../distribution/index.js';
-import { createGatewayApp, listen, refusedAuthentications } from '../gateway/index.js';
+import { createGatewayApp, listen, refusedAuthentications } from '../http/index.js';
 import { healthReport, metricsRoute, SidecarMetrics } from '../observability/index.js';
 import { SessionObserver } from '../observations/index.js';
 import type { EntitlementStore } from '../store/index.js';

@@ -8,7 +8,7 @@ export { ScimAuthenticator } from './scim_authenticator.js';
 export type { ScimCredentials } from './scim_authenticator.js';
 export { RateLimiter } from './rate_limiter.js';
 export type { RateLimit } from './rate_limiter.js';
-export { ScimError, SCIM_STATUS } from './errors.js';
+export { ScimError, SCIM_TYPE } from './errors.js';
 export type { ScimErrorCode, ScimType } from './errors.js';
 export { parseFilter, matches } from './filter.js';
 export type { Filter } from './filter.js';

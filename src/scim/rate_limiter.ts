@@ -31,8 +31,8 @@ export class RateLimiter {
     bucket.at = now;
     this.#buckets.set(tenantId, bucket);
     if (bucket.tokens < 1) {
-      const retryAfter = Math.max(1, Math.ceil((1 - bucket.tokens) / limit.requestsPerSecond));
-      throw new ScimError('ERR_SCIM_RATE_LIMITED', 'too many requests for this tenant', { retryAfter });
+      const retryAfterS = Math.max(1, Math.ceil((1 - bucket.tokens) / limit.requestsPerSecond));
+      throw new ScimError('ERR_SCIM_RATE_LIMITED', 'too many requests for this tenant', { retryAfterS });
     }
     bucket.tokens -= 1;
   }

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import { readRequestBody, RequestBodyTooLargeError } from '../gateway/index.js';
+import { httpFailureOf, logFailure, readRequestBody, RequestBodyTooLargeError } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
 import { isTenantId } from '../tenant_id.js';
 import { listOf, resourceTypes, schemas, serviceProviderConfig } from './discovery.js';
@@ -187,18 +187,16 @@ function json(ctx: Context, status: number, body: Json): void {
 }
 
 function renderError(ctx: Context, error: unknown, logger: Logger): void {
-  const scim = error instanceof ScimError ? error : undefined;
-  if (scim === undefined) logger.error({ err: error, method: ctx.method, path: ctx.path }, 'SCIM request failed');
-  else
-    logger.info({ code: scim.code, method: ctx.method, path: ctx.path, detail: scim.message }, 'SCIM request refused');
-  const status = scim?.status ?? 500;
-  if (status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="scim", error="invalid_token"');
-  if (scim?.retryAfter !== undefined) ctx.set('Retry-After', String(scim.retryAfter));
-  json(ctx, status, {
+  const failure = httpFailureOf(error);
+  logFailure(logger, failure, error, { method: ctx.method, path: ctx.path }, 'SCIM request not done');
+  if (failure.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="scim", error="invalid_token"');
+  if (failure.retryAfterS !== undefined) ctx.set('Retry-After', String(failure.retryAfterS));
+  const scimType = error instanceof ScimError ? error.scimType : undefined;
+  json(ctx, failure.status, {
     schemas: [ERROR_SCHEMA],
-    status: String(status),
-    ...(scim?.scimType === undefined ? {} : { scimType: scim.scimType }),
-    detail: scim?.message ?? 'internal error',
+    status: String(failure.status),
+    ...(scimType === undefined ? {} : { scimType }),
+    detail: failure.message,
   });
 }
 

@@ -43,12 +43,10 @@ export class TransmitterUnavailableError extends SidecarError {
 
 /**
  * A stream management call failed at the transmitter: unreachable, an error
- * status (`status`), or an answer that is not what SSF says. HTTP 502 at our
- * admin API.
+ * status (`status`), or an answer that is not what SSF says.
  */
 export class StreamManagementError extends SidecarError {
   readonly code = 'ERR_SSF_MANAGEMENT_FAILED';
-  readonly httpStatus = 502;
   /** The transmitter's HTTP status, when it answered. */
   readonly status: number | undefined;
 
@@ -61,24 +59,21 @@ export class StreamManagementError extends SidecarError {
 /** The operation cannot be asked of this transmitter now: no endpoint for it, no credentials, no stream id. */
 export class StreamOperationUnavailableError extends SidecarError {
   readonly code = 'ERR_SSF_OPERATION_UNAVAILABLE';
-  readonly httpStatus = 409;
 }
 
-/** A stream administration request that is wrong in itself (400) or names no such transmitter (404). */
+/** A stream administration request that is wrong in itself. */
 export class StreamAdminRequestError extends SidecarError {
   readonly code = 'ERR_SSF_ADMIN_REQUEST_INVALID';
-  readonly httpStatus: 400 | 404;
+}
 
-  constructor(message: string, httpStatus: 400 | 404) {
-    super(message);
-    this.httpStatus = httpStatus;
-  }
+/** A stream administration request naming no transmitter of this tenant with stream management. */
+export class TransmitterNotFoundError extends SidecarError {
+  readonly code = 'ERR_SSF_TRANSMITTER_NOT_FOUND';
 }
 
 /** The verification event we asked for did not arrive in time. */
 export class VerificationTimeoutError extends SidecarError {
   readonly code = 'ERR_SSF_VERIFICATION_TIMEOUT';
-  readonly httpStatus = 504;
 }
 
 /**
@@ -88,13 +83,9 @@ export class VerificationTimeoutError extends SidecarError {
  */
 export class LogoutTokenRefusedError extends SidecarError {
   readonly code = 'ERR_LOGOUT_TOKEN_INVALID';
-  /** The `error` of the response body. */
-  readonly error = 'invalid_request';
-  readonly httpStatus = 400;
 }
 
 /** The logout could not be stored now (the IdP's keys, the stream or this replica unreachable): send it again. */
 export class LogoutUnavailableError extends SidecarError {
   readonly code = 'ERR_LOGOUT_UNAVAILABLE';
-  readonly httpStatus = 503;
 }

@@ -6,6 +6,7 @@ export {
   StreamAdminRequestError,
   StreamManagementError,
   StreamOperationUnavailableError,
+  TransmitterNotFoundError,
   TransmitterUnavailableError,
   VerificationTimeoutError,
 } from './errors.js';

@@ -99,7 +99,7 @@ export class LogoutReceiver {
       return accepted;
     } catch (error) {
       const refused = error instanceof LogoutTokenRefusedError;
-      this.#onOutcome(tenantId, refused ? error.error : 'unavailable');
+      this.#onOutcome(tenantId, refused ? 'invalid_request' : 'unavailable');
       if (refused) this.#logger.warn({ tenant: tenantId, reason: error.message }, 'logout token refused');
       throw refused || error instanceof LogoutUnavailableError
         ? error

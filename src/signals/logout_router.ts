@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import { readRequestBody, RequestBodyTooLargeError } from '../gateway/index.js';
+import { readRequestBody, RequestBodyTooLargeError } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
 import { LogoutTokenRefusedError } from './errors.js';
 import type { LogoutReceiver } from './logout_receiver.js';
@@ -55,7 +55,7 @@ export function createLogoutRouter(options: LogoutRouterOptions): Middleware {
       ctx.remove('Content-Type');
     } catch (error) {
       if (error instanceof LogoutTokenRefusedError) {
-        fail(ctx, 400, error.error, error.message);
+        fail(ctx, 400, 'invalid_request', error.message);
         return;
       }
       logger.error({ err: error, tenant: ctx.params['tenant'] }, 'back-channel logout not stored');

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import { readRequestBody, RequestBodyTooLargeError } from '../gateway/index.js';
+import { readRequestBody, RequestBodyTooLargeError } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
 import { SetRefusedError, TransmitterUnavailableError } from './errors.js';
 import type { SignalReceiver } from './signal_receiver.js';

@@ -3,9 +3,9 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { acceptedSetSubjects, verificationRequestSubject } from '../audit/index.js';
 import type { AuditRecord } from '../audit/index.js';
-import { readRequestBody } from '../gateway/index.js';
+import { readRequestBody } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
-import { StreamAdminRequestError, VerificationTimeoutError } from './errors.js';
+import { StreamAdminRequestError, TransmitterNotFoundError, VerificationTimeoutError } from './errors.js';
 import { pushPath } from './push_router.js';
 import { CAEP_EVENT, RISC_EVENT } from './security_event.js';
 import { POLL_DELIVERY, PUSH_DELIVERY, StreamClient } from './stream_client.js';
@@ -73,13 +73,13 @@ export function createStreamAdminRoutes(options: StreamAdminOptions): Router<{ t
     const named = typeof ctx.query['issuer'] === 'string' ? ctx.query['issuer'] : fromBody;
     const transmitter =
       named === undefined ? (managed.length === 1 ? managed[0] : undefined) : managed.find((t) => t.issuer === named);
-    if (transmitter === undefined) {
+    if (transmitter === undefined && named === undefined) {
       throw new StreamAdminRequestError(
-        named === undefined
-          ? `this tenant has ${managed.length} transmitters with stream management: name one with "issuer"`
-          : `${named} is not a transmitter of this tenant with stream management`,
-        named === undefined ? 400 : 404,
+        `this tenant has ${managed.length} transmitters with stream management: name one with "issuer"`,
       );
+    }
+    if (transmitter === undefined) {
+      throw new TransmitterNotFoundError(`${named ?? ''} is not a transmitter of this tenant with stream management`);
     }
     return new StreamClient(tenant, transmitter, transmitters);
   };
@@ -102,7 +102,6 @@ export function createStreamAdminRoutes(options: StreamAdminOptions): Router<{ t
       if (typeof token !== 'string' || !accepted.accepts(token)) {
         throw new StreamAdminRequestError(
           'push delivery needs "push_bearer_token", one whose SHA-256 is in this transmitter\'s push.bearer_token_sha256',
-          400,
         );
       }
       delivery = {
@@ -113,7 +112,7 @@ export function createStreamAdminRoutes(options: StreamAdminOptions): Router<{ t
     } else if (body['delivery'] === 'poll' || body['delivery'] === undefined) {
       delivery = { method: POLL_DELIVERY };
     } else {
-      throw new StreamAdminRequestError('"delivery" must be "push" or "poll"', 400);
+      throw new StreamAdminRequestError('"delivery" must be "push" or "poll"');
     }
     const created = await client.create({
       delivery,
@@ -156,7 +155,7 @@ export function createStreamAdminRoutes(options: StreamAdminOptions): Router<{ t
     const body = await jsonBody(ctx);
     const status = body['status'];
     if (status !== 'enabled' && status !== 'paused' && status !== 'disabled') {
-      throw new StreamAdminRequestError('"status" must be enabled, paused or disabled', 400);
+      throw new StreamAdminRequestError('"status" must be enabled, paused or disabled');
     }
     const reason = typeof body['reason'] === 'string' ? body['reason'] : undefined;
     ctx.body = (await clientFor(ctx, body).setStatus(status, reason)) ?? { status, accepted: true };
@@ -171,7 +170,7 @@ export function createStreamAdminRoutes(options: StreamAdminOptions): Router<{ t
         subject === null ||
         typeof (subject as { format?: unknown }).format !== 'string'
       ) {
-        throw new StreamAdminRequestError('"subject" must be a subject identifier with a "format"', 400);
+        throw new StreamAdminRequestError('"subject" must be a subject identifier with a "format"');
       }
       const client = clientFor(ctx, body);
       if (path === 'add') {
@@ -234,10 +233,10 @@ async function jsonBody(ctx: Context): Promise<Record<string, unknown>> {
   try {
     value = JSON.parse(text);
   } catch {
-    throw new StreamAdminRequestError('the body is not JSON', 400);
+    throw new StreamAdminRequestError('the body is not JSON');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new StreamAdminRequestError('the body must be a JSON object', 400);
+    throw new StreamAdminRequestError('the body must be a JSON object');
   }
   return value as Record<string, unknown>;
 }
@@ -246,7 +245,7 @@ function stringList(body: Record<string, unknown>, name: string): string[] | und
   const value = body[name];
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
-    throw new StreamAdminRequestError(`"${name}" must be an array of event type URIs`, 400);
+    throw new StreamAdminRequestError(`"${name}" must be an array of event type URIs`);
   }
   return value as string[];
 }

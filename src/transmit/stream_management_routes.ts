@@ -1,9 +1,8 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import { isSidecarError } from '../errors.js';
-import { readRequestBody } from '../gateway/index.js';
+import { httpFailureOf, logFailure, readRequestBody } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
-import { StreamRequestInvalidError, VerificationTooFrequentError } from './errors.js';
+import { StreamRequestInvalidError } from './errors.js';
 import type { StreamManagement } from './stream_management.js';
 
 /** Where the stream management endpoints are, under our issuer (SSF §7.1 names them in the metadata). */
@@ -15,23 +14,14 @@ export const STREAM_MANAGEMENT_PATHS = {
   verification: '/ssf/v1/verify',
 } as const;
 
-/** The HTTP status of each error these endpoints answer with (SSF §8's error tables). */
-const STATUS: Readonly<Record<string, number>> = {
-  ERR_SSF_STREAM_REQUEST_INVALID: 400,
-  ERR_SSF_STREAM_UNAUTHORIZED: 401,
-  ERR_SSF_STREAM_NOT_FOUND: 404,
-  ERR_SSF_STREAM_EXISTS: 409,
-  ERR_GATEWAY_BODY_TOO_LARGE: 413,
-  ERR_SSF_VERIFICATION_TOO_FREQUENT: 429,
-};
-
 const MAX_BODY_BYTES = 64 * 1024;
 
 /**
  * SSF stream management (§8) for tenants' receivers: the receiver's bearer
  * token names its tenant, and every stream id is looked up in that tenant
  * only. Answers carry `Cache-Control: no-store`; errors are
- * `{"code", "description"}` with the status of the table above.
+ * `{"code", "description"}` with the status of their kind (SSF §8's
+ * tables: 400, 401, 404, 409, 413, 429).
  */
 export function createStreamManagementRoutes(options: {
   readonly management: StreamManagement;
@@ -147,15 +137,10 @@ async function jsonBody(ctx: Context): Promise<Record<string, unknown>> {
 }
 
 function fail(ctx: Context, error: unknown, logger: Logger): void {
-  const status = isSidecarError(error) ? STATUS[error.code] : undefined;
-  if (status === undefined || !isSidecarError(error)) {
-    logger.error({ err: error, path: ctx.path }, 'SSF stream management request failed');
-    ctx.status = 500;
-    ctx.body = { code: 'ERR_INTERNAL', description: 'internal error' };
-    return;
-  }
-  ctx.status = status;
-  if (status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="ssf"');
-  if (error instanceof VerificationTooFrequentError) ctx.set('Retry-After', String(error.retryAfterS));
-  ctx.body = { code: error.code, description: error.message };
+  const failure = httpFailureOf(error);
+  logFailure(logger, failure, error, { path: ctx.path }, 'SSF stream management request not done');
+  ctx.status = failure.status;
+  if (failure.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="ssf"');
+  if (failure.retryAfterS !== undefined) ctx.set('Retry-After', String(failure.retryAfterS));
+  ctx.body = { code: failure.code, description: failure.message };
 }

@@ -72,7 +72,7 @@ describe('policy bundles', () => {
     ['Wasm as a byte list', stored({ wasm: [0, 97, 115, 109] })],
     ['a creation time as a string', stored({ created_at: '1800000000000' })],
   ])('are refused when the stored bytes hold %s', (_what, bytes) => {
-    expect(codeOf(() => decodeBundle(bytes))).toBe('ERR_POLICY_BUNDLE_INVALID');
+    expect(codeOf(() => decodeBundle(bytes))).toBe('ERR_CATALOG_BUNDLE_INVALID');
   });
 
   it('read malformed test results as none', () => {

@@ -105,7 +105,7 @@ describe('gateway isolation', () => {
     const answer = await dryRun(version, 'huge', 1);
     expect(answer.status).toBe(422);
     const body = (await answer.json()) as { code: string; detail: string };
-    expect(body.code).toBe('ERR_POLICY_EVALUATION_FAILED');
+    expect(body.code).toBe('ERR_CATALOG_DRY_RUN_FAILED');
     expect(body.detail).toContain(version);
     // The same version's cheap requests still dry-run.
     expect((await dryRun(version, 'read', 1)).status).toBe(200);

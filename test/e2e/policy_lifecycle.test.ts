@@ -156,7 +156,7 @@ describe('policy lifecycle', () => {
     const revision = (listed.body['active'] as { revision: number }).revision;
     expect(await admin('POST', `/${v2}/activate`, { expected_revision: revision + 5 })).toMatchObject({
       status: 409,
-      body: { code: 'ERR_POLICY_CATALOG_CONFLICT' },
+      body: { code: 'ERR_CATALOG_CONFLICT' },
     });
     expect(await admin('POST', `/${v2}/activate`, { expected_revision: revision })).toMatchObject({
       status: 200,
@@ -220,7 +220,7 @@ describe('policy lifecycle', () => {
   });
 
   it('refuses uploads that are not policies: no modules, too large, not JSON', async () => {
-    expect((await admin('POST', '', { modules: {} })).body['code']).toBe('ERR_POLICY_UPLOAD_INVALID');
+    expect((await admin('POST', '', { modules: {} })).body['code']).toBe('ERR_CATALOG_UPLOAD_INVALID');
     const huge = { 'authz.rego': `package tenants.acme\n# ${'x'.repeat(300_000)}\n` };
     expect(await admin('POST', '', { modules: huge })).toMatchObject({ status: 400 });
     const response = await fetch(`${gw.origin}/admin/v1/acme/policies`, {
@@ -252,7 +252,7 @@ describe('policy lifecycle', () => {
     expect(Object.keys(one.body['modules'] as object)).toEqual(['authz.rego']);
     expect(await admin('DELETE', `/${v1}`)).toMatchObject({
       status: 409,
-      body: { code: 'ERR_POLICY_CATALOG_CONFLICT' },
+      body: { code: 'ERR_CATALOG_CONFLICT' },
     });
     expect((await admin('DELETE', `/${v2}`)).status).toBe(204);
     expect((await admin('GET', `/${v2}`)).status).toBe(404);

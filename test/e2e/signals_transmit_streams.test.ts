@@ -218,7 +218,7 @@ describe('stream management offered to the tenant’s receiver (SSF §8)', () =>
       const r = await manage('GET', 'stream', undefined, { token });
       expect(r.status, String(token)).toBe(401);
       expect(r.headers.get('www-authenticate')).toMatch(/^Bearer/);
-      expect(r.body).toMatchObject({ code: 'ERR_SSF_STREAM_UNAUTHORIZED' });
+      expect(r.body).toMatchObject({ code: 'ERR_TRANSMIT_STREAM_UNAUTHORIZED' });
     }
     const inQuery = await fetch(`${gw.origin}/ssf/v1/stream?access_token=${MANAGEMENT_TOKEN}`);
     expect(inQuery.status).toBe(401);
@@ -237,7 +237,7 @@ describe('stream management offered to the tenant’s receiver (SSF §8)', () =>
     for (const [body, description] of refusals) {
       const r = await manage('POST', 'stream', body);
       expect(r.status, JSON.stringify(body)).toBe(400);
-      expect(r.body).toMatchObject({ code: 'ERR_SSF_STREAM_REQUEST_INVALID' });
+      expect(r.body).toMatchObject({ code: 'ERR_TRANSMIT_STREAM_REQUEST_INVALID' });
       expect((r.body as { description: string }).description).toMatch(description);
     }
     expect((await manage('GET', 'stream')).body).toEqual([]);
@@ -264,7 +264,7 @@ describe('stream management offered to the tenant’s receiver (SSF §8)', () =>
     streamId = (created.body as { stream_id: string }).stream_id;
     const again = await manage('POST', 'stream', { delivery: pushDelivery() });
     expect(again.status).toBe(409);
-    expect(again.body).toMatchObject({ code: 'ERR_SSF_STREAM_EXISTS' });
+    expect(again.body).toMatchObject({ code: 'ERR_TRANSMIT_STREAM_EXISTS' });
   });
 
   it('two creates at once (any replicas): one stream, the other gets 409', async () => {
@@ -293,7 +293,7 @@ describe('stream management offered to the tenant’s receiver (SSF §8)', () =>
     ] as const) {
       const r = await manage(method, path, body, other);
       expect(r.status, `${method} ${path}`).toBe(404);
-      expect(r.body).toMatchObject({ code: 'ERR_SSF_STREAM_NOT_FOUND' });
+      expect(r.body).toMatchObject({ code: 'ERR_TRANSMIT_STREAM_NOT_FOUND' });
     }
     expect((await manage('GET', `status?stream_id=${streamId}`)).body).toEqual({
       stream_id: streamId,

@@ -1,5 +1,8 @@
 export { createGatewayApp, listen } from './gateway_app.js';
 export type { GatewayAppOptions } from './gateway_app.js';
-export { readRequestBody, RequestBodyTooLargeError } from './request_body.js';
+export { readRequestBody } from './request_body.js';
+export { RequestBodyTooLargeError } from './errors.js';
+export { HTTP_STATUS, httpFailureOf, logFailure } from './http_status.js';
+export type { HttpFailure } from './http_status.js';
 export { refusedAuthentications } from './refused_authentication.js';
 export type { TenantApiOf } from './refused_authentication.js';

@@ -1,11 +1,5 @@
 import type { Context } from 'koa';
-import { SidecarError } from '../errors.js';
-
-/** A request body over the route's limit; nothing beyond the limit was read. */
-export class RequestBodyTooLargeError extends SidecarError {
-  readonly code = 'ERR_GATEWAY_BODY_TOO_LARGE';
-  readonly httpStatus = 413;
-}
+import { RequestBodyTooLargeError } from './errors.js';
 
 /**
  * Reads the request body, refusing it as soon as it (or its declared

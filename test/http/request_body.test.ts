@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import { describe, expect, it } from 'vitest';
-import { readRequestBody, RequestBodyTooLargeError } from '../../src/gateway/request_body.js';
+import { RequestBodyTooLargeError } from '../../src/http/errors.js';
+import { readRequestBody } from '../../src/http/request_body.js';
 
 /**
  * The two things readRequestBody reads of a koa context: a header and the
@@ -23,7 +24,7 @@ function request(chunks: readonly (string | Buffer)[], contentLength?: string): 
   return { ctx, pulled: () => pulled };
 }
 
-const TOO_LARGE = { code: 'ERR_GATEWAY_BODY_TOO_LARGE', httpStatus: 413 };
+const TOO_LARGE = { code: 'ERR_HTTP_BODY_TOO_LARGE', kind: 'payload_too_large' };
 
 describe('readRequestBody', () => {
   it('returns the whole body, chunks joined in order', async () => {
