@@ -12,7 +12,7 @@ import {
   USER,
 } from './schema.js';
 import type { Attribute, Schema } from './schema.js';
-import { MAX_PAGE_SIZE } from './scim_service.js';
+import { MAX_PAGE_SIZE } from './scim_reads.js';
 
 export function serviceProviderConfig(baseUrl: string): Json {
   return {

@@ -1,7 +1,9 @@
 export { createScimRouter, DEFAULT_MAX_BODY_BYTES, SCIM_MEDIA_TYPE, SEQUENCE_HEADER } from './scim_router.js';
 export type { ScimRouterOptions } from './scim_router.js';
-export { ScimService, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './scim_service.js';
-export type { ListQuery, ReplicaSync, ScimContext, ScimResult, ScimServiceOptions } from './scim_service.js';
+export { ScimService } from './scim_service.js';
+export type { ScimServiceOptions } from './scim_service.js';
+export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './scim_reads.js';
+export type { ListQuery, ReplicaSync, ScimContext, ScimResult } from './scim_result.js';
 export { claimKey, DEFAULT_CLAIM_PENDING_MS, foldName, NAME_CLAIMS_BUCKET, NameClaims } from './name_claims.js';
 export type { ClaimRegister, EntityLog, NamedResource, NameClaimsOptions } from './name_claims.js';
 export { ScimAuthenticator } from './scim_authenticator.js';

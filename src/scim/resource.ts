@@ -3,6 +3,7 @@
  * (canonical attribute names, types, mutability), the mapping between SCIM
  * resources and store records, and `attributes` / `excludedAttributes`.
  */
+import type { GroupData, UserData } from '../changes/index.js';
 import type { GroupRecord, UserRecord } from '../store/index.js';
 import { ScimError } from './errors.js';
 import { parseAttributePaths } from './attribute_paths.js';
@@ -147,19 +148,16 @@ function normalizeSingle(attribute: Attribute, value: unknown, path: string): un
 
 // --- store records <-> SCIM JSON ---------------------------------------------
 
+/** What a SCIM User document sets of the user change's state (docs/changes.md `user.upsert`). */
+export type UserState = Pick<UserData, 'user_name' | 'external_id' | 'attributes' | 'roles'>;
+
 /**
  * The stored form of a normalized User: profile attributes flat (core and
- * enterprise), for policies. `active` is `undefined` when the document does
- * not assign it: what that means (new account, PUT, PATCH remove) is the
- * caller's decision, never a silent `true`.
+ * enterprise), for policies. `active` is apart and `undefined` when the
+ * document does not assign it: what that means (new account, PUT, PATCH
+ * remove) is the caller's decision, never a silent `true`.
  */
-export function userFields(scim: Json): {
-  userName: string;
-  externalId: string | undefined;
-  active: boolean | undefined;
-  attributes: Json;
-  roles: string[];
-} {
+export function userStateOf(scim: Json): { state: UserState; active: boolean | undefined } {
   const attributes: Json = {};
   for (const [key, value] of Object.entries(scim)) {
     if (!STORED_APART.has(key) && key !== ENTERPRISE_USER_SCHEMA) attributes[key] = value;
@@ -170,11 +168,21 @@ export function userFields(scim: Json): {
     ? (scim['roles'] as Json[]).map((r) => r['value']).filter((v): v is string => typeof v === 'string')
     : [];
   return {
-    userName: scim['userName'] as string,
-    externalId: typeof scim['externalId'] === 'string' ? scim['externalId'] : undefined,
+    state: {
+      user_name: scim['userName'] as string,
+      external_id: typeof scim['externalId'] === 'string' ? scim['externalId'] : null,
+      attributes,
+      roles,
+    },
     active: typeof scim['active'] === 'boolean' ? scim['active'] : undefined,
-    attributes,
-    roles,
+  };
+}
+
+/** What a SCIM Group document sets of the group change's state (`group.upsert`); members are apart. */
+export function groupStateOf(scim: Json): Pick<GroupData, 'display_name' | 'external_id'> {
+  return {
+    display_name: scim['displayName'] as string,
+    external_id: typeof scim['externalId'] === 'string' ? scim['externalId'] : null,
   };
 }
 

@@ -10,7 +10,8 @@ import type { Json } from './resource.js';
 import { ERROR_SCHEMA, RESOURCE_TYPES } from './schema.js';
 import type { ResourceKind } from './schema.js';
 import type { ScimAuthenticator } from './scim_authenticator.js';
-import type { ListQuery, ScimContext, ScimResult, ScimService } from './scim_service.js';
+import type { ListQuery, ScimContext, ScimResult } from './scim_result.js';
+import type { ScimService } from './scim_service.js';
 
 export const SCIM_MEDIA_TYPE = 'application/scim+json';
 /** @defaultValue 1 MiB */
@@ -52,51 +53,31 @@ export function createScimRouter(options: ScimRouterOptions): Middleware {
   for (const kind of ['User', 'Group'] as const satisfies readonly ResourceKind[]) {
     const path = RESOURCE_TYPES[kind].endpoint;
     router.get(path, async (ctx) => {
-      send(ctx, await service.list(kind, ctx.state.scim, query(ctx)));
+      send(ctx, await service.reads.list(kind, ctx.state.scim, query(ctx)));
     });
     router.post(`${path}/.search`, async (ctx) => {
-      send(ctx, await service.search(kind, ctx.state.scim, await body(ctx)));
+      send(ctx, await service.reads.search(kind, ctx.state.scim, await body(ctx)));
     });
     router.get(`${path}/:id`, async (ctx) => {
-      send(ctx, await service.get(kind, ctx.state.scim, ctx.params['id'] ?? '', query(ctx)));
+      send(ctx, await service.reads.get(kind, ctx.state.scim, ctx.params['id'] ?? '', query(ctx)));
     });
     router.post(path, async (ctx) => {
       const payload = await body(ctx);
-      send(
-        ctx,
-        kind === 'User'
-          ? await service.createUser(ctx.state.scim, payload)
-          : await service.createGroup(ctx.state.scim, payload),
-      );
+      send(ctx, await service.writes[kind].create(ctx.state.scim, payload));
     });
     router.put(`${path}/:id`, async (ctx) => {
       const payload = await body(ctx);
       const id = ctx.params['id'] ?? '';
-      send(
-        ctx,
-        kind === 'User'
-          ? await service.replaceUser(ctx.state.scim, id, payload, ifMatch(ctx))
-          : await service.replaceGroup(ctx.state.scim, id, payload, ifMatch(ctx)),
-      );
+      send(ctx, await service.writes[kind].replace(ctx.state.scim, id, payload, ifMatch(ctx)));
     });
     router.patch(`${path}/:id`, async (ctx) => {
       const payload = await body(ctx);
       const id = ctx.params['id'] ?? '';
-      send(
-        ctx,
-        kind === 'User'
-          ? await service.patchUser(ctx.state.scim, id, payload, ifMatch(ctx))
-          : await service.patchGroup(ctx.state.scim, id, payload, ifMatch(ctx)),
-      );
+      send(ctx, await service.writes[kind].patch(ctx.state.scim, id, payload, ifMatch(ctx)));
     });
     router.delete(`${path}/:id`, async (ctx) => {
       const id = ctx.params['id'] ?? '';
-      send(
-        ctx,
-        kind === 'User'
-          ? await service.deleteUser(ctx.state.scim, id, ifMatch(ctx))
-          : await service.deleteGroup(ctx.state.scim, id, ifMatch(ctx)),
-      );
+      send(ctx, await service.writes[kind].delete(ctx.state.scim, id, ifMatch(ctx)));
     });
   }
 

@@ -32,4 +32,4 @@ export type {
   TenantRecord,
   UserRecord,
 } from './records.js';
-export { userDataOf } from './records.js';
+export { groupDataOf, userDataOf } from './records.js';

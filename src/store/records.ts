@@ -1,4 +1,4 @@
-import type { UserData } from '../changes/index.js';
+import type { GroupData, UserData } from '../changes/index.js';
 
 /**
  * The entitlement store's records: what the IdP told us about a tenant's
@@ -71,6 +71,17 @@ export interface GroupRecord {
   readonly externalId: string | undefined;
   readonly extra?: Readonly<Record<string, unknown>>;
   readonly version?: EntityVersion;
+}
+
+/** A stored group as the whole-entity change that would write it again (see {@link userDataOf}). */
+export function groupDataOf(group: GroupRecord): GroupData {
+  return {
+    id: group.id,
+    display_name: group.displayName,
+    external_id: group.externalId ?? null,
+    ...(group.version === undefined ? {} : { created_at: group.version.createdAt }),
+    ...(group.extra === undefined || Object.keys(group.extra).length === 0 ? {} : { extra: group.extra }),
+  };
 }
 
 /** A group as a subject's slice carries it. */

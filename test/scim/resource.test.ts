@@ -13,7 +13,8 @@ import {
   project,
   projectionOf,
   userDocument,
-  userFields,
+  groupStateOf,
+  userStateOf,
   userResource,
 } from '../../src/scim/resource.js';
 import type { Json } from '../../src/scim/resource.js';
@@ -201,13 +202,14 @@ describe('normalizeResource', () => {
   });
 });
 
-describe('userFields', () => {
+describe('userStateOf', () => {
   it('stores profile attributes flat, core and enterprise, and keeps identifiers apart', () => {
     const scim = normalizeResource(USER, ENTRA_USER, { requireSchemas: true });
-    expect(userFields(scim)).toEqual({
-      userName: ENTRA_USER['userName'],
-      externalId: ENTRA_USER['externalId'],
-      active: true,
+    const { state, active } = userStateOf(scim);
+    expect(active).toBe(true);
+    expect(state).toEqual({
+      user_name: ENTRA_USER['userName'],
+      external_id: ENTRA_USER['externalId'],
       attributes: {
         emails: ENTRA_USER['emails'],
         name: ENTRA_USER['name'],
@@ -221,27 +223,42 @@ describe('userFields', () => {
   });
 
   it('leaves active undefined when the document does not assign it: never a silent true', () => {
-    expect(userFields({ userName: 'a@x' }).active).toBeUndefined();
+    expect(userStateOf({ userName: 'a@x' }).active).toBeUndefined();
   });
 
   it('reads the role values for policies', () => {
     expect(
-      userFields({ userName: 'a@x', roles: [{ value: 'admin' }, { display: 'no value' }, { value: 'auditor' }] }).roles,
+      userStateOf({ userName: 'a@x', roles: [{ value: 'admin' }, { display: 'no value' }, { value: 'auditor' }] }).state
+        .roles,
     ).toEqual(['admin', 'auditor']);
+  });
+
+  it('gives a user without externalId a null one, as the change format has it', () => {
+    expect(userStateOf({ userName: 'a@x' }).state.external_id).toBeNull();
+  });
+});
+
+describe('groupStateOf', () => {
+  it('reads the name and externalId of a group, and nothing else', () => {
+    expect(groupStateOf({ displayName: 'Eng', externalId: 'e-1', members: [{ value: 'u-1' }] })).toEqual({
+      display_name: 'Eng',
+      external_id: 'e-1',
+    });
+    expect(groupStateOf({ displayName: 'Eng' })).toEqual({ display_name: 'Eng', external_id: null });
   });
 });
 
 describe('store records and SCIM documents', () => {
   const record = (scim: Json, extra: Partial<UserRecord> = {}): UserRecord => {
-    const fields = userFields(scim);
+    const { state, active } = userStateOf(scim);
     return {
       tenantId: 'acme',
       id: 'u-1',
-      userName: fields.userName,
-      externalId: fields.externalId,
-      active: fields.active ?? true,
-      attributes: fields.attributes,
-      roles: fields.roles,
+      userName: state.user_name,
+      externalId: state.external_id ?? undefined,
+      active: active ?? true,
+      attributes: state.attributes,
+      roles: state.roles,
       ...extra,
     };
   };
