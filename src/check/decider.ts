@@ -7,7 +7,7 @@ import type { StepUpParameter } from '../config/index.js';
 import { authorizationParams } from '../session/index.js';
 import type { SessionAuthority, TokenIdentity } from '../session/index.js';
 import { TenantUnknownError } from '../store/index.js';
-import type { EntitlementReader, SubjectRef, SubjectSlice } from '../store/index.js';
+import type { EntitlementReader, SessionRecord, SubjectRef, SubjectSlice } from '../store/index.js';
 import { TokenRejectedError } from '../tokens/index.js';
 import type {
   BatchCheckRequest,
@@ -71,18 +71,10 @@ export interface DecidedRequest {
   readonly sequence: number;
 }
 
-/** A live stored session as a Check presented it: where it was established, and where it is now. */
+/** A live stored session as a Check presented it: the session (where it was established), and where it is now. */
 export interface PresentedSession {
-  readonly tenantId: string;
-  readonly sessionId: string;
-  readonly userId: string;
-  readonly issuer: string;
-  readonly idpSessionId: string | undefined;
-  readonly establishedIp: string | undefined;
-  readonly establishedDeviceId: string | undefined;
-  readonly ip: string | undefined;
-  readonly deviceId: string | undefined;
-  readonly userAgent: string | undefined;
+  readonly session: SessionRecord;
+  readonly context: RequestContext;
 }
 
 export const DEFAULT_MAX_SEQUENCE_WAIT_MS = 2_000;
@@ -142,6 +134,7 @@ export class Decider {
     if (request.minSequence > this.#reader.appliedSequence()) throw this.#sequenceNotReached(request.minSequence);
     const prepared = this.#prepare(request.tenantId, resolved ?? resolvedFrom(request.subject), request.context);
     const decision = await this.#decide(prepared, request.action, request.resource, request.context);
+    this.#reportPresented(prepared, request.context);
     return { decision, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }
 
@@ -163,6 +156,7 @@ export class Decider {
     const decisions = items.map((item, i) =>
       this.#stamp(prepared, item.action, item.resource, outcomes?.[i] ?? this.#fixedOutcome(prepared)),
     );
+    this.#reportPresented(prepared, request.context);
     this.#observer?.timed('batch', (performance.now() - started) / 1000);
     return { decisions, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }
@@ -232,21 +226,6 @@ export class Decider {
         ? read.slice
         : withAssertedSession(tenantId, read.slice, resolved.ref, resolved.asserted);
     const policy = this.#policies.get(tenantId);
-    const session = read.slice?.session;
-    if (this.#onSessionPresented !== undefined && session !== undefined && session.revokedAt === undefined) {
-      this.#onSessionPresented({
-        tenantId,
-        sessionId: session.id,
-        userId: session.userId,
-        issuer: session.issuer,
-        idpSessionId: session.idpSessionId,
-        establishedIp: session.ip,
-        establishedDeviceId: session.deviceId,
-        ip: context.ip,
-        deviceId: context.deviceId,
-        userAgent: context.userAgent,
-      });
-    }
     // Cut off from the stream for too long: the store may be missing a
     // deactivation or revocation, so nothing is allowed.
     const stale = this.#freshness?.isStale() ?? false;
@@ -254,6 +233,13 @@ export class Decider {
     const encoder =
       slice === undefined || stale ? undefined : new PolicyInputEncoder(subjectInput(tenantId, this.#clock(), slice));
     return { sequence, ref: resolved.ref, slice, policy, encoder, stale, fixed: undefined };
+  }
+
+  /** After the decision, never in its way: a live stored session the request presented, and from where. */
+  #reportPresented(prepared: Prepared, context: RequestContext): void {
+    const session = prepared.slice?.session;
+    if (this.#onSessionPresented === undefined || session === undefined || session.revokedAt !== undefined) return;
+    this.#onSessionPresented({ session, context });
   }
 
   async #decide(

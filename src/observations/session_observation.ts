@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { PresentedSession } from '../check/index.js';
 
 export const OBSERVATIONS_STREAM = 'IPSIE_OBSERVATIONS';
 export const OBSERVATIONS_SUBJECT_PREFIX = 'ipsie.observe';
@@ -24,6 +25,24 @@ export interface SessionObservation {
   readonly user_agent: string | null;
   /** When it was seen, Unix ms. */
   readonly at: number;
+}
+
+/** What a sidecar publishes of a presented session, seen at `at` (Unix ms). */
+export function observationOf({ session, context }: PresentedSession, at: number): SessionObservation {
+  return {
+    v: 1,
+    tenant: session.tenantId,
+    session_id: session.id,
+    user_id: session.userId,
+    issuer: session.issuer,
+    idp_session_id: session.idpSessionId ?? null,
+    ip: context.ip ?? null,
+    previous_ip: session.ip ?? null,
+    device_id: context.deviceId ?? null,
+    previous_device_id: session.deviceId ?? null,
+    user_agent: context.userAgent ?? null,
+    at,
+  };
 }
 
 export function observationSubject(tenant: string): string {

@@ -2,8 +2,7 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import type { PresentedSession } from '../check/index.js';
 import type { Logger } from '../logging/index.js';
 import { publishDurably } from '../stream/index.js';
-import { observationId, observationSubject } from './session_observation.js';
-import type { SessionObservation } from './session_observation.js';
+import { observationId, observationOf, observationSubject } from './session_observation.js';
 
 /**
  * The sidecar's side of IPSIE SL3: when a Check presents a live session from
@@ -25,34 +24,22 @@ export class SessionObserver {
     this.#capacity = options.capacity ?? 100_000;
   }
 
-  presented(s: PresentedSession): void {
-    const ipChanged = s.ip !== undefined && s.establishedIp !== undefined && s.ip !== s.establishedIp;
+  presented(presented: PresentedSession): void {
+    const { session, context } = presented;
+    const ipChanged = context.ip !== undefined && session.ip !== undefined && context.ip !== session.ip;
     const deviceChanged =
-      s.deviceId !== undefined && s.establishedDeviceId !== undefined && s.deviceId !== s.establishedDeviceId;
+      context.deviceId !== undefined && session.deviceId !== undefined && context.deviceId !== session.deviceId;
     if (!ipChanged && !deviceChanged) return;
-    const key = `${s.tenantId}\0${s.sessionId}`;
-    const where = `${s.ip ?? ''}\0${s.deviceId ?? ''}`;
+    const key = `${session.tenantId}\0${session.id}`;
+    const where = `${context.ip ?? ''}\0${context.deviceId ?? ''}`;
     if (this.#reported.get(key) === where) return;
     this.#remember(key, where);
-    const observation: SessionObservation = {
-      v: 1,
-      tenant: s.tenantId,
-      session_id: s.sessionId,
-      user_id: s.userId,
-      issuer: s.issuer,
-      idp_session_id: s.idpSessionId ?? null,
-      ip: s.ip ?? null,
-      previous_ip: s.establishedIp ?? null,
-      device_id: s.deviceId ?? null,
-      previous_device_id: s.establishedDeviceId ?? null,
-      user_agent: s.userAgent ?? null,
-      at: Date.now(),
-    };
+    const observation = observationOf(presented, Date.now());
     const publishing = this.#jetstream()
       .then(async (js) => {
         await publishDurably(
           js,
-          observationSubject(s.tenantId),
+          observationSubject(session.tenantId),
           new TextEncoder().encode(JSON.stringify(observation)),
           { msgId: observationId(observation), retryForMs: 30_000 },
         );
@@ -60,7 +47,10 @@ export class SessionObserver {
       .catch((error: unknown) => {
         // Forget it, so the next Check from there tries again.
         this.#reported.delete(key);
-        this.#logger.warn({ err: error, tenant: s.tenantId, session_id: s.sessionId }, 'session change not published');
+        this.#logger.warn(
+          { err: error, tenant: session.tenantId, session_id: session.id },
+          'session change not published',
+        );
       })
       .finally(() => this.#pending.delete(publishing));
     this.#pending.add(publishing);
