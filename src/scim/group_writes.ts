@@ -1,54 +1,31 @@
 import { randomUUID } from 'node:crypto';
 import type { GroupData } from '../changes/index.js';
-import type { Logger } from '../logging/index.js';
 import { groupDataOf } from '../store/index.js';
-import type { DirectoryReader, GroupRecord } from '../store/index.js';
+import type { GroupRecord } from '../store/index.js';
 import { SequenceConflictError } from '../stream/index.js';
 import { ScimError } from './errors.js';
 import { foldName, nameTaken } from './name_claims.js';
 import { applyPatch } from './patch.js';
-import type { ReplicaGate } from './replica_gate.js';
 import { groupDocument, groupStateOf, normalizeResource } from './resource.js';
 import type { Json } from './resource.js';
 import { RESOURCE_TYPES } from './schema.js';
-import type { ScimPublisher } from './scim_publisher.js';
-import type { ScimReads } from './scim_reads.js';
 import { checkIfMatch, noContent, notFound, preconditionFailed, WRITE_ATTEMPTS } from './scim_result.js';
-import type { ResourceWrites, ScimContext, ScimResult } from './scim_result.js';
+import type { ScimContext, ScimResult } from './scim_result.js';
+import { ResourceWriter } from './resource_writer.js';
 
 const GROUP_TYPE = RESOURCE_TYPES.Group;
 
 /** SCIM Group writes: the group's own state, then one change per membership added or removed. */
-export class GroupWrites implements ResourceWrites {
-  readonly #directory: DirectoryReader;
-  readonly #gate: ReplicaGate;
-  readonly #reads: ScimReads;
-  readonly #publisher: ScimPublisher;
-  readonly #logger: Logger;
-
-  constructor(parts: {
-    directory: DirectoryReader;
-    gate: ReplicaGate;
-    reads: ScimReads;
-    publisher: ScimPublisher;
-    logger: Logger;
-  }) {
-    this.#directory = parts.directory;
-    this.#gate = parts.gate;
-    this.#reads = parts.reads;
-    this.#publisher = parts.publisher;
-    this.#logger = parts.logger;
-  }
-
+export class GroupWrites extends ResourceWriter {
   async create(context: ScimContext, body: unknown): Promise<ScimResult> {
     const scim = normalizeResource(GROUP_TYPE, body, { requireSchemas: true });
     const { tenantId } = context;
-    await this.#gate.enter(tenantId);
+    await this.gate.enter(tenantId);
     const state = groupStateOf(scim);
     this.#requireUniqueDisplayName(tenantId, state.display_name, undefined);
     const members = this.#memberIds(tenantId, scim['members']);
     const id = randomUUID();
-    const publisher = this.#publisher;
+    const publisher = this.publisher;
     const data: GroupData = { id, ...state, created_at: publisher.now() };
     let last = (
       await publisher.publishNamed(
@@ -63,8 +40,8 @@ export class GroupWrites implements ResourceWrites {
     for (const userId of members) {
       last = await publisher.publish(tenantId, 'member.add', { group_id: id, user_id: userId });
     }
-    this.#logger.info({ tenant: tenantId, group_id: id, members: members.size, scim: 'create Group' }, 'SCIM write');
-    return await this.#reads.written('Group', context, id, last, 201);
+    this.logger.info({ tenant: tenantId, group_id: id, members: members.size, scim: 'create Group' }, 'SCIM write');
+    return await this.reads.written('Group', context, id, last, 201);
   }
 
   async replace(context: ScimContext, id: string, body: unknown, ifMatch: string | undefined): Promise<ScimResult> {
@@ -84,21 +61,21 @@ export class GroupWrites implements ResourceWrites {
 
   async delete(context: ScimContext, id: string, ifMatch: string | undefined): Promise<ScimResult> {
     const { tenantId } = context;
-    await this.#gate.enter(tenantId);
-    const current = this.#directory.group(tenantId, id);
+    await this.gate.enter(tenantId);
+    const current = this.directory.group(tenantId, id);
     if (current === undefined) throw notFound('Group', id);
     const sequence = current.version?.sequence ?? 0;
     checkIfMatch(ifMatch, sequence);
-    const members = this.#directory.groupMembers(tenantId, id);
-    const publisher = this.#publisher;
+    const members = this.directory.groupMembers(tenantId, id);
+    const publisher = this.publisher;
     let last = (await publisher.publishIfMatch(publisher.change(tenantId, 'group.delete', { id }), sequence, ifMatch))
       .sequence;
     for (const m of members) {
       last = await publisher.publish(tenantId, 'member.remove', { group_id: id, user_id: m.id });
     }
     await publisher.releaseName(tenantId, 'Group', current.displayName, id);
-    await this.#gate.sync(last);
-    this.#logger.info({ tenant: tenantId, group_id: id, scim: 'delete Group' }, 'SCIM write');
+    await this.gate.sync(last);
+    this.logger.info({ tenant: tenantId, group_id: id, scim: 'delete Group' }, 'SCIM write');
     return noContent(last);
   }
 
@@ -110,14 +87,14 @@ export class GroupWrites implements ResourceWrites {
     compute: (current: GroupRecord, members: { id: string; userName: string }[]) => Json,
   ): Promise<ScimResult> {
     const { tenantId } = context;
-    const publisher = this.#publisher;
+    const publisher = this.publisher;
     for (let attempt = 1; ; attempt++) {
-      await this.#gate.enter(tenantId);
-      const current = this.#directory.group(tenantId, id);
+      await this.gate.enter(tenantId);
+      const current = this.directory.group(tenantId, id);
       if (current === undefined) throw notFound('Group', id);
       const sequence = current.version?.sequence ?? 0;
       checkIfMatch(ifMatch, sequence);
-      const currentMembers = this.#directory.groupMembers(tenantId, id);
+      const currentMembers = this.directory.groupMembers(tenantId, id);
       const next = compute(current, currentMembers);
       const state = groupStateOf(next);
       this.#requireUniqueDisplayName(tenantId, state.display_name, id);
@@ -152,10 +129,10 @@ export class GroupWrites implements ResourceWrites {
           if (wanted.has(userId)) continue;
           last = await publisher.publish(tenantId, 'member.remove', { group_id: id, user_id: userId });
         }
-        this.#logger.info({ tenant: tenantId, group_id: id, scim: `${operation} Group` }, 'SCIM write');
+        this.logger.info({ tenant: tenantId, group_id: id, scim: `${operation} Group` }, 'SCIM write');
         return last === 0
-          ? this.#reads.current('Group', context, id, 200)
-          : await this.#reads.written('Group', context, id, last, 200);
+          ? this.reads.current('Group', context, id, 200)
+          : await this.reads.written('Group', context, id, last, 200);
       } catch (error) {
         if (!(error instanceof SequenceConflictError) || ifMatch !== undefined || attempt >= WRITE_ATTEMPTS) {
           throw error instanceof SequenceConflictError ? preconditionFailed(id) : error;
@@ -173,7 +150,7 @@ export class GroupWrites implements ResourceWrites {
       if (member['type'] === 'Group') {
         throw new ScimError('ERR_SCIM_INVALID_VALUE', `member ${value}: nested groups are not supported`);
       }
-      if (this.#directory.user(tenantId, value) === undefined) {
+      if (this.directory.user(tenantId, value) === undefined) {
         throw new ScimError('ERR_SCIM_INVALID_VALUE', `member ${value} is not a user of this tenant`);
       }
       ids.add(value);
@@ -182,7 +159,7 @@ export class GroupWrites implements ResourceWrites {
   }
 
   #requireUniqueDisplayName(tenantId: string, displayName: string, self: string | undefined): void {
-    if (this.#directory.groupIdsByDisplayName(tenantId, displayName).some((other) => other !== self)) {
+    if (this.directory.groupIdsByDisplayName(tenantId, displayName).some((other) => other !== self)) {
       throw nameTaken('Group', displayName);
     }
   }

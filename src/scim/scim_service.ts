@@ -7,6 +7,7 @@ import { ReplicaGate } from './replica_gate.js';
 import type { ResourceKind } from './schema.js';
 import { ScimPublisher } from './scim_publisher.js';
 import { ScimReads } from './scim_reads.js';
+import type { WriterParts } from './resource_writer.js';
 import type { ReplicaSync, ResourceWrites } from './scim_result.js';
 import { UserWrites } from './user_writes.js';
 
@@ -48,7 +49,7 @@ export class ScimService {
     });
     const reads = new ScimReads(directory, gate);
     const publisher = new ScimPublisher(options.changes, options.names, options.clock ?? Date.now);
-    const parts = { directory, gate, reads, publisher, logger };
+    const parts: WriterParts = { directory, gate, reads, publisher, logger };
     this.reads = reads;
     this.writes = { User: new UserWrites(parts), Group: new GroupWrites(parts) };
     this.#directory = directory;

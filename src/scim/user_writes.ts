@@ -1,63 +1,40 @@
 import { randomUUID } from 'node:crypto';
 import type { UserData } from '../changes/index.js';
 import { JIT_USER_NAME_PREFIX } from '../changes/index.js';
-import type { Logger } from '../logging/index.js';
 import { userDataOf } from '../store/index.js';
-import type { DirectoryReader, UserRecord } from '../store/index.js';
+import type { UserRecord } from '../store/index.js';
 import { SequenceConflictError } from '../stream/index.js';
 import { ScimError } from './errors.js';
 import { foldName, nameTaken } from './name_claims.js';
 import { applyPatch } from './patch.js';
-import type { ReplicaGate } from './replica_gate.js';
 import { normalizeResource, userDocument, userStateOf } from './resource.js';
 import type { Json } from './resource.js';
 import { RESOURCE_TYPES } from './schema.js';
-import type { ScimPublisher } from './scim_publisher.js';
-import type { ScimReads } from './scim_reads.js';
 import { checkIfMatch, noContent, notFound, preconditionFailed, WRITE_ATTEMPTS } from './scim_result.js';
-import type { ResourceWrites, ScimContext, ScimResult } from './scim_result.js';
+import type { ScimContext, ScimResult } from './scim_result.js';
+import { ResourceWriter } from './resource_writer.js';
 
 const USER_TYPE = RESOURCE_TYPES.User;
 
 /** SCIM User writes: each publishes the user's whole state, and a deactivation ends the user's sessions. */
-export class UserWrites implements ResourceWrites {
-  readonly #directory: DirectoryReader;
-  readonly #gate: ReplicaGate;
-  readonly #reads: ScimReads;
-  readonly #publisher: ScimPublisher;
-  readonly #logger: Logger;
-
-  constructor(parts: {
-    directory: DirectoryReader;
-    gate: ReplicaGate;
-    reads: ScimReads;
-    publisher: ScimPublisher;
-    logger: Logger;
-  }) {
-    this.#directory = parts.directory;
-    this.#gate = parts.gate;
-    this.#reads = parts.reads;
-    this.#publisher = parts.publisher;
-    this.#logger = parts.logger;
-  }
-
+export class UserWrites extends ResourceWriter {
   async create(context: ScimContext, body: unknown): Promise<ScimResult> {
     const { state, active } = userStateOf(normalizeResource(USER_TYPE, body, { requireSchemas: true }));
-    await this.#gate.enter(context.tenantId);
+    await this.gate.enter(context.tenantId);
     this.#requireUniqueUserName(context.tenantId, state.user_name, undefined);
     const id = randomUUID();
     // A new account is active unless the IdP says otherwise.
-    const data: UserData = { id, ...state, active: active ?? true, created_at: this.#publisher.now() };
-    const published = await this.#publisher.publishNamed(
+    const data: UserData = { id, ...state, active: active ?? true, created_at: this.publisher.now() };
+    const published = await this.publisher.publishNamed(
       context.tenantId,
       'User',
       state.user_name,
       id,
       0,
-      this.#publisher.change(context.tenantId, 'user.upsert', data),
+      this.publisher.change(context.tenantId, 'user.upsert', data),
     );
-    this.#logger.info({ tenant: context.tenantId, user_id: id, scim: 'create User' }, 'SCIM write');
-    return await this.#reads.written('User', context, id, published.sequence, 201);
+    this.logger.info({ tenant: context.tenantId, user_id: id, scim: 'create User' }, 'SCIM write');
+    return await this.reads.written('User', context, id, published.sequence, 201);
   }
 
   async replace(context: ScimContext, id: string, body: unknown, ifMatch: string | undefined): Promise<ScimResult> {
@@ -73,16 +50,16 @@ export class UserWrites implements ResourceWrites {
 
   async delete(context: ScimContext, id: string, ifMatch: string | undefined): Promise<ScimResult> {
     const { tenantId } = context;
-    await this.#gate.enter(tenantId);
-    const current = this.#directory.user(tenantId, id);
+    await this.gate.enter(tenantId);
+    const current = this.directory.user(tenantId, id);
     if (current === undefined) throw notFound('User', id);
     const sequence = current.version?.sequence ?? 0;
     checkIfMatch(ifMatch, sequence);
-    const memberships = this.#directory.membershipGroupIds(tenantId, id);
-    const bindings = this.#directory.bindingsOfUser(tenantId, id);
+    const memberships = this.directory.membershipGroupIds(tenantId, id);
+    const bindings = this.directory.bindingsOfUser(tenantId, id);
     // The user first, so access ends with the first stored change; then the
     // tombstones that keep a re-created id from inheriting anything.
-    const publisher = this.#publisher;
+    const publisher = this.publisher;
     let last = (await publisher.publishIfMatch(publisher.change(tenantId, 'user.delete', { id }), sequence, ifMatch))
       .sequence;
     for (const groupId of memberships) {
@@ -92,8 +69,8 @@ export class UserWrites implements ResourceWrites {
       last = await publisher.publish(tenantId, 'binding.delete', { issuer, subject });
     }
     await publisher.releaseName(tenantId, 'User', current.userName, id);
-    await this.#gate.sync(last);
-    this.#logger.info({ tenant: tenantId, user_id: id, scim: 'delete User' }, 'SCIM write');
+    await this.gate.sync(last);
+    this.logger.info({ tenant: tenantId, user_id: id, scim: 'delete User' }, 'SCIM write');
     return noContent(last);
   }
 
@@ -105,10 +82,10 @@ export class UserWrites implements ResourceWrites {
     compute: (current: UserRecord) => Json,
   ): Promise<ScimResult> {
     const { tenantId } = context;
-    const publisher = this.#publisher;
+    const publisher = this.publisher;
     for (let attempt = 1; ; attempt++) {
-      await this.#gate.enter(tenantId);
-      const current = this.#directory.user(tenantId, id);
+      await this.gate.enter(tenantId);
+      const current = this.directory.user(tenantId, id);
       if (current === undefined) throw notFound('User', id);
       const sequence = current.version?.sequence ?? 0;
       checkIfMatch(ifMatch, sequence);
@@ -121,7 +98,7 @@ export class UserWrites implements ResourceWrites {
       const before = userDataOf(current);
       const after: UserData = { ...before, ...state, active, created_at: before.created_at ?? publisher.now() };
       if (JSON.stringify(after) === JSON.stringify({ ...before, created_at: after.created_at })) {
-        return this.#reads.current('User', context, id, 200);
+        return this.reads.current('User', context, id, 200);
       }
       const deactivated = current.active && !active;
       const change = publisher.change(tenantId, active ? 'user.upsert' : 'user.deactivate', after);
@@ -140,8 +117,8 @@ export class UserWrites implements ResourceWrites {
             reason: 'account deactivated',
           });
         }
-        this.#logger.info({ tenant: tenantId, user_id: id, scim: `${operation} User`, deactivated }, 'SCIM write');
-        return await this.#reads.written('User', context, id, last, 200);
+        this.logger.info({ tenant: tenantId, user_id: id, scim: `${operation} User`, deactivated }, 'SCIM write');
+        return await this.reads.written('User', context, id, last, 200);
       } catch (error) {
         if (!(error instanceof SequenceConflictError) || ifMatch !== undefined || attempt >= WRITE_ATTEMPTS) {
           throw error instanceof SequenceConflictError ? preconditionFailed(id) : error;
@@ -153,7 +130,7 @@ export class UserWrites implements ResourceWrites {
   /** The replica's view, before any claim: a cheap 409 for a name this replica already sees taken. */
   #requireUniqueUserName(tenantId: string, userName: string, self: string | undefined): void {
     if (userName.toLowerCase().startsWith(JIT_USER_NAME_PREFIX)) {
-      const own = self === undefined ? undefined : this.#directory.user(tenantId, self)?.userName;
+      const own = self === undefined ? undefined : this.directory.user(tenantId, self)?.userName;
       // A user the sidecar provisioned at sign-in keeps its name; no IdP may give one out.
       if (own !== userName) {
         throw new ScimError(
@@ -162,7 +139,7 @@ export class UserWrites implements ResourceWrites {
         );
       }
     }
-    if (this.#directory.userIdsByUserName(tenantId, userName).some((other) => other !== self)) {
+    if (this.directory.userIdsByUserName(tenantId, userName).some((other) => other !== self)) {
       throw nameTaken('User', userName);
     }
   }
