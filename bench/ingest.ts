@@ -42,18 +42,16 @@ const envelope = (): { v: 1; id: string; tenant: string; at: number } => ({
 });
 
 function userChange(i: number, active: boolean): Change {
-  return {
-    ...envelope(),
-    kind: active ? 'user.upsert' : 'user.deactivate',
-    data: {
-      id: userId(i),
-      user_name: `user${i}@acme.example`,
-      external_id: `e${i}`,
-      active,
-      attributes: { department: i % 2 === 0 ? 'R&D' : 'Sales', costCenter: `cc-${i % 50}` },
-      roles: [],
-    },
+  const data = {
+    id: userId(i),
+    user_name: `user${i}@acme.example`,
+    external_id: `e${i}`,
+    attributes: { department: i % 2 === 0 ? 'R&D' : 'Sales', costCenter: `cc-${i % 50}` },
+    roles: [],
   };
+  return active
+    ? { ...envelope(), kind: 'user.upsert', data: { ...data, active } }
+    : { ...envelope(), kind: 'user.deactivate', data: { ...data, active: false } };
 }
 
 /** Every change of the directory, generated lazily. */

@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { GRPC_STATUS } from '../src/check/status.js';
+import { changeJsonSchema } from '../src/changes/index.js';
 import { ERROR_CODES, reasonOf } from '../src/errors.js';
 import type { ErrorCode } from '../src/errors.js';
 import { HTTP_STATUS } from '../src/http/index.js';
@@ -15,7 +16,10 @@ import { tenantRulesJsonSchema } from '../src/policy/index.js';
 
 /** Path under the project root -> the schema it must hold. */
 export function publishedSchemas(): Map<string, Record<string, unknown>> {
-  return new Map([['docs/schemas/tenant-rules.schema.json', tenantRulesJsonSchema()]]);
+  return new Map([
+    ['docs/schemas/tenant-rules.schema.json', tenantRulesJsonSchema()],
+    ['docs/schemas/change.schema.json', changeJsonSchema()],
+  ]);
 }
 
 export function schemaFileText(schema: Record<string, unknown>): string {

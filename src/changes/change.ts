@@ -1,8 +1,12 @@
+import { z } from 'zod';
+import { isTenantId, TENANT_ID_PATTERN, TENANT_ID_RULE } from '../tenant_id.js';
+
 /**
  * The normalized change: what every accepted input (SCIM write, SSF event,
  * sign-in) becomes before it is published to the `IPSIE_STATE` stream, and
  * what every sidecar applies to its store. JSON on the wire; see
- * docs/changes.md.
+ * docs/changes.md, and docs/schemas/change.schema.json generated from the
+ * schemas below.
  *
  * Every message on an entity's subject carries that entity's *whole* state,
  * or a tombstone, and touches nothing else. The stream keeps one message per
@@ -14,166 +18,218 @@
 /** The schema version this build writes and reads. */
 export const CHANGE_VERSION = 1;
 
+/** Ids, names and keys are bounded so one message cannot bloat every store. */
+export const MAX_ID = 256;
+export const MAX_TEXT = 4096;
+
 /**
- * What a posture record describes. `device` is keyed by device id, the
- * others by user id. `claims` and `credential` were added with the SSF
- * receiver (CAEP token-claims-change, credential-change).
+ * What a posture record describes, and what it is keyed by: the one list
+ * every store query, decoder and document derives from. `claims` and
+ * `credential` came with the SSF receiver.
  */
-export type PostureKind = 'account' | 'assurance' | 'claims' | 'credential' | 'device' | 'risk';
+export const POSTURE_KIND_REGISTRY = {
+  account: { keyedBy: 'user', source: 'RISC account-disabled / account-enabled' },
+  assurance: { keyedBy: 'user', source: 'CAEP assurance-level-change, per namespace, with decreased_at' },
+  claims: { keyedBy: 'user', source: 'CAEP token-claims-change' },
+  credential: {
+    keyedBy: 'user',
+    source: 'CAEP credential-change, RISC credential-compromise and account-credential-change-required',
+  },
+  device: { keyedBy: 'device', source: 'CAEP device-compliance-change, device risk-level-change' },
+  risk: { keyedBy: 'user', source: 'CAEP risk-level-change of the user or session' },
+} as const satisfies Record<string, { keyedBy: 'user' | 'device'; source: string }>;
+
+export type PostureKind = keyof typeof POSTURE_KIND_REGISTRY;
+
+export const POSTURE_KINDS = Object.keys(POSTURE_KIND_REGISTRY) as readonly PostureKind[];
+
+/** Posture kinds keyed by user id: what a subject read joins for the user. */
+export const USER_POSTURE_KINDS: readonly PostureKind[] = POSTURE_KINDS.filter(
+  (kind) => POSTURE_KIND_REGISTRY[kind].keyedBy === 'user',
+);
+
+// Field types, each with the words a rejection uses for it.
+const text = (max = MAX_TEXT): z.ZodString =>
+  z
+    .string({ error: 'must be a non-empty string' })
+    .min(1, { error: 'must be a non-empty string' })
+    .max(max, { error: `must be at most ${max} characters` });
+const id = (): z.ZodString => text(MAX_ID);
+const seconds = (): z.ZodInt =>
+  z
+    .int({ error: 'must be a non-negative integer (Unix seconds)' })
+    .min(0, { error: 'must be a non-negative integer (Unix seconds)' });
+const millis = (): z.ZodInt =>
+  z
+    .int({ error: 'must be a non-negative integer (Unix ms)' })
+    .min(0, { error: 'must be a non-negative integer (Unix ms)' });
+const object = (): z.ZodRecord<z.ZodString, z.ZodUnknown> =>
+  z.record(z.string(), z.unknown(), { error: 'must be an object' });
+const strings = (): z.ZodArray<z.ZodString> =>
+  z.array(
+    z
+      .string({ error: 'must be an array of strings' })
+      .max(MAX_TEXT, { error: `must be an array of strings of at most ${MAX_TEXT} characters` }),
+    { error: 'must be an array of strings' },
+  );
+/** Absent reads as null, as older producers left such fields out. */
+const orNull = <T extends z.ZodType>(schema: T): z.ZodDefault<z.ZodNullable<T>> => schema.nullable().default(null);
+
+const postureKind = z.enum(POSTURE_KINDS as [PostureKind, ...PostureKind[]], {
+  error: `must be one of ${POSTURE_KINDS.join(', ')}`,
+});
+
+const userData = z.object({
+  id: id(),
+  user_name: text(),
+  external_id: orNull(text()),
+  active: z.boolean({ error: 'must be a boolean' }),
+  attributes: object().describe('profile attributes the policy may use (department, title, ...)'),
+  roles: strings().describe('SCIM roles values'),
+  created_at: millis().optional().describe('when the user was first created, Unix ms (absent: the change at)'),
+});
+
+const groupData = z.object({
+  id: id(),
+  display_name: text(),
+  external_id: orNull(text()),
+  created_at: millis().optional().describe('when the group was first created, Unix ms (absent: the change at)'),
+});
+
+const sessionData = z.object({
+  id: id(),
+  user_id: id(),
+  issuer: text().describe('the IdP that asserted the session'),
+  acr: orNull(text()),
+  amr: strings(),
+  auth_time: orNull(seconds()),
+  expires_at: seconds().describe('the session ends here at the latest (IPSIE SL1: from the assertion)'),
+  created_at: seconds(),
+  revoked_at: orNull(seconds()),
+  revoke_reason: orNull(text()),
+  ip: orNull(text(MAX_ID)),
+  device_id: orNull(id()),
+  idp_session_id: id().optional().describe("the IdP's own session id (sid), which its logout and CAEP events name"),
+});
+
+const sidRevocationData = z.object({
+  issuer: orNull(text()).describe('the IdP whose session it is; null: any IdP of the tenant'),
+  sid: id().describe("the IdP's session id, as its tokens carry it in sid"),
+  revoked_at: seconds(),
+  expires_at: seconds().describe('every token and session authenticated before the revocation has expired by then'),
+  reason: text(),
+});
+
+const userRef = z.object({ user_id: id() });
+const membership = z.object({ group_id: id(), user_id: id() });
+
+/**
+ * Each change kind and the schema of its `data`: the registry the decoder,
+ * the `Change` type, `CHANGE_KINDS` and the published JSON Schema derive from.
+ */
+export const CHANGE_DATA = {
+  'tenant.upsert': z.object({ display_name: text() }),
+  'tenant.delete': z.object({}),
+  'user.upsert': userData,
+  'user.deactivate': userData
+    .extend({ active: z.literal(false, { error: 'must be false for user.deactivate' }) })
+    .describe('a user.upsert whose active is false, named for what happened'),
+  'user.delete': z.object({ id: id() }),
+  'user.reauthenticate': userRef
+    .extend({ after: seconds() })
+    .describe('IPSIE SL2: sessions need an auth_time after `after`'),
+  'user.sessions_revoke': userRef
+    .extend({ before: seconds(), reason: text() })
+    .describe('every session of the user created at or before `before` is revoked'),
+  'binding.upsert': z.object({ issuer: text(), subject: id(), user_id: id() }),
+  'binding.delete': z.object({ issuer: text(), subject: id() }),
+  'group.upsert': groupData,
+  'group.delete': z.object({ id: id() }),
+  'member.add': membership,
+  'member.remove': membership,
+  'session.start': sessionData,
+  'session.revoke': sessionData
+    .extend({ revoked_at: seconds().meta({ description: 'required for session.revoke' }) })
+    .describe("the session's whole state with revoked_at set"),
+  'token.revoke': z.object({
+    jti: id(),
+    user_id: orNull(id()),
+    revoked_at: seconds(),
+    expires_at: orNull(seconds()).describe('the token is invalid after this anyway'),
+  }),
+  'sid.revoke': sidRevocationData.describe(
+    'the IdP ended one of its sessions: every stored session and token carrying the sid is revoked; kept until expires_at',
+  ),
+  'posture.set': z.object({ kind: postureKind, subject_id: id(), state: object() }),
+  'posture.clear': z.object({ kind: postureKind, subject_id: id() }),
+} as const satisfies Record<string, z.ZodObject>;
+
+export type ChangeKind = keyof typeof CHANGE_DATA;
+
+export const CHANGE_KINDS = Object.keys(CHANGE_DATA) as readonly ChangeKind[];
+
+/** Read-only all the way down: a decoded change is never edited in place. */
+type Frozen<T> = T extends readonly (infer E)[]
+  ? readonly Frozen<E>[]
+  : T extends object
+    ? { readonly [K in keyof T]: Frozen<T[K]> }
+    : T;
+
+/** Fields a newer producer added; kept, not interpreted, written back by `encodeChange`. */
+interface Extra {
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+/** The `data` of one kind, as decoded. */
+export type DataOf<K extends ChangeKind> = Frozen<z.output<(typeof CHANGE_DATA)[K]>> & Extra;
+
+export type UserData = DataOf<'user.upsert'>;
+export type GroupData = DataOf<'group.upsert'>;
+export type SessionData = DataOf<'session.start'>;
+export type SidRevocationData = DataOf<'sid.revoke'>;
 
 /** Fields every change carries. Unknown top-level fields are kept as they are. */
-export interface ChangeEnvelope {
+export interface ChangeEnvelope extends Extra {
   readonly v: typeof CHANGE_VERSION;
   /** Unique id of this change; the stream's `Nats-Msg-Id`, so a retried publish is stored once. */
   readonly id: string;
   readonly tenant: string;
   /** When the change was accepted, Unix milliseconds. */
   readonly at: number;
-  /** Fields a newer producer added; kept, not interpreted. */
-  readonly extra?: Readonly<Record<string, unknown>>;
 }
 
-export interface TenantData {
-  readonly display_name: string;
-}
-
-export interface UserData {
-  readonly id: string;
-  readonly user_name: string;
-  readonly external_id: string | null;
-  readonly active: boolean;
-  readonly attributes: Readonly<Record<string, unknown>>;
-  readonly roles: readonly string[];
-  /** When the user was first created, Unix ms; carried by every later message (absent: the change's `at`). */
-  readonly created_at?: number;
-  /** Fields of `data` this build does not know; stored with the record. */
-  readonly extra?: Readonly<Record<string, unknown>>;
-}
-
-export interface GroupData {
-  readonly id: string;
-  readonly display_name: string;
-  readonly external_id: string | null;
-  /** When the group was first created, Unix ms (absent: the change's `at`). */
-  readonly created_at?: number;
-  readonly extra?: Readonly<Record<string, unknown>>;
-}
-
-export interface SessionData {
-  readonly id: string;
-  readonly user_id: string;
-  readonly issuer: string;
-  readonly acr: string | null;
-  readonly amr: readonly string[];
-  /** Unix seconds. */
-  readonly auth_time: number | null;
-  /** Unix seconds: the session ends here at the latest. */
-  readonly expires_at: number;
-  readonly created_at: number;
-  readonly revoked_at: number | null;
-  readonly revoke_reason: string | null;
-  readonly ip: string | null;
-  readonly device_id: string | null;
-  /** The IdP's own session id (`sid`), which its logout and CAEP events name. */
-  readonly idp_session_id?: string;
-  readonly extra?: Readonly<Record<string, unknown>>;
-}
-
-export interface SidRevocationData {
-  /** The IdP whose session it is; null: any IdP of the tenant (a CAEP transmitter is not the OpenID Provider). */
-  readonly issuer: string | null;
-  /** The IdP's session id, as its tokens carry it in `sid`. */
-  readonly sid: string;
-  /** Unix seconds. */
-  readonly revoked_at: number;
-  /** Unix seconds: every token and session authenticated before the revocation has expired by then. */
-  readonly expires_at: number;
-  readonly reason: string;
-}
-
-export type Change = ChangeEnvelope &
-  (
-    | { readonly kind: 'tenant.upsert'; readonly data: TenantData }
-    | { readonly kind: 'tenant.delete'; readonly data: Record<string, never> }
-    | { readonly kind: 'user.upsert'; readonly data: UserData }
-    /** A `user.upsert` whose `active` is false, named for what happened. */
-    | { readonly kind: 'user.deactivate'; readonly data: UserData }
-    | { readonly kind: 'user.delete'; readonly data: { readonly id: string } }
-    /** IPSIE SL2: sessions need an auth_time after `after` (Unix s). */
-    | { readonly kind: 'user.reauthenticate'; readonly data: { readonly user_id: string; readonly after: number } }
-    /** All of the user's sessions created at or before `before` (Unix s) are revoked. */
-    | {
-        readonly kind: 'user.sessions_revoke';
-        readonly data: { readonly user_id: string; readonly before: number; readonly reason: string };
-      }
-    | {
-        readonly kind: 'binding.upsert';
-        readonly data: { readonly issuer: string; readonly subject: string; readonly user_id: string };
-      }
-    | { readonly kind: 'binding.delete'; readonly data: { readonly issuer: string; readonly subject: string } }
-    | { readonly kind: 'group.upsert'; readonly data: GroupData }
-    | { readonly kind: 'group.delete'; readonly data: { readonly id: string } }
-    | { readonly kind: 'member.add'; readonly data: { readonly group_id: string; readonly user_id: string } }
-    | { readonly kind: 'member.remove'; readonly data: { readonly group_id: string; readonly user_id: string } }
-    | { readonly kind: 'session.start'; readonly data: SessionData }
-    /** The session's whole state with `revoked_at` set. */
-    | { readonly kind: 'session.revoke'; readonly data: SessionData }
-    | {
-        readonly kind: 'token.revoke';
-        readonly data: {
-          readonly jti: string;
-          readonly user_id: string | null;
-          readonly revoked_at: number;
-          /** Unix seconds after which the token is invalid anyway. */
-          readonly expires_at: number | null;
-        };
-      }
-    /**
-     * The IdP ended one of its sessions (`sid`): every stored session and
-     * every token carrying it is revoked. Kept on the stream until
-     * `expires_at` (see {@link retentionOf}), when no token or session
-     * carrying the sid can still be valid.
-     */
-    | { readonly kind: 'sid.revoke'; readonly data: SidRevocationData }
-    | {
-        readonly kind: 'posture.set';
-        readonly data: {
-          readonly kind: PostureKind;
-          readonly subject_id: string;
-          readonly state: Readonly<Record<string, unknown>>;
-        };
-      }
-    | { readonly kind: 'posture.clear'; readonly data: { readonly kind: PostureKind; readonly subject_id: string } }
-  );
-
-export type ChangeKind = Change['kind'];
+export type Change = {
+  [K in ChangeKind]: ChangeEnvelope & { readonly kind: K; readonly data: DataOf<K> };
+}[ChangeKind];
 
 /** A change of one kind. */
 export type ChangeOf<K extends ChangeKind> = Extract<Change, { kind: K }>;
 
-export const CHANGE_KINDS: readonly ChangeKind[] = [
-  'tenant.upsert',
-  'tenant.delete',
-  'user.upsert',
-  'user.deactivate',
-  'user.delete',
-  'user.reauthenticate',
-  'user.sessions_revoke',
-  'binding.upsert',
-  'binding.delete',
-  'group.upsert',
-  'group.delete',
-  'member.add',
-  'member.remove',
-  'session.start',
-  'session.revoke',
-  'token.revoke',
-  'sid.revoke',
-  'posture.set',
-  'posture.clear',
-];
+/** The envelope's fields other than `v` and `kind`, which the decoder checks first for their own codes. */
+export const changeEnvelopeSchema = z.object({
+  id: text(MAX_ID).describe('unique id of this change; the Nats-Msg-Id, so a retried publish is stored once'),
+  tenant: z
+    .string({ error: `must be ${TENANT_ID_RULE}` })
+    .regex(TENANT_ID_PATTERN, { error: `must be ${TENANT_ID_RULE}` })
+    .refine(isTenantId, { error: `must be ${TENANT_ID_RULE}` }),
+  at: millis().describe('when the change was accepted, Unix ms'),
+  data: object(),
+});
 
-export const POSTURE_KINDS: readonly PostureKind[] = ['account', 'assurance', 'claims', 'credential', 'device', 'risk'];
+/** The JSON Schema of one change message (docs/schemas/change.schema.json). */
+export function changeJsonSchema(): Record<string, unknown> {
+  const variants = CHANGE_KINDS.map((kind) =>
+    changeEnvelopeSchema.extend({ v: z.literal(CHANGE_VERSION), kind: z.literal(kind), data: CHANGE_DATA[kind] }),
+  );
+  const schema = z
+    .discriminatedUnion('kind', variants as unknown as [(typeof variants)[number], ...(typeof variants)[number][]])
+    .meta({
+      title: 'IPSIE_STATE change',
+      description:
+        'One message of the IPSIE_STATE stream (version 1). Unknown fields, at the top and in data, are kept by consumers (extra) and written back.',
+    });
+  return z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12' });
+}
 
 /**
  * How long the stream keeps a change, in s: its message carries this TTL

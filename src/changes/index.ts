@@ -1,9 +1,20 @@
-export { CHANGE_KINDS, CHANGE_VERSION, JIT_USER_NAME_PREFIX, POSTURE_KINDS, retentionOf } from './change.js';
+export {
+  CHANGE_DATA,
+  CHANGE_KINDS,
+  CHANGE_VERSION,
+  changeJsonSchema,
+  JIT_USER_NAME_PREFIX,
+  POSTURE_KIND_REGISTRY,
+  POSTURE_KINDS,
+  retentionOf,
+  USER_POSTURE_KINDS,
+} from './change.js';
 export type {
   Change,
   ChangeEnvelope,
   ChangeKind,
   ChangeOf,
+  DataOf,
   GroupData,
   PostureKind,
   SessionData,

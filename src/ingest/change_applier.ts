@@ -1,5 +1,6 @@
 import { ChangeRejectedError, sidRevocationOfSubject } from '../changes/index.js';
 import type { Change, SessionEvent, SessionEventKind } from '../changes/index.js';
+import { groupOf, sessionOf, userOf } from '../store/index.js';
 import type { EntitlementWriter } from '../store/index.js';
 
 /**
@@ -22,17 +23,9 @@ export function applyChange(store: EntitlementWriter, change: Change, sequence: 
     case 'user.deactivate': {
       const { data } = change;
       const wasActive = store.userActive(tenantId, data.id);
-      store.upsertUser({
-        tenantId,
-        id: data.id,
-        userName: data.user_name,
-        externalId: data.external_id ?? undefined,
-        active: data.active,
-        attributes: data.attributes,
-        roles: data.roles,
-        ...(data.extra === undefined ? {} : { extra: data.extra }),
-        version: { sequence, createdAt: data.created_at ?? change.at, modifiedAt: change.at },
-      });
+      store.upsertUser(
+        userOf(tenantId, data, { sequence, createdAt: data.created_at ?? change.at, modifiedAt: change.at }),
+      );
       return wasActive === true && !data.active
         ? [event('user_deactivated', data.id, 'the account was deactivated')]
         : [];
@@ -60,14 +53,13 @@ export function applyChange(store: EntitlementWriter, change: Change, sequence: 
       store.unbindIdentity(tenantId, change.data.issuer, change.data.subject);
       return [];
     case 'group.upsert':
-      store.upsertGroup({
-        tenantId,
-        id: change.data.id,
-        displayName: change.data.display_name,
-        externalId: change.data.external_id ?? undefined,
-        ...(change.data.extra === undefined ? {} : { extra: change.data.extra }),
-        version: { sequence, createdAt: change.data.created_at ?? change.at, modifiedAt: change.at },
-      });
+      store.upsertGroup(
+        groupOf(tenantId, change.data, {
+          sequence,
+          createdAt: change.data.created_at ?? change.at,
+          modifiedAt: change.at,
+        }),
+      );
       return [];
     case 'group.delete':
       store.deleteGroup(tenantId, change.data.id);
@@ -82,23 +74,7 @@ export function applyChange(store: EntitlementWriter, change: Change, sequence: 
     case 'session.revoke': {
       const { data } = change;
       const wasRevoked = store.sessionRevoked(tenantId, data.id);
-      store.upsertSession({
-        tenantId,
-        id: data.id,
-        userId: data.user_id,
-        issuer: data.issuer,
-        acr: data.acr ?? undefined,
-        amr: data.amr,
-        authTime: data.auth_time ?? undefined,
-        expiresAt: data.expires_at,
-        createdAt: data.created_at,
-        revokedAt: data.revoked_at ?? undefined,
-        revokeReason: data.revoke_reason ?? undefined,
-        ip: data.ip ?? undefined,
-        deviceId: data.device_id ?? undefined,
-        idpSessionId: data.idp_session_id,
-        ...(data.extra === undefined ? {} : { extra: data.extra }),
-      });
+      store.upsertSession(sessionOf(tenantId, data));
       return data.revoked_at !== null && wasRevoked !== true
         ? [event('session_revoked', data.user_id, data.revoke_reason ?? 'the session was revoked', data.id)]
         : [];

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { ChangeRejectedError, decodeChange, encodeChange } from '../changes/index.js';
-import type { Change, ChangeKind, ChangeOf, PostureKind, SessionData, SidRevocationData } from '../changes/index.js';
+import type { Change, ChangeKind, ChangeOf, PostureKind, SidRevocationData } from '../changes/index.js';
 import { DEFAULT_MAX_SESSION_LIFETIME_S } from '../config/index.js';
 import type { IdentityProviderSettings } from '../config/index.js';
-import { phoneNumberKey } from '../store/index.js';
+import { phoneNumberKey, sessionDataOf, userDataOf } from '../store/index.js';
 import type { DirectoryReader, EntitlementReader, SessionRecord, UserRecord } from '../store/index.js';
 import { SetRefusedError } from './errors.js';
 import { reasonText } from './security_event.js';
@@ -75,10 +75,11 @@ export function signalEffects(event: SecurityEvent, subject: ResolvedSubject, co
   const signOut = (userId: string, before: number, reason: string): Change =>
     signedOut(directory, tenantId, userId, before, reason, change);
   const rewrite = (current: UserRecord, userName: string, attributes: Readonly<Record<string, unknown>>): Change => {
-    const rewritten = change(
-      current.active ? 'user.upsert' : 'user.deactivate',
-      userData(current, userName, attributes),
-    );
+    const rewritten = change(current.active ? 'user.upsert' : 'user.deactivate', {
+      ...userDataOf(current),
+      user_name: userName,
+      attributes,
+    });
     const sequence = current.version?.sequence ?? 0;
     if (sequence > 0) context.basis?.set(rewritten.id, sequence);
     return rewritten;
@@ -345,42 +346,6 @@ function released(
 /** The whole user as it was read, with a new userName and attributes: the change to publish. */
 type UserRewrite = (current: UserRecord, userName: string, attributes: Readonly<Record<string, unknown>>) => Change;
 
-function userData(
-  user: UserRecord,
-  userName: string,
-  attributes: Readonly<Record<string, unknown>>,
-): ChangeOf<'user.upsert'>['data'] {
-  return {
-    id: user.id,
-    user_name: userName,
-    external_id: user.externalId ?? null,
-    active: user.active,
-    attributes,
-    roles: user.roles,
-    ...(user.version === undefined ? {} : { created_at: user.version.createdAt }),
-    ...(user.extra === undefined || Object.keys(user.extra).length === 0 ? {} : { extra: user.extra }),
-  };
-}
-
-function sessionData(s: SessionRecord): SessionData {
-  return {
-    id: s.id,
-    user_id: s.userId,
-    issuer: s.issuer,
-    acr: s.acr ?? null,
-    amr: s.amr,
-    auth_time: s.authTime ?? null,
-    expires_at: s.expiresAt,
-    created_at: s.createdAt,
-    revoked_at: s.revokedAt ?? null,
-    revoke_reason: s.revokeReason ?? null,
-    ip: s.ip ?? null,
-    device_id: s.deviceId ?? null,
-    ...(s.idpSessionId === undefined ? {} : { idp_session_id: s.idpSessionId }),
-    ...(s.extra === undefined || Object.keys(s.extra).length === 0 ? {} : { extra: s.extra }),
-  };
-}
-
 /** Makes changes of one tenant, accepted at `now` (Unix s). */
 export function changeMaker(
   tenantId: string,
@@ -412,7 +377,7 @@ export function revokedSessions(
 ): Change[] {
   return sessions
     .filter((s) => s.revokedAt === undefined)
-    .map((s) => change('session.revoke', { ...sessionData(s), revoked_at: now, revoke_reason: reason }));
+    .map((s) => change('session.revoke', { ...sessionDataOf(s), revoked_at: now, revoke_reason: reason }));
 }
 
 /** The revocation of an IdP session id, kept as long as a token or session carrying it could be valid. */

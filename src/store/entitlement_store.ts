@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
+import { USER_POSTURE_KINDS } from '../changes/index.js';
+import type { PostureKind } from '../changes/index.js';
 import { StoreUnavailableError, TenantUnknownError } from './errors.js';
 import type {
   GroupRecord,
   GroupRef,
   IdentityBinding,
-  PostureKind,
   PostureRecord,
   RevokedSidRecord,
   RevokedTokenRecord,
@@ -177,7 +178,6 @@ export interface CheckedStore {
 export const DEFAULT_STORE_CHECK_BUDGET_MS = 30_000;
 export const DEFAULT_STORE_SET_ASIDE_KEPT = 3;
 
-const USER_POSTURE_KINDS: readonly PostureKind[] = ['account', 'assurance', 'claims', 'credential', 'risk'];
 const USER_POSTURE_SQL = USER_POSTURE_KINDS.map((k) => `'${k}'`).join(', ');
 
 /** One row of a subject query: the user, the session (when asked by session) and aggregates. */

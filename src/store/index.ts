@@ -20,7 +20,6 @@ export type {
   GroupRecord,
   GroupRef,
   IdentityBinding,
-  PostureKind,
   PostureRecord,
   RevokedSidRecord,
   RevokedTokenRecord,
@@ -32,4 +31,4 @@ export type {
   TenantRecord,
   UserRecord,
 } from './records.js';
-export { groupDataOf, userDataOf } from './records.js';
+export { groupDataOf, groupOf, sessionDataOf, sessionOf, userDataOf, userOf } from './records.js';

@@ -1,4 +1,4 @@
-import type { GroupData, UserData } from '../changes/index.js';
+import type { GroupData, PostureKind, SessionData, UserData } from '../changes/index.js';
 
 /**
  * The entitlement store's records: what the IdP told us about a tenant's
@@ -27,6 +27,29 @@ export interface UserRecord {
   readonly extra?: Readonly<Record<string, unknown>>;
   /** Provenance, set by ingest: the stream sequence of the user's latest change (the SCIM version). */
   readonly version?: EntityVersion;
+}
+
+/**
+ * The conversions of each entity between its wire form (a change's `data`,
+ * snake_case, null for absent) and its record (camelCase, undefined for
+ * absent): one pair per entity, which every producer and the applier use.
+ * test/store/records.test.ts round-trips each and checks every wire field is
+ * covered.
+ */
+
+/** A user change's data as the record it stores, at `version` in the stream. */
+export function userOf(tenantId: string, data: UserData, version: EntityVersion): UserRecord {
+  return {
+    tenantId,
+    id: data.id,
+    userName: data.user_name,
+    externalId: data.external_id ?? undefined,
+    active: data.active,
+    attributes: data.attributes,
+    roles: data.roles,
+    ...(data.extra === undefined ? {} : { extra: data.extra }),
+    version,
+  };
 }
 
 /**
@@ -73,6 +96,18 @@ export interface GroupRecord {
   readonly version?: EntityVersion;
 }
 
+/** A group change's data as the record it stores, at `version` in the stream. */
+export function groupOf(tenantId: string, data: GroupData, version: EntityVersion): GroupRecord {
+  return {
+    tenantId,
+    id: data.id,
+    displayName: data.display_name,
+    externalId: data.external_id ?? undefined,
+    ...(data.extra === undefined ? {} : { extra: data.extra }),
+    version,
+  };
+}
+
 /** A stored group as the whole-entity change that would write it again (see {@link userDataOf}). */
 export function groupDataOf(group: GroupRecord): GroupData {
   return {
@@ -112,6 +147,47 @@ export interface SessionRecord {
   readonly extra?: Readonly<Record<string, unknown>>;
 }
 
+/** A session change's data as the record it stores. */
+export function sessionOf(tenantId: string, data: SessionData): SessionRecord {
+  return {
+    tenantId,
+    id: data.id,
+    userId: data.user_id,
+    issuer: data.issuer,
+    acr: data.acr ?? undefined,
+    amr: data.amr,
+    authTime: data.auth_time ?? undefined,
+    expiresAt: data.expires_at,
+    createdAt: data.created_at,
+    revokedAt: data.revoked_at ?? undefined,
+    revokeReason: data.revoke_reason ?? undefined,
+    ip: data.ip ?? undefined,
+    deviceId: data.device_id ?? undefined,
+    idpSessionId: data.idp_session_id,
+    ...(data.extra === undefined ? {} : { extra: data.extra }),
+  };
+}
+
+/** A stored session as the whole-entity change that would write it again. */
+export function sessionDataOf(session: SessionRecord): SessionData {
+  return {
+    id: session.id,
+    user_id: session.userId,
+    issuer: session.issuer,
+    acr: session.acr ?? null,
+    amr: session.amr,
+    auth_time: session.authTime ?? null,
+    expires_at: session.expiresAt,
+    created_at: session.createdAt,
+    revoked_at: session.revokedAt ?? null,
+    revoke_reason: session.revokeReason ?? null,
+    ip: session.ip ?? null,
+    device_id: session.deviceId ?? null,
+    ...(session.idpSessionId === undefined ? {} : { idp_session_id: session.idpSessionId }),
+    ...(session.extra === undefined || Object.keys(session.extra).length === 0 ? {} : { extra: session.extra }),
+  };
+}
+
 /** An access or refresh token the IdP (or an admin) revoked before it expired. */
 export interface RevokedTokenRecord {
   readonly tenantId: string;
@@ -133,12 +209,7 @@ export interface RevokedSidRecord {
   readonly reason: string;
 }
 
-/**
- * Posture reported by the IdP or device management, by kind:
- * `account` and `risk` and `assurance` are keyed by user id, `device` by device id.
- */
-export type PostureKind = 'account' | 'assurance' | 'claims' | 'credential' | 'device' | 'risk';
-
+/** Posture reported by the IdP or device management, by kind (keyed by user or device id: `POSTURE_KIND_REGISTRY`). */
 export interface PostureRecord {
   readonly tenantId: string;
   readonly kind: PostureKind;
