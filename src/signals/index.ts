@@ -10,7 +10,7 @@ export {
   TransmitterUnavailableError,
   VerificationTimeoutError,
 } from './errors.js';
-export { createStreamAdminRoutes, EVENTS_ACTED_ON } from './stream_admin_routes.js';
+export { createStreamAdminRoutes } from './stream_admin_routes.js';
 export { POLL_DELIVERY, PUSH_DELIVERY, StreamClient } from './stream_client.js';
 export type { StreamConfiguration, StreamStatus } from './stream_client.js';
 export type { SetErrorCode } from './errors.js';

@@ -1,8 +1,8 @@
+import { securityEventNameOf } from '../security_event_types.js';
+import type { SecurityEventName } from '../security_event_types.js';
 import { SetRefusedError } from './errors.js';
 
-export const CAEP_EVENT = 'https://schemas.openid.net/secevent/caep/event-type/';
-export const RISC_EVENT = 'https://schemas.openid.net/secevent/risc/event-type/';
-export const SSF_EVENT = 'https://schemas.openid.net/secevent/ssf/event-type/';
+export { CAEP_EVENT, RISC_EVENT, SSF_EVENT } from '../security_event_types.js';
 
 /** Fields CAEP allows on every event (CAEP §2). */
 export interface EventCommon {
@@ -16,47 +16,58 @@ export interface EventCommon {
 const CREDENTIAL_CHANGE_TYPES = ['create', 'revoke', 'update', 'delete'] as const;
 const COMPLIANCE = ['compliant', 'not-compliant'] as const;
 const RISK_LEVELS = ['low', 'medium', 'high'] as const;
+const CHANGE_DIRECTIONS = ['increase', 'decrease'] as const;
 
-/** One security event, its required fields checked (CAEP 1.0, RISC 1.0, SSF 1.0). */
+/**
+ * Each registered event type's members, read and checked as its
+ * specification requires (CAEP 1.0, RISC 1.0, SSF 1.0). The mapped type
+ * makes a type registered in SECURITY_EVENT_TYPES without a reader a
+ * compile error.
+ */
+const EVENT_READERS = {
+  'session-revoked': () => ({}),
+  'token-claims-change': (f) => ({ claims: f.object('claims') as Readonly<Record<string, unknown>> }),
+  'credential-change': (f) => ({
+    credentialType: f.string('credential_type'),
+    changeType: f.oneOf('change_type', CREDENTIAL_CHANGE_TYPES),
+  }),
+  'assurance-level-change': (f) => ({
+    namespace: f.string('namespace'),
+    currentLevel: f.string('current_level'),
+    previousLevel: f.optionalString('previous_level'),
+    changeDirection: f.optionalOneOf('change_direction', CHANGE_DIRECTIONS),
+  }),
+  'device-compliance-change': (f) => ({
+    previousStatus: f.oneOf('previous_status', COMPLIANCE),
+    currentStatus: f.oneOf('current_status', COMPLIANCE),
+  }),
+  'risk-level-change': (f) => ({
+    principal: f.string('principal').toUpperCase(),
+    currentLevel: f.oneOf('current_level', RISK_LEVELS, true),
+    previousLevel: f.optionalOneOf('previous_level', RISK_LEVELS, true),
+    riskReason: f.optionalString('risk_reason'),
+  }),
+  'session-established': () => ({}),
+  'session-presented': () => ({}),
+  'account-disabled': (f) => ({ reason: f.optionalString('reason') }),
+  'account-enabled': () => ({}),
+  'account-purged': () => ({}),
+  'account-credential-change-required': () => ({}),
+  'sessions-revoked': () => ({}),
+  'credential-compromise': (f) => ({ credentialType: f.string('credential_type') }),
+  'identifier-changed': (f) => ({ newValue: f.optionalString('new-value') }),
+  /** RISC: the subject's identifier (e-mail address) now belongs to someone else. */
+  'identifier-recycled': () => ({}),
+  verification: (f) => ({ state: f.optionalString('state') }),
+  'stream-updated': (f) => ({ status: f.string('status'), reason: f.optionalString('reason') }),
+} satisfies Readonly<Record<SecurityEventName, (f: EventFields) => object>>;
+
+type EventMembers = { readonly [K in SecurityEventName]: Readonly<ReturnType<(typeof EVENT_READERS)[K]>> };
+
+/** One security event, its required fields checked. */
 export type SecurityEvent = EventCommon &
   (
-    | { readonly type: 'session-revoked' }
-    | { readonly type: 'token-claims-change'; readonly claims: Readonly<Record<string, unknown>> }
-    | {
-        readonly type: 'credential-change';
-        readonly credentialType: string;
-        readonly changeType: (typeof CREDENTIAL_CHANGE_TYPES)[number];
-      }
-    | {
-        readonly type: 'assurance-level-change';
-        readonly namespace: string;
-        readonly currentLevel: string;
-        readonly previousLevel: string | undefined;
-        readonly changeDirection: 'increase' | 'decrease' | undefined;
-      }
-    | {
-        readonly type: 'device-compliance-change';
-        readonly previousStatus: (typeof COMPLIANCE)[number];
-        readonly currentStatus: (typeof COMPLIANCE)[number];
-      }
-    | {
-        readonly type: 'risk-level-change';
-        readonly principal: string;
-        readonly currentLevel: (typeof RISK_LEVELS)[number];
-        readonly previousLevel: (typeof RISK_LEVELS)[number] | undefined;
-        readonly riskReason: string | undefined;
-      }
-    | { readonly type: 'session-established' | 'session-presented' }
-    | { readonly type: 'account-disabled'; readonly reason: string | undefined }
-    | {
-        readonly type: 'account-enabled' | 'account-purged' | 'account-credential-change-required' | 'sessions-revoked';
-      }
-    | { readonly type: 'credential-compromise'; readonly credentialType: string }
-    | { readonly type: 'identifier-changed'; readonly newValue: string | undefined }
-    /** RISC: the subject's identifier (e-mail address) now belongs to someone else. */
-    | { readonly type: 'identifier-recycled' }
-    | { readonly type: 'verification'; readonly state: string | undefined }
-    | { readonly type: 'stream-updated'; readonly status: string; readonly reason: string | undefined }
+    | { readonly [K in SecurityEventName]: { readonly type: K } & EventMembers[K] }[SecurityEventName]
     /** A well-formed event of a type this receiver does not act on: stored, not applied. */
     | { readonly type: 'unsupported'; readonly uri: string }
   );
@@ -91,84 +102,10 @@ function parseEvent(uri: string, f: EventFields): SecurityEvent {
     initiatingEntity: f.optionalString('initiating_entity'),
     reasonAdmin: f.languageMap('reason_admin'),
   };
-  const name = uri.startsWith(CAEP_EVENT)
-    ? `caep:${uri.slice(CAEP_EVENT.length)}`
-    : uri.startsWith(RISC_EVENT)
-      ? `risc:${uri.slice(RISC_EVENT.length)}`
-      : uri.startsWith(SSF_EVENT)
-        ? `ssf:${uri.slice(SSF_EVENT.length)}`
-        : uri;
-  switch (name) {
-    case 'caep:session-revoked':
-      return { ...common, type: 'session-revoked' };
-    case 'caep:token-claims-change':
-      return { ...common, type: 'token-claims-change', claims: f.object('claims') };
-    case 'caep:credential-change':
-      return {
-        ...common,
-        type: 'credential-change',
-        credentialType: f.string('credential_type'),
-        changeType: f.oneOf('change_type', CREDENTIAL_CHANGE_TYPES),
-      };
-    case 'caep:assurance-level-change': {
-      const direction = f.optionalString('change_direction');
-      if (direction !== undefined && direction !== 'increase' && direction !== 'decrease') {
-        throw f.invalid('change_direction', 'must be "increase" or "decrease"');
-      }
-      return {
-        ...common,
-        type: 'assurance-level-change',
-        namespace: f.string('namespace'),
-        currentLevel: f.string('current_level'),
-        previousLevel: f.optionalString('previous_level'),
-        changeDirection: direction,
-      };
-    }
-    case 'caep:device-compliance-change':
-      return {
-        ...common,
-        type: 'device-compliance-change',
-        previousStatus: f.oneOf('previous_status', COMPLIANCE),
-        currentStatus: f.oneOf('current_status', COMPLIANCE),
-      };
-    case 'caep:risk-level-change': {
-      const previous = f.optionalString('previous_level');
-      return {
-        ...common,
-        type: 'risk-level-change',
-        principal: f.string('principal').toUpperCase(),
-        currentLevel: f.oneOf('current_level', RISK_LEVELS, true),
-        previousLevel: previous === undefined ? undefined : f.oneOf('previous_level', RISK_LEVELS, true),
-        riskReason: f.optionalString('risk_reason'),
-      };
-    }
-    case 'caep:session-established':
-      return { ...common, type: 'session-established' };
-    case 'caep:session-presented':
-      return { ...common, type: 'session-presented' };
-    case 'risc:account-disabled':
-      return { ...common, type: 'account-disabled', reason: f.optionalString('reason') };
-    case 'risc:account-enabled':
-      return { ...common, type: 'account-enabled' };
-    case 'risc:account-purged':
-      return { ...common, type: 'account-purged' };
-    case 'risc:account-credential-change-required':
-      return { ...common, type: 'account-credential-change-required' };
-    case 'risc:sessions-revoked':
-      return { ...common, type: 'sessions-revoked' };
-    case 'risc:credential-compromise':
-      return { ...common, type: 'credential-compromise', credentialType: f.string('credential_type') };
-    case 'risc:identifier-changed':
-      return { ...common, type: 'identifier-changed', newValue: f.optionalString('new-value') };
-    case 'risc:identifier-recycled':
-      return { ...common, type: 'identifier-recycled' };
-    case 'ssf:verification':
-      return { ...common, type: 'verification', state: f.optionalString('state') };
-    case 'ssf:stream-updated':
-      return { ...common, type: 'stream-updated', status: f.string('status'), reason: f.optionalString('reason') };
-    default:
-      return { ...common, type: 'unsupported', uri };
-  }
+  const type = securityEventNameOf(uri);
+  if (type === undefined) return { ...common, type: 'unsupported', uri };
+  // The reader for `type` yields that type's members: the pairing the table guarantees.
+  return { ...common, type, ...EVENT_READERS[type](f) } as SecurityEvent;
 }
 
 /** Typed reads of one event's members; every error names the event and the member. */
@@ -216,7 +153,14 @@ class EventFields {
   }
 
   oneOf<T extends string>(name: string, allowed: readonly T[], anyCase = false): T {
-    const raw = this.string(name);
+    const value = this.optionalOneOf(name, allowed, anyCase);
+    if (value === undefined) throw this.invalid(name, 'is required');
+    return value;
+  }
+
+  optionalOneOf<T extends string>(name: string, allowed: readonly T[], anyCase = false): T | undefined {
+    const raw = this.optionalString(name);
+    if (raw === undefined) return undefined;
     const value = anyCase ? raw.toLowerCase() : raw;
     if (!(allowed as readonly string[]).includes(value))
       throw this.invalid(name, `must be one of ${allowed.join(', ')}`);

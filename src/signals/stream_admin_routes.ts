@@ -7,31 +7,10 @@ import { readRequestBody } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
 import { StreamAdminRequestError, TransmitterNotFoundError, VerificationTimeoutError } from './errors.js';
 import { pushPath } from './push_router.js';
-import { CAEP_EVENT, RISC_EVENT } from './security_event.js';
 import { POLL_DELIVERY, PUSH_DELIVERY, StreamClient } from './stream_client.js';
 import type { TransmitterDirectory } from './transmitter_directory.js';
 import { TokenDigests } from '../bearer_token.js';
-
-/** The events this receiver acts on: what a stream asks for unless the administrator says otherwise. */
-export const EVENTS_ACTED_ON: readonly string[] = [
-  ...[
-    'session-revoked',
-    'token-claims-change',
-    'credential-change',
-    'assurance-level-change',
-    'device-compliance-change',
-    'risk-level-change',
-  ].map((e) => CAEP_EVENT + e),
-  ...[
-    'account-disabled',
-    'account-enabled',
-    'account-purged',
-    'account-credential-change-required',
-    'credential-compromise',
-    'identifier-changed',
-    'identifier-recycled',
-  ].map((e) => RISC_EVENT + e),
-];
+import { EVENTS_ACTED_ON } from '../security_event_types.js';
 
 export interface StreamAdminOptions {
   readonly transmitters: TransmitterDirectory;

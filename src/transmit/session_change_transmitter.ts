@@ -15,8 +15,8 @@ import type { PushOutcome, PushTarget } from './set_delivery.js';
 import type { SigningKeyRing } from './signing_keys.js';
 import { deliveredEvents, supportedEvents } from './stream_management.js';
 import { subjectsMatch } from './subject_match.js';
+import { securityEventUri } from '../security_event_types.js';
 
-const CAEP_EVENT = 'https://schemas.openid.net/secevent/caep/event-type/';
 export const TRANSMITTER_CONSUMER = 'ipsie-transmitter';
 
 export interface SessionChangeTransmitterOptions {
@@ -149,7 +149,7 @@ export class SessionChangeTransmitter {
       return;
     }
     const subId = this.#subject(observation);
-    const eventType = CAEP_EVENT + receiver.sessionChangeEvent;
+    const eventType = securityEventUri(receiver.sessionChangeEvent);
     const skipped =
       route.status === 'disabled'
         ? 'the stream is disabled'
@@ -257,7 +257,7 @@ export class SessionChangeTransmitter {
       // SSF §4.1.9: unique to the change that caused it (not the session, which changes again).
       txn: id,
       subId,
-      events: { [CAEP_EVENT + receiver.sessionChangeEvent]: event },
+      events: { [securityEventUri(receiver.sessionChangeEvent)]: event },
     });
   }
 

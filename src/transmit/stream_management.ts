@@ -14,10 +14,10 @@ import type { OfferedStream, OfferedStreams, OfferedStreamStatus, StoredStream }
 import { pushSet, signSet } from './set_delivery.js';
 import type { PushOutcome, PushTarget } from './set_delivery.js';
 import type { SigningKeyRing } from './signing_keys.js';
+import { securityEventUri } from '../security_event_types.js';
 
 export const PUSH_DELIVERY = 'urn:ietf:rfc:8935';
-const CAEP_EVENT = 'https://schemas.openid.net/secevent/caep/event-type/';
-export const VERIFICATION_EVENT = 'https://schemas.openid.net/secevent/ssf/event-type/verification';
+export const VERIFICATION_EVENT = securityEventUri('verification');
 const STATUSES: readonly OfferedStreamStatus[] = ['enabled', 'paused', 'disabled'];
 /** Subjects a receiver may remove from its stream: each is compared with every SET's subject. */
 export const MAX_REMOVED_SUBJECTS = 1_000;
@@ -386,7 +386,7 @@ export class StreamManagement {
 
 /** The events this transmitter sends a tenant's receiver. */
 export function supportedEvents(receiver: ReceiverSettings): string[] {
-  return [CAEP_EVENT + receiver.sessionChangeEvent];
+  return [securityEventUri(receiver.sessionChangeEvent)];
 }
 
 /** SSF §8.1.1: what is both supported and requested. */

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVENTS_ACTED_ON } from '../../src/signals/index.js';
+import { EVENTS_ACTED_ON } from '../../src/security_event_types.js';
 import { FakeTransmitter, SSF } from '../harness/fake_transmitter.js';
 import { sha256, startTestGateway } from '../harness/gateway.js';
 import type { TestGateway } from '../harness/gateway.js';

@@ -6,6 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { CAEP_EVENT, parseEvents, reasonText, RISC_EVENT, SSF_EVENT } from '../../src/signals/security_event.js';
 import type { SecurityEvent } from '../../src/signals/security_event.js';
+import { SECURITY_EVENT_TYPES } from '../../src/security_event_types.js';
+import type { SecurityEventName } from '../../src/security_event_types.js';
 import { SPEC_EXAMPLE_NAMES, specExample } from './spec_examples.js';
 
 const TS = 1_615_304_991;
@@ -117,7 +119,37 @@ describe('the specifications’ example SETs', () => {
   });
 });
 
+/** The least each registered type requires: a new type without an entry here does not compile. */
+const MINIMAL_MEMBERS: Readonly<Record<SecurityEventName, Record<string, unknown>>> = {
+  'session-revoked': {},
+  'token-claims-change': { claims: { role: 'x' } },
+  'credential-change': { credential_type: 'password', change_type: 'update' },
+  'assurance-level-change': { namespace: 'RFC8176', current_level: 'mfa' },
+  'device-compliance-change': { previous_status: 'compliant', current_status: 'not-compliant' },
+  'risk-level-change': { principal: 'user', current_level: 'high' },
+  'session-established': {},
+  'session-presented': {},
+  'account-disabled': {},
+  'account-enabled': {},
+  'account-purged': {},
+  'account-credential-change-required': {},
+  'sessions-revoked': {},
+  'credential-compromise': { credential_type: 'password' },
+  'identifier-changed': {},
+  'identifier-recycled': {},
+  verification: {},
+  'stream-updated': { status: 'paused' },
+};
+
 describe('parseEvents', () => {
+  it.each(Object.keys(SECURITY_EVENT_TYPES) as SecurityEventName[])(
+    'reads the registered type %s from its URI as that type',
+    (name) => {
+      const { event } = parseEvents({ [SECURITY_EVENT_TYPES[name].uri]: MINIMAL_MEMBERS[name] });
+      expect(event.type).toBe(name);
+    },
+  );
+
   it('ignores members it does not know, at the event level (SSF §4.2.3)', () => {
     expect(one(SESSION_REVOKED, { fp_ua: 'abb0', ext_id: '1', future_member: { x: 1 } })).toEqual({
       type: 'session-revoked',
