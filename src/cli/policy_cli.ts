@@ -69,7 +69,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     case 'diff': {
       if (args[0] === undefined || args[1] === undefined) throw new UsageError('diff needs <version> <file>');
       const requests = JSON.parse(await readFile(args[1], 'utf8')) as unknown;
-      const r = await call(flags, io, 'POST', `/${args[0]}/dry-run`, { requests });
+      const r = await call(flags, io, 'POST', `/${segment(args[0])}/dry-run`, { requests });
       return report(r, io, (body) => {
         const outcomes = body['outcomes'] as {
           request: unknown;
@@ -88,7 +88,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
     case 'activate': {
       if (args[0] === undefined) throw new UsageError('activate needs <version>');
-      const r = await call(flags, io, 'POST', `/${args[0]}/activate`);
+      const r = await call(flags, io, 'POST', `/${segment(args[0])}/activate`);
       return report(r, io, (body) => {
         io.out(
           `active: ${String(body['version'])} (was ${String(body['previous'])}, revision ${String(body['revision'])})`,
@@ -146,7 +146,7 @@ async function push(dir: string | undefined, flags: Flags, io: CliIo): Promise<n
     io.out(`${String(body['version'])} (${String(body['stored'])}; ${tests?.passed ?? 0} tests pass)`);
   });
   if (status !== 0 || flags['activate'] !== 'true') return status;
-  const activated = await call(flags, io, 'POST', `/${String(r.body['version'])}/activate`);
+  const activated = await call(flags, io, 'POST', `/${segment(String(r.body['version']))}/activate`);
   return report(activated, io, (body) => {
     io.out(`active: ${String(body['version'])} (revision ${String(body['revision'])})`);
   });
@@ -192,16 +192,38 @@ async function call(flags: Flags, io: CliIo, method: string, path: string, body?
   if (token === undefined || token === '') {
     throw new UsageError('the admin token is required (--token-file or IPSIE_ADMIN_TOKEN)');
   }
-  const response = await fetch(`${gateway.replace(/\/+$/, '')}/admin/v1/${tenant(flags, io)}/policies${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+  const response = await fetch(
+    `${gateway.replace(/\/+$/, '')}/admin/v1/${segment(tenant(flags, io))}/policies${path}`,
+    {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+  );
   const text = await response.text();
-  return { status: response.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+  return { status: response.status, body: replyBody(response.status, text) };
+}
+
+/** A path segment from an argument: `/`, `?` and `..` inside it cannot reach another tenant's path. */
+function segment(value: string): string {
+  // URL parsing resolves "." and ".." (encoded or not) as path steps: no encoding keeps them one segment.
+  if (value === '' || value === '.' || value === '..') throw new UsageError(`"${value}" is not a tenant or version`);
+  return encodeURIComponent(value);
+}
+
+/** The gateway answers JSON; anything else (a proxy's error page) is reported as it came. */
+function replyBody(status: number, text: string): Record<string, unknown> {
+  if (text === '') return {};
+  try {
+    const body = JSON.parse(text) as unknown;
+    if (typeof body === 'object' && body !== null && !Array.isArray(body)) return body as Record<string, unknown>;
+  } catch {
+    // not JSON: fall through
+  }
+  return { code: status, detail: text.slice(0, 500) };
 }
 
 function report(reply: Reply, io: CliIo, ok: (body: Record<string, unknown>) => void): number {
