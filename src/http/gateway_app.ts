@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { Server } from 'node:http';
+import type { Server as PlainServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import Koa from 'koa';
 import type { Logger } from '../logging/index.js';
 
@@ -49,15 +53,46 @@ export function createGatewayApp(options: GatewayAppOptions): Koa {
   return app;
 }
 
-/** Listens on `host:port` (port 0 picks a free one); resolves with the server and its port. */
-export async function listen(app: Koa, address: string): Promise<{ server: Server; port: number }> {
+/** Certificate files of an HTTPS listener, re-read every `reloadMs` (a renewed certificate needs no restart). */
+export interface HttpTlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly reloadMs: number;
+}
+
+export interface ListenOptions {
+  /** Serve HTTPS with these files; undefined: plain HTTP. */
+  readonly tls?: HttpTlsFiles | undefined;
+  /** Where a refused certificate reload is reported. */
+  readonly logger?: Logger;
+}
+
+/** A listening HTTP or HTTPS server. */
+export type HttpServer = PlainServer | HttpsServer;
+
+export interface Listening {
+  readonly server: HttpServer;
+  readonly port: number;
+  readonly scheme: 'http' | 'https';
+}
+
+/**
+ * Listens on `host:port` (port 0 picks a free one), over HTTPS when given
+ * certificate files; resolves with the server and its port.
+ *
+ * @throws when a certificate file cannot be read or the pair is not a usable key and certificate
+ */
+export async function listen(app: Koa, address: string, options: ListenOptions = {}): Promise<Listening> {
   const separator = address.lastIndexOf(':');
   const host = address.slice(0, separator);
   const port = Number(address.slice(separator + 1));
   const handle = app.callback();
-  const server = createServer((request, response) => {
+  const onRequest = (request: Parameters<typeof handle>[0], response: Parameters<typeof handle>[1]): void => {
     void handle(request, response);
-  });
+  };
+  const tls = options.tls;
+  const secure = tls === undefined ? undefined : createTlsServer(readPair(tls), onRequest);
+  const server: HttpServer = secure ?? createServer(onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -65,5 +100,47 @@ export async function listen(app: Koa, address: string): Promise<{ server: Serve
       resolve();
     });
   });
-  return { server, port: (server.address() as AddressInfo).port };
+  if (secure !== undefined && tls !== undefined) reloadCertificates(secure, tls, options.logger);
+  return { server, port: (server.address() as AddressInfo).port, scheme: tls === undefined ? 'http' : 'https' };
+}
+
+interface KeyPair {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+/** Reads and checks the pair: a key that does not match its certificate is refused here, not at a handshake. */
+function readPair(tls: HttpTlsFiles): KeyPair {
+  const pair = { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) };
+  createSecureContext(pair);
+  return pair;
+}
+
+/**
+ * Swaps in a changed pair for new connections; a pair that does not load
+ * (half-written, mismatched) leaves the current one serving and is logged.
+ */
+function reloadCertificates(server: HttpsServer, tls: HttpTlsFiles, logger?: Logger): void {
+  let current = readPair(tls);
+  let refused: string | undefined;
+  const timer = setInterval(() => {
+    let next: KeyPair;
+    try {
+      next = readPair(tls);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (reason !== refused) logger?.warn({ certFile: tls.certFile, reason }, 'TLS certificate not reloaded');
+      refused = reason;
+      return;
+    }
+    refused = undefined;
+    if (next.cert.equals(current.cert) && next.key.equals(current.key)) return;
+    server.setSecureContext(next);
+    current = next;
+    logger?.info({ certFile: tls.certFile }, 'TLS certificate reloaded');
+  }, tls.reloadMs);
+  timer.unref();
+  server.once('close', () => {
+    clearInterval(timer);
+  });
 }

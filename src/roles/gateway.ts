@@ -1,10 +1,10 @@
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Config } from '../config/index.js';
 import { createGatewayApp, listen, refusedAuthentications } from '../http/index.js';
+import type { HttpServer } from '../http/index.js';
 import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
 import { createAdminRouter } from '../admin/index.js';
@@ -89,9 +89,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   }
   const { store, setAside } = opened;
   let ingestor: StateIngestor | undefined;
-  let server: Server | undefined;
+  let server: HttpServer | undefined;
   let keys: SigningKeyRing | undefined;
-  let health: Server | undefined;
+  let health: HttpServer | undefined;
   let transmitter: SessionChangeTransmitter | undefined;
   let streamManagement: StreamManagement | undefined;
   // Dry-runs evaluate uploaded policies off the event loop that serves every tenant's SCIM and SSF, within budget.

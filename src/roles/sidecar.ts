@@ -6,12 +6,12 @@ import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
 import { EvaluationPool, PolicyCompiler, PolicyRegistry, loadTenantPolicySources } from '../policy/index.js';
 import type { CompiledPolicy, TenantPolicySource } from '../policy/index.js';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAuthzenRouter } from '../authzen/index.js';
 import { extAuthzImplementation, extAuthzServiceDefinition } from '../ext_authz/index.js';
 import { PolicyFollower } from '../distribution/index.js';
 import { createGatewayApp, listen, refusedAuthentications } from '../http/index.js';
+import type { HttpServer } from '../http/index.js';
 import { healthReport, metricsRoute, SidecarMetrics } from '../observability/index.js';
 import { SessionObserver } from '../observations/index.js';
 import type { EntitlementStore } from '../store/index.js';
@@ -102,8 +102,8 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
 
   let ingestor: StateIngestor | undefined;
   let follower: PolicyFollower | undefined;
-  let authzen: Server | undefined;
-  let health: Server | undefined;
+  let authzen: HttpServer | undefined;
+  let health: HttpServer | undefined;
   let authzenUrl = '';
   let followerConnection: NatsConnection | undefined;
   let closeConnection = (): Promise<void> => Promise.resolve();
