@@ -87,7 +87,11 @@ function subjectQuery(from: string, where: string): string {
 
 /** The subject query for each way a Check names its subject (run in `expand` mode). */
 export const SUBJECT_QUERIES: Readonly<Record<SubjectRef['kind'], string>> = {
-  user: subjectQuery('FROM users u LEFT JOIN sessions s ON 0', 'u.tenant_id = @tenant AND u.id = @key'),
+  // No session: a primary-key lookup that matches nothing (\`ON 0\` would walk the sessions index).
+  user: subjectQuery(
+    'FROM users u LEFT JOIN sessions s ON s.tenant_id = u.tenant_id AND s.id = NULL',
+    'u.tenant_id = @tenant AND u.id = @key',
+  ),
   session: subjectQuery(
     'FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id',
     's.tenant_id = @tenant AND s.id = @key',
