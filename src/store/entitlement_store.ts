@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
+import { POSTURE_KIND_REGISTRY } from '../changes/index.js';
 import type { PostureKind } from '../changes/index.js';
 import { tenantDigest } from './digest.js';
 import { StoreUnavailableError, TenantUnknownError } from './errors.js';
@@ -26,7 +27,7 @@ import { phoneNumberKey, prepareStatements } from './statements.js';
 import type { Statements } from './statements.js';
 import { checkStoreFile, defectOfOpenError, setAsideStoreFile } from './store_file.js';
 import type { StoreDefectReason } from './store_file.js';
-import { SubjectCache, subjectCacheSizeOf } from './subject_cache.js';
+import { cacheTag, SubjectCache, subjectCacheSizeOf } from './subject_cache.js';
 import { SUBJECT_QUERIES, subjectParams, subjectReadOfRow } from './subject_query.js';
 import type { SubjectRow } from './subject_query.js';
 
@@ -162,13 +163,14 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   }
 
   transaction<T>(fn: () => T): T {
-    try {
-      return this.#db.transaction(fn)();
-    } finally {
-      // Reads inside the transaction are not cached, but be certain nothing
-      // survives a rollback.
-      this.#cache.clear();
-    }
+    // Nothing to undo in the cache on a rollback: reads inside a transaction
+    // are not cached, and each write dropped the reads it touched already.
+    return this.#db.transaction(fn)();
+  }
+
+  /** How the subject read cache fares: reads answered from memory, from the database, and reads held. */
+  subjectCacheStats(): { readonly hits: number; readonly misses: number; readonly size: number } {
+    return this.#cache.stats;
   }
 
   /**
@@ -192,10 +194,11 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   readSubject(tenantId: string, ref: SubjectRef, deviceId?: string): SubjectRead {
     if (!this.#cache.enabled || this.#db.inTransaction) return this.#readSubjectFromDb(tenantId, ref, deviceId);
     this.#cache.syncTo(this.#stmt.dataVersion.get() as number);
-    const hit = this.#cache.get(tenantId, ref, deviceId);
-    if (hit !== undefined) return hit;
+    const cached = this.#cache.get(tenantId, ref, deviceId);
+    // Still what the store holds: no write since touched it.
+    if (cached !== null) return { sequence: this.appliedSequence(), slice: cached };
     const read = this.#readSubjectFromDb(tenantId, ref, deviceId);
-    this.#cache.set(tenantId, ref, deviceId, read);
+    this.#cache.set(tenantId, ref, deviceId, read.slice);
     return read;
   }
 
@@ -339,66 +342,94 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     return row === undefined ? undefined : row.revoked === 1;
   }
 
-  /** Every write goes through here, so no cached read outlives a change. */
-  #run(statement: Statement, ...params: unknown[]): void {
+  /**
+   * Every write goes through here, naming the cached reads it can change
+   * ({@link cacheTag}): no cached read outlives a change, and no other is lost.
+   */
+  #run(invalidates: readonly string[], statement: Statement, ...params: unknown[]): void {
     statement.run(...params);
-    this.#cache.clear();
+    this.#cache.invalidate(...invalidates);
   }
 
   upsertTenant(tenant: TenantRecord): void {
-    this.#run(this.#stmt.upsertTenant, tenant.id, tenant.displayName);
+    this.#run([cacheTag.tenant(tenant.id)], this.#stmt.upsertTenant, tenant.id, tenant.displayName);
   }
 
   deleteTenant(tenantId: string): void {
-    this.#run(this.#stmt.deleteTenant, tenantId);
+    this.#run([cacheTag.tenant(tenantId)], this.#stmt.deleteTenant, tenantId);
   }
 
   upsertUser(user: UserRecord): void {
-    this.#run(this.#stmt.upsertUser, userRowOf(user));
+    this.#run(
+      [cacheTag.user(user.tenantId, user.id), cacheTag.notFound(user.tenantId)],
+      this.#stmt.upsertUser,
+      userRowOf(user),
+    );
   }
 
   deleteUser(tenantId: string, userId: string): void {
-    this.#run(this.#stmt.deleteUser, tenantId, userId);
+    this.#run([cacheTag.user(tenantId, userId)], this.#stmt.deleteUser, tenantId, userId);
   }
 
   setReauthentication(tenantId: string, userId: string, after: number): void {
-    this.#run(this.#stmt.setReauthentication, tenantId, userId, after);
+    this.#run([cacheTag.user(tenantId, userId)], this.#stmt.setReauthentication, tenantId, userId, after);
   }
 
   setSignout(tenantId: string, userId: string, before: number, reason: string): void {
-    this.#run(this.#stmt.setSignout, tenantId, userId, before, reason);
+    this.#run([cacheTag.user(tenantId, userId)], this.#stmt.setSignout, tenantId, userId, before, reason);
   }
 
   bindIdentity(binding: IdentityBinding): void {
-    this.#run(this.#stmt.bindIdentity, binding.tenantId, binding.issuer, binding.subject, binding.userId);
+    const { tenantId, issuer, subject, userId } = binding;
+    this.#run(
+      [cacheTag.identity(tenantId, issuer, subject), cacheTag.notFound(tenantId)],
+      this.#stmt.bindIdentity,
+      tenantId,
+      issuer,
+      subject,
+      userId,
+    );
   }
 
   unbindIdentity(tenantId: string, issuer: string, subject: string): void {
-    this.#run(this.#stmt.unbindIdentity, tenantId, issuer, subject);
+    this.#run([cacheTag.identity(tenantId, issuer, subject)], this.#stmt.unbindIdentity, tenantId, issuer, subject);
   }
 
   upsertGroup(group: GroupRecord): void {
-    this.#run(this.#stmt.upsertGroup, groupRowOf(group));
+    // A group new to the store may complete memberships that arrived before it
+    // (replay order); nothing here finds their users but a scan, so the tenant's reads go.
+    const known = this.#stmt.groupRow.get(group.tenantId, group.id) !== undefined;
+    this.#run(
+      [known ? cacheTag.group(group.tenantId, group.id) : cacheTag.tenant(group.tenantId)],
+      this.#stmt.upsertGroup,
+      groupRowOf(group),
+    );
   }
 
   deleteGroup(tenantId: string, groupId: string): void {
-    this.#run(this.#stmt.deleteGroup, tenantId, groupId);
+    this.#run([cacheTag.group(tenantId, groupId)], this.#stmt.deleteGroup, tenantId, groupId);
   }
 
   addMember(tenantId: string, groupId: string, userId: string): void {
-    this.#run(this.#stmt.addMember, tenantId, groupId, userId);
+    this.#run([cacheTag.user(tenantId, userId)], this.#stmt.addMember, tenantId, groupId, userId);
   }
 
   removeMember(tenantId: string, groupId: string, userId: string): void {
-    this.#run(this.#stmt.removeMember, tenantId, groupId, userId);
+    this.#run([cacheTag.user(tenantId, userId)], this.#stmt.removeMember, tenantId, groupId, userId);
   }
 
   upsertSession(session: SessionRecord): void {
-    this.#run(this.#stmt.upsertSession, sessionRowOf(session));
+    this.#run(
+      [cacheTag.session(session.tenantId, session.id), cacheTag.notFound(session.tenantId)],
+      this.#stmt.upsertSession,
+      sessionRowOf(session),
+    );
   }
 
   revokeToken(token: RevokedTokenRecord): void {
+    // Not part of a subject read: isTokenRevoked asks the store each time.
     this.#run(
+      [],
       this.#stmt.revokeToken,
       token.tenantId,
       token.jti,
@@ -410,6 +441,7 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
 
   revokeSid(revocation: RevokedSidRecord): void {
     this.#run(
+      [cacheTag.sid(revocation.tenantId, revocation.sid)],
       this.#stmt.revokeSid,
       revocation.tenantId,
       revocation.sid,
@@ -421,11 +453,12 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   }
 
   forgetRevokedSid(tenantId: string, issuer: string | undefined, sid: string): void {
-    this.#run(this.#stmt.forgetRevokedSid, tenantId, sid, issuer ?? '');
+    this.#run([cacheTag.sid(tenantId, sid)], this.#stmt.forgetRevokedSid, tenantId, sid, issuer ?? '');
   }
 
   setPosture(posture: PostureRecord): void {
     this.#run(
+      [postureTag(posture.tenantId, posture.kind, posture.subjectId)],
       this.#stmt.setPosture,
       posture.tenantId,
       posture.kind,
@@ -436,11 +469,12 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   }
 
   clearPosture(tenantId: string, kind: PostureKind, subjectId: string): void {
-    this.#run(this.#stmt.clearPosture, tenantId, kind, subjectId);
+    this.#run([postureTag(tenantId, kind, subjectId)], this.#stmt.clearPosture, tenantId, kind, subjectId);
   }
 
   setAppliedSequence(sequence: number): void {
-    this.#run(this.#stmt.setAppliedSequence, sequence);
+    // A read's sequence is not cached with its slice.
+    this.#run([], this.#stmt.setAppliedSequence, sequence);
   }
 
   streamOrigin(): StreamOrigin | undefined {
@@ -452,8 +486,16 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     const tables = (this.#stmt.tableNames.all() as string[]).filter((t) => !BOOKKEEPING_TABLES.includes(t));
     this.transaction(() => {
       for (const table of tables) this.#db.exec(`DELETE FROM "${table}"`);
-      this.#run(this.#stmt.setAppliedSequence, 0);
-      this.#run(this.#stmt.setStreamOrigin, origin.stream, origin.created);
+      this.#run([], this.#stmt.setAppliedSequence, 0);
+      this.#run([], this.#stmt.setStreamOrigin, origin.stream, origin.created);
     });
+    this.#cache.clear();
   }
+}
+
+/** The reads a posture record is part of: its user's, or those whose device it is. */
+function postureTag(tenantId: string, kind: PostureKind, subjectId: string): string {
+  return POSTURE_KIND_REGISTRY[kind].keyedBy === 'user'
+    ? cacheTag.user(tenantId, subjectId)
+    : cacheTag.device(tenantId, subjectId);
 }
