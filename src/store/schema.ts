@@ -1,3 +1,5 @@
+import type { Database as SqliteDatabase } from 'better-sqlite3';
+
 /**
  * Schema migrations, applied in order and tracked in `PRAGMA user_version`.
  *
@@ -182,3 +184,26 @@ export const TENANT_TABLES: readonly {
   { table: 'revoked_sids', tenantColumn: 'tenant_id', orderBy: 'sid, issuer' },
   { table: 'posture', tenantColumn: 'tenant_id', orderBy: 'kind, subject_id' },
 ];
+
+/** The file's schema is not one this build can read or migrate. */
+export class SchemaMismatchError extends Error {}
+
+/**
+ * Applies the migrations the file lacks, in one transaction.
+ *
+ * @throws {SchemaMismatchError} when the file's schema is newer than this build's.
+ */
+export function migrate(db: SqliteDatabase): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new SchemaMismatchError(
+      `the store has schema version ${version}; this build knows up to ${MIGRATIONS.length}`,
+    );
+  }
+  db.transaction(() => {
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      db.exec(MIGRATIONS[v] ?? '');
+    }
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  })();
+}

@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
 import { StoreUnavailableError } from './errors.js';
+import { SchemaMismatchError } from './schema.js';
 
 /** Why a store file was not used: each is a label value of `ipsie_store_set_aside_total`. */
 export type StoreDefectReason = 'corrupt' | 'not_a_database' | 'schema' | 'check_timeout';
@@ -135,4 +137,18 @@ export function setAsideStoreFile(path: string, kept: number, now: Date = new Da
     for (const suffix of ['', '-wal', '-shm']) rmSync(join(dirname(path), `${old}${suffix}`), { force: true });
   }
   return target;
+}
+
+/**
+ * What a failure to open says about the file itself: corrupt, not SQLite, or
+ * a schema this build cannot use (newer, or tables that are not ours: an SQL
+ * error while migrating or preparing). Undefined when it is about the file's
+ * surroundings.
+ */
+export function defectOfOpenError(error: unknown): StoreDefect | undefined {
+  const cause = error instanceof StoreUnavailableError ? error.cause : error;
+  if (cause instanceof SchemaMismatchError) return { reason: 'schema', detail: cause.message };
+  if (!(cause instanceof Database.SqliteError)) return undefined;
+  if (cause.code === 'SQLITE_ERROR') return { reason: 'schema', detail: cause.message };
+  return defectOfSqliteCode(cause.code, cause.message);
 }

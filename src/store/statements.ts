@@ -1,0 +1,144 @@
+import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
+
+/**
+ * How phone numbers compare: `tel:+1 (206) 555-0100` and `+12065550100` are
+ * the same number (RFC 3966 URIs and the usual separators are ignored).
+ */
+export function phoneNumberKey(value: string): string {
+  return value
+    .trim()
+    .toLowerCase()
+    .replaceAll('tel:', '')
+    .replace(/[ ().-]/g, '');
+}
+
+/** {@link phoneNumberKey} in SQL, over the expression `value`. */
+function phoneNumberKeySql(value: string): string {
+  let sql = `replace(lower(trim(${value})), 'tel:', '')`;
+  for (const separator of [' ', '(', ')', '.', '-']) sql = `replace(${sql}, '${separator}', '')`;
+  return sql;
+}
+
+/** Every statement the store runs, prepared once at open. */
+export const SQL = {
+  tenantExists: 'SELECT 1 FROM tenants WHERE id = ?',
+  tenantIds: 'SELECT id FROM tenants ORDER BY id',
+  appliedSequence: "SELECT value FROM store_meta WHERE key = 'applied_sequence'",
+  dataVersion: 'PRAGMA data_version',
+  tenantAndSequence: `SELECT (SELECT 1 FROM tenants WHERE id = ?) AS known,
+    (SELECT value FROM store_meta WHERE key = 'applied_sequence') AS sequence`,
+  tokenRevoked: `SELECT 1 FROM revoked_tokens WHERE tenant_id = ? AND jti = ?`,
+  // As the subject query joins them: '' is a revocation of the sid at any IdP of the tenant.
+  idpSessionRevoked: `SELECT 1 FROM revoked_sids WHERE tenant_id = ? AND sid = ? AND issuer IN ('', ?)`,
+  userActive: 'SELECT active FROM users WHERE tenant_id = ? AND id = ?',
+  userRow: 'SELECT * FROM users WHERE tenant_id = ? AND id = ?',
+  userIdsByUserName: 'SELECT id FROM users WHERE tenant_id = ? AND user_name = ? COLLATE NOCASE ORDER BY id',
+  userIdsByExternalId: 'SELECT id FROM users WHERE tenant_id = ? AND external_id = ? ORDER BY id',
+  userCount: 'SELECT count(*) FROM users WHERE tenant_id = ?',
+  usersPage: 'SELECT * FROM users WHERE tenant_id = ? ORDER BY id LIMIT ? OFFSET ?',
+  usersAll: 'SELECT * FROM users WHERE tenant_id = ? ORDER BY id',
+  groupRow: 'SELECT * FROM groups WHERE tenant_id = ? AND id = ?',
+  groupIdsByDisplayName: 'SELECT id FROM groups WHERE tenant_id = ? AND display_name = ? COLLATE NOCASE ORDER BY id',
+  groupCount: 'SELECT count(*) FROM groups WHERE tenant_id = ?',
+  groupsPage: 'SELECT * FROM groups WHERE tenant_id = ? ORDER BY id LIMIT ? OFFSET ?',
+  groupsAll: 'SELECT * FROM groups WHERE tenant_id = ? ORDER BY id',
+  groupMembers: `SELECT u.id, u.user_name FROM memberships m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
+    WHERE m.tenant_id = ? AND m.group_id = ? ORDER BY u.id`,
+  membershipGroupIds: 'SELECT group_id FROM memberships WHERE tenant_id = ? AND user_id = ? ORDER BY group_id',
+  groupsOfUser: `SELECT g.* FROM memberships m JOIN groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
+    WHERE m.tenant_id = ? AND m.user_id = ? ORDER BY g.display_name, g.id`,
+  sessionsOfUser: 'SELECT * FROM sessions WHERE tenant_id = ? AND user_id = ? ORDER BY id',
+  sessionRow: 'SELECT * FROM sessions WHERE tenant_id = ? AND id = ?',
+  sessionsByIdpSessionId: 'SELECT * FROM sessions WHERE tenant_id = ? AND idp_session_id = ? ORDER BY id',
+  userIdsByEmail: `SELECT u.id FROM users u WHERE u.tenant_id = ? AND EXISTS (
+      SELECT 1 FROM json_each(u.attributes, '$.emails') e
+       WHERE json_extract(e.value, '$.value') = ? COLLATE NOCASE) ORDER BY u.id`,
+  userIdsByPhoneNumber: `SELECT u.id FROM users u WHERE u.tenant_id = ? AND EXISTS (
+      SELECT 1 FROM json_each(u.attributes, '$.phoneNumbers') p
+       WHERE ${phoneNumberKeySql("json_extract(p.value, '$.value')")} = ?) ORDER BY u.id`,
+  postureState: 'SELECT state FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
+  bindingsOfUser:
+    'SELECT issuer, subject FROM identity_bindings WHERE tenant_id = ? AND user_id = ? ORDER BY issuer, subject',
+  sessionRevoked: 'SELECT revoked_at IS NOT NULL AS revoked FROM sessions WHERE tenant_id = ? AND id = ?',
+  setAppliedSequence: "UPDATE store_meta SET value = ? WHERE key = 'applied_sequence'",
+  streamOrigin: 'SELECT stream, created FROM stream_origin WHERE id = 1',
+  setStreamOrigin: `INSERT INTO stream_origin (id, stream, created) VALUES (1, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET stream = excluded.stream, created = excluded.created`,
+  tableNames: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+  upsertTenant: `INSERT INTO tenants (id, display_name) VALUES (?, ?)
+       ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name`,
+  deleteTenant: 'DELETE FROM tenants WHERE id = ?',
+  upsertUser: `INSERT INTO users (tenant_id, id, user_name, external_id, active, attributes, roles, extra,
+                          seq, created_at, modified_at)
+       VALUES (@tenant_id, @id, @user_name, @external_id, @active, @attributes, @roles, @extra,
+               @seq, @created_at, @modified_at)
+       ON CONFLICT (tenant_id, id) DO UPDATE SET
+         user_name = excluded.user_name, external_id = excluded.external_id, active = excluded.active,
+         attributes = excluded.attributes, roles = excluded.roles, extra = excluded.extra,
+         seq = excluded.seq, created_at = excluded.created_at, modified_at = excluded.modified_at`,
+  deleteUser: 'DELETE FROM users WHERE tenant_id = ? AND id = ?',
+  setReauthentication: `INSERT INTO reauthentications (tenant_id, user_id, after) VALUES (?, ?, ?)
+       ON CONFLICT (tenant_id, user_id) DO UPDATE SET after = excluded.after`,
+  setSignout: `INSERT INTO signouts (tenant_id, user_id, before, reason) VALUES (?, ?, ?, ?)
+       ON CONFLICT (tenant_id, user_id) DO UPDATE SET before = excluded.before, reason = excluded.reason`,
+  bindIdentity: `INSERT INTO identity_bindings (tenant_id, issuer, subject, user_id) VALUES (?, ?, ?, ?)
+       ON CONFLICT (tenant_id, issuer, subject) DO UPDATE SET user_id = excluded.user_id`,
+  unbindIdentity: 'DELETE FROM identity_bindings WHERE tenant_id = ? AND issuer = ? AND subject = ?',
+  upsertGroup: `INSERT INTO groups (tenant_id, id, display_name, external_id, extra, seq, created_at, modified_at)
+       VALUES (@tenant_id, @id, @display_name, @external_id, @extra, @seq, @created_at, @modified_at)
+       ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = excluded.display_name,
+         external_id = excluded.external_id, extra = excluded.extra, seq = excluded.seq,
+         created_at = excluded.created_at, modified_at = excluded.modified_at`,
+  deleteGroup: 'DELETE FROM groups WHERE tenant_id = ? AND id = ?',
+  addMember: 'INSERT OR IGNORE INTO memberships (tenant_id, group_id, user_id) VALUES (?, ?, ?)',
+  removeMember: 'DELETE FROM memberships WHERE tenant_id = ? AND group_id = ? AND user_id = ?',
+  upsertSession: `INSERT INTO sessions (tenant_id, id, user_id, issuer, acr, amr, auth_time, expires_at, created_at,
+                             revoked_at, revoke_reason, ip, device_id, idp_session_id, extra)
+       VALUES (@tenant_id, @id, @user_id, @issuer, @acr, @amr, @auth_time, @expires_at, @created_at,
+               @revoked_at, @revoke_reason, @ip, @device_id, @idp_session_id, @extra)
+       ON CONFLICT (tenant_id, id) DO UPDATE SET
+         user_id = excluded.user_id, issuer = excluded.issuer, acr = excluded.acr, amr = excluded.amr,
+         auth_time = excluded.auth_time, expires_at = excluded.expires_at, created_at = excluded.created_at,
+         revoked_at = excluded.revoked_at, revoke_reason = excluded.revoke_reason, ip = excluded.ip,
+         device_id = excluded.device_id, idp_session_id = excluded.idp_session_id, extra = excluded.extra`,
+  revokeToken: `INSERT INTO revoked_tokens (tenant_id, jti, user_id, revoked_at, expires_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (tenant_id, jti) DO UPDATE SET user_id = excluded.user_id, revoked_at = excluded.revoked_at,
+         expires_at = excluded.expires_at`,
+  revokeSid: `INSERT INTO revoked_sids (tenant_id, sid, issuer, revoked_at, expires_at, reason) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (tenant_id, sid, issuer) DO UPDATE SET revoked_at = excluded.revoked_at,
+         expires_at = excluded.expires_at, reason = excluded.reason`,
+  forgetRevokedSid: 'DELETE FROM revoked_sids WHERE tenant_id = ? AND sid = ? AND issuer = ?',
+  setPosture: `INSERT INTO posture (tenant_id, kind, subject_id, state, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (tenant_id, kind, subject_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+  clearPosture: 'DELETE FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
+} as const;
+
+/** Statements that return their first column's value rather than a row. */
+const PLUCKED: ReadonlySet<keyof typeof SQL> = new Set<keyof typeof SQL>([
+  'tenantExists',
+  'tenantIds',
+  'appliedSequence',
+  'dataVersion',
+  'tableNames',
+  'userActive',
+  'userIdsByUserName',
+  'userIdsByExternalId',
+  'userCount',
+  'groupIdsByDisplayName',
+  'groupCount',
+  'membershipGroupIds',
+  'userIdsByEmail',
+  'userIdsByPhoneNumber',
+  'postureState',
+]);
+
+export type Statements = { readonly [K in keyof typeof SQL]: Statement };
+
+export function prepareStatements(db: SqliteDatabase): Statements {
+  const prepared: Partial<Record<keyof typeof SQL, Statement>> = {};
+  for (const key of Object.keys(SQL) as (keyof typeof SQL)[]) {
+    const statement = db.prepare(SQL[key]);
+    prepared[key] = PLUCKED.has(key) ? statement.pluck() : statement;
+  }
+  return prepared as Statements;
+}
