@@ -639,6 +639,10 @@ export function parseTenantSettings(
   } catch {
     throw new ConfigInvalidError([key], 'the tenants file is not valid JSON');
   }
+  const duplicate = duplicateKey(text);
+  if (duplicate !== undefined) {
+    throw new ConfigInvalidError([key], `${pathText(duplicate)} is given twice (JSON would keep only the last)`);
+  }
   const result = tenantsFileSchema(readSecret).safeParse(parsed);
   if (!result.success) throw new ConfigInvalidError([key], result.error.issues.flatMap(describeIssue).join('; '));
   return result.data;
@@ -668,4 +672,48 @@ function pathText(path: readonly PropertyKey[]): string {
   return path
     .map((key, i) => (typeof key === 'number' ? `[${key}]` : i === 0 ? String(key) : `.${String(key)}`))
     .join('');
+}
+
+/**
+ * The path of the first key an object of this (valid) JSON text holds twice: `JSON.parse` keeps the last
+ * silently, so a tenant or setting written twice would lose the first without a word.
+ */
+function duplicateKey(json: string): PropertyKey[] | undefined {
+  type Frame = { keys: Set<string>; key: string | undefined; expectsKey: boolean } | { index: number };
+  const stack: Frame[] = [];
+  const at = (): PropertyKey[] => stack.map((f) => ('index' in f ? f.index : (f.key ?? '')));
+  for (let i = 0; i < json.length; i++) {
+    const top = stack[stack.length - 1];
+    switch (json[i]) {
+      case '{':
+        stack.push({ keys: new Set(), key: undefined, expectsKey: true });
+        break;
+      case '[':
+        stack.push({ index: 0 });
+        break;
+      case '}':
+      case ']':
+        stack.pop();
+        break;
+      case ',':
+        if (top !== undefined && 'index' in top) top.index += 1;
+        else if (top !== undefined) top.expectsKey = true;
+        break;
+      case '"': {
+        let end = i + 1;
+        while (json[end] !== '"') end += json[end] === '\\' ? 2 : 1;
+        if (top !== undefined && !('index' in top) && top.expectsKey) {
+          const key = JSON.parse(json.slice(i, end + 1)) as string;
+          top.expectsKey = false;
+          top.key = key;
+          if (top.keys.has(key)) return at();
+          top.keys.add(key);
+        }
+        i = end;
+        break;
+      }
+      default:
+    }
+  }
+  return undefined;
 }
