@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { GRPC_STATUS } from '../src/check/status.js';
 import { changeJsonSchema } from '../src/changes/index.js';
+import { tenantsJsonSchema } from '../src/config/index.js';
 import { ERROR_CODES, reasonOf } from '../src/errors.js';
 import type { ErrorCode } from '../src/errors.js';
 import { HTTP_STATUS } from '../src/http/index.js';
@@ -19,6 +20,7 @@ export function publishedSchemas(): Map<string, Record<string, unknown>> {
   return new Map([
     ['docs/schemas/tenant-rules.schema.json', tenantRulesJsonSchema()],
     ['docs/schemas/change.schema.json', changeJsonSchema()],
+    ['docs/schemas/tenants.schema.json', tenantsJsonSchema()],
   ]);
 }
 

@@ -25,6 +25,7 @@ export {
   DEFAULT_MAX_SESSION_LIFETIME_S,
   DEFAULT_STEP_UP_PARAMETERS,
   STEP_UP_PARAMETERS,
+  tenantsJsonSchema,
 } from './tenant_settings.js';
 export type {
   BackchannelLogoutSettings,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/index.js';
+import { parseConfig, tenantsJsonSchema } from '../../src/config/index.js';
 
 /** The tenants file is the variable's value; secret files are `/secret/<content>`, `/empty` is empty. */
 function read(text: string): string {
@@ -179,5 +179,46 @@ describe('the tenants file schema', () => {
     expect(parse({ acme: { scim: { bearer_token_sha256: ['A'.repeat(64)] } } })).toMatchObject([
       { scim: { bearerTokenSha256: ['A'.repeat(64)], rateLimit: { requestsPerSecond: 50, burst: 100 } } },
     ]);
+  });
+});
+
+describe('docs/schemas/tenants.schema.json', () => {
+  /** Each property of an object schema, by its path, with its JSON Schema. */
+  function properties(schema: Record<string, unknown>, path: string): [string, Record<string, unknown>][] {
+    const found: [string, Record<string, unknown>][] = [];
+    const props = (schema['properties'] ?? {}) as Record<string, Record<string, unknown>>;
+    for (const [key, child] of Object.entries(props)) {
+      found.push([`${path}${key}`, child], ...properties(child, `${path}${key}.`));
+    }
+    const items = schema['items'] as Record<string, unknown> | undefined;
+    if (items !== undefined) found.push(...properties(items, `${path.slice(0, -1)}[].`));
+    const values = schema['additionalProperties'];
+    if (typeof values === 'object' && values !== null) {
+      found.push(...properties(values as Record<string, unknown>, `${path}<id>.`));
+    }
+    return found;
+  }
+
+  it('describes every key of the file, and refuses keys it does not define', () => {
+    const all = properties(tenantsJsonSchema(), '');
+    expect(all.map(([path]) => path)).toEqual(
+      expect.arrayContaining(['tenants.<id>.idps[].issuer', 'tenants.<id>.ssf.transmitters[].poll.interval_ms']),
+    );
+    expect(all.filter(([, schema]) => typeof schema['description'] !== 'string').map(([path]) => path)).toEqual([]);
+    const objects = all.filter(([, schema]) => schema['type'] === 'object' && schema['properties'] !== undefined);
+    expect(objects.filter(([, schema]) => schema['additionalProperties'] !== false).map(([path]) => path)).toEqual([]);
+  });
+
+  it('states the defaults the parser applies', () => {
+    const schema = JSON.stringify(tenantsJsonSchema());
+    const idp = (
+      parse({ acme: { idps: [{ issuer: 'https://i.example', client_id: 'c', discovery: true }] } }) as {
+        idps: Record<string, unknown>[];
+      }[]
+    )[0]?.idps[0];
+    expect(idp).toMatchObject({ algorithms: ['PS256', 'ES256', 'EdDSA'], maxTokenAgeS: 86_400, requireNonce: true });
+    for (const fragment of ['"default":["PS256","ES256","EdDSA"]', '"default":86400', '"default":true']) {
+      expect(schema).toContain(fragment);
+    }
   });
 });
