@@ -133,7 +133,7 @@ const tenantClaimSchema = settings({
   claim: text().describe('the claim naming the customer, e.g. tid or org_id'),
   value: text().describe("this tenant's value of the claim"),
 }).describe(
-  'at a multi-tenant IdP, the claim naming the customer and this tenant value; required when another tenant has the same issuer and a token for one could pass for the other',
+  "at a multi-tenant IdP, the claim naming the customer and this tenant's value; required when another tenant has the same issuer and a token for one could pass for the other",
 );
 
 const backchannelLogoutSchema = settings({
@@ -150,7 +150,7 @@ const backchannelLogoutSchema = settings({
   );
 
 const rolesSchema = settings({
-  claim: text().describe('the ID token claim holding the user groups or roles'),
+  claim: text().describe("the ID token claim holding the user's groups or roles"),
   map: z
     .record(z.string(), text(), { error: 'must be an object' })
     .optional()
@@ -379,7 +379,7 @@ function tenantsFileSchema(readSecret: ReadSecret) {
             },
       management: t.management === undefined ? undefined : { bearerToken: t.management.bearer_token_file },
     }))
-    .describe('an SSF transmitter (usually the tenant IdP) whose security events this tenant receives');
+    .describe("an SSF transmitter (usually the tenant's IdP) whose security events this tenant receives");
 
   const receiver = settings({
     endpoint_url: httpUrl()
