@@ -1,38 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { ConfigInvalidError } from './errors.js';
+import { DEFAULT_STREAM_PROBE_MS, readSettings, SETTING_VARIABLES } from './process_settings.js';
+import type { ConfigRole, LogLevel, SettingValues } from './process_settings.js';
 import { parseTenantSettings } from './tenant_settings.js';
 import type { TenantSettings } from './tenant_settings.js';
-
-/** The project root (this file is `src/config/config.ts` or `dist/config/config.js`). */
-const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/** The two processes a config is for: each keeps its own store. */
-export type ConfigRole = 'sidecar' | 'gateway';
-/** Each role's store file, so that a sidecar and a gateway started in one folder never share one. */
-export const DEFAULT_STORE_PATHS: Readonly<Record<ConfigRole, string>> = {
-  sidecar: 'data/sidecar.db',
-  gateway: 'data/gateway.db',
-};
-export const DEFAULT_GRPC_SOCKET = 'data/sidecar.sock';
-export const DEFAULT_GRPC_SOCKET_MODE = 0o660;
-export const DEFAULT_BATCH_MAX_ITEMS = 100;
-export const DEFAULT_OPA_BUILD_TIMEOUT_MS = 30_000;
-export const DEFAULT_POLICY_BUDGET_MS = 50;
-export const DEFAULT_PLATFORM_POLICY_DIR = `${PROJECT_ROOT}policies/ipsie`;
-export const DEFAULT_LOG_LEVEL = 'info';
-export const DEFAULT_SUBJECT_CACHE_SIZE = 10_000;
-export const DEFAULT_STALE_AFTER_MS = 30_000;
-export const DEFAULT_MIN_SEQUENCE_WAIT_MS = 2_000;
-export const DEFAULT_SYNC_WAIT_MS = 10_000;
-/** The liveness probe's interval when `IPSIE_STREAM_PROBE_MS` is not set: this, or half the staleness bound if less. */
-export const DEFAULT_STREAM_PROBE_MS = 2_000;
-export const DEFAULT_STORE_CHECK_MS = 30_000;
-export const DEFAULT_STORE_SET_ASIDE_KEPT = 3;
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface StoreConfig {
   /** SQLite file of the entitlement store; created when missing. */
@@ -188,8 +159,9 @@ export interface Config {
 type Env = Readonly<Record<string, string | undefined>>;
 
 /**
- * Parses the environment once into a frozen config. Every error names the
- * variable at fault.
+ * Parses the environment once into a frozen config: each variable as the
+ * table of process settings (`process_settings.ts`) types and defaults it,
+ * then the rules between them. Every error names the variable(s) at fault.
  *
  * @throws {ConfigInvalidError} `ERR_CONFIG_INVALID`
  */
@@ -198,68 +170,60 @@ export function parseConfig(
   readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
   role: ConfigRole = 'sidecar',
 ): Config {
-  const env = withConfigFile(variables, readFile);
-  const listeners = grpcListeners(env);
-  const level = env['IPSIE_LOG_LEVEL'] ?? DEFAULT_LOG_LEVEL;
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-    throw new ConfigInvalidError(['IPSIE_LOG_LEVEL'], `expected one of ${LOG_LEVELS.join(', ')}`);
-  }
+  const settings = readSettings(withConfigFile(variables, readFile), role);
   return deepFreeze({
     store: {
-      path: env['IPSIE_STORE_PATH'] ?? DEFAULT_STORE_PATHS[role],
-      subjectCacheSize: nonNegativeInteger(env, 'IPSIE_SUBJECT_CACHE_SIZE', DEFAULT_SUBJECT_CACHE_SIZE),
-      checkMs: nonNegativeInteger(env, 'IPSIE_STORE_CHECK_MS', DEFAULT_STORE_CHECK_MS),
-      setAsideKept: positiveInteger(env, 'IPSIE_STORE_SET_ASIDE_KEPT', DEFAULT_STORE_SET_ASIDE_KEPT),
+      path: settings.IPSIE_STORE_PATH,
+      subjectCacheSize: settings.IPSIE_SUBJECT_CACHE_SIZE,
+      checkMs: settings.IPSIE_STORE_CHECK_MS,
+      setAsideKept: settings.IPSIE_STORE_SET_ASIDE_KEPT,
     },
-    health: { address: hostPort(env, 'IPSIE_HEALTH_ADDRESS') },
+    health: { address: settings.IPSIE_HEALTH_ADDRESS },
     grpc: {
-      ...listeners,
-      authzenAddress: hostPort(env, 'IPSIE_AUTHZEN_ADDRESS'),
-      decisionAuditRate: fraction(env, 'IPSIE_DECISION_AUDIT_RATE'),
-      decisionAuditDenyRate:
-        env['IPSIE_DECISION_AUDIT_DENY_RATE'] === undefined
-          ? fraction(env, 'IPSIE_DECISION_AUDIT_RATE')
-          : fraction(env, 'IPSIE_DECISION_AUDIT_DENY_RATE'),
-      batchMaxItems: positiveInteger(env, 'IPSIE_BATCH_MAX_ITEMS', DEFAULT_BATCH_MAX_ITEMS),
-      minSequenceWaitMs: nonNegativeInteger(env, 'IPSIE_MIN_SEQUENCE_WAIT_MS', DEFAULT_MIN_SEQUENCE_WAIT_MS),
+      ...grpcListeners(settings),
+      authzenAddress: settings.IPSIE_AUTHZEN_ADDRESS,
+      decisionAuditRate: settings.IPSIE_DECISION_AUDIT_RATE,
+      decisionAuditDenyRate: settings.IPSIE_DECISION_AUDIT_DENY_RATE ?? settings.IPSIE_DECISION_AUDIT_RATE,
+      batchMaxItems: settings.IPSIE_BATCH_MAX_ITEMS,
+      minSequenceWaitMs: settings.IPSIE_MIN_SEQUENCE_WAIT_MS,
     },
     nats: {
-      servers: natsServers(env),
-      name: env['IPSIE_NATS_NAME'] ?? 'ipsie-sidecar',
-      staleAfterMs: positiveInteger(env, 'IPSIE_STALE_AFTER_MS', DEFAULT_STALE_AFTER_MS),
-      probeIntervalMs: probeInterval(env),
-      syncWaitMs: nonNegativeInteger(env, 'IPSIE_SYNC_WAIT_MS', DEFAULT_SYNC_WAIT_MS),
+      servers: settings.IPSIE_NATS_URL,
+      name: settings.IPSIE_NATS_NAME,
+      staleAfterMs: settings.IPSIE_STALE_AFTER_MS,
+      probeIntervalMs: probeInterval(settings),
+      syncWaitMs: settings.IPSIE_SYNC_WAIT_MS,
     },
     policy: {
-      opaPath: env['IPSIE_OPA_PATH'] ?? defaultOpaPath(),
-      platformDir: env['IPSIE_PLATFORM_POLICY_DIR'] ?? DEFAULT_PLATFORM_POLICY_DIR,
-      tenantsDir: optionalString(env, 'IPSIE_TENANT_POLICY_DIR', undefined),
-      buildTimeoutMs: positiveInteger(env, 'IPSIE_OPA_BUILD_TIMEOUT_MS', DEFAULT_OPA_BUILD_TIMEOUT_MS),
-      opaMemoryLimitMb: positiveInteger(env, 'IPSIE_OPA_MEMORY_LIMIT_MB', 2048),
-      workers: positiveInteger(env, 'IPSIE_POLICY_WORKERS', availableParallelism()),
-      budgetMs: positiveInteger(env, 'IPSIE_POLICY_BUDGET_MS', DEFAULT_POLICY_BUDGET_MS),
+      opaPath: settings.IPSIE_OPA_PATH,
+      platformDir: settings.IPSIE_PLATFORM_POLICY_DIR,
+      tenantsDir: settings.IPSIE_TENANT_POLICY_DIR,
+      buildTimeoutMs: settings.IPSIE_OPA_BUILD_TIMEOUT_MS,
+      opaMemoryLimitMb: settings.IPSIE_OPA_MEMORY_LIMIT_MB,
+      workers: settings.IPSIE_POLICY_WORKERS,
+      budgetMs: settings.IPSIE_POLICY_BUDGET_MS,
     },
     gateway: {
-      address: gatewayAddress(env),
-      scimMaxBodyBytes: positiveInteger(env, 'IPSIE_SCIM_MAX_BODY_BYTES', 1024 * 1024),
-      streamReplicas: positiveInteger(env, 'IPSIE_STREAM_REPLICAS', 1),
+      address: settings.IPSIE_GATEWAY_ADDRESS,
+      scimMaxBodyBytes: settings.IPSIE_SCIM_MAX_BODY_BYTES,
+      streamReplicas: settings.IPSIE_STREAM_REPLICAS,
     },
     tokens: {
-      jwksCooldownMs: nonNegativeInteger(env, 'IPSIE_JWKS_COOLDOWN_MS', 30_000),
-      jwksMaxAgeS: positiveInteger(env, 'IPSIE_JWKS_MAX_AGE_S', 300),
-      jwksMinIntervalMs: nonNegativeInteger(env, 'IPSIE_JWKS_MIN_INTERVAL_MS', 1_000),
-      clockToleranceS: nonNegativeInteger(env, 'IPSIE_CLOCK_TOLERANCE_S', 60),
+      jwksCooldownMs: settings.IPSIE_JWKS_COOLDOWN_MS,
+      jwksMaxAgeS: settings.IPSIE_JWKS_MAX_AGE_S,
+      jwksMinIntervalMs: settings.IPSIE_JWKS_MIN_INTERVAL_MS,
+      clockToleranceS: settings.IPSIE_CLOCK_TOLERANCE_S,
     },
     signals: {
-      publicUrl: publicUrl(env),
-      signingKeysFile: optionalString(env, 'IPSIE_SSF_SIGNING_KEYS_FILE', undefined),
-      keysReloadMs: positiveInteger(env, 'IPSIE_SSF_KEYS_RELOAD_MS', 60_000),
-      pushMaxBytes: positiveInteger(env, 'IPSIE_SSF_PUSH_MAX_BYTES', 64 * 1024),
-      auditMaxAgeS: positiveInteger(env, 'IPSIE_AUDIT_MAX_AGE_S', 90 * 86_400),
-      auditRefusalsTtlS: positiveInteger(env, 'IPSIE_AUDIT_REFUSALS_TTL_S', 7 * 86_400),
+      publicUrl: settings.IPSIE_PUBLIC_URL,
+      signingKeysFile: settings.IPSIE_SSF_SIGNING_KEYS_FILE,
+      keysReloadMs: settings.IPSIE_SSF_KEYS_RELOAD_MS,
+      pushMaxBytes: settings.IPSIE_SSF_PUSH_MAX_BYTES,
+      auditMaxAgeS: settings.IPSIE_AUDIT_MAX_AGE_S,
+      auditRefusalsTtlS: settings.IPSIE_AUDIT_REFUSALS_TTL_S,
     },
-    tenants: tenantSettings(env, readFile),
-    log: { level: level as LogLevel },
+    tenants: tenantSettings(settings.IPSIE_TENANTS_FILE, readFile),
+    log: { level: settings.IPSIE_LOG_LEVEL },
   });
 }
 
@@ -269,30 +233,16 @@ export function parseConfig(
  * and then only with mutual TLS or caller tokens (over TLS, or on loopback).
  */
 function grpcListeners(
-  env: Env,
+  settings: SettingValues,
 ): Pick<GrpcConfig, 'address' | 'socketPath' | 'socketMode' | 'tls' | 'callerTokenSha256'> {
-  const address = optionalString(env, 'IPSIE_GRPC_ADDRESS', undefined);
-  const socketPath = optionalString(env, 'IPSIE_GRPC_SOCKET', DEFAULT_GRPC_SOCKET);
-  if (address !== undefined && !/^[^\s:]+:\d{1,5}$/.test(address)) {
-    throw new ConfigInvalidError(['IPSIE_GRPC_ADDRESS'], `expected host:port, got "${address}"`);
-  }
+  const address = settings.IPSIE_GRPC_ADDRESS;
+  const socketPath = settings.IPSIE_GRPC_SOCKET;
   if (address === undefined && socketPath === undefined) {
     throw new ConfigInvalidError(['IPSIE_GRPC_ADDRESS', 'IPSIE_GRPC_SOCKET'], 'at least one gRPC listener is required');
   }
-  const modeText = optionalString(env, 'IPSIE_GRPC_SOCKET_MODE', undefined);
-  if (modeText !== undefined && !/^0?[0-7]{3}$/.test(modeText)) {
-    throw new ConfigInvalidError(
-      ['IPSIE_GRPC_SOCKET_MODE'],
-      `expected octal permissions such as 0660, got "${modeText}"`,
-    );
-  }
-  const socketMode = modeText === undefined ? DEFAULT_GRPC_SOCKET_MODE : parseInt(modeText, 8);
-  if ((socketMode & 0o007) !== 0) {
-    throw new ConfigInvalidError(['IPSIE_GRPC_SOCKET_MODE'], 'the socket must not be open to other users (o=---)');
-  }
-  const certFile = optionalString(env, 'IPSIE_GRPC_TLS_CERT_FILE', undefined);
-  const keyFile = optionalString(env, 'IPSIE_GRPC_TLS_KEY_FILE', undefined);
-  const clientCaFile = optionalString(env, 'IPSIE_GRPC_TLS_CLIENT_CA_FILE', undefined);
+  const certFile = settings.IPSIE_GRPC_TLS_CERT_FILE;
+  const keyFile = settings.IPSIE_GRPC_TLS_KEY_FILE;
+  const clientCaFile = settings.IPSIE_GRPC_TLS_CLIENT_CA_FILE;
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw new ConfigInvalidError(['IPSIE_GRPC_TLS_CERT_FILE', 'IPSIE_GRPC_TLS_KEY_FILE'], 'set both or neither');
   }
@@ -302,24 +252,17 @@ function grpcListeners(
       'mutual TLS needs the server certificate and key too',
     );
   }
-  const reloadMs = positiveInteger(env, 'IPSIE_GRPC_TLS_RELOAD_MS', 60_000);
   const tls =
-    certFile === undefined || keyFile === undefined ? undefined : { certFile, keyFile, clientCaFile, reloadMs };
+    certFile === undefined || keyFile === undefined
+      ? undefined
+      : { certFile, keyFile, clientCaFile, reloadMs: settings.IPSIE_GRPC_TLS_RELOAD_MS };
   if (tls !== undefined && address === undefined) {
     throw new ConfigInvalidError(
       ['IPSIE_GRPC_TLS_CERT_FILE', 'IPSIE_GRPC_ADDRESS'],
       'TLS is for the TCP listener: set it',
     );
   }
-  const callerTokenSha256 = (optionalString(env, 'IPSIE_GRPC_CALLER_TOKEN_SHA256', undefined) ?? '')
-    .split(',')
-    .map((h) => h.trim().toLowerCase())
-    .filter((h) => h !== '');
-  for (const hash of callerTokenSha256) {
-    if (!/^[0-9a-f]{64}$/.test(hash)) {
-      throw new ConfigInvalidError(['IPSIE_GRPC_CALLER_TOKEN_SHA256'], 'expected comma-separated SHA-256 hex digests');
-    }
-  }
+  const callerTokenSha256 = settings.IPSIE_GRPC_CALLER_TOKEN_SHA256;
   if (address !== undefined) {
     if (tls?.clientCaFile === undefined && callerTokenSha256.length === 0) {
       throw new ConfigInvalidError(
@@ -335,69 +278,12 @@ function grpcListeners(
       );
     }
   }
-  return { address, socketPath, socketMode, tls, callerTokenSha256 };
+  return { address, socketPath, socketMode: settings.IPSIE_GRPC_SOCKET_MODE, tls, callerTokenSha256 };
 }
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
-
-function gatewayAddress(env: Env): string {
-  const address = env['IPSIE_GATEWAY_ADDRESS'] ?? '127.0.0.1:8080';
-  if (!/^[^\s:]+:\d{1,5}$/.test(address)) {
-    throw new ConfigInvalidError(['IPSIE_GATEWAY_ADDRESS'], `expected host:port, got "${address}"`);
-  }
-  return address;
-}
-
-/** Every setting, by its environment variable name (also the keys of `IPSIE_CONFIG_FILE`). */
-export const SETTINGS: readonly string[] = [
-  'IPSIE_AUDIT_MAX_AGE_S',
-  'IPSIE_AUDIT_REFUSALS_TTL_S',
-  'IPSIE_AUTHZEN_ADDRESS',
-  'IPSIE_BATCH_MAX_ITEMS',
-  'IPSIE_CLOCK_TOLERANCE_S',
-  'IPSIE_DECISION_AUDIT_DENY_RATE',
-  'IPSIE_DECISION_AUDIT_RATE',
-  'IPSIE_GATEWAY_ADDRESS',
-  'IPSIE_GRPC_ADDRESS',
-  'IPSIE_GRPC_CALLER_TOKEN_SHA256',
-  'IPSIE_GRPC_SOCKET',
-  'IPSIE_GRPC_SOCKET_MODE',
-  'IPSIE_GRPC_TLS_CERT_FILE',
-  'IPSIE_GRPC_TLS_CLIENT_CA_FILE',
-  'IPSIE_GRPC_TLS_KEY_FILE',
-  'IPSIE_GRPC_TLS_RELOAD_MS',
-  'IPSIE_HEALTH_ADDRESS',
-  'IPSIE_JWKS_COOLDOWN_MS',
-  'IPSIE_JWKS_MAX_AGE_S',
-  'IPSIE_JWKS_MIN_INTERVAL_MS',
-  'IPSIE_LOG_LEVEL',
-  'IPSIE_MIN_SEQUENCE_WAIT_MS',
-  'IPSIE_NATS_NAME',
-  'IPSIE_NATS_URL',
-  'IPSIE_OPA_BUILD_TIMEOUT_MS',
-  'IPSIE_OPA_MEMORY_LIMIT_MB',
-  'IPSIE_OPA_PATH',
-  'IPSIE_PLATFORM_POLICY_DIR',
-  'IPSIE_POLICY_BUDGET_MS',
-  'IPSIE_POLICY_WORKERS',
-  'IPSIE_PUBLIC_URL',
-  'IPSIE_SCIM_MAX_BODY_BYTES',
-  'IPSIE_SSF_KEYS_RELOAD_MS',
-  'IPSIE_SSF_PUSH_MAX_BYTES',
-  'IPSIE_SSF_SIGNING_KEYS_FILE',
-  'IPSIE_STALE_AFTER_MS',
-  'IPSIE_STORE_CHECK_MS',
-  'IPSIE_STORE_PATH',
-  'IPSIE_STREAM_PROBE_MS',
-  'IPSIE_STORE_SET_ASIDE_KEPT',
-  'IPSIE_STREAM_REPLICAS',
-  'IPSIE_SUBJECT_CACHE_SIZE',
-  'IPSIE_SYNC_WAIT_MS',
-  'IPSIE_TENANTS_FILE',
-  'IPSIE_TENANT_POLICY_DIR',
-];
 
 /**
  * `IPSIE_CONFIG_FILE`: a JSON object of settings by their variable names;
@@ -418,7 +304,9 @@ function withConfigFile(env: Env, readFile: (path: string) => string): Env {
   }
   const fromFile: Record<string, string> = {};
   for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
-    if (!SETTINGS.includes(key)) throw new ConfigInvalidError([key], `${path}: unknown setting`);
+    if (!(SETTING_VARIABLES as readonly string[]).includes(key) || key === 'IPSIE_CONFIG_FILE') {
+      throw new ConfigInvalidError([key], `${path}: unknown setting`);
+    }
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
       throw new ConfigInvalidError([key], `${path}: must be a string, number or boolean`);
     }
@@ -427,35 +315,7 @@ function withConfigFile(env: Env, readFile: (path: string) => string): Env {
   return { ...fromFile, ...env };
 }
 
-function fraction(env: Env, key: string): number {
-  const raw = optionalString(env, key, undefined);
-  if (raw === undefined) return 0;
-  const value = Number(raw);
-  if (!/^\d*\.?\d+$/.test(raw) || value > 1)
-    throw new ConfigInvalidError([key], `expected a number from 0 to 1, got "${raw}"`);
-  return value;
-}
-
-function hostPort(env: Env, key: string): string | undefined {
-  const value = optionalString(env, key, undefined);
-  if (value !== undefined && !/^[^\s:]+:\d{1,5}$/.test(value)) {
-    throw new ConfigInvalidError([key], `expected host:port, got "${value}"`);
-  }
-  return value;
-}
-
-/** `IPSIE_PUBLIC_URL` without a trailing slash. */
-function publicUrl(env: Env): string | undefined {
-  const raw = optionalString(env, 'IPSIE_PUBLIC_URL', undefined);
-  if (raw === undefined) return undefined;
-  if (!/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(raw)) {
-    throw new ConfigInvalidError(['IPSIE_PUBLIC_URL'], `expected an http(s) URL without query, got "${raw}"`);
-  }
-  return raw.replace(/\/+$/, '');
-}
-
-function tenantSettings(env: Env, readFile: (path: string) => string): TenantSettings[] {
-  const path = optionalString(env, 'IPSIE_TENANTS_FILE', undefined);
+function tenantSettings(path: string | undefined, readFile: (path: string) => string): TenantSettings[] {
   if (path === undefined) return [];
   let text: string;
   try {
@@ -466,58 +326,16 @@ function tenantSettings(env: Env, readFile: (path: string) => string): TenantSet
   return parseTenantSettings(text, 'IPSIE_TENANTS_FILE', readFile);
 }
 
-/** `IPSIE_NATS_URL`: comma-separated `nats://host:port` URLs. */
-function natsServers(env: Env): string[] | undefined {
-  const raw = optionalString(env, 'IPSIE_NATS_URL', undefined);
-  if (raw === undefined) return undefined;
-  const servers = raw.split(',').map((s) => s.trim());
-  for (const server of servers) {
-    if (!/^(nats|tls):\/\/[^\s/]+(:\d{1,5})?$/.test(server)) {
-      throw new ConfigInvalidError(['IPSIE_NATS_URL'], `"${server}" is not a nats:// or tls:// URL`);
-    }
-  }
-  return servers;
-}
-
 /** `IPSIE_STREAM_PROBE_MS`: a liveness probe must fit in the staleness bound, or the store is never fresh. */
-function probeInterval(env: Env): number {
-  const staleAfterMs = positiveInteger(env, 'IPSIE_STALE_AFTER_MS', DEFAULT_STALE_AFTER_MS);
-  const fallback = Math.max(1, Math.min(DEFAULT_STREAM_PROBE_MS, Math.floor(staleAfterMs / 2)));
-  const value = positiveInteger(env, 'IPSIE_STREAM_PROBE_MS', fallback);
+function probeInterval(settings: SettingValues): number {
+  const staleAfterMs = settings.IPSIE_STALE_AFTER_MS;
+  const value =
+    settings.IPSIE_STREAM_PROBE_MS ?? Math.max(1, Math.min(DEFAULT_STREAM_PROBE_MS, Math.floor(staleAfterMs / 2)));
   if (value >= staleAfterMs) {
     throw new ConfigInvalidError(
       ['IPSIE_STREAM_PROBE_MS', 'IPSIE_STALE_AFTER_MS'],
       `the probe interval (${value} ms) must be less than the staleness bound (${staleAfterMs} ms)`,
     );
-  }
-  return value;
-}
-
-/** The project's pinned build (`scripts/setup.sh`) when present, else `opa` on PATH. */
-function defaultOpaPath(): string {
-  const pinned = `${PROJECT_ROOT}.tools/bin/opa`;
-  return existsSync(pinned) ? pinned : 'opa';
-}
-
-/** An empty value means "off", so `IPSIE_GRPC_ADDRESS=` disables TCP. */
-function optionalString(env: Env, key: string, fallback: string | undefined): string | undefined {
-  const value = env[key];
-  if (value === undefined) return fallback;
-  return value === '' ? undefined : value;
-}
-
-function positiveInteger(env: Env, key: string, fallback: number): number {
-  const value = nonNegativeInteger(env, key, fallback);
-  if (value === 0) throw new ConfigInvalidError([key], 'expected a positive integer, got "0"');
-  return value;
-}
-
-function nonNegativeInteger(env: Env, key: string, fallback: number): number {
-  const raw = env[key];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value)) {
-    throw new ConfigInvalidError([key], `expected a non-negative integer, got "${raw}"`);
   }
   return value;
 }

@@ -1,20 +1,22 @@
+export { parseConfig } from './config.js';
 export {
-  parseConfig,
   DEFAULT_BATCH_MAX_ITEMS,
   DEFAULT_GRPC_SOCKET,
   DEFAULT_GRPC_SOCKET_MODE,
   DEFAULT_OPA_BUILD_TIMEOUT_MS,
   DEFAULT_STORE_PATHS,
-} from './config.js';
+  PROCESS_SETTINGS,
+  SETTING_VARIABLES,
+  settingsReference,
+} from './process_settings.js';
+export type { ConfigRole, LogLevel, SettingReference, SettingVariable } from './process_settings.js';
 export type {
   Config,
-  ConfigRole,
   HealthConfig,
   TokensConfig,
   GatewayConfig,
   GrpcConfig,
   TlsFiles,
-  LogLevel,
   NatsConfig,
   PolicyConfig,
   SignalsConfig,
@@ -25,6 +27,7 @@ export {
   DEFAULT_MAX_SESSION_LIFETIME_S,
   DEFAULT_STEP_UP_PARAMETERS,
   STEP_UP_PARAMETERS,
+  tenantsJsonSchema,
 } from './tenant_settings.js';
 export type {
   BackchannelLogoutSettings,
