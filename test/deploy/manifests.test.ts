@@ -148,4 +148,10 @@ describe('deploy/Dockerfile', () => {
     expect(text).toMatch(/^USER node$/m);
     expect(text).toMatch(/ENTRYPOINT \["node", "\/app\/dist\/main\.js"\]/);
   });
+
+  it('sets no store file for every role: each keeps its own default, under the writable volume', () => {
+    expect(text).not.toMatch(/^\s*IPSIE_STORE_PATH=/m);
+    expect(text).toMatch(/ln -s \/var\/lib\/ipsie \/app\/data/);
+    expect(text).toMatch(/^VOLUME \[[^\]]*"\/var\/lib\/ipsie"/m);
+  });
 });
