@@ -558,18 +558,32 @@ interface ProfileNode {
 
 interface CpuProfile {
   nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
   samples: number[];
   timeDeltas: number[];
 }
 
-/** Top functions by self time of one `--cpu-prof` profile. */
-function topSelfTime(profile: CpuProfile, top: number): { total: number; rows: [string, number][] } {
+/**
+ * Top functions by self time of one `--cpu-prof` profile, counting only the
+ * samples taken between `window.from` and `window.to` (the profiles' clock,
+ * microseconds, the same for every thread of the process): the measured run,
+ * without start-up, warm-up and shutdown.
+ */
+function topSelfTime(
+  profile: CpuProfile,
+  window: { from: number; to: number },
+  top: number,
+): { total: number; rows: [string, number][] } {
   const frames = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
   const self = new Map<string, number>();
   let total = 0;
+  let at = profile.startTime;
   profile.samples.forEach((id, i) => {
-    const frame = frames.get(id);
     const delta = profile.timeDeltas[i] ?? 0;
+    at += delta;
+    if (at < window.from || at > window.to) return;
+    const frame = frames.get(id);
     total += delta;
     if (frame === undefined) return;
     const file = frame.url.replace(`file://${ROOT}`, '').replace(/^file:\/\//, '');
@@ -583,20 +597,38 @@ async function profile(dir: string, directory: Directory): Promise<void> {
   const profileDir = join(dir, 'profile');
   const servers = await startServers(dir, directory, false, profileDir);
   let result: LoadResult;
+  let stopMs: number;
   try {
     await ghz(servers.uds, 8, 2);
     result = await ghz(servers.uds, 64);
   } finally {
+    const stopping = performance.now();
     await stopServers(servers);
+    stopMs = performance.now() - stopping;
   }
   console.log(
     `Check UDS c=64 under --cpu-prof: ${perSecond(result.rate)}, p50 ${formatMs(result.p50Ms)}, p99 ${formatMs(result.p99Ms)} (profiling slows it)\n`,
   );
+  // Node names them CPU.<date>.<time>.<pid>.<thread id>.<n>.cpuprofile; thread 0 is the main thread.
   const files = existsSync(profileDir) ? readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')) : [];
   if (files.length === 0) throw new Error('the sidecar wrote no CPU profile');
-  for (const file of files.sort()) {
-    const { total, rows } = topSelfTime(JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as CpuProfile, 15);
-    console.log(`${file} (${(total / 1e6).toFixed(1)} s sampled, warm-up included): top 15 by self time`);
+  const threadOf = (file: string): string => file.split('.')[4] ?? '?';
+  const profiles = files.sort().map((file) => ({
+    thread: threadOf(file) === '0' ? 'main thread' : `worker thread ${threadOf(file)}`,
+    data: JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as CpuProfile,
+  }));
+  const main = profiles.find((p) => p.thread === 'main thread');
+  if (main === undefined) throw new Error('no profile of the main thread');
+  // The run: the last SECONDS s before the sidecar was told to stop (the main thread's profile ends at its exit).
+  const end = main.data.endTime - stopMs * 1000;
+  const window = { from: end - SECONDS * 1e6, to: end };
+  for (const { thread, data } of profiles) {
+    const { total, rows } = topSelfTime(data, window, 15);
+    if (total === 0) {
+      console.log(`${thread}: not running during the run (replaced before it, or started after)\n`);
+      continue;
+    }
+    console.log(`${thread}: ${(total / 1e6).toFixed(1)} s sampled during the run; top 15 by self time`);
     for (const [name, micros] of rows) {
       console.log(`  ${((100 * micros) / total).toFixed(1).padStart(5)}%  ${name}`);
     }
