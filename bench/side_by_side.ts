@@ -367,6 +367,8 @@ interface Servers {
   readonly opaUrl: string;
   readonly metricsUrl: string;
   readonly client: AuthorizationClient;
+  /** The kernel's clock ticks per second, the unit of /proc/<pid>/stat's CPU times. */
+  readonly ticksPerSecond: number;
 }
 
 async function startServers(
@@ -420,6 +422,7 @@ async function startServers(
     opaUrl: `http://127.0.0.1:${opaPort}/v1/data/bench/decision`,
     metricsUrl: `http://127.0.0.1:${healthPort}/metrics`,
     client,
+    ticksPerSecond: Number((await exec('getconf', ['CLK_TCK'])).stdout.trim()),
   };
   try {
     await readyUnlessExited(sidecar, 'the sidecar', async () => {
@@ -470,17 +473,34 @@ async function acmeReasons(servers: Servers): Promise<Map<string, number>> {
   return out;
 }
 
+/** CPU time (user + system, every thread) a process has used so far, in seconds, from /proc. */
+function cpuSeconds(child: ChildProcess, ticksPerSecond: number): number {
+  if (child.pid === undefined) return Number.NaN;
+  // Fields after "(comm)": state is field 3, utime 14, stime 15.
+  const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+interface Observed extends LoadResult {
+  /** The server's CPU use during the load, in cores. */
+  readonly cores: number;
+  /** acme's answers that did not come from its policy, e.g. "3 POLICY_TIMEOUT". */
+  readonly failClosed: string;
+}
+
 /**
- * Runs `load` and returns its result with the answers acme got that did not
- * come from its policy (an evaluation over budget answers POLICY_TIMEOUT):
- * fast answers that fail closed are not throughput.
+ * Runs `load` against `server` and adds what the server side shows: its CPU
+ * use, and the answers acme got that did not come from its policy (an
+ * evaluation over budget answers POLICY_TIMEOUT): fast answers that fail
+ * closed are not throughput.
  */
-async function withFailClosed(
-  servers: Servers,
-  load: () => Promise<LoadResult>,
-): Promise<LoadResult & { failClosed: string }> {
+async function observed(servers: Servers, server: ChildProcess, load: () => Promise<LoadResult>): Promise<Observed> {
   const before = await acmeReasons(servers);
+  const cpuBefore = cpuSeconds(server, servers.ticksPerSecond);
+  const started = performance.now();
   const result = await load();
+  const cores = (cpuSeconds(server, servers.ticksPerSecond) - cpuBefore) / ((performance.now() - started) / 1000);
   const after = await acmeReasons(servers);
   const failClosed = [...after]
     .filter(([reason]) => reason !== 'POLICY_ALLOWED' && reason !== 'POLICY_DENIED')
@@ -488,7 +508,7 @@ async function withFailClosed(
     .filter(([, n]) => n > 0)
     .map(([reason, n]) => `${n} ${reason}`)
     .join(', ');
-  return { ...result, failClosed };
+  return { ...result, cores, failClosed };
 }
 
 const perSecond = (n: number): string => `${Math.round(n).toLocaleString('en-US')}/s`;
@@ -507,6 +527,8 @@ function machine(): string {
 async function sideBySide(dir: string, directory: Directory): Promise<void> {
   const servers = await startServers(dir, directory, true);
   try {
+    const opaProcess = servers.opa;
+    if (opaProcess === undefined) throw new Error('OPA is not running');
     await sameAnswers(servers.client, servers.opaUrl);
     console.log('same answers from both for sample sessions (allow and deny)\n');
     // Warm-up: Wasm and JIT on ours, OPA's prepared query on theirs.
@@ -514,25 +536,27 @@ async function sideBySide(dir: string, directory: Directory): Promise<void> {
     await ghz(servers.tcp, 8, 2);
     await hey(servers.opaUrl, 8, 2);
 
-    console.log(`${SECONDS} s per cell, one run; p50/p99 as each load generator reports them\n`);
+    console.log(
+      `${SECONDS} s per cell, one run; p50/p99 as each load generator reports them; cores: the server process's CPU use\n`,
+    );
     console.log(row(['Concurrency', 'Check UDS (ghz)', 'Check TCP (ghz)', 'OPA REST (hey)', 'UDS / OPA', 'TCP / OPA']));
     console.log(row(['---', '---', '---', '---', '---', '---']));
-    const cell = (r: LoadResult & { failClosed?: string }): string =>
-      `${perSecond(r.rate)}, p50 ${formatMs(r.p50Ms)}, p99 ${formatMs(r.p99Ms)}${r.errors > 0 ? `, ${r.errors} errors` : ''}${r.failClosed === undefined || r.failClosed === '' ? '' : ` (fail-closed: ${r.failClosed})`}`;
+    const cell = (r: Observed): string =>
+      `${perSecond(r.rate)}, p50 ${formatMs(r.p50Ms)}, p99 ${formatMs(r.p99Ms)}, ${r.cores.toFixed(2)} cores${r.errors > 0 ? `, ${r.errors} errors` : ''}${r.failClosed === '' ? '' : ` (fail-closed: ${r.failClosed})`}`;
     const ratios = (ours: LoadResult, theirs: LoadResult): string =>
       `${ratio(ours.rate, theirs.rate)} req/s, ${ratio(ours.p99Ms, theirs.p99Ms)} p99`;
     for (const concurrency of CONCURRENCIES) {
-      const uds = await withFailClosed(servers, () => ghz(servers.uds, concurrency));
-      const tcp = await withFailClosed(servers, () => ghz(servers.tcp, concurrency));
-      const opa = await hey(servers.opaUrl, concurrency);
+      const uds = await observed(servers, servers.sidecar, () => ghz(servers.uds, concurrency));
+      const tcp = await observed(servers, servers.sidecar, () => ghz(servers.tcp, concurrency));
+      const opa = await observed(servers, opaProcess, () => hey(servers.opaUrl, concurrency));
       console.log(row([`c=${concurrency}`, cell(uds), cell(tcp), cell(opa), ratios(uds, opa), ratios(tcp, opa)]));
     }
 
     // Noisy tenant: acme at c=8 over UDS just before, and while tenant noisy's Checks all time out.
-    const quiet = await withFailClosed(servers, () => ghz(servers.uds, 8));
+    const quiet = await observed(servers, servers.sidecar, () => ghz(servers.uds, 8));
     const noisyRun = ghz(servers.uds, 4, SECONDS + 2, 'noisy');
     await new Promise((resolve) => setTimeout(resolve, 1_000)); // let the noisy load reach its steady state
-    const noisy = await withFailClosed(servers, () => ghz(servers.uds, 8));
+    const noisy = await observed(servers, servers.sidecar, () => ghz(servers.uds, 8));
     const hostile = await noisyRun;
     console.log('\nNoisy tenant: acme, Check UDS c=8, alone and while tenant noisy runs its heavy policy (ghz c=4)\n');
     console.log(row(['', 'acme alone', 'acme next to noisy', 'noisy (its own calls)', 'acme noisy / alone']));
