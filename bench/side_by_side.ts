@@ -309,7 +309,10 @@ interface GhzReport {
   errorDistribution?: Record<string, number> | null;
 }
 
-/** ghz cuts the calls still in flight when its duration ends (cancels them, closes its connections) and counts them as errors: they are not. */
+/**
+ * ghz cuts the calls still in flight when its duration ends (cancels them,
+ * closes its connections) and counts them as errors: they are not.
+ */
 const CUT_AT_END = /code = Canceled|client connection is closing|context canceled|use of closed network connection/;
 
 function ghzResult(stdout: string): LoadResult {
@@ -378,6 +381,7 @@ async function startServers(
   profileDir?: string,
 ): Promise<Servers> {
   const { tenants, opaModules } = writePolicies(mkdtempSync(join(dir, 'policies-')));
+  const ticksPerSecond = Number((await exec('getconf', ['CLK_TCK'])).stdout.trim());
   const tcpPort = await freePort();
   const healthPort = await freePort();
   const socket = join(dir, 'check.sock');
@@ -422,7 +426,7 @@ async function startServers(
     opaUrl: `http://127.0.0.1:${opaPort}/v1/data/bench/decision`,
     metricsUrl: `http://127.0.0.1:${healthPort}/metrics`,
     client,
-    ticksPerSecond: Number((await exec('getconf', ['CLK_TCK'])).stdout.trim()),
+    ticksPerSecond,
   };
   try {
     await readyUnlessExited(sidecar, 'the sidecar', async () => {
