@@ -9,16 +9,6 @@ cd "$ROOT"
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 [ "$node_major" -ge 20 ] || die "Node.js >= 20 is required (found $(node --version))"
 
-go_install() { # <binary> <module@version>
-  command -v go >/dev/null || die "Go is required to build $1 ($2); install Go >= 1.24"
-  log "building $1 from $2 (first run only, ~2 min)"
-  mkdir -p "$TOOLS_BIN" "$TOOLS/go"
-  # Keep Go's module and build caches under .tools/ so nothing lands outside the checkout.
-  CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-modcacherw \
-    GOPATH="$TOOLS/go" GOCACHE="$TOOLS/go/cache" GOBIN="$TOOLS_BIN" \
-    go install "$2"
-}
-
 # The OPA CLI compiles tenant Rego to Wasm; pinned so compiled bundles are reproducible.
 if ! "$TOOLS_BIN/opa" version 2>/dev/null | grep -q "^Version: ${OPA_VERSION#v}$"; then
   go_install opa "github.com/open-policy-agent/opa@$OPA_VERSION"
