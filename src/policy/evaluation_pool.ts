@@ -1,9 +1,10 @@
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { PolicyEvaluationError, PolicyOverloadedError } from './errors.js';
 import { evaluationWorkerMain } from './evaluation_worker.js';
-import type { FromWorker, ToWorker, WorkerData } from './evaluation_worker.js';
+import type { EvaluationAnswer, FromWorker, ToWorker, WorkerData } from './evaluation_worker.js';
 
 /** Wasm pages (64 KiB each): start small, cap what one tenant's policy may take. */
 const MEMORY = { initial: 8, maximum: 2048 };
@@ -55,6 +56,8 @@ interface Task {
 
 interface Slot {
   worker: Worker;
+  /** Where the worker answers evaluations: read at once when the budget timer fires. */
+  answers: MessagePort;
   /** Resolves once every loaded policy is in this worker. */
   ready: Promise<void>;
   task: Task | undefined;
@@ -176,35 +179,31 @@ export class EvaluationPool {
   }
 
   /** A new worker, loading every policy loaded so far. */
-  #spawn(): { worker: Worker; ready: Promise<void> } {
+  #spawn(): { worker: Worker; answers: MessagePort; ready: Promise<void> } {
+    const channel = new MessageChannel();
     const worker = new Worker(this.#source, {
       eval: true,
-      workerData: { sdkPath: this.#sdkPath } satisfies WorkerData,
+      workerData: { sdkPath: this.#sdkPath, answers: channel.port2 } satisfies WorkerData,
+      transferList: [channel.port2],
       // The SDK's JavaScript builtins (sprintf, ...) allocate outside the Wasm memory cap: bound the worker's heap.
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 32 },
     });
     // Not kept alive by its workers: the process ends when the rest of it does.
     worker.unref();
+    channel.port1.unref();
     const ready = Promise.all([...this.#loaded].map(([key, loaded]) => this.#loadInto(worker, key, loaded))).then(
       () => undefined,
     );
     // A failed load surfaces through the evaluations that wait for `ready`.
     ready.catch(() => undefined);
-    return { worker, ready };
+    return { worker, answers: channel.port1, ready };
   }
 
   /** Answers the slot's evaluation from its current worker; a worker that dies is replaced. */
   #listen(slot: Slot): void {
-    const { worker } = slot;
-    worker.on('message', (message: FromWorker) => {
-      if (slot.worker !== worker || message.type === 'loaded') return;
-      this.#finish(
-        slot,
-        message.id,
-        message.type === 'result'
-          ? { kind: 'result', resultSet: message.resultSet }
-          : { kind: 'failed', message: message.message, origin: message.origin },
-      );
+    const { worker, answers } = slot;
+    answers.on('message', (message: EvaluationAnswer) => {
+      if (slot.worker === worker) this.#answered(slot, message);
     });
     worker.on('error', (error) => {
       if (slot.worker !== worker) return;
@@ -224,7 +223,7 @@ export class EvaluationPool {
   #loadInto(worker: Worker, key: string, loaded: Loaded): Promise<void> {
     return new Promise((resolve, reject) => {
       const onMessage = (message: FromWorker): void => {
-        if (message.type !== 'loaded' || message.key !== key) return;
+        if (message.key !== key) return;
         done();
         if (message.error === undefined) resolve();
         else
@@ -317,7 +316,22 @@ export class EvaluationPool {
     this.#dispatch();
   }
 
+  #answered(slot: Slot, message: EvaluationAnswer): void {
+    this.#finish(
+      slot,
+      message.id,
+      message.type === 'result'
+        ? { kind: 'result', resultSet: message.resultSet }
+        : { kind: 'failed', message: message.message, origin: message.origin },
+    );
+  }
+
   #timedOut(slot: Slot, task: Task, budgetMs: number): void {
+    // The timer is read before the worker's answer when this thread was held up (a long request, a GC
+    // pause): an answer already given is taken, not discarded as late.
+    for (let m = receiveMessageOnPort(slot.answers); m !== undefined; m = receiveMessageOnPort(slot.answers)) {
+      this.#answered(slot, m.message as EvaluationAnswer);
+    }
     if (slot.task !== task) return;
     this.#penalizedUntil.set(task.tenantId, performance.now() + PENALTY_MS);
     this.#replace(slot);
@@ -333,9 +347,11 @@ export class EvaluationPool {
     slot.task = undefined;
     if (task !== undefined) this.#release(task.tenantId);
     void slot.worker.terminate();
+    slot.answers.close();
     if (this.#closed || this.#broken !== undefined) return;
     const fresh = this.#spawn();
     slot.worker = fresh.worker;
+    slot.answers = fresh.answers;
     slot.ready = fresh.ready;
     this.#listen(slot);
     this.#dispatch();

@@ -30,9 +30,15 @@ export type ToWorker =
       readonly input: ArrayBuffer;
     };
 
-/** Worker -> main thread. */
-export type FromWorker =
-  | { readonly type: 'loaded'; readonly key: string; readonly error: string | undefined }
+/** Worker -> main thread, on the worker's own port. */
+export interface FromWorker {
+  readonly type: 'loaded';
+  readonly key: string;
+  readonly error: string | undefined;
+}
+
+/** Worker -> main thread, on the `answers` port: the outcome of one evaluation. */
+export type EvaluationAnswer =
   | { readonly type: 'result'; readonly id: number; readonly resultSet: unknown }
   /**
    * `builtin`: a builtin the JavaScript SDK implements threw (e.g. sprintf on a bad format): the policy asked
@@ -43,13 +49,18 @@ export type FromWorker =
 export interface WorkerData {
   /** Absolute path of `@open-policy-agent/opa-wasm`'s CommonJS entry. */
   readonly sdkPath: string;
+  /**
+   * Where evaluation outcomes go: a port of their own, which the main thread can read synchronously
+   * (`receiveMessageOnPort`) when an evaluation's budget timer fires.
+   */
+  readonly answers: WorkerThreads.MessagePort;
 }
 
 /* eslint-disable @typescript-eslint/no-require-imports -- an eval worker is CommonJS: require is its import */
 export function evaluationWorkerMain(): void {
   const threads = require('node:worker_threads') as typeof WorkerThreads;
   const port = threads.parentPort;
-  const { sdkPath } = threads.workerData as WorkerData;
+  const { sdkPath, answers } = threads.workerData as WorkerData;
   const sdk = require(sdkPath) as typeof OpaWasm;
   // sprintf runs as JavaScript (sprintf-js), outside the Wasm memory cap, and a width such as %300000000s
   // allocates that much at once (a process-wide out-of-memory, which no worker heap limit catches). The SDK
@@ -75,6 +86,9 @@ export function evaluationWorkerMain(): void {
   const reply = (message: FromWorker): void => {
     port.postMessage(message);
   };
+  const answer = (message: EvaluationAnswer): void => {
+    answers.postMessage(message);
+  };
   const instantiate = async (load: Extract<ToWorker, { type: 'load' }>): Promise<Loaded> => {
     const instance = await sdk.loadPolicy(load.wasm, load.memory);
     instance.setData(load.data);
@@ -90,18 +104,18 @@ export function evaluationWorkerMain(): void {
     }
     const policy = policies.get(message.key);
     if (policy === undefined) {
-      reply({ type: 'failed', id: message.id, message: `no policy ${message.key} in this worker`, origin: 'abort' });
+      answer({ type: 'failed', id: message.id, message: `no policy ${message.key} in this worker`, origin: 'abort' });
       return;
     }
     try {
-      reply({
+      answer({
         type: 'result',
         id: message.id,
         resultSet: policy.instance.evaluate(message.input, message.entrypoint),
       });
     } catch (error) {
       // The SDK throws strings for Rego aborts ("authz.rego:5:1: var assignment conflict", "opa_malloc: failed").
-      reply({
+      answer({
         type: 'failed',
         id: message.id,
         message: typeof error === 'string' ? error : error instanceof Error ? error.message : String(error),

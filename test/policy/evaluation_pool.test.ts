@@ -70,6 +70,29 @@ describe('EvaluationPool', () => {
     expect((await noisy.evaluate(input('noisy', 'read'))).kind).toBe('allow');
   });
 
+  it('an answer the worker gave within budget wins over a budget timer a stalled event loop fires late', async () => {
+    const timeouts: string[] = [];
+    const registry = new PolicyRegistry({
+      pool: pool({ size: 1, budgetMs: 20, onTimeout: (tenant) => timeouts.push(tenant) }),
+    });
+    const quick = await install(registry, 'quick', HEAVY);
+    const decided = quick.evaluate(input('quick', 'read'));
+    // The task reaches the worker on the next microtask; then this thread stalls (a GC pause, a long
+    // synchronous request) well past the budget while the worker answers in well under a millisecond.
+    // Stalling in the check phase puts the timers phase before the one that reads the worker's answer.
+    await new Promise<void>((resolve) => {
+      setImmediate(() => {
+        const stalledUntil = performance.now() + 200;
+        while (performance.now() < stalledUntil) {
+          // busy: the event loop cannot run
+        }
+        resolve();
+      });
+    });
+    expect((await decided).kind).toBe('allow');
+    expect(timeouts).toEqual([]);
+  });
+
   it("a tenant's own budget applies to it alone", async () => {
     const registry = new PolicyRegistry({
       pool: pool({ size: 1, budgetMs: 60_000, tenantBudgetMs: (t) => (t === 'strict' ? 50 : undefined) }),
