@@ -92,9 +92,18 @@ export interface TokensConfig {
   readonly clockToleranceS: number;
 }
 
+/** Certificate files of an HTTPS listener, re-read every `reloadMs`. */
+export interface HttpTlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly reloadMs: number;
+}
+
 export interface GatewayConfig {
   /** `host:port` of the IdP-facing HTTP listener (SCIM). @defaultValue `127.0.0.1:8080` */
   readonly address: string;
+  /** HTTPS on that listener (`IPSIE_GATEWAY_TLS_*`); undefined: plain HTTP (behind a TLS-terminating proxy). */
+  readonly tls: HttpTlsConfig | undefined;
   /** Largest SCIM request body, in bytes. @defaultValue 1048576 */
   readonly scimMaxBodyBytes: number;
   /** JetStream replicas of the state stream the gateway creates. @defaultValue 1 */
@@ -105,7 +114,7 @@ export interface SignalsConfig {
   /**
    * Our public base URL: the issuer of the SETs we transmit, where our SSF
    * metadata lives, and the base of the push endpoints we register.
-   * Undefined: `http://` + the gateway listener's address as bound.
+   * Undefined: `http://` (`https://` with `IPSIE_GATEWAY_TLS_*`) + the gateway listener's address as bound.
    */
   readonly publicUrl: string | undefined;
   /** JWKS file of our SET signing keys (private); the first key signs. Undefined: transmitting is off. */
@@ -205,6 +214,7 @@ export function parseConfig(
     },
     gateway: {
       address: settings.IPSIE_GATEWAY_ADDRESS,
+      tls: httpTls(settings, 'IPSIE_GATEWAY_TLS_CERT_FILE', 'IPSIE_GATEWAY_TLS_KEY_FILE'),
       scimMaxBodyBytes: settings.IPSIE_SCIM_MAX_BODY_BYTES,
       streamReplicas: settings.IPSIE_STREAM_REPLICAS,
     },
@@ -225,6 +235,21 @@ export function parseConfig(
     tenants: tenantSettings(settings.IPSIE_TENANTS_FILE, readFile),
     log: { level: settings.IPSIE_LOG_LEVEL },
   });
+}
+
+/** An HTTPS listener's files: both or neither. */
+function httpTls(
+  settings: SettingValues,
+  certVariable: 'IPSIE_GATEWAY_TLS_CERT_FILE',
+  keyVariable: 'IPSIE_GATEWAY_TLS_KEY_FILE',
+): HttpTlsConfig | undefined {
+  const certFile = settings[certVariable];
+  const keyFile = settings[keyVariable];
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    throw new ConfigInvalidError([certVariable, keyVariable], 'set both or neither');
+  }
+  return { certFile, keyFile, reloadMs: settings.IPSIE_HTTP_TLS_RELOAD_MS };
 }
 
 /**

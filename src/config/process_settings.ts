@@ -419,6 +419,26 @@ export const PROCESS_SETTINGS = {
     roles: GATEWAY,
     description: 'the IdP-facing HTTP listener (SCIM, SSF, admin API)',
   }),
+  IPSIE_GATEWAY_TLS_CERT_FILE: setting({
+    type: optional(path),
+    default: undefined,
+    roles: GATEWAY,
+    description:
+      'with `IPSIE_GATEWAY_TLS_KEY_FILE`: HTTPS on the gateway listener (PEM certificate chain; re-read when it changes)',
+  }),
+  IPSIE_GATEWAY_TLS_KEY_FILE: setting({
+    type: optional(path),
+    default: undefined,
+    roles: GATEWAY,
+    description: "the gateway listener's private key (PEM)",
+  }),
+  IPSIE_HTTP_TLS_RELOAD_MS: setting({
+    type: positiveInteger,
+    default: 60_000,
+    roles: BOTH,
+    description:
+      'how often the HTTPS listeners re-read their certificate files (a renewed certificate is served without restart; one that does not load is logged and the current one kept), in ms',
+  }),
   IPSIE_SCIM_MAX_BODY_BYTES: setting({
     type: positiveInteger,
     default: 1024 * 1024,

@@ -403,10 +403,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       ],
       ready: readiness,
     });
-    const bound = await listen(app, config.gateway.address);
+    const bound = await listen(app, config.gateway.address, { tls: config.gateway.tls, logger });
     server = bound.server;
     const host = config.gateway.address.slice(0, config.gateway.address.lastIndexOf(':'));
-    publicUrl = config.signals.publicUrl ?? `http://${host}:${bound.port}`;
+    publicUrl = config.signals.publicUrl ?? `${bound.scheme}://${host}:${bound.port}`;
     // After the listener: our issuer (the public URL) is known, and the JWKS is served.
     await transmitter?.start();
     logger.info(

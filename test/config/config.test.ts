@@ -64,6 +64,16 @@ describe('parseConfig', () => {
     });
   });
 
+  it('the gateway serves HTTPS from both certificate files, re-read as IPSIE_HTTP_TLS_RELOAD_MS says', () => {
+    expect(parseConfig({}).gateway.tls).toBeUndefined();
+    const files = { IPSIE_GATEWAY_TLS_CERT_FILE: '/tls/gw.crt', IPSIE_GATEWAY_TLS_KEY_FILE: '/tls/gw.key' };
+    expect(parseConfig({ ...files, IPSIE_HTTP_TLS_RELOAD_MS: '5000' }).gateway.tls).toEqual({
+      certFile: '/tls/gw.crt',
+      keyFile: '/tls/gw.key',
+      reloadMs: 5_000,
+    });
+  });
+
   const token = 'ab'.repeat(32);
   it.each([
     [{ IPSIE_GRPC_ADDRESS: 'localhost' }, ['IPSIE_GRPC_ADDRESS']],
@@ -85,6 +95,8 @@ describe('parseConfig', () => {
     ],
     [{ IPSIE_GRPC_CALLER_TOKEN_SHA256: 'secret' }, ['IPSIE_GRPC_CALLER_TOKEN_SHA256']],
     [{ IPSIE_GRPC_TLS_CERT_FILE: '/c' }, ['IPSIE_GRPC_TLS_CERT_FILE', 'IPSIE_GRPC_TLS_KEY_FILE']],
+    [{ IPSIE_GATEWAY_TLS_KEY_FILE: '/k' }, ['IPSIE_GATEWAY_TLS_CERT_FILE', 'IPSIE_GATEWAY_TLS_KEY_FILE']],
+    [{ IPSIE_HTTP_TLS_RELOAD_MS: '0' }, ['IPSIE_HTTP_TLS_RELOAD_MS']],
     [{ IPSIE_GRPC_SOCKET_MODE: '0666' }, ['IPSIE_GRPC_SOCKET_MODE']],
     [{ IPSIE_GRPC_SOCKET_MODE: 'rw' }, ['IPSIE_GRPC_SOCKET_MODE']],
     [{ IPSIE_BATCH_MAX_ITEMS: '0' }, ['IPSIE_BATCH_MAX_ITEMS']],
