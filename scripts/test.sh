@@ -8,6 +8,8 @@ bash scripts/setup.sh
 
 log "type-check"
 tsc -p tsconfig.dev.json
+# The client SDK compiles on its own, as it is published (sdk/package.json).
+tsc -p sdk/tsconfig.json --noEmit
 
 log "lint"
 npm run --silent lint
