@@ -34,7 +34,7 @@ export default tseslint.config(
   },
   {
     // The one place that reads the environment, and code outside src/.
-    files: ['src/main.ts', 'test/**', 'bench/**', 'demo/**', '*.config.*'],
+    files: ['src/main.ts', 'test/**', 'bench/**', 'demo/**', 'examples/**', '*.config.*'],
     rules: { 'no-restricted-properties': 'off' },
   },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
