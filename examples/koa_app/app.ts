@@ -9,12 +9,12 @@ import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Context, Middleware } from 'koa';
-import { isSidecarClientError, sessionTerminator } from '@ipsie/sidecar-client';
+import { isSidecarClientError, sessionTerminator, SidecarClient } from '@ipsie/sidecar-client';
 import type {
   ErrorReason,
   SessionEvent,
   SessionTerminator,
-  SidecarClient,
+  SidecarClientOptions,
   StartedSession,
 } from '@ipsie/sidecar-client';
 import { koaAuthorization } from '@ipsie/sidecar-client/koa';
@@ -26,10 +26,13 @@ interface AppSession {
   /** The session the sidecar started at sign-in, named in every Check. */
   readonly sidecarSessionId: string;
   readonly userId: string;
+  /** The stream sequence that holds the session: Checks wait for it, on whichever sidecar answers. */
+  readonly sequence: number;
 }
 
 export interface ExampleAppOptions {
-  readonly client: SidecarClient;
+  /** Where the sidecar is and how to authenticate to it. */
+  readonly sidecar: SidecarClientOptions;
   /** The tenant this deployment serves (a real app derives it from the host or the user). */
   readonly tenant: string;
 }
@@ -43,20 +46,21 @@ export interface ExampleApp {
    * value: what `POST /sign-in` does after StartSession, for sessions the
    * sidecar learnt of otherwise (the demo's come from the stream).
    */
-  adoptSession(sidecarSessionId: string, userId: string): string;
+  adoptSession(sidecarSessionId: string, userId: string, sequence?: number): string;
   /** Ended app sessions, newest last (what the terminator did). */
   readonly ended: readonly SessionEvent[];
   close(): Promise<void>;
 }
 
 export function createExampleApp(options: ExampleAppOptions): ExampleApp {
-  const { client, tenant } = options;
+  const { tenant } = options;
+  const client = new SidecarClient(options.sidecar);
   const sessions = new Map<string, AppSession>();
   const ended: SessionEvent[] = [];
 
-  const adoptSession = (sidecarSessionId: string, userId: string): string => {
+  const adoptSession = (sidecarSessionId: string, userId: string, sequence = 0): string => {
     const cookie = randomBytes(18).toString('base64url');
-    sessions.set(cookie, { sidecarSessionId, userId });
+    sessions.set(cookie, { sidecarSessionId, userId, sequence });
     return cookie;
   };
 
@@ -74,6 +78,7 @@ export function createExampleApp(options: ExampleAppOptions): ExampleApp {
           action,
           resource: { type: resourceType, id: params['id'] ?? '' },
           context: { ip: ctx.ip, userAgent: ctx.get('user-agent') },
+          minSequence: session.sequence,
         };
       },
     });
@@ -97,7 +102,7 @@ export function createExampleApp(options: ExampleAppOptions): ExampleApp {
       ctx.body = { error: 'sign_in_refused', reason: error.reason };
       return;
     }
-    ctx.cookies.set(SESSION_COOKIE, adoptSession(started.sessionId, started.userId), {
+    ctx.cookies.set(SESSION_COOKIE, adoptSession(started.sessionId, started.userId, started.sequence), {
       httpOnly: true,
       sameSite: 'lax',
     });
@@ -140,6 +145,7 @@ export function createExampleApp(options: ExampleAppOptions): ExampleApp {
     ended,
     close: async () => {
       await terminator.close();
+      client.close();
     },
   };
 }

@@ -7,14 +7,15 @@
  *   TENANT                the tenant served                         default acme
  *   PORT                  where the app listens                     default 3000
  */
-import { SidecarClient } from '@ipsie/sidecar-client';
 import { createExampleApp } from './app.js';
 
-const client = new SidecarClient({
-  socketPath: process.env['SIDECAR_SOCKET'] ?? '/run/ipsie/check.sock',
-  callerToken: process.env['SIDECAR_CALLER_TOKEN'],
+const example = createExampleApp({
+  sidecar: {
+    socketPath: process.env['SIDECAR_SOCKET'] ?? '/run/ipsie/check.sock',
+    callerToken: process.env['SIDECAR_CALLER_TOKEN'],
+  },
+  tenant: process.env['TENANT'] ?? 'acme',
 });
-const example = createExampleApp({ client, tenant: process.env['TENANT'] ?? 'acme' });
 const port = Number(process.env['PORT'] ?? 3000);
 const server = example.app.listen(port, () => {
   console.log(`example app on http://localhost:${port}`);
@@ -23,8 +24,6 @@ const server = example.app.listen(port, () => {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     server.close();
-    void example.close().then(() => {
-      client.close();
-    });
+    void example.close();
   });
 }

@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACME } from '../../demo/example_directory.js';
 import { createExampleApp, SESSION_COOKIE } from '../../examples/koa_app/app.js';
 import type { ExampleApp } from '../../examples/koa_app/app.js';
-import { SidecarClient } from '../../sdk/src/index.js';
 import { change, session } from '../harness/changes.js';
 import { EXAMPLE_CALLER_TOKEN, startExampleSidecar } from '../harness/example_sidecar.js';
 import type { ExampleSidecar } from '../harness/example_sidecar.js';
@@ -14,30 +13,24 @@ const alice = ACME.people['alice']!;
 const carol = ACME.people['carol']!;
 
 let sidecar: ExampleSidecar;
-let client: SidecarClient;
+/** The stream sequences of the sessions: the app's Checks wait for them (read-after-write). */
+let aliceSequence: number;
+let carolSequence: number;
 let example: ExampleApp;
 let server: Server;
 let origin: string;
-/** The last published change: requests name it so the sidecar has applied the sessions. */
-let sessionsSequence = 0;
 
 const aliceSession = session('acme', 'sess-alice-phr', alice.id); // phishing-resistant MFA a minute ago
 const carolSession = session('acme', 'sess-carol-pwd', carol.id, { acr: 'pwd', amr: ['pwd'] });
 
 beforeAll(async () => {
   sidecar = await startExampleSidecar();
-  await sidecar.producer.publish(aliceSession);
-  sessionsSequence = (await sidecar.producer.publish(carolSession)).sequence;
-  client = new SidecarClient({ socketPath: sidecar.socketPath, callerToken: EXAMPLE_CALLER_TOKEN });
-  // Read-after-write before the app asks: a Check at the sessions' sequence.
-  await client.check({
+  aliceSequence = (await sidecar.producer.publish(aliceSession)).sequence;
+  carolSequence = (await sidecar.producer.publish(carolSession)).sequence;
+  example = createExampleApp({
+    sidecar: { socketPath: sidecar.socketPath, callerToken: EXAMPLE_CALLER_TOKEN },
     tenant: 'acme',
-    subject: { userId: alice.id },
-    action: 'read',
-    resource: { type: 'repository' },
-    minSequence: sessionsSequence,
   });
-  example = createExampleApp({ client, tenant: 'acme' });
   await example.watching;
   server = example.app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', resolve));
@@ -47,7 +40,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
   await example.close();
-  client.close();
   await sidecar.stop();
 });
 
@@ -65,7 +57,7 @@ async function send(
 
 describe('the example app (examples/koa_app)', () => {
   it('serves a route its session is allowed, and refuses one it is not with 403', async () => {
-    const cookie = example.adoptSession(aliceSession.data.id, alice.id);
+    const cookie = example.adoptSession(aliceSession.data.id, alice.id, aliceSequence);
     expect(await send('POST', '/deployments/d-1/approve', cookie)).toMatchObject({
       status: 200,
       body: { approved: 'd-1' },
@@ -77,7 +69,7 @@ describe('the example app (examples/koa_app)', () => {
   });
 
   it('asks a password session for phishing-resistant MFA before paying (401 with the RFC 9470 challenge)', async () => {
-    const cookie = example.adoptSession(carolSession.data.id, carol.id);
+    const cookie = example.adoptSession(carolSession.data.id, carol.id, carolSequence);
     const answer = await send('POST', '/invoices/i-1/pay', cookie);
     expect(answer.status).toBe(401);
     expect(answer.headers.get('www-authenticate')).toContain('error="insufficient_user_authentication"');
@@ -89,7 +81,7 @@ describe('the example app (examples/koa_app)', () => {
   });
 
   it('ends the app session the IdP revoked, through WatchSessions', async () => {
-    const cookie = example.adoptSession(aliceSession.data.id, alice.id);
+    const cookie = example.adoptSession(aliceSession.data.id, alice.id, aliceSequence);
     expect((await send('GET', '/repositories/r-1', cookie)).status).toBe(200);
     await sidecar.producer.publish(
       change('acme', 'session.revoke', {
