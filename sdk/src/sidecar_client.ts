@@ -69,6 +69,8 @@ export interface SidecarClientOptions {
   /** Each call's deadline, retries included, in ms. @defaultValue 2000 */
   readonly deadlineMs?: number | undefined;
   readonly retry?: RetryOptions | undefined;
+  /** grpc-js interceptors run on every call (tracing, metrics), each attempt of a retried call included. */
+  readonly interceptors?: readonly grpc.Interceptor[] | undefined;
 }
 
 export interface CallOptions {
@@ -124,9 +126,10 @@ export class SidecarClient {
 
     const target = address ?? `unix:${socketPath ?? DEFAULT_SOCKET_PATH}`;
     const Stub = authorizationStub();
+    const interceptors = [...(options.interceptors ?? [])];
     if (tls === undefined) {
       // grpc-js sends call credentials over secure channels only: on the socket, add the header per call.
-      const interceptors = callerToken === undefined ? [] : [bearerInterceptor(callerToken)];
+      if (callerToken !== undefined) interceptors.push(bearerInterceptor(callerToken));
       this.#stub = new Stub(target, grpc.credentials.createInsecure(), { interceptors });
       return;
     }
@@ -138,7 +141,7 @@ export class SidecarClient {
     if (callerToken !== undefined) {
       credentials = grpc.credentials.combineChannelCredentials(credentials, bearerCredentials(callerToken));
     }
-    this.#stub = new Stub(target, credentials);
+    this.#stub = new Stub(target, credentials, { interceptors });
   }
 
   /** Decides one request. @throws {SidecarClientError} */

@@ -1,4 +1,6 @@
 import { join } from 'node:path';
+import { InterceptingCall } from '@grpc/grpc-js';
+import type { Interceptor } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACME, exampleGroupId } from '../../demo/example_directory.js';
 import { SidecarClient, SidecarClientError, sessionTerminator } from '../../sdk/src/index.js';
@@ -136,6 +138,29 @@ describe('SidecarClient against a real sidecar process', () => {
       const failure = await failureOf(nowhere.check(asUser(bob.id, 'read', 'repository')));
       expect(failure.reason).toBe('SIDECAR_UNREACHABLE');
       expect(failure.retryable).toBe(true);
+    } finally {
+      nowhere.close();
+    }
+  });
+
+  it('sends a Check again while the sidecar is unreachable, up to maxAttempts, and a StartSession only once', async () => {
+    const sent: string[] = [];
+    const counting: Interceptor = (options, nextCall) => {
+      sent.push(options.method_definition.path);
+      return new InterceptingCall(nextCall(options));
+    };
+    const nowhere = new SidecarClient({
+      socketPath: join(example.socketPath, '..', 'missing.sock'),
+      retry: { maxAttempts: 3, backoffMs: 1 },
+      interceptors: [counting],
+    });
+    try {
+      expect((await failureOf(nowhere.check(asUser(bob.id, 'read', 'repository')))).reason).toBe('SIDECAR_UNREACHABLE');
+      expect(sent).toEqual(Array(3).fill('/ipsie.sidecar.v1.Authorization/Check'));
+      sent.length = 0;
+      const signIn = nowhere.startSession({ tenant: 'acme', idToken: 'eyJ.single-use.token', nonce: 'n' });
+      expect((await failureOf(signIn)).reason).toBe('SIDECAR_UNREACHABLE');
+      expect(sent).toEqual(['/ipsie.sidecar.v1.Authorization/StartSession']);
     } finally {
       nowhere.close();
     }
