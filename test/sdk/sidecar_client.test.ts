@@ -114,16 +114,30 @@ describe('SidecarClient against a real sidecar process', () => {
     expect((await failureOf(call)).reason).toBe('CANCELLED');
   });
 
-  it('over TCP, the caller token is presented; without it the sidecar refuses with CALLER_UNAUTHENTICATED', async () => {
-    const withToken = new SidecarClient({ address: example.address, callerToken: EXAMPLE_CALLER_TOKEN });
-    const withoutToken = new SidecarClient({ address: example.address });
+  it('over TCP with mutual TLS, the client certificate and the caller token are both presented', async () => {
+    const withToken = new SidecarClient({
+      address: example.address,
+      tls: example.tls,
+      callerToken: EXAMPLE_CALLER_TOKEN,
+    });
+    const withoutToken = new SidecarClient({ address: example.address, tls: example.tls });
+    const withoutCertificate = new SidecarClient({
+      address: example.address,
+      tls: { caFile: example.tls.caFile },
+      callerToken: EXAMPLE_CALLER_TOKEN,
+      retry: { maxAttempts: 1 },
+    });
     try {
       expect((await withToken.check(asUser(bob.id, 'read', 'repository'))).decision).toBe('ALLOW');
-      const failure = await failureOf(withoutToken.check(asUser(bob.id, 'read', 'repository')));
-      expect(failure.reason).toBe('CALLER_UNAUTHENTICATED');
+      const unauthenticated = await failureOf(withoutToken.check(asUser(bob.id, 'read', 'repository')));
+      expect(unauthenticated.reason).toBe('CALLER_UNAUTHENTICATED');
+      // The listener refuses the handshake: no call reaches the service.
+      const refused = await failureOf(withoutCertificate.check(asUser(bob.id, 'read', 'repository')));
+      expect(refused.reason).toBe('SIDECAR_UNREACHABLE');
     } finally {
       withToken.close();
       withoutToken.close();
+      withoutCertificate.close();
     }
   });
 
