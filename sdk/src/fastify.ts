@@ -26,7 +26,7 @@ export function fastifyAuthorization(options: AuthorizationOptions<FastifyReques
       decisions.set(request, answer.result);
       return;
     }
-    // Sending from an async hook ends the request: the route handler is not called.
+    // Sending from an async hook and awaiting the reply ends the request: the route handler is not called.
     await reply.code(answer.refusal.status).headers(answer.refusal.headers).send(answer.refusal.body);
   };
 }
