@@ -121,8 +121,9 @@ export class SidecarClient {
     this.#deadlineMs = positive('deadlineMs', options.deadlineMs ?? DEFAULT_DEADLINE_MS);
     this.#maxAttempts = positive('retry.maxAttempts', options.retry?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     this.#backoffMs = positive('retry.backoffMs', options.retry?.backoffMs ?? DEFAULT_BACKOFF_MS);
-    if (!Number.isInteger(this.#maxAttempts))
+    if (!Number.isInteger(this.#maxAttempts)) {
       throw new TypeError('SidecarClient: `retry.maxAttempts` must be an integer');
+    }
 
     const target = address ?? `unix:${socketPath ?? DEFAULT_SOCKET_PATH}`;
     const Stub = authorizationStub();
