@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.tools/', 'src/check/gen/', 'coverage/'] },
+  { ignores: ['dist/', 'node_modules/', 'sdk/dist/', '.tools/', 'src/check/gen/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   ...tseslint.configs.stylisticTypeChecked,
@@ -34,7 +34,7 @@ export default tseslint.config(
   },
   {
     // The one place that reads the environment, and code outside src/.
-    files: ['src/main.ts', 'test/**', 'bench/**', 'demo/**', '*.config.*'],
+    files: ['src/main.ts', 'test/**', 'bench/**', 'demo/**', 'examples/**', '*.config.*'],
     rules: { 'no-restricted-properties': 'off' },
   },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },

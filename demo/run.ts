@@ -10,11 +10,14 @@
  *   3. starts the real `ipsie-sidecar sidecar` process, which compiles each
  *      tenant's Rego to Wasm and replays the stream into its SQLite store;
  *   4. runs a scripted series of Checks over the Unix socket, printing each
- *      decision with its reasons;
+ *      decision with its reasons; then the example app (examples/koa_app)
+ *      answers HTTP requests through @ipsie/sidecar-client's Koa middleware
+ *      (200, 403, 401 with the RFC 9470 challenge);
  *   5. lifecycle over the stream: a SCIM deactivation, and CAEP events that
  *      acme's IdP pushes as signed SETs (session revoked, assurance lowered),
  *      reach the app through WatchSessions and Check (read-after-write with
- *      min_sequence); a session presented from a new IP is reported to the
+ *      min_sequence), and the example app's session terminator ends the
+ *      revoked app session; a session presented from a new IP is reported to the
  *      IdP as a signed CAEP session-presented SET (IPSIE SL3); a sidecar cut
  *      off from NATS fails closed.
  */
@@ -22,6 +25,8 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServiceError } from '@grpc/grpc-js';
@@ -41,6 +46,8 @@ import { freePort, NatsServer } from '../test/harness/nats_server.js';
 import { ScimClient, sequenceOf } from '../test/harness/scim_client.js';
 import { TestProducer } from '../test/harness/stream.js';
 import { makeTempDir } from '../test/harness/temp_dir.js';
+import { createExampleApp, SESSION_COOKIE } from '../examples/koa_app/app.js';
+import type { ExampleApp } from '../examples/koa_app/app.js';
 import { ACME, GLOBEX } from './example_directory.js';
 import type { ExampleTenant } from './example_directory.js';
 
@@ -271,6 +278,8 @@ async function main(): Promise<void> {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const client = createAuthorizationClient(`unix:${socket}`);
+  let example: ExampleApp | undefined;
+  let appServer: Server | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       client.waitForReady(Date.now() + 60_000, (error) => {
@@ -423,6 +432,40 @@ async function main(): Promise<void> {
       action: { name: 'read' },
       resource: { type: 'repository' },
     };
+    console.log('\n   The example app (examples/koa_app): Koa routes guarded through @ipsie/sidecar-client');
+    example = createExampleApp({ sidecar: { socketPath: socket }, tenant: 'acme' });
+    const server = example.app.listen(0, '127.0.0.1');
+    appServer = server;
+    await new Promise<void>((resolve) => server.once('listening', resolve));
+    const appOrigin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await example.watching;
+    const appCookies = {
+      alicePwd: example.adoptSession('sess-alice-pwd', alice.id),
+      alicePhr: example.adoptSession('sess-alice-phr', alice.id),
+      carol: example.adoptSession('sess-carol', carol.id),
+    };
+    const appRequest = async (who: string, method: string, path: string, cookie?: string): Promise<void> => {
+      const response = await fetch(`${appOrigin}${path}`, {
+        method,
+        headers: cookie === undefined ? {} : { cookie: `${SESSION_COOKIE}=${cookie}` },
+      });
+      const body = (await response.json()) as Record<string, unknown>;
+      const reason = typeof body['reason'] === 'string' ? body['reason'] : '';
+      const outcome = typeof body['error'] === 'string' ? `${body['error']} ${reason}` : 'served';
+      console.log(`  ${pad(`${method} ${path} (${who})`, 62)} ${response.status} ${outcome}`);
+      const challenge = response.headers.get('www-authenticate');
+      if (response.status === 401 && challenge !== null && challenge !== 'Bearer') {
+        console.log(`     WWW-Authenticate: ${challenge}`);
+        const params = body['authorization_params'] as Record<string, string>;
+        const listed = Object.entries(params).map(([name, value]) => `${name}=${value}`);
+        console.log(`     next authorization request adds: ${listed.join(' ')}`);
+      }
+    };
+    await appRequest('alice, password session', 'POST', '/deployments/api/approve', appCookies.alicePwd);
+    await appRequest('alice, phishing-resistant MFA', 'POST', '/deployments/api/approve', appCookies.alicePhr);
+    await appRequest('alice', 'POST', '/invoices/inv-1/pay', appCookies.alicePhr);
+    await appRequest('no app session', 'GET', '/repositories/api');
+
     console.log('\n5. Lifecycle over the stream and Shared Signals, seen by the app through WatchSessions');
     const watch = client.watchSessions({ tenant: 'acme' });
     const events: SessionEventMessage[] = [];
@@ -471,6 +514,12 @@ async function main(): Promise<void> {
     );
     const e2 = await nextEvent();
     console.log(`     WatchSessions: ${e2.kind.replace('SESSION_EVENT_KIND_', '')} ${e2.session_id} (${e2.reason})`);
+    for (let i = 0; !example.ended.some((e) => e.sessionId === 'sess-alice-pwd'); i++) {
+      if (i > 1000) throw new Error("the example app did not end alice's password session");
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    console.log("     the example app's session terminator ended alice's password app session:");
+    await appRequest('alice, that app session', 'GET', '/repositories/api', appCookies.alicePwd);
     show(
       'alice read repository with that session',
       await check(client, {
@@ -546,6 +595,8 @@ async function main(): Promise<void> {
     }
     console.log('\nDone.');
   } finally {
+    appServer?.close();
+    await example?.close();
     client.close();
     await stopProcess(child);
     await stopProcess(gateway);

@@ -8,6 +8,9 @@ bash scripts/setup.sh
 
 log "type-check"
 tsc -p tsconfig.dev.json
+# The client SDK builds on its own, declarations included, as it is published (sdk/package.json).
+rm -rf sdk/dist
+tsc -p sdk/tsconfig.json
 
 log "lint"
 npm run --silent lint

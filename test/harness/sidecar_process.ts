@@ -28,6 +28,8 @@ export interface SidecarProcessOptions {
 export class SidecarProcess {
   readonly client: TestClient;
   readonly storePath: string;
+  /** The Unix socket the process serves Check on. */
+  readonly socketPath: string;
   readonly lines: LogLine[] = [];
   readonly #healthOrigin: string;
   readonly #child: ReturnType<typeof spawn>;
@@ -44,6 +46,7 @@ export class SidecarProcess {
     }
     this.storePath = options.storePath ?? join(dir.path, 'sidecar.db');
     const socket = join(dir.path, 'check.sock');
+    this.socketPath = socket;
     this.#healthOrigin = `http://127.0.0.1:${healthPort}`;
     this.#child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src/main.ts'), 'sidecar'], {
       cwd: PROJECT_ROOT,
