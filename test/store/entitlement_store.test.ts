@@ -319,6 +319,27 @@ describe('EntitlementStore', () => {
     expect(store.appliedSequence()).toBe(0);
   });
 
+  it('the applied sequence is the committed one: a rolled-back inner transaction does not count', () => {
+    store.transaction(() => {
+      store.setAppliedSequence(4);
+      expect(() =>
+        store.transaction(() => {
+          store.setAppliedSequence(5);
+          throw new Error('inner');
+        }),
+      ).toThrow('inner');
+      expect(store.appliedSequence()).toBe(4);
+    });
+    expect(store.appliedSequence()).toBe(4);
+    const other = EntitlementStore.open(path);
+    try {
+      other.setAppliedSequence(6);
+    } finally {
+      other.close();
+    }
+    expect(store.appliedSequence()).toBe(6);
+  });
+
   it('reports the applied sequence with the slice, also for an unknown subject', () => {
     store.upsertUser(user('a', 'u1'));
     store.setAppliedSequence(7);
