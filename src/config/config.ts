@@ -30,6 +30,8 @@ export const DEFAULT_SYNC_WAIT_MS = 10_000;
 export const DEFAULT_STREAM_PROBE_MS = 2_000;
 export const DEFAULT_STORE_CHECK_MS = 30_000;
 export const DEFAULT_STORE_SET_ASIDE_KEPT = 3;
+export const DEFAULT_SESSION_PURGE_INTERVAL_MS = 3_600_000;
+export const DEFAULT_SESSION_PURGE_GRACE_S = 86_400;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -128,6 +130,10 @@ export interface GatewayConfig {
   readonly scimMaxBodyBytes: number;
   /** JetStream replicas of the state stream the gateway creates. @defaultValue 1 */
   readonly streamReplicas: number;
+  /** How often the gateway publishes each tenant's `sessions.purge`, in ms; 0: never. @defaultValue 3600000 */
+  readonly sessionPurgeIntervalMs: number;
+  /** A session is purged once it has been expired this long, in s. @defaultValue 86400 */
+  readonly sessionPurgeGraceS: number;
 }
 
 export interface SignalsConfig {
@@ -243,6 +249,12 @@ export function parseConfig(
       address: gatewayAddress(env),
       scimMaxBodyBytes: positiveInteger(env, 'IPSIE_SCIM_MAX_BODY_BYTES', 1024 * 1024),
       streamReplicas: positiveInteger(env, 'IPSIE_STREAM_REPLICAS', 1),
+      sessionPurgeIntervalMs: nonNegativeInteger(
+        env,
+        'IPSIE_SESSION_PURGE_INTERVAL_MS',
+        DEFAULT_SESSION_PURGE_INTERVAL_MS,
+      ),
+      sessionPurgeGraceS: nonNegativeInteger(env, 'IPSIE_SESSION_PURGE_GRACE_S', DEFAULT_SESSION_PURGE_GRACE_S),
     },
     tokens: {
       jwksCooldownMs: nonNegativeInteger(env, 'IPSIE_JWKS_COOLDOWN_MS', 30_000),

@@ -355,6 +355,10 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     return state === undefined ? undefined : (JSON.parse(state) as Record<string, unknown>);
   }
 
+  sessionsPurgedBefore(tenantId: string): number | undefined {
+    return this.#stmt.sessionsPurgedBefore.get(tenantId) as number | undefined;
+  }
+
   bindingsOfUser(tenantId: string, userId: string): IdentityBinding[] {
     return (this.#stmt.bindingsOfUser.all(tenantId, userId) as { issuer: string; subject: string }[]).map((b) => ({
       tenantId,
@@ -504,6 +508,12 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
 
   clearPosture(tenantId: string, kind: PostureKind, subjectId: string): void {
     this.#run([postureTag(tenantId, kind, subjectId)], this.#stmt.clearPosture, tenantId, kind, subjectId);
+  }
+
+  purgeSessions(tenantId: string, expiredBefore: number): void {
+    // Many sessions at once, none named: the tenant's cached reads go.
+    this.#run([cacheTag.tenant(tenantId)], this.#stmt.purgeSessions, tenantId, expiredBefore);
+    this.#run([], this.#stmt.setSessionPurge, tenantId, expiredBefore);
   }
 
   setAppliedSequence(sequence: number): void {

@@ -53,7 +53,7 @@ describe('EntitlementStore', () => {
   it('opens SQLite in WAL mode with the current schema version', () => {
     const db = new Database(path, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('user_version', { simple: true })).toBe(3);
+    expect(db.pragma('user_version', { simple: true })).toBe(4);
     db.close();
   });
 
@@ -528,6 +528,8 @@ describe('EntitlementStore', () => {
       store.close();
       const legacy = new Database(path);
       legacy.exec('DROP TABLE stream_origin');
+      legacy.exec('DROP TABLE session_purges');
+      legacy.exec('DROP INDEX sessions_by_expiry');
       legacy.pragma('user_version = 2');
       legacy.close();
       store = EntitlementStore.open(path);
@@ -547,15 +549,19 @@ describe('EntitlementStore', () => {
 
   it('migrates a store of schema 1 in place, keeping what it holds', () => {
     store.close();
-    // Schema 1 is schema 3 without the sid revocations and the stream origin.
+    // Schema 1 is schema 4 without the sid revocations, the stream origin and the session purges.
     const db = new Database(path);
     db.exec('DROP TABLE revoked_sids');
     db.exec('DROP TABLE stream_origin');
+    db.exec('DROP TABLE session_purges');
+    db.exec('DROP INDEX sessions_by_expiry');
     db.pragma('user_version = 1');
     db.close();
     store = EntitlementStore.open(path);
     expect(store.hasTenant('a')).toBe(true);
     store.revokeSid({ tenantId: 'a', issuer: undefined, sid: 's', revokedAt: 1, expiresAt: 2, reason: 'r' });
+    store.purgeSessions('a', 1);
+    expect(store.sessionsPurgedBefore('a')).toBe(1);
   });
 
   it('refuses a store written by a newer schema', () => {
