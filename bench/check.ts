@@ -2,7 +2,8 @@
  * Check latency and throughput (`npm run bench -- check`).
  *
  * Store: 10k users, 1k groups, 100k memberships in tenant "acme" (the
- * example RBAC policy). Prints:
+ * example RBAC policy), and BENCH_SESSIONS_PER_USER (default 1) live sessions
+ * per user, so that reads are measured over a store that holds sessions. Prints:
  *   - in-process cost: Wasm evaluation alone, and a whole Decider.check
  *     (store read + input build + evaluation);
  *   - gRPC Check p50/p99 and checks/s over a Unix socket and TCP loopback at
@@ -26,11 +27,13 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const USERS = 10_000;
 const GROUPS = 1_000;
 const MEMBERSHIPS_PER_USER = 10;
+const SESSIONS_PER_USER = Number(process.env['BENCH_SESSIONS_PER_USER'] ?? 1);
 const GROUP_NAMES = ['Engineering', 'Engineering Leads', 'Finance', 'Acme Admins'];
 
 const userId = (i: number): string => `00000000-0000-4000-8000-${i.toString().padStart(12, '0')}`;
 
 function populate(store: EntitlementStore): void {
+  const now = Math.floor(Date.now() / 1000);
   store.transaction(() => {
     store.upsertTenant({ id: 'acme', displayName: 'Acme' });
     for (let g = 0; g < GROUPS; g++) {
@@ -49,6 +52,23 @@ function populate(store: EntitlementStore): void {
       });
       // Everyone is in one of the role-bearing groups plus nine teams.
       store.addMember('acme', `g${i % GROUP_NAMES.length}`, userId(i));
+      for (let k = 0; k < SESSIONS_PER_USER; k++) {
+        store.upsertSession({
+          tenantId: 'acme',
+          id: `${userId(i)}-s${k}`,
+          userId: userId(i),
+          issuer: 'https://idp.acme.example',
+          acr: 'phr',
+          amr: ['pwd', 'hwk'],
+          authTime: now - 60,
+          expiresAt: now + 86_400,
+          createdAt: now - 60,
+          revokedAt: undefined,
+          revokeReason: undefined,
+          ip: undefined,
+          deviceId: `device-${i}-${k}`,
+        });
+      }
       for (let k = 1; k < MEMBERSHIPS_PER_USER; k++) {
         store.addMember(
           'acme',
@@ -245,7 +265,7 @@ async function main(): Promise<void> {
     populate(store);
     store.close();
     console.log(
-      `store: ${USERS} users, ${GROUPS} groups, ${USERS * MEMBERSHIPS_PER_USER} memberships (built in ${Math.round(performance.now() - t0)} ms)`,
+      `store: ${USERS} users, ${GROUPS} groups, ${USERS * MEMBERSHIPS_PER_USER} memberships, ${USERS * SESSIONS_PER_USER} sessions (built in ${Math.round(performance.now() - t0)} ms)`,
     );
     console.log(`node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`);
 
