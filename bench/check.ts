@@ -11,6 +11,7 @@
  *   - BatchCheck of 50 items at concurrency 1.
  */
 import { spawn } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -274,12 +275,15 @@ async function main(): Promise<void> {
 
     await floor(join(dir, 'floor.sock'));
 
+    const callerToken = randomUUID();
     const server = spawn(process.execPath, [join(ROOT, 'dist/main.js'), 'sidecar'], {
       env: {
         ...process.env,
         IPSIE_STORE_PATH: storePath,
         IPSIE_GRPC_ADDRESS: '127.0.0.1:50551',
         IPSIE_GRPC_SOCKET: socket,
+        // With a TCP listener, every caller presents a token.
+        IPSIE_GRPC_CALLER_TOKEN_SHA256: createHash('sha256').update(callerToken).digest('hex'),
         IPSIE_TENANT_POLICY_DIR: join(ROOT, 'policies/examples'),
         IPSIE_LOG_LEVEL: 'warn',
       },
@@ -290,7 +294,9 @@ async function main(): Promise<void> {
       console.log('\ngRPC Check, server in its own process');
       for (const [name, target] of Object.entries(targets)) {
         for (const concurrency of [1, 64]) {
-          const clients = Array.from({ length: concurrency === 1 ? 1 : 4 }, () => createAuthorizationClient(target));
+          const clients = Array.from({ length: concurrency === 1 ? 1 : 4 }, () =>
+            createAuthorizationClient(target, { callerToken }),
+          );
           await Promise.all(clients.map(waitForReady));
           let i = 0;
           const once = (): Promise<void> => call(clients[i++ % clients.length]!, 'check', checkRequest());
@@ -300,7 +306,7 @@ async function main(): Promise<void> {
           for (const c of clients) c.close();
         }
       }
-      const client = createAuthorizationClient(targets.UDS);
+      const client = createAuthorizationClient(targets.UDS, { callerToken });
       await waitForReady(client);
       const batch = (): Promise<void> => call(client, 'batchCheck', batchRequest(50));
       await load(1, 200, batch);
