@@ -2,40 +2,15 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EntitlementStore } from '../../src/store/index.js';
-import type { SessionRecord, UserRecord } from '../../src/store/index.js';
+import { sessionRecord, userRecord } from '../harness/records.js';
 import { makeTempDir } from '../harness/temp_dir.js';
 
 let dir: ReturnType<typeof makeTempDir>;
 let path: string;
 let store: EntitlementStore;
 
-const user = (tenantId: string, id: string, extra: Partial<UserRecord> = {}): UserRecord => ({
-  tenantId,
-  id,
-  userName: `${id}@example.com`,
-  externalId: undefined,
-  active: true,
-  attributes: {},
-  roles: [],
-  ...extra,
-});
-
-const session = (tenantId: string, id: string, userId: string, extra: Partial<SessionRecord> = {}): SessionRecord => ({
-  tenantId,
-  id,
-  userId,
-  issuer: 'https://idp.example',
-  acr: 'phr',
-  amr: ['hwk'],
-  authTime: 100,
-  expiresAt: 200,
-  createdAt: 100,
-  revokedAt: undefined,
-  revokeReason: undefined,
-  ip: undefined,
-  deviceId: undefined,
-  ...extra,
-});
+const user = userRecord;
+const session = sessionRecord;
 
 beforeEach(() => {
   dir = makeTempDir();
