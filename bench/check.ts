@@ -2,7 +2,8 @@
  * Check latency and throughput (`npm run bench -- check`).
  *
  * Store: 10k users, 1k groups, 100k memberships in tenant "acme" (the
- * example RBAC policy). Prints:
+ * example RBAC policy), and BENCH_SESSIONS_PER_USER (default 1) live sessions
+ * per user, so that reads are measured over a store that holds sessions. Prints:
  *   - in-process cost: Wasm evaluation alone, and a whole Decider.check
  *     (store read + input build + evaluation);
  *   - gRPC Check p50/p99 and checks/s over a Unix socket and TCP loopback at
@@ -10,6 +11,7 @@
  *   - BatchCheck of 50 items at concurrency 1.
  */
 import { spawn } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,11 +28,13 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const USERS = 10_000;
 const GROUPS = 1_000;
 const MEMBERSHIPS_PER_USER = 10;
+const SESSIONS_PER_USER = Number(process.env['BENCH_SESSIONS_PER_USER'] ?? 1);
 const GROUP_NAMES = ['Engineering', 'Engineering Leads', 'Finance', 'Acme Admins'];
 
 const userId = (i: number): string => `00000000-0000-4000-8000-${i.toString().padStart(12, '0')}`;
 
 function populate(store: EntitlementStore): void {
+  const now = Math.floor(Date.now() / 1000);
   store.transaction(() => {
     store.upsertTenant({ id: 'acme', displayName: 'Acme' });
     for (let g = 0; g < GROUPS; g++) {
@@ -49,6 +53,23 @@ function populate(store: EntitlementStore): void {
       });
       // Everyone is in one of the role-bearing groups plus nine teams.
       store.addMember('acme', `g${i % GROUP_NAMES.length}`, userId(i));
+      for (let k = 0; k < SESSIONS_PER_USER; k++) {
+        store.upsertSession({
+          tenantId: 'acme',
+          id: `${userId(i)}-s${k}`,
+          userId: userId(i),
+          issuer: 'https://idp.acme.example',
+          acr: 'phr',
+          amr: ['pwd', 'hwk'],
+          authTime: now - 60,
+          expiresAt: now + 86_400,
+          createdAt: now - 60,
+          revokedAt: undefined,
+          revokeReason: undefined,
+          ip: undefined,
+          deviceId: `device-${i}-${k}`,
+        });
+      }
       for (let k = 1; k < MEMBERSHIPS_PER_USER; k++) {
         store.addMember(
           'acme',
@@ -245,7 +266,7 @@ async function main(): Promise<void> {
     populate(store);
     store.close();
     console.log(
-      `store: ${USERS} users, ${GROUPS} groups, ${USERS * MEMBERSHIPS_PER_USER} memberships (built in ${Math.round(performance.now() - t0)} ms)`,
+      `store: ${USERS} users, ${GROUPS} groups, ${USERS * MEMBERSHIPS_PER_USER} memberships, ${USERS * SESSIONS_PER_USER} sessions (built in ${Math.round(performance.now() - t0)} ms)`,
     );
     console.log(`node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`);
 
@@ -254,12 +275,15 @@ async function main(): Promise<void> {
 
     await floor(join(dir, 'floor.sock'));
 
+    const callerToken = randomUUID();
     const server = spawn(process.execPath, [join(ROOT, 'dist/main.js'), 'sidecar'], {
       env: {
         ...process.env,
         IPSIE_STORE_PATH: storePath,
         IPSIE_GRPC_ADDRESS: '127.0.0.1:50551',
         IPSIE_GRPC_SOCKET: socket,
+        // With a TCP listener, every caller presents a token.
+        IPSIE_GRPC_CALLER_TOKEN_SHA256: createHash('sha256').update(callerToken).digest('hex'),
         IPSIE_TENANT_POLICY_DIR: join(ROOT, 'policies/examples'),
         IPSIE_LOG_LEVEL: 'warn',
       },
@@ -270,7 +294,9 @@ async function main(): Promise<void> {
       console.log('\ngRPC Check, server in its own process');
       for (const [name, target] of Object.entries(targets)) {
         for (const concurrency of [1, 64]) {
-          const clients = Array.from({ length: concurrency === 1 ? 1 : 4 }, () => createAuthorizationClient(target));
+          const clients = Array.from({ length: concurrency === 1 ? 1 : 4 }, () =>
+            createAuthorizationClient(target, { callerToken }),
+          );
           await Promise.all(clients.map(waitForReady));
           let i = 0;
           const once = (): Promise<void> => call(clients[i++ % clients.length]!, 'check', checkRequest());
@@ -280,7 +306,7 @@ async function main(): Promise<void> {
           for (const c of clients) c.close();
         }
       }
-      const client = createAuthorizationClient(targets.UDS);
+      const client = createAuthorizationClient(targets.UDS, { callerToken });
       await waitForReady(client);
       const batch = (): Promise<void> => call(client, 'batchCheck', batchRequest(50));
       await load(1, 200, batch);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { bearerToken, TokenDigests } from '../src/bearer_token.js';
+import { bearerToken, REMEMBERED_TOKENS, TokenDigests } from '../src/bearer_token.js';
 
 const sha256Hex = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
 
@@ -75,5 +75,22 @@ describe('TokenDigests', () => {
     const malformed = new TokenDigests([digest]);
     expect(malformed.accepts('t')).toBe(false);
     expect(malformed.accepts('')).toBe(false);
+  });
+});
+
+describe('TokenDigests remembering accepted tokens', () => {
+  it('remembers an accepted token once, never a refused one, and at most REMEMBERED_TOKENS', () => {
+    const tokens = Array.from({ length: REMEMBERED_TOKENS + 10 }, (_, i) => `token-${i}`);
+    const digests = new TokenDigests(tokens.map(sha256Hex));
+    expect(digests.accepts('token-0')).toBe(true);
+    expect(digests.accepts('token-0')).toBe(true);
+    expect(digests.remembered).toBe(1);
+    expect(digests.accepts('not-configured')).toBe(false);
+    expect(digests.accepts('not-configured')).toBe(false);
+    expect(digests.remembered).toBe(1);
+    for (const token of tokens) expect(digests.accepts(token)).toBe(true);
+    expect(digests.remembered).toBe(REMEMBERED_TOKENS);
+    // Forgotten ones are accepted again by their digest.
+    expect(digests.accepts('token-0')).toBe(true);
   });
 });

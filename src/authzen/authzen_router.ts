@@ -4,7 +4,7 @@ import type { CheckRequest, CheckResult, Decider } from '../check/index.js';
 import { httpFailureOf, logFailure, readRequestBody } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
 import { stepUpChallenge } from '../session/index.js';
-import type { DirectoryReader, SubjectRef } from '../store/index.js';
+import type { DirectoryReader, EntitlementReader, SubjectRef } from '../store/index.js';
 import { isTenantId } from '../tenant_id.js';
 import { AuthzenRequestError } from './errors.js';
 import {
@@ -14,16 +14,14 @@ import {
   parseResourceSearch,
   parseSubjectSearch,
 } from './authzen_request.js';
-import type { AuthzenEvaluation, AuthzenSubject } from './authzen_request.js';
+import type { AuthzenEvaluation } from './authzen_request.js';
 import { AuthzenPdpUnknownError, AuthzenUnauthorizedError } from './errors.js';
 import { TokenDigests, bearerToken } from '../bearer_token.js';
 
 export interface AuthzenRouterOptions {
   readonly decider: Pick<Decider, 'check'>;
-  readonly directory: Pick<
-    DirectoryReader,
-    'user' | 'userIdsByUserName' | 'userIdsByEmail' | 'usersPage' | 'groupsPage'
-  >;
+  readonly directory: Pick<DirectoryReader, 'userIdsByUserName' | 'userIdsByEmail' | 'usersPage' | 'groupsPage'> &
+    Pick<EntitlementReader, 'readSubject'>;
   /** tenant id -> the actions action search tries. */
   readonly actions: ReadonlyMap<string, readonly string[]>;
   /** tenant id -> SHA-256 (hex) of its PEPs' bearer tokens. */
@@ -147,7 +145,7 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
           ? (offset: number): { id: string }[] => directory.groupsPage(tenant, offset, 100)
           : undefined;
     if (list === undefined) return { results: [], page: { next_token: '' } };
-    const ref = subjectRef(tenant, evaluation.subject);
+    const ref = subjectRef(tenant, evaluation);
     if (ref === undefined) throw new AuthzenRequestError(`subject type "${evaluation.subject.type}" is not supported`);
     return await scan(page.token, page.limit, list, async (id) => {
       const answer = await decide(tenant, ref, { ...evaluation, resource: { type, id, properties: {} } });
@@ -158,7 +156,7 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
   // The policy cannot enumerate actions: the tenant's `authzen.actions` are the candidates.
   handle('search/action', async (tenant, body) => {
     const { evaluation } = parseActionSearch(body);
-    const ref = subjectRef(tenant, evaluation.subject);
+    const ref = subjectRef(tenant, evaluation);
     if (ref === undefined) throw new AuthzenRequestError(`subject type "${evaluation.subject.type}" is not supported`);
     const results: { name: string }[] = [];
     for (const name of options.actions.get(tenant) ?? []) {
@@ -200,7 +198,7 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
   }
 
   async function evaluate(tenant: string, evaluation: AuthzenEvaluation): Promise<EvaluationResponse> {
-    const ref = subjectRef(tenant, evaluation.subject);
+    const ref = subjectRef(tenant, evaluation);
     if (ref === undefined) {
       return {
         decision: false,
@@ -232,7 +230,6 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
     subject: SubjectRef,
     evaluation: Omit<AuthzenEvaluation, 'subject'>,
   ): Promise<CheckResult> {
-    const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
     const request: CheckRequest = {
       tenantId: tenant,
       subject,
@@ -243,9 +240,9 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
         properties: evaluation.resource.properties,
       },
       context: {
-        ip: text(evaluation.context['ip']),
-        userAgent: text(evaluation.context['user_agent']),
-        deviceId: text(evaluation.context['device_id']),
+        ip: textOf(evaluation.context['ip']),
+        userAgent: textOf(evaluation.context['user_agent']),
+        deviceId: deviceOf(evaluation),
         attributes: evaluation.context,
       },
       minSequence: 0,
@@ -253,11 +250,20 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
     return await decider.check(request);
   }
 
-  /** `user`: our user id, else a unique userName or e-mail; `session`: a session id. */
-  function subjectRef(tenant: string, subject: AuthzenSubject): SubjectRef | undefined {
+  /**
+   * `user`: our user id, else a unique userName or e-mail; `session`: a session id.
+   * A user id is looked up as the Check reads it (same device, so the same cached
+   * read): the Check that follows finds it in memory.
+   */
+  function subjectRef(
+    tenant: string,
+    evaluation: Pick<AuthzenEvaluation, 'subject' | 'context'>,
+  ): SubjectRef | undefined {
+    const { subject } = evaluation;
     if (subject.type === 'session') return { kind: 'session', sessionId: subject.id };
     if (subject.type !== 'user') return undefined;
-    if (directory.user(tenant, subject.id) !== undefined) return { kind: 'user', userId: subject.id };
+    const byId: SubjectRef = { kind: 'user', userId: subject.id };
+    if (directory.readSubject(tenant, byId, deviceOf(evaluation)).slice !== undefined) return byId;
     const byName = directory.userIdsByUserName(tenant, subject.id);
     const byEmail = byName.length === 0 ? directory.userIdsByEmail(tenant, subject.id) : byName;
     const only = byEmail.length === 1 ? byEmail[0] : undefined;
@@ -265,6 +271,13 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
   }
 
   return router.routes() as unknown as Middleware;
+}
+
+const textOf = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+/** The device a request names in its context (`device_id`), whose posture the Check reads. */
+function deviceOf(evaluation: Pick<AuthzenEvaluation, 'context'>): string | undefined {
+  return textOf(evaluation.context['device_id']);
 }
 
 /** AuthZEN errors: the status of the error's kind, and the body is the error string. */

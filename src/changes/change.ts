@@ -160,6 +160,15 @@ export const CHANGE_DATA = {
   'sid.revoke': sidRevocationData.describe(
     'the IdP ended one of its sessions: every stored session and token carrying the sid is revoked; kept until expires_at',
   ),
+  'sessions.purge': z
+    .object({
+      expired_before: seconds().describe(
+        'every session of the tenant whose expires_at is before this goes, revoked or not; later purges never lower it',
+      ),
+    })
+    .describe(
+      "the gateway's periodic purge of ended sessions: applied by every sidecar alike, so replay and digests agree",
+    ),
   'posture.set': z.object({ kind: postureKind, subject_id: id(), state: object() }),
   'posture.clear': z.object({ kind: postureKind, subject_id: id() }),
 } as const satisfies Record<string, z.ZodObject>;

@@ -47,6 +47,9 @@ export function subjectOf(change: Change): string {
     case 'sid.revoke':
       // Any IdP is the empty issuer, whose token is `~`.
       return `${base}.sid.${token(change.data.issuer ?? '')}.${token(change.data.sid)}`;
+    case 'sessions.purge':
+      // One per tenant: the latest purge (the highest cutoff) is the one kept.
+      return `${base}.sessions_purge`;
     case 'posture.set':
     case 'posture.clear':
       return `${base}.posture.${change.data.kind}.${token(change.data.subject_id)}`;

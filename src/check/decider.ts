@@ -131,7 +131,7 @@ export class Decider {
    * must be resolved first (`check` does).
    */
   async decide(request: CheckRequest, resolved?: Resolved): Promise<CheckResult> {
-    if (request.minSequence > this.#reader.appliedSequence()) throw this.#sequenceNotReached(request.minSequence);
+    if (this.#notReached(request.minSequence)) throw this.#sequenceNotReached(request.minSequence);
     const prepared = this.#prepare(request.tenantId, resolved ?? resolvedFrom(request.subject), request.context);
     const decision = await this.#decide(prepared, request.action, request.resource, request.context);
     this.#reportPresented(prepared, request.context);
@@ -142,7 +142,7 @@ export class Decider {
   async batchCheck(request: BatchCheckRequest, waitMs?: number): Promise<BatchCheckResult> {
     const started = performance.now();
     await this.#awaitSequence(request.minSequence, waitMs);
-    if (request.minSequence > this.#reader.appliedSequence()) throw this.#sequenceNotReached(request.minSequence);
+    if (this.#notReached(request.minSequence)) throw this.#sequenceNotReached(request.minSequence);
     const resolved = await this.#resolve(request.tenantId, request.subject);
     const prepared = this.#prepare(request.tenantId, resolved, request.context);
     const { items } = request;
@@ -166,10 +166,15 @@ export class Decider {
    * the store has applied `minSequence`.
    */
   async #awaitSequence(minSequence: number, waitMs: number | undefined): Promise<void> {
-    if (minSequence <= 0 || this.#reader.appliedSequence() >= minSequence) return;
+    if (!this.#notReached(minSequence)) return;
     const timeout = Math.min(waitMs ?? this.#maxSequenceWaitMs, this.#maxSequenceWaitMs);
     const reached = (await this.#freshness?.waitForSequence(minSequence, timeout)) ?? false;
     if (!reached) throw this.#sequenceNotReached(minSequence);
+  }
+
+  /** Whether the store has yet to apply `minSequence`; without one (0) the store is not asked. */
+  #notReached(minSequence: number): boolean {
+    return minSequence > 0 && minSequence > this.#reader.appliedSequence();
   }
 
   #sequenceNotReached(minSequence: number): SequenceNotReachedError {

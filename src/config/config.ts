@@ -108,6 +108,10 @@ export interface GatewayConfig {
   readonly scimMaxBodyBytes: number;
   /** JetStream replicas of the state stream the gateway creates. @defaultValue 1 */
   readonly streamReplicas: number;
+  /** How often the gateway publishes each tenant's `sessions.purge`, in ms; 0: never. @defaultValue 3600000 */
+  readonly sessionPurgeIntervalMs: number;
+  /** A session is purged once it has been expired this long, in s. @defaultValue 86400 */
+  readonly sessionPurgeGraceS: number;
 }
 
 export interface SignalsConfig {
@@ -217,6 +221,8 @@ export function parseConfig(
       tls: httpTls(settings, 'IPSIE_GATEWAY_TLS_CERT_FILE', 'IPSIE_GATEWAY_TLS_KEY_FILE'),
       scimMaxBodyBytes: settings.IPSIE_SCIM_MAX_BODY_BYTES,
       streamReplicas: settings.IPSIE_STREAM_REPLICAS,
+      sessionPurgeIntervalMs: settings.IPSIE_SESSION_PURGE_INTERVAL_MS,
+      sessionPurgeGraceS: settings.IPSIE_SESSION_PURGE_GRACE_S,
     },
     tokens: {
       jwksCooldownMs: settings.IPSIE_JWKS_COOLDOWN_MS,

@@ -439,6 +439,19 @@ export const PROCESS_SETTINGS = {
     description:
       'how often the HTTPS listeners re-read their certificate files (a renewed certificate is served without restart; one that does not load is logged and the current one kept), in ms',
   }),
+  IPSIE_SESSION_PURGE_INTERVAL_MS: setting({
+    type: nonNegativeInteger,
+    default: 3_600_000,
+    roles: GATEWAY,
+    description:
+      "how often each tenant's `sessions.purge` (ended sessions dropped alike on every store) is published, in ms; `0`: never",
+  }),
+  IPSIE_SESSION_PURGE_GRACE_S: setting({
+    type: nonNegativeInteger,
+    default: 86_400,
+    roles: GATEWAY,
+    description: 'a session is purged once it has been expired this long, in s',
+  }),
   IPSIE_SCIM_MAX_BODY_BYTES: setting({
     type: positiveInteger,
     default: 1024 * 1024,

@@ -98,6 +98,9 @@ export function applyChange(store: EntitlementWriter, change: Change, sequence: 
         reason: change.data.reason,
       });
       return [];
+    case 'sessions.purge':
+      store.purgeSessions(tenantId, change.data.expired_before);
+      return [];
     case 'posture.set':
       store.setPosture({
         tenantId,

@@ -52,6 +52,7 @@ import { ChangePublisher, ChangeReader, connectNats, ensureStateStream, KvRegist
 import { TokenVerifier } from '../tokens/index.js';
 import { streamHealth } from './stream_health.js';
 import { openRoleStore } from './role_store.js';
+import { SessionPurger } from './session_purger.js';
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -148,6 +149,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await publishTenants();
 
     const replica = ingestor;
+    const purger = new SessionPurger({
+      tenants: config.tenants.map((t) => t.id),
+      changes: publisher,
+      directory: store,
+      intervalMs: config.gateway.sessionPurgeIntervalMs,
+      graceS: config.gateway.sessionPurgeGraceS,
+      logger,
+    });
+    purger.start();
     // Asked through the replica: a stream recreated since it was verified makes it rebuild before reads are answered.
     const streamPosition = async (): Promise<number> => await replica.streamPosition();
     const service = new ScimService({
@@ -446,6 +456,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             await p.stop();
           }),
         );
+        await purger.stop();
         await transmitter?.stop();
         await managed?.stop();
         keys?.stop();

@@ -81,12 +81,24 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   readonly #stmt: Statements;
   readonly #subjectBy: Readonly<Record<SubjectRef['kind'], Statement>>;
   readonly #cache: SubjectCache;
+  /**
+   * The applied sequence as last committed: kept here so that a Check asks
+   * SQLite for nothing but its subject. Set by the writer's commits on this
+   * connection, read again when another connection committed.
+   */
+  #applied: number;
+  /** Set by the transaction in progress; {@link #applied} once it commits. */
+  #appliedPending: number | undefined;
+  /** `PRAGMA data_version` when {@link #applied} and the cache were last known valid: it moves when another connection commits. */
+  #dataVersion: number;
 
   private constructor(db: SqliteDatabase, options: EntitlementStoreOptions) {
     this.#db = db;
     this.#cache = new SubjectCache(subjectCacheSizeOf(options.subjectCacheSize));
     if (options.directoryIndexes === true) db.exec(DIRECTORY_INDEXES);
     this.#stmt = prepareStatements(db);
+    this.#dataVersion = this.#stmt.dataVersion.get() as number;
+    this.#applied = this.#stmt.appliedSequence.get() as number;
     this.#subjectBy = {
       user: db.prepare(SUBJECT_QUERIES.user).expand(true),
       session: db.prepare(SUBJECT_QUERIES.session).expand(true),
@@ -165,7 +177,18 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   transaction<T>(fn: () => T): T {
     // Nothing to undo in the cache on a rollback: reads inside a transaction
     // are not cached, and each write dropped the reads it touched already.
-    return this.#db.transaction(fn)();
+    const outermost = !this.#db.inTransaction;
+    const pendingBefore = this.#appliedPending;
+    try {
+      const result = this.#db.transaction(fn)();
+      if (outermost && this.#appliedPending !== undefined) this.#applied = this.#appliedPending;
+      return result;
+    } catch (error) {
+      this.#appliedPending = pendingBefore;
+      throw error;
+    } finally {
+      if (outermost) this.#appliedPending = undefined;
+    }
   }
 
   /** How the subject read cache fares: reads answered from memory, from the database, and reads held. */
@@ -193,10 +216,10 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
 
   readSubject(tenantId: string, ref: SubjectRef, deviceId?: string): SubjectRead {
     if (!this.#cache.enabled || this.#db.inTransaction) return this.#readSubjectFromDb(tenantId, ref, deviceId);
-    this.#cache.syncTo(this.#stmt.dataVersion.get() as number);
+    this.#syncWithOtherConnections();
     const cached = this.#cache.get(tenantId, ref, deviceId);
     // Still what the store holds: no write since touched it.
-    if (cached !== null) return { sequence: this.appliedSequence(), slice: cached };
+    if (cached !== null) return { sequence: this.#applied, slice: cached };
     const read = this.#readSubjectFromDb(tenantId, ref, deviceId);
     this.#cache.set(tenantId, ref, deviceId, read.slice);
     return read;
@@ -214,7 +237,18 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   }
 
   appliedSequence(): number {
-    return this.#stmt.appliedSequence.get() as number;
+    if (this.#db.inTransaction) return this.#appliedPending ?? this.#applied;
+    this.#syncWithOtherConnections();
+    return this.#applied;
+  }
+
+  /** Forgets what another connection's commit may have changed: the cached reads and the applied sequence. */
+  #syncWithOtherConnections(): void {
+    const dataVersion = this.#stmt.dataVersion.get() as number;
+    if (dataVersion === this.#dataVersion) return;
+    this.#dataVersion = dataVersion;
+    this.#cache.clear();
+    this.#applied = this.#stmt.appliedSequence.get() as number;
   }
 
   /** Whether a token was revoked (and has not expired since). */
@@ -319,6 +353,10 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   posture(tenantId: string, kind: PostureKind, subjectId: string): Record<string, unknown> | undefined {
     const state = this.#stmt.postureState.get(tenantId, kind, subjectId) as string | undefined;
     return state === undefined ? undefined : (JSON.parse(state) as Record<string, unknown>);
+  }
+
+  sessionsPurgedBefore(tenantId: string): number | undefined {
+    return this.#stmt.sessionsPurgedBefore.get(tenantId) as number | undefined;
   }
 
   bindingsOfUser(tenantId: string, userId: string): IdentityBinding[] {
@@ -472,9 +510,17 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     this.#run([postureTag(tenantId, kind, subjectId)], this.#stmt.clearPosture, tenantId, kind, subjectId);
   }
 
+  purgeSessions(tenantId: string, expiredBefore: number): void {
+    // Many sessions at once, none named: the tenant's cached reads go.
+    this.#run([cacheTag.tenant(tenantId)], this.#stmt.purgeSessions, tenantId, expiredBefore);
+    this.#run([], this.#stmt.setSessionPurge, tenantId, expiredBefore);
+  }
+
   setAppliedSequence(sequence: number): void {
     // A read's sequence is not cached with its slice.
     this.#run([], this.#stmt.setAppliedSequence, sequence);
+    if (this.#db.inTransaction) this.#appliedPending = sequence;
+    else this.#applied = sequence;
   }
 
   streamOrigin(): StreamOrigin | undefined {
@@ -486,7 +532,7 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     const tables = (this.#stmt.tableNames.all() as string[]).filter((t) => !BOOKKEEPING_TABLES.includes(t));
     this.transaction(() => {
       for (const table of tables) this.#db.exec(`DELETE FROM "${table}"`);
-      this.#run([], this.#stmt.setAppliedSequence, 0);
+      this.setAppliedSequence(0);
       this.#run([], this.#stmt.setStreamOrigin, origin.stream, origin.created);
     });
     this.#cache.clear();

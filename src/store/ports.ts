@@ -80,6 +80,11 @@ export interface EntitlementWriter {
   forgetRevokedSid(tenantId: string, issuer: string | undefined, sid: string): void;
   setPosture(posture: PostureRecord): void;
   clearPosture(tenantId: string, kind: PostureKind, subjectId: string): void;
+  /**
+   * Deletes every session of the tenant whose `expiresAt` is before `expiredBefore` (revoked or not) and
+   * records the cutoff. A session that has not expired by then is never touched.
+   */
+  purgeSessions(tenantId: string, expiredBefore: number): void;
   setAppliedSequence(sequence: number): void;
   /** The stream the store materializes; `undefined` before the first one is recorded. */
   streamOrigin(): StreamOrigin | undefined;
@@ -130,6 +135,8 @@ export interface DirectoryReader {
   session(tenantId: string, id: string): SessionRecord | undefined;
   /** Sessions started from the IdP session `sid`. */
   sessionsByIdpSessionId(tenantId: string, idpSessionId: string): SessionRecord[];
+  /** The cutoff of the tenant's last session purge (Unix s); `undefined` before the first. */
+  sessionsPurgedBefore(tenantId: string): number | undefined;
   /** One posture record's state. */
   posture(tenantId: string, kind: PostureKind, subjectId: string): Record<string, unknown> | undefined;
 }

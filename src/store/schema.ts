@@ -150,6 +150,15 @@ export const MIGRATIONS: readonly string[] = [
     created TEXT NOT NULL
   ) STRICT;
   `,
+  `
+  -- Ended sessions are purged by a change on the stream (sessions.purge), never
+  -- by a local clock: the index finds them, the table keeps the tenant's cutoff.
+  CREATE INDEX sessions_by_expiry ON sessions (tenant_id, expires_at);
+  CREATE TABLE session_purges (
+    tenant_id      TEXT PRIMARY KEY,
+    expired_before INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];
 
 /** Tables that describe the store rather than hold state from the stream: a reset keeps them. */
@@ -183,6 +192,7 @@ export const TENANT_TABLES: readonly {
   { table: 'revoked_tokens', tenantColumn: 'tenant_id', orderBy: 'jti' },
   { table: 'revoked_sids', tenantColumn: 'tenant_id', orderBy: 'sid, issuer' },
   { table: 'posture', tenantColumn: 'tenant_id', orderBy: 'kind, subject_id' },
+  { table: 'session_purges', tenantColumn: 'tenant_id', orderBy: 'tenant_id' },
 ];
 
 /** The file's schema is not one this build can read or migrate. */

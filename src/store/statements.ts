@@ -111,6 +111,10 @@ export const SQL = {
   setPosture: `INSERT INTO posture (tenant_id, kind, subject_id, state, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (tenant_id, kind, subject_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
   clearPosture: 'DELETE FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
+  purgeSessions: 'DELETE FROM sessions WHERE tenant_id = ? AND expires_at < ?',
+  setSessionPurge: `INSERT INTO session_purges (tenant_id, expired_before) VALUES (?, ?)
+       ON CONFLICT (tenant_id) DO UPDATE SET expired_before = excluded.expired_before`,
+  sessionsPurgedBefore: 'SELECT expired_before FROM session_purges WHERE tenant_id = ?',
 } as const;
 
 /** Statements that return their first column's value rather than a row. */
@@ -130,6 +134,7 @@ const PLUCKED: ReadonlySet<keyof typeof SQL> = new Set<keyof typeof SQL>([
   'userIdsByEmail',
   'userIdsByPhoneNumber',
   'postureState',
+  'sessionsPurgedBefore',
 ]);
 
 export type Statements = { readonly [K in keyof typeof SQL]: Statement };

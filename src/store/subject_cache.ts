@@ -71,16 +71,14 @@ interface Entry {
 
 /**
  * Subject slices kept in memory, least recently used evicted first. A local
- * write drops the reads that carry a tag it touched ({@link cacheTag}); a
- * commit by another connection (`PRAGMA data_version` moved) drops them all.
+ * write drops the reads that carry a tag it touched ({@link cacheTag}); the
+ * store clears it when another connection committed.
  */
 export class SubjectCache {
   /** Entries by key, in least-recently-used order (a Map keeps insertion order). */
   readonly #entries = new Map<string, Entry>();
   readonly #keysByTag = new Map<string, Set<string>>();
   readonly #size: number;
-  /** `PRAGMA data_version` when the cache was last known valid: it moves when another connection commits. */
-  #dataVersion = 0;
   #hits = 0;
   #misses = 0;
 
@@ -95,18 +93,6 @@ export class SubjectCache {
   /** Reads answered from memory and from the database since open. */
   get stats(): { readonly hits: number; readonly misses: number; readonly size: number } {
     return { hits: this.#hits, misses: this.#misses, size: this.#entries.size };
-  }
-
-  /**
-   * Empties the cache when `dataVersion` moved since the last call.
-   *
-   * @returns whether it moved.
-   */
-  syncTo(dataVersion: number): boolean {
-    if (dataVersion === this.#dataVersion) return false;
-    this.clear();
-    this.#dataVersion = dataVersion;
-    return true;
   }
 
   /** The cached slice of `ref`: `null` when none is cached (`undefined` is a cached "not found"). */

@@ -31,7 +31,8 @@ interface SubjectAggregates {
  * One row of a subject query, read in better-sqlite3's `expand` mode: the
  * user's and the session's columns by table, so the entity converters of
  * rows.ts read them. SQLite files a scalar subquery's column under the table
- * it reads (`$` for expressions), so the aggregates are spread over the rest.
+ * it reads (`$` for expressions), so the aggregates are spread over the rest;
+ * an aggregate must therefore not be a bare column of `users` or `sessions`.
  */
 export type SubjectRow = {
   readonly users: UserRow;

@@ -22,6 +22,7 @@ const EVERY_KIND = {
   'session.revoke': true,
   'token.revoke': true,
   'sid.revoke': true,
+  'sessions.purge': true,
   'posture.set': true,
   'posture.clear': true,
 } as const satisfies Record<ChangeKind, true>;

@@ -42,6 +42,7 @@ const EXAMPLES: Change[] = [
     expires_at: 1_800_043_260,
     reason: 'back-channel logout',
   }),
+  change('acme', 'sessions.purge', { expired_before: 1_799_913_600 }),
   change('acme', 'posture.set', { kind: 'device', subject_id: 'laptop-1', state: { compliant: false } }),
   change('acme', 'posture.clear', { kind: 'risk', subject_id: 'u1' }),
 ];

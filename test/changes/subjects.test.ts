@@ -54,6 +54,7 @@ function ofEveryKind(id: string): Record<ChangeKind, Change> {
     'session.revoke': change('acme', 'session.revoke', { ...session('acme', id, 'u1').data, revoked_at: 1 }),
     'token.revoke': change('acme', 'token.revoke', { jti: id, user_id: null, revoked_at: 1, expires_at: null }),
     'sid.revoke': change('acme', 'sid.revoke', { issuer: id, sid: id, revoked_at: 1, expires_at: 2, reason: 'r' }),
+    'sessions.purge': change('acme', 'sessions.purge', { expired_before: 1 }),
     'posture.set': change('acme', 'posture.set', { kind: 'device', subject_id: id, state: {} }),
     'posture.clear': change('acme', 'posture.clear', { kind: 'device', subject_id: id }),
   };

@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ACME, GLOBEX, provisionExampleTenants } from '../../demo/example_directory.js';
 import { structFromJson } from '../../src/check/index.js';
 import type { CheckRequestMessage } from '../../src/check/index.js';
@@ -192,6 +192,26 @@ describe('Check over gRPC with real OPA-compiled Wasm', () => {
     expect(new Set(response.results.map((r) => r.decision_id)).size).toBe(3);
     expect(response.policy_version).toBe(t.sidecar.policies.get('acme').version);
     expect(response.sequence).toBe('0');
+  });
+});
+
+describe('the store on the Check path', () => {
+  it('a Check or BatchCheck without min_sequence never asks the store for its applied sequence', async () => {
+    const applied = vi.spyOn(t.sidecar.store, 'appliedSequence');
+    try {
+      const request = readDocument('acme', bob.id);
+      const { subject, action, resource } = request;
+      await t.tcp.check(request); // fills the subject cache
+      await t.tcp.check(request);
+      await t.tcp.batchCheck({
+        tenant: 'acme',
+        subject: subject ?? null,
+        items: [{ action: action ?? null, resource: resource ?? null }],
+      });
+      expect(applied).not.toHaveBeenCalled();
+    } finally {
+      applied.mockRestore();
+    }
   });
 });
 

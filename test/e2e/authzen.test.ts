@@ -4,7 +4,7 @@
  * same decisions as gRPC Check.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { change, user } from '../harness/changes.js';
 import { sha256 } from '../harness/gateway.js';
 import { NatsServer } from '../harness/nats_server.js';
@@ -212,6 +212,31 @@ describe('AuthZEN Access Evaluation (spec examples)', () => {
       expect((viaAuthzen.body as { decision: boolean }).decision, `${name} ${action} ${owner}`).toBe(
         viaGrpc.decision === 'DECISION_ALLOW',
       );
+    }
+  });
+});
+
+describe('AuthZEN reads of the store', () => {
+  it('an evaluation by user id reads the user from the store once: the Check finds it in memory', async () => {
+    const store = t.sidecar.store;
+    const wholeUser = vi.spyOn(store, 'user');
+    try {
+      // Another device each time: nothing of it is cached yet.
+      const context = { device_id: `laptop-${randomUUID()}` };
+      const before = store.subjectCacheStats();
+      const r = await post('evaluation', {
+        subject: { type: 'user', id: 'id-bob' },
+        action: { name: 'can_read_todos' },
+        resource: { type: 'todo', id: 't1' },
+        context,
+      });
+      expect(r.status).toBe(200);
+      const after = store.subjectCacheStats();
+      expect(wholeUser).not.toHaveBeenCalled();
+      expect(after.misses - before.misses).toBe(1);
+      expect(after.hits - before.hits).toBe(1);
+    } finally {
+      wholeUser.mockRestore();
     }
   });
 });

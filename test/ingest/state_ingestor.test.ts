@@ -143,6 +143,37 @@ describe('StateIngestor on a real nats-server -js', () => {
     expect(late.store.digest('acme')).not.toBe(late.store.digest('globex'));
   });
 
+  it('a session purge on the stream: live and late stores purge alike to one digest, and no live session goes', async () => {
+    const live = sidecar('live');
+    const now = Math.floor(Date.now() / 1000);
+    const sessionIds = (store: EntitlementStore): string[] => store.sessionsOfUser('acme', 'u1').map((s) => s.id);
+    const last = await producer.publishAll([
+      ...directory('acme', 2, 1),
+      session('acme', 'ended-long-ago', 'u1', { expires_at: now - 7200 }),
+      session('acme', 'revoked-and-ended', 'u1', {
+        expires_at: now - 5000,
+        revoked_at: now - 6000,
+        revoke_reason: 'r',
+      }),
+      session('acme', 'ended-lately', 'u1', { expires_at: now - 1000 }),
+      session('acme', 'live', 'u1', { expires_at: now + 3600 }),
+      session('acme', 'ends-at-cutoff', 'u1', { expires_at: now - 3000 }),
+      change('acme', 'sessions.purge', { expired_before: now - 4000 }),
+      // Written again after the first purge, still before the second's cutoff: the second purge takes it.
+      session('acme', 'ended-long-ago', 'u1', { expires_at: now - 7200, revoked_at: now - 7000, revoke_reason: 'r' }),
+      session('acme', 'ended-lately', 'u1', { expires_at: now - 1000, revoked_at: now - 1100, revoke_reason: 'r' }),
+      change('acme', 'sessions.purge', { expired_before: now - 3000 }),
+    ]);
+    expect(await live.ingestor.waitForSequence(last, 10_000)).toBe(true);
+    expect(sessionIds(live.store)).toEqual(['ended-lately', 'ends-at-cutoff', 'live']);
+    expect(live.store.sessionsPurgedBefore('acme')).toBe(now - 3000);
+    const late = sidecar('late');
+    expect(await late.ingestor.waitForSequence(last, 10_000)).toBe(true);
+    expect(sessionIds(late.store)).toEqual(sessionIds(live.store));
+    expect(late.store.digest('acme')).toBe(live.store.digest('acme'));
+    expect(live.store.readSubject('acme', { kind: 'session', sessionId: 'live' }).slice?.session?.id).toBe('live');
+  });
+
   it('a sid revocation expires from the stream at its TTL: every store forgets it, a late one never sees it', async () => {
     const live = sidecar('live');
     const base = await producer.publishAll(directory('acme', 2, 1));

@@ -2,40 +2,15 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EntitlementStore } from '../../src/store/index.js';
-import type { SessionRecord, UserRecord } from '../../src/store/index.js';
+import { sessionRecord, userRecord } from '../harness/records.js';
 import { makeTempDir } from '../harness/temp_dir.js';
 
 let dir: ReturnType<typeof makeTempDir>;
 let path: string;
 let store: EntitlementStore;
 
-const user = (tenantId: string, id: string, extra: Partial<UserRecord> = {}): UserRecord => ({
-  tenantId,
-  id,
-  userName: `${id}@example.com`,
-  externalId: undefined,
-  active: true,
-  attributes: {},
-  roles: [],
-  ...extra,
-});
-
-const session = (tenantId: string, id: string, userId: string, extra: Partial<SessionRecord> = {}): SessionRecord => ({
-  tenantId,
-  id,
-  userId,
-  issuer: 'https://idp.example',
-  acr: 'phr',
-  amr: ['hwk'],
-  authTime: 100,
-  expiresAt: 200,
-  createdAt: 100,
-  revokedAt: undefined,
-  revokeReason: undefined,
-  ip: undefined,
-  deviceId: undefined,
-  ...extra,
-});
+const user = userRecord;
+const session = sessionRecord;
 
 beforeEach(() => {
   dir = makeTempDir();
@@ -53,7 +28,7 @@ describe('EntitlementStore', () => {
   it('opens SQLite in WAL mode with the current schema version', () => {
     const db = new Database(path, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('user_version', { simple: true })).toBe(3);
+    expect(db.pragma('user_version', { simple: true })).toBe(4);
     db.close();
   });
 
@@ -319,6 +294,27 @@ describe('EntitlementStore', () => {
     expect(store.appliedSequence()).toBe(0);
   });
 
+  it('the applied sequence is the committed one: a rolled-back inner transaction does not count', () => {
+    store.transaction(() => {
+      store.setAppliedSequence(4);
+      expect(() =>
+        store.transaction(() => {
+          store.setAppliedSequence(5);
+          throw new Error('inner');
+        }),
+      ).toThrow('inner');
+      expect(store.appliedSequence()).toBe(4);
+    });
+    expect(store.appliedSequence()).toBe(4);
+    const other = EntitlementStore.open(path);
+    try {
+      other.setAppliedSequence(6);
+    } finally {
+      other.close();
+    }
+    expect(store.appliedSequence()).toBe(6);
+  });
+
   it('reports the applied sequence with the slice, also for an unknown subject', () => {
     store.upsertUser(user('a', 'u1'));
     store.setAppliedSequence(7);
@@ -507,6 +503,8 @@ describe('EntitlementStore', () => {
       store.close();
       const legacy = new Database(path);
       legacy.exec('DROP TABLE stream_origin');
+      legacy.exec('DROP TABLE session_purges');
+      legacy.exec('DROP INDEX sessions_by_expiry');
       legacy.pragma('user_version = 2');
       legacy.close();
       store = EntitlementStore.open(path);
@@ -526,15 +524,19 @@ describe('EntitlementStore', () => {
 
   it('migrates a store of schema 1 in place, keeping what it holds', () => {
     store.close();
-    // Schema 1 is schema 3 without the sid revocations and the stream origin.
+    // Schema 1 is schema 4 without the sid revocations, the stream origin and the session purges.
     const db = new Database(path);
     db.exec('DROP TABLE revoked_sids');
     db.exec('DROP TABLE stream_origin');
+    db.exec('DROP TABLE session_purges');
+    db.exec('DROP INDEX sessions_by_expiry');
     db.pragma('user_version = 1');
     db.close();
     store = EntitlementStore.open(path);
     expect(store.hasTenant('a')).toBe(true);
     store.revokeSid({ tenantId: 'a', issuer: undefined, sid: 's', revokedAt: 1, expiresAt: 2, reason: 'r' });
+    store.purgeSessions('a', 1);
+    expect(store.sessionsPurgedBefore('a')).toBe(1);
   });
 
   it('refuses a store written by a newer schema', () => {

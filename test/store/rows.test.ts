@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EntitlementStore } from '../../src/store/index.js';
 import type { GroupRecord, SessionRecord, UserRecord } from '../../src/store/index.js';
+import { sessionRecord } from '../harness/records.js';
 import {
   groupFromRow,
   groupRowOf,
@@ -33,23 +34,12 @@ const GROUP: GroupRecord = {
   version: VERSION,
 };
 
-const SESSION: SessionRecord = {
-  tenantId: 'a',
-  id: 's1',
-  userId: 'u1',
-  issuer: 'https://idp.example',
-  acr: 'phr',
-  amr: ['hwk'],
-  authTime: 100,
-  expiresAt: 200,
-  createdAt: 100,
-  revokedAt: undefined,
-  revokeReason: undefined,
+const SESSION: SessionRecord = sessionRecord('a', 's1', 'u1', {
   ip: '2001:db8::1',
   deviceId: 'laptop-1',
   idpSessionId: 'sid-1',
   extra: { source: 'sdk' },
-};
+});
 
 describe('store rows', () => {
   it('round-trips each entity through its one row converter pair', () => {

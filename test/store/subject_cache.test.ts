@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EntitlementStore } from '../../src/store/index.js';
 import type { SessionRecord, SubjectRef, UserRecord } from '../../src/store/index.js';
+import { sessionRecord, userRecord } from '../harness/records.js';
 import { makeTempDir } from '../harness/temp_dir.js';
 
 let dir: ReturnType<typeof makeTempDir>;
@@ -10,34 +11,11 @@ let store: EntitlementStore;
 /** The truth: the same file read without a cache. */
 let truth: EntitlementStore;
 
-const user = (id: string, extra: Partial<UserRecord> = {}): UserRecord => ({
-  tenantId: 'a',
-  id,
-  userName: `${id}@example.com`,
-  externalId: undefined,
-  active: true,
-  attributes: {},
-  roles: [],
-  ...extra,
-});
+const user = (id: string, extra: Partial<UserRecord> = {}): UserRecord => userRecord('a', id, extra);
 
-const session = (id: string, userId: string, extra: Partial<SessionRecord> = {}): SessionRecord => ({
-  tenantId: 'a',
-  id,
-  userId,
-  issuer: 'https://idp.example',
-  acr: 'phr',
-  amr: ['hwk'],
-  authTime: 100,
-  expiresAt: 200,
-  createdAt: 100,
-  revokedAt: undefined,
-  revokeReason: undefined,
-  ip: undefined,
-  deviceId: `${id}-device`,
-  idpSessionId: `${id}-sid`,
-  ...extra,
-});
+/** A session with its own device and IdP session id. */
+const session = (id: string, userId: string, extra: Partial<SessionRecord> = {}): SessionRecord =>
+  sessionRecord('a', id, userId, { deviceId: `${id}-device`, idpSessionId: `${id}-sid`, ...extra });
 
 const ISSUER = 'https://idp.example';
 

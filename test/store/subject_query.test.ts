@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { SubjectRef } from '../../src/store/index.js';
 import { DIRECTORY_INDEXES, MIGRATIONS } from '../../src/store/schema.js';
+import { SQL } from '../../src/store/statements.js';
 import { SUBJECT_QUERIES, subjectParams } from '../../src/store/subject_query.js';
 
 const REFS: readonly (readonly [string, SubjectRef])[] = [
@@ -37,4 +38,16 @@ describe('subject query', () => {
       });
     }
   }
+});
+
+describe('session purge', () => {
+  it('finds the ended sessions of a tenant through the expiry index, never a scan', () => {
+    const db = new Database(':memory:');
+    for (const migration of MIGRATIONS) db.exec(migration);
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${SQL.purgeSessions}`).all('a', 100) as { detail: string }[]).map(
+      (row) => row.detail,
+    );
+    db.close();
+    expect(plan).toEqual([expect.stringMatching(/^SEARCH sessions USING (COVERING )?INDEX sessions_by_expiry/)]);
+  });
 });
