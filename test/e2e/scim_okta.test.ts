@@ -239,8 +239,13 @@ describe('authentication', () => {
   });
 
   it('keeps tenants apart: an id of one tenant is unknown in another', async () => {
-    const globexUsers = await okta.get('/Users?count=1');
-    const id = (globexUsers.body?.['Resources'] as { id: string }[])[0]!.id;
+    const created = await okta.post('/Users', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      userName: 'apart@globex.example',
+      active: true,
+    });
+    expect(created.status).toBe(201);
+    const id = created.body?.['id'] as string;
     const r = await new ScimClient(gateway.origin, 'acme', ACME_TOKEN).get(`/Users/${id}`);
     expect(r.status).toBe(404);
     expect(r.body).toMatchObject({ schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '404' });
