@@ -14,6 +14,7 @@ import type { TestSidecar } from '../harness/sidecar.js';
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 const TOKEN = 'entra-secret-for-acme';
 
 let nats: NatsServer;
@@ -59,12 +60,43 @@ function entraUser(userName: string, externalId: string): Record<string, unknown
   };
 }
 
-describe('Microsoft Entra ID provisioning cycle', () => {
-  let aliceId: string;
-  let groupId: string;
+interface GivenUser {
+  readonly id: string;
+  readonly userName: string;
+  /** The stream sequence of the last write that made this user, for the next Check's min_sequence. */
+  readonly sequence: number;
+}
 
+/** Creates a user the way Entra does; each test names its own, since userNames are unique per tenant. */
+async function givenUser(name: string): Promise<GivenUser> {
+  const r = await scim.post('/Users', entraUser(`${name}@acme.example`, `${name}-object-id`));
+  expect(r.status).toBe(201);
+  return { id: r.body?.['id'] as string, userName: `${name}@acme.example`, sequence: sequenceOf(r) };
+}
+
+/** The tenant's one "Engineering" group (the acme policy's developer role), created on first use: displayNames are unique per tenant. */
+async function givenEngineering(): Promise<string> {
+  const found = await scim.get(`/Groups?filter=${encodeURIComponent('displayName eq "Engineering"')}`);
+  const existing = (found.body?.['Resources'] as { id: string }[] | undefined)?.[0];
+  if (existing !== undefined) return existing.id;
+  const created = await scim.post('/Groups', { schemas: [GROUP], displayName: 'Engineering', members: [] });
+  expect(created.status).toBe(201);
+  return created.body?.['id'] as string;
+}
+
+/** A user who holds the developer role through Engineering, and whom the sidecar knows as such. */
+async function givenDeveloper(name: string): Promise<GivenUser & { readonly groupId: string }> {
+  const user = await givenUser(name);
+  const groupId = await givenEngineering();
+  const r = await scim.patch(`/Groups/${groupId}`, [{ op: 'add', path: 'members', value: [{ value: user.id }] }]);
+  expect(r.status).toBe(204);
+  expect((await sidecar.tcp.check(writeRepository(user.id, sequenceOf(r)))).decision).toBe('DECISION_ALLOW');
+  return { ...user, groupId, sequence: sequenceOf(r) };
+}
+
+describe('Microsoft Entra ID provisioning cycle', () => {
   it('looks the user up by userName first, and finds nothing (200, empty ListResponse)', async () => {
-    const r = await scim.get(`/Users?filter=${encodeURIComponent('userName eq "alice@acme.example"')}`);
+    const r = await scim.get(`/Users?filter=${encodeURIComponent('userName eq "not-yet@acme.example"')}`);
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toMatch(/^application\/scim\+json/);
     expect(r.body).toMatchObject({
@@ -77,7 +109,7 @@ describe('Microsoft Entra ID provisioning cycle', () => {
   it('creates the user (201, id, ETag, Location, enterprise extension)', async () => {
     const r = await scim.post('/Users', entraUser('alice@acme.example', 'alice-object-id'));
     expect(r.status).toBe(201);
-    aliceId = r.body?.['id'] as string;
+    const aliceId = r.body?.['id'] as string;
     expect(aliceId).toMatch(/^[0-9a-f-]{36}$/);
     expect(r.headers.get('etag')).toMatch(/^W\/"\d+"$/);
     expect(r.headers.get('location')).toBe(`${gateway.origin}/scim/v2/acme/Users/${aliceId}`);
@@ -99,23 +131,25 @@ describe('Microsoft Entra ID provisioning cycle', () => {
   });
 
   it('finds the user by externalId, by userName in another case, and by work e-mail', async () => {
+    const finder = await givenUser('finder');
     for (const filter of [
-      'externalId eq "alice-object-id"',
-      'userName eq "ALICE@acme.example"',
-      'emails[type eq "work"].value eq "alice@acme.example"',
-      'emails[value eq "Alice@Acme.Example"]',
+      'externalId eq "finder-object-id"',
+      'userName eq "FINDER@acme.example"',
+      'emails[type eq "work"].value eq "finder@acme.example"',
+      'emails[value eq "Finder@Acme.Example"]',
     ]) {
       const r = await scim.get(`/Users?filter=${encodeURIComponent(filter)}`);
       expect(r.body?.['totalResults'], filter).toBe(1);
-      expect((r.body?.['Resources'] as { id: string }[])[0]?.id).toBe(aliceId);
+      expect((r.body?.['Resources'] as { id: string }[])[0]?.id).toBe(finder.id);
     }
     // externalId is case-exact (RFC 7643): another case does not match.
-    const r = await scim.get(`/Users?filter=${encodeURIComponent('externalId eq "ALICE-OBJECT-ID"')}`);
+    const r = await scim.get(`/Users?filter=${encodeURIComponent('externalId eq "FINDER-OBJECT-ID"')}`);
     expect(r.body?.['totalResults']).toBe(0);
   });
 
   it('PATCHes attributes the way the default Entra job does: capitalised ops, one per path', async () => {
-    const r = await scim.patch(`/Users/${aliceId}`, [
+    const { id: userId } = await givenUser('patched');
+    const r = await scim.patch(`/Users/${userId}`, [
       { op: 'Replace', path: 'displayName', value: 'Alice A. Example' },
       { op: 'Add', path: 'emails[type eq "work"].value', value: 'alice.example@acme.example' },
       { op: 'Replace', path: `${ENTERPRISE}:department`, value: 'Platform' },
@@ -131,7 +165,8 @@ describe('Microsoft Entra ID provisioning cycle', () => {
   });
 
   it('PATCHes with the newer flag: path-less replace whose keys are paths', async () => {
-    const r = await scim.patch(`/Users/${aliceId}`, [
+    const { id: userId } = await givenUser('flagged');
+    const r = await scim.patch(`/Users/${userId}`, [
       { op: 'replace', value: { 'name.givenName': 'Alicia', [`${ENTERPRISE}:employeeNumber`]: '2002' } },
     ]);
     expect(r.status).toBe(200);
@@ -142,19 +177,21 @@ describe('Microsoft Entra ID provisioning cycle', () => {
   });
 
   it("takes the enterprise manager as Entra sends it: the manager's id alone, or [{value: id}]", async () => {
+    const { id: userId } = await givenUser('managed');
     const boss = await scim.post('/Users', { schemas: [USER], userName: 'boss@acme.example', active: true });
     const bossId = String(boss.body?.['id']);
     for (const value of [bossId, [{ value: bossId }], { value: bossId }]) {
-      const r = await scim.patch(`/Users/${aliceId}`, [{ op: 'Add', path: `${ENTERPRISE}:manager`, value }]);
+      const r = await scim.patch(`/Users/${userId}`, [{ op: 'Add', path: `${ENTERPRISE}:manager`, value }]);
       expect(r.status).toBe(200);
       expect(r.body?.[ENTERPRISE]).toMatchObject({ manager: { value: bossId } });
     }
-    const r = await scim.patch(`/Users/${aliceId}`, [{ op: 'Replace', path: `${ENTERPRISE}:manager`, value: [] }]);
+    const r = await scim.patch(`/Users/${userId}`, [{ op: 'Replace', path: `${ENTERPRISE}:manager`, value: [] }]);
     expect(r.status).toBe(400);
   });
 
   it('PATCHes the enterprise extension as a whole: add and replace its attributes, remove it', async () => {
-    const replaced = await scim.patch(`/Users/${aliceId}`, [
+    const { id: userId } = await givenUser('extended');
+    const replaced = await scim.patch(`/Users/${userId}`, [
       { op: 'replace', path: ENTERPRISE, value: { costCenter: 'CC-7', division: 'Cloud' } },
     ]);
     expect(replaced.status).toBe(200);
@@ -162,12 +199,12 @@ describe('Microsoft Entra ID provisioning cycle', () => {
     expect(replaced.body?.[ENTERPRISE]).toMatchObject({
       costCenter: 'CC-7',
       division: 'Cloud',
-      department: 'Platform',
+      department: 'R&D',
     });
-    const removed = await scim.patch(`/Users/${aliceId}`, [{ op: 'remove', path: ENTERPRISE }]);
+    const removed = await scim.patch(`/Users/${userId}`, [{ op: 'remove', path: ENTERPRISE }]);
     expect(removed.status).toBe(200);
     expect(removed.body?.[ENTERPRISE]).toBeUndefined();
-    const added = await scim.patch(`/Users/${aliceId}`, [
+    const added = await scim.patch(`/Users/${userId}`, [
       { op: 'add', path: ENTERPRISE.toLowerCase(), value: { department: 'Platform', schemas: [ENTERPRISE] } },
     ]);
     expect(added.status).toBe(200);
@@ -180,14 +217,14 @@ describe('Microsoft Entra ID provisioning cycle', () => {
         'urn:ietf:params:scim:schemas:core:2.0:Group',
         'http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group',
       ],
-      externalId: 'eng-object-id',
-      displayName: 'Engineering',
+      externalId: 'design-object-id',
+      displayName: 'Design',
       members: [],
     });
     expect(created.status).toBe(201);
-    groupId = created.body?.['id'] as string;
+    const groupId = created.body?.['id'] as string;
     const found = await scim.get(
-      `/Groups?filter=${encodeURIComponent('displayName eq "Engineering"')}&excludedAttributes=members`,
+      `/Groups?filter=${encodeURIComponent('displayName eq "Design"')}&excludedAttributes=members`,
     );
     expect(found.body?.['totalResults']).toBe(1);
     const group = (found.body?.['Resources'] as Record<string, unknown>[])[0]!;
@@ -196,13 +233,15 @@ describe('Microsoft Entra ID provisioning cycle', () => {
   });
 
   it('adding the member (value array with $ref: null) grants the role in the next Check', async () => {
+    const { id: userId } = await givenUser('joiner');
+    const groupId = await givenEngineering();
     const r = await scim.patch(`/Groups/${groupId}`, [
-      { op: 'Add', path: 'members', value: [{ $ref: null, value: aliceId }] },
+      { op: 'Add', path: 'members', value: [{ $ref: null, value: userId }] },
     ]);
     expect(r.status).toBe(204);
-    const check = await sidecar.tcp.check(writeRepository(aliceId, sequenceOf(r)));
+    const check = await sidecar.tcp.check(writeRepository(userId, sequenceOf(r)));
     expect(check.decision).toBe('DECISION_ALLOW');
-    const user = await scim.get(`/Users/${aliceId}`);
+    const user = await scim.get(`/Users/${userId}`);
     expect(user.body?.['groups']).toEqual([
       {
         value: groupId,
@@ -214,47 +253,60 @@ describe('Microsoft Entra ID provisioning cycle', () => {
   });
 
   it('removing the member the old Entra way (Remove, path members, value array) takes the role away', async () => {
-    const r = await scim.patch(`/Groups/${groupId}`, [{ op: 'Remove', path: 'members', value: [{ value: aliceId }] }]);
+    const { id: userId, groupId } = await givenDeveloper('leaver');
+    const r = await scim.patch(`/Groups/${groupId}`, [{ op: 'Remove', path: 'members', value: [{ value: userId }] }]);
     expect(r.status).toBe(204);
-    expect((await sidecar.tcp.check(writeRepository(aliceId, sequenceOf(r)))).decision).toBe('DECISION_DENY');
-    const add = await scim.patch(`/Groups/${groupId}`, [{ op: 'add', path: 'members', value: [{ value: aliceId }] }]);
-    expect((await sidecar.tcp.check(writeRepository(aliceId, sequenceOf(add)))).decision).toBe('DECISION_ALLOW');
+    expect((await sidecar.tcp.check(writeRepository(userId, sequenceOf(r)))).decision).toBe('DECISION_DENY');
+    const add = await scim.patch(`/Groups/${groupId}`, [{ op: 'add', path: 'members', value: [{ value: userId }] }]);
+    expect((await sidecar.tcp.check(writeRepository(userId, sequenceOf(add)))).decision).toBe('DECISION_ALLOW');
   });
 
   it('deactivation ("False" as a string) denies at once, ends sessions, and tells WatchSessions', async () => {
-    const watch = sidecar.uds.watch({ tenant: 'acme', user_ids: [aliceId] });
+    const { id: userId, userName } = await givenDeveloper('deactivated');
+    const watch = sidecar.uds.watch({ tenant: 'acme', user_ids: [userId] });
     await watch.ready;
-    const r = await scim.patch(`/Users/${aliceId}`, [{ op: 'Replace', path: 'active', value: 'False' }]);
+    const r = await scim.patch(`/Users/${userId}`, [{ op: 'Replace', path: 'active', value: 'False' }]);
     expect(r.status).toBe(200);
     expect(r.body?.['active']).toBe(false);
-    const denied = await sidecar.tcp.check(writeRepository(aliceId, sequenceOf(r)));
+    const denied = await sidecar.tcp.check(writeRepository(userId, sequenceOf(r)));
     expect(denied.reasons.map((x) => x.code)).toEqual(['ACCOUNT_INACTIVE']);
     expect((await watch.next()).kind).toBe('SESSION_EVENT_KIND_USER_DEACTIVATED');
     expect((await watch.next()).kind).toBe('SESSION_EVENT_KIND_USER_SESSIONS_REVOKED');
     watch.cancel();
     // Still returned while inactive (Entra soft delete).
-    const found = await scim.get(`/Users?filter=${encodeURIComponent('userName eq "alice@acme.example"')}`);
+    const found = await scim.get(`/Users?filter=${encodeURIComponent(`userName eq "${userName}"`)}`);
     expect((found.body?.['Resources'] as { active: boolean }[])[0]?.active).toBe(false);
   });
 
   it('reactivation restores access', async () => {
-    const r = await scim.patch(`/Users/${aliceId}`, [{ op: 'replace', value: { active: true } }]);
+    const { id: userId } = await givenDeveloper('reactivated');
+    const off = await scim.patch(`/Users/${userId}`, [{ op: 'Replace', path: 'active', value: 'False' }]);
+    expect((await sidecar.tcp.check(writeRepository(userId, sequenceOf(off)))).decision).toBe('DECISION_DENY');
+    const r = await scim.patch(`/Users/${userId}`, [{ op: 'replace', value: { active: true } }]);
     expect(r.body?.['active']).toBe(true);
-    expect((await sidecar.tcp.check(writeRepository(aliceId, sequenceOf(r)))).decision).toBe('DECISION_ALLOW');
+    expect((await sidecar.tcp.check(writeRepository(userId, sequenceOf(r)))).decision).toBe('DECISION_ALLOW');
   });
 
   it('hard delete removes the user everywhere; the userName can be used again', async () => {
-    const r = await scim.delete(`/Users/${aliceId}`);
+    const { id: userId } = await givenUser('deleted');
+    const team = await scim.post('/Groups', {
+      schemas: [GROUP],
+      displayName: 'Deleted Team',
+      members: [{ value: userId }],
+    });
+    expect(team.body?.['members']).toEqual([expect.objectContaining({ value: userId })]);
+    const groupId = team.body?.['id'] as string;
+    const r = await scim.delete(`/Users/${userId}`);
     expect(r.status).toBe(204);
-    expect((await scim.get(`/Users/${aliceId}`)).status).toBe(404);
-    const gone = await sidecar.tcp.check(writeRepository(aliceId, sequenceOf(r)));
+    expect((await scim.get(`/Users/${userId}`)).status).toBe(404);
+    const gone = await sidecar.tcp.check(writeRepository(userId, sequenceOf(r)));
     expect(gone.reasons.map((x) => x.code)).toEqual(['SUBJECT_UNKNOWN']);
     const group = await scim.get(`/Groups/${groupId}`);
     expect(group.body?.['members']).toEqual([]);
 
-    const again = await scim.post('/Users', entraUser('alice@acme.example', 'alice-object-id-2'));
+    const again = await scim.post('/Users', entraUser('deleted@acme.example', 'deleted-object-id-2'));
     expect(again.status).toBe(201);
-    expect(again.body?.['id']).not.toBe(aliceId);
+    expect(again.body?.['id']).not.toBe(userId);
     expect(again.body?.['groups']).toEqual([]); // nothing inherited from the deleted user
   });
 
