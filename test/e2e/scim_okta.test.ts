@@ -22,6 +22,7 @@ const ACME_TOKEN = 'acme-token';
 const ISSUER = 'https://as.globex.example';
 const AUDIENCE = 'https://sidecar.example/scim/v2/globex';
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 
 let nats: NatsServer;
 let gateway: TestGateway;
@@ -75,13 +76,30 @@ async function accessToken(claims: Record<string, unknown>, audience = AUDIENCE)
     .sign(signingKey);
 }
 
-describe('Okta provisioning', () => {
-  let erinId: string;
-  let groupId: string;
+const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 
+/** Creates a user as Okta pushes one; each test names its own, since userNames are unique per tenant. */
+async function givenUser(name: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const r = await okta.post('/Users', {
+    schemas: [USER],
+    userName: `${name}@globex.example`,
+    emails: [{ primary: true, value: `${name}@globex.example`, type: 'work' }],
+    active: true,
+    ...extra,
+  });
+  expect(r.status).toBe(201);
+  return r.body?.['id'] as string;
+}
+
+/** The number of users of the tenant now, as the paging tests' baseline (other tests add users too). */
+async function userCount(): Promise<number> {
+  return (await okta.get('/Users?count=0')).body?.['totalResults'] as number;
+}
+
+describe('Okta provisioning', () => {
   it('looks up before creating, with startIndex and count', async () => {
     const r = await okta.get(
-      `/Users?filter=${encodeURIComponent('userName eq "erin@globex.example"')}&startIndex=1&count=100`,
+      `/Users?filter=${encodeURIComponent('userName eq "not-yet@globex.example"')}&startIndex=1&count=100`,
     );
     expect(r.body).toMatchObject({ totalResults: 0, startIndex: 1, itemsPerPage: 0 });
   });
@@ -104,11 +122,14 @@ describe('Okta provisioning', () => {
     expect(r.status).toBe(201);
     expect(r.body).not.toHaveProperty('password');
     expect(JSON.stringify(gateway.gateway.store.user('globex', r.body?.['id'] as string))).not.toContain('sup3r');
-    erinId = r.body?.['id'] as string;
   });
 
   it('updates the profile with PUT after a GET, as OIN integrations do', async () => {
-    const current = await okta.get(`/Users/${erinId}`);
+    const userId = await givenUser('promoted', {
+      name: { givenName: 'Pat', familyName: 'Promoted' },
+      title: 'Engineer',
+    });
+    const current = await okta.get(`/Users/${userId}`);
     const etag = current.headers.get('etag') ?? '';
     const body: Record<string, unknown> = {
       ...current.body,
@@ -116,14 +137,14 @@ describe('Okta provisioning', () => {
       [ENTERPRISE]: { department: 'R&D' },
       title: 'Manager',
     };
-    const r = await okta.put(`/Users/${erinId}`, body, { 'if-match': etag });
+    const r = await okta.put(`/Users/${userId}`, body, { 'if-match': etag });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ title: 'Manager', [ENTERPRISE]: { department: 'R&D' } });
     expect(r.headers.get('etag')).not.toBe(etag);
     // The attributes reach policy: globex lets R&D managers write R&D documents.
     const check = await sidecar.tcp.check({
       tenant: 'globex',
-      subject: { user_id: erinId },
+      subject: { user_id: userId },
       action: { name: 'write' },
       resource: { type: 'document', properties: structFromJson({ department: 'R&D' }) },
       min_sequence: sequenceOf(r),
@@ -132,22 +153,18 @@ describe('Okta provisioning', () => {
   });
 
   it('pushes a group, renames it and changes members in one PATCH', async () => {
+    const erinId = await givenUser('grouped-erin');
     const created = await okta.post('/Groups', {
       schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
       displayName: 'Platform',
-      members: [{ value: erinId, display: 'erin@globex.example' }],
+      members: [{ value: erinId, display: 'grouped-erin@globex.example' }],
     });
     expect(created.status).toBe(201);
-    groupId = created.body?.['id'] as string;
-    expect(created.body?.['members']).toMatchObject([{ value: erinId, display: 'erin@globex.example', type: 'User' }]);
-    const second = await okta.post('/Users', {
-      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
-      userName: 'frank@globex.example',
-      name: { givenName: 'Frank', familyName: 'F' },
-      emails: [{ primary: true, value: 'frank@globex.example', type: 'work' }],
-      active: true,
-    });
-    const frankId = second.body?.['id'] as string;
+    const groupId = created.body?.['id'] as string;
+    expect(created.body?.['members']).toMatchObject([
+      { value: erinId, display: 'grouped-erin@globex.example', type: 'User' },
+    ]);
+    const frankId = await givenUser('frank', { name: { givenName: 'Frank', familyName: 'F' } });
     const r = await okta.patch(`/Groups/${groupId}`, [
       { op: 'replace', value: { id: groupId, displayName: 'Platform Team' } },
       { op: 'remove', path: `members[value eq "${erinId}"]` },
@@ -159,11 +176,12 @@ describe('Okta provisioning', () => {
   });
 
   it('deactivates with a path-less replace', async () => {
-    const r = await okta.patch(`/Users/${erinId}`, [{ op: 'replace', value: { active: false } }]);
+    const userId = await givenUser('deactivated');
+    const r = await okta.patch(`/Users/${userId}`, [{ op: 'replace', value: { active: false } }]);
     expect(r.body?.['active']).toBe(false);
     const check = await sidecar.tcp.check({
       tenant: 'globex',
-      subject: { user_id: erinId },
+      subject: { user_id: userId },
       action: { name: 'read' },
       resource: { type: 'document', properties: structFromJson({ department: 'R&D' }) },
       min_sequence: sequenceOf(r),
@@ -172,6 +190,8 @@ describe('Okta provisioning', () => {
   });
 
   it('imports with stable pages of users and groups', async () => {
+    const before = await userCount();
+    const total = before + 5;
     for (let i = 0; i < 5; i++) {
       await okta.post('/Users', {
         schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
@@ -181,32 +201,43 @@ describe('Okta provisioning', () => {
     }
     const all = await okta.get('/Users?startIndex=1&count=100');
     const ids = (all.body?.['Resources'] as { id: string }[]).map((u) => u.id);
-    expect(all.body?.['totalResults']).toBe(7);
+    expect(all.body?.['totalResults']).toBe(total);
     const pages = [];
-    for (let start = 1; start <= 7; start += 3) {
+    for (let start = 1; start <= total; start += 3) {
       const page = await okta.get(`/Users?startIndex=${start}&count=3`);
-      expect(page.body).toMatchObject({ startIndex: start, totalResults: 7 });
+      expect(page.body).toMatchObject({ startIndex: start, totalResults: total });
       pages.push(...(page.body?.['Resources'] as { id: string }[]).map((u) => u.id));
     }
     expect(pages).toEqual(ids);
     expect((await okta.get('/Users?count=1&startIndex=1')).body).toMatchObject({ itemsPerPage: 1 });
-    expect((await okta.get('/Groups?startIndex=1&count=100')).body?.['totalResults']).toBe(1);
+    const groupsBefore = (await okta.get('/Groups?count=0')).body?.['totalResults'] as number;
+    const imported = await okta.post('/Groups', { schemas: [GROUP], displayName: 'Imported', members: [] });
+    const groups = await okta.get('/Groups?startIndex=1&count=100');
+    expect(groups.body?.['totalResults']).toBe(groupsBefore + 1);
+    expect((groups.body?.['Resources'] as { id: string }[]).map((g) => g.id)).toContain(imported.body?.['id']);
   });
 
   it('supports attributes, excludedAttributes and POST .search', async () => {
+    const erinId = await givenUser('erin-selected', {
+      schemas: [USER, ENTERPRISE],
+      name: { givenName: 'Erin', familyName: 'Engineer' },
+      [ENTERPRISE]: { department: 'R&D' },
+    });
     const only = await okta.get(`/Users/${erinId}?attributes=userName,name.givenName`);
     expect(only.body).toEqual({
       schemas: ['urn:ietf:params:scim:schemas:core:2.0:User', ENTERPRISE],
       id: erinId,
-      userName: 'erin@globex.example',
+      userName: 'erin-selected@globex.example',
       name: { givenName: 'Erin' },
     });
     const without = await okta.get(`/Users/${erinId}?excludedAttributes=emails,meta`);
     expect(without.body).not.toHaveProperty('emails');
     expect(without.body).toHaveProperty('userName');
+    for (let i = 0; i < 5; i++) await givenUser(`searched${i}`);
+    await okta.patch(`/Users/${await givenUser('searched-inactive')}`, [{ op: 'replace', value: { active: false } }]);
     const search = await okta.post('/Users/.search', {
       schemas: ['urn:ietf:params:scim:api:messages:2.0:SearchRequest'],
-      filter: 'userName sw "bulk" and active eq true',
+      filter: 'userName sw "searched" and active eq true',
       count: 2,
     });
     expect(search.body).toMatchObject({ totalResults: 5, itemsPerPage: 2 });
