@@ -5,11 +5,13 @@
  * sidecar, refuse bad uploads while the old version serves, roll back,
  * dry-run, delete, and tenant isolation.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACME, exampleDirectoryChanges } from '../../demo/example_directory.js';
+import { ACME, exampleDirectoryChanges, GLOBEX } from '../../demo/example_directory.js';
+import type { Change } from '../../src/changes/index.js';
 import type { CheckRequestMessage, CheckResponseMessage } from '../../src/check/index.js';
 import { sha256, startTestGateway } from '../harness/gateway.js';
 import type { TestGateway } from '../harness/gateway.js';
@@ -21,7 +23,10 @@ import { TestProducer } from '../harness/stream.js';
 
 const ACME_ADMIN = 'acme-admin-token';
 const GLOBEX_ADMIN = 'globex-admin-token';
+const INITECH_ADMIN = 'initech-admin-token';
 const bob = ACME.people['bob']!;
+/** Initech's one developer: initech is the tenant whose first upload and activation one test watches. */
+const INITECH_DEVELOPER = 'initech-developer';
 
 let nats: NatsServer;
 let producer: TestProducer;
@@ -32,6 +37,42 @@ let sidecars: TestSidecar[] = [];
 function acmeModules(): Record<string, string> {
   const dir = join(EXAMPLE_POLICY_DIR, 'acme');
   return Object.fromEntries(readdirSync(dir).map((name) => [name, readFileSync(join(dir, name), 'utf8')]));
+}
+
+/** The acme policy rewritten for initech (a tenant's modules must be in its own package). */
+function initechModules(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(acmeModules()).map(([name, source]) => [name, source.replaceAll(/\bacme\b/g, 'initech')]),
+  );
+}
+
+/** Initech's directory: the tenant and one member of Engineering. */
+function initechDirectory(): Change[] {
+  const envelope = { v: 1, tenant: 'initech', at: Date.now() } as const;
+  const group = 'initech-engineering';
+  return [
+    { ...envelope, id: randomUUID(), kind: 'tenant.upsert', data: { display_name: 'Initech' } },
+    {
+      ...envelope,
+      id: randomUUID(),
+      kind: 'group.upsert',
+      data: { id: group, display_name: 'Engineering', external_id: null },
+    },
+    {
+      ...envelope,
+      id: randomUUID(),
+      kind: 'user.upsert',
+      data: {
+        id: INITECH_DEVELOPER,
+        user_name: 'dev@initech.example',
+        external_id: null,
+        active: true,
+        attributes: {},
+        roles: [],
+      },
+    },
+    { ...envelope, id: randomUUID(), kind: 'member.add', data: { group_id: group, user_id: INITECH_DEVELOPER } },
+  ];
 }
 
 /** v2: developers may read repositories but no longer write them. */
@@ -45,10 +86,11 @@ function readOnlyModules(): Record<string, string> {
 beforeAll(async () => {
   nats = await NatsServer.start();
   producer = await TestProducer.connect(nats.url);
-  await producer.publishAll(exampleDirectoryChanges());
+  await producer.publishAll([...exampleDirectoryChanges(), ...initechDirectory()]);
   gw = await startTestGateway(nats.url, {
     acme: { admin: { bearer_token_sha256: [sha256(ACME_ADMIN)] } },
     globex: { admin: { bearer_token_sha256: [sha256(GLOBEX_ADMIN)] } },
+    initech: { admin: { bearer_token_sha256: [sha256(INITECH_ADMIN)] } },
   });
   sidecars = await Promise.all([0, 1].map(async () => await startTestSidecar({ env: { IPSIE_NATS_URL: nats.url } })));
 });
@@ -91,44 +133,74 @@ const writeRepo: CheckRequestMessage = {
   resource: { type: 'repository', id: 'api' },
 };
 
-/** Polls every sidecar until each answers under `version`; returns their answers. */
-async function everywhere(version: string, timeoutMs = 10_000): Promise<CheckResponseMessage[]> {
+/** Polls every sidecar until each answers `request` under `version`; returns their answers. */
+async function everywhere(version: string, request = writeRepo, timeoutMs = 10_000): Promise<CheckResponseMessage[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const answers = await Promise.all(sidecars.map(async (s) => await s.tcp.check(writeRepo).catch(() => undefined)));
+    const answers = await Promise.all(sidecars.map(async (s) => await s.tcp.check(request).catch(() => undefined)));
     if (answers.every((a) => a?.policy_version === version)) return answers as CheckResponseMessage[];
     if (Date.now() > deadline) throw new Error(`not every sidecar answers with ${version}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
-let v1 = '';
-let v2 = '';
+/** Uploads `modules` unless already there (versions are content-addressed); returns the version. */
+async function givenUploaded(modules: Record<string, string>): Promise<string> {
+  const uploaded = await admin('POST', '', { modules });
+  expect([200, 201]).toContain(uploaded.status);
+  return String(uploaded.body['version']);
+}
+
+/** Makes `version` acme's active one unless it is already, and waits until every sidecar answers under it. */
+async function givenActive(version: string): Promise<string> {
+  const active = (await admin('GET', '')).body['active'] as { version: string } | null;
+  if (active?.version !== version) expect((await admin('POST', `/${version}/activate`)).status).toBe(200);
+  await everywhere(version);
+  return version;
+}
+
+/** v1 (the example acme policy) active, v2 (read-only developers) uploaded, as the story's middle tests start. */
+async function givenV1ActiveAndV2Uploaded(): Promise<{ v1: string; v2: string }> {
+  const v1 = await givenActive(await givenUploaded(acmeModules()));
+  return { v1, v2: await givenUploaded(readOnlyModules()) };
+}
 
 describe('policy lifecycle', () => {
   it('before any upload, a tenant without a policy fails closed', async () => {
-    const failure = await sidecars[0]!.tcp.check(writeRepo).catch((e: unknown) => e);
+    // No test of this file uploads a policy for globex.
+    const erin = GLOBEX.people['erin']!;
+    const failure = await sidecars[0]!.tcp
+      .check({ ...writeRepo, tenant: 'globex', subject: { user_id: erin.id } })
+      .catch((e: unknown) => e);
     expect(failure).toMatchObject({ code: status.UNAVAILABLE });
   });
 
   it('uploads (compiled, tests run), activates, and every sidecar answers with the new version', async () => {
-    const uploaded = await admin('POST', '', { modules: acmeModules() });
+    // Initech: the one tenant whose first upload and first activation happen here.
+    const initech = (method: string, path: string): Promise<Answer> =>
+      admin(
+        method,
+        path,
+        method === 'POST' && path === '' ? { modules: initechModules() } : undefined,
+        INITECH_ADMIN,
+        'initech',
+      );
+    const uploaded = await initech('POST', '');
     expect(uploaded.status).toBe(201);
-    expect(uploaded.body).toMatchObject({ tenant: 'acme', active: false, tests: { failed: 0 } });
-    v1 = String(uploaded.body['version']);
+    expect(uploaded.body).toMatchObject({ tenant: 'initech', active: false, tests: { failed: 0 } });
+    const v1 = String(uploaded.body['version']);
     expect(v1).toMatch(/^sha256:/);
     // The same sources again: the same version, not stored twice.
-    expect(await admin('POST', '', { modules: acmeModules() })).toMatchObject({ status: 200, body: { version: v1 } });
+    expect(await initech('POST', '')).toMatchObject({ status: 200, body: { version: v1 } });
 
-    const activated = await admin('POST', `/${v1}/activate`);
+    const activated = await initech('POST', `/${v1}/activate`);
     expect(activated).toMatchObject({ status: 200, body: { version: v1, previous: null } });
-    for (const answer of await everywhere(v1)) expect(answer.decision).toBe('DECISION_ALLOW');
+    const developerWrites = { ...writeRepo, tenant: 'initech', subject: { user_id: INITECH_DEVELOPER } };
+    for (const answer of await everywhere(v1, developerWrites)) expect(answer.decision).toBe('DECISION_ALLOW');
   });
 
   it('a dry run shows which decisions a candidate would change before it is active', async () => {
-    const uploaded = await admin('POST', '', { modules: readOnlyModules() });
-    expect(uploaded.status).toBe(201);
-    v2 = String(uploaded.body['version']);
+    const { v1, v2 } = await givenV1ActiveAndV2Uploaded();
     const read = { ...writeRepo, action: { name: 'read' } };
     const run = await admin('POST', `/${v2}/dry-run`, {
       requests: [
@@ -152,6 +224,7 @@ describe('policy lifecycle', () => {
   });
 
   it('activating v2 changes every sidecar’s answers; a stale expected revision is refused', async () => {
+    const { v1, v2 } = await givenV1ActiveAndV2Uploaded();
     const listed = await admin('GET', '');
     const revision = (listed.body['active'] as { revision: number }).revision;
     expect(await admin('POST', `/${v2}/activate`, { expected_revision: revision + 5 })).toMatchObject({
@@ -206,6 +279,7 @@ describe('policy lifecycle', () => {
       'authz_test.rego',
     ],
   ])('refuses %s with a precise message; the active version keeps serving', async (_, modules, code, file) => {
+    const { v1: active } = await givenV1ActiveAndV2Uploaded();
     const before = (await admin('GET', '')).body['versions'];
     const refused = await admin('POST', '', { modules });
     expect(refused.status).toBe(422);
@@ -216,7 +290,7 @@ describe('policy lifecycle', () => {
       expect(refused.body.problems?.[0]?.['row']).toBeGreaterThan(0);
     }
     expect((await admin('GET', '')).body['versions']).toEqual(before);
-    await everywhere(v2);
+    await everywhere(active);
   });
 
   it('refuses uploads that are not policies: no modules, too large, not JSON', async () => {
@@ -232,11 +306,14 @@ describe('policy lifecycle', () => {
   });
 
   it('rollback restores the previous answers everywhere', async () => {
+    const { v1, v2 } = await givenV1ActiveAndV2Uploaded();
+    await givenActive(v2);
     expect(await admin('POST', '/rollback')).toMatchObject({ status: 200, body: { version: v1, previous: v2 } });
     for (const answer of await everywhere(v1)) expect(answer.decision).toBe('DECISION_ALLOW');
   });
 
   it('a sidecar started later loads the active version before it serves', async () => {
+    const v1 = await givenActive(await givenUploaded(acmeModules()));
     const late = await startTestSidecar({ env: { IPSIE_NATS_URL: nats.url } });
     try {
       const first = await late.tcp.check(writeRepo);
@@ -247,6 +324,7 @@ describe('policy lifecycle', () => {
   });
 
   it('reads versions back; deletes only inactive ones', async () => {
+    const { v1, v2 } = await givenV1ActiveAndV2Uploaded();
     const one = await admin('GET', `/${v2}`);
     expect(one).toMatchObject({ status: 200, body: { version: v2, active: false } });
     expect(Object.keys(one.body['modules'] as object)).toEqual(['authz.rego']);
