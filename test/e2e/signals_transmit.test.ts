@@ -123,6 +123,23 @@ const sleep = async (ms: number): Promise<void> => {
   await new Promise((resolve) => setTimeout(resolve, ms));
 };
 
+/** Our published JWKS, as the IdP fetches it through our SSF metadata. */
+async function publishedKeys(): Promise<JWK[]> {
+  const metadata = (await (await fetch(`${gw.origin}/.well-known/ssf-configuration`)).json()) as { jwks_uri: string };
+  return ((await (await fetch(metadata.jwks_uri)).json()) as { keys: JWK[] }).keys;
+}
+
+/** Makes `keys` the signing keys (the first signs) and waits until the gateway has reloaded them. */
+async function givenSigningKeys(keys: readonly JWK[]): Promise<void> {
+  writeKeys(keys);
+  const kids = keys.map((k) => k.kid);
+  const deadline = Date.now() + 10_000;
+  while (JSON.stringify((await publishedKeys()).map((k) => k.kid)) !== JSON.stringify(kids)) {
+    if (Date.now() > deadline) throw new Error(`the gateway does not publish ${kids.join(', ')}`);
+    await sleep(20);
+  }
+}
+
 /** Verifies a SET the way the IdP would: our metadata, then the JWKS it names. */
 async function verifyAsReceiver(set: string): Promise<JWTPayload> {
   const metadata = (await (await fetch(`${gw.origin}/.well-known/ssf-configuration`)).json()) as {
@@ -140,6 +157,7 @@ async function verifyAsReceiver(set: string): Promise<JWTPayload> {
 
 describe('transmitting session changes (SSF transmitter)', () => {
   it('publishes SSF metadata and a JWKS without private key material', async () => {
+    await givenSigningKeys([first]);
     const metadata = (await (await fetch(`${gw.origin}/.well-known/ssf-configuration`)).json()) as Record<
       string,
       unknown
@@ -156,6 +174,7 @@ describe('transmitting session changes (SSF transmitter)', () => {
   });
 
   it('a session presented from a new IP is reported once as a signed CAEP session-presented SET', async () => {
+    await givenSigningKeys([first]);
     const ann = await signedIn('ann');
     const before = idp.received.length;
     await checkFrom(ann, '198.51.100.1');
@@ -201,6 +220,7 @@ describe('transmitting session changes (SSF transmitter)', () => {
   });
 
   it('after a key rotation, SETs are signed by the new key and both verify with the published JWKS', async () => {
+    await givenSigningKeys([first]);
     const bo = await signedIn('bo');
     const sent = idp.received.length;
     await checkFrom(bo, '203.0.113.10');
@@ -210,8 +230,7 @@ describe('transmitting session changes (SSF transmitter)', () => {
 
     // Rotation, step 1: the new key signs; the old one stays published.
     const second = await privateKey('ES256');
-    writeKeys([second, first]);
-    await sleep(400);
+    await givenSigningKeys([second, first]);
     const count = idp.received.length;
     await checkFrom(bo, '203.0.113.11');
     await until(() => idp.received.length > count);
@@ -221,8 +240,7 @@ describe('transmitting session changes (SSF transmitter)', () => {
     await verifyAsReceiver(old);
 
     // Step 2: the old key is retired: the JWKS no longer has it.
-    writeKeys([second]);
-    await sleep(400);
+    await givenSigningKeys([second]);
     await expect(verifyAsReceiver(old)).rejects.toThrow();
     await verifyAsReceiver(rotated);
   });
@@ -234,26 +252,30 @@ describe('transmitting session changes (SSF transmitter)', () => {
 
   it('a receiver that is down gets the same SET again; one that refuses it does not', async () => {
     const cy = await signedIn('cy');
-    idp.receiverStatus = 503;
-    const before = idp.received.length;
-    await checkFrom(cy, '203.0.113.20');
-    await until(() => idp.received.length > before);
-    idp.receiverStatus = 202;
-    await until(() => idp.received.length > before + 1, 15_000);
-    const [failed, retried] = idp.received.slice(before);
-    const jti = (s: string | undefined): unknown =>
-      (JSON.parse(Buffer.from(s?.split('.')[1] ?? '', 'base64url').toString()) as JWTPayload).jti;
-    expect(jti(retried)).toBe(jti(failed));
-    const txn = (s: string | undefined): unknown =>
-      (JSON.parse(Buffer.from(s?.split('.')[1] ?? '', 'base64url').toString()) as JWTPayload)['txn'];
-    expect(txn(retried)).toBe(txn(failed));
+    try {
+      idp.receiverStatus = 503;
+      const before = idp.received.length;
+      await checkFrom(cy, '203.0.113.20');
+      await until(() => idp.received.length > before);
+      idp.receiverStatus = 202;
+      await until(() => idp.received.length > before + 1, 15_000);
+      const [failed, retried] = idp.received.slice(before);
+      const jti = (s: string | undefined): unknown =>
+        (JSON.parse(Buffer.from(s?.split('.')[1] ?? '', 'base64url').toString()) as JWTPayload).jti;
+      expect(jti(retried)).toBe(jti(failed));
+      const txn = (s: string | undefined): unknown =>
+        (JSON.parse(Buffer.from(s?.split('.')[1] ?? '', 'base64url').toString()) as JWTPayload)['txn'];
+      expect(txn(retried)).toBe(txn(failed));
 
-    idp.receiverStatus = 400;
-    const refusedBefore = idp.received.length;
-    await checkFrom(cy, '203.0.113.21');
-    await until(() => idp.received.length > refusedBefore);
-    await sleep(2_500);
-    expect(idp.received.length).toBe(refusedBefore + 1);
-    idp.receiverStatus = 202;
+      idp.receiverStatus = 400;
+      const refusedBefore = idp.received.length;
+      await checkFrom(cy, '203.0.113.21');
+      await until(() => idp.received.length > refusedBefore);
+      await sleep(2_500);
+      expect(idp.received.length).toBe(refusedBefore + 1);
+    } finally {
+      // The other tests' receiver accepts.
+      idp.receiverStatus = 202;
+    }
   });
 });
