@@ -174,7 +174,33 @@ async function transmitted(p: Person): Promise<AuditRecord | undefined> {
   return record?.data['session_id'] === p.session ? record : undefined;
 }
 
-let streamId = '';
+/** umbrella's receiver has no stream: deletes the one there is. */
+async function givenNoStream(): Promise<void> {
+  for (const stream of (await manage('GET', 'stream')).body as { stream_id: string }[]) {
+    expect((await manage('DELETE', `stream?stream_id=${stream.stream_id}`)).status).toBe(204);
+  }
+}
+
+/** A new push stream to umbrella's receiver for session-presented events (any earlier one deleted); returns its id. */
+async function givenNewStream(): Promise<string> {
+  await givenNoStream();
+  const created = await manage('POST', 'stream', {
+    delivery: pushDelivery(),
+    events_requested: [PRESENTED, `${CAEP}credential-change`],
+    description: 'umbrella at the IdP',
+  });
+  expect(created.status).toBe(201);
+  return (created.body as { stream_id: string }).stream_id;
+}
+
+/** An enabled push stream that delivers session-presented events, the one there is if it does; returns its id. */
+async function givenStream(): Promise<string> {
+  const [stream] = (await manage('GET', 'stream')).body as { stream_id: string; events_delivered: string[] }[];
+  if (!stream?.events_delivered.includes(PRESENTED)) return await givenNewStream();
+  const enabled = await manage('POST', 'status', { stream_id: stream.stream_id, status: 'enabled' });
+  expect(enabled.status).toBe(200);
+  return stream.stream_id;
+}
 
 describe('stream management offered to the tenant’s receiver (SSF §8)', () => {
   it('the metadata names the endpoints and the authorization scheme, also at the issuer’s path (SSF §7)', async () => {
@@ -225,6 +251,7 @@ describe('stream management offered to the tenant’s receiver (SSF §8)', () =>
   });
 
   it('creates one push stream, only to an origin the tenant allows; poll and bad deliveries are refused', async () => {
+    await givenNoStream();
     const refusals: [unknown, RegExp][] = [
       [{ events_requested: [PRESENTED] }, /delivery/],
       [{ delivery: { method: 'urn:ietf:rfc:8936' } }, /push/],
@@ -261,7 +288,6 @@ describe('stream management offered to the tenant’s receiver (SSF §8)', () =>
       min_verification_interval: 30,
       description: 'umbrella at the IdP',
     });
-    streamId = (created.body as { stream_id: string }).stream_id;
     const again = await manage('POST', 'stream', { delivery: pushDelivery() });
     expect(again.status).toBe(409);
     expect(again.body).toMatchObject({ code: 'ERR_TRANSMIT_STREAM_EXISTS' });
@@ -280,6 +306,7 @@ describe('stream management offered to the tenant’s receiver (SSF §8)', () =>
   });
 
   it('another tenant’s receiver never finds this stream', async () => {
+    const streamId = await givenStream();
     const other = { token: GLOBEX_TOKEN };
     expect((await manage('GET', 'stream', undefined, other)).body).toEqual([]);
     for (const [method, path, body] of [
@@ -302,6 +329,7 @@ describe('stream management offered to the tenant’s receiver (SSF §8)', () =>
   });
 
   it('session changes go to the stream’s endpoint with its authorization header', async () => {
+    const streamId = await givenStream();
     const ann = await person('ann');
     const before = idp.received.length;
     await presentFrom(ann, '203.0.113.9');
@@ -315,6 +343,7 @@ describe('stream management offered to the tenant’s receiver (SSF §8)', () =>
   });
 
   it('sends a verification event on request, carrying the state; at most once per interval (429)', async () => {
+    const streamId = await givenStream();
     const before = idp.received.length;
     const state = randomUUID();
     const asked = await manage('POST', 'verify', { stream_id: streamId, state });
@@ -333,6 +362,7 @@ describe('stream management offered to the tenant’s receiver (SSF §8)', () =>
   });
 
   it('a paused stream holds session changes until it is enabled again; a disabled one drops them', async () => {
+    const streamId = await givenStream();
     const paused = await manage('POST', 'status', { stream_id: streamId, status: 'paused', reason: 'maintenance' });
     expect(paused.body).toEqual({ stream_id: streamId, status: 'paused', reason: 'maintenance' });
     const bo = await person('bo');
@@ -361,6 +391,7 @@ describe('stream management offered to the tenant’s receiver (SSF §8)', () =>
   });
 
   it('a removed subject’s changes are not sent until it is added again (SSF §8.1.3)', async () => {
+    const streamId = await givenStream();
     const dee = await person('dee');
     const subject = { format: 'iss_sub', iss: idp.issuer, sub: dee.sub };
     expect((await manage('POST', 'subjects:remove', { stream_id: streamId, subject })).status).toBe(204);
@@ -383,6 +414,7 @@ describe('stream management offered to the tenant’s receiver (SSF §8)', () =>
   });
 
   it('reads, updates and replaces the stream (transmitter members only as they are), then deletes it', async () => {
+    const streamId = await givenNewStream();
     expect((await manage('GET', `stream?stream_id=${streamId}`)).body).toMatchObject({ stream_id: streamId });
     expect((await manage('GET', 'stream?stream_id=no-such-stream')).status).toBe(404);
     const patched = await manage('PATCH', 'stream', { stream_id: streamId, events_requested: [] });
