@@ -140,6 +140,27 @@ async function signIn(
   return { tenant, id_token: await idp.idToken(sub, audience, { nonce, ...claims }, { now }), nonce };
 }
 
+interface Developer {
+  readonly id: string;
+  /** The subject IdP A knows the developer by. */
+  readonly sub: string;
+}
+
+/**
+ * A developer of acme (in Engineering) bound to IdP A, whom the sidecar knows: for the tests that revoke
+ * sessions or force a re-authentication, so that bob, whom the other tests sign in, stays as he was.
+ */
+async function givenDeveloper(name: string): Promise<Developer> {
+  const id = `${name}-${randomUUID().slice(0, 8)}`;
+  const sequence = await producer.publishAll([
+    user('acme', id, { user_name: `${id}@acme.example` }),
+    change('acme', 'member.add', { group_id: exampleGroupId(ACME, 'Engineering'), user_id: id }),
+    change('acme', 'binding.upsert', { issuer: idpA.issuer, subject: `sub-${id}`, user_id: id }),
+  ]);
+  expect(await t.sidecar.ingestor?.waitForSequence(sequence, 10_000)).toBe(true);
+  return { id, sub: `sub-${id}` };
+}
+
 async function reasonsFor(token: string): Promise<string[]> {
   const response = await t.tcp.check(byToken(token));
   expect(response.decision).toBe('DECISION_DENY');
@@ -304,12 +325,13 @@ describe('Check with a token', () => {
 
   it('the session the token names is revoked when the IdP revokes its sid, or signs the user out', async () => {
     tick();
-    const token = await idpA.idToken('sub-bob', CLIENT_ID, { sid: 'sid-revoked-1' }, { now });
+    const dev = await givenDeveloper('revoked');
+    const token = await idpA.idToken(dev.sub, CLIENT_ID, { sid: 'sid-revoked-1' }, { now });
     expect((await t.tcp.check(byToken(token))).decision).toBe('DECISION_ALLOW');
     const revoked = await producer.publish(
       change('acme', 'session.revoke', {
         id: 'sid-revoked-1',
-        user_id: bob.id,
+        user_id: dev.id,
         issuer: idpA.issuer,
         acr: null,
         amr: [],
@@ -325,13 +347,13 @@ describe('Check with a token', () => {
     const denied = await t.tcp.check({ ...byToken(token), min_sequence: revoked.sequence });
     expect(denied.reasons.map((r) => r.code)).toEqual(['SESSION_REVOKED']);
 
-    const before = await idpA.idToken('sub-bob', CLIENT_ID, { auth_time: now - 60 }, { now });
+    const before = await idpA.idToken(dev.sub, CLIENT_ID, { auth_time: now - 60 }, { now });
     const signout = await producer.publish(
-      change('acme', 'user.sessions_revoke', { user_id: bob.id, before: now - 1, reason: 'password reset' }),
+      change('acme', 'user.sessions_revoke', { user_id: dev.id, before: now - 1, reason: 'password reset' }),
     );
     const out = await t.tcp.check({ ...byToken(before), min_sequence: signout.sequence });
     expect(out.reasons.map((r) => r.code)).toEqual(['SESSION_REVOKED']);
-    const after = await idpA.idToken('sub-bob', CLIENT_ID, { auth_time: now }, { now });
+    const after = await idpA.idToken(dev.sub, CLIENT_ID, { auth_time: now }, { now });
     expect((await t.tcp.check(byToken(after))).decision).toBe('DECISION_ALLOW');
   });
 });
@@ -624,20 +646,21 @@ describe('StartSession (sign-in)', () => {
 
   it('SL2: a forced re-authentication steps up (max_age 0) until an assertion authenticated after it', async () => {
     tick();
-    const session = await t.tcp.startSession(await signIn(idpA, 'sub-bob', { auth_time: now - 60 }));
+    const dev = await givenDeveloper('reauthenticated');
+    const session = await t.tcp.startSession(await signIn(idpA, dev.sub, { auth_time: now - 60 }));
     const check: CheckRequestMessage = {
       tenant: 'acme',
       subject: { session_id: session.session_id },
       action: { name: 'write' },
       resource: { type: 'repository' },
     };
-    const forced = await producer.publish(change('acme', 'user.reauthenticate', { user_id: bob.id, after: now - 1 }));
+    const forced = await producer.publish(change('acme', 'user.reauthenticate', { user_id: dev.id, after: now - 1 }));
     const stepUp = await t.tcp.check({ ...check, min_sequence: forced.sequence });
     expect(stepUp.decision).toBe('DECISION_STEP_UP');
     expect(stepUp.reasons.map((r) => r.code)).toEqual(['REAUTHENTICATION_REQUIRED']);
     expect(stepUp.step_up?.max_age).toBe(0);
     expect(stepUp.www_authenticate).toContain('max_age="0"');
-    const renewed = await t.tcp.startSession(await signIn(idpA, 'sub-bob', { auth_time: now }));
+    const renewed = await t.tcp.startSession(await signIn(idpA, dev.sub, { auth_time: now }));
     expect(
       (await t.tcp.check({ ...check, subject: { session_id: renewed.session_id }, min_sequence: renewed.sequence }))
         .decision,
