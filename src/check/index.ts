@@ -29,4 +29,11 @@ export {
   WatcherTooSlowError,
 } from './errors.js';
 export type { CheckRequestErrorCode } from './errors.js';
-export type { BatchCheckRequest, BatchCheckResult, CheckRequest, CheckResult, Decision } from './check_request.js';
+export type {
+  BatchCheckRequest,
+  BatchCheckResult,
+  CheckRequest,
+  CheckResult,
+  CheckSubject,
+  Decision,
+} from './check_request.js';

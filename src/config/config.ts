@@ -43,6 +43,11 @@ export interface GrpcConfig {
   readonly socketMode: number;
   /** `host:port` of the sidecar's OpenID AuthZEN HTTP listener; undefined: off. */
   readonly authzenAddress: string | undefined;
+  /**
+   * The AuthZEN PDP's public base URL (`IPSIE_AUTHZEN_PUBLIC_URL`, https, no trailing slash): the metadata's
+   * `policy_decision_point` is `<it>/<tenant>`. Undefined: the URL the client used (AuthZEN 1.0 §Metadata).
+   */
+  readonly authzenPublicUrl: string | undefined;
   /** Share of allowed decisions sent to the audit trail, 0 to 1. @defaultValue 0 */
   readonly decisionAuditRate: number;
   /** Share of denials and step-ups sent to the audit trail, 0 to 1. @defaultValue the allow rate */
@@ -195,6 +200,7 @@ export function parseConfig(
     grpc: {
       ...grpcListeners(settings),
       authzenAddress: settings.IPSIE_AUTHZEN_ADDRESS,
+      authzenPublicUrl: settings.IPSIE_AUTHZEN_PUBLIC_URL,
       decisionAuditRate: settings.IPSIE_DECISION_AUDIT_RATE,
       decisionAuditDenyRate: settings.IPSIE_DECISION_AUDIT_DENY_RATE ?? settings.IPSIE_DECISION_AUDIT_RATE,
       batchMaxItems: settings.IPSIE_BATCH_MAX_ITEMS,

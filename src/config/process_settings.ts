@@ -120,6 +120,17 @@ const publicUrl: SettingType<string> = {
     return value.replace(/\/+$/, '');
   },
 };
+/** Without a trailing slash: AuthZEN metadata names an https PDP. */
+const httpsUrl: SettingType<string> = {
+  name: 'https URL',
+  emptyIsOff: false,
+  parse: (value, variable) => {
+    if (!/^https:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(value)) {
+      throw invalid(variable, `expected an https URL without query, got "${value}"`);
+    }
+    return value.replace(/\/+$/, '');
+  },
+};
 const natsUrls: SettingType<readonly string[]> = {
   name: 'comma-separated `nats://` or `tls://` URLs',
   emptyIsOff: false,
@@ -295,6 +306,13 @@ export const PROCESS_SETTINGS = {
     default: undefined,
     roles: SIDECAR,
     description: 'OpenID AuthZEN HTTP listener ([authzen.md](authzen.md)); unset: off',
+  }),
+  IPSIE_AUTHZEN_PUBLIC_URL: setting({
+    type: optional(httpsUrl),
+    default: undefined,
+    defaultText: 'the URL the client used',
+    roles: SIDECAR,
+    description: "the AuthZEN PDP's public base URL: its metadata's `policy_decision_point` is it + `/<tenant>`",
   }),
   IPSIE_DECISION_AUDIT_RATE: setting({
     type: fraction,

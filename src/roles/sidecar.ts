@@ -8,6 +8,7 @@ import { EvaluationPool, PolicyCompiler, PolicyRegistry, loadTenantPolicySources
 import type { CompiledPolicy, TenantPolicySource } from '../policy/index.js';
 import type { AddressInfo } from 'node:net';
 import { createAuthzenRouter } from '../authzen/index.js';
+import { IdentifierResolver } from '../identifiers/index.js';
 import { extAuthzImplementation, extAuthzServiceDefinition } from '../ext_authz/index.js';
 import { PolicyFollower } from '../distribution/index.js';
 import { createGatewayApp, listen, refusedAuthentications } from '../http/index.js';
@@ -104,7 +105,6 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   let follower: PolicyFollower | undefined;
   let authzen: HttpServer | undefined;
   let health: HttpServer | undefined;
-  let authzenUrl = '';
   let followerConnection: NatsConnection | undefined;
   let closeConnection = (): Promise<void> => Promise.resolve();
   try {
@@ -267,7 +267,10 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     const stepUpParameters = new Map(
       config.tenants.flatMap((t) => t.idps.map((idp) => [`${t.id}\0${idp.issuer}`, idp.stepUpParameters] as const)),
     );
+    // One resolver of the identifiers users are named by, for every surface the Decider answers.
+    const identifiers = new IdentifierResolver(store, new Map(config.tenants.map((t) => [t.id, t.subjectTypes])));
     const decider = new Decider({
+      identifiers,
       stepUpParameters: (tenant, issuer) =>
         (issuer === undefined ? undefined : stepUpParameters.get(`${tenant}\0${issuer}`)) ?? DEFAULT_STEP_UP_PARAMETERS,
       observer: {
@@ -338,9 +341,10 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
           createAuthzenRouter({
             decider,
             directory: store,
+            identifiers,
             tokens: new Map(config.tenants.map((t) => [t.id, t.authzenTokenSha256])),
             actions: new Map(config.tenants.map((t) => [t.id, t.authzenActions])),
-            publicUrl: () => authzenUrl,
+            publicUrl: config.grpc.authzenPublicUrl,
             logger,
           }),
         ],
@@ -348,7 +352,6 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       });
       const bound = await listen(app, authzenAddress);
       authzen = bound.server;
-      authzenUrl = `http://${authzenAddress.slice(0, authzenAddress.lastIndexOf(':'))}:${bound.port}`;
     }
     const healthAddress = config.health.address;
     if (healthAddress !== undefined) {

@@ -236,6 +236,49 @@ describe('the tenants file', () => {
     expect(() => parse({ acme: { policy: { budget_ms: 0 } } })).toThrow(/budget_ms/);
   });
 
+  it('AuthZEN subject types: user and identity by default; a declared type replaces or adds one', () => {
+    const hash = 'a'.repeat(64);
+    const [plain] = parseConfig(file({ todo: {} }), read).tenants;
+    expect(plain?.subjectTypes['identity']).toEqual({
+      identifiers: ['external_id', 'idp_subject'],
+      resultsIn: 'external_id',
+    });
+    expect(plain?.subjectTypes['user']?.resultsIn).toBe('user_name');
+    const [declared] = parseConfig(
+      file({
+        todo: {
+          authzen: {
+            bearer_token_sha256: [hash],
+            subject_types: {
+              user: { identifiers: ['email'] },
+              employee: { identifiers: ['external_id', 'user_name'], results_in: 'user_name' },
+            },
+          },
+        },
+      }),
+      read,
+    ).tenants;
+    expect(declared?.subjectTypes).toMatchObject({
+      user: { identifiers: ['email'], resultsIn: 'email' },
+      identity: { identifiers: ['external_id', 'idp_subject'] },
+      employee: { identifiers: ['external_id', 'user_name'], resultsIn: 'user_name' },
+    });
+    const types = (subjectTypes: unknown): unknown =>
+      parse({ todo: { authzen: { bearer_token_sha256: [hash], subject_types: subjectTypes } } });
+    expect(() => types({ user: { identifiers: ['mail'] } })).toThrow(/subject_types\.user\.identifiers\[0\]/);
+    expect(() => types({ user: { identifiers: [] } })).toThrow(/identifiers/);
+    expect(() => types({ user: { identifiers: ['email'], results_in: 'uuid' } })).toThrow(/results_in/);
+    expect(() => types({ session: { identifiers: ['id'] } })).toThrow(/reserved/);
+  });
+
+  it('IPSIE_AUTHZEN_PUBLIC_URL: an https URL without query, its trailing slash dropped', () => {
+    const url = (value: string): string | undefined =>
+      parseConfig({ IPSIE_AUTHZEN_PUBLIC_URL: value }).grpc.authzenPublicUrl;
+    expect(url('https://pdp.example/authzen/')).toBe('https://pdp.example/authzen');
+    expect(() => url('http://pdp.example')).toThrow('IPSIE_AUTHZEN_PUBLIC_URL');
+    expect(() => url('https://pdp.example/?x=1')).toThrow('IPSIE_AUTHZEN_PUBLIC_URL');
+  });
+
   it('one issuer and client in two tenants needs a tenant claim with its own value in each', () => {
     const shared = { issuer: 'https://idp.example', client_id: 'app', jwks_uri: 'https://idp.example/jwks' };
     const org = (value: string, claim = 'org_id'): unknown => ({ ...shared, tenant_claim: { claim, value } });
