@@ -13,7 +13,7 @@ import { extAuthzImplementation, extAuthzServiceDefinition } from '../ext_authz/
 import { PolicyFollower } from '../distribution/index.js';
 import { createGatewayApp, listen, refusedAuthentications } from '../http/index.js';
 import type { HttpServer } from '../http/index.js';
-import { healthReport, metricsRoute, SidecarMetrics } from '../observability/index.js';
+import { healthReport, metricsRoute, policyReadiness, SidecarMetrics } from '../observability/index.js';
 import { SessionObserver } from '../observations/index.js';
 import type { EntitlementStore } from '../store/index.js';
 import { randomUUID } from 'node:crypto';
@@ -360,22 +360,24 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         logger,
         routes: [metricsRoute(metrics)],
         ready: () => {
-          const missing = store.tenantIds().filter((t) => !policies.has(t));
+          const policyState = policyReadiness(store.tenantIds(), (t) =>
+            policies.has(t) ? policies.get(t).version : undefined,
+          );
           const stream = feed?.status();
-          return healthReport({
-            store: {
-              ok: true,
-              detail:
-                setAside === undefined
-                  ? `open at sequence ${store.appliedSequence()}`
-                  : `open at sequence ${store.appliedSequence()}, rebuilt: the file was ${setAside.reason} (kept at ${setAside.movedTo})`,
+          return healthReport(
+            {
+              store: {
+                ok: true,
+                detail:
+                  setAside === undefined
+                    ? `open at sequence ${store.appliedSequence()}`
+                    : `open at sequence ${store.appliedSequence()}, rebuilt: the file was ${setAside.reason} (kept at ${setAside.movedTo})`,
+              },
+              policies: policyState.component,
+              stream: stream === undefined ? { ok: true, detail: 'standalone (no stream)' } : streamHealth(stream),
             },
-            policies: {
-              ok: missing.length === 0,
-              detail: missing.length === 0 ? 'every tenant has a policy' : `no policy for ${missing.join(', ')}`,
-            },
-            stream: stream === undefined ? { ok: true, detail: 'standalone (no stream)' } : streamHealth(stream),
-          });
+            policyState.tenants,
+          );
         },
       });
       health = (await listen(app, healthAddress)).server;

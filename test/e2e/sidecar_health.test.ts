@@ -46,15 +46,28 @@ async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Pro
 }
 
 describe('sidecar probes and metrics', () => {
-  it('is live, but not ready while a tenant has no policy; ready once every tenant has one', async () => {
+  it('is live, but not ready while no tenant has a policy; a tenant without one is not ready, the others are', async () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const before = await readyz();
     expect(before.status).toBe(503);
     expect(before.body.components['policies']).toMatchObject({ ok: false, detail: 'no policy for acme, globex' });
     expect(before.body.components['stream']?.ok).toBe(true);
     await t.sidecar.deployPolicy(await examplePolicy('acme'));
+    // globex has no policy yet: its own readiness says so, and its Checks fail closed, but acme is served.
+    const partly = await readyz();
+    expect(partly.status).toBe(200);
+    expect(partly.body.components['policies']).toMatchObject({
+      ok: true,
+      detail: 'no policy for globex (the other tenants are served)',
+    });
+    expect((await fetch(`${base}/readyz/acme`)).status).toBe(200);
+    const globex = await fetch(`${base}/readyz/globex`);
+    expect(globex.status).toBe(503);
+    expect(await globex.json()).toMatchObject({ tenant: { ready: false } });
+    expect((await fetch(`${base}/readyz/nosuchtenant`)).status).toBe(404);
     await t.sidecar.deployPolicy(await examplePolicy('globex'));
     expect((await readyz()).status).toBe(200);
+    expect((await fetch(`${base}/readyz/globex`)).status).toBe(200);
   });
 
   it('exports decisions, latency, the stream position and the policy versions', async () => {
