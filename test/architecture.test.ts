@@ -25,7 +25,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   identifiers: ['config', 'store'],
   scim: ['changes', 'http', 'logging', 'store', 'stream'],
   audit: ['stream'],
-  signals: ['audit', 'changes', 'config', 'http', 'logging', 'store', 'stream'],
+  signals: ['audit', 'changes', 'config', 'http', 'identifiers', 'logging', 'store', 'stream'],
   http: ['audit', 'logging'],
   admin: ['changes', 'http', 'logging', 'store', 'stream'],
   observations: ['check', 'logging', 'stream'],
