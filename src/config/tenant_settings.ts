@@ -67,7 +67,7 @@ export interface SubjectTypeSettings {
  * IdP's subject identifier (a PID), which an IdP provisions as `externalId` or signs the user in as.
  */
 export const DEFAULT_SUBJECT_TYPES: Readonly<Record<string, SubjectTypeSettings>> = {
-  user: { identifiers: ['id', 'external_id', 'idp_subject', 'user_name', 'email'], resultsIn: 'user_name' },
+  user: { identifiers: ['id', 'external_id', 'user_name', 'idp_subject', 'email'], resultsIn: 'user_name' },
   identity: { identifiers: ['external_id', 'idp_subject'], resultsIn: 'external_id' },
 };
 

@@ -171,7 +171,7 @@ describe('the tenants file schema', () => {
         authzenTokenSha256: [],
         authzenActions: [],
         subjectTypes: {
-          user: { identifiers: ['id', 'external_id', 'idp_subject', 'user_name', 'email'], resultsIn: 'user_name' },
+          user: { identifiers: ['id', 'external_id', 'user_name', 'idp_subject', 'email'], resultsIn: 'user_name' },
           identity: { identifiers: ['external_id', 'idp_subject'], resultsIn: 'external_id' },
         },
         idps: [],
