@@ -151,10 +151,11 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
     const ref = subjectOf(tenant, evaluation.subject);
     // A subject of a type the tenant does not declare may do nothing.
     if (ref === undefined) return { results: [], page: { next_token: '' } };
-    const named = (id: string): Promise<{ type: string; id: string } | undefined> =>
-      decide(tenant, ref, { ...evaluation, resource: { type, id, properties: {}, fields: {} } }).then((answer) =>
-        answer.decision.kind === 'allow' ? { type, id } : undefined,
-      );
+    const named = async (id: string): Promise<{ type: string; id: string } | undefined> => {
+      const resource = { type, id, properties: {}, fields: {} };
+      const answer = await decide(tenant, ref, { ...evaluation, resource }, evaluation.subject.properties);
+      return answer.decision.kind === 'allow' ? { type, id } : undefined;
+    };
     if (type === 'user') {
       // Users are named as the tenant's `user` subjects are.
       const resultsIn = options.identifiers.subjectType(tenant, 'user')?.resultsIn ?? 'id';
@@ -185,7 +186,8 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
     if (ref === undefined) return { results: [], page: { next_token: '' } };
     const results: { name: string }[] = [];
     for (const name of options.actions.get(tenant) ?? []) {
-      const answer = await decide(tenant, ref, { ...evaluation, action: { name, properties: {} } });
+      const action = { name, properties: {} };
+      const answer = await decide(tenant, ref, { ...evaluation, action }, evaluation.subject.properties);
       if (answer.decision.kind === 'allow') results.push({ name });
     }
     return { results, page: { next_token: '' } };

@@ -58,7 +58,7 @@ beforeAll(async () => {
         },
       },
       acme: {},
-      props: { authzen: { bearer_token_sha256: [sha256(TOKEN)] } },
+      props: { authzen: { bearer_token_sha256: [sha256(TOKEN)], actions: ['can_read_user', 'can_edit_user'] } },
     },
   });
   base = `http://127.0.0.1:${String(t.sidecar.authzenPort)}`;
@@ -324,6 +324,30 @@ describe('AuthZEN subjects', () => {
       ).body;
     expect(await ask('Sales')).toMatchObject({ decision: true });
     expect(await ask('Legal')).toMatchObject({ decision: false });
+  });
+
+  it('action search hands the policy subject.properties and the resource fields too', async () => {
+    const actions = async (department: string): Promise<unknown> =>
+      (
+        await post(
+          'search/action',
+          {
+            subject: { type: 'user', id: 'erin@acmecorp.com', properties: { department } },
+            resource: {
+              type: 'user',
+              id: 'erin@acmecorp.com',
+              userID: 'erin@acmecorp.com',
+              properties: { ownerID: 'erin@acmecorp.com' },
+            },
+          },
+          { tenant: 'props' },
+        )
+      ).body;
+    expect(await actions('Sales')).toEqual({
+      results: [{ name: 'can_read_user' }, { name: 'can_edit_user' }],
+      page: { next_token: '' },
+    });
+    expect(await actions('Legal')).toEqual({ results: [], page: { next_token: '' } });
   });
 
   it('gRPC Check names a subject by identifier as AuthZEN does', async () => {
