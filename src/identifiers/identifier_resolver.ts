@@ -7,12 +7,14 @@ import type { UserResolution } from './user_identifier.js';
 /** The store lookups resolution needs (the sidecar's and the gateway's store both answer them). */
 export type IdentifierDirectory = Pick<
   DirectoryReader,
-  'userIdsByUserName' | 'userIdsByEmail' | 'userIdsByPhoneNumber' | 'userIdsByExternalId' | 'bindingsOfUser'
+  | 'userIdsByUserName'
+  | 'userIdsByEmail'
+  | 'userIdsByPhoneNumber'
+  | 'userIdsByExternalId'
+  | 'userIdsByIdpSubject'
+  | 'bindingsOfUser'
 > &
-  Pick<EntitlementReader, 'readSubject'> & {
-    /** Users an IdP of the tenant signed in as `subject` (any issuer). */
-    userIdsByIdpSubject?(tenantId: string, subject: string): string[];
-  };
+  Pick<EntitlementReader, 'readSubject'>;
 
 /**
  * The one place a user is found by the identifiers the outside world names it by: our id, userName,
@@ -84,7 +86,7 @@ export class IdentifierResolver {
       case 'external_id':
         return d.userIdsByExternalId(tenantId, value);
       case 'idp_subject':
-        return d.userIdsByIdpSubject?.(tenantId, value) ?? [];
+        return d.userIdsByIdpSubject(tenantId, value);
     }
   }
 }

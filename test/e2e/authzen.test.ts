@@ -40,6 +40,10 @@ beforeAll(async () => {
       user_name: 'dana@acmecorp.com',
       attributes: { emails: [{ value: 'team@acmecorp.com' }] },
     }),
+    // Signed in through an IdP (bound to its sub), never provisioned with an externalId.
+    user('todo', 'id-frank', { user_name: 'frank@acmecorp.com' }),
+    change('todo', 'member.add', { group_id: 'viewer', user_id: 'id-frank' }),
+    change('todo', 'binding.upsert', { issuer: 'https://idp.example', subject: 'sub-frank', user_id: 'id-frank' }),
     change('acme', 'tenant.upsert', { display_name: 'Acme' }),
     change('props', 'tenant.upsert', { display_name: 'Props' }),
     user('props', 'id-erin', { user_name: 'erin@acmecorp.com' }),
@@ -278,6 +282,23 @@ describe('AuthZEN subjects', () => {
     expect(r).toMatchObject({ status: 200, body: { decision: true } });
   });
 
+  it('subject type identity names a signed-in user by the sub its IdP binding holds', async () => {
+    const ask = async (action: string): Promise<unknown> =>
+      (
+        await post('evaluation', {
+          subject: { type: 'identity', id: 'sub-frank' },
+          action: { name: action },
+          resource: { type: 'todo', id: 't1' },
+        })
+      ).body;
+    // frank is a viewer: he reads the list but creates nothing.
+    expect(await ask('can_read_todos')).toMatchObject({ decision: true });
+    expect(await ask('can_create_todo')).toMatchObject({
+      decision: false,
+      context: { reasons: [{ code: 'POLICY_DENIED' }] },
+    });
+  });
+
   it('subject type user finds the user by any identifier: the IdP PID, our id, userName', async () => {
     for (const id of ['pid-bob', 'id-bob', 'BOB@acmecorp.com']) {
       const r = await post('evaluation', {
@@ -437,7 +458,10 @@ describe('AuthZEN search and metadata', () => {
       resource: { type: 'user' },
     });
     expect(users.body).toEqual({
-      results: ['alice', 'bob', 'carol', 'dan', 'dana'].map((name) => ({ type: 'user', id: `${name}@acmecorp.com` })),
+      results: ['alice', 'bob', 'carol', 'dan', 'dana', 'frank'].map((name) => ({
+        type: 'user',
+        id: `${name}@acmecorp.com`,
+      })),
       page: { next_token: '' },
     });
     const documents = await post('search/resource', {
