@@ -524,7 +524,8 @@ export const PROCESS_SETTINGS = {
     type: optional(hostPort),
     default: undefined,
     roles: BOTH,
-    description: "the role's `/healthz`, `/readyz` (components) and `/metrics` (Prometheus); unset: off",
+    description:
+      "the role's `/healthz`, `/readyz` (components; sidecar: `/readyz/<tenant>` too) and `/metrics` (Prometheus); unset: off",
   }),
   IPSIE_LOG_LEVEL: setting({
     type: logLevel,
