@@ -46,6 +46,8 @@ beforeAll(async () => {
     change('todo', 'binding.upsert', { issuer: 'https://idp.example', subject: 'sub-frank', user_id: 'id-frank' }),
     change('acme', 'tenant.upsert', { display_name: 'Acme' }),
     change('props', 'tenant.upsert', { display_name: 'Props' }),
+    change('bare', 'tenant.upsert', { display_name: 'Bare' }),
+    user('bare', 'id-gina', { user_name: 'gina@acmecorp.com' }),
     user('props', 'id-erin', { user_name: 'erin@acmecorp.com' }),
   ]);
   t = await startTestSidecar({
@@ -63,6 +65,8 @@ beforeAll(async () => {
       },
       acme: {},
       props: { authzen: { bearer_token_sha256: [sha256(TOKEN)], actions: ['can_read_user', 'can_edit_user'] } },
+      // A PDP whose tenant has no policy loaded.
+      bare: { authzen: { bearer_token_sha256: [sha256(TOKEN)] } },
     },
   });
   base = `http://127.0.0.1:${String(t.sidecar.authzenPort)}`;
@@ -572,6 +576,16 @@ describe('AuthZEN errors', () => {
     expect(r.status).toBe(401);
     expect(r.headers.get('www-authenticate')).toMatch(/^Bearer/);
     expect((await post('evaluation', body, { tenant: 'props', token: 'guess' })).status).toBe(401);
+  });
+
+  it('503 for a tenant without a policy (it fails closed) while the other tenants answer', async () => {
+    const body = {
+      subject: { type: 'user', id: 'gina@acmecorp.com' },
+      action: { name: 'read' },
+      resource: { type: 'document', id: '1' },
+    };
+    expect((await post('evaluation', body, { tenant: 'bare' })).status).toBe(503);
+    expect((await post('evaluation', { ...body, subject: alice })).status).toBe(200);
   });
 
   it('404 for a tenant that is not an AuthZEN PDP here (unknown, or without AuthZEN callers)', async () => {
