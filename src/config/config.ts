@@ -43,6 +43,8 @@ export interface GrpcConfig {
   readonly socketMode: number;
   /** `host:port` of the sidecar's OpenID AuthZEN HTTP listener; undefined: off. */
   readonly authzenAddress: string | undefined;
+  /** HTTPS on the AuthZEN listener (`IPSIE_AUTHZEN_TLS_*`); undefined: plain HTTP. */
+  readonly authzenTls: HttpTlsConfig | undefined;
   /**
    * The AuthZEN PDP's public base URL (`IPSIE_AUTHZEN_PUBLIC_URL`, https, no trailing slash): the metadata's
    * `policy_decision_point` is `<it>/<tenant>`. Undefined: the URL the client used (AuthZEN 1.0 §Metadata).
@@ -200,6 +202,7 @@ export function parseConfig(
     grpc: {
       ...grpcListeners(settings),
       authzenAddress: settings.IPSIE_AUTHZEN_ADDRESS,
+      authzenTls: httpTls(settings, 'IPSIE_AUTHZEN_TLS_CERT_FILE', 'IPSIE_AUTHZEN_TLS_KEY_FILE'),
       authzenPublicUrl: settings.IPSIE_AUTHZEN_PUBLIC_URL,
       decisionAuditRate: settings.IPSIE_DECISION_AUDIT_RATE,
       decisionAuditDenyRate: settings.IPSIE_DECISION_AUDIT_DENY_RATE ?? settings.IPSIE_DECISION_AUDIT_RATE,
@@ -252,8 +255,8 @@ export function parseConfig(
 /** An HTTPS listener's files: both or neither. */
 function httpTls(
   settings: SettingValues,
-  certVariable: 'IPSIE_GATEWAY_TLS_CERT_FILE',
-  keyVariable: 'IPSIE_GATEWAY_TLS_KEY_FILE',
+  certVariable: 'IPSIE_GATEWAY_TLS_CERT_FILE' | 'IPSIE_AUTHZEN_TLS_CERT_FILE',
+  keyVariable: 'IPSIE_GATEWAY_TLS_KEY_FILE' | 'IPSIE_AUTHZEN_TLS_KEY_FILE',
 ): HttpTlsConfig | undefined {
   const certFile = settings[certVariable];
   const keyFile = settings[keyVariable];

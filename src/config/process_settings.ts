@@ -307,6 +307,19 @@ export const PROCESS_SETTINGS = {
     roles: SIDECAR,
     description: 'OpenID AuthZEN HTTP listener ([authzen.md](authzen.md)); unset: off',
   }),
+  IPSIE_AUTHZEN_TLS_CERT_FILE: setting({
+    type: optional(path),
+    default: undefined,
+    roles: SIDECAR,
+    description:
+      'with `IPSIE_AUTHZEN_TLS_KEY_FILE`: HTTPS on the AuthZEN listener (PEM certificate chain; re-read every `IPSIE_HTTP_TLS_RELOAD_MS`)',
+  }),
+  IPSIE_AUTHZEN_TLS_KEY_FILE: setting({
+    type: optional(path),
+    default: undefined,
+    roles: SIDECAR,
+    description: "the AuthZEN listener's private key (PEM)",
+  }),
   IPSIE_AUTHZEN_PUBLIC_URL: setting({
     type: optional(httpsUrl),
     default: undefined,

@@ -350,7 +350,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         ],
         ready: () => ingestor === undefined || ingestor.status().caughtUp,
       });
-      const bound = await listen(app, authzenAddress);
+      const bound = await listen(app, authzenAddress, { tls: config.grpc.authzenTls, logger });
       authzen = bound.server;
     }
     const healthAddress = config.health.address;
