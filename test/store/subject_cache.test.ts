@@ -242,3 +242,60 @@ describe('subject read cache', () => {
     expect(store.readSubject('a', { kind: 'user', userId: 'ub' }).sequence).toBe(42);
   });
 });
+
+describe('subject read cache, ids SQLite does not give back as written', () => {
+  // A lone surrogate is stored as its WTF-8 bytes and read back as U+FFFD: a read's tags that come from the
+  // row it found must still meet the tags of the write that names the row with the string it was given.
+  const odd = (id: string): string => `${id}\uD800`;
+
+  it('a sign-out, sid revocation, device posture or deactivation naming an id with a lone surrogate drops the cached session read', () => {
+    store.upsertUser(user(odd('uo')));
+    store.upsertSession(session('so', odd('uo'), { deviceId: odd('do'), idpSessionId: odd('sido') }));
+    const ref: SubjectRef = { kind: 'session', sessionId: 'so' };
+    const writes: readonly (readonly [string, () => void])[] = [
+      [
+        'sign-out',
+        () => {
+          store.setSignout('a', odd('uo'), 150, 'all');
+        },
+      ],
+      [
+        'sid revoked',
+        () => {
+          store.revokeSid({
+            tenantId: 'a',
+            issuer: undefined,
+            sid: odd('sido'),
+            revokedAt: 160,
+            expiresAt: 900,
+            reason: 'caep',
+          });
+        },
+      ],
+      [
+        'device posture',
+        () => {
+          store.setPosture({
+            tenantId: 'a',
+            kind: 'device',
+            subjectId: odd('do'),
+            state: { compliant: false },
+            updatedAt: 1,
+          });
+        },
+      ],
+      [
+        'user deactivated',
+        () => {
+          store.upsertUser(user(odd('uo'), { active: false }));
+        },
+      ],
+    ];
+    for (const [name, write] of writes) {
+      store.readSubject('a', ref);
+      write();
+      expect(store.readSubject('a', ref), name).toEqual(truth.readSubject('a', ref));
+    }
+    expect(store.readSubject('a', ref).slice?.session?.revokedAt).toBe(150);
+  });
+});

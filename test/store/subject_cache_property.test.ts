@@ -31,14 +31,15 @@ function random(seed: number): () => number {
 const TENANTS = ['a', 'b'] as const;
 /** Most changes go to the first tenant: the second shows that they leave its reads alone. */
 const pickTenant = (next: () => number): (typeof TENANTS)[number] => (next() < 0.8 ? 'a' : 'b');
-const USERS = ['u1', 'u2', 'u3'];
+/** Some with a lone surrogate, which SQLite gives back otherwise than it was written. */
+const USERS = ['u1', 'u2', 'u3\uD800'];
 const GROUPS = ['g1', 'g2'];
 /** `sid1` names a session id too: an identity read by sid joins a stored session of that id. */
 const SESSIONS = ['s1', 's2', 'sid1'];
-const SIDS = ['sid1', 'sid2'];
+const SIDS = ['sid1', 'sid2\uDC00'];
 const ISSUERS = ['https://idp.example', 'https://other.example'];
 const SUBJECTS = ['sub1', 'sub2'];
-const DEVICES = ['d1', 'd2'];
+const DEVICES = ['d1', 'd2\uD800'];
 const POSTURE_KINDS: readonly PostureKind[] = ['risk', 'account', 'device', 'credential'];
 
 /** Every way a Check names a subject of a tenant, with and without a device. */
