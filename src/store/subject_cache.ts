@@ -170,12 +170,18 @@ export class SubjectCache {
   }
 }
 
+/**
+ * The read of `ref`, as a key no other read shares: ids may hold any
+ * character (a NUL too), and an empty device names the device `''`, not the
+ * session's own.
+ */
 function cacheKey(tenantId: string, ref: SubjectRef, deviceId: string | undefined): string {
-  const id =
+  const device = deviceId ?? null;
+  return JSON.stringify(
     ref.kind === 'user'
-      ? ref.userId
+      ? [tenantId, ref.kind, ref.userId, device]
       : ref.kind === 'session'
-        ? ref.sessionId
-        : `${ref.issuer}\0${ref.subject}\0${ref.sessionId ?? ''}`;
-  return `${tenantId}\0${ref.kind}\0${id}\0${deviceId ?? ''}`;
+        ? [tenantId, ref.kind, ref.sessionId, device]
+        : [tenantId, ref.kind, ref.issuer, ref.subject, ref.sessionId ?? null, device],
+  );
 }

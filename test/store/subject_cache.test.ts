@@ -299,3 +299,30 @@ describe('subject read cache, ids SQLite does not give back as written', () => {
     expect(store.readSubject('a', ref).slice?.session?.revokedAt).toBe(150);
   });
 });
+
+describe('subject read cache keys', () => {
+  it('a read that names an empty device is not answered for one that names none: the session device posture is read', () => {
+    store.setPosture({
+      tenantId: 'a',
+      kind: 'device',
+      subjectId: 'sa-device',
+      state: { compliant: false },
+      updatedAt: 1,
+    });
+    const ref: SubjectRef = { kind: 'session', sessionId: 'sa' };
+    expect(store.readSubject('a', ref, '').slice?.posture.device).toBeUndefined();
+    expect(store.readSubject('a', ref).slice?.posture.device).toEqual({ compliant: false });
+  });
+
+  it('reads whose ids run together across a NUL are kept apart: one user is never answered with another', () => {
+    store.upsertUser(user('ua\0d1', { active: false }));
+    const pairs: readonly (readonly [SubjectRef, string | undefined])[] = [
+      [{ kind: 'user', userId: 'ua\0d1' }, undefined],
+      [{ kind: 'user', userId: 'ua' }, 'd1\0'],
+    ];
+    for (const [ref, device] of pairs) store.readSubject('a', ref, device);
+    for (const [ref, device] of pairs) {
+      expect(store.readSubject('a', ref, device)).toEqual(truth.readSubject('a', ref, device));
+    }
+  });
+});
