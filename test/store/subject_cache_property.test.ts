@@ -31,7 +31,10 @@ function random(seed: number): () => number {
 const TENANTS = ['a', 'b'] as const;
 /** Most changes go to the first tenant: the second shows that they leave its reads alone. */
 const pickTenant = (next: () => number): (typeof TENANTS)[number] => (next() < 0.8 ? 'a' : 'b');
-/** Some with a lone surrogate, which SQLite gives back otherwise than it was written. */
+/**
+ * Some with a lone surrogate: the codec makes it U+FFFD, and the delete marker and the reads name it as
+ * written, which SQLite gives back otherwise.
+ */
 const USERS = ['u1', 'u2', 'u3\uD800'];
 const GROUPS = ['g1', 'g2'];
 /** `sid1` names a session id too: an identity read by sid joins a stored session of that id. */
