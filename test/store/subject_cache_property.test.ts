@@ -2,8 +2,9 @@
  * The subject cache against the truth, by random walk: random changes of
  * every kind are applied through the ingest applier to a store that caches
  * its subject reads, interleaved with rolled-back batches, expiries and
- * rebuilds; after each step every way of naming every subject reads the same
- * from it as from an uncached connection to the same file.
+ * rebuilds, and writes by another connection; after each step every way of
+ * naming every subject reads the same from it as from an uncached connection
+ * to the same file.
  */
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -86,9 +87,9 @@ describe('subject read cache, random changes', () => {
       /** A random change, through the codec as ingest receives it: only changes the decoder accepts. */
       const randomChange = (): Change => decodeChange(encodeChange(walk.change()));
       /** Applies `changes` as ingest does: in one transaction with the sequence they reach. */
-      const applyBatch = (changes: readonly Change[], from: number): void => {
-        changes.forEach((c, i) => applyChange(store, c, from + i));
-        store.setAppliedSequence(from + changes.length - 1);
+      const applyBatch = (changes: readonly Change[], from: number, writer = store): void => {
+        changes.forEach((c, i) => applyChange(writer, c, from + i));
+        writer.setAppliedSequence(from + changes.length - 1);
       };
       const rolledBack = (fn: () => void): void => {
         expect(() => {
@@ -125,6 +126,13 @@ describe('subject read cache, random changes', () => {
             rolledBack(() => {
               applyBatch([randomChange()], sequence + 2);
             });
+          });
+          sequence += 1;
+        } else if (roll < 0.2) {
+          // Another connection writes the file: the cached store sees it by PRAGMA data_version.
+          const batch = [randomChange()];
+          truth.transaction(() => {
+            applyBatch(batch, sequence + 1, truth);
           });
           sequence += 1;
         } else {
