@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EvaluationPool, PolicyCompiler, PolicyRegistry } from '../../src/policy/index.js';
 import type { PolicyInput, TenantPolicy } from '../../src/policy/index.js';
 import { opaPath, PLATFORM_POLICY_DIR } from '../harness/opa.js';
-import { random } from '../harness/random_changes.js';
+import { random } from '../harness/random.js';
 
 const compiler = new PolicyCompiler({ opaPath: opaPath(), platformDir: PLATFORM_POLICY_DIR, timeoutMs: 30_000 });
 
