@@ -73,4 +73,14 @@ describe('SessionPurger', () => {
     await caughtUp.purge();
     expect(await cutoffOnStream('initech')).toBe(59_400);
   });
+
+  it('two gateways purging at once: one purge is stored, the other yields to it without an error', async () => {
+    const one = gateway(['umbrella'], () => 70_000);
+    const other = gateway(['umbrella'], () => 69_000);
+    const last = await producer.lastSequence();
+    // Both read the subject empty before either publishes: the second to store finds it taken.
+    await Promise.all([one.purge(), other.purge()]);
+    expect(await producer.lastSequence()).toBe(last + 1);
+    expect([69_400, 68_400]).toContain(await cutoffOnStream('umbrella'));
+  });
 });
