@@ -153,7 +153,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const purger = new SessionPurger({
       tenants: config.tenants.map((t) => t.id),
       changes: publisher,
-      directory: store,
+      stream: new ChangeReader(jsm),
       intervalMs: config.gateway.sessionPurgeIntervalMs,
       graceS: config.gateway.sessionPurgeGraceS,
       logger,
