@@ -12,10 +12,12 @@ export interface GatewayAppOptions {
   readonly logger: Logger;
   /** Concept routers mounted on the app, in order (SCIM now; SSF and policy upload later). */
   readonly routes: readonly Koa.Middleware[];
-  /** Whether the gateway can serve: its replica caught up and the stream reachable. */
-  /** Readiness; with components, `/readyz` lists each one's state. */
-  readonly ready: () => boolean | { readonly ready: boolean; readonly components: Readonly<Record<string, unknown>> };
+  /** Readiness; with components, `/readyz` lists each one's state. A promise when it is asked of other processes. */
+  readonly ready: () => Readiness | Promise<Readiness>;
 }
+
+/** Whether the process can serve, with or without its components' states. */
+export type Readiness = boolean | { readonly ready: boolean; readonly components: Readonly<Record<string, unknown>> };
 
 /**
  * The IdP-facing HTTP edge (koa). Concept routers bring their own error
@@ -34,7 +36,7 @@ export function createGatewayApp(options: GatewayAppOptions): Koa {
       return;
     }
     if (ctx.path === '/readyz') {
-      const state = options.ready();
+      const state = await options.ready();
       const ready = typeof state === 'boolean' ? state : state.ready;
       ctx.status = ready ? 200 : 503;
       ctx.body = {

@@ -13,6 +13,7 @@ import { PolicyFollower } from '../distribution/index.js';
 import { createGatewayApp, listen, refusedAuthentications } from '../http/index.js';
 import type { HttpServer } from '../http/index.js';
 import { healthReport, metricsRoute, SidecarMetrics } from '../observability/index.js';
+import type { ComponentHealth } from '../observability/index.js';
 import { SessionObserver } from '../observations/index.js';
 import type { EntitlementStore } from '../store/index.js';
 import { randomUUID } from 'node:crypto';
@@ -39,6 +40,19 @@ export interface SidecarOptions {
   readonly logger: Logger;
   /** Unix seconds; for tests. @defaultValue the system clock */
   readonly clock?: () => number;
+  /**
+   * One of several processes serving on the same listeners: the cluster
+   * primary prepared the socket and serves `/healthz`, `/readyz` and
+   * `/metrics` for all (from {@link RunningSidecar.readiness} and
+   * {@link RunningSidecar.metrics}); `slot` labels this process's metrics.
+   */
+  readonly clusterSlot?: number;
+}
+
+/** `/readyz` of one sidecar process: ready when every component is. */
+export interface SidecarReadiness {
+  readonly ready: boolean;
+  readonly components: Readonly<Record<string, ComponentHealth>>;
 }
 
 /** A running sidecar, as the composition root and tests hold it. */
@@ -52,6 +66,9 @@ export interface RunningSidecar {
   readonly policies: PolicyRegistry;
   /** The stream consumer; undefined when running standalone (no `IPSIE_NATS_URL`). */
   readonly ingestor: StateIngestor | undefined;
+  /** What `/readyz` reports for this process. */
+  readiness(): SidecarReadiness;
+  readonly metrics: SidecarMetrics;
   /**
    * Compiles a tenant's Rego and makes it the tenant's active policy. On
    * any failure the previous version keeps serving.
@@ -226,6 +243,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       metrics.policyTimedOut(tenant);
     };
     if (setAside !== undefined) metrics.storeSetAside(setAside.reason);
+    if (options.clusterSlot !== undefined) metrics.labelProcess(options.clusterSlot);
     const rate = config.grpc.decisionAuditRate;
     const denyRate = config.grpc.decisionAuditDenyRate;
     // The tenants' audit trails live on the stream; a standalone sidecar has none.
@@ -314,6 +332,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       socketPath: config.grpc.socketPath,
       socketMode: config.grpc.socketMode,
       tls: config.grpc.tls,
+      socketPrepared: options.clusterSlot !== undefined,
       callerTokenSha256: config.grpc.callerTokenSha256,
       // Envoy ext_authz on the same listeners: API gateways and meshes ask the same Decider.
       services: [
@@ -350,31 +369,28 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       authzen = bound.server;
       authzenUrl = `http://${authzenAddress.slice(0, authzenAddress.lastIndexOf(':'))}:${bound.port}`;
     }
+    const feed = ingestor;
+    const readiness = (): SidecarReadiness => {
+      const missing = store.tenantIds().filter((t) => !policies.has(t));
+      const stream = feed?.status();
+      return healthReport({
+        store: {
+          ok: true,
+          detail:
+            setAside === undefined
+              ? `open at sequence ${store.appliedSequence()}`
+              : `open at sequence ${store.appliedSequence()}, rebuilt: the file was ${setAside.reason} (kept at ${setAside.movedTo})`,
+        },
+        policies: {
+          ok: missing.length === 0,
+          detail: missing.length === 0 ? 'every tenant has a policy' : `no policy for ${missing.join(', ')}`,
+        },
+        stream: stream === undefined ? { ok: true, detail: 'standalone (no stream)' } : streamHealth(stream),
+      });
+    };
     const healthAddress = config.health.address;
     if (healthAddress !== undefined) {
-      const feed = ingestor;
-      const app = createGatewayApp({
-        logger,
-        routes: [metricsRoute(metrics)],
-        ready: () => {
-          const missing = store.tenantIds().filter((t) => !policies.has(t));
-          const stream = feed?.status();
-          return healthReport({
-            store: {
-              ok: true,
-              detail:
-                setAside === undefined
-                  ? `open at sequence ${store.appliedSequence()}`
-                  : `open at sequence ${store.appliedSequence()}, rebuilt: the file was ${setAside.reason} (kept at ${setAside.movedTo})`,
-            },
-            policies: {
-              ok: missing.length === 0,
-              detail: missing.length === 0 ? 'every tenant has a policy' : `no policy for ${missing.join(', ')}`,
-            },
-            stream: stream === undefined ? { ok: true, detail: 'standalone (no stream)' } : streamHealth(stream),
-          });
-        },
-      });
+      const app = createGatewayApp({ logger, routes: [metricsRoute(metrics)], ready: readiness });
       health = (await listen(app, healthAddress)).server;
     }
     const http = authzen;
@@ -387,6 +403,8 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       store,
       policies,
       ingestor: running,
+      readiness,
+      metrics,
       deployPolicy,
       stop: async () => {
         for (const listener of [probes, http]) {
