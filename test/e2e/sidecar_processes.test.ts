@@ -10,10 +10,13 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACME, exampleDirectoryChanges } from '../../demo/example_directory.js';
 import { errorReasonOf } from '../../src/check/index.js';
+import { bundleOf, PolicyCatalog } from '../../src/distribution/index.js';
+import { PolicyCompiler } from '../../src/policy/index.js';
 import type { CheckRequestMessage } from '../../src/check/index.js';
 import { change, session, user } from '../harness/changes.js';
 import { TestClient } from '../harness/grpc_client.js';
 import { freePort, NatsServer } from '../harness/nats_server.js';
+import { examplePolicy, opaPath, PLATFORM_POLICY_DIR } from '../harness/opa.js';
 import { SidecarProcess } from '../harness/sidecar_process.js';
 import type { LogLine } from '../harness/sidecar_process.js';
 import { TestProducer } from '../harness/stream.js';
@@ -29,6 +32,8 @@ let nats: NatsServer;
 let producer: TestProducer;
 let sidecar: SidecarProcess;
 let tcp: string;
+/** The acme policy version activated through the catalog. */
+let activated: string;
 
 const writeAs = (sessionId: string, minSequence = 0): CheckRequestMessage => ({
   tenant: 'acme',
@@ -77,6 +82,18 @@ const decisions = async (): Promise<Map<string, number>> => await byProcess('ips
 /** How many more decisions each process made than in `before`. */
 function added(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
   return Object.fromEntries(['1', '2'].map((p) => [p, (after.get(p) ?? 0) - (before.get(p) ?? 0)]));
+}
+
+/** Each process's active policy version of acme, from `ipsie_policy_info`. */
+async function acmeVersions(): Promise<Record<string, string>> {
+  const versions: Record<string, string> = {};
+  for (const m of (await sidecar.metrics()).matchAll(/^ipsie_policy_info\{([^}]*)\} 1$/gm)) {
+    const labels = m[1]!;
+    const process = /process="(\d+)"/.exec(labels)?.[1];
+    const version = /version="([^"]*)"/.exec(labels)?.[1];
+    if (labels.includes('tenant="acme"') && process !== undefined && version !== undefined) versions[process] = version;
+  }
+  return versions;
 }
 
 const servingLines = (slot: number): LogLine[] =>
@@ -155,6 +172,26 @@ describe('the sidecar as two processes (IPSIE_SIDECAR_PROCESSES=2)', () => {
     expect(added(before, await decisions())).toEqual({ '1': CONNECTIONS / 2, '2': CONNECTIONS / 2 });
   });
 
+  it('installs an activated policy version in every process', async () => {
+    const source = await examplePolicy('acme');
+    const data = { marker: 'sidecar-processes-test' };
+    const compiled = await new PolicyCompiler({
+      opaPath: opaPath(),
+      platformDir: PLATFORM_POLICY_DIR,
+      timeoutMs: 60_000,
+    }).compile({ ...source, data });
+    const catalog = await PolicyCatalog.create(producer.nc);
+    await catalog.put(bundleOf(compiled, Object.fromEntries(source.modules), data, 0));
+    await catalog.activate('acme', compiled.version);
+    activated = compiled.version;
+    expect(
+      await until(async () => {
+        const versions = await acmeVersions();
+        return versions['1'] === activated && versions['2'] === activated ? versions : undefined;
+      }),
+    ).toEqual({ '1': activated, '2': activated });
+  });
+
   it('replaces a killed process, and no process answers ALLOW from a view older than the stream', async () => {
     const started = await producer.publish(session('acme', 's-bob-2', bob.id));
     for (let i = 0; i < CONNECTIONS; i++) {
@@ -181,9 +218,8 @@ describe('the sidecar as two processes (IPSIE_SIDECAR_PROCESSES=2)', () => {
       return replaced && ((await decisions()).get('2') ?? 0) >= 3 ? true : undefined;
     });
     expect(answers).not.toContain(ALLOW);
-    expect(answers.filter((a) => a !== 'DECISION_DENY SESSION_REVOKED' && a !== 'DECISION_DENY STALE_DATA')).toEqual(
-      [],
-    );
+    // Revoked, or failing closed (STALE_DATA until caught up; a cold start on a busy machine may POLICY_TIMEOUT).
+    expect(answers.filter((a) => !a.startsWith('DECISION_DENY '))).toEqual([]);
     const before = await decisions();
     for (let i = 0; i < CONNECTIONS; i++) {
       expect(await askOnce(tcp, writeAs('s-bob-2', sequence))).toBe('DECISION_DENY SESSION_REVOKED');
@@ -191,6 +227,8 @@ describe('the sidecar as two processes (IPSIE_SIDECAR_PROCESSES=2)', () => {
     expect(added(before, await decisions())).toEqual({ '1': CONNECTIONS / 2, '2': CONNECTIONS / 2 });
     expect((await byProcess('ipsie_sidecar_processes_replaced_total')).get('2')).toBe(1);
     expect(await until(async () => ((await sidecar.readyz()).status === 200 ? true : undefined))).toBe(true);
+    // The replacement runs the tenant's active version, not the one in its policy folder.
+    expect(await acmeVersions()).toEqual({ '1': activated, '2': activated });
   });
 
   it('stops every process on SIGTERM to the primary, and exits 0', async () => {
