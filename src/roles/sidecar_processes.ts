@@ -100,7 +100,14 @@ async function startSidecarProcess(options: SidecarOptions): Promise<RunningSide
     health: { address: undefined },
   };
   const logger = options.logger.child({ process: slot });
-  const running = await startSidecar({ ...options, config, logger, clusterSlot: slot });
+  let running: RunningSidecar;
+  try {
+    running = await startSidecar({ ...options, config, logger, clusterSlot: slot });
+  } catch (error) {
+    // Else the IPC channel keeps this process alive, and the primary waits for it to serve.
+    cluster.worker?.disconnect();
+    throw error;
+  }
   const send = (message: FromProcess): void => {
     process.send?.(message);
   };
@@ -127,7 +134,7 @@ async function startSidecarProcess(options: SidecarOptions): Promise<RunningSide
       process.off('message', onMessage);
       await running.stop();
       // The IPC channel would keep this process alive.
-      if (process.connected) process.disconnect();
+      cluster.worker?.disconnect();
     },
   };
 }
@@ -289,7 +296,13 @@ async function startSidecarPrimary(config: Config, logger: Logger): Promise<Runn
   try {
     await new Promise<void>((resolve, reject) => {
       failStart = reject;
-      Promise.all(slots.map(fork)).then(() => {
+      const [first, ...others] = slots as [Slot, ...Slot[]];
+      // Standalone, the processes share one store file: the first creates and migrates it alone.
+      const started =
+        config.nats.servers === undefined
+          ? fork(first).then(async () => await Promise.all(others.map(fork)))
+          : Promise.all(slots.map(fork));
+      started.then(() => {
         resolve();
       }, reject);
     });

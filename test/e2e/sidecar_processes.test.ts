@@ -6,6 +6,8 @@
  * test opens one connection per Check.
  */
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACME, exampleDirectoryChanges } from '../../demo/example_directory.js';
@@ -19,7 +21,9 @@ import { freePort, NatsServer } from '../harness/nats_server.js';
 import { examplePolicy, opaPath, PLATFORM_POLICY_DIR } from '../harness/opa.js';
 import { SidecarProcess } from '../harness/sidecar_process.js';
 import type { LogLine } from '../harness/sidecar_process.js';
+import { spawnRole } from '../harness/role_process.js';
 import { TestProducer } from '../harness/stream.js';
+import { makeTempDir } from '../harness/temp_dir.js';
 
 const TOKEN = 'processes-test-caller-token';
 const CONNECTIONS = 4;
@@ -235,5 +239,28 @@ describe('the sidecar as two processes (IPSIE_SIDECAR_PROCESSES=2)', () => {
     const pids = [pidOf(1), pidOf(2)];
     expect(await sidecar.stop()).toBe(0);
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+  });
+});
+
+describe('a sidecar process that cannot start', () => {
+  it('fails the start of the primary, which exits 1 instead of waiting for it', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    const dir = makeTempDir();
+    try {
+      const role = spawnRole('sidecar', {
+        IPSIE_SIDECAR_PROCESSES: '2',
+        IPSIE_STORE_PATH: join(dir.path, 'sidecar.db'),
+        IPSIE_GRPC_SOCKET: '',
+        IPSIE_GRPC_ADDRESS: `127.0.0.1:${String(port)}`,
+        IPSIE_GRPC_CALLER_TOKEN_SHA256: createHash('sha256').update(TOKEN).digest('hex'),
+        IPSIE_POLICY_WORKERS: '1',
+      });
+      expect(await role.exited).toBe(1);
+    } finally {
+      taken.close();
+      dir.remove();
+    }
   });
 });
