@@ -73,9 +73,12 @@ export function shutdownRequested(): Promise<string> {
   });
 }
 
-/** The store file of process `slot`: the configured one for the first; standalone, all read that one. */
+/**
+ * The store file of process `slot`: the configured one for the first, `<path>.<slot>` for the others;
+ * standalone, all read the configured one; `:memory:` stays private to each.
+ */
 export function processStorePath(config: Config, slot: number): string {
-  if (slot === 1 || config.nats.servers === undefined) return config.store.path;
+  if (slot === 1 || config.nats.servers === undefined || config.store.path === ':memory:') return config.store.path;
   return `${config.store.path}.${String(slot)}`;
 }
 
