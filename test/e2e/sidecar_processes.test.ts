@@ -5,17 +5,20 @@
  * /metrics (`process` label): connections are dealt round-robin, so each
  * test opens one connection per Check.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACME, exampleDirectoryChanges } from '../../demo/example_directory.js';
+import { ensureAuditStream } from '../../src/audit/index.js';
 import { errorReasonOf } from '../../src/check/index.js';
 import { bundleOf, PolicyCatalog } from '../../src/distribution/index.js';
 import { PolicyCompiler } from '../../src/policy/index.js';
 import type { CheckRequestMessage } from '../../src/check/index.js';
 import { change, session, user } from '../harness/changes.js';
+import { FakeIdp } from '../harness/fake_idp.js';
 import { TestClient } from '../harness/grpc_client.js';
 import { freePort, NatsServer } from '../harness/nats_server.js';
 import { examplePolicy, opaPath, PLATFORM_POLICY_DIR } from '../harness/opa.js';
@@ -35,6 +38,8 @@ const bob = ACME.people['bob']!;
 let nats: NatsServer;
 let producer: TestProducer;
 let sidecar: SidecarProcess;
+let idp: FakeIdp;
+let tenantsDir: ReturnType<typeof makeTempDir>;
 let tcp: string;
 /** The acme policy version activated through the catalog. */
 let activated: string;
@@ -117,10 +122,21 @@ async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 60_000)
 beforeAll(async () => {
   nats = await NatsServer.start();
   producer = await TestProducer.connect(nats.url);
+  idp = await FakeIdp.start();
+  await ensureAuditStream(producer.jsm);
   await producer.publishAll([
     ...exampleDirectoryChanges().filter((c) => c.tenant === 'acme'),
     session('acme', 's-bob', bob.id),
+    change('acme', 'binding.upsert', { issuer: idp.issuer, subject: 'sub-bob', user_id: bob.id }),
   ]);
+  tenantsDir = makeTempDir();
+  const tenantsFile = join(tenantsDir.path, 'tenants.json');
+  writeFileSync(
+    tenantsFile,
+    JSON.stringify({
+      tenants: { acme: { idps: [{ issuer: idp.issuer, client_id: 'acme-app', jwks_uri: idp.jwksUri }] } },
+    }),
+  );
   tcp = `127.0.0.1:${String(await freePort())}`;
   sidecar = await SidecarProcess.spawn({
     natsUrl: nats.url,
@@ -129,6 +145,7 @@ beforeAll(async () => {
       IPSIE_GRPC_ADDRESS: tcp,
       IPSIE_GRPC_CALLER_TOKEN_SHA256: createHash('sha256').update(TOKEN).digest('hex'),
       IPSIE_POLICY_WORKERS: '1',
+      IPSIE_TENANTS_FILE: tenantsFile,
       // A process listens before it has caught up: until then it must answer STALE_DATA, never a stale ALLOW.
       IPSIE_SYNC_WAIT_MS: '0',
     },
@@ -139,6 +156,8 @@ afterAll(async () => {
   await sidecar.stop();
   await producer.close();
   await nats.dispose();
+  await idp.stop();
+  tenantsDir.remove();
 });
 
 describe('the sidecar as two processes (IPSIE_SIDECAR_PROCESSES=2)', () => {
@@ -174,6 +193,30 @@ describe('the sidecar as two processes (IPSIE_SIDECAR_PROCESSES=2)', () => {
       );
     }
     expect(added(before, await decisions())).toEqual({ '1': CONNECTIONS / 2, '2': CONNECTIONS / 2 });
+  });
+
+  it('starts sessions on both processes through the stream, and the other process allows each (min_sequence)', async () => {
+    const before = await decisions();
+    const started: string[] = [];
+    for (let i = 0; i < CONNECTIONS; i++) {
+      const client = new TestClient(`unix:${sidecar.socketPath}`, { callerToken: TOKEN, ownConnection: true });
+      const nonce = randomUUID();
+      const { session_id: sessionId, sequence } = await client
+        .startSession({ tenant: 'acme', id_token: await idp.idToken('sub-bob', 'acme-app', { nonce }), nonce })
+        .finally(() => {
+          client.close();
+        });
+      started.push(sessionId);
+      // Connections alternate between the processes: one of these two Checks is on the other process.
+      for (let j = 0; j < 2; j++) {
+        expect(await askOnce(`unix:${sidecar.socketPath}`, writeAs(sessionId, Number(sequence)))).toBe(ALLOW);
+      }
+    }
+    expect(added(before, await decisions())).toEqual({ '1': CONNECTIONS, '2': CONNECTIONS });
+    const startedBy = new Set(
+      started.map((id) => sidecar.lines.find((l) => l['session_id'] === id && l['process'] !== undefined)?.['process']),
+    );
+    expect([...startedBy].sort()).toEqual([1, 2]);
   });
 
   it('installs an activated policy version in every process', async () => {
