@@ -1,4 +1,5 @@
 export { CheckServer } from './grpc_server.js';
+export { prepareSocketDirectory } from './caller_authentication.js';
 export type { BoundAddresses, CheckServerOptions, SessionEventFeed } from './grpc_server.js';
 export { Decider, DEFAULT_MAX_SEQUENCE_WAIT_MS } from './decider.js';
 export type { DecidedRequest, DeciderOptions, DecisionObserver, PresentedSession, StoreFreshness } from './decider.js';

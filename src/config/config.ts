@@ -60,6 +60,12 @@ export interface GrpcConfig {
   readonly batchMaxItems: number;
   /** Longest wait for a Check's `min_sequence`, in ms. @defaultValue 2000 */
   readonly minSequenceWaitMs: number;
+  /**
+   * Processes serving Check on the same listeners (one primary that only
+   * supervises, and this many workers). Each ingests into its own store file.
+   * @defaultValue 1 (the one process serves)
+   */
+  readonly processes: number;
 }
 
 export interface NatsConfig {
@@ -208,6 +214,7 @@ export function parseConfig(
       decisionAuditDenyRate: settings.IPSIE_DECISION_AUDIT_DENY_RATE ?? settings.IPSIE_DECISION_AUDIT_RATE,
       batchMaxItems: settings.IPSIE_BATCH_MAX_ITEMS,
       minSequenceWaitMs: settings.IPSIE_MIN_SEQUENCE_WAIT_MS,
+      processes: settings.IPSIE_SIDECAR_PROCESSES,
     },
     nats: {
       servers: settings.IPSIE_NATS_URL,

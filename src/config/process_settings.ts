@@ -289,6 +289,13 @@ export const PROCESS_SETTINGS = {
     roles: SIDECAR,
     description: "SHA-256 of the callers' tokens; when set, every call on every listener sends `Bearer <token>`",
   }),
+  IPSIE_SIDECAR_PROCESSES: setting({
+    type: positiveInteger,
+    default: 1,
+    roles: SIDECAR,
+    description:
+      'processes serving Check on the same listeners (Node cluster), each with its own Wasm, evaluation pool and store file (`<IPSIE_STORE_PATH>.<n>` from the second; standalone: all read the one file); 1: one process',
+  }),
   IPSIE_BATCH_MAX_ITEMS: setting({
     type: positiveInteger,
     default: DEFAULT_BATCH_MAX_ITEMS,

@@ -14,16 +14,19 @@ export interface GatewayAppOptions {
   readonly routes: readonly Koa.Middleware[];
   /**
    * Readiness; with components, `/readyz` lists each one's state; with tenants, `/readyz/<tenant>` is that
-   * tenant's (ready only when the process is too).
+   * tenant's (ready only when the process is too). A promise when it is asked of other processes.
    */
-  readonly ready: () =>
-    | boolean
-    | {
-        readonly ready: boolean;
-        readonly components: Readonly<Record<string, unknown>>;
-        readonly tenants?: Readonly<Record<string, { readonly ready: boolean; readonly detail: string }>>;
-      };
+  readonly ready: () => Readiness | Promise<Readiness>;
 }
+
+/** Whether the process can serve, with or without its components' and tenants' states. */
+export type Readiness =
+  | boolean
+  | {
+      readonly ready: boolean;
+      readonly components: Readonly<Record<string, unknown>>;
+      readonly tenants?: Readonly<Record<string, { readonly ready: boolean; readonly detail: string }>>;
+    };
 
 /**
  * The IdP-facing HTTP edge (koa). Concept routers bring their own error
@@ -42,7 +45,7 @@ export function createGatewayApp(options: GatewayAppOptions): Koa {
       return;
     }
     if (ctx.path === '/readyz') {
-      const state = options.ready();
+      const state = await options.ready();
       const ready = typeof state === 'boolean' ? state : state.ready;
       ctx.status = ready ? 200 : 503;
       ctx.body = {
@@ -54,7 +57,7 @@ export function createGatewayApp(options: GatewayAppOptions): Koa {
     }
     const tenantPath = /^\/readyz\/([^/]+)$/.exec(ctx.path);
     if (tenantPath?.[1] !== undefined) {
-      const state = options.ready();
+      const state = await options.ready();
       const tenants = typeof state === 'boolean' ? undefined : state.tenants;
       const tenant =
         tenants === undefined || !Object.hasOwn(tenants, tenantPath[1]) ? undefined : tenants[tenantPath[1]];

@@ -7,3 +7,5 @@ export type { GatewayState } from './gateway_metrics.js';
 export { SidecarMetrics } from './sidecar_metrics.js';
 export type { SidecarState } from './sidecar_metrics.js';
 export type { RebuildState } from './rebuild_metrics.js';
+export { SidecarProcessesMetrics } from './sidecar_processes_metrics.js';
+export type { ProcessSeries } from './sidecar_processes_metrics.js';

@@ -14,6 +14,7 @@ import { PolicyFollower } from '../distribution/index.js';
 import { createGatewayApp, listen, refusedAuthentications } from '../http/index.js';
 import type { HttpServer } from '../http/index.js';
 import { healthReport, metricsRoute, policyReadiness, SidecarMetrics } from '../observability/index.js';
+import type { ComponentHealth, TenantReadiness } from '../observability/index.js';
 import { SessionObserver } from '../observations/index.js';
 import type { EntitlementStore } from '../store/index.js';
 import { randomUUID } from 'node:crypto';
@@ -40,6 +41,21 @@ export interface SidecarOptions {
   readonly logger: Logger;
   /** Unix seconds; for tests. @defaultValue the system clock */
   readonly clock?: () => number;
+  /**
+   * One of several processes serving on the same listeners: the cluster
+   * primary prepared the socket and serves `/healthz`, `/readyz` and
+   * `/metrics` for all (from {@link RunningSidecar.readiness} and
+   * {@link RunningSidecar.metrics}); `slot` labels this process's metrics.
+   */
+  readonly clusterSlot?: number;
+}
+
+/** `/readyz` of one sidecar process: ready when every component is. */
+export interface SidecarReadiness {
+  readonly ready: boolean;
+  readonly components: Readonly<Record<string, ComponentHealth>>;
+  /** Each tenant's: a tenant without a policy is not ready, the others are. */
+  readonly tenants?: Readonly<Record<string, TenantReadiness>>;
 }
 
 /** A running sidecar, as the composition root and tests hold it. */
@@ -53,6 +69,9 @@ export interface RunningSidecar {
   readonly policies: PolicyRegistry;
   /** The stream consumer; undefined when running standalone (no `IPSIE_NATS_URL`). */
   readonly ingestor: StateIngestor | undefined;
+  /** What `/readyz` reports for this process. */
+  readiness(): SidecarReadiness;
+  readonly metrics: SidecarMetrics;
   /**
    * Compiles a tenant's Rego and makes it the tenant's active policy. On
    * any failure the previous version keeps serving.
@@ -226,6 +245,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       metrics.policyTimedOut(tenant);
     };
     if (setAside !== undefined) metrics.storeSetAside(setAside.reason);
+    if (options.clusterSlot !== undefined) metrics.labelProcess(options.clusterSlot);
     const rate = config.grpc.decisionAuditRate;
     const denyRate = config.grpc.decisionAuditDenyRate;
     // The tenants' audit trails live on the stream; a standalone sidecar has none.
@@ -317,6 +337,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       socketPath: config.grpc.socketPath,
       socketMode: config.grpc.socketMode,
       tls: config.grpc.tls,
+      socketPrepared: options.clusterSlot !== undefined,
       callerTokenSha256: config.grpc.callerTokenSha256,
       // Envoy ext_authz on the same listeners: API gateways and meshes ask the same Decider.
       services: [
@@ -353,33 +374,30 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       const bound = await listen(app, authzenAddress, { tls: config.grpc.authzenTls, logger });
       authzen = bound.server;
     }
+    const feed = ingestor;
+    const readiness = (): SidecarReadiness => {
+      const policyState = policyReadiness(store.tenantIds(), (t) =>
+        policies.has(t) ? policies.get(t).version : undefined,
+      );
+      const stream = feed?.status();
+      return healthReport(
+        {
+          store: {
+            ok: true,
+            detail:
+              setAside === undefined
+                ? `open at sequence ${store.appliedSequence()}`
+                : `open at sequence ${store.appliedSequence()}, rebuilt: the file was ${setAside.reason} (kept at ${setAside.movedTo})`,
+          },
+          policies: policyState.component,
+          stream: stream === undefined ? { ok: true, detail: 'standalone (no stream)' } : streamHealth(stream),
+        },
+        policyState.tenants,
+      );
+    };
     const healthAddress = config.health.address;
     if (healthAddress !== undefined) {
-      const feed = ingestor;
-      const app = createGatewayApp({
-        logger,
-        routes: [metricsRoute(metrics)],
-        ready: () => {
-          const policyState = policyReadiness(store.tenantIds(), (t) =>
-            policies.has(t) ? policies.get(t).version : undefined,
-          );
-          const stream = feed?.status();
-          return healthReport(
-            {
-              store: {
-                ok: true,
-                detail:
-                  setAside === undefined
-                    ? `open at sequence ${store.appliedSequence()}`
-                    : `open at sequence ${store.appliedSequence()}, rebuilt: the file was ${setAside.reason} (kept at ${setAside.movedTo})`,
-              },
-              policies: policyState.component,
-              stream: stream === undefined ? { ok: true, detail: 'standalone (no stream)' } : streamHealth(stream),
-            },
-            policyState.tenants,
-          );
-        },
-      });
+      const app = createGatewayApp({ logger, routes: [metricsRoute(metrics)], ready: readiness });
       health = (await listen(app, healthAddress)).server;
     }
     const http = authzen;
@@ -392,6 +410,8 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       store,
       policies,
       ingestor: running,
+      readiness,
+      metrics,
       deployPolicy,
       stop: async () => {
         for (const listener of [probes, http]) {
