@@ -17,6 +17,9 @@
  * while a second tenant's Checks run a policy that always exceeds the
  * evaluation budget, against acme's throughput just before.
  *
+ * IPSIE_SIDECAR_PROCESSES (and any other IPSIE_* setting) passes through to
+ * the sidecar; its CPU use counts its processes.
+ *
  * BENCH_PROFILE=1 instead runs only Check UDS at concurrency 64 with the
  * sidecar under `node --cpu-prof`, and prints the top 15 functions by self
  * time of each thread's profile.
@@ -477,13 +480,39 @@ async function acmeReasons(servers: Servers): Promise<Map<string, number>> {
   return out;
 }
 
-/** CPU time (user + system, every thread) a process has used so far, in seconds, from /proc. */
+/**
+ * CPU time (user + system, every thread) a process has used so far, in
+ * seconds, from /proc, with its children's (the sidecar's processes under
+ * IPSIE_SIDECAR_PROCESSES; OPA compiles): the living ones' and the reaped.
+ */
 function cpuSeconds(child: ChildProcess, ticksPerSecond: number): number {
   if (child.pid === undefined) return Number.NaN;
-  // Fields after "(comm)": state is field 3, utime 14, stime 15.
-  const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+  return treeTicks(child.pid, true) / ticksPerSecond;
+}
+
+function treeTicks(pid: number, withReaped: boolean): number {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+  } catch {
+    return 0; // exited in between
+  }
+  // Fields after "(comm)": state is field 3, utime 14, stime 15, cutime 16, cstime 17.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  let ticks = Number(fields[11]) + Number(fields[12]);
+  if (withReaped) ticks += Number(fields[13]) + Number(fields[14]);
+  let children: string[] = [];
+  try {
+    children = readdirSync(`/proc/${String(pid)}/task`).flatMap((task) =>
+      readFileSync(`/proc/${String(pid)}/task/${task}/children`, 'utf8')
+        .split(' ')
+        .filter(Boolean),
+    );
+  } catch {
+    // exited in between
+  }
+  for (const c of children) ticks += treeTicks(Number(c), false);
+  return ticks;
 }
 
 interface Observed extends LoadResult {
@@ -525,7 +554,8 @@ function row(cells: readonly string[]): string {
 function machine(): string {
   const cores = cpus();
   const load = loadavg().map((l) => l.toFixed(2));
-  return `node ${process.version}, ${cores.length} cores (${cores[0]?.model ?? 'unknown'}), load average ${load.join(' ')}`;
+  const processes = process.env['IPSIE_SIDECAR_PROCESSES'] ?? '1';
+  return `node ${process.version}, ${cores.length} cores (${cores[0]?.model ?? 'unknown'}), load average ${load.join(' ')}, IPSIE_SIDECAR_PROCESSES=${processes}`;
 }
 
 async function sideBySide(dir: string, directory: Directory): Promise<void> {

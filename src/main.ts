@@ -6,7 +6,7 @@
 import { parseConfig, ConfigInvalidError } from './config/index.js';
 import { POLICY_USAGE, runPolicyCli } from './cli/index.js';
 import { createLogger } from './logging/index.js';
-import { startGateway, startSidecar } from './roles/index.js';
+import { shutdownRequested, startGateway, startSidecarRole } from './roles/index.js';
 
 const USAGE = `usage: ipsie-sidecar <role>
        ipsie-sidecar policy <command> (ipsie-sidecar policy --help)
@@ -50,11 +50,9 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const logger = createLogger(config.log.level);
   // Listen before starting: a signal during start-up must still stop cleanly.
-  const shutdown = new Promise<string>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  const running = role === 'sidecar' ? await startSidecar({ config, logger }) : await startGateway({ config, logger });
+  const shutdown = shutdownRequested();
+  const running =
+    role === 'sidecar' ? await startSidecarRole({ config, logger }) : await startGateway({ config, logger });
   logger.info({ signal: await shutdown }, 'shutting down');
   await running.stop();
   return 0;

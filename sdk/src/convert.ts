@@ -147,6 +147,7 @@ function decisionFromWire(message: Omit<WireCheckResponse, 'policy_version' | 's
 function subjectToWire(subject: Subject): WireSubject {
   if ('sessionId' in subject) return { session_id: subject.sessionId };
   if ('userId' in subject) return { user_id: subject.userId };
+  if ('identifier' in subject) return { identifier: { type: subject.identifier.type, id: subject.identifier.id } };
   return { token: subject.token };
 }
 

@@ -15,7 +15,12 @@ export type Subject =
   /** The internal user id, for apps that authenticated the user themselves (no session rules apply). */
   | { readonly userId: string }
   /** A raw OIDC ID token or access token from the tenant's IdP. */
-  | { readonly token: string };
+  | { readonly token: string }
+  /**
+   * An identifier of a subject type the tenant declares, as AuthZEN names subjects: e.g. `identity` and the
+   * IdP's `sub`. It must name exactly one user; no session rules apply.
+   */
+  | { readonly identifier: { readonly type: string; readonly id: string } };
 
 export interface RequestContext {
   readonly ip?: string | undefined;

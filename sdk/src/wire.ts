@@ -32,6 +32,7 @@ export interface WireSubject {
   session_id?: string;
   user_id?: string;
   token?: string;
+  identifier?: { type: string; id: string };
 }
 
 export interface WireContext {

@@ -10,6 +10,8 @@ export interface AuthzenResource {
   readonly type: string;
   readonly id: string;
   readonly properties: Readonly<Record<string, unknown>>;
+  /** Every other member the caller sent (the Todo interop's `userID`, for one): the policy sees them too. */
+  readonly fields: Readonly<Record<string, unknown>>;
 }
 
 export interface AuthzenAction {
@@ -113,7 +115,7 @@ export function parseResourceSearch(body: unknown): {
   if (!isObject(resource) || typeof resource['type'] !== 'string' || resource['type'] === '') {
     throw new AuthzenRequestError('"resource.type" is required (a string)');
   }
-  const { subject, action, context } = evaluationOf({ ...body, resource: { type: resource['type'], id: '*' } }, '');
+  const { subject, action, context } = evaluationOf({ ...body, resource: { ...resource, id: '*' } }, '');
   return { evaluation: { subject, action, context, resourceType: resource['type'] }, page: pageOf(body) };
 }
 
@@ -139,10 +141,11 @@ function pageOf(body: Json): PageRequest {
   if (token !== undefined && typeof token !== 'string')
     throw new AuthzenRequestError('"page.next_token" must be a string');
   const limit = page?.['limit'];
-  if (limit !== undefined && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1)) {
-    throw new AuthzenRequestError('"page.limit" must be a positive integer');
+  if (limit !== undefined && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0)) {
+    throw new AuthzenRequestError('"page.limit" must be a non-negative integer');
   }
-  return { token: token === '' ? undefined : token, limit };
+  // 0 sets no limit of the caller's: the PDP's page size applies.
+  return { token: token === '' ? undefined : token, limit: limit === 0 ? undefined : limit };
 }
 
 function evaluationOf(body: Json, at: string): AuthzenEvaluation {
@@ -157,7 +160,7 @@ function evaluationOf(body: Json, at: string): AuthzenEvaluation {
   if (!isObject(context)) throw new AuthzenRequestError(`"${at}context" must be an object`);
   return {
     subject: { type: subject.type, id: subject.id, properties: subject.properties },
-    resource: { type: resource.type, id: resource.id, properties: resource.properties },
+    resource: { type: resource.type, id: resource.id, properties: resource.properties, fields: resource.fields },
     action: { name: action['name'], properties: properties(action['properties'], `${at}action.properties`) },
     context,
   };
@@ -167,7 +170,12 @@ function entity(
   value: unknown,
   at: string,
   idKey: 'id',
-): { type: string; id: string; properties: Readonly<Record<string, unknown>> } {
+): {
+  type: string;
+  id: string;
+  properties: Readonly<Record<string, unknown>>;
+  fields: Readonly<Record<string, unknown>>;
+} {
   if (!isObject(value)) throw new AuthzenRequestError(`"${at}" is required (an object)`);
   if (typeof value['type'] !== 'string' || value['type'] === '') {
     throw new AuthzenRequestError(`"${at}.type" is required (a string)`);
@@ -175,7 +183,15 @@ function entity(
   if (typeof value[idKey] !== 'string' || value[idKey] === '') {
     throw new AuthzenRequestError(`"${at}.${idKey}" is required (a string)`);
   }
-  return { type: value['type'], id: value[idKey], properties: properties(value['properties'], `${at}.properties`) };
+  const fields = Object.fromEntries(
+    Object.entries(value).filter(([key]) => key !== 'type' && key !== idKey && key !== 'properties'),
+  );
+  return {
+    type: value['type'],
+    id: value[idKey],
+    properties: properties(value['properties'], `${at}.properties`),
+    fields,
+  };
 }
 
 function properties(value: unknown, at: string): Readonly<Record<string, unknown>> {

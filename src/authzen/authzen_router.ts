@@ -1,10 +1,11 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import type { CheckRequest, CheckResult, Decider } from '../check/index.js';
+import type { CheckRequest, CheckResult, CheckSubject, Decider } from '../check/index.js';
+import type { IdentifierResolver } from '../identifiers/index.js';
 import { httpFailureOf, logFailure, readRequestBody } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
 import { stepUpChallenge } from '../session/index.js';
-import type { DirectoryReader, EntitlementReader, SubjectRef } from '../store/index.js';
+import type { DirectoryReader } from '../store/index.js';
 import { isTenantId } from '../tenant_id.js';
 import { AuthzenRequestError } from './errors.js';
 import {
@@ -14,20 +15,24 @@ import {
   parseResourceSearch,
   parseSubjectSearch,
 } from './authzen_request.js';
-import type { AuthzenEvaluation } from './authzen_request.js';
+import type { AuthzenEvaluation, AuthzenSubject } from './authzen_request.js';
 import { AuthzenPdpUnknownError, AuthzenUnauthorizedError } from './errors.js';
 import { TokenDigests, bearerToken } from '../bearer_token.js';
 
 export interface AuthzenRouterOptions {
   readonly decider: Pick<Decider, 'check'>;
-  readonly directory: Pick<DirectoryReader, 'userIdsByUserName' | 'userIdsByEmail' | 'usersPage' | 'groupsPage'> &
-    Pick<EntitlementReader, 'readSubject'>;
+  readonly directory: Pick<DirectoryReader, 'usersPage' | 'groupsPage'>;
+  /** What each tenant's subject types mean, and how its users are named in search results. */
+  readonly identifiers: Pick<IdentifierResolver, 'subjectType' | 'identifierOf'>;
   /** tenant id -> the actions action search tries. */
   readonly actions: ReadonlyMap<string, readonly string[]>;
   /** tenant id -> SHA-256 (hex) of its PEPs' bearer tokens. */
   readonly tokens: ReadonlyMap<string, readonly string[]>;
-  /** Base URL of this PDP; a tenant's PDP identifier is `<base>/<tenant>`. */
-  readonly publicUrl: () => string;
+  /**
+   * Base URL of this PDP (`IPSIE_AUTHZEN_PUBLIC_URL`); a tenant's PDP identifier is `<base>/<tenant>`.
+   * Undefined: the origin the client used.
+   */
+  readonly publicUrl: string | undefined;
   readonly logger: Logger;
   /** Largest request body, in bytes. @defaultValue 1048576 */
   readonly maxBodyBytes?: number;
@@ -63,7 +68,8 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
       fail(ctx, new AuthzenPdpUnknownError(`no PDP for tenant ${tenant}`), logger);
       return;
     }
-    const pdp = `${options.publicUrl()}/${tenant}`;
+    // Without a configured URL, the one the client used (AuthZEN 1.0 §Metadata: it names the PDP it asked).
+    const pdp = `${options.publicUrl ?? `${ctx.protocol}://${ctx.host}`}/${tenant}`;
     ctx.body = {
       policy_decision_point: pdp,
       access_evaluation_endpoint: `${pdp}/access/v1/evaluation`,
@@ -80,6 +86,7 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
       if (requestId !== '') ctx.set('X-Request-ID', requestId);
       const tenant = ctx.params['tenant'] ?? '';
       try {
+        if ((tokens.get(tenant)?.length ?? 0) === 0) throw new AuthzenPdpUnknownError(`no PDP for tenant ${tenant}`);
         authenticate(ctx, tenant);
         if (!/^application\/json\s*(;|$)/i.test(ctx.get('content-type'))) {
           throw new AuthzenRequestError('send application/json');
@@ -119,17 +126,20 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
 
   handle('search/subject', async (tenant, body) => {
     const { evaluation, pageToken, limit: wanted } = parseSubjectSearch(body);
-    if (evaluation.subjectType !== 'user') {
-      return { results: [], page: { next_token: '' } };
-    }
-    // Every result answers `decision: true` when evaluated.
+    const type = evaluation.subjectType;
+    const settings = options.identifiers.subjectType(tenant, type);
+    if (settings === undefined) return { results: [], page: { next_token: '' } };
+    // Every result answers `decision: true` when evaluated with it; a user without the identifier results
+    // are given in cannot be named to the caller, so it is not listed.
     return await scan(
       pageToken,
       wanted,
       (offset) => directory.usersPage(tenant, offset, 100),
-      async (id) => {
-        const answer = await decide(tenant, { kind: 'user', userId: id }, evaluation);
-        return answer.decision.kind === 'allow' ? { type: 'user', id } : undefined;
+      async (user) => {
+        const id = options.identifiers.identifierOf(user, settings.resultsIn);
+        if (id === undefined) return undefined;
+        const answer = await decide(tenant, { kind: 'user', userId: user.id }, evaluation);
+        return answer.decision.kind === 'allow' ? { type, id } : undefined;
       },
     );
   });
@@ -138,40 +148,57 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
   handle('search/resource', async (tenant, body) => {
     const { evaluation, page } = parseResourceSearch(body);
     const type = evaluation.resourceType;
-    const list =
-      type === 'user'
-        ? (offset: number): { id: string }[] => directory.usersPage(tenant, offset, 100)
-        : type === 'group'
-          ? (offset: number): { id: string }[] => directory.groupsPage(tenant, offset, 100)
-          : undefined;
-    if (list === undefined) return { results: [], page: { next_token: '' } };
-    const ref = subjectRef(tenant, evaluation);
-    if (ref === undefined) throw new AuthzenRequestError(`subject type "${evaluation.subject.type}" is not supported`);
-    return await scan(page.token, page.limit, list, async (id) => {
-      const answer = await decide(tenant, ref, { ...evaluation, resource: { type, id, properties: {} } });
+    const ref = subjectOf(tenant, evaluation.subject);
+    // A subject of a type the tenant does not declare may do nothing.
+    if (ref === undefined) return { results: [], page: { next_token: '' } };
+    const named = async (id: string): Promise<{ type: string; id: string } | undefined> => {
+      const resource = { type, id, properties: {}, fields: {} };
+      const answer = await decide(tenant, ref, { ...evaluation, resource }, evaluation.subject.properties);
       return answer.decision.kind === 'allow' ? { type, id } : undefined;
-    });
+    };
+    if (type === 'user') {
+      // Users are named as the tenant's `user` subjects are.
+      const resultsIn = options.identifiers.subjectType(tenant, 'user')?.resultsIn ?? 'id';
+      return await scan(
+        page.token,
+        page.limit,
+        (offset) => directory.usersPage(tenant, offset, 100),
+        async (user) => {
+          const id = options.identifiers.identifierOf(user, resultsIn);
+          return id === undefined ? undefined : await named(id);
+        },
+      );
+    }
+    if (type !== 'group') return { results: [], page: { next_token: '' } };
+    return await scan(
+      page.token,
+      page.limit,
+      (offset) => directory.groupsPage(tenant, offset, 100),
+      async (group) => await named(group.id),
+    );
   });
 
   // The policy cannot enumerate actions: the tenant's `authzen.actions` are the candidates.
   handle('search/action', async (tenant, body) => {
     const { evaluation } = parseActionSearch(body);
-    const ref = subjectRef(tenant, evaluation);
-    if (ref === undefined) throw new AuthzenRequestError(`subject type "${evaluation.subject.type}" is not supported`);
+    const ref = subjectOf(tenant, evaluation.subject);
+    // A subject of a type the tenant does not declare may do nothing.
+    if (ref === undefined) return { results: [], page: { next_token: '' } };
     const results: { name: string }[] = [];
     for (const name of options.actions.get(tenant) ?? []) {
-      const answer = await decide(tenant, ref, { ...evaluation, action: { name, properties: {} } });
+      const action = { name, properties: {} };
+      const answer = await decide(tenant, ref, { ...evaluation, action }, evaluation.subject.properties);
       if (answer.decision.kind === 'allow') results.push({ name });
     }
     return { results, page: { next_token: '' } };
   });
 
   /** Pages through a listing in id order, deciding each; the token is where the scan stopped. */
-  async function scan<T>(
+  async function scan<R, T>(
     token: string | undefined,
     wanted: number | undefined,
-    list: (offset: number) => { id: string }[],
-    keep: (id: string) => Promise<T | undefined>,
+    list: (offset: number) => R[],
+    keep: (row: R) => Promise<T | undefined>,
   ): Promise<{ results: T[]; page: { next_token: string } }> {
     const pageSize = Math.min(wanted ?? SEARCH_PAGE, 1_000);
     let offset = token === undefined ? 0 : decodeOffset(token);
@@ -183,7 +210,7 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
       for (const row of rows) {
         offset++;
         scanned++;
-        const kept = await keep(row.id);
+        const kept = await keep(row);
         if (kept !== undefined) results.push(kept);
         if (results.length >= pageSize) break;
       }
@@ -198,16 +225,19 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
   }
 
   async function evaluate(tenant: string, evaluation: AuthzenEvaluation): Promise<EvaluationResponse> {
-    const ref = subjectRef(tenant, evaluation);
+    const ref = subjectOf(tenant, evaluation.subject);
     if (ref === undefined) {
       return {
         decision: false,
         context: {
-          error: { status: 400, message: `subject type "${evaluation.subject.type}" is not supported (user, session)` },
+          error: {
+            status: 400,
+            message: `subject type "${evaluation.subject.type}" is not one this tenant declares (nor session)`,
+          },
         },
       };
     }
-    const result = await decide(tenant, ref, evaluation);
+    const result = await decide(tenant, ref, evaluation, evaluation.subject.properties);
     const { decision } = result;
     const context: Record<string, unknown> = {
       decision_id: decision.decisionId,
@@ -227,8 +257,9 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
 
   async function decide(
     tenant: string,
-    subject: SubjectRef,
+    subject: CheckSubject,
     evaluation: Omit<AuthzenEvaluation, 'subject'>,
+    subjectProperties?: Readonly<Record<string, unknown>>,
   ): Promise<CheckResult> {
     const request: CheckRequest = {
       tenantId: tenant,
@@ -238,47 +269,34 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
         type: evaluation.resource.type,
         id: evaluation.resource.id,
         properties: evaluation.resource.properties,
+        fields: evaluation.resource.fields,
       },
       context: {
         ip: textOf(evaluation.context['ip']),
         userAgent: textOf(evaluation.context['user_agent']),
-        deviceId: deviceOf(evaluation),
+        deviceId: textOf(evaluation.context['device_id']),
         attributes: evaluation.context,
       },
       minSequence: 0,
+      subjectProperties,
     };
     return await decider.check(request);
   }
 
   /**
-   * `user`: our user id, else a unique userName or e-mail; `session`: a session id.
-   * A user id is looked up as the Check reads it (same device, so the same cached
-   * read): the Check that follows finds it in memory.
+   * `session`: a session id; a subject type the tenant declares (`user` and `identity` by default): the one
+   * user its identifiers name, resolved by the Decider; any other type: undefined.
    */
-  function subjectRef(
-    tenant: string,
-    evaluation: Pick<AuthzenEvaluation, 'subject' | 'context'>,
-  ): SubjectRef | undefined {
-    const { subject } = evaluation;
+  function subjectOf(tenant: string, subject: AuthzenSubject): CheckSubject | undefined {
     if (subject.type === 'session') return { kind: 'session', sessionId: subject.id };
-    if (subject.type !== 'user') return undefined;
-    const byId: SubjectRef = { kind: 'user', userId: subject.id };
-    if (directory.readSubject(tenant, byId, deviceOf(evaluation)).slice !== undefined) return byId;
-    const byName = directory.userIdsByUserName(tenant, subject.id);
-    const byEmail = byName.length === 0 ? directory.userIdsByEmail(tenant, subject.id) : byName;
-    const only = byEmail.length === 1 ? byEmail[0] : undefined;
-    return { kind: 'user', userId: only ?? subject.id };
+    if (options.identifiers.subjectType(tenant, subject.type) === undefined) return undefined;
+    return { kind: 'identifier', type: subject.type, id: subject.id };
   }
 
   return router.routes() as unknown as Middleware;
 }
 
 const textOf = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
-
-/** The device a request names in its context (`device_id`), whose posture the Check reads. */
-function deviceOf(evaluation: Pick<AuthzenEvaluation, 'context'>): string | undefined {
-  return textOf(evaluation.context['device_id']);
-}
 
 /** AuthZEN errors: the status of the error's kind, and the body is the error string. */
 function fail(ctx: Context, error: unknown, logger: Logger, where: Record<string, unknown> = {}): void {

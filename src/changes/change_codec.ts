@@ -5,6 +5,9 @@ import { ChangeRejectedError } from './errors.js';
 
 const UTF8_DECODER = new TextDecoder('utf-8', { fatal: true });
 const UTF8_ENCODER = new TextEncoder();
+/** A JSON escape of a surrogate: the only way a decoded string can hold a lone one. */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const ENVELOPE_FIELDS: ReadonlySet<string> = new Set(['v', 'id', 'kind', 'tenant', 'at', 'data']);
 /** The fields of each kind's `data` this build interprets; any other is kept in `extra`. */
 const DATA_FIELDS = Object.fromEntries(
@@ -22,7 +25,10 @@ export function encodeChange(change: Change): Uint8Array {
 /**
  * Parses and validates one message against the schemas of src/changes/change.ts.
  * Known fields are type-checked; unknown fields are kept in `extra`;
- * anything wrong rejects the whole change.
+ * anything wrong rejects the whole change. A lone surrogate in a string
+ * becomes U+FFFD, as in the change's subject (UTF-8): SQLite would keep it
+ * apart from the other ids that subject stands for, so a store fed live
+ * would hold entities the compacted stream no longer has.
  *
  * @throws {ChangeRejectedError} `ERR_CHANGE_MALFORMED` (not UTF-8 JSON object),
  *   `ERR_CHANGE_VERSION_UNSUPPORTED`, `ERR_CHANGE_KIND_UNKNOWN`, `ERR_CHANGE_INVALID` (names the field)
@@ -30,7 +36,8 @@ export function encodeChange(change: Change): Uint8Array {
 export function decodeChange(bytes: Uint8Array): Change {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(UTF8_DECODER.decode(bytes));
+    const text = UTF8_DECODER.decode(bytes);
+    parsed = SURROGATE_ESCAPE.test(text) ? JSON.parse(text, wellFormed) : JSON.parse(text);
   } catch {
     throw new ChangeRejectedError('ERR_CHANGE_MALFORMED', 'the message is not UTF-8 JSON');
   }
@@ -99,4 +106,9 @@ function invalid(field: string, problem: string): ChangeRejectedError {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `JSON.parse` reviver: strings made well-formed UTF-16 (each lone surrogate U+FFFD). */
+function wellFormed(_key: string, value: unknown): unknown {
+  return typeof value === 'string' ? value.replace(LONE_SURROGATE, '\uFFFD') : value;
 }

@@ -1,8 +1,14 @@
 import type { PolicyDecision, StepUpChallenge } from '../policy/index.js';
 import type { SubjectRef } from '../store/index.js';
 
-/** The subject of a Check: a store reference, or a raw token to verify first. */
-export type CheckSubject = SubjectRef | { readonly kind: 'token'; readonly token: string };
+/**
+ * The subject of a Check: a store reference, a raw token to verify first, or an identifier of a subject
+ * type the tenant declares (AuthZEN `subject.type` and `id`), resolved to one user first.
+ */
+export type CheckSubject =
+  | SubjectRef
+  | { readonly kind: 'token'; readonly token: string }
+  | { readonly kind: 'identifier'; readonly type: string; readonly id: string };
 
 export interface RequestContext {
   readonly ip: string | undefined;
@@ -20,6 +26,8 @@ export interface CheckedResource {
   readonly type: string;
   readonly id: string;
   readonly properties: Readonly<Record<string, unknown>>;
+  /** Other members the caller sent beside type, id and properties (AuthZEN); the policy sees them in `input.resource`. */
+  readonly fields?: Readonly<Record<string, unknown>> | undefined;
 }
 
 export interface CheckRequest {
@@ -30,6 +38,8 @@ export interface CheckRequest {
   readonly context: RequestContext;
   /** Decide only once the store has applied this stream sequence (0 = any). */
   readonly minSequence: number;
+  /** What the caller says about the subject (AuthZEN `subject.properties`): `input.subject.properties`, unverified. */
+  readonly subjectProperties?: Readonly<Record<string, unknown>> | undefined;
 }
 
 export interface BatchCheckItem {
@@ -45,6 +55,8 @@ export interface BatchCheckRequest {
   /** The request-level context; each item's context already includes it. */
   readonly context: RequestContext;
   readonly minSequence: number;
+  /** What the caller says about the subject: `input.subject.properties`, unverified. */
+  readonly subjectProperties?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** A policy decision with what identifies it, and for a step-up what to send the subject's IdP. */

@@ -17,6 +17,13 @@ export interface AuthorizationClientOptions {
   readonly callerToken?: string | undefined;
   /** TLS to the sidecar: its CA, and our certificate and key for mutual TLS. */
   readonly tls?: { readonly ca: Buffer; readonly cert?: Buffer; readonly key?: Buffer } | undefined;
+  /**
+   * A connection of its own rather than one shared with the process's other
+   * clients of the same target: a sidecar run as several processes
+   * (`IPSIE_SIDECAR_PROCESSES`) deals connections, not calls, to them.
+   * @defaultValue false
+   */
+  readonly ownConnection?: boolean | undefined;
 }
 
 /**
@@ -29,6 +36,8 @@ export function createAuthorizationClient(
 ): AuthorizationClient {
   const Client = authzProto().ipsie.sidecar.v1.Authorization;
   const { tls, callerToken } = options;
+  const channelOptions: grpc.ChannelOptions =
+    options.ownConnection === true ? { 'grpc.use_local_subchannel_pool': 1 } : {};
   let credentials =
     tls === undefined
       ? grpc.credentials.createInsecure()
@@ -42,9 +51,9 @@ export function createAuthorizationClient(
     });
     // grpc-js sends call credentials only over secure channels; on an insecure one, add the header per call.
     if (tls !== undefined) credentials = grpc.credentials.combineChannelCredentials(credentials, bearer);
-    else return new Client(target, credentials, { interceptors: [bearerInterceptor(token)] });
+    else return new Client(target, credentials, { ...channelOptions, interceptors: [bearerInterceptor(token)] });
   }
-  return new Client(target, credentials);
+  return new Client(target, credentials, channelOptions);
 }
 
 function bearerInterceptor(token: string): grpc.Interceptor {

@@ -204,10 +204,18 @@ function subjectFromProto(subject: Subject__Output | null): CheckSubject {
     case 'token':
       if (subject.token) return { kind: 'token', token: subject.token };
       break;
+    case 'identifier':
+      if (subject.identifier?.type && subject.identifier.id) {
+        return { kind: 'identifier', type: subject.identifier.type, id: subject.identifier.id };
+      }
+      break;
     case undefined:
       break;
   }
-  throw new CheckRequestError('ERR_CHECK_SUBJECT_MISSING', 'subject needs one of session_id, user_id or token');
+  throw new CheckRequestError(
+    'ERR_CHECK_SUBJECT_MISSING',
+    'subject needs one of session_id, user_id, token or identifier (type and id)',
+  );
 }
 
 function actionFromProto(action: WireAction): CheckedAction {

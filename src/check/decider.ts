@@ -4,6 +4,7 @@ import { PolicyInputEncoder } from '../policy/index.js';
 import type { PolicyDecision, PolicyRegistry, TenantPolicy } from '../policy/index.js';
 import { DEFAULT_STEP_UP_PARAMETERS } from '../config/index.js';
 import type { StepUpParameter } from '../config/index.js';
+import type { IdentifierResolver } from '../identifiers/index.js';
 import { authorizationParams } from '../session/index.js';
 import type { SessionAuthority, TokenIdentity } from '../session/index.js';
 import { TenantUnknownError } from '../store/index.js';
@@ -38,6 +39,8 @@ export interface DeciderOptions {
   readonly reader: EntitlementReader;
   /** Resolves `subject.token`; without it token subjects answer UNIMPLEMENTED. */
   readonly tokens?: Pick<SessionAuthority, 'identify'> | undefined;
+  /** Resolves identifier subjects (a subject type and id) to one user; without it they answer UNIMPLEMENTED. */
+  readonly identifiers?: Pick<IdentifierResolver, 'resolveSubject'> | undefined;
   readonly policies: PolicyRegistry;
   readonly logger: Logger;
   readonly freshness?: StoreFreshness | undefined;
@@ -91,6 +94,7 @@ export class Decider {
   readonly #clock: () => number;
   readonly #freshness: StoreFreshness | undefined;
   readonly #tokens: Pick<SessionAuthority, 'identify'> | undefined;
+  readonly #identifiers: Pick<IdentifierResolver, 'resolveSubject'> | undefined;
   readonly #maxSequenceWaitMs: number;
   readonly #onSessionPresented: ((presented: PresentedSession) => void) | undefined;
   readonly #observer: DecisionObserver | undefined;
@@ -105,6 +109,7 @@ export class Decider {
     this.#logger = options.logger;
     this.#freshness = options.freshness;
     this.#tokens = options.tokens;
+    this.#identifiers = options.identifiers;
     this.#maxSequenceWaitMs = options.maxSequenceWaitMs ?? DEFAULT_MAX_SEQUENCE_WAIT_MS;
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
   }
@@ -120,7 +125,7 @@ export class Decider {
   async check(request: CheckRequest, waitMs?: number): Promise<CheckResult> {
     const started = performance.now();
     await this.#awaitSequence(request.minSequence, waitMs);
-    const result = await this.decide(request, await this.#resolve(request.tenantId, request.subject));
+    const result = await this.decide(request, await this.#resolve(request.tenantId, request.subject, request.context));
     this.#observer?.timed('check', (performance.now() - started) / 1000);
     return result;
   }
@@ -132,7 +137,12 @@ export class Decider {
    */
   async decide(request: CheckRequest, resolved?: Resolved): Promise<CheckResult> {
     if (this.#notReached(request.minSequence)) throw this.#sequenceNotReached(request.minSequence);
-    const prepared = this.#prepare(request.tenantId, resolved ?? resolvedFrom(request.subject), request.context);
+    const prepared = this.#prepare(
+      request.tenantId,
+      resolved ?? resolvedFrom(request.subject),
+      request.context,
+      request.subjectProperties,
+    );
     const decision = await this.#decide(prepared, request.action, request.resource, request.context);
     this.#reportPresented(prepared, request.context);
     return { decision, policyVersion: prepared.policy.version, sequence: prepared.sequence };
@@ -143,8 +153,8 @@ export class Decider {
     const started = performance.now();
     await this.#awaitSequence(request.minSequence, waitMs);
     if (this.#notReached(request.minSequence)) throw this.#sequenceNotReached(request.minSequence);
-    const resolved = await this.#resolve(request.tenantId, request.subject);
-    const prepared = this.#prepare(request.tenantId, resolved, request.context);
+    const resolved = await this.#resolve(request.tenantId, request.subject, request.context);
+    const prepared = this.#prepare(request.tenantId, resolved, request.context, request.subjectProperties);
     const { items } = request;
     // One Wasm evaluation for the whole batch: the subject is parsed once.
     const outcomes = await this.#outcomes(prepared, (encoder) =>
@@ -183,8 +193,14 @@ export class Decider {
     );
   }
 
-  /** A token subject becomes the IdP identity it proves (or the reason it proves nothing). */
-  async #resolve(tenantId: string, subject: CheckSubject): Promise<Resolved> {
+  /**
+   * A token subject becomes the IdP identity it proves (or the reason it proves nothing); an identifier
+   * subject, the one user it names (or the reason it names none).
+   */
+  async #resolve(tenantId: string, subject: CheckSubject, context: RequestContext): Promise<Resolved> {
+    if (subject.kind === 'identifier') {
+      return this.#resolveIdentifier(tenantId, subject.type, subject.id, context.deviceId);
+    }
     if (subject.kind !== 'token') return resolvedFrom(subject);
     if (this.#tokens === undefined) {
       throw new SubjectFormUnsupportedError('this sidecar has no identity providers configured for token subjects');
@@ -209,7 +225,31 @@ export class Decider {
     }
   }
 
-  #prepare(tenantId: string, resolved: Resolved, context: RequestContext): Prepared {
+  #resolveIdentifier(tenantId: string, type: string, id: string, deviceId: string | undefined): Resolved {
+    if (this.#identifiers === undefined) {
+      throw new SubjectFormUnsupportedError('this sidecar resolves no identifier subjects');
+    }
+    const resolution = this.#identifiers.resolveSubject(tenantId, type, id, deviceId);
+    if (resolution.kind === 'found') {
+      return { ref: { kind: 'user', userId: resolution.userId }, asserted: undefined, refused: undefined };
+    }
+    const message =
+      resolution.kind === 'ambiguous'
+        ? `the subject is ambiguous: its ${resolution.by} matches ${resolution.count} users of this tenant`
+        : 'the subject is not known to this tenant';
+    return {
+      ref: { kind: 'user', userId: '' },
+      asserted: undefined,
+      refused: { kind: 'deny', reasons: [{ code: 'SUBJECT_UNKNOWN', message }], stepUp: undefined },
+    };
+  }
+
+  #prepare(
+    tenantId: string,
+    resolved: Resolved,
+    context: RequestContext,
+    subjectProperties: Readonly<Record<string, unknown>> | undefined,
+  ): Prepared {
     if (resolved.refused !== undefined) {
       if (!this.#reader.hasTenant(tenantId)) throw new TenantUnknownError(tenantId);
       const policy = this.#policies.get(tenantId);
@@ -236,7 +276,9 @@ export class Decider {
     const stale = this.#freshness?.isStale() ?? false;
     // One clock reading per request: every item of a batch is decided at the same `now`.
     const encoder =
-      slice === undefined || stale ? undefined : new PolicyInputEncoder(subjectInput(tenantId, this.#clock(), slice));
+      slice === undefined || stale
+        ? undefined
+        : new PolicyInputEncoder(subjectInput(tenantId, this.#clock(), slice, subjectProperties));
     return { sequence, ref: resolved.ref, slice, policy, encoder, stale, fixed: undefined };
   }
 
@@ -350,8 +392,8 @@ export interface Resolved {
 }
 
 function resolvedFrom(subject: CheckSubject): Resolved {
-  if (subject.kind === 'token') {
-    throw new SubjectFormUnsupportedError('a token subject must be verified first: use check()');
+  if (subject.kind === 'token' || subject.kind === 'identifier') {
+    throw new SubjectFormUnsupportedError(`a ${subject.kind} subject must be resolved first: use check()`);
   }
   return { ref: subject, asserted: undefined, refused: undefined };
 }

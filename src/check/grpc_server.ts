@@ -44,6 +44,13 @@ export interface CheckServerOptions {
   readonly socketMode?: number | undefined;
   /** TLS of the TCP listener (mutual TLS with a client CA). */
   readonly tls?: TlsFiles | undefined;
+  /**
+   * The listeners are a cluster primary's, shared by several processes: it
+   * checked the socket's folder, removed a stale socket and binds the socket
+   * with its mode. Removing the path here would unlink the live socket.
+   * @defaultValue false
+   */
+  readonly socketPrepared?: boolean | undefined;
   /** SHA-256 (hex) of accepted caller tokens; when any, every call on every listener must present one. */
   readonly callerTokenSha256?: readonly string[] | undefined;
   /** Where WatchSessions takes its events from; without it WatchSessions answers UNAVAILABLE. */
@@ -104,7 +111,9 @@ export class CheckServer {
     const { address, socketPath } = this.#options;
     let tcpPort: number | undefined;
     if (address !== undefined) tcpPort = await this.#bind(address, tcpServerCredentials(this.#options.tls));
-    if (socketPath !== undefined) {
+    if (socketPath !== undefined && this.#options.socketPrepared === true) {
+      await this.#bind(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure());
+    } else if (socketPath !== undefined) {
       const exposed = await prepareSocketDirectory(socketPath);
       if (exposed !== undefined) this.#options.logger.warn({ socket: socketPath }, exposed);
       // A socket file left by a crashed process would make bind fail.

@@ -1,4 +1,5 @@
 export { CheckServer } from './grpc_server.js';
+export { prepareSocketDirectory } from './caller_authentication.js';
 export type { BoundAddresses, CheckServerOptions, SessionEventFeed } from './grpc_server.js';
 export { Decider, DEFAULT_MAX_SEQUENCE_WAIT_MS } from './decider.js';
 export type { DecidedRequest, DeciderOptions, DecisionObserver, PresentedSession, StoreFreshness } from './decider.js';
@@ -29,4 +30,11 @@ export {
   WatcherTooSlowError,
 } from './errors.js';
 export type { CheckRequestErrorCode } from './errors.js';
-export type { BatchCheckRequest, BatchCheckResult, CheckRequest, CheckResult, Decision } from './check_request.js';
+export type {
+  BatchCheckRequest,
+  BatchCheckResult,
+  CheckRequest,
+  CheckResult,
+  CheckSubject,
+  Decision,
+} from './check_request.js';

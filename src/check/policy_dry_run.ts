@@ -1,3 +1,4 @@
+import type { IdentifierResolver } from '../identifiers/index.js';
 import type { Logger } from '../logging/index.js';
 import { PolicyRegistry } from '../policy/index.js';
 import type { CompiledPolicy, EvaluationPool } from '../policy/index.js';
@@ -40,6 +41,8 @@ export async function dryRun(options: {
   readonly candidate: CompiledPolicy;
   readonly current: CompiledPolicy | undefined;
   readonly requests: readonly unknown[];
+  /** Resolves `subject.identifier` (a subject type and id) as the sidecars do; without it such a request is refused. */
+  readonly identifiers?: Pick<IdentifierResolver, 'resolveSubject'> | undefined;
 }): Promise<DryRunOutcome[]> {
   const { reader, logger, tenantId, requests } = options;
   if (requests.length === 0 || requests.length > DRY_RUN_MAX_REQUESTS) {
@@ -51,13 +54,14 @@ export async function dryRun(options: {
     const policies = new PolicyRegistry({ pool: options.pool });
     registries.push(policies);
     await policies.install(compiled);
-    return new Decider({ reader, policies, logger });
+    return new Decider({ reader, policies, logger, identifiers: options.identifiers });
   };
   try {
     const candidate = await decider(options.candidate);
     const current = options.current === undefined ? undefined : await decider(options.current);
     const answer = async (d: Decider, request: CheckRequest): Promise<DryRunAnswer> => {
-      const result = await d.decide(request);
+      // check() resolves an identifier subject first; without a min_sequence it decides at once.
+      const result = await d.check(request);
       return {
         decision: result.decision.kind,
         reasons: result.decision.reasons.map((r) => r.code),
@@ -90,8 +94,14 @@ function parseRequest(tenantId: string, value: unknown, index: number): CheckReq
     checkSubject = { kind: 'user', userId: subject['user_id'] };
   } else if (typeof subject['session_id'] === 'string' && subject['session_id'] !== '') {
     checkSubject = { kind: 'session', sessionId: subject['session_id'] };
+  } else if (typeof subject['identifier'] === 'object' && subject['identifier'] !== null) {
+    const { type, id } = subject['identifier'] as Record<string, unknown>;
+    if (typeof type !== 'string' || type === '' || typeof id !== 'string' || id === '') {
+      throw new DryRunRequestError(`${at}.subject.identifier needs type and id`);
+    }
+    checkSubject = { kind: 'identifier', type, id };
   } else {
-    throw new DryRunRequestError(`${at}.subject needs user_id or session_id`);
+    throw new DryRunRequestError(`${at}.subject needs user_id, session_id or identifier`);
   }
   const action = record(r['action'], `${at}.action`);
   const resource = record(r['resource'], `${at}.resource`);

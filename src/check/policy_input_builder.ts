@@ -3,7 +3,12 @@ import type { SubjectSlice } from '../store/index.js';
 import type { CheckedAction, CheckedResource, RequestContext } from './check_request.js';
 
 /** Maps a subject's slice onto the subject half of the policy `input` contract (policies/README.md). */
-export function subjectInput(tenantId: string, now: number, slice: SubjectSlice): SubjectInput {
+export function subjectInput(
+  tenantId: string,
+  now: number,
+  slice: SubjectSlice,
+  properties?: Readonly<Record<string, unknown>>,
+): SubjectInput {
   const { user, session } = slice;
   return {
     tenant: tenantId,
@@ -17,6 +22,7 @@ export function subjectInput(tenantId: string, now: number, slice: SubjectSlice)
       roles: user.roles,
       groups: slice.groups.map((g) => ({ id: g.id, display_name: g.displayName, external_id: g.externalId ?? null })),
       ...(slice.reauthenticateAfter === undefined ? {} : { reauthenticate_after: slice.reauthenticateAfter }),
+      ...(properties === undefined || Object.keys(properties).length === 0 ? {} : { properties }),
     },
     session:
       session === undefined
@@ -40,7 +46,8 @@ export function subjectInput(tenantId: string, now: number, slice: SubjectSlice)
 export function requestInput(action: CheckedAction, resource: CheckedResource, context: RequestContext): RequestInput {
   return {
     action: { name: action.name, properties: action.properties },
-    resource: { type: resource.type, id: resource.id, properties: resource.properties },
+    // The named members last: a field the caller sent cannot stand in for them.
+    resource: { ...resource.fields, type: resource.type, id: resource.id, properties: resource.properties },
     context: contextInput(context),
   };
 }

@@ -43,6 +43,13 @@ export interface GrpcConfig {
   readonly socketMode: number;
   /** `host:port` of the sidecar's OpenID AuthZEN HTTP listener; undefined: off. */
   readonly authzenAddress: string | undefined;
+  /** HTTPS on the AuthZEN listener (`IPSIE_AUTHZEN_TLS_*`); undefined: plain HTTP. */
+  readonly authzenTls: HttpTlsConfig | undefined;
+  /**
+   * The AuthZEN PDP's public base URL (`IPSIE_AUTHZEN_PUBLIC_URL`, https, no trailing slash): the metadata's
+   * `policy_decision_point` is `<it>/<tenant>`. Undefined: the URL the client used (AuthZEN 1.0 §Metadata).
+   */
+  readonly authzenPublicUrl: string | undefined;
   /** Share of allowed decisions sent to the audit trail, 0 to 1. @defaultValue 0 */
   readonly decisionAuditRate: number;
   /** Share of denials and step-ups sent to the audit trail, 0 to 1. @defaultValue the allow rate */
@@ -53,6 +60,12 @@ export interface GrpcConfig {
   readonly batchMaxItems: number;
   /** Longest wait for a Check's `min_sequence`, in ms. @defaultValue 2000 */
   readonly minSequenceWaitMs: number;
+  /**
+   * Processes serving Check on the same listeners (one primary that only
+   * supervises, and this many workers). Each ingests into its own store file.
+   * @defaultValue 1 (the one process serves)
+   */
+  readonly processes: number;
 }
 
 export interface NatsConfig {
@@ -195,10 +208,13 @@ export function parseConfig(
     grpc: {
       ...grpcListeners(settings),
       authzenAddress: settings.IPSIE_AUTHZEN_ADDRESS,
+      authzenTls: httpTls(settings, 'IPSIE_AUTHZEN_TLS_CERT_FILE', 'IPSIE_AUTHZEN_TLS_KEY_FILE'),
+      authzenPublicUrl: settings.IPSIE_AUTHZEN_PUBLIC_URL,
       decisionAuditRate: settings.IPSIE_DECISION_AUDIT_RATE,
       decisionAuditDenyRate: settings.IPSIE_DECISION_AUDIT_DENY_RATE ?? settings.IPSIE_DECISION_AUDIT_RATE,
       batchMaxItems: settings.IPSIE_BATCH_MAX_ITEMS,
       minSequenceWaitMs: settings.IPSIE_MIN_SEQUENCE_WAIT_MS,
+      processes: settings.IPSIE_SIDECAR_PROCESSES,
     },
     nats: {
       servers: settings.IPSIE_NATS_URL,
@@ -246,8 +262,8 @@ export function parseConfig(
 /** An HTTPS listener's files: both or neither. */
 function httpTls(
   settings: SettingValues,
-  certVariable: 'IPSIE_GATEWAY_TLS_CERT_FILE',
-  keyVariable: 'IPSIE_GATEWAY_TLS_KEY_FILE',
+  certVariable: 'IPSIE_GATEWAY_TLS_CERT_FILE' | 'IPSIE_AUTHZEN_TLS_CERT_FILE',
+  keyVariable: 'IPSIE_GATEWAY_TLS_KEY_FILE' | 'IPSIE_AUTHZEN_TLS_KEY_FILE',
 ): HttpTlsConfig | undefined {
   const certFile = settings[certVariable];
   const keyFile = settings[keyVariable];

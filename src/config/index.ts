@@ -26,8 +26,10 @@ export {
   DEFAULT_LOGOUT_TOKEN_MAX_AGE_S,
   DEFAULT_MAX_SESSION_LIFETIME_S,
   DEFAULT_STEP_UP_PARAMETERS,
+  DEFAULT_SUBJECT_TYPES,
   STEP_UP_PARAMETERS,
   tenantsJsonSchema,
+  USER_IDENTIFIERS,
 } from './tenant_settings.js';
 export type {
   BackchannelLogoutSettings,
@@ -35,7 +37,9 @@ export type {
   IdentityProviderSettings,
   ReceiverManagementSettings,
   ReceiverSettings,
+  SubjectTypeSettings,
   TenantSettings,
+  UserIdentifier,
   TransmitterSettings,
 } from './tenant_settings.js';
 export { ConfigInvalidError } from './errors.js';

@@ -120,6 +120,17 @@ const publicUrl: SettingType<string> = {
     return value.replace(/\/+$/, '');
   },
 };
+/** Without a trailing slash: AuthZEN metadata names an https PDP. */
+const httpsUrl: SettingType<string> = {
+  name: 'https URL',
+  emptyIsOff: false,
+  parse: (value, variable) => {
+    if (!/^https:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(value)) {
+      throw invalid(variable, `expected an https URL without query, got "${value}"`);
+    }
+    return value.replace(/\/+$/, '');
+  },
+};
 const natsUrls: SettingType<readonly string[]> = {
   name: 'comma-separated `nats://` or `tls://` URLs',
   emptyIsOff: false,
@@ -278,6 +289,13 @@ export const PROCESS_SETTINGS = {
     roles: SIDECAR,
     description: "SHA-256 of the callers' tokens; when set, every call on every listener sends `Bearer <token>`",
   }),
+  IPSIE_SIDECAR_PROCESSES: setting({
+    type: positiveInteger,
+    default: 1,
+    roles: SIDECAR,
+    description:
+      'processes serving Check on the same listeners (Node cluster), each with its own Wasm, evaluation pool and store file (`<IPSIE_STORE_PATH>.<n>` from the second; standalone: all read the one file); 1: one process',
+  }),
   IPSIE_BATCH_MAX_ITEMS: setting({
     type: positiveInteger,
     default: DEFAULT_BATCH_MAX_ITEMS,
@@ -295,6 +313,26 @@ export const PROCESS_SETTINGS = {
     default: undefined,
     roles: SIDECAR,
     description: 'OpenID AuthZEN HTTP listener ([authzen.md](authzen.md)); unset: off',
+  }),
+  IPSIE_AUTHZEN_TLS_CERT_FILE: setting({
+    type: optional(path),
+    default: undefined,
+    roles: SIDECAR,
+    description:
+      'with `IPSIE_AUTHZEN_TLS_KEY_FILE`: HTTPS on the AuthZEN listener (PEM certificate chain; re-read every `IPSIE_HTTP_TLS_RELOAD_MS`)',
+  }),
+  IPSIE_AUTHZEN_TLS_KEY_FILE: setting({
+    type: optional(path),
+    default: undefined,
+    roles: SIDECAR,
+    description: "the AuthZEN listener's private key (PEM)",
+  }),
+  IPSIE_AUTHZEN_PUBLIC_URL: setting({
+    type: optional(httpsUrl),
+    default: undefined,
+    defaultText: 'the URL the client used',
+    roles: SIDECAR,
+    description: "the AuthZEN PDP's public base URL: its metadata's `policy_decision_point` is it + `/<tenant>`",
   }),
   IPSIE_DECISION_AUDIT_RATE: setting({
     type: fraction,
@@ -506,7 +544,8 @@ export const PROCESS_SETTINGS = {
     type: optional(hostPort),
     default: undefined,
     roles: BOTH,
-    description: "the role's `/healthz`, `/readyz` (components) and `/metrics` (Prometheus); unset: off",
+    description:
+      "the role's `/healthz`, `/readyz` (components; sidecar: `/readyz/<tenant>` too) and `/metrics` (Prometheus); unset: off",
   }),
   IPSIE_LOG_LEVEL: setting({
     type: logLevel,

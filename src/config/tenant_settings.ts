@@ -44,6 +44,33 @@ const ALLOWED_ALGORITHMS = [
 const SESSION_CHANGE_EVENTS = ['session-presented', 'session-established'] as const;
 const LINK_FIELDS = ['externalId', 'userName'] as const;
 
+/**
+ * The identifiers a user is known by: our id (SCIM `id`), `userName`, an `emails` value, a `phoneNumbers`
+ * value, `externalId`, and the subject (`sub`) an IdP of the tenant signed the user in as (the IdP binding).
+ */
+export const USER_IDENTIFIERS = ['id', 'user_name', 'email', 'phone_number', 'external_id', 'idp_subject'] as const;
+export type UserIdentifier = (typeof USER_IDENTIFIERS)[number];
+
+/** What one AuthZEN subject type means in a tenant. */
+export interface SubjectTypeSettings {
+  /**
+   * Looked up in this order: the first that names any user decides; if it names several, the subject is
+   * ambiguous and no user is picked.
+   */
+  readonly identifiers: readonly UserIdentifier[];
+  /** The identifier search results name users by. @defaultValue the first of `identifiers` */
+  readonly resultsIn: UserIdentifier;
+}
+
+/**
+ * `user`: any identifier (indexed ones first, the e-mail scan last), results by userName. `identity`: the
+ * IdP's subject identifier (a PID), which an IdP provisions as `externalId` or signs the user in as.
+ */
+export const DEFAULT_SUBJECT_TYPES: Readonly<Record<string, SubjectTypeSettings>> = {
+  user: { identifiers: ['id', 'external_id', 'user_name', 'idp_subject', 'email'], resultsIn: 'user_name' },
+  identity: { identifiers: ['external_id', 'idp_subject'], resultsIn: 'external_id' },
+};
+
 /** Reads the file a `*_file` setting names: secrets are never in the tenants file itself. */
 export type ReadSecret = (path: string) => string;
 
@@ -426,6 +453,23 @@ function tenantsFileSchema(readSecret: ReadSecret) {
     }))
     .describe("the tenant IdP's SSF receiver, to which the gateway transmits session changes (IPSIE SL3)");
 
+  const subjectTypeSchema = settings({
+    identifiers: z
+      .array(oneOf(USER_IDENTIFIERS, `must be one of ${USER_IDENTIFIERS.join(', ')}`), {
+        error: required('must be an array of strings'),
+      })
+      .min(1, { error: 'must name at least one identifier' })
+      .describe('the identifiers this type names a user by, tried in order: the first that names any user decides'),
+    results_in: oneOf(USER_IDENTIFIERS, `must be one of ${USER_IDENTIFIERS.join(', ')}`)
+      .optional()
+      .describe('the identifier search results name users by; default: the first of identifiers'),
+  })
+    .transform((t): SubjectTypeSettings => ({
+      identifiers: t.identifiers,
+      resultsIn: t.results_in ?? t.identifiers[0] ?? 'id',
+    }))
+    .describe('what one AuthZEN subject type means (docs/authzen.md)');
+
   const tenant = settings({
     display_name: text().optional().describe('shown to people; default: the tenant id'),
     scim: scimSchema.optional(),
@@ -439,6 +483,18 @@ function tenantsFileSchema(readSecret: ReadSecret) {
       actions: strings()
         .default(() => [])
         .describe('the actions AuthZEN action search tries (the policy cannot enumerate them)'),
+      subject_types: z
+        .record(
+          z.string().refine((name) => name !== 'session', {
+            error: 'is reserved: a session subject is always a session id',
+          }),
+          subjectTypeSchema,
+          { error: 'must be an object of subject type -> settings' },
+        )
+        .optional()
+        .describe(
+          'subject type -> the identifiers it names a user by; replaces a default type of the same name (user, identity)',
+        ),
     })
       .optional()
       .describe("this tenant's AuthZEN callers (PEPs) at the sidecar (docs/authzen.md)"),
@@ -474,6 +530,7 @@ function tenantsFileSchema(readSecret: ReadSecret) {
       adminTokenSha256: t.admin?.bearer_token_sha256 ?? [],
       authzenTokenSha256: t.authzen?.bearer_token_sha256 ?? [],
       authzenActions: t.authzen?.actions ?? [],
+      subjectTypes: { ...DEFAULT_SUBJECT_TYPES, ...t.authzen?.subject_types },
       idps: t.idps,
       jitProvisioning: t.jit_provisioning,
       policyBudgetMs: t.policy?.budget_ms,

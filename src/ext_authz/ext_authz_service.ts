@@ -47,11 +47,22 @@ interface HttpRequestAttributes {
   readonly headers?: Record<string, string>;
 }
 
+/** A `google.protobuf.Struct` as proto-loader gives it (oneofs on). */
+interface StructMessage {
+  readonly fields?: Record<string, { readonly stringValue?: string; readonly structValue?: StructMessage }>;
+}
+
 interface AttributeContext {
   readonly source?: { readonly address?: { readonly socket_address?: { readonly address?: string } } };
   readonly request?: { readonly http?: HttpRequestAttributes };
   readonly context_extensions?: Record<string, string>;
+  /** Dynamic metadata the route forwards (`metadata_context_namespaces`): Envoy's verified JWT payload. */
+  readonly metadata_context?: { readonly filter_metadata?: Record<string, StructMessage> };
 }
+
+/** Where Envoy's `jwt_authn` filter puts a verified token's payload (`payload_in_metadata`). */
+const JWT_AUTHN_NAMESPACE = 'envoy.filters.http.jwt_authn';
+const DEFAULT_JWT_PAYLOAD_KEY = 'jwt_payload';
 
 interface HeaderValueOption {
   readonly header: { readonly key: string; readonly value: string };
@@ -139,9 +150,8 @@ async function answer(attributes: AttributeContext, options: ExtAuthzOptions): P
   if (!isTenantId(tenant)) {
     return denied(RPC.INVALID_ARGUMENT, 'BadRequest', 'no tenant: set context_extensions.ipsie_tenant on the route');
   }
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(headers['authorization'] ?? '')?.[1];
-  const session = headers['x-ipsie-session'];
-  if (bearer === undefined && (session === undefined || session === '')) {
+  const subject = subjectOf(attributes, headers, extensions);
+  if (subject === undefined) {
     return denied(RPC.UNAUTHENTICATED, 'Unauthorized', 'authentication required', [['www-authenticate', 'Bearer']]);
   }
   const [path = '/', query = ''] = (http.path ?? '/').split('?', 2);
@@ -149,7 +159,7 @@ async function answer(attributes: AttributeContext, options: ExtAuthzOptions): P
   const forwarded = headers['x-forwarded-for']?.split(',')[0]?.trim();
   const request: CheckRequest = {
     tenantId: tenant,
-    subject: bearer !== undefined ? { kind: 'token', token: bearer } : { kind: 'session', sessionId: session ?? '' },
+    subject,
     action: { name: extensions['ipsie_action'] ?? method.toLowerCase(), properties: { method } },
     resource: {
       type: extensions['ipsie_resource_type'] ?? 'http',
@@ -206,6 +216,30 @@ async function answer(attributes: AttributeContext, options: ExtAuthzOptions): P
         ['www-authenticate', 'Bearer error="invalid_token"'],
       ])
     : denied(RPC.PERMISSION_DENIED, 'Forbidden', body, stamp);
+}
+
+/**
+ * A route with `ipsie_subject_type` names the subject by the `sub` of the token Envoy's `jwt_authn` verified
+ * (its payload forwarded in `metadata_context`; key `ipsie_jwt_payload`, default `jwt_payload`), resolved as
+ * that subject type of the tenant: never by a header the client could set. Otherwise the bearer token, else
+ * `x-ipsie-session`. Undefined: no credentials.
+ */
+function subjectOf(
+  attributes: AttributeContext,
+  headers: Readonly<Record<string, string>>,
+  extensions: Readonly<Record<string, string>>,
+): CheckRequest['subject'] | undefined {
+  const type = extensions['ipsie_subject_type'];
+  if (type !== undefined && type !== '') {
+    const verified = attributes.metadata_context?.filter_metadata?.[JWT_AUTHN_NAMESPACE];
+    const payload = verified?.fields?.[extensions['ipsie_jwt_payload'] ?? DEFAULT_JWT_PAYLOAD_KEY]?.structValue;
+    const sub = payload?.fields?.['sub']?.stringValue;
+    return sub === undefined || sub === '' ? undefined : { kind: 'identifier', type, id: sub };
+  }
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(headers['authorization'] ?? '')?.[1];
+  if (bearer !== undefined) return { kind: 'token', token: bearer };
+  const session = headers['x-ipsie-session'];
+  return session === undefined || session === '' ? undefined : { kind: 'session', sessionId: session };
 }
 
 function denied(

@@ -12,10 +12,21 @@ export interface GatewayAppOptions {
   readonly logger: Logger;
   /** Concept routers mounted on the app, in order (SCIM now; SSF and policy upload later). */
   readonly routes: readonly Koa.Middleware[];
-  /** Whether the gateway can serve: its replica caught up and the stream reachable. */
-  /** Readiness; with components, `/readyz` lists each one's state. */
-  readonly ready: () => boolean | { readonly ready: boolean; readonly components: Readonly<Record<string, unknown>> };
+  /**
+   * Readiness; with components, `/readyz` lists each one's state; with tenants, `/readyz/<tenant>` is that
+   * tenant's (ready only when the process is too). A promise when it is asked of other processes.
+   */
+  readonly ready: () => Readiness | Promise<Readiness>;
 }
+
+/** Whether the process can serve, with or without its components' and tenants' states. */
+export type Readiness =
+  | boolean
+  | {
+      readonly ready: boolean;
+      readonly components: Readonly<Record<string, unknown>>;
+      readonly tenants?: Readonly<Record<string, { readonly ready: boolean; readonly detail: string }>>;
+    };
 
 /**
  * The IdP-facing HTTP edge (koa). Concept routers bring their own error
@@ -34,13 +45,30 @@ export function createGatewayApp(options: GatewayAppOptions): Koa {
       return;
     }
     if (ctx.path === '/readyz') {
-      const state = options.ready();
+      const state = await options.ready();
       const ready = typeof state === 'boolean' ? state : state.ready;
       ctx.status = ready ? 200 : 503;
       ctx.body = {
         status: ready ? 'ready' : 'not ready',
         ...(typeof state === 'boolean' ? {} : { components: state.components }),
+        ...(typeof state === 'boolean' || state.tenants === undefined ? {} : { tenants: state.tenants }),
       };
+      return;
+    }
+    const tenantPath = /^\/readyz\/([^/]+)$/.exec(ctx.path);
+    if (tenantPath?.[1] !== undefined) {
+      const state = await options.ready();
+      const tenants = typeof state === 'boolean' ? undefined : state.tenants;
+      const tenant =
+        tenants === undefined || !Object.hasOwn(tenants, tenantPath[1]) ? undefined : tenants[tenantPath[1]];
+      if (typeof state === 'boolean' || tenant === undefined) {
+        ctx.status = 404;
+        ctx.body = { error: 'not_found', detail: `no tenant ${tenantPath[1]} here` };
+        return;
+      }
+      const ready = state.ready && tenant.ready;
+      ctx.status = ready ? 200 : 503;
+      ctx.body = { status: ready ? 'ready' : 'not ready', tenant: tenant, components: state.components };
       return;
     }
     await next();

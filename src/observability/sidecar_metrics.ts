@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { registerRebuildMetrics } from './rebuild_metrics.js';
 import type { RebuildState } from './rebuild_metrics.js';
 import { storeSetAsideCounter } from './store_metrics.js';
@@ -108,6 +109,16 @@ export class SidecarMetrics {
   /** The store file was unreadable at start and moved aside; `reason` is one of the store's closed set. */
   storeSetAside(reason: string): void {
     this.#storeSetAside.inc({ reason });
+  }
+
+  /** One of the sidecar's cluster processes: every series carries `process="<slot>"`. */
+  labelProcess(slot: number): void {
+    this.registry.setDefaultLabels({ process: String(slot) });
+  }
+
+  /** The series as data, for the cluster primary to collect. */
+  async json(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    return await this.registry.getMetricsAsJSON();
   }
 
   async text(): Promise<string> {

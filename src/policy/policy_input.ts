@@ -20,6 +20,8 @@ export interface PolicyInput {
       readonly external_id: string | null;
     }[];
     readonly reauthenticate_after?: number;
+    /** What the caller said about the subject (AuthZEN `subject.properties`), when it said anything: unverified. */
+    readonly properties?: Readonly<Record<string, unknown>>;
   };
   readonly session: {
     readonly id: string;
@@ -34,7 +36,8 @@ export interface PolicyInput {
   } | null;
   readonly posture: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly action: { readonly name: string; readonly properties: Readonly<Record<string, unknown>> };
-  readonly resource: {
+  /** Any other member the caller sent (AuthZEN) sits beside these. */
+  readonly resource: Readonly<Record<string, unknown>> & {
     readonly type: string;
     readonly id: string;
     readonly properties: Readonly<Record<string, unknown>>;

@@ -34,6 +34,7 @@ import {
 } from '../signals/index.js';
 import { dryRun } from '../check/index.js';
 import { createPolicyAdminRoutes, PolicyCatalog } from '../distribution/index.js';
+import { IdentifierResolver } from '../identifiers/index.js';
 import { GATEWAY_APIS, GatewayMetrics, healthReport, metricsRoute } from '../observability/index.js';
 import type { GatewayApi } from '../observability/index.js';
 import { ensureObservationStream } from '../observations/index.js';
@@ -152,7 +153,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const purger = new SessionPurger({
       tenants: config.tenants.map((t) => t.id),
       changes: publisher,
-      directory: store,
+      stream: new ChangeReader(jsm),
       intervalMs: config.gateway.sessionPurgeIntervalMs,
       graceS: config.gateway.sessionPurgeGraceS,
       logger,
@@ -357,6 +358,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       });
     };
     // Ready: the replica answers reads consistently. Pollers failing are reported, not a reason to stop serving.
+    // Dry-run subjects are named as the sidecars resolve them.
+    const identifiers = new IdentifierResolver(store, new Map(config.tenants.map((t) => [t.id, t.subjectTypes])));
     const readiness = (): ReturnType<typeof healthReport> => {
       const status = replica.status();
       const failing = pollers.map((p) => p.status()).filter((p) => p.failures > 0);
@@ -404,7 +407,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
               catalog,
               compile: async (source) => await compiler.compile(source, { runTests: true }),
               dryRun: async (tenantId, candidate, current, requests) =>
-                await dryRun({ reader: store, logger, pool, tenantId, candidate, current, requests }),
+                await dryRun({ reader: store, logger, pool, tenantId, candidate, current, requests, identifiers }),
               logger,
               audit: auditRecord('policy.change'),
             }),

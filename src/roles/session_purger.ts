@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { subjectOf } from '../changes/index.js';
+import type { ChangeOf } from '../changes/index.js';
 import type { Logger } from '../logging/index.js';
-import type { DirectoryReader } from '../store/index.js';
-import type { ChangeSink } from '../stream/index.js';
+import { SequenceConflictError } from '../stream/index.js';
+import type { ChangeReader, ChangeSink } from '../stream/index.js';
 
 export interface SessionPurgerOptions {
   readonly tenants: readonly string[];
   readonly changes: ChangeSink;
-  /** The gateway's replica: the cutoff of each tenant's last purge. */
-  readonly directory: Pick<DirectoryReader, 'sessionsPurgedBefore'>;
+  /** The stream itself (its leader): the purge each tenant's subject holds now. */
+  readonly stream: Pick<ChangeReader, 'latest'>;
   /** How often every tenant's ended sessions are purged, in ms; 0: never. */
   readonly intervalMs: number;
   /** A session goes once it has been expired this long, in s (more than any clock skew). */
@@ -20,14 +22,15 @@ export interface SessionPurgerOptions {
 /**
  * Publishes each tenant's `sessions.purge` on a timer: every sidecar applies
  * it in stream order, so stores purge alike and no sidecar forgets by its own
- * clock. Cutoffs only ever rise (above the replica's last and this gateway's
- * last): with one purge kept per tenant, a replay applies the highest one, as
- * a sidecar that saw every purge did.
+ * clock. The stream keeps one purge per tenant, and a store replaying it
+ * applies only that one, so its cutoff must be the highest ever applied: a
+ * purge is published only above the cutoff the stream holds, and only if the
+ * subject still holds it when stored. Two gateways with clocks apart, or
+ * replicas behind, cannot lower it.
  */
 export class SessionPurger {
   readonly #options: SessionPurgerOptions;
   readonly #clock: () => number;
-  readonly #published = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
@@ -62,24 +65,28 @@ export class SessionPurger {
     await this.#running;
   }
 
-  /** Publishes one purge per tenant whose cutoff moved; resolves once each is stored. */
+  /** Publishes one purge per tenant whose cutoff moved; resolves once each is stored (or another gateway's was). */
   async purge(): Promise<void> {
     const expiredBefore = this.#clock() - this.#options.graceS;
     for (const tenant of this.#options.tenants) {
-      const last = Math.max(
-        this.#options.directory.sessionsPurgedBefore(tenant) ?? 0,
-        this.#published.get(tenant) ?? 0,
-      );
-      if (expiredBefore <= last) continue;
-      await this.#options.changes.publish({
+      const purge: ChangeOf<'sessions.purge'> = {
         v: 1,
         id: randomUUID(),
         tenant,
         at: Date.now(),
         kind: 'sessions.purge',
         data: { expired_before: expiredBefore },
-      });
-      this.#published.set(tenant, expiredBefore);
+      };
+      const stored = await this.#options.stream.latest(subjectOf(purge));
+      const last = stored?.change.kind === 'sessions.purge' ? stored.change.data.expired_before : 0;
+      if (expiredBefore <= last) continue;
+      try {
+        await this.#options.changes.publish(purge, { expectedLastSubjectSequence: stored?.sequence ?? 0 });
+      } catch (error) {
+        // Another gateway purged this tenant meanwhile: the next round reads its cutoff.
+        if (!(error instanceof SequenceConflictError)) throw error;
+        this.#options.logger.debug({ tenant }, 'another gateway published the session purge first');
+      }
     }
   }
 }

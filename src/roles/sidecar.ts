@@ -8,11 +8,13 @@ import { EvaluationPool, PolicyCompiler, PolicyRegistry, loadTenantPolicySources
 import type { CompiledPolicy, TenantPolicySource } from '../policy/index.js';
 import type { AddressInfo } from 'node:net';
 import { createAuthzenRouter } from '../authzen/index.js';
+import { IdentifierResolver } from '../identifiers/index.js';
 import { extAuthzImplementation, extAuthzServiceDefinition } from '../ext_authz/index.js';
 import { PolicyFollower } from '../distribution/index.js';
 import { createGatewayApp, listen, refusedAuthentications } from '../http/index.js';
 import type { HttpServer } from '../http/index.js';
-import { healthReport, metricsRoute, SidecarMetrics } from '../observability/index.js';
+import { healthReport, metricsRoute, policyReadiness, SidecarMetrics } from '../observability/index.js';
+import type { ComponentHealth, TenantReadiness } from '../observability/index.js';
 import { SessionObserver } from '../observations/index.js';
 import type { EntitlementStore } from '../store/index.js';
 import { randomUUID } from 'node:crypto';
@@ -39,6 +41,21 @@ export interface SidecarOptions {
   readonly logger: Logger;
   /** Unix seconds; for tests. @defaultValue the system clock */
   readonly clock?: () => number;
+  /**
+   * One of several processes serving on the same listeners: the cluster
+   * primary prepared the socket and serves `/healthz`, `/readyz` and
+   * `/metrics` for all (from {@link RunningSidecar.readiness} and
+   * {@link RunningSidecar.metrics}); `slot` labels this process's metrics.
+   */
+  readonly clusterSlot?: number;
+}
+
+/** `/readyz` of one sidecar process: ready when every component is. */
+export interface SidecarReadiness {
+  readonly ready: boolean;
+  readonly components: Readonly<Record<string, ComponentHealth>>;
+  /** Each tenant's: a tenant without a policy is not ready, the others are. */
+  readonly tenants?: Readonly<Record<string, TenantReadiness>>;
 }
 
 /** A running sidecar, as the composition root and tests hold it. */
@@ -52,6 +69,9 @@ export interface RunningSidecar {
   readonly policies: PolicyRegistry;
   /** The stream consumer; undefined when running standalone (no `IPSIE_NATS_URL`). */
   readonly ingestor: StateIngestor | undefined;
+  /** What `/readyz` reports for this process. */
+  readiness(): SidecarReadiness;
+  readonly metrics: SidecarMetrics;
   /**
    * Compiles a tenant's Rego and makes it the tenant's active policy. On
    * any failure the previous version keeps serving.
@@ -104,7 +124,6 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   let follower: PolicyFollower | undefined;
   let authzen: HttpServer | undefined;
   let health: HttpServer | undefined;
-  let authzenUrl = '';
   let followerConnection: NatsConnection | undefined;
   let closeConnection = (): Promise<void> => Promise.resolve();
   try {
@@ -226,6 +245,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       metrics.policyTimedOut(tenant);
     };
     if (setAside !== undefined) metrics.storeSetAside(setAside.reason);
+    if (options.clusterSlot !== undefined) metrics.labelProcess(options.clusterSlot);
     const rate = config.grpc.decisionAuditRate;
     const denyRate = config.grpc.decisionAuditDenyRate;
     // The tenants' audit trails live on the stream; a standalone sidecar has none.
@@ -267,7 +287,10 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     const stepUpParameters = new Map(
       config.tenants.flatMap((t) => t.idps.map((idp) => [`${t.id}\0${idp.issuer}`, idp.stepUpParameters] as const)),
     );
+    // One resolver of the identifiers users are named by, for every surface the Decider answers.
+    const identifiers = new IdentifierResolver(store, new Map(config.tenants.map((t) => [t.id, t.subjectTypes])));
     const decider = new Decider({
+      identifiers,
       stepUpParameters: (tenant, issuer) =>
         (issuer === undefined ? undefined : stepUpParameters.get(`${tenant}\0${issuer}`)) ?? DEFAULT_STEP_UP_PARAMETERS,
       observer: {
@@ -314,6 +337,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       socketPath: config.grpc.socketPath,
       socketMode: config.grpc.socketMode,
       tls: config.grpc.tls,
+      socketPrepared: options.clusterSlot !== undefined,
       callerTokenSha256: config.grpc.callerTokenSha256,
       // Envoy ext_authz on the same listeners: API gateways and meshes ask the same Decider.
       services: [
@@ -338,43 +362,42 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
           createAuthzenRouter({
             decider,
             directory: store,
+            identifiers,
             tokens: new Map(config.tenants.map((t) => [t.id, t.authzenTokenSha256])),
             actions: new Map(config.tenants.map((t) => [t.id, t.authzenActions])),
-            publicUrl: () => authzenUrl,
+            publicUrl: config.grpc.authzenPublicUrl,
             logger,
           }),
         ],
         ready: () => ingestor === undefined || ingestor.status().caughtUp,
       });
-      const bound = await listen(app, authzenAddress);
+      const bound = await listen(app, authzenAddress, { tls: config.grpc.authzenTls, logger });
       authzen = bound.server;
-      authzenUrl = `http://${authzenAddress.slice(0, authzenAddress.lastIndexOf(':'))}:${bound.port}`;
     }
+    const feed = ingestor;
+    const readiness = (): SidecarReadiness => {
+      const policyState = policyReadiness(store.tenantIds(), (t) =>
+        policies.has(t) ? policies.get(t).version : undefined,
+      );
+      const stream = feed?.status();
+      return healthReport(
+        {
+          store: {
+            ok: true,
+            detail:
+              setAside === undefined
+                ? `open at sequence ${store.appliedSequence()}`
+                : `open at sequence ${store.appliedSequence()}, rebuilt: the file was ${setAside.reason} (kept at ${setAside.movedTo})`,
+          },
+          policies: policyState.component,
+          stream: stream === undefined ? { ok: true, detail: 'standalone (no stream)' } : streamHealth(stream),
+        },
+        policyState.tenants,
+      );
+    };
     const healthAddress = config.health.address;
     if (healthAddress !== undefined) {
-      const feed = ingestor;
-      const app = createGatewayApp({
-        logger,
-        routes: [metricsRoute(metrics)],
-        ready: () => {
-          const missing = store.tenantIds().filter((t) => !policies.has(t));
-          const stream = feed?.status();
-          return healthReport({
-            store: {
-              ok: true,
-              detail:
-                setAside === undefined
-                  ? `open at sequence ${store.appliedSequence()}`
-                  : `open at sequence ${store.appliedSequence()}, rebuilt: the file was ${setAside.reason} (kept at ${setAside.movedTo})`,
-            },
-            policies: {
-              ok: missing.length === 0,
-              detail: missing.length === 0 ? 'every tenant has a policy' : `no policy for ${missing.join(', ')}`,
-            },
-            stream: stream === undefined ? { ok: true, detail: 'standalone (no stream)' } : streamHealth(stream),
-          });
-        },
-      });
+      const app = createGatewayApp({ logger, routes: [metricsRoute(metrics)], ready: readiness });
       health = (await listen(app, healthAddress)).server;
     }
     const http = authzen;
@@ -387,6 +410,8 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       store,
       policies,
       ingestor: running,
+      readiness,
+      metrics,
       deployPolicy,
       stop: async () => {
         for (const listener of [probes, http]) {

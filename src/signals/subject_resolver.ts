@@ -1,5 +1,7 @@
-import type { TransmitterSettings } from '../config/index.js';
-import type { DirectoryReader, EntitlementReader, SessionRecord } from '../store/index.js';
+import type { TransmitterSettings, UserIdentifier } from '../config/index.js';
+import { IdentifierResolver } from '../identifiers/index.js';
+import type { IdentifierDirectory } from '../identifiers/index.js';
+import type { DirectoryReader, SessionRecord } from '../store/index.js';
 import { SetRefusedError } from './errors.js';
 import type { ComplexSubject, MemberSubject, SimpleSubject, SubjectIdentifier } from './subject_identifier.js';
 
@@ -22,22 +24,21 @@ export interface ResolvedSubject {
   readonly oldPhoneNumber?: string | undefined;
 }
 
-export type SubjectDirectory = Pick<
-  DirectoryReader,
-  'user' | 'userIdsByEmail' | 'userIdsByPhoneNumber' | 'userIdsByExternalId' | 'session' | 'sessionsByIdpSessionId'
-> &
-  Pick<EntitlementReader, 'readSubject'>;
+export type SubjectDirectory = IdentifierDirectory & Pick<DirectoryReader, 'session' | 'sessionsByIdpSessionId'>;
 
 /**
  * Maps a subject identifier to the users, sessions and devices of one
  * tenant. Lookups never leave the tenant, so a subject of another tenant is
- * simply unknown here.
+ * simply unknown here. Users are found by the {@link IdentifierResolver}
+ * every decision surface uses, so a subject names the same user here as in a Check.
  */
 export class SubjectResolver {
   readonly #directory: SubjectDirectory;
+  readonly #users: IdentifierResolver;
 
   constructor(directory: SubjectDirectory) {
     this.#directory = directory;
+    this.#users = new IdentifierResolver(directory);
   }
 
   /**
@@ -168,14 +169,13 @@ export class SubjectResolver {
   #user(tenantId: string, subject: SimpleSubject): string | undefined {
     switch (subject.format) {
       case 'email':
-        return this.#unique(this.#directory.userIdsByEmail(tenantId, subject.email));
+        return this.#unique(tenantId, ['email'], subject.email);
       case 'account':
-        return this.#unique(this.#directory.userIdsByEmail(tenantId, subject.uri.replace(/^acct:/, '')));
+        return this.#unique(tenantId, ['email'], subject.uri.replace(/^acct:/, ''));
       case 'phone_number':
-        return this.#unique(this.#directory.userIdsByPhoneNumber(tenantId, subject.phoneNumber));
+        return this.#unique(tenantId, ['phone_number'], subject.phoneNumber);
       case 'iss_sub':
-        return this.#directory.readSubject(tenantId, { kind: 'identity', issuer: subject.iss, subject: subject.sub })
-          .slice?.user.id;
+        return this.#users.bound(tenantId, subject.iss, subject.sub);
       case 'opaque':
         return this.#userByOpaque(tenantId, subject.id);
       default:
@@ -184,8 +184,7 @@ export class SubjectResolver {
   }
 
   #userByOpaque(tenantId: string, id: string): string | undefined {
-    if (this.#directory.user(tenantId, id) !== undefined) return id;
-    return this.#unique(this.#directory.userIdsByExternalId(tenantId, id));
+    return this.#unique(tenantId, ['id', 'external_id'], id);
   }
 
   /**
@@ -200,11 +199,13 @@ export class SubjectResolver {
     return { sessions, idpSessionId: own === undefined || bySid.length > 0 ? id : undefined };
   }
 
-  #unique(ids: readonly string[]): string | undefined {
-    if (ids.length > 1) {
-      throw new SetRefusedError('invalid_request', `the subject matches ${ids.length} users of this tenant`);
+  /** The one user `value` names; several are refused: acting on the wrong user is worse than on none. */
+  #unique(tenantId: string, identifiers: readonly UserIdentifier[], value: string): string | undefined {
+    const resolution = this.#users.resolve(tenantId, identifiers, value);
+    if (resolution.kind === 'ambiguous') {
+      throw new SetRefusedError('invalid_request', `the subject matches ${resolution.count} users of this tenant`);
     }
-    return ids[0];
+    return resolution.kind === 'found' ? resolution.userId : undefined;
   }
 }
 

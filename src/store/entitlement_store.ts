@@ -275,6 +275,10 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     return this.#stmt.userIdsByExternalId.all(tenantId, externalId) as string[];
   }
 
+  userIdsByIdpSubject(tenantId: string, subject: string): string[] {
+    return this.#stmt.userIdsByIdpSubject.all(tenantId, subject) as string[];
+  }
+
   userCount(tenantId: string): number {
     return this.#stmt.userCount.get(tenantId) as number;
   }

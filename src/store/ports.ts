@@ -125,6 +125,8 @@ export interface DirectoryReader {
   groupsOfUser(tenantId: string, userId: string): GroupRef[];
   sessionsOfUser(tenantId: string, userId: string): SessionRecord[];
   bindingsOfUser(tenantId: string, userId: string): IdentityBinding[];
+  /** Users an IdP of the tenant signed in as `subject` (its `sub`), whichever IdP: several when two IdPs' subs collide. */
+  userIdsByIdpSubject(tenantId: string, subject: string): string[];
   /**
    * Users whose userName, else one of whose `emails` values, equals `email`
    * (case-insensitively). The userName is indexed; the emails are scanned.

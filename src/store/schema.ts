@@ -159,6 +159,11 @@ export const MIGRATIONS: readonly string[] = [
     expired_before INTEGER NOT NULL
   ) STRICT;
   `,
+  `
+  -- A subject names a user by the sub an IdP signed it in as, whichever IdP of
+  -- the tenant (an AuthZEN PEP sends the sub without the issuer).
+  CREATE INDEX IF NOT EXISTS identity_bindings_by_subject ON identity_bindings (tenant_id, subject);
+  `,
 ];
 
 /** Tables that describe the store rather than hold state from the stream: a reset keeps them. */

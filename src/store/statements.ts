@@ -59,6 +59,8 @@ export const SQL = {
   postureState: 'SELECT state FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
   bindingsOfUser:
     'SELECT issuer, subject FROM identity_bindings WHERE tenant_id = ? AND user_id = ? ORDER BY issuer, subject',
+  userIdsByIdpSubject:
+    'SELECT DISTINCT user_id FROM identity_bindings WHERE tenant_id = ? AND subject = ? ORDER BY user_id',
   sessionRevoked: 'SELECT revoked_at IS NOT NULL AS revoked FROM sessions WHERE tenant_id = ? AND id = ?',
   setAppliedSequence: "UPDATE store_meta SET value = ? WHERE key = 'applied_sequence'",
   streamOrigin: 'SELECT stream, created FROM stream_origin WHERE id = 1',
@@ -127,6 +129,7 @@ const PLUCKED: ReadonlySet<keyof typeof SQL> = new Set<keyof typeof SQL>([
   'userActive',
   'userIdsByUserName',
   'userIdsByExternalId',
+  'userIdsByIdpSubject',
   'userCount',
   'groupIdsByDisplayName',
   'groupCount',

@@ -15,21 +15,40 @@ export function subjectCacheSizeOf(size: number | undefined): number {
  * What a cached read depends on, so that a write drops exactly the reads it
  * can change: each read carries the tags of the rows it joined (or, for a
  * subject not found, could have joined), each write names the tags it touched.
+ * Ids go through {@link tagId}: a read names a row it found as SQLite gave it
+ * back, a write as it was given.
  */
 export const cacheTag = {
   /** The user row and everything keyed by the user: memberships, posture, sign-out, re-authentication. */
-  user: (tenantId: string, userId: string): string => `u\0${tenantId}\0${userId}`,
-  session: (tenantId: string, sessionId: string): string => `s\0${tenantId}\0${sessionId}`,
-  identity: (tenantId: string, issuer: string, subject: string): string => `i\0${tenantId}\0${issuer}\0${subject}`,
-  group: (tenantId: string, groupId: string): string => `g\0${tenantId}\0${groupId}`,
-  device: (tenantId: string, deviceId: string): string => `d\0${tenantId}\0${deviceId}`,
+  user: (tenantId: string, userId: string): string => `u\0${tenantId}\0${tagId(userId)}`,
+  session: (tenantId: string, sessionId: string): string => `s\0${tenantId}\0${tagId(sessionId)}`,
+  identity: (tenantId: string, issuer: string, subject: string): string =>
+    `i\0${tenantId}\0${tagId(issuer)}\0${tagId(subject)}`,
+  group: (tenantId: string, groupId: string): string => `g\0${tenantId}\0${tagId(groupId)}`,
+  device: (tenantId: string, deviceId: string): string => `d\0${tenantId}\0${tagId(deviceId)}`,
   /** An IdP session id (`sid`) whose revocation the read joined. */
-  sid: (tenantId: string, sid: string): string => `r\0${tenantId}\0${sid}`,
+  sid: (tenantId: string, sid: string): string => `r\0${tenantId}\0${tagId(sid)}`,
   /** Every read of the tenant. */
   tenant: (tenantId: string): string => `t\0${tenantId}`,
   /** The tenant's reads that found no subject: any new user, binding or session may answer them. */
   notFound: (tenantId: string): string => `n\0${tenantId}`,
 } as const;
+
+/** Code units that SQLite may not give back as written: surrogates (lone ones) and the replacement character. */
+const UNSTABLE_TEXT = /[\uD800-\uDFFF\uFFFD]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * An id as a tag names it. A string with a lone surrogate is bound as its
+ * WTF-8 bytes and read back with a U+FFFD for each of them, so the row a
+ * write names with the one is read as the other: both become the same tag
+ * (each run of lone surrogates and U+FFFD one U+FFFD). Ids that differ only
+ * there share a tag, which drops a read more than needed, never less.
+ */
+function tagId(id: string): string {
+  if (!UNSTABLE_TEXT.test(id)) return id;
+  return id.replace(LONE_SURROGATE, '\uFFFD').replace(/\uFFFD+/g, '\uFFFD');
+}
 
 /** The tags of the read of `ref` that found `slice`. */
 function tagsOf(
@@ -151,12 +170,18 @@ export class SubjectCache {
   }
 }
 
+/**
+ * The read of `ref`, as a key no other read shares: ids may hold any
+ * character (a NUL too), and an empty device names the device `''`, not the
+ * session's own.
+ */
 function cacheKey(tenantId: string, ref: SubjectRef, deviceId: string | undefined): string {
-  const id =
+  const device = deviceId ?? null;
+  return JSON.stringify(
     ref.kind === 'user'
-      ? ref.userId
+      ? [tenantId, ref.kind, ref.userId, device]
       : ref.kind === 'session'
-        ? ref.sessionId
-        : `${ref.issuer}\0${ref.subject}\0${ref.sessionId ?? ''}`;
-  return `${tenantId}\0${ref.kind}\0${id}\0${deviceId ?? ''}`;
+        ? [tenantId, ref.kind, ref.sessionId, device]
+        : [tenantId, ref.kind, ref.issuer, ref.subject, ref.sessionId ?? null, device],
+  );
 }

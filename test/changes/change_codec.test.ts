@@ -9,6 +9,8 @@ import {
   token,
 } from '../../src/changes/index.js';
 import type { Change } from '../../src/changes/index.js';
+import { applyChange } from '../../src/ingest/index.js';
+import { EntitlementStore } from '../../src/store/index.js';
 import { change, session, user } from '../harness/changes.js';
 
 const bytes = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
@@ -189,5 +191,30 @@ describe('subjects', () => {
     expect(token('a.b')).not.toBe(token('a_b'));
     expect(token('~x')).not.toBe('~x');
     expect(new Set(['a b', 'a.b', 'a*b', 'a>b'].map(token)).size).toBe(4);
+  });
+});
+
+describe('ids that are not well-formed UTF-16', () => {
+  it('an id with a lone surrogate decodes as its subject names it: a store fed live and one fed the compacted stream agree', () => {
+    // Both ids are one subject (a lone surrogate is U+FFFD in UTF-8): the stream keeps only the deletion.
+    const created = user('a', 'x\uD800');
+    const deleted = change('a', 'user.delete', { id: 'x\uDC00' });
+    expect(subjectOf(created)).toBe(subjectOf(deleted));
+    const live = EntitlementStore.open(':memory:');
+    const replayed = EntitlementStore.open(':memory:');
+    try {
+      const tenant = change('a', 'tenant.upsert', { display_name: 'A' });
+      const feed = (store: EntitlementStore, changes: readonly Change[]): void => {
+        changes.forEach((c, i) => applyChange(store, decodeChange(encodeChange(c)), i + 1));
+      };
+      feed(live, [tenant, created, deleted]);
+      feed(replayed, [tenant, deleted]);
+      expect(live.userCount('a')).toBe(0);
+      expect(live.digest('a')).toBe(replayed.digest('a'));
+      expect((decodeChange(encodeChange(created)) as typeof created).data.id).toBe('x\uFFFD');
+    } finally {
+      live.close();
+      replayed.close();
+    }
   });
 });

@@ -99,6 +99,7 @@ describe('checkRequestFromProto', () => {
     [{ session_id: 's-1' }, { kind: 'session', sessionId: 's-1' }],
     [{ user_id: 'u-1' }, { kind: 'user', userId: 'u-1' }],
     [{ token: 'eyJ.x.y' }, { kind: 'token', token: 'eyJ.x.y' }],
+    [{ identifier: { type: 'identity', id: 'CiRmZDA2' } }, { kind: 'identifier', type: 'identity', id: 'CiRmZDA2' }],
   ])('reads the subject %j', (subject, expected) => {
     expect(check({ ...REQUEST, subject }).subject).toEqual(expected);
   });
@@ -186,6 +187,11 @@ describe('checkRequestFromProto', () => {
     [
       'an empty user id',
       { ...REQUEST, subject: { user_id: '' } },
+      invalid('ERR_CHECK_SUBJECT_MISSING', 'SUBJECT_MISSING'),
+    ],
+    [
+      'an identifier without a type',
+      { ...REQUEST, subject: { identifier: { type: '', id: 'CiRmZDA2' } } },
       invalid('ERR_CHECK_SUBJECT_MISSING', 'SUBJECT_MISSING'),
     ],
     ['an empty token', { ...REQUEST, subject: { token: '' } }, invalid('ERR_CHECK_SUBJECT_MISSING', 'SUBJECT_MISSING')],

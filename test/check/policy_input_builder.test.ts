@@ -127,6 +127,15 @@ describe('subjectInput', () => {
     expect(subjectInput('acme', NOW, { ...SLICE, reauthenticateAfter: 0 }).subject.reauthenticate_after).toBe(0);
   });
 
+  it("carries the caller's subject properties only when it sent some, beside the store's facts", () => {
+    expect(subjectInput('acme', NOW, SLICE, {}).subject).not.toHaveProperty('properties');
+    const subject = subjectInput('acme', NOW, SLICE, { department: 'Sales', roles: ['admin'] }).subject;
+    expect(subject.properties).toEqual({ department: 'Sales', roles: ['admin'] });
+    // What the caller says stays under `properties`: the store's roles are the roles.
+    expect(subject.roles).toEqual(['admin']);
+    expect(subject.id).toBe('u-1');
+  });
+
   it('keeps the groups in the order the store gave them', () => {
     const reversed = { ...SLICE, groups: [...SLICE.groups].reverse() };
     expect(subjectInput('acme', NOW, reversed).subject.groups.map((g) => g.id)).toEqual(['g-2', 'g-1']);
@@ -160,6 +169,16 @@ describe('requestInput', () => {
         context({ ip: '198.51.100.7', userAgent: 'curl/8', deviceId: 'unmanaged', attributes: spoofing }),
       ).context,
     ).toEqual({ ip: '198.51.100.7', user_agent: 'curl/8', device_id: 'unmanaged' });
+  });
+
+  it("puts the resource's other members beside type, id and properties, which they cannot replace", () => {
+    const fields = { userID: 'rick@the-citadel.com', type: 'secret', id: 'x', properties: { env: 'dev' } };
+    expect(requestInput(action, { ...resource, fields }, context({})).resource).toEqual({
+      userID: 'rick@the-citadel.com',
+      type: 'deployment',
+      id: 'd-9',
+      properties: { env: 'prod' },
+    });
   });
 
   it('leaves out the named fields the caller did not give', () => {

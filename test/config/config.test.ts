@@ -97,6 +97,7 @@ describe('parseConfig', () => {
     [{ IPSIE_GRPC_TLS_CERT_FILE: '/c' }, ['IPSIE_GRPC_TLS_CERT_FILE', 'IPSIE_GRPC_TLS_KEY_FILE']],
     [{ IPSIE_GATEWAY_TLS_KEY_FILE: '/k' }, ['IPSIE_GATEWAY_TLS_CERT_FILE', 'IPSIE_GATEWAY_TLS_KEY_FILE']],
     [{ IPSIE_HTTP_TLS_RELOAD_MS: '0' }, ['IPSIE_HTTP_TLS_RELOAD_MS']],
+    [{ IPSIE_AUTHZEN_TLS_CERT_FILE: '/c' }, ['IPSIE_AUTHZEN_TLS_CERT_FILE', 'IPSIE_AUTHZEN_TLS_KEY_FILE']],
     [{ IPSIE_GRPC_SOCKET_MODE: '0666' }, ['IPSIE_GRPC_SOCKET_MODE']],
     [{ IPSIE_GRPC_SOCKET_MODE: 'rw' }, ['IPSIE_GRPC_SOCKET_MODE']],
     [{ IPSIE_BATCH_MAX_ITEMS: '0' }, ['IPSIE_BATCH_MAX_ITEMS']],
@@ -234,6 +235,49 @@ describe('the tenants file', () => {
     expect(config.tenants.map((t) => t.policyBudgetMs)).toEqual([200, undefined]);
     expect(() => parse({ acme: { policy: { budget: 200 } } })).toThrow(/budget/);
     expect(() => parse({ acme: { policy: { budget_ms: 0 } } })).toThrow(/budget_ms/);
+  });
+
+  it('AuthZEN subject types: user and identity by default; a declared type replaces or adds one', () => {
+    const hash = 'a'.repeat(64);
+    const [plain] = parseConfig(file({ todo: {} }), read).tenants;
+    expect(plain?.subjectTypes['identity']).toEqual({
+      identifiers: ['external_id', 'idp_subject'],
+      resultsIn: 'external_id',
+    });
+    expect(plain?.subjectTypes['user']?.resultsIn).toBe('user_name');
+    const [declared] = parseConfig(
+      file({
+        todo: {
+          authzen: {
+            bearer_token_sha256: [hash],
+            subject_types: {
+              user: { identifiers: ['email'] },
+              employee: { identifiers: ['external_id', 'user_name'], results_in: 'user_name' },
+            },
+          },
+        },
+      }),
+      read,
+    ).tenants;
+    expect(declared?.subjectTypes).toMatchObject({
+      user: { identifiers: ['email'], resultsIn: 'email' },
+      identity: { identifiers: ['external_id', 'idp_subject'] },
+      employee: { identifiers: ['external_id', 'user_name'], resultsIn: 'user_name' },
+    });
+    const types = (subjectTypes: unknown): unknown =>
+      parse({ todo: { authzen: { bearer_token_sha256: [hash], subject_types: subjectTypes } } });
+    expect(() => types({ user: { identifiers: ['mail'] } })).toThrow(/subject_types\.user\.identifiers\[0\]/);
+    expect(() => types({ user: { identifiers: [] } })).toThrow(/identifiers/);
+    expect(() => types({ user: { identifiers: ['email'], results_in: 'uuid' } })).toThrow(/results_in/);
+    expect(() => types({ session: { identifiers: ['id'] } })).toThrow(/reserved/);
+  });
+
+  it('IPSIE_AUTHZEN_PUBLIC_URL: an https URL without query, its trailing slash dropped', () => {
+    const url = (value: string): string | undefined =>
+      parseConfig({ IPSIE_AUTHZEN_PUBLIC_URL: value }).grpc.authzenPublicUrl;
+    expect(url('https://pdp.example/authzen/')).toBe('https://pdp.example/authzen');
+    expect(() => url('http://pdp.example')).toThrow('IPSIE_AUTHZEN_PUBLIC_URL');
+    expect(() => url('https://pdp.example/?x=1')).toThrow('IPSIE_AUTHZEN_PUBLIC_URL');
   });
 
   it('one issuer and client in two tenants needs a tenant claim with its own value in each', () => {

@@ -170,6 +170,10 @@ describe('the tenants file schema', () => {
         adminTokenSha256: [],
         authzenTokenSha256: [],
         authzenActions: [],
+        subjectTypes: {
+          user: { identifiers: ['id', 'external_id', 'user_name', 'idp_subject', 'email'], resultsIn: 'user_name' },
+          identity: { identifiers: ['external_id', 'idp_subject'], resultsIn: 'external_id' },
+        },
         idps: [],
         jitProvisioning: false,
         policyBudgetMs: undefined,

@@ -76,6 +76,7 @@ afterAll(async () => {
 function check(
   http: { method: string; path: string; headers: Record<string, string> },
   extensions: Record<string, string> = { ipsie_tenant: 'acme' },
+  metadata?: Record<string, unknown>,
 ): Promise<ExtAuthzResponse> {
   return new Promise((resolve, reject) => {
     client.Check(
@@ -84,6 +85,7 @@ function check(
           source: { address: { socket_address: { address: '198.51.100.9', port_value: 51234 } } },
           request: { http: { method: http.method, path: http.path, host: 'app.acme.example', headers: http.headers } },
           context_extensions: extensions,
+          ...(metadata === undefined ? {} : { metadata_context: metadata }),
         },
       },
       (error, response) => {
@@ -153,5 +155,30 @@ describe('Envoy ext_authz v3', () => {
       { ipsie_tenant: 'initech' },
     );
     expect(unknownTenant.denied_response?.status.code).toBe('BadRequest');
+  });
+
+  it('a route naming a subject type takes the subject from the JWT Envoy verified, resolved like AuthZEN subjects', async () => {
+    // Envoy's jwt_authn with payload_in_metadata: "jwt_payload", forwarded by metadata_context_namespaces.
+    const verified = (sub: string): Record<string, unknown> => ({
+      filter_metadata: {
+        'envoy.filters.http.jwt_authn': {
+          fields: { jwt_payload: { structValue: { fields: { sub: { stringValue: sub } } } } },
+        },
+      },
+    });
+    const route = { ...repo, ipsie_action: 'write', ipsie_subject_type: 'identity' };
+    // bob's externalId is "bob": the identity subject type names him by it.
+    const bob = await check({ method: 'POST', path: '/repos/api', headers: {} }, route, verified('bob'));
+    expect(bob.status.code).toBe(0);
+    const carol = await check({ method: 'POST', path: '/repos/api', headers: {} }, route, verified('carol'));
+    expect(carol.denied_response?.status.code).toBe('Forbidden');
+    const stranger = await check({ method: 'POST', path: '/repos/api', headers: {} }, route, verified('nobody'));
+    expect(stranger.denied_response?.status.code).toBe('Unauthorized');
+    // A client's own headers never stand in for the verified token on such a route.
+    const unverified = await check(
+      { method: 'POST', path: '/repos/api', headers: { 'x-ipsie-session': 'sess-bob' } },
+      route,
+    );
+    expect(unverified).toMatchObject({ status: { code: 16 }, denied_response: { status: { code: 'Unauthorized' } } });
   });
 });

@@ -223,6 +223,28 @@ describe('policy lifecycle', () => {
     await everywhere(v1);
   });
 
+  it('a dry run names subjects by identifier as the sidecars resolve them', async () => {
+    const write = { action: { name: 'write' }, resource: { type: 'repository', id: 'api' } };
+    const run = await admin('POST', `/${v2}/dry-run`, {
+      requests: [
+        { subject: { identifier: { type: 'identity', id: 'bob' } }, ...write },
+        { subject: { identifier: { type: 'user', id: bob.userName } }, ...write },
+        { subject: { identifier: { type: 'identity', id: 'nobody' } }, ...write },
+      ],
+    });
+    expect(run.status).toBe(200);
+    const bobWrites = { changed: true, current: { decision: 'allow' }, candidate: { decision: 'deny' } };
+    expect(run.body).toMatchObject({
+      outcomes: [
+        bobWrites,
+        bobWrites,
+        { changed: false, current: { reasons: ['SUBJECT_UNKNOWN'] }, candidate: { reasons: ['SUBJECT_UNKNOWN'] } },
+      ],
+    });
+    const typeless = { requests: [{ subject: { identifier: { id: 'bob' } }, ...write }] };
+    expect((await admin('POST', `/${v2}/dry-run`, typeless)).status).toBe(400);
+  });
+
   it('activating v2 changes every sidecar’s answers; a stale expected revision is refused', async () => {
     const { v1, v2 } = await givenV1ActiveAndV2Uploaded();
     const listed = await admin('GET', '');

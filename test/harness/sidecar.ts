@@ -40,6 +40,9 @@ export async function startTestSidecar(
     IPSIE_GRPC_SOCKET: join(dir.path, 'check.sock'),
     IPSIE_OPA_PATH: opaPath(),
     IPSIE_PLATFORM_POLICY_DIR: PLATFORM_POLICY_DIR,
+    // Budgets are tested where they are the subject (noisy_tenant, evaluation_pool): elsewhere a loaded
+    // machine must not turn a slow evaluation into POLICY_TIMEOUT.
+    IPSIE_POLICY_BUDGET_MS: '5000',
     IPSIE_LOG_LEVEL: 'silent',
     ...(options.tenants === undefined ? {} : { IPSIE_TENANTS_FILE: tenantsFile }),
     ...options.env,

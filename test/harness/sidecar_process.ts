@@ -59,6 +59,9 @@ export class SidecarProcess {
         IPSIE_HEALTH_ADDRESS: `127.0.0.1:${healthPort}`,
         IPSIE_TENANT_POLICY_DIR: policies,
         IPSIE_OPA_PATH: opaPath(),
+        // Budgets are tested where they are the subject (noisy_tenant, evaluation_pool): elsewhere a loaded
+        // machine must not turn a slow evaluation into POLICY_TIMEOUT.
+        IPSIE_POLICY_BUDGET_MS: '5000',
         IPSIE_LOG_LEVEL: 'debug',
         ...options.env,
       },

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EvaluationPool, PolicyCompiler, PolicyRegistry } from '../../src/policy/index.js';
 import type { PolicyInput, TenantPolicy } from '../../src/policy/index.js';
 import { opaPath, PLATFORM_POLICY_DIR } from '../harness/opa.js';
+import { random } from '../harness/random.js';
 
 const compiler = new PolicyCompiler({ opaPath: opaPath(), platformDir: PLATFORM_POLICY_DIR, timeoutMs: 30_000 });
 
@@ -91,6 +92,48 @@ describe('EvaluationPool', () => {
     });
     expect((await decided).kind).toBe('allow');
     expect(timeouts).toEqual([]);
+  });
+
+  it('under stalls, timeouts and replaced workers, every evaluation answers for its own input: an allow only where its policy allows', async () => {
+    const registry = new PolicyRegistry({ pool: pool({ size: 2, budgetMs: 20 }) });
+    const open = await install(registry, 'open', HEAVY);
+    const shut = await install(registry, 'shut', 'allow if input.action.name == "never"\n');
+    const next = random(7);
+    const asked: {
+      readonly allows: boolean;
+      readonly decided: Promise<{ readonly kind: string; readonly code?: string }>;
+    }[] = [];
+    for (let i = 0; i < 150; i++) {
+      const policy = next() < 0.5 ? open : shut;
+      const roll = next();
+      const action = roll < 0.08 ? 'heavy' : roll < 0.55 ? 'read' : 'write';
+      asked.push({
+        allows: policy === open && action === 'read',
+        decided: policy
+          .evaluate(input(policy.tenantId, action))
+          .then((d) => ({ kind: d.kind, ...(d.reasons[0] === undefined ? {} : { code: d.reasons[0].code }) })),
+      });
+      if (next() < 0.3) {
+        // This thread stalls past the budget (a GC pause, a long request) while workers answer.
+        const stallMs = next() * 50;
+        await new Promise<void>((resolve) => {
+          setImmediate(() => {
+            const until = performance.now() + stallMs;
+            while (performance.now() < until) {
+              // busy: the event loop cannot run
+            }
+            resolve();
+          });
+        });
+      }
+    }
+    const decided = await Promise.all(asked.map(async (a) => ({ allows: a.allows, ...(await a.decided) })));
+    // Its own answer, or a timeout (a deny); never another evaluation's allow.
+    for (const d of decided) {
+      if (!d.allows) expect(d.kind).toBe('deny');
+      else if (d.kind !== 'allow') expect(d.code).toBe('POLICY_TIMEOUT');
+    }
+    expect(decided.filter((d) => d.allows && d.kind === 'allow').length).toBeGreaterThan(0);
   });
 
   it("a tenant's own budget applies to it alone", async () => {

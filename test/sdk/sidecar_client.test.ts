@@ -71,6 +71,23 @@ describe('SidecarClient against a real sidecar process', () => {
     expect(stepUp.stepUp.wwwAuthenticate).toContain('acr_values="phr"');
   });
 
+  it('names the subject by identifier, as AuthZEN does: bob by the IdP subject identifier his IdP provisioned', async () => {
+    const byIdentity = await client.check({
+      tenant: 'acme',
+      subject: { identifier: { type: 'identity', id: 'bob' } },
+      action: 'read',
+      resource: { type: 'repository' },
+    });
+    expect(byIdentity).toMatchObject({ decision: 'ALLOW', reasons: [{ code: 'POLICY_ALLOWED' }] });
+    const nobody = await client.check({
+      tenant: 'acme',
+      subject: { identifier: { type: 'identity', id: 'nobody' } },
+      action: 'read',
+      resource: { type: 'repository' },
+    });
+    expect(nobody).toMatchObject({ decision: 'DENY', reasons: [{ code: 'SUBJECT_UNKNOWN' }] });
+  });
+
   it('batchCheck answers each item in request order at one sequence', async () => {
     const batch = await client.batchCheck({
       tenant: 'acme',

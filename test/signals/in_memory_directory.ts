@@ -108,6 +108,11 @@ export class InMemoryDirectory implements SubjectDirectory, EffectsDirectory {
     return [...this.#bindings.values()].filter((b) => b.tenantId === tenantId && b.userId === userId);
   }
 
+  userIdsByIdpSubject(tenantId: string, subject: string): string[] {
+    const ids = [...this.#bindings.values()].filter((b) => b.tenantId === tenantId && b.subject === subject);
+    return [...new Set(ids.map((b) => b.userId))].sort();
+  }
+
   posture(tenantId: string, kind: PostureKind, subjectId: string): Record<string, unknown> | undefined {
     return this.#postures.get(key(tenantId, kind, subjectId));
   }

@@ -28,7 +28,7 @@ describe('EntitlementStore', () => {
   it('opens SQLite in WAL mode with the current schema version', () => {
     const db = new Database(path, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('user_version', { simple: true })).toBe(4);
+    expect(db.pragma('user_version', { simple: true })).toBe(5);
     db.close();
   });
 
@@ -72,6 +72,19 @@ describe('EntitlementStore', () => {
     expect(
       store.readSubject('a', { kind: 'identity', issuer: 'https://idp-b', subject: 'sub-1' }).slice,
     ).toBeUndefined();
+  });
+
+  it('finds the users an IdP subject names at any IdP of the tenant, each once, never another tenant’s', () => {
+    store.upsertUser(user('a', 'u1'));
+    store.upsertUser(user('a', 'u2'));
+    store.bindIdentity({ tenantId: 'a', issuer: 'https://idp-a', subject: 'sub-1', userId: 'u1' });
+    store.bindIdentity({ tenantId: 'a', issuer: 'https://idp-b', subject: 'sub-1', userId: 'u1' });
+    store.bindIdentity({ tenantId: 'b', issuer: 'https://idp-a', subject: 'sub-2', userId: 'u9' });
+    expect(store.userIdsByIdpSubject('a', 'sub-1')).toEqual(['u1']);
+    expect(store.userIdsByIdpSubject('a', 'sub-2')).toEqual([]);
+    // Two IdPs' subjects that collide name two users: the caller must not pick one.
+    store.bindIdentity({ tenantId: 'a', issuer: 'https://idp-c', subject: 'sub-1', userId: 'u2' });
+    expect(store.userIdsByIdpSubject('a', 'sub-1')).toEqual(['u1', 'u2']);
   });
 
   it('throws a coded error for an unknown tenant', () => {

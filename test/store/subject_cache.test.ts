@@ -242,3 +242,87 @@ describe('subject read cache', () => {
     expect(store.readSubject('a', { kind: 'user', userId: 'ub' }).sequence).toBe(42);
   });
 });
+
+describe('subject read cache, ids SQLite does not give back as written', () => {
+  // A lone surrogate is stored as its WTF-8 bytes and read back as U+FFFD: a read's tags that come from the
+  // row it found must still meet the tags of the write that names the row with the string it was given.
+  const odd = (id: string): string => `${id}\uD800`;
+
+  it('a sign-out, sid revocation, device posture or deactivation naming an id with a lone surrogate drops the cached session read', () => {
+    store.upsertUser(user(odd('uo')));
+    store.upsertSession(session('so', odd('uo'), { deviceId: odd('do'), idpSessionId: odd('sido') }));
+    const ref: SubjectRef = { kind: 'session', sessionId: 'so' };
+    const writes: readonly (readonly [string, () => void])[] = [
+      [
+        'sign-out',
+        () => {
+          store.setSignout('a', odd('uo'), 150, 'all');
+        },
+      ],
+      [
+        'sid revoked',
+        () => {
+          store.revokeSid({
+            tenantId: 'a',
+            issuer: undefined,
+            sid: odd('sido'),
+            revokedAt: 160,
+            expiresAt: 900,
+            reason: 'caep',
+          });
+        },
+      ],
+      [
+        'device posture',
+        () => {
+          store.setPosture({
+            tenantId: 'a',
+            kind: 'device',
+            subjectId: odd('do'),
+            state: { compliant: false },
+            updatedAt: 1,
+          });
+        },
+      ],
+      [
+        'user deactivated',
+        () => {
+          store.upsertUser(user(odd('uo'), { active: false }));
+        },
+      ],
+    ];
+    for (const [name, write] of writes) {
+      store.readSubject('a', ref);
+      write();
+      expect(store.readSubject('a', ref), name).toEqual(truth.readSubject('a', ref));
+    }
+    expect(store.readSubject('a', ref).slice?.session?.revokedAt).toBe(150);
+  });
+});
+
+describe('subject read cache keys', () => {
+  it('a read that names an empty device is not answered for one that names none: the session device posture is read', () => {
+    store.setPosture({
+      tenantId: 'a',
+      kind: 'device',
+      subjectId: 'sa-device',
+      state: { compliant: false },
+      updatedAt: 1,
+    });
+    const ref: SubjectRef = { kind: 'session', sessionId: 'sa' };
+    expect(store.readSubject('a', ref, '').slice?.posture.device).toBeUndefined();
+    expect(store.readSubject('a', ref).slice?.posture.device).toEqual({ compliant: false });
+  });
+
+  it('reads whose ids run together across a NUL are kept apart: one user is never answered with another', () => {
+    store.upsertUser(user('ua\0d1', { active: false }));
+    const pairs: readonly (readonly [SubjectRef, string | undefined])[] = [
+      [{ kind: 'user', userId: 'ua\0d1' }, undefined],
+      [{ kind: 'user', userId: 'ua' }, 'd1\0'],
+    ];
+    for (const [ref, device] of pairs) store.readSubject('a', ref, device);
+    for (const [ref, device] of pairs) {
+      expect(store.readSubject('a', ref, device)).toEqual(truth.readSubject('a', ref, device));
+    }
+  });
+});
