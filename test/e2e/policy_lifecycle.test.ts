@@ -224,6 +224,7 @@ describe('policy lifecycle', () => {
   });
 
   it('a dry run names subjects by identifier as the sidecars resolve them', async () => {
+    const { v2 } = await givenV1ActiveAndV2Uploaded();
     const write = { action: { name: 'write' }, resource: { type: 'repository', id: 'api' } };
     const run = await admin('POST', `/${v2}/dry-run`, {
       requests: [
