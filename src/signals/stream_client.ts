@@ -107,6 +107,8 @@ export class StreamClient {
   /** §8.1.1.5 */
   async delete(): Promise<void> {
     await this.#call('configurationEndpoint', 'DELETE', undefined, await this.#require());
+    // Gone at the transmitter: a later call must say no stream is known, not name the deleted one.
+    await this.#directory.forgetStreamId(this.#tenantId, this.#transmitter.issuer);
   }
 
   /** §8.1.2.1 */

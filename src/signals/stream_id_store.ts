@@ -31,6 +31,10 @@ export class KvStreamIdStore implements StreamIdStore {
   async put(tenantId: string, issuer: string, streamId: string): Promise<void> {
     await this.#kv.put(key(tenantId, issuer), streamId);
   }
+
+  async delete(tenantId: string, issuer: string): Promise<void> {
+    await this.#kv.delete(key(tenantId, issuer));
+  }
 }
 
 function key(tenantId: string, issuer: string): string {

@@ -29,6 +29,8 @@ interface Entry {
 export interface StreamIdStore {
   get(tenantId: string, issuer: string): Promise<string | undefined>;
   put(tenantId: string, issuer: string, streamId: string): Promise<void>;
+  /** The stream was deleted: no replica uses its id again. */
+  delete(tenantId: string, issuer: string): Promise<void>;
 }
 
 export interface TransmitterDirectoryOptions {
@@ -88,13 +90,21 @@ export class TransmitterDirectory {
     await this.#streamIds?.put(tenantId, issuer, streamId);
   }
 
-  /** The stream id, asking the other replicas' shared record when this one has not learnt it. */
+  /** Forgets a learnt stream id once its stream is deleted, for every replica; a configured one stays. */
+  async forgetStreamId(tenantId: string, issuer: string): Promise<void> {
+    this.#entry(tenantId, issuer).streamId = undefined;
+    await this.#streamIds?.delete(tenantId, issuer);
+  }
+
+  /**
+   * The stream id: configured, else the replicas' shared record (another replica may have created or deleted
+   * the stream since this one learnt it), else what this one learnt.
+   */
   async knownStreamId(tenantId: string, issuer: string): Promise<string | undefined> {
-    const local = this.streamId(tenantId, issuer);
-    if (local !== undefined || this.#streamIds === undefined) return local;
-    const shared = await this.#streamIds.get(tenantId, issuer);
-    if (shared !== undefined) this.#entry(tenantId, issuer).streamId = shared;
-    return shared;
+    const entry = this.#entry(tenantId, issuer);
+    if (entry.settings.streamId !== undefined || this.#streamIds === undefined) return this.streamId(tenantId, issuer);
+    entry.streamId = await this.#streamIds.get(tenantId, issuer);
+    return entry.streamId;
   }
 
   /**

@@ -129,8 +129,26 @@ describe('stream management', () => {
     });
   });
 
+  it('once the stream is deleted, status needs a stream id again, on this replica and on another that knew it', async () => {
+    await givenPushStream();
+    const replica = await startTestGateway(nats.url, tenants);
+    try {
+      const status = async (origin: string): Promise<unknown> =>
+        await (
+          await fetch(`${origin}/admin/v1/umbrella/ssf/status`, { headers: { authorization: `Bearer ${ADMIN}` } })
+        ).json();
+      // The replica learns the id from the shared record.
+      expect(await status(replica.origin)).toMatchObject({ status: 'enabled' });
+      await givenNoStream();
+      for (const origin of [gw.origin, replica.origin]) {
+        expect(await status(origin)).toMatchObject({ code: 'ERR_SSF_OPERATION_UNAVAILABLE' });
+      }
+    } finally {
+      await replica.stop();
+    }
+  });
+
   it('before a stream exists: reads an empty list; status needs a stream id', async () => {
-    // On initech: umbrella's gateway keeps the id of a stream it deleted (KV), so only a tenant never given one shows this.
     expect(await admin('GET', 'streams', undefined, INITECH_ADMIN, 'initech')).toMatchObject({
       status: 200,
       body: { streams: [] },
