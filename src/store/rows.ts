@@ -1,4 +1,5 @@
-import type { GroupRecord, SessionRecord, UserRecord } from './records.js';
+import { groupDataOf, groupOf, sessionDataOf, sessionOf, userDataOf, userOf } from './records.js';
+import type { EntityVersion, GroupRecord, SessionRecord, UserRecord } from './records.js';
 
 /**
  * One row<->record converter per stored entity: the row types as SQLite
@@ -48,65 +49,50 @@ export interface SessionRow {
   extra: string;
 }
 
+/*
+ * A row holds an entity's change data under the same names: each converter
+ * says only how storage differs (JSON text columns, 0/1 for booleans, the
+ * version columns, the tenant) and leaves the fields to the wire converters
+ * in records.ts, so a field is mapped in one place.
+ */
+
 export function userFromRow(row: UserRow): UserRecord {
-  return {
-    tenantId: row.tenant_id,
-    id: row.id,
-    userName: row.user_name,
-    externalId: row.external_id ?? undefined,
-    active: row.active === 1,
-    attributes: JSON.parse(row.attributes) as Record<string, unknown>,
-    roles: JSON.parse(row.roles) as string[],
-    extra: JSON.parse(row.extra) as Record<string, unknown>,
-    version: { sequence: row.seq, createdAt: row.created_at, modifiedAt: row.modified_at },
-  };
+  return userOf(
+    row.tenant_id,
+    {
+      ...row,
+      active: row.active === 1,
+      attributes: JSON.parse(row.attributes) as Record<string, unknown>,
+      roles: JSON.parse(row.roles) as string[],
+      extra: JSON.parse(row.extra) as Record<string, unknown>,
+    },
+    versionOf(row),
+  );
 }
 
 export function groupFromRow(row: GroupRow): GroupRecord {
-  return {
-    tenantId: row.tenant_id,
-    id: row.id,
-    displayName: row.display_name,
-    externalId: row.external_id ?? undefined,
-    extra: JSON.parse(row.extra) as Record<string, unknown>,
-    version: { sequence: row.seq, createdAt: row.created_at, modifiedAt: row.modified_at },
-  };
+  return groupOf(row.tenant_id, { ...row, extra: JSON.parse(row.extra) as Record<string, unknown> }, versionOf(row));
 }
 
 export function sessionFromRow(row: SessionRow): SessionRecord {
-  return {
-    tenantId: row.tenant_id,
-    id: row.id,
-    userId: row.user_id,
-    issuer: row.issuer,
-    acr: row.acr ?? undefined,
+  return sessionOf(row.tenant_id, {
+    ...row,
     amr: JSON.parse(row.amr) as string[],
-    authTime: row.auth_time ?? undefined,
-    expiresAt: row.expires_at,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at ?? undefined,
-    revokeReason: row.revoke_reason ?? undefined,
-    ip: row.ip ?? undefined,
-    deviceId: row.device_id ?? undefined,
-    idpSessionId: row.idp_session_id ?? undefined,
+    idp_session_id: row.idp_session_id ?? undefined,
     extra: JSON.parse(row.extra) as Record<string, unknown>,
-  };
+  });
 }
 
 /** A user as the row {@link userFromRow} reads back. */
 export function userRowOf(user: UserRecord): UserRow {
   return {
     tenant_id: user.tenantId,
-    id: user.id,
-    user_name: user.userName,
-    external_id: user.externalId ?? null,
+    ...userDataOf(user),
     active: user.active ? 1 : 0,
     attributes: JSON.stringify(user.attributes),
     roles: JSON.stringify(user.roles),
     extra: JSON.stringify(user.extra ?? {}),
-    seq: user.version?.sequence ?? 0,
-    created_at: user.version?.createdAt ?? 0,
-    modified_at: user.version?.modifiedAt ?? 0,
+    ...versionColumns(user.version),
   };
 }
 
@@ -114,13 +100,9 @@ export function userRowOf(user: UserRecord): UserRow {
 export function groupRowOf(group: GroupRecord): GroupRow {
   return {
     tenant_id: group.tenantId,
-    id: group.id,
-    display_name: group.displayName,
-    external_id: group.externalId ?? null,
+    ...groupDataOf(group),
     extra: JSON.stringify(group.extra ?? {}),
-    seq: group.version?.sequence ?? 0,
-    created_at: group.version?.createdAt ?? 0,
-    modified_at: group.version?.modifiedAt ?? 0,
+    ...versionColumns(group.version),
   };
 }
 
@@ -128,19 +110,17 @@ export function groupRowOf(group: GroupRecord): GroupRow {
 export function sessionRowOf(session: SessionRecord): SessionRow {
   return {
     tenant_id: session.tenantId,
-    id: session.id,
-    user_id: session.userId,
-    issuer: session.issuer,
-    acr: session.acr ?? null,
+    ...sessionDataOf(session),
     amr: JSON.stringify(session.amr),
-    auth_time: session.authTime ?? null,
-    expires_at: session.expiresAt,
-    created_at: session.createdAt,
-    revoked_at: session.revokedAt ?? null,
-    revoke_reason: session.revokeReason ?? null,
-    ip: session.ip ?? null,
-    device_id: session.deviceId ?? null,
     idp_session_id: session.idpSessionId ?? null,
     extra: JSON.stringify(session.extra ?? {}),
   };
+}
+
+function versionOf(row: { seq: number; created_at: number; modified_at: number }): EntityVersion {
+  return { sequence: row.seq, createdAt: row.created_at, modifiedAt: row.modified_at };
+}
+
+function versionColumns(version: EntityVersion | undefined): { seq: number; created_at: number; modified_at: number } {
+  return { seq: version?.sequence ?? 0, created_at: version?.createdAt ?? 0, modified_at: version?.modifiedAt ?? 0 };
 }
