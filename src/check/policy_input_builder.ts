@@ -1,45 +1,39 @@
 import type { RequestInput, SubjectInput } from '../policy/index.js';
-import type { SubjectSlice } from '../store/index.js';
+import { sessionDataOf, userDataOf } from '../store/index.js';
+import type { SessionRecord, SubjectSlice } from '../store/index.js';
 import type { CheckedAction, CheckedResource, RequestContext } from './check_request.js';
 
-/** Maps a subject's slice onto the subject half of the policy `input` contract (policies/README.md). */
+/**
+ * Maps a subject's slice onto the subject half of the policy `input` contract (policies/README.md): the
+ * entities' change data (the one field mapping, store/records.ts) less what policies must not see.
+ */
 export function subjectInput(
   tenantId: string,
   now: number,
   slice: SubjectSlice,
   properties?: Readonly<Record<string, unknown>>,
 ): SubjectInput {
-  const { user, session } = slice;
+  const { session } = slice;
+  // Stream bookkeeping and fields kept for newer producers are not the policy's.
+  const { created_at: _created, extra: _extra, ...user } = userDataOf(slice.user);
   return {
     tenant: tenantId,
     now,
     subject: {
-      id: user.id,
-      user_name: user.userName,
-      external_id: user.externalId ?? null,
-      active: user.active,
-      attributes: user.attributes,
-      roles: user.roles,
+      ...user,
       groups: slice.groups.map((g) => ({ id: g.id, display_name: g.displayName, external_id: g.externalId ?? null })),
       ...(slice.reauthenticateAfter === undefined ? {} : { reauthenticate_after: slice.reauthenticateAfter }),
       ...(properties === undefined || Object.keys(properties).length === 0 ? {} : { properties }),
     },
-    session:
-      session === undefined
-        ? null
-        : {
-            id: session.id,
-            issuer: session.issuer,
-            acr: session.acr ?? null,
-            amr: session.amr,
-            auth_time: session.authTime ?? null,
-            expires_at: session.expiresAt,
-            revoked: session.revokedAt !== undefined,
-            ip: session.ip ?? null,
-            device_id: session.deviceId ?? null,
-          },
+    session: session === undefined ? null : sessionInput(session),
     posture: slice.posture,
   };
+}
+
+/** What a policy sees of a session: revoked or not, never why or the IdP's own session id. */
+function sessionInput(session: SessionRecord): NonNullable<SubjectInput['session']> {
+  const { id, issuer, acr, amr, auth_time, expires_at, ip, device_id } = sessionDataOf(session);
+  return { id, issuer, acr, amr, auth_time, expires_at, revoked: session.revokedAt !== undefined, ip, device_id };
 }
 
 /** Maps one request onto the request half of the policy `input`. */
