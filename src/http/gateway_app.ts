@@ -119,7 +119,8 @@ export async function listen(app: Koa, address: string, options: ListenOptions =
     void handle(request, response);
   };
   const tls = options.tls;
-  const secure = tls === undefined ? undefined : createTlsServer(readPair(tls), onRequest);
+  const pair = tls === undefined ? undefined : readPair(tls);
+  const secure = pair === undefined ? undefined : createTlsServer(pair, onRequest);
   const server: HttpServer = secure ?? createServer(onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -128,7 +129,9 @@ export async function listen(app: Koa, address: string, options: ListenOptions =
       resolve();
     });
   });
-  if (secure !== undefined && tls !== undefined) reloadCertificates(secure, tls, options.logger);
+  if (secure !== undefined && tls !== undefined && pair !== undefined) {
+    reloadCertificates(secure, tls, pair, options.logger);
+  }
   return { server, port: (server.address() as AddressInfo).port, scheme: tls === undefined ? 'http' : 'https' };
 }
 
@@ -148,8 +151,8 @@ function readPair(tls: HttpTlsFiles): KeyPair {
  * Swaps in a changed pair for new connections; a pair that does not load
  * (half-written, mismatched) leaves the current one serving and is logged.
  */
-function reloadCertificates(server: HttpsServer, tls: HttpTlsFiles, logger?: Logger): void {
-  let current = readPair(tls);
+function reloadCertificates(server: HttpsServer, tls: HttpTlsFiles, served: KeyPair, logger?: Logger): void {
+  let current = served;
   let refused: string | undefined;
   const timer = setInterval(() => {
     let next: KeyPair;
