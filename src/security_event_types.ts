@@ -9,9 +9,6 @@
 export const CAEP_EVENT = 'https://schemas.openid.net/secevent/caep/event-type/';
 export const RISC_EVENT = 'https://schemas.openid.net/secevent/risc/event-type/';
 export const SSF_EVENT = 'https://schemas.openid.net/secevent/ssf/event-type/';
-const CAEP = CAEP_EVENT;
-const RISC = RISC_EVENT;
-const SSF = SSF_EVENT;
 
 /** What the receiver does with an event of the type. */
 type Receipt =
@@ -32,25 +29,25 @@ interface EventTypeInfo {
 }
 
 export const SECURITY_EVENT_TYPES = {
-  'session-revoked': { uri: `${CAEP}session-revoked`, receipt: 'acted-on' },
-  'token-claims-change': { uri: `${CAEP}token-claims-change`, receipt: 'acted-on' },
-  'credential-change': { uri: `${CAEP}credential-change`, receipt: 'acted-on' },
-  'assurance-level-change': { uri: `${CAEP}assurance-level-change`, receipt: 'acted-on' },
-  'device-compliance-change': { uri: `${CAEP}device-compliance-change`, receipt: 'acted-on' },
-  'risk-level-change': { uri: `${CAEP}risk-level-change`, receipt: 'acted-on' },
-  'session-established': { uri: `${CAEP}session-established`, receipt: 'recorded', transmitted: true },
-  'session-presented': { uri: `${CAEP}session-presented`, receipt: 'recorded', transmitted: true },
-  'account-disabled': { uri: `${RISC}account-disabled`, receipt: 'acted-on' },
-  'account-enabled': { uri: `${RISC}account-enabled`, receipt: 'acted-on' },
-  'account-purged': { uri: `${RISC}account-purged`, receipt: 'acted-on' },
-  'account-credential-change-required': { uri: `${RISC}account-credential-change-required`, receipt: 'acted-on' },
+  'session-revoked': { uri: `${CAEP_EVENT}session-revoked`, receipt: 'acted-on' },
+  'token-claims-change': { uri: `${CAEP_EVENT}token-claims-change`, receipt: 'acted-on' },
+  'credential-change': { uri: `${CAEP_EVENT}credential-change`, receipt: 'acted-on' },
+  'assurance-level-change': { uri: `${CAEP_EVENT}assurance-level-change`, receipt: 'acted-on' },
+  'device-compliance-change': { uri: `${CAEP_EVENT}device-compliance-change`, receipt: 'acted-on' },
+  'risk-level-change': { uri: `${CAEP_EVENT}risk-level-change`, receipt: 'acted-on' },
+  'session-established': { uri: `${CAEP_EVENT}session-established`, receipt: 'recorded', transmitted: true },
+  'session-presented': { uri: `${CAEP_EVENT}session-presented`, receipt: 'recorded', transmitted: true },
+  'account-disabled': { uri: `${RISC_EVENT}account-disabled`, receipt: 'acted-on' },
+  'account-enabled': { uri: `${RISC_EVENT}account-enabled`, receipt: 'acted-on' },
+  'account-purged': { uri: `${RISC_EVENT}account-purged`, receipt: 'acted-on' },
+  'account-credential-change-required': { uri: `${RISC_EVENT}account-credential-change-required`, receipt: 'acted-on' },
   // Deprecated by RISC 1.0 in favour of CAEP session-revoked.
-  'sessions-revoked': { uri: `${RISC}sessions-revoked`, receipt: 'acted-on', deprecated: true },
-  'credential-compromise': { uri: `${RISC}credential-compromise`, receipt: 'acted-on' },
-  'identifier-changed': { uri: `${RISC}identifier-changed`, receipt: 'acted-on' },
-  'identifier-recycled': { uri: `${RISC}identifier-recycled`, receipt: 'acted-on' },
-  verification: { uri: `${SSF}verification`, receipt: 'stream-control' },
-  'stream-updated': { uri: `${SSF}stream-updated`, receipt: 'stream-control' },
+  'sessions-revoked': { uri: `${RISC_EVENT}sessions-revoked`, receipt: 'acted-on', deprecated: true },
+  'credential-compromise': { uri: `${RISC_EVENT}credential-compromise`, receipt: 'acted-on' },
+  'identifier-changed': { uri: `${RISC_EVENT}identifier-changed`, receipt: 'acted-on' },
+  'identifier-recycled': { uri: `${RISC_EVENT}identifier-recycled`, receipt: 'acted-on' },
+  verification: { uri: `${SSF_EVENT}verification`, receipt: 'stream-control' },
+  'stream-updated': { uri: `${SSF_EVENT}stream-updated`, receipt: 'stream-control' },
 } as const satisfies Record<string, EventTypeInfo>;
 
 export type SecurityEventName = keyof typeof SECURITY_EVENT_TYPES;
@@ -82,10 +79,3 @@ export const EVENTS_ACTED_ON: readonly string[] = NAMES.filter((name) => {
   const info: EventTypeInfo = SECURITY_EVENT_TYPES[name];
   return info.receipt === 'acted-on' && info.deprecated !== true;
 }).map(securityEventUri);
-
-export const TRANSMITTED_EVENTS: readonly TransmittedEventName[] = NAMES.filter(
-  (name): name is TransmittedEventName => {
-    const info: EventTypeInfo = SECURITY_EVENT_TYPES[name];
-    return info.transmitted === true;
-  },
-);

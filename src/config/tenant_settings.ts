@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigInvalidError } from './errors.js';
+import type { TransmittedEventName } from '../security_event_types.js';
 import { isTenantId, TENANT_ID_PATTERN, TENANT_ID_RULE } from '../tenant_id.js';
 
 /**
@@ -41,7 +42,11 @@ const ALLOWED_ALGORITHMS = [
   'RS384',
   'RS512',
 ] as const;
-const SESSION_CHANGE_EVENTS = ['session-presented', 'session-established'] as const;
+// Only what our transmitter sends (the registry's `transmitted` types): another name does not compile.
+const SESSION_CHANGE_EVENTS = [
+  'session-presented',
+  'session-established',
+] as const satisfies readonly TransmittedEventName[];
 const LINK_FIELDS = ['externalId', 'userName'] as const;
 
 /**
