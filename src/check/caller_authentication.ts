@@ -2,6 +2,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { TokenDigests, bearerToken } from '../bearer_token.js';
+import { ConfigInvalidError } from '../config/index.js';
 import type { TlsFiles } from '../config/index.js';
 import { CallerUnauthenticatedError } from './errors.js';
 import { serviceErrorFrom } from './status.js';
@@ -10,9 +11,10 @@ import { serviceErrorFrom } from './status.js';
  * Credentials of the TCP listener: TLS from files re-read on a timer, with
  * client certificates required and verified against the CA file when one is
  * set (mutual TLS); insecure only where the config allowed it (caller tokens
- * on loopback).
+ * on loopback). Resolves once the files have been read: grpc-js reads them
+ * asynchronously, and a listener bound before that refuses every handshake.
  */
-export function tcpServerCredentials(tls: TlsFiles | undefined): grpc.ServerCredentials {
+export async function tcpServerCredentials(tls: TlsFiles | undefined): Promise<grpc.ServerCredentials> {
   if (tls === undefined) return grpc.ServerCredentials.createInsecure();
   const identity = new grpc.experimental.FileWatcherCertificateProvider({
     certificateFile: tls.certFile,
@@ -26,8 +28,32 @@ export function tcpServerCredentials(tls: TlsFiles | undefined): grpc.ServerCred
           caCertificateFile: tls.clientCaFile,
           refreshIntervalMs: tls.reloadMs,
         });
+  await Promise.all([
+    firstRead(identity, 'identity', ['IPSIE_GRPC_TLS_CERT_FILE', 'IPSIE_GRPC_TLS_KEY_FILE']),
+    clientCa === null ? undefined : firstRead(clientCa, 'ca', ['IPSIE_GRPC_TLS_CLIENT_CA_FILE']),
+  ]);
   // grpc-js names this function's parameters (ca, identity) but constructs (identity, ca): pass identity first.
   return grpc.experimental.createCertificateProviderServerCredentials(identity, clientCa, clientCa !== null);
+}
+
+/** Waits for the provider's first read; the provider keeps what it read for the server's own listener. */
+function firstRead(
+  provider: grpc.experimental.FileWatcherCertificateProvider,
+  kind: 'identity' | 'ca',
+  keys: readonly string[],
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    // Never removed: removing the provider's last listener would stop its file watch.
+    const settle = (update: object | null): void => {
+      if (settled) return;
+      settled = true;
+      if (update === null) reject(new ConfigInvalidError(keys, 'the TLS files could not be read'));
+      else resolve();
+    };
+    if (kind === 'identity') provider.addIdentityCertificateListener(settle);
+    else provider.addCaCertificateListener(settle);
+  });
 }
 
 /**

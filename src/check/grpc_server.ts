@@ -110,7 +110,7 @@ export class CheckServer {
   async start(): Promise<BoundAddresses> {
     const { address, socketPath } = this.#options;
     let tcpPort: number | undefined;
-    if (address !== undefined) tcpPort = await this.#bind(address, tcpServerCredentials(this.#options.tls));
+    if (address !== undefined) tcpPort = await this.#bind(address, await tcpServerCredentials(this.#options.tls));
     if (socketPath !== undefined && this.#options.socketPrepared === true) {
       await this.#bind(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure());
     } else if (socketPath !== undefined) {

@@ -164,3 +164,27 @@ describe('mutual TLS on TCP', () => {
     expect(await before.failure(before.check(request))).toMatchObject({ code: status.UNAVAILABLE });
   });
 });
+
+describe('TLS files at start', () => {
+  it('a certificate that cannot be read stops the start with ERR_CONFIG_INVALID instead of a listener refusing every handshake', async () => {
+    const dir = makeTempDir('ipsie-mtls-missing-');
+    try {
+      const ca = new TestCertificateAuthority(dir.path, 'one');
+      await expect(
+        startTestSidecar({
+          env: {
+            IPSIE_GRPC_CALLER_TOKEN_SHA256: '',
+            IPSIE_GRPC_TLS_CERT_FILE: join(dir.path, 'absent.crt'),
+            IPSIE_GRPC_TLS_KEY_FILE: join(dir.path, 'absent.key'),
+            IPSIE_GRPC_TLS_CLIENT_CA_FILE: ca.certFile,
+          },
+        }),
+      ).rejects.toMatchObject({
+        code: 'ERR_CONFIG_INVALID',
+        keys: ['IPSIE_GRPC_TLS_CERT_FILE', 'IPSIE_GRPC_TLS_KEY_FILE'],
+      });
+    } finally {
+      dir.remove();
+    }
+  });
+});
