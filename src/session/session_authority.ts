@@ -189,6 +189,13 @@ export class SessionAuthority {
     // And after the claim's round trip to the stream, before users are looked up, linked or provisioned.
     this.#requireCurrent();
     const { userId, binding, sequence: resolved } = await this.#resolveUser(tenantId, verified, changes);
+    // The sync below reads the user back: a user linked or provisioned a moment ago must be in the store first.
+    if (resolved > 0 && this.#replica !== undefined && !(await this.#replica.waitForSequence(resolved, 5_000))) {
+      throw new SignInRefusedError(
+        'ERR_SIGNIN_UNAVAILABLE',
+        "this sidecar did not apply the sign-in's own changes in time; retry",
+      );
+    }
     const synced = await this.#syncFromToken(tenantId, userId, verified, changes);
     const bound = Math.max(resolved, synced);
     const sessionId = randomUUID();
@@ -350,7 +357,10 @@ export class SessionAuthority {
             external_id: null,
             active: true,
             attributes,
-            roles: [],
+            roles:
+              verified.idp.roles === undefined
+                ? []
+                : rolesFromClaim(claims[verified.idp.roles.claim], verified.idp.roles.map),
             created_at: Date.now(),
           }),
           { expectedLastSubjectSequence: 0 },
