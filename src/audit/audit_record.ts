@@ -76,5 +76,25 @@ export function acceptedSetSubjects(tenant: string): string {
 }
 
 export function auditSubject(record: AuditRecord): string {
+  const decisionId = record.data['decision_id'];
+  if (record.kind === 'decision' && typeof decisionId === 'string' && DECISION_ID.test(decisionId)) {
+    return decisionSubject(record.tenant, decisionId);
+  }
   return `${AUDIT_SUBJECT_PREFIX}.${record.tenant}.${record.kind.replace('.', '_')}`;
+}
+
+/** Decision ids are the sidecars' own UUIDs: safe as one subject token, and nothing else is. */
+const DECISION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function isDecisionId(value: string): boolean {
+  return DECISION_ID.test(value);
+}
+
+/**
+ * Where a sampled decision is recorded: one subject per decision, so that it is found by its id
+ * (a direct get of the subject's last message) rather than by reading the tenant's trail.
+ */
+export function decisionSubject(tenant: string, decisionId: string): string {
+  if (!DECISION_ID.test(decisionId)) throw new TypeError(`${decisionId} is not a decision id`);
+  return `${AUDIT_SUBJECT_PREFIX}.${tenant}.decision.${decisionId}`;
 }

@@ -25,6 +25,9 @@ export interface DecisionRecordData {
   readonly sequence: number;
 }
 
+/** A recorded input larger than this is left out (and said so): the audit trail is not a data lake. */
+export const MAX_RECORDED_INPUT_BYTES = 64 * 1024;
+
 /**
  * Sends a sample of the sidecar's decisions to the tenant's audit trail,
  * off the Check path: publishing is asynchronous and bounded, so a slow or
@@ -45,14 +48,25 @@ export class DecisionSampler {
     return this.#dropped;
   }
 
-  record(tenant: string, data: DecisionRecordData): void {
+  /**
+   * @param input the policy input, built only for a decision that is recorded; kept whole (the trail
+   *   is the tenant's own, inside the cluster) so that the decision can be explained by evaluating it again.
+   */
+  record(tenant: string, data: DecisionRecordData, input?: () => unknown): void {
     const rate = data.decision === 'allow' ? this.#options.rate : (this.#options.denyRate ?? this.#options.rate);
     if (rate <= 0 || this.#random() >= rate) return;
     if (this.#inFlight >= (this.#options.maxInFlight ?? 1_000)) {
       this.#dropped++;
       return;
     }
-    const record: AuditRecord = { v: 1, id: randomUUID(), tenant, kind: 'decision', at: Date.now(), data: { ...data } };
+    const record: AuditRecord = {
+      v: 1,
+      id: randomUUID(),
+      tenant,
+      kind: 'decision',
+      at: Date.now(),
+      data: { ...data, ...recordedInput(input) },
+    };
     this.#inFlight++;
     void this.#options
       .publish(record)
@@ -63,4 +77,11 @@ export class DecisionSampler {
         this.#inFlight--;
       });
   }
+}
+
+function recordedInput(input: (() => unknown) | undefined): Record<string, unknown> {
+  if (input === undefined) return {};
+  const value = input();
+  const bytes = Buffer.byteLength(JSON.stringify(value));
+  return bytes > MAX_RECORDED_INPUT_BYTES ? { input: null, input_omitted: `${String(bytes)} bytes` } : { input: value };
 }

@@ -6,6 +6,8 @@ export {
   AUDIT_STREAM,
   AUDIT_SUBJECT_PREFIX,
   auditSubject,
+  decisionSubject,
+  isDecisionId,
   signInAssertionSubject,
   tenantAuditSubjects,
   verificationRequestSubject,

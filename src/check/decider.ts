@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { PolicyInputEncoder } from '../policy/index.js';
-import type { PolicyDecision, PolicyRegistry, TenantPolicy } from '../policy/index.js';
+import type {
+  PolicyDecision,
+  PolicyInput,
+  PolicyRegistry,
+  RequestInput,
+  SubjectInput,
+  TenantPolicy,
+} from '../policy/index.js';
 import { DEFAULT_STEP_UP_PARAMETERS } from '../config/index.js';
 import type { StepUpParameter } from '../config/index.js';
 import type { IdentifierResolver } from '../identifiers/index.js';
@@ -72,6 +79,11 @@ export interface DecidedRequest {
   readonly resource: { readonly type: string; readonly id: string };
   readonly policyVersion: string;
   readonly sequence: number;
+  /**
+   * The input the policy evaluated, built only when called (decision sampling, explanations);
+   * undefined when the sidecar decided without the policy (stale store, unknown subject, refused token).
+   */
+  readonly input: (() => PolicyInput) | undefined;
 }
 
 /** A live stored session as a Check presented it: the session (where it was established), and where it is now. */
@@ -157,15 +169,16 @@ export class Decider {
     const prepared = this.#prepare(request.tenantId, resolved, request.context, request.subjectProperties);
     const { items } = request;
     // One Wasm evaluation for the whole batch: the subject is parsed once.
+    const inputs = items.map((i) => requestInput(i.action, i.resource, i.context));
     const outcomes = await this.#outcomes(prepared, (encoder) =>
-      prepared.policy.evaluateBatch(
-        encoder.encodeBatch(items.map((i) => requestInput(i.action, i.resource, i.context))),
-        items.length,
-      ),
+      prepared.policy.evaluateBatch(encoder.encodeBatch(inputs), items.length),
     );
-    const decisions = items.map((item, i) =>
-      this.#stamp(prepared, item.action, item.resource, outcomes?.[i] ?? this.#fixedOutcome(prepared)),
-    );
+    const decisions = items.map((item, i) => {
+      const outcome = outcomes?.[i];
+      return outcome === undefined
+        ? this.#stamp(prepared, item.action, item.resource, this.#fixedOutcome(prepared), undefined)
+        : this.#stamp(prepared, item.action, item.resource, outcome, inputs[i]);
+    });
     this.#reportPresented(prepared, request.context);
     this.#observer?.timed('batch', (performance.now() - started) / 1000);
     return { decisions, policyVersion: prepared.policy.version, sequence: prepared.sequence };
@@ -258,6 +271,7 @@ export class Decider {
         ref: resolved.ref,
         slice: undefined,
         policy,
+        subject: undefined,
         encoder: undefined,
         stale: false,
         fixed: resolved.refused,
@@ -275,11 +289,18 @@ export class Decider {
     // deactivation or revocation, so nothing is allowed.
     const stale = this.#freshness?.isStale() ?? false;
     // One clock reading per request: every item of a batch is decided at the same `now`.
-    const encoder =
-      slice === undefined || stale
-        ? undefined
-        : new PolicyInputEncoder(subjectInput(tenantId, this.#clock(), slice, subjectProperties));
-    return { sequence, ref: resolved.ref, slice, policy, encoder, stale, fixed: undefined };
+    const subject =
+      slice === undefined || stale ? undefined : subjectInput(tenantId, this.#clock(), slice, subjectProperties);
+    return {
+      sequence,
+      ref: resolved.ref,
+      slice,
+      policy,
+      subject,
+      encoder: subject === undefined ? undefined : new PolicyInputEncoder(subject),
+      stale,
+      fixed: undefined,
+    };
   }
 
   /** After the decision, never in its way: a live stored session the request presented, and from where. */
@@ -295,12 +316,13 @@ export class Decider {
     resource: CheckedResource,
     context: RequestContext,
   ): Promise<Decision> {
+    const input = requestInput(action, resource, context);
     const outcome = (
-      await this.#outcomes(prepared, async (encoder) => [
-        await prepared.policy.evaluate(encoder.encode(requestInput(action, resource, context))),
-      ])
+      await this.#outcomes(prepared, async (encoder) => [await prepared.policy.evaluate(encoder.encode(input))])
     )?.[0];
-    return this.#stamp(prepared, action, resource, outcome ?? this.#fixedOutcome(prepared));
+    return outcome === undefined
+      ? this.#stamp(prepared, action, resource, this.#fixedOutcome(prepared), undefined)
+      : this.#stamp(prepared, action, resource, outcome, input);
   }
 
   /** The policy's outcomes, or undefined when the answer does not depend on it (stale, unknown subject). */
@@ -315,7 +337,13 @@ export class Decider {
     return prepared.fixed ?? (prepared.stale ? STALE_DATA : unknownSubject(prepared.ref));
   }
 
-  #stamp(prepared: Prepared, action: CheckedAction, resource: CheckedResource, outcome: PolicyDecision): Decision {
+  #stamp(
+    prepared: Prepared,
+    action: CheckedAction,
+    resource: CheckedResource,
+    outcome: PolicyDecision,
+    request: RequestInput | undefined,
+  ): Decision {
     const { stepUp } = outcome;
     const issuer =
       prepared.slice?.session?.issuer ?? (prepared.ref.kind === 'identity' ? prepared.ref.issuer : undefined);
@@ -341,6 +369,7 @@ export class Decider {
       resource: { type: resource.type, id: resource.id },
       policyVersion: prepared.policy.version,
       sequence: prepared.sequence,
+      input: policyInputOf(prepared.subject, request),
     });
     return decision;
   }
@@ -378,10 +407,19 @@ interface Prepared {
   readonly ref: SubjectRef;
   readonly slice: SubjectSlice | undefined;
   readonly policy: TenantPolicy;
+  /** The subject half of the policy input, when the policy is consulted. */
+  readonly subject: SubjectInput | undefined;
   readonly encoder: PolicyInputEncoder | undefined;
   readonly stale: boolean;
   /** An outcome decided before any policy (a refused token). */
   readonly fixed: PolicyDecision | undefined;
+}
+
+function policyInputOf(
+  subject: SubjectInput | undefined,
+  request: RequestInput | undefined,
+): (() => PolicyInput) | undefined {
+  return subject === undefined || request === undefined ? undefined : () => ({ ...subject, ...request });
 }
 
 /** A subject as the store can look it up, with what a token asserted about its session. */

@@ -31,3 +31,5 @@ export {
   PolicyTestFailedError,
 } from './errors.js';
 export type { CompileProblem } from './errors.js';
+export { explainTrace, MAX_LISTED_RULES } from './policy_explanation.js';
+export type { ExplainedReason, FiredRule, PolicyExplanation } from './policy_explanation.js';

@@ -18,6 +18,8 @@ import { TENANT_BINDING_FILE, tenantBindingModule } from './tenant_binding.js';
 import { checkTenantRules } from './tenant_rules_contract.js';
 import type { ParsedModule } from './tenant_rules_contract.js';
 import { isTenantId, TENANT_ID_RULE } from '../tenant_id.js';
+import { explainTrace } from './policy_explanation.js';
+import type { PolicyExplanation } from './policy_explanation.js';
 
 /** The entry point every bundle exposes (DESIGN.md, Check step 3). */
 export const DECISION_ENTRYPOINT = 'ipsie/authz/decision';
@@ -192,6 +194,66 @@ export class PolicyCompiler {
       const data = JSON.parse(files.get('data.json')?.toString('utf8') ?? '{}') as Record<string, unknown>;
       const version = versionOf(platform, source.modules, source.data ?? {});
       return { tenantId, version, wasm, data, ...(tests === undefined ? {} : { tests }) };
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Evaluates `input` with `opa eval --explain full` over the same sources a version was compiled from
+   * (platform rules, the tenant's modules and static data), bounded like every `opa` run, and reads the
+   * trace back as the rules that produced each reason.
+   *
+   * @param version the version the sources were stored as: `platformChanged` says whether the platform
+   *   rules here still give that version (a gateway upgraded since evaluates today's platform rules).
+   * @throws {PolicyCompileError} `ERR_POLICY_COMPILE_FAILED` when the sources no longer compile
+   * @throws {PolicyCompileTimeoutError} `ERR_POLICY_COMPILE_TIMEOUT`
+   * @throws {OpaUnavailableError} `ERR_POLICY_OPA_UNAVAILABLE`
+   */
+  async explain(
+    source: TenantPolicySource,
+    input: unknown,
+    version?: string,
+  ): Promise<PolicyExplanation & { readonly platformChanged: boolean }> {
+    const { tenantId } = source;
+    const platform = await this.#platformModules(tenantId);
+    const modules = new Map([...source.modules].filter(([name]) => !isTestModule(name)));
+    const work = await mkdtemp(join(tmpdir(), 'ipsie-explain-'));
+    try {
+      await writeModules(join(work, 'platform'), platform);
+      await writeModules(join(work, 'tenant'), modules);
+      await mkdir(join(work, 'static', 'static'), { recursive: true });
+      await writeFile(join(work, 'static', 'static', 'data.json'), JSON.stringify(source.data ?? {}));
+      await writeFile(join(work, 'input.json'), JSON.stringify(input));
+      const run = await this.#opa(work, [
+        'eval',
+        '--format',
+        'json',
+        '--explain',
+        'full',
+        '-d',
+        'platform',
+        '-d',
+        'tenant',
+        '-d',
+        'static',
+        '-i',
+        'input.json',
+        `data.${DECISION_ENTRYPOINT.replaceAll('/', '.')}`,
+      ]);
+      if (run.code !== 0) throw new PolicyCompileError(tenantId, problemsFromText(run.stderr || run.stdout));
+      const explanation = explainTrace(JSON.parse(run.stdout), (path) => {
+        const [root, ...rest] = path.split('/');
+        const file = rest.join('/');
+        return root === 'tenant'
+          ? { origin: 'tenant', file }
+          : root === 'platform'
+            ? { origin: 'platform', file }
+            : undefined;
+      });
+      const platformChanged =
+        version !== undefined && versionOf(platform, source.modules, source.data ?? {}) !== version;
+      return { ...explanation, platformChanged };
     } finally {
       await rm(work, { recursive: true, force: true });
     }

@@ -296,16 +296,20 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       observer: {
         decided: (tenant, decision, about) => {
           metrics.decided(tenant, decision.kind, reasonLabel(decision.reasons[0]?.code));
-          sampler?.record(tenant, {
-            decision_id: decision.decisionId,
-            decision: decision.kind,
-            reasons: decision.reasons.map((r) => r.code),
-            subject: { ...about.subject },
-            action: about.action,
-            resource: about.resource,
-            policy_version: about.policyVersion,
-            sequence: about.sequence,
-          });
+          sampler?.record(
+            tenant,
+            {
+              decision_id: decision.decisionId,
+              decision: decision.kind,
+              reasons: decision.reasons.map((r) => r.code),
+              subject: { ...about.subject },
+              action: about.action,
+              resource: about.resource,
+              policy_version: about.policyVersion,
+              sequence: about.sequence,
+            },
+            about.input,
+          );
         },
         timed: (call, seconds) => {
           metrics.timed(call, seconds);
