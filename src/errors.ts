@@ -66,6 +66,10 @@ export const ERROR_CODES = {
   ERR_AUTHZEN_UNAUTHORIZED: { kind: 'unauthenticated' },
   ERR_AUTHZEN_PDP_UNKNOWN: { kind: 'not_found' },
 
+  // src/explain
+  ERR_EXPLAIN_DECISION_UNKNOWN: { kind: 'not_found' },
+  ERR_EXPLAIN_REQUEST_INVALID: { kind: 'invalid_request' },
+
   // src/changes
   ERR_CHANGE_MALFORMED: { kind: 'invalid_request' },
   ERR_CHANGE_VERSION_UNSUPPORTED: { kind: 'invalid_request' },

@@ -1,7 +1,7 @@
 import type { IdentifierResolver } from '../identifiers/index.js';
 import type { Logger } from '../logging/index.js';
 import { PolicyRegistry } from '../policy/index.js';
-import type { CompiledPolicy, EvaluationPool } from '../policy/index.js';
+import type { CompiledPolicy, EvaluationPool, PolicyInput } from '../policy/index.js';
 import type { EntitlementReader } from '../store/index.js';
 import type { CheckRequest, CheckSubject } from './check_request.js';
 import { Decider } from './decider.js';
@@ -85,8 +85,63 @@ export async function dryRun(options: {
   }
 }
 
-function parseRequest(tenantId: string, value: unknown, index: number): CheckRequest {
-  const at = `requests[${index}]`;
+/** One request decided again, with the input the policy evaluated (none when the sidecar decided alone). */
+export interface ReplayedDecision extends DryRunAnswer {
+  readonly decisionId: string;
+  readonly messages: readonly string[];
+  readonly sequence: number;
+  readonly input: PolicyInput | undefined;
+}
+
+/**
+ * Decides one Check-shaped request under `policy` over the reader's current state, as a sidecar would,
+ * keeping the input the policy saw: what an explanation evaluates again with `opa eval --explain`.
+ *
+ * @throws {DryRunRequestError}
+ */
+export async function replayDecision(options: {
+  readonly reader: EntitlementReader;
+  readonly logger: Logger;
+  readonly pool: EvaluationPool;
+  readonly tenantId: string;
+  readonly policy: CompiledPolicy;
+  readonly request: unknown;
+  readonly identifiers?: Pick<IdentifierResolver, 'resolveSubject'> | undefined;
+}): Promise<ReplayedDecision> {
+  const request = parseRequest(options.tenantId, options.request, 0, 'request');
+  const policies = new PolicyRegistry({ pool: options.pool });
+  try {
+    await policies.install(options.policy);
+    let input: PolicyInput | undefined;
+    const decider = new Decider({
+      reader: options.reader,
+      policies,
+      logger: options.logger,
+      identifiers: options.identifiers,
+      observer: {
+        decided: (_tenant, _decision, about) => {
+          input = about.input?.();
+        },
+        timed: () => undefined,
+      },
+    });
+    const result = await decider.check(request);
+    return {
+      decisionId: result.decision.decisionId,
+      decision: result.decision.kind,
+      reasons: result.decision.reasons.map((r) => r.code),
+      messages: result.decision.reasons.map((r) => r.message),
+      policyVersion: result.policyVersion,
+      sequence: result.sequence,
+      input,
+    };
+  } finally {
+    await policies.close();
+  }
+}
+
+function parseRequest(tenantId: string, value: unknown, index: number, name?: string): CheckRequest {
+  const at = name ?? `requests[${index}]`;
   const r = record(value, at);
   const subject = record(r['subject'], `${at}.subject`);
   let checkSubject: CheckSubject;

@@ -7,6 +7,7 @@ import {
   PolicyModuleRejectedError,
   PolicyTestFailedError,
 } from '../policy/index.js';
+import type { Explanation } from '../explain/index.js';
 import type { CompileProblem } from '../policy/index.js';
 
 export const POLICY_USAGE = `usage: ipsie-sidecar policy <command> [options]
@@ -18,6 +19,9 @@ commands:
   diff <version> <file>      dry-run: which of the Check requests in <file> (a JSON array) would change
   activate <version>         make <version> active on every sidecar
   rollback                   re-activate the previous version
+  explain <decision-id>      why a sampled decision came out as it did: the rules behind each reason
+  explain --request <file>   the same for a Check request (JSON) decided again now [--version <v>]
+          [--json]           print the whole explanation as JSON (with the input, redacted)
 
 options (or environment):
   --gateway <url>            IPSIE_GATEWAY_URL    the gateway's base URL
@@ -95,6 +99,8 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
         );
       });
     }
+    case 'explain':
+      return await explain(args[0], flags, io);
     case 'rollback': {
       const r = await call(flags, io, 'POST', '/rollback');
       return report(r, io, (body) => {
@@ -152,6 +158,51 @@ async function push(dir: string | undefined, flags: Flags, io: CliIo): Promise<n
   });
 }
 
+async function explain(decisionId: string | undefined, flags: Flags, io: CliIo): Promise<number> {
+  const requestFile = flags['request'];
+  if ((decisionId === undefined) === (requestFile === undefined)) {
+    throw new UsageError('explain needs a <decision-id> or --request <file>, not both');
+  }
+  const r =
+    requestFile === undefined
+      ? await call(flags, io, 'GET', `/decisions/${segment(decisionId ?? '')}/explanation`, undefined, '')
+      : await call(
+          flags,
+          io,
+          'POST',
+          '/explanations',
+          {
+            request: JSON.parse(await readFile(requestFile, 'utf8')) as unknown,
+            ...(flags['version'] === undefined ? {} : { version: flags['version'] }),
+          },
+          '',
+        );
+  return report(r, io, (body) => {
+    if (flags['json'] === 'true') {
+      io.out(JSON.stringify(body, null, 2));
+      return;
+    }
+    const e = body as unknown as Explanation;
+    const when = e.decided_at === null ? 'decided again now' : `decided ${new Date(e.decided_at).toISOString()}`;
+    io.out(`${e.decision} (${when}; policy ${e.policy_version}; stream sequence ${String(e.sequence)})`);
+    if (e.decided_by === 'sidecar') io.out('decided by the sidecar: the policy was not consulted');
+    for (const reason of e.reasons) {
+      io.out(`${reason.code}${reason.message === '' ? '' : `: ${reason.message}`}`);
+      if (reason.note !== undefined) io.out(`  ${reason.note}`);
+      for (const rule of reason.rules) {
+        const value = rule.value === undefined ? '' : ` = ${JSON.stringify(rule.value)}`;
+        io.out(`  ${rule.origin.padEnd(8)} ${rule.file}:${String(rule.row)}  ${rule.rule}${value}`);
+      }
+    }
+    if (e.evaluation?.agrees === false) {
+      io.out(`note: evaluated again, the policy answers ${e.evaluation.decision}: the explanation may not match`);
+    }
+    if (e.evaluation?.platform_changed === true) {
+      io.out('note: the platform rules have changed since this version was compiled');
+    }
+  });
+}
+
 type Flags = Readonly<Record<string, string>>;
 
 function parseArgs(argv: readonly string[]): { positional: string[]; flags: Flags } {
@@ -159,7 +210,7 @@ function parseArgs(argv: readonly string[]): { positional: string[]; flags: Flag
   const flags: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
-    if (arg === '--activate') flags['activate'] = 'true';
+    if (arg === '--activate' || arg === '--json') flags[arg.slice(2)] = 'true';
     else if (arg.startsWith('--')) {
       const value = argv[++i];
       if (value === undefined) throw new UsageError(`${arg} needs a value`);
@@ -184,7 +235,15 @@ interface Reply {
   readonly body: Record<string, unknown>;
 }
 
-async function call(flags: Flags, io: CliIo, method: string, path: string, body?: unknown): Promise<Reply> {
+/** @param area under the tenant's admin API: its policies unless said otherwise */
+async function call(
+  flags: Flags,
+  io: CliIo,
+  method: string,
+  path: string,
+  body?: unknown,
+  area = '/policies',
+): Promise<Reply> {
   const gateway = flags['gateway'] ?? io.env['IPSIE_GATEWAY_URL'];
   if (gateway === undefined) throw new UsageError('the gateway URL is required (--gateway or IPSIE_GATEWAY_URL)');
   const tokenFile = flags['token-file'];
@@ -192,17 +251,14 @@ async function call(flags: Flags, io: CliIo, method: string, path: string, body?
   if (token === undefined || token === '') {
     throw new UsageError('the admin token is required (--token-file or IPSIE_ADMIN_TOKEN)');
   }
-  const response = await fetch(
-    `${gateway.replace(/\/+$/, '')}/admin/v1/${segment(tenant(flags, io))}/policies${path}`,
-    {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  const response = await fetch(`${gateway.replace(/\/+$/, '')}/admin/v1/${segment(tenant(flags, io))}${area}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
     },
-  );
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
   const text = await response.text();
   return { status: response.status, body: replyBody(response.status, text) };
 }

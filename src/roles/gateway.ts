@@ -8,7 +8,13 @@ import type { HttpServer } from '../http/index.js';
 import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
 import { createAdminRouter } from '../admin/index.js';
-import { AuditLog, createAuditPullRoutes, ensureAuditStream, RefusalRecorder } from '../audit/index.js';
+import {
+  AuditLog,
+  createAuditPullRoutes,
+  decisionSubject,
+  ensureAuditStream,
+  RefusalRecorder,
+} from '../audit/index.js';
 import {
   createScimRouter,
   NAME_CLAIMS_BUCKET,
@@ -32,8 +38,9 @@ import {
   TransmitterDirectory,
   TransmitterUnavailableError,
 } from '../signals/index.js';
-import { dryRun } from '../check/index.js';
-import { createPolicyAdminRoutes, PolicyCatalog } from '../distribution/index.js';
+import { dryRun, replayDecision } from '../check/index.js';
+import { compiledOf, createPolicyAdminRoutes, PolicyCatalog } from '../distribution/index.js';
+import { createExplainRoutes, DecisionExplainer } from '../explain/index.js';
 import { IdentifierResolver } from '../identifiers/index.js';
 import { GATEWAY_APIS, GatewayMetrics, healthReport, metricsRoute } from '../observability/index.js';
 import type { GatewayApi } from '../observability/index.js';
@@ -403,6 +410,27 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           nested: [
             createAuditPullRoutes({ log: audit }),
             createStreamAdminRoutes({ transmitters, archive: audit, publicUrl: () => publicUrl, logger }),
+            createExplainRoutes(
+              new DecisionExplainer({
+                sampled: async (tenant, decisionId) => await audit.last(decisionSubject(tenant, decisionId)),
+                sources: async (tenant, version) => {
+                  const bundle = await catalog.get(tenant, version);
+                  return { tenantId: tenant, modules: new Map(Object.entries(bundle.modules)), data: bundle.data };
+                },
+                activeVersion: async (tenant) => (await catalog.active(tenant))?.version,
+                explain: async (source, input, version) => await compiler.explain(source, input, version),
+                replay: async (tenantId, version, request) =>
+                  await replayDecision({
+                    reader: store,
+                    logger,
+                    pool,
+                    tenantId,
+                    policy: compiledOf(await catalog.get(tenantId, version)),
+                    request,
+                    identifiers,
+                  }),
+              }),
+            ),
             createPolicyAdminRoutes({
               catalog,
               compile: async (source) => await compiler.compile(source, { runTests: true }),
