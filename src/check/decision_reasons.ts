@@ -19,7 +19,10 @@ export const SIDECAR_REASON_CODES = Object.keys(SIDECAR_REASONS) as (keyof typeo
 export function sidecarReasonMeaning(code: string): string | undefined {
   if (Object.hasOwn(SIDECAR_REASONS, code)) return SIDECAR_REASONS[code as keyof typeof SIDECAR_REASONS];
   if (code === POLICY_TIMEOUT) {
-    return "the policy's evaluation ran longer than its budget (IPSIE_POLICY_BUDGET_MS) and was abandoned";
+    return (
+      "the policy's evaluation ran longer than its budget (IPSIE_POLICY_BUDGET_MS) and was abandoned, or the " +
+      'tenant, throttled after its evaluations kept doing so, was not given a worker within one budget'
+    );
   }
   if (TOKEN_REASONS.has(code)) return 'the token the request carried was refused before any policy was consulted';
   return undefined;

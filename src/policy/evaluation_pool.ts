@@ -14,6 +14,12 @@ export const DEFAULT_EVALUATION_BUDGET_MS = 50;
 const WORKER_HEAP_MB = 256;
 /** How long a tenant whose evaluation ran out of budget or failed is held to one evaluation at a time. */
 const PENALTY_MS = 10_000;
+/**
+ * A tenant that ran out of budget twice within {@link PENALTY_MS} may use this share of one worker's time,
+ * measured as the evaluation time it is charged (a timed-out evaluation: its budget and what replacing
+ * the worker costs, counted as a second budget): its heavy requests cannot keep the pool replacing workers.
+ */
+const THROTTLED_SHARE = 0.05;
 /** Evaluations one tenant may have waiting; more are refused (RESOURCE_EXHAUSTED). */
 const MAX_QUEUED_PER_TENANT = 1_024;
 
@@ -41,8 +47,11 @@ export type EvaluationOutcome =
   | { readonly kind: 'result'; readonly resultSet: unknown }
   /** The SDK or the Wasm refused (a Rego conflict, a trap): its message. */
   | { readonly kind: 'failed'; readonly message: string; readonly origin: 'abort' | 'builtin' | 'worker' }
-  /** It ran longer than its budget: its worker was ended and replaced. */
-  | { readonly kind: 'timeout'; readonly budgetMs: number };
+  /**
+   * It ran longer than its budget: its worker was ended and replaced. `throttled`: it never ran; its
+   * tenant keeps running out of budget, and its share of a worker did not allow it within one budget.
+   */
+  | { readonly kind: 'timeout'; readonly budgetMs: number; readonly throttled?: true };
 
 interface Task {
   readonly id: number;
@@ -50,6 +59,8 @@ interface Task {
   readonly key: string;
   readonly entrypoint: string;
   readonly input: ArrayBuffer;
+  /** performance.now() when it was queued. */
+  readonly queuedAt: number;
   readonly resolve: (outcome: EvaluationOutcome) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -62,11 +73,29 @@ interface Slot {
   ready: Promise<void>;
   task: Task | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** When the slot's evaluation was handed to its worker (performance.now()). */
+  startedAt: number;
 }
 
+/** A compiled `WebAssembly.Module`: workers receive it by structured clone and instantiate it. */
+export interface CompiledWasm {
+  readonly __brand: 'WebAssembly.Module';
+}
+
+/** Node's global WebAssembly (not in the ES library this project compiles against). */
+const wasmRuntime = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<CompiledWasm> } })
+  .WebAssembly;
+
 interface Loaded {
-  readonly wasm: Uint8Array;
+  /** Compiled once, shared by every worker (each instantiates it: no compile per worker or replacement). */
+  readonly module: CompiledWasm;
   readonly data: Record<string, unknown>;
+}
+
+/** A throttled tenant's evaluation time: what it may still use, in ms, as of `at`. */
+interface Allowance {
+  credit: number;
+  at: number;
 }
 
 /**
@@ -93,6 +122,11 @@ export class EvaluationPool {
   readonly #queues = new Map<string, Task[]>();
   readonly #running = new Map<string, number>();
   readonly #penalizedUntil = new Map<string, number>();
+  /** When each tenant last ran out of budget: a second time within the penalty throttles it. */
+  readonly #lastTimeout = new Map<string, number>();
+  readonly #allowances = new Map<string, Allowance>();
+  /** Set while a dispatch waits for a throttled tenant's allowance to refill. */
+  #refill: NodeJS.Timeout | undefined;
   readonly #source: string;
   readonly #sdkPath: string;
   #nextId = 1;
@@ -122,9 +156,16 @@ export class EvaluationPool {
    */
   async load(key: string, wasm: Uint8Array, data: Record<string, unknown>): Promise<void> {
     if (this.#broken !== undefined) throw this.#broken;
-    this.#loaded.set(key, { wasm, data });
+    let module: CompiledWasm;
     try {
-      await Promise.all(this.#slots.map((slot) => this.#loadInto(slot.worker, key, { wasm, data })));
+      module = await wasmRuntime.compile(wasm);
+    } catch (error) {
+      throw new PolicyEvaluationError(`the compiled policy ${key} does not load`, { detail: { error: String(error) } });
+    }
+    const loaded = { module, data };
+    this.#loaded.set(key, loaded);
+    try {
+      await Promise.all(this.#slots.map((slot) => this.#loadInto(slot.worker, key, loaded)));
     } catch (error) {
       this.unload(key);
       throw error;
@@ -152,7 +193,16 @@ export class EvaluationPool {
       );
     }
     return new Promise((resolve, reject) => {
-      queue.push({ id: this.#nextId++, tenantId, key, entrypoint, input, resolve, reject });
+      queue.push({
+        id: this.#nextId++,
+        tenantId,
+        key,
+        entrypoint,
+        input,
+        queuedAt: performance.now(),
+        resolve,
+        reject,
+      });
       this.#queues.set(tenantId, queue);
       this.#dispatch();
     });
@@ -161,6 +211,7 @@ export class EvaluationPool {
   /** Ends every worker; evaluations running or waiting fail. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#refill);
     const closed = (): PolicyEvaluationError => new PolicyEvaluationError('the evaluation pool is closed');
     for (const queue of this.#queues.values()) for (const task of queue) task.reject(closed());
     this.#queues.clear();
@@ -173,7 +224,7 @@ export class EvaluationPool {
   }
 
   #start(): Slot {
-    const slot: Slot = { ...this.#spawn(), task: undefined, timer: undefined };
+    const slot: Slot = { ...this.#spawn(), task: undefined, timer: undefined, startedAt: 0 };
     this.#listen(slot);
     return slot;
   }
@@ -241,11 +292,11 @@ export class EvaluationPool {
       };
       worker.on('message', onMessage);
       worker.on('exit', onExit);
-      // A copy per worker: each instantiates its own module.
+      // The compiled module is shared, not copied: each worker instantiates it with its own memory.
       worker.postMessage({
         type: 'load',
         key,
-        wasm: loaded.wasm,
+        wasm: loaded.module,
         data: loaded.data,
         memory: MEMORY,
       } satisfies ToWorker);
@@ -264,16 +315,60 @@ export class EvaluationPool {
 
   #next(): Task | undefined {
     const now = performance.now();
+    let refillIn = Infinity;
     for (const [tenantId, queue] of this.#queues) {
       const limit = (this.#penalizedUntil.get(tenantId) ?? 0) > now ? 1 : Math.max(1, this.size - 1);
       if ((this.#running.get(tenantId) ?? 0) >= limit) continue;
+      const waitMs = this.#throttledFor(tenantId, now);
+      if (waitMs > 0) {
+        // A throttled tenant's requests wait one budget for its share, then are answered without evaluation:
+        // its callers learn at once, and its queue never holds them for seconds.
+        const budgetMs = this.#tenantBudgetMs(tenantId) ?? this.#budgetMs;
+        for (let head = queue[0]; head !== undefined && now - head.queuedAt >= budgetMs; head = queue[0]) {
+          queue.shift();
+          head.resolve({ kind: 'timeout', budgetMs, throttled: true });
+        }
+        if (queue.length === 0) {
+          this.#queues.delete(tenantId);
+          continue;
+        }
+        refillIn = Math.min(refillIn, waitMs, (queue[0]?.queuedAt ?? now) + budgetMs - now);
+        continue;
+      }
       const task = queue.shift();
       // Round-robin: the tenant just served goes to the back.
       this.#queues.delete(tenantId);
       if (queue.length > 0) this.#queues.set(tenantId, queue);
       if (task !== undefined) return task;
     }
+    if (refillIn < Infinity && this.#refill === undefined && !this.#closed) {
+      this.#refill = setTimeout(() => {
+        this.#refill = undefined;
+        this.#dispatch();
+      }, Math.ceil(refillIn));
+      this.#refill.unref();
+    }
     return undefined;
+  }
+
+  /** How long a throttled tenant waits before its next evaluation may start; 0 when it may now. */
+  #throttledFor(tenantId: string, now: number): number {
+    const allowance = this.#allowances.get(tenantId);
+    if (allowance === undefined) return 0;
+    if ((this.#penalizedUntil.get(tenantId) ?? 0) <= now) {
+      this.#allowances.delete(tenantId);
+      return 0;
+    }
+    const budgetMs = this.#tenantBudgetMs(tenantId) ?? this.#budgetMs;
+    allowance.credit = Math.min(budgetMs, allowance.credit + (now - allowance.at) * THROTTLED_SHARE);
+    allowance.at = now;
+    return allowance.credit >= 0 ? 0 : -allowance.credit / THROTTLED_SHARE;
+  }
+
+  /** Charges a throttled tenant's evaluation time to its allowance. */
+  #charge(tenantId: string, ms: number): void {
+    const allowance = this.#allowances.get(tenantId);
+    if (allowance !== undefined) allowance.credit -= ms;
   }
 
   #run(slot: Slot, task: Task): void {
@@ -283,6 +378,7 @@ export class EvaluationPool {
     void slot.ready.then(
       () => {
         if (slot.task !== task) return;
+        slot.startedAt = performance.now();
         slot.timer = setTimeout(() => {
           this.#timedOut(slot, task, budgetMs);
         }, budgetMs);
@@ -308,6 +404,7 @@ export class EvaluationPool {
     if (task?.id !== id) return;
     // A tenant whose policy fails (a conflict, memory exhausted) is held to one evaluation at a time for a while.
     if (outcome.kind === 'failed') this.#penalizedUntil.set(task.tenantId, performance.now() + PENALTY_MS);
+    this.#charge(task.tenantId, performance.now() - slot.startedAt);
     clearTimeout(slot.timer);
     slot.timer = undefined;
     slot.task = undefined;
@@ -333,7 +430,16 @@ export class EvaluationPool {
       this.#answered(slot, m.message as EvaluationAnswer);
     }
     if (slot.task !== task) return;
-    this.#penalizedUntil.set(task.tenantId, performance.now() + PENALTY_MS);
+    const now = performance.now();
+    const previous = this.#lastTimeout.get(task.tenantId) ?? -Infinity;
+    this.#lastTimeout.set(task.tenantId, now);
+    this.#penalizedUntil.set(task.tenantId, now + PENALTY_MS);
+    // A second timeout within the penalty: not a fluke (a starved machine can make one), so the tenant is
+    // throttled to its share; each timeout is charged its budget and the worker it costs.
+    if (now - previous < PENALTY_MS && !this.#allowances.has(task.tenantId)) {
+      this.#allowances.set(task.tenantId, { credit: budgetMs, at: now });
+    }
+    this.#charge(task.tenantId, 2 * budgetMs);
     this.#replace(slot);
     this.#onTimeout(task.tenantId, budgetMs);
     task.resolve({ kind: 'timeout', budgetMs });

@@ -10,6 +10,7 @@
 
 import type * as OpaWasm from '@open-policy-agent/opa-wasm';
 import type * as Path from 'node:path';
+import type { CompiledWasm } from './evaluation_pool.js';
 import type * as WorkerThreads from 'node:worker_threads';
 
 /** Main thread -> worker. */
@@ -17,7 +18,8 @@ export type ToWorker =
   | {
       readonly type: 'load';
       readonly key: string;
-      readonly wasm: Uint8Array;
+      /** Compiled by the pool, shared by its workers. */
+      readonly wasm: CompiledWasm;
       readonly data: Record<string, unknown>;
       readonly memory: { readonly initial: number; readonly maximum: number };
     }

@@ -37,12 +37,11 @@ export function resultInvalidDecision(problem: string): PolicyDecision {
 export const POLICY_TIMEOUT = 'POLICY_TIMEOUT';
 
 /** What a policy that did not finish within its budget decides: DENY. */
-export function timeoutDecision(budgetMs: number): PolicyDecision {
-  return {
-    kind: 'deny',
-    reasons: [{ code: POLICY_TIMEOUT, message: `the tenant policy did not decide within ${budgetMs} ms` }],
-    stepUp: undefined,
-  };
+export function timeoutDecision(budgetMs: number, throttled = false): PolicyDecision {
+  const message = throttled
+    ? `the tenant policy did not decide within ${budgetMs} ms: its evaluations keep running out of budget, and it is throttled`
+    : `the tenant policy did not decide within ${budgetMs} ms`;
+  return { kind: 'deny', reasons: [{ code: POLICY_TIMEOUT, message }], stepUp: undefined };
 }
 
 /** Reads the raw Wasm result set. Anything unexpected is a DENY, never an allow. */

@@ -45,7 +45,7 @@ export class TenantPolicy {
       case 'result':
         return policyDecisionFromResultSet(outcome.resultSet);
       case 'timeout':
-        return timeoutDecision(outcome.budgetMs);
+        return timeoutDecision(outcome.budgetMs, outcome.throttled);
       case 'failed':
         return this.#failed(outcome);
     }
@@ -64,7 +64,7 @@ export class TenantPolicy {
       case 'result':
         return policyDecisionsFromResultSet(outcome.resultSet, items);
       case 'timeout':
-        return Array.from({ length: items }, () => timeoutDecision(outcome.budgetMs));
+        return Array.from({ length: items }, () => timeoutDecision(outcome.budgetMs, outcome.throttled));
       case 'failed': {
         const decision = this.#failed(outcome);
         return Array.from({ length: items }, () => decision);

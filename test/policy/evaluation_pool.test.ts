@@ -161,6 +161,38 @@ describe('EvaluationPool', () => {
     expect((await heavy).map((r) => r.status)).toEqual(Array.from({ length: 4 }, () => 'rejected'));
   });
 
+  it('a tenant that keeps running out of budget is throttled to a share of one worker; the others keep theirs', async () => {
+    const timeouts: number[] = [];
+    const workers = pool({ size: 2, budgetMs: 20, onTimeout: () => timeouts.push(performance.now()) });
+    const registry = new PolicyRegistry({ pool: workers });
+    const noisy = await install(registry, 'noisy', HEAVY);
+    const quiet = await install(registry, 'quiet', 'allow if input.action.name == "read"\n');
+    const started = performance.now();
+    let stop = false;
+    // Four callers sending nothing but heavy requests, for two seconds.
+    const loops = Array.from({ length: 4 }, async () => {
+      while (!stop) await noisy.evaluate(input('noisy', 'heavy')).catch(() => undefined);
+    });
+    const answered: string[] = [];
+    while (performance.now() - started < 2_000) answered.push((await quiet.evaluate(input('quiet', 'read'))).kind);
+    stop = true;
+    // Held to 5% of a worker, each timeout charged twice its 20 ms: about one every 800 ms once throttled
+    // (two to start it). Unthrottled, one worker would time out every ~20 ms plus its replacement.
+    expect(timeouts.length).toBeGreaterThanOrEqual(2);
+    expect(timeouts.length).toBeLessThanOrEqual(8);
+    expect(new Set(answered)).toEqual(new Set(['allow']));
+    await Promise.allSettled(loops);
+    // Throttled requests are denied at once (POLICY_TIMEOUT), and a cheap one is decided again once the share allows.
+    const cheap: string[] = [];
+    while (cheap.at(-1) !== 'allow' && performance.now() - started < 10_000) {
+      const decision = await noisy.evaluate(input('noisy', 'read'));
+      cheap.push(decision.kind === 'allow' ? 'allow' : (decision.reasons[0]?.message ?? ''));
+      if (decision.kind !== 'allow') await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(cheap.at(-1)).toBe('allow');
+    for (const answer of cheap.slice(0, -1)) expect(answer).toMatch(/throttled/);
+  });
+
   it('a batch is one evaluation, and a timed-out batch denies every item', async () => {
     const registry = new PolicyRegistry({ pool: pool({ size: 1, budgetMs: 100 }) });
     const noisy = await install(registry, 'noisy', HEAVY);
