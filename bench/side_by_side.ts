@@ -43,6 +43,8 @@ import { formatMs } from './stats.js';
 const USERS = positiveEnv('BENCH_USERS', 10_000);
 const SECONDS = positiveEnv('BENCH_SECONDS', 10);
 const PROFILE = process.env['BENCH_PROFILE'] === '1';
+/** Only the noisy-tenant row (issue 20's isolation figure), without the concurrency table. */
+const NOISY_ONLY = process.env['BENCH_NOISY_ONLY'] === '1';
 const GROUPS = 1_000;
 const MEMBERSHIPS_PER_USER = 10;
 const GROUP_NAMES = ['Engineering', 'Engineering Leads', 'Finance', 'Acme Admins'];
@@ -579,7 +581,7 @@ async function sideBySide(dir: string, directory: Directory): Promise<void> {
       `${perSecond(r.rate)}, p50 ${formatMs(r.p50Ms)}, p99 ${formatMs(r.p99Ms)}, ${r.cores.toFixed(2)} cores${r.errors > 0 ? `, ${r.errors} errors` : ''}${r.failClosed === '' ? '' : ` (fail-closed: ${r.failClosed})`}`;
     const ratios = (ours: LoadResult, theirs: LoadResult): string =>
       `${ratio(ours.rate, theirs.rate)} req/s, ${ratio(ours.p99Ms, theirs.p99Ms)} p99`;
-    for (const concurrency of CONCURRENCIES) {
+    for (const concurrency of NOISY_ONLY ? [] : CONCURRENCIES) {
       const uds = await observed(servers, servers.sidecar, () => ghz(servers.uds, concurrency));
       const tcp = await observed(servers, servers.sidecar, () => ghz(servers.tcp, concurrency));
       const opa = await observed(servers, opaProcess, () => hey(servers.opaUrl, concurrency));

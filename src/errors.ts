@@ -121,6 +121,7 @@ export const ERROR_CODES = {
   ERR_POLICY_NOT_LOADED: { kind: 'unavailable' },
   // A tenant's Wasm that traps: nothing the caller can change, and not transient.
   ERR_POLICY_EVALUATION_FAILED: { kind: 'internal' },
+  ERR_POLICY_POOL_CLOSED: { kind: 'unavailable' },
   ERR_POLICY_OVERLOADED: { kind: 'resource_exhausted' },
 
   // src/scim

@@ -73,6 +73,11 @@ export class PolicyEvaluationError extends SidecarError {
   readonly code = 'ERR_POLICY_EVALUATION_FAILED';
 }
 
+/** The evaluation pool was closed (the process is stopping): a caller retries on another replica. */
+export class EvaluationPoolClosedError extends SidecarError {
+  readonly code = 'ERR_POLICY_POOL_CLOSED';
+}
+
 /** Too many of one tenant's evaluations are waiting for a worker: retry later. */
 export class PolicyOverloadedError extends SidecarError {
   readonly code = 'ERR_POLICY_OVERLOADED';

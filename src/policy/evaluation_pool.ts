@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import { PolicyEvaluationError, PolicyOverloadedError } from './errors.js';
+import { EvaluationPoolClosedError, PolicyEvaluationError, PolicyOverloadedError } from './errors.js';
 import { evaluationWorkerMain } from './evaluation_worker.js';
 import type { EvaluationAnswer, FromWorker, ToWorker, WorkerData } from './evaluation_worker.js';
 
@@ -184,7 +184,7 @@ export class EvaluationPool {
    * @throws {PolicyOverloadedError} too many of this tenant's evaluations are waiting
    */
   evaluate(tenantId: string, key: string, entrypoint: string, input: ArrayBuffer): Promise<EvaluationOutcome> {
-    if (this.#closed) return Promise.reject(new PolicyEvaluationError('the evaluation pool is closed'));
+    if (this.#closed) return Promise.reject(new EvaluationPoolClosedError('the evaluation pool is closed'));
     if (this.#broken !== undefined) return Promise.reject(this.#broken);
     const queue = this.#queues.get(tenantId) ?? [];
     if (queue.length >= MAX_QUEUED_PER_TENANT) {
@@ -212,7 +212,7 @@ export class EvaluationPool {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#refill);
-    const closed = (): PolicyEvaluationError => new PolicyEvaluationError('the evaluation pool is closed');
+    const closed = (): EvaluationPoolClosedError => new EvaluationPoolClosedError('the evaluation pool is closed');
     for (const queue of this.#queues.values()) for (const task of queue) task.reject(closed());
     this.#queues.clear();
     for (const slot of this.#slots) {

@@ -28,6 +28,7 @@ export {
   PolicyModuleRejectedError,
   PolicyNotLoadedError,
   PolicyOverloadedError,
+  EvaluationPoolClosedError,
   PolicyTestFailedError,
 } from './errors.js';
 export type { CompileProblem } from './errors.js';

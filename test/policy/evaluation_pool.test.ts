@@ -215,6 +215,19 @@ describe('EvaluationPool', () => {
     expect((await registry.get('t1').evaluate(input('t1', 'read'))).kind).toBe('deny');
   });
 
+  it('evaluations waiting or asked for when the pool closes fail as unavailable (a stopping sidecar), not as internal errors', async () => {
+    const workers = new EvaluationPool({ size: 1, budgetMs: 60_000 });
+    const registry = new PolicyRegistry({ pool: workers });
+    const noisy = await install(registry, 'noisy', HEAVY);
+    const running = noisy.evaluate(input('noisy', 'heavy'));
+    const waiting = noisy.evaluate(input('noisy', 'read'));
+    await workers.close();
+    const closed = { code: 'ERR_POLICY_POOL_CLOSED', kind: 'unavailable' };
+    await expect(running).rejects.toMatchObject(closed);
+    await expect(waiting).rejects.toMatchObject(closed);
+    await expect(noisy.evaluate(input('noisy', 'read'))).rejects.toMatchObject(closed);
+  });
+
   it('refuses a meaningless size or budget at construction', () => {
     expect(() => new EvaluationPool({ size: 0 })).toThrow(TypeError);
     expect(() => new EvaluationPool({ size: 1, budgetMs: 0 })).toThrow(TypeError);
