@@ -13,9 +13,12 @@ import { serviceErrorFrom } from './status.js';
  * set (mutual TLS); insecure only where the config allowed it (caller tokens
  * on loopback). Resolves once the files have been read: grpc-js reads them
  * asynchronously, and a listener bound before that refuses every handshake.
+ * Call `bound()` once the server is bound with them (it then watches the files).
  */
-export async function tcpServerCredentials(tls: TlsFiles | undefined): Promise<grpc.ServerCredentials> {
-  if (tls === undefined) return grpc.ServerCredentials.createInsecure();
+export async function tcpServerCredentials(
+  tls: TlsFiles | undefined,
+): Promise<{ readonly credentials: grpc.ServerCredentials; bound(): void }> {
+  if (tls === undefined) return { credentials: grpc.ServerCredentials.createInsecure(), bound: () => undefined };
   const identity = new grpc.experimental.FileWatcherCertificateProvider({
     certificateFile: tls.certFile,
     privateKeyFile: tls.keyFile,
@@ -28,28 +31,44 @@ export async function tcpServerCredentials(tls: TlsFiles | undefined): Promise<g
           caCertificateFile: tls.clientCaFile,
           refreshIntervalMs: tls.reloadMs,
         });
-  await Promise.all([
+  const reads = await Promise.all([
     firstRead(identity, 'identity', ['IPSIE_GRPC_TLS_CERT_FILE', 'IPSIE_GRPC_TLS_KEY_FILE']),
     clientCa === null ? undefined : firstRead(clientCa, 'ca', ['IPSIE_GRPC_TLS_CLIENT_CA_FILE']),
   ]);
-  // grpc-js names this function's parameters (ca, identity) but constructs (identity, ca): pass identity first.
-  return grpc.experimental.createCertificateProviderServerCredentials(identity, clientCa, clientCa !== null);
+  return {
+    // grpc-js names this function's parameters (ca, identity) but constructs (identity, ca): pass identity first.
+    credentials: grpc.experimental.createCertificateProviderServerCredentials(identity, clientCa, clientCa !== null),
+    // The server watches the files now: let go, or the provider's timer would outlive the server.
+    bound: () => {
+      for (const release of reads) release?.();
+    },
+  };
 }
 
-/** Waits for the provider's first read; the provider keeps what it read for the server's own listener. */
+/**
+ * Waits for the provider's first read. Resolves with the release of the listener waited with: it stays
+ * until then, since removing a provider's last listener stops its file watch.
+ */
 function firstRead(
   provider: grpc.experimental.FileWatcherCertificateProvider,
   kind: 'identity' | 'ca',
   keys: readonly string[],
-): Promise<void> {
+): Promise<() => void> {
   return new Promise((resolve, reject) => {
     let settled = false;
-    // Never removed: removing the provider's last listener would stop its file watch.
+    const release = (): void => {
+      if (kind === 'identity') provider.removeIdentityCertificateListener(settle);
+      else provider.removeCaCertificateListener(settle);
+    };
     const settle = (update: object | null): void => {
       if (settled) return;
       settled = true;
-      if (update === null) reject(new ConfigInvalidError(keys, 'the TLS files could not be read'));
-      else resolve();
+      if (update !== null) {
+        resolve(release);
+        return;
+      }
+      release();
+      reject(new ConfigInvalidError(keys, 'the TLS files could not be read'));
     };
     if (kind === 'identity') provider.addIdentityCertificateListener(settle);
     else provider.addCaCertificateListener(settle);

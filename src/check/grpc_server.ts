@@ -110,7 +110,14 @@ export class CheckServer {
   async start(): Promise<BoundAddresses> {
     const { address, socketPath } = this.#options;
     let tcpPort: number | undefined;
-    if (address !== undefined) tcpPort = await this.#bind(address, await tcpServerCredentials(this.#options.tls));
+    if (address !== undefined) {
+      const tcp = await tcpServerCredentials(this.#options.tls);
+      try {
+        tcpPort = await this.#bind(address, tcp.credentials);
+      } finally {
+        tcp.bound();
+      }
+    }
     if (socketPath !== undefined && this.#options.socketPrepared === true) {
       await this.#bind(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure());
     } else if (socketPath !== undefined) {

@@ -19,7 +19,9 @@ export interface RoleProcess {
 export function spawnRole(role: 'sidecar' | 'gateway', env: Record<string, string>): RoleProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src/main.ts'), role], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, IPSIE_LOG_LEVEL: 'info', ...env },
+    // As for in-process test sidecars (harness/sidecar.ts): a loaded machine must not turn a slow evaluation
+    // into POLICY_TIMEOUT where the budget is not the subject.
+    env: { ...process.env, IPSIE_LOG_LEVEL: 'info', IPSIE_POLICY_BUDGET_MS: '5000', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines: Record<string, unknown>[] = [];
