@@ -69,6 +69,7 @@ export const ERROR_CODES = {
   // src/explain
   ERR_EXPLAIN_DECISION_UNKNOWN: { kind: 'not_found' },
   ERR_EXPLAIN_REQUEST_INVALID: { kind: 'invalid_request' },
+  ERR_EXPLAIN_BUSY: { kind: 'resource_exhausted' },
 
   // src/changes
   ERR_CHANGE_MALFORMED: { kind: 'invalid_request' },

@@ -30,7 +30,7 @@ export function createAuditPullRoutes(options: AuditPullOptions): Router<{ tenan
     const { records, cursor } = await options.log.read(ctx.state.tenant, after, limit);
     ctx.set('X-Ipsie-Cursor', String(cursor));
     ctx.type = 'application/x-ndjson';
-    ctx.body = records.map(({ seq, record }) => `${JSON.stringify({ seq, ...record })}\n`).join('');
+    ctx.body = records.map(({ seq, record }) => `${JSON.stringify({ seq, ...pulled(record) })}\n`).join('');
   });
   return router;
 }
@@ -41,4 +41,15 @@ function integer(value: unknown, name: string, fallback: number): number {
     throw new AuditRequestError(`"${name}" must be a non-negative integer`);
   }
   return Number(value);
+}
+
+/**
+ * A record as the SIEM pull gives it: a sampled decision without the policy input it recorded (the
+ * person's attributes, session and request, kept for explanations), which is read, redacted, through
+ * `GET /decisions/<id>/explanation` instead.
+ */
+function pulled(record: AuditRecord): AuditRecord {
+  if (record.kind !== 'decision' || !('input' in record.data)) return record;
+  const { input: _input, ...data } = record.data;
+  return { ...record, data: { ...data, input_recorded: _input !== null } };
 }

@@ -3,7 +3,7 @@ import { isDecisionId } from '../audit/index.js';
 import { sidecarReasonMeaning } from '../check/index.js';
 import type { ReplayedDecision } from '../check/index.js';
 import type { ExplainedReason, FiredRule, PolicyExplanation, TenantPolicySource } from '../policy/index.js';
-import { DecisionUnknownError, ExplainRequestError } from './errors.js';
+import { DecisionUnknownError, ExplainBusyError, ExplainRequestError } from './errors.js';
 import { redactInput } from './input_redaction.js';
 
 export interface DecisionExplainerOptions {
@@ -21,6 +21,8 @@ export interface DecisionExplainerOptions {
   ) => Promise<PolicyExplanation & { readonly platformChanged: boolean }>;
   /** Decides a Check-shaped request again under a version, over the current state. */
   readonly replay: (tenant: string, version: string, request: unknown) => Promise<ReplayedDecision>;
+  /** Explanations evaluated at once (each an `opa eval`); more are refused. @defaultValue 2 */
+  readonly maxConcurrent?: number;
 }
 
 /** Why a decision came out as it did, for the tenant's administrator (docs/policies.md, "Explain"). */
@@ -59,9 +61,29 @@ export interface Explanation {
  */
 export class DecisionExplainer {
   readonly #options: DecisionExplainerOptions;
+  readonly #maxConcurrent: number;
+  #running = 0;
 
   constructor(options: DecisionExplainerOptions) {
+    const maxConcurrent = options.maxConcurrent ?? 2;
+    if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
+      throw new TypeError('maxConcurrent must be a positive integer');
+    }
     this.#options = options;
+    this.#maxConcurrent = maxConcurrent;
+  }
+
+  /** Runs `work` within the concurrency bound, across tenants: the gateway serves them all. */
+  async #bounded<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.#maxConcurrent) {
+      throw new ExplainBusyError(`${String(this.#maxConcurrent)} explanations are being evaluated; retry shortly`);
+    }
+    this.#running++;
+    try {
+      return await work();
+    } finally {
+      this.#running--;
+    }
   }
 
   /**
@@ -100,7 +122,8 @@ export class DecisionExplainer {
         omitted === undefined ? undefined : `the input (${omitted}) was too large to record`,
       );
     }
-    return await this.#evaluated(tenant, base, recorded, data.input);
+    const input = data.input;
+    return await this.#bounded(async () => await this.#evaluated(tenant, base, recorded, input));
   }
 
   /**
@@ -110,12 +133,14 @@ export class DecisionExplainer {
   async explainRequest(tenant: string, request: unknown, version?: string): Promise<Explanation> {
     const chosen = version ?? (await this.#options.activeVersion(tenant));
     if (chosen === undefined) throw new ExplainRequestError(`tenant ${tenant} has no active policy version: name one`);
-    const replayed = await this.#options.replay(tenant, chosen, request);
-    const base = { source: 'replayed' as const, decided_at: null };
-    if (replayed.input === undefined) {
-      return this.#withoutPolicy(base, replayed, undefined, replayed.messages);
-    }
-    return await this.#evaluated(tenant, base, replayed, replayed.input);
+    return await this.#bounded(async () => {
+      const replayed = await this.#options.replay(tenant, chosen, request);
+      const base = { source: 'replayed' as const, decided_at: null };
+      if (replayed.input === undefined) {
+        return this.#withoutPolicy(base, replayed, undefined, replayed.messages);
+      }
+      return await this.#evaluated(tenant, base, replayed, replayed.input);
+    });
   }
 
   async #evaluated(

@@ -9,3 +9,8 @@ export class DecisionUnknownError extends SidecarError {
 export class ExplainRequestError extends SidecarError {
   readonly code = 'ERR_EXPLAIN_REQUEST_INVALID';
 }
+
+/** Explanations run `opa` beside the gateway's other work: only a few at a time. */
+export class ExplainBusyError extends SidecarError {
+  readonly code = 'ERR_EXPLAIN_BUSY';
+}

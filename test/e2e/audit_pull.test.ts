@@ -291,6 +291,9 @@ describe('audit pull', () => {
           resource: { type: 'repository', id: 'api' },
         },
       });
+      // The input it recorded (for explanations) is not pulled: the person's attributes stay behind the redacting API.
+      expect(decisions[0]?.['data']).toMatchObject({ input_recorded: true });
+      expect(decisions[0]?.['data']).not.toHaveProperty('input');
       expect(answer.decision).toBe('DECISION_DENY');
       expect(id).not.toBe('');
       // The record names who asked; the credential itself (nor any part of it) is never in the trail.

@@ -201,6 +201,17 @@ describe('explaining decisions', () => {
     );
   });
 
+  it('evaluates a few explanations at a time and refuses the rest with 429 ERR_EXPLAIN_BUSY, never queueing opa runs', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, async () => await admin('POST', '/explanations', { request: writeRepo('release') })),
+    );
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
+    expect(statuses).toContain(200);
+    expect(statuses).toContain(429);
+    expect(answers.find((a) => a.status === 429)?.body).toMatchObject({ code: 'ERR_EXPLAIN_BUSY' });
+  });
+
   it('refuses what is not an explanation request, and another tenant never reads acme decisions', async () => {
     const answer = await sidecar.tcp.check(writeRepo('release'));
     await explanationOf(answer.decision_id);
