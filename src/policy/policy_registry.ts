@@ -101,6 +101,9 @@ export class TenantPolicy {
   }
 }
 
+/** Installs so far, by every registry of the process: they may share one pool. */
+let installs = 0;
+
 export interface PolicyRegistryOptions {
   /** Where policies are evaluated; without one the registry starts (and closes) its own. */
   readonly pool?: EvaluationPool;
@@ -115,7 +118,6 @@ export class PolicyRegistry {
   readonly #active = new Map<string, TenantPolicy>();
   readonly #pool: EvaluationPool;
   readonly #ownsPool: boolean;
-  #installs = 0;
 
   constructor(options: PolicyRegistryOptions = {}) {
     this.#ownsPool = options.pool === undefined;
@@ -124,8 +126,9 @@ export class PolicyRegistry {
 
   /** Loads `compiled` and makes it the tenant's active policy. */
   async install(compiled: CompiledPolicy): Promise<TenantPolicy> {
-    // A key per install: the same version installed twice (rollback) is two loads, unloaded independently.
-    const key = `${compiled.tenantId}@${compiled.version}#${++this.#installs}`;
+    // A key per install, unique in the process: the same version installed twice (a rollback, or registries
+    // sharing a pool: dry-runs, explanations) is two loads, unloaded independently.
+    const key = `${compiled.tenantId}@${compiled.version}#${++installs}`;
     await this.#pool.load(key, compiled.wasm, compiled.data);
     const policy = new TenantPolicy(compiled.tenantId, compiled.version, this.#pool, key);
     this.#active.get(compiled.tenantId)?.retire();

@@ -233,6 +233,20 @@ describe('EvaluationPool', () => {
     await expect(noisy.evaluate(input('noisy', 'read'))).rejects.toMatchObject(closed);
   });
 
+  it('registries sharing one pool install the same version independently: closing one leaves the other evaluating', async () => {
+    const shared = pool({ size: 1, budgetMs: 5_000 });
+    const compiled = await compiler.compile({
+      tenantId: 'twice',
+      modules: new Map([['authz.rego', 'package tenants.twice\n\nallow if input.action.name == "read"\n']]),
+    });
+    const [first, second] = [new PolicyRegistry({ pool: shared }), new PolicyRegistry({ pool: shared })];
+    await first.install(compiled);
+    const kept = await second.install(compiled);
+    await first.close();
+    expect((await kept.evaluate(input('twice', 'read'))).kind).toBe('allow');
+    await second.close();
+  });
+
   it('refuses a meaningless size or budget at construction', () => {
     expect(() => new EvaluationPool({ size: 0 })).toThrow(TypeError);
     expect(() => new EvaluationPool({ size: 1, budgetMs: 0 })).toThrow(TypeError);
