@@ -3,7 +3,13 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { ensureStream, publishDurably, SequenceConflictError } from '../stream/index.js';
-import { AUDIT_STREAM, AUDIT_SUBJECT_PREFIX, auditSubject, tenantAuditSubjects } from './audit_record.js';
+import {
+  AUDIT_STREAM,
+  AUDIT_SUBJECT_PREFIX,
+  auditSubject,
+  decisionSubjects,
+  tenantAuditSubjects,
+} from './audit_record.js';
 import type { AuditRecord } from './audit_record.js';
 import { AuditRecordExistsError } from './errors.js';
 
@@ -143,6 +149,31 @@ export class AuditLog {
       if (records.length >= limit) break;
     }
     return { records, cursor };
+  }
+
+  /**
+   * A tenant's sampled decisions recorded since `since` (Unix ms), oldest first, at most `limit`: the
+   * production traffic a candidate policy version is dry-run against.
+   */
+  async decisionsSince(tenant: string, since: number, limit: number): Promise<AuditRecord[]> {
+    const consumer = await this.#js.consumers.get(AUDIT_STREAM, {
+      filter_subjects: [decisionSubjects(tenant)],
+      opt_start_time: new Date(since).toISOString(),
+    });
+    const pending = (await consumer.info(true)).num_pending;
+    const records: AuditRecord[] = [];
+    if (pending === 0) return records;
+    const messages = await consumer.fetch({ max_messages: Math.min(limit, pending), expires: 2_000 });
+    for await (const message of messages) {
+      try {
+        const record = message.json<AuditRecord>();
+        if (record.kind === 'decision' && record.tenant === tenant) records.push(record);
+      } catch {
+        // Not a record we wrote: skipped.
+      }
+      if (records.length >= limit) break;
+    }
+    return records;
   }
 
   /** Removes a record whose effects could not be stored, so that a retry can claim its subject again. */

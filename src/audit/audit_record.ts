@@ -90,6 +90,11 @@ export function isDecisionId(value: string): boolean {
   return DECISION_ID.test(value);
 }
 
+/** Every sampled decision of one tenant (see {@link decisionSubject}). */
+export function decisionSubjects(tenant: string): string {
+  return `${AUDIT_SUBJECT_PREFIX}.${tenant}.decision.*`;
+}
+
 /**
  * Where a sampled decision is recorded: one subject per decision, so that it is found by its id
  * (a direct get of the subject's last message) rather than by reading the tenant's trail.

@@ -7,6 +7,7 @@ export {
   AUDIT_SUBJECT_PREFIX,
   auditSubject,
   decisionSubject,
+  decisionSubjects,
   isDecisionId,
   signInAssertionSubject,
   tenantAuditSubjects,

@@ -17,8 +17,14 @@ export type {
   WatchSessionsRequestMessage,
 } from './client.js';
 export { structFromJson } from './convert.js';
-export { dryRun, DRY_RUN_MAX_REQUESTS, replayDecision } from './policy_dry_run.js';
-export type { DryRunAnswer, DryRunOutcome, ReplayedDecision } from './policy_dry_run.js';
+export { dryRun, dryRunRecorded, DRY_RUN_MAX_REQUESTS, replayDecision } from './policy_dry_run.js';
+export type {
+  DryRunAnswer,
+  DryRunOutcome,
+  RecordedDecision,
+  RecordedDryRunOutcome,
+  ReplayedDecision,
+} from './policy_dry_run.js';
 export { errorReasonOf, ERROR_DOMAIN } from './status.js';
 export { reasonLabel, SIDECAR_REASON_CODES, sidecarReasonMeaning, TENANT_DEFINED_REASON } from './decision_reasons.js';
 export {

@@ -85,6 +85,62 @@ export async function dryRun(options: {
   }
 }
 
+/** A decision a sidecar recorded (the audit trail's sampled decisions), as a dry-run reads it. */
+export interface RecordedDecision {
+  readonly decisionId: string;
+  readonly decision: string;
+  readonly reasons: readonly string[];
+  readonly policyVersion: string;
+  /** The input its policy evaluated; undefined when the sidecar decided without the policy. */
+  readonly input: unknown;
+}
+
+export interface RecordedDryRunOutcome {
+  readonly decisionId: string;
+  /** As the sidecar decided it, under the version that was active then. */
+  readonly recorded: DryRunAnswer;
+  /** The same input under the candidate. */
+  readonly candidate: DryRunAnswer;
+  readonly changed: boolean;
+}
+
+/**
+ * Decides the inputs production decisions recorded again under a candidate: which of the real traffic's
+ * decisions an activation would change. Decisions the sidecar made without the policy (no input) are
+ * skipped and counted; the inputs are evaluated as recorded (the state as of then, not the store's now).
+ */
+export async function dryRunRecorded(options: {
+  readonly pool: EvaluationPool;
+  readonly candidate: CompiledPolicy;
+  readonly records: readonly RecordedDecision[];
+}): Promise<{ readonly outcomes: RecordedDryRunOutcome[]; readonly skipped: number }> {
+  const policies = new PolicyRegistry({ pool: options.pool });
+  try {
+    const policy = await policies.install(options.candidate);
+    const outcomes: RecordedDryRunOutcome[] = [];
+    let skipped = 0;
+    for (const record of options.records) {
+      if (typeof record.input !== 'object' || record.input === null) {
+        skipped++;
+        continue;
+      }
+      const decided = await policy.evaluate(record.input as PolicyInput);
+      const candidate = {
+        decision: decided.kind,
+        reasons: decided.reasons.map((r) => r.code),
+        policyVersion: options.candidate.version,
+      };
+      const recorded = { decision: record.decision, reasons: record.reasons, policyVersion: record.policyVersion };
+      const changed =
+        recorded.decision !== candidate.decision || recorded.reasons.join('\n') !== candidate.reasons.join('\n');
+      outcomes.push({ decisionId: record.decisionId, recorded, candidate, changed });
+    }
+    return { outcomes, skipped };
+  } finally {
+    await policies.close();
+  }
+}
+
 /** One request decided again, with the input the policy evaluated (none when the sidecar decided alone). */
 export interface ReplayedDecision extends DryRunAnswer {
   readonly decisionId: string;

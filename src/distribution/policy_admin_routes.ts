@@ -28,6 +28,16 @@ export interface PolicyAdminOptions {
     current: CompiledPolicy | undefined,
     requests: readonly unknown[],
   ) => Promise<unknown[]>;
+  /**
+   * Decides the inputs of the tenant's decisions recorded since `since` (Unix ms, at most `limit`)
+   * under the candidate; absent when decisions are not recorded here.
+   */
+  readonly dryRunRecorded?: (
+    tenant: string,
+    candidate: CompiledPolicy,
+    since: number,
+    limit: number,
+  ) => Promise<{ readonly outcomes: readonly { readonly changed: boolean }[]; readonly skipped: number }>;
   readonly logger: Logger;
   /** Records each change (upload, activation, rollback, deletion) in the tenant's audit trail. */
   readonly audit?: (tenant: string, change: Record<string, unknown>) => Promise<void>;
@@ -43,7 +53,8 @@ export interface PolicyAdminOptions {
  * - `POST /policies` `{"modules": {"authz.rego": "…"}, "data": {…}}` → 201 (200 if already stored)
  * - `GET /policies`, `GET /policies/<version>`
  * - `POST /policies/<version>/activate` (`{"expected_revision": n}` optional), `POST /policies/rollback`
- * - `POST /policies/<version>/dry-run` `{"requests": [Check-shaped requests]}`
+ * - `POST /policies/<version>/dry-run` `{"requests": [Check-shaped requests]}`, or
+ *   `{"recorded": {"since_s"?: 86400, "limit"?: 1000}}`: the inputs of the decisions sidecars recorded
  * - `DELETE /policies/<version>`
  */
 export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ tenant: string }> {
@@ -123,23 +134,30 @@ export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ t
   router.post('/:version/dry-run', async (ctx) => {
     const tenant = ctx.state.tenant;
     const body = await jsonBody(ctx);
+    if (body['recorded'] !== undefined) {
+      const { since, limit } = parseRecorded(body['recorded']);
+      const recorded = options.dryRunRecorded;
+      if (recorded === undefined) {
+        throw new PolicyUploadInvalidError('this gateway does not read recorded decisions: send "requests"');
+      }
+      const candidate = compiledOf(await catalog.get(tenant, ctx.params['version'] ?? ''));
+      const { outcomes, skipped } = await evaluating(
+        candidate.version,
+        async () => await recorded(tenant, candidate, since, limit),
+      );
+      const changed = outcomes.filter((o) => o.changed).length;
+      ctx.body = { candidate: candidate.version, source: 'recorded', changed, skipped, outcomes };
+      return;
+    }
     if (!Array.isArray(body['requests'])) throw new PolicyUploadInvalidError('"requests" must be an array');
     const candidate = compiledOf(await catalog.get(tenant, ctx.params['version'] ?? ''));
     const active = await catalog.active(tenant);
     const current = active === undefined ? undefined : compiledOf(await catalog.get(tenant, active.version));
-    let outcomes: readonly unknown[];
-    try {
-      outcomes = await options.dryRun(tenant, candidate, current, body['requests']);
-    } catch (error) {
-      // A version whose Wasm traps (out of memory, a crash) is the upload's problem, not the gateway's.
-      if (error instanceof PolicyEvaluationError) {
-        throw new PolicyDryRunFailedError(
-          `the dry-run of version ${candidate.version} (or of the active one) failed to evaluate: ${error.message}`,
-          { cause: error, ...(error.detail === undefined ? {} : { detail: error.detail }) },
-        );
-      }
-      throw error;
-    }
+    const requests: unknown[] = body['requests'];
+    const outcomes = await evaluating(
+      candidate.version,
+      async () => await options.dryRun(tenant, candidate, current, requests),
+    );
     const changed = outcomes.filter((o) => (o as { changed?: boolean }).changed === true).length;
     ctx.body = { candidate: candidate.version, current: current?.version ?? null, changed, outcomes };
   });
@@ -217,4 +235,38 @@ async function jsonBody(ctx: Context): Promise<Record<string, unknown>> {
     throw new PolicyUploadInvalidError('the body must be a JSON object');
   }
   return value as Record<string, unknown>;
+}
+
+/** A version whose Wasm traps (out of memory, a crash) is the upload's problem, not the gateway's. */
+async function evaluating<T>(version: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof PolicyEvaluationError) {
+      throw new PolicyDryRunFailedError(
+        `the dry-run of version ${version} (or of the active one) failed to evaluate: ${error.message}`,
+        { cause: error, ...(error.detail === undefined ? {} : { detail: error.detail }) },
+      );
+    }
+    throw error;
+  }
+}
+
+const RECORDED_DEFAULTS = { sinceS: 86_400, limit: 1_000 } as const;
+
+function parseRecorded(value: unknown): { since: number; limit: number } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new PolicyUploadInvalidError('"recorded" must be an object: {"since_s"?, "limit"?}');
+  }
+  const { since_s: sinceS = RECORDED_DEFAULTS.sinceS, limit = RECORDED_DEFAULTS.limit } = value as Record<
+    string,
+    unknown
+  >;
+  if (typeof sinceS !== 'number' || !Number.isInteger(sinceS) || sinceS < 1) {
+    throw new PolicyUploadInvalidError('"recorded.since_s" must be a positive integer (seconds)');
+  }
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > RECORDED_DEFAULTS.limit) {
+    throw new PolicyUploadInvalidError(`"recorded.limit" must be an integer from 1 to ${RECORDED_DEFAULTS.limit}`);
+  }
+  return { since: Date.now() - sinceS * 1000, limit };
 }

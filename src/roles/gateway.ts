@@ -15,6 +15,7 @@ import {
   ensureAuditStream,
   RefusalRecorder,
 } from '../audit/index.js';
+import type { DecisionRecordData } from '../audit/index.js';
 import {
   createScimRouter,
   NAME_CLAIMS_BUCKET,
@@ -38,7 +39,7 @@ import {
   TransmitterDirectory,
   TransmitterUnavailableError,
 } from '../signals/index.js';
-import { dryRun, replayDecision } from '../check/index.js';
+import { dryRun, dryRunRecorded, replayDecision } from '../check/index.js';
 import { compiledOf, createPolicyAdminRoutes, PolicyCatalog } from '../distribution/index.js';
 import { createExplainRoutes, DecisionExplainer } from '../explain/index.js';
 import { IdentifierResolver } from '../identifiers/index.js';
@@ -436,6 +437,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
               compile: async (source) => await compiler.compile(source, { runTests: true }),
               dryRun: async (tenantId, candidate, current, requests) =>
                 await dryRun({ reader: store, logger, pool, tenantId, candidate, current, requests, identifiers }),
+              dryRunRecorded: async (tenantId, candidate, since, limit) =>
+                await dryRunRecorded({
+                  pool,
+                  candidate,
+                  records: (await audit.decisionsSince(tenantId, since, limit)).map((record) => {
+                    const data = record.data as Partial<DecisionRecordData> & { input?: unknown };
+                    return {
+                      decisionId: data.decision_id ?? '',
+                      decision: data.decision ?? '',
+                      reasons: data.reasons ?? [],
+                      policyVersion: data.policy_version ?? '',
+                      input: data.input ?? undefined,
+                    };
+                  }),
+                }),
               logger,
               audit: auditRecord('policy.change'),
             }),
