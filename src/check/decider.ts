@@ -10,6 +10,8 @@ import type { SessionAuthority, TokenIdentity } from '../session/index.js';
 import { TenantUnknownError } from '../store/index.js';
 import type { EntitlementReader, SessionRecord, SubjectRef, SubjectSlice } from '../store/index.js';
 import { TokenRejectedError } from '../tokens/index.js';
+import { TxnKeysUnavailableError, withinScope } from '../txn_tokens/index.js';
+import type { TxnScope, TxnTokenService } from '../txn_tokens/index.js';
 import type {
   BatchCheckRequest,
   BatchCheckResult,
@@ -21,7 +23,7 @@ import type {
   Decision,
   RequestContext,
 } from './check_request.js';
-import { SequenceNotReachedError, SubjectFormUnsupportedError } from './errors.js';
+import { CheckRequestError, SequenceNotReachedError, SubjectFormUnsupportedError } from './errors.js';
 import { requestInput, subjectInput } from './policy_input_builder.js';
 
 /**
@@ -57,6 +59,13 @@ export interface DeciderOptions {
    * (undefined: not known, a user named directly). @defaultValue the OIDC essential `claims` request
    */
   readonly stepUpParameters?: (tenantId: string, issuer: string | undefined) => readonly StepUpParameter[];
+  /**
+   * Mints transaction tokens after an ALLOW that asked for one, and verifies `subject.txn_token`; without it
+   * both answer UNAVAILABLE `TXN_KEYS_UNAVAILABLE` (no key bucket: a sidecar without NATS).
+   */
+  readonly txnTokens?: Pick<TxnTokenService, 'mint' | 'verify'> | undefined;
+  /** The user's subject at an IdP (its identity binding), named in minted transaction tokens. */
+  readonly idpSubject?: (tenantId: string, userId: string, issuer: string) => string | undefined;
 }
 
 /** Sees decisions as they are made; must not throw or block. */
@@ -99,8 +108,12 @@ export class Decider {
   readonly #onSessionPresented: ((presented: PresentedSession) => void) | undefined;
   readonly #observer: DecisionObserver | undefined;
   readonly #stepUpParameters: (tenantId: string, issuer: string | undefined) => readonly StepUpParameter[];
+  readonly #txnTokens: Pick<TxnTokenService, 'mint' | 'verify'> | undefined;
+  readonly #idpSubject: ((tenantId: string, userId: string, issuer: string) => string | undefined) | undefined;
 
   constructor(options: DeciderOptions) {
+    this.#txnTokens = options.txnTokens;
+    this.#idpSubject = options.idpSubject;
     this.#stepUpParameters = options.stepUpParameters ?? (() => DEFAULT_STEP_UP_PARAMETERS);
     this.#observer = options.observer;
     this.#onSessionPresented = options.onSessionPresented;
@@ -124,8 +137,17 @@ export class Decider {
    */
   async check(request: CheckRequest, waitMs?: number): Promise<CheckResult> {
     const started = performance.now();
+    if (request.txnToken !== undefined && (request.subject.kind === 'token' || request.subject.kind === 'txn_token')) {
+      // A raw IdP token's session lives only in that token, which a downstream sidecar never sees; a
+      // transaction token is not exchanged for another (the draft's replacement tokens are out of scope).
+      throw new CheckRequestError(
+        'ERR_CHECK_TXN_TOKEN_UNSUPPORTED',
+        `a transaction token is minted for a session_id, user_id or identifier subject, not a ${request.subject.kind}`,
+      );
+    }
     await this.#awaitSequence(request.minSequence, waitMs);
-    const result = await this.decide(request, await this.#resolve(request.tenantId, request.subject, request.context));
+    const resolved = await this.#resolve(request.tenantId, request.subject, request.context);
+    const result = await this.decide(request, withinTxnScope(resolved, request.action, request.resource));
     this.#observer?.timed('check', (performance.now() - started) / 1000);
     return result;
   }
@@ -145,7 +167,40 @@ export class Decider {
     );
     const decision = await this.#decide(prepared, request.action, request.resource, request.context);
     this.#reportPresented(prepared, request.context);
-    return { decision, policyVersion: prepared.policy.version, sequence: prepared.sequence };
+    const txnToken =
+      request.txnToken === undefined || decision.kind !== 'allow'
+        ? undefined
+        : await this.#mint(prepared, request, decision);
+    return { decision, policyVersion: prepared.policy.version, sequence: prepared.sequence, txnToken };
+  }
+
+  /** A transaction token for this ALLOW: this decision's tenant, user, session, action and resource. */
+  async #mint(prepared: Prepared, request: CheckRequest, decision: Decision): Promise<string | undefined> {
+    const { slice } = prepared;
+    if (slice === undefined) return undefined;
+    const tokens = this.#requireTxnTokens();
+    const session = prepared.ref.kind === 'session' ? slice.session : undefined;
+    return await tokens.mint({
+      tenantId: request.tenantId,
+      userId: slice.user.id,
+      sessionId: session?.id,
+      idp:
+        session === undefined
+          ? undefined
+          : { iss: session.issuer, sub: this.#idpSubject?.(request.tenantId, slice.user.id, session.issuer) },
+      scope: { action: request.action.name, resource: { type: request.resource.type, id: request.resource.id } },
+      decisionId: decision.decisionId,
+      policyVersion: prepared.policy.version,
+      purpose: request.txnToken?.purpose,
+      requestIp: request.context.ip,
+    });
+  }
+
+  #requireTxnTokens(): Pick<TxnTokenService, 'mint' | 'verify'> {
+    if (this.#txnTokens === undefined) {
+      throw new TxnKeysUnavailableError('this sidecar has no transaction-token keys (it runs without NATS)');
+    }
+    return this.#txnTokens;
   }
 
   /** Decides every item against one snapshot of the subject and one policy version. */
@@ -163,8 +218,16 @@ export class Decider {
         items.length,
       ),
     );
+    const { scope } = resolved;
     const decisions = items.map((item, i) =>
-      this.#stamp(prepared, item.action, item.resource, outcomes?.[i] ?? this.#fixedOutcome(prepared)),
+      this.#stamp(
+        prepared,
+        item.action,
+        item.resource,
+        scope !== undefined && !withinScope(scope, item.action.name, item.resource)
+          ? TXN_SCOPE_EXCEEDED
+          : (outcomes?.[i] ?? this.#fixedOutcome(prepared)),
+      ),
     );
     this.#reportPresented(prepared, request.context);
     this.#observer?.timed('batch', (performance.now() - started) / 1000);
@@ -201,6 +264,7 @@ export class Decider {
     if (subject.kind === 'identifier') {
       return this.#resolveIdentifier(tenantId, subject.type, subject.id, context.deviceId);
     }
+    if (subject.kind === 'txn_token') return await this.#resolveTxnToken(tenantId, subject.token);
     if (subject.kind !== 'token') return resolvedFrom(subject);
     if (this.#tokens === undefined) {
       throw new SubjectFormUnsupportedError('this sidecar has no identity providers configured for token subjects');
@@ -219,6 +283,33 @@ export class Decider {
       if (!(error instanceof TokenRejectedError)) throw error;
       return {
         ref: { kind: 'identity', issuer: '', subject: '' },
+        asserted: undefined,
+        refused: { kind: 'deny', reasons: [{ code: error.reason, message: error.message }], stepUp: undefined },
+      };
+    }
+  }
+
+  /**
+   * A transaction token becomes the session it names (the session rules apply: revoked or expired is DENY with
+   * their reasons), or its user when it names none; its scope limits what it may be asked. No IdP is asked.
+   */
+  async #resolveTxnToken(tenantId: string, token: string): Promise<Resolved> {
+    try {
+      const verified = await this.#requireTxnTokens().verify(tenantId, token);
+      return {
+        ref:
+          verified.sessionId === undefined
+            ? { kind: 'user', userId: verified.userId }
+            : { kind: 'session', sessionId: verified.sessionId },
+        asserted: undefined,
+        refused: undefined,
+        scope: verified.scope,
+        userId: verified.userId,
+      };
+    } catch (error) {
+      if (!(error instanceof TokenRejectedError)) throw error;
+      return {
+        ref: { kind: 'user', userId: '' },
         asserted: undefined,
         refused: { kind: 'deny', reasons: [{ code: error.reason, message: error.message }], stepUp: undefined },
       };
@@ -266,6 +357,10 @@ export class Decider {
     // Tenant first: an unknown tenant is NOT_FOUND even when no policy is loaded.
     const read = this.#reader.readSubject(tenantId, resolved.ref, context.deviceId);
     const { sequence } = read;
+    if (resolved.userId !== undefined && read.slice !== undefined && read.slice.user.id !== resolved.userId) {
+      // A transaction token whose session now belongs to someone else: never decide for another user.
+      return this.#prepare(tenantId, { ...resolved, refused: TXN_SUBJECT_MISMATCH }, context, subjectProperties);
+    }
     const slice =
       read.slice === undefined || resolved.asserted === undefined
         ? read.slice
@@ -389,10 +484,40 @@ export interface Resolved {
   readonly ref: SubjectRef;
   readonly asserted: TokenIdentity['session'] | undefined;
   readonly refused: PolicyDecision | undefined;
+  /** A transaction token's: only this action and resource may be decided for it. */
+  readonly scope?: TxnScope | undefined;
+  /** A transaction token's user: its session must still be this user's. */
+  readonly userId?: string | undefined;
 }
 
+/** A transaction token asked about anything but the one action and resource it was minted for is refused. */
+function withinTxnScope(resolved: Resolved, action: CheckedAction, resource: CheckedResource): Resolved {
+  const { scope } = resolved;
+  if (scope === undefined || resolved.refused !== undefined || withinScope(scope, action.name, resource)) {
+    return resolved;
+  }
+  return { ...resolved, refused: TXN_SCOPE_EXCEEDED };
+}
+
+const TXN_SCOPE_EXCEEDED: PolicyDecision = {
+  kind: 'deny',
+  reasons: [
+    {
+      code: 'TXN_TOKEN_SCOPE_EXCEEDED',
+      message: 'the transaction token authorizes another action or resource than this request names',
+    },
+  ],
+  stepUp: undefined,
+};
+
+const TXN_SUBJECT_MISMATCH: PolicyDecision = {
+  kind: 'deny',
+  reasons: [{ code: 'TOKEN_CLAIM_INVALID', message: "the transaction token's session is not its subject's" }],
+  stepUp: undefined,
+};
+
 function resolvedFrom(subject: CheckSubject): Resolved {
-  if (subject.kind === 'token' || subject.kind === 'identifier') {
+  if (subject.kind === 'token' || subject.kind === 'identifier' || subject.kind === 'txn_token') {
     throw new SubjectFormUnsupportedError(`a ${subject.kind} subject must be resolved first: use check()`);
   }
   return { ref: subject, asserted: undefined, refused: undefined };

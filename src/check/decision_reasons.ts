@@ -2,7 +2,13 @@ import { PLATFORM_POLICY_REASON_CODES, POLICY_TIMEOUT } from '../policy/index.js
 import { TOKEN_ERROR_CODES } from '../tokens/index.js';
 
 /** Reasons the sidecar decides on before (or instead of) any policy. */
-export const SIDECAR_REASON_CODES = ['STALE_DATA', 'SUBJECT_UNKNOWN', 'SESSION_UNKNOWN'] as const;
+export const SIDECAR_REASON_CODES = [
+  'STALE_DATA',
+  'SUBJECT_UNKNOWN',
+  'SESSION_UNKNOWN',
+  // A `subject.txn_token` presented for an action or resource other than the one it was minted for.
+  'TXN_TOKEN_SCOPE_EXCEEDED',
+] as const;
 
 /** What a tenant-defined reason code is counted as: tenants cannot add label values. */
 export const TENANT_DEFINED_REASON = 'TENANT_DEFINED';

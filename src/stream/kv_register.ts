@@ -16,6 +16,8 @@ export interface KvRegisterOptions {
   readonly description: string;
   /** JetStream replicas (3 in a cluster). @defaultValue 1 */
   readonly replicas?: number;
+  /** Values kept per key (the latest and those before it). @defaultValue 1 */
+  readonly history?: number;
 }
 
 /**
@@ -35,12 +37,24 @@ export class KvRegister {
   static async open(nc: NatsConnection, options: KvRegisterOptions): Promise<KvRegister> {
     const kv = await new Kvm(nc).create(options.bucket, {
       replicas: options.replicas ?? 1,
-      history: 1,
+      history: options.history ?? 1,
       description: options.description,
       // Reads from the stream leader: a follower's stale answer would only cost retries, but why pay them.
       allow_direct: false,
     });
     return new KvRegister(kv);
+  }
+
+  /**
+   * Opens the bucket another process created (with its replicas), or creates it with `options` when none
+   * did: a process that does not own the bucket's settings never fights its owner over them.
+   */
+  static async openOrCreate(nc: NatsConnection, options: KvRegisterOptions): Promise<KvRegister> {
+    try {
+      return new KvRegister(await new Kvm(nc).open(options.bucket));
+    } catch {
+      return await KvRegister.open(nc, options);
+    }
   }
 
   /** Stores `value` if the key holds nothing; the new revision, or `undefined` if it holds a value. */
