@@ -35,6 +35,12 @@ export interface StoredTxnKey {
   readonly jwk: JWK;
   readonly sign_from: number;
   readonly sign_until: number;
+  /**
+   * How long after `sign_until` the key still verifies, in s: the longest token lifetime (plus tolerance) of
+   * any sidecar that signed with it, raised by such a sidecar before it signs. Sidecars configured with
+   * different lifetimes thus never drop a key another one's tokens still need.
+   */
+  readonly retain_s: number;
 }
 
 /** A tenant's value in the bucket. */
@@ -230,17 +236,31 @@ export function maintained(
   retainS: number,
 ): StoredTxnKeys | undefined {
   let changed = false;
-  const keys = stored.keys.filter((k) => k.sign_until + retainS > now);
+  const keys = stored.keys.filter((k) => k.sign_until + Math.max(k.retain_s, retainS) > now);
   if (keys.length !== stored.keys.length) changed = true;
+  const pending = (from: number): StoredTxnKey => ({
+    kid: '',
+    alg: TXN_TOKEN_ALGORITHM,
+    jwk: PENDING_JWK,
+    sign_from: from,
+    sign_until: from + rotationS,
+    retain_s: retainS,
+  });
   let current = signingKeyAt({ v: 1, keys }, now);
   if (current === undefined) {
-    current = { kid: '', alg: TXN_TOKEN_ALGORITHM, jwk: PENDING_JWK, sign_from: now, sign_until: now + rotationS };
+    current = pending(now);
     keys.push(current);
+    changed = true;
+  } else if (current.retain_s < retainS) {
+    // This sidecar's tokens live longer than the key was kept for: keep it longer before signing with it.
+    const index = keys.indexOf(current);
+    current = { ...current, retain_s: retainS };
+    keys[index] = current;
     changed = true;
   }
   const until = current.sign_until;
   if (!keys.some((k) => k.sign_from >= until)) {
-    keys.push({ kid: '', alg: TXN_TOKEN_ALGORITHM, jwk: PENDING_JWK, sign_from: until, sign_until: until + rotationS });
+    keys.push(pending(until));
     changed = true;
   }
   return changed ? { v: 1, keys } : undefined;
@@ -287,7 +307,8 @@ function parseStored(text: string, tenantId: string): StoredTxnKeys {
       key.alg !== TXN_TOKEN_ALGORITHM ||
       typeof key.jwk !== 'object' ||
       typeof key.sign_from !== 'number' ||
-      typeof key.sign_until !== 'number'
+      typeof key.sign_until !== 'number' ||
+      typeof key.retain_s !== 'number'
     ) {
       throw new TxnKeysUnavailableError(`a transaction-token key of ${tenantId} is malformed`);
     }

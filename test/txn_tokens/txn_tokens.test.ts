@@ -148,14 +148,29 @@ describe('the shared keys', () => {
     const keys = {
       v: 1 as const,
       keys: [
-        { kid: 'a', alg: 'ES256', jwk: { kty: 'EC' }, sign_from: T0, sign_until: T0 + 100 },
-        { kid: 'b', alg: 'ES256', jwk: { kty: 'EC' }, sign_from: T0 + 100, sign_until: T0 + 200 },
+        { kid: 'a', alg: 'ES256', jwk: { kty: 'EC' }, sign_from: T0, sign_until: T0 + 100, retain_s: 10 },
+        { kid: 'b', alg: 'ES256', jwk: { kty: 'EC' }, sign_from: T0 + 100, sign_until: T0 + 200, retain_s: 10 },
       ],
     };
     expect(maintained(keys, T0 + 50, 100, 10)).toBeUndefined();
     expect(maintained(keys, T0 + 105, 100, 10)?.keys.map((k) => k.kid)).toEqual(['a', 'b', '']);
     expect(maintained(keys, T0 + 150, 100, 60)?.keys.map((k) => k.kid)).toEqual(['a', 'b', '']);
     expect(maintained(keys, T0 + 111, 100, 10)?.keys.map((k) => k.kid)).toEqual(['b', '']);
+    // A sidecar whose tokens live longer keeps the key it signs with longer, before signing.
+    expect(maintained(keys, T0 + 50, 100, 30)?.keys[0]).toMatchObject({ kid: 'a', retain_s: 30 });
+  });
+
+  it('a sidecar with a shorter token lifetime never drops a key the longer-lived tokens of another still need', async () => {
+    const tenant = freshTenant();
+    let now = T0;
+    const long = sidecar(() => now);
+    const short = new TxnKeyRing({ store: register, rotationS: ROTATION_S, retainS: 1, clock: () => now });
+    const token = await long.mint(grant(tenant));
+    const kid = decodeProtectedHeader(token).kid ?? '';
+    // Past the first key's window and the short sidecar's retention, within the long one's tokens' life.
+    now = T0 + ROTATION_S + 2;
+    await short.signingKey(tenant);
+    expect((await readPublicJwks(register, tenant)).keys.map((k) => k.kid)).toContain(kid);
   });
 });
 
