@@ -1,6 +1,7 @@
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { KV } from '@nats-io/kv';
+import { isStreamNotFound } from './ensure_stream.js';
 import type { NatsConnection } from './nats_connection.js';
 
 /** One key's current value and the revision a compare-and-set names. */
@@ -50,9 +51,13 @@ export class KvRegister {
    * did: a process that does not own the bucket's settings never fights its owner over them.
    */
   static async openOrCreate(nc: NatsConnection, options: KvRegisterOptions): Promise<KvRegister> {
+    const kv = await new Kvm(nc).open(options.bucket);
     try {
-      return new KvRegister(await new Kvm(nc).open(options.bucket));
-    } catch {
+      // `open` binds without asking the server: the status says whether the bucket exists.
+      await kv.status();
+      return new KvRegister(kv);
+    } catch (error) {
+      if (!isStreamNotFound(error)) throw error;
       return await KvRegister.open(nc, options);
     }
   }
