@@ -305,6 +305,7 @@ export class Decider {
         refused: undefined,
         scope: verified.scope,
         userId: verified.userId,
+        upstream: { txn: verified.txn, decisionId: verified.decisionId },
       };
     } catch (error) {
       if (!(error instanceof TokenRejectedError)) throw error;
@@ -352,6 +353,7 @@ export class Decider {
         encoder: undefined,
         stale: false,
         fixed: resolved.refused,
+        upstream: resolved.upstream,
       };
     }
     // Tenant first: an unknown tenant is NOT_FOUND even when no policy is loaded.
@@ -374,7 +376,16 @@ export class Decider {
       slice === undefined || stale
         ? undefined
         : new PolicyInputEncoder(subjectInput(tenantId, this.#clock(), slice, subjectProperties));
-    return { sequence, ref: resolved.ref, slice, policy, encoder, stale, fixed: undefined };
+    return {
+      sequence,
+      ref: resolved.ref,
+      slice,
+      policy,
+      encoder,
+      stale,
+      fixed: undefined,
+      upstream: resolved.upstream,
+    };
   }
 
   /** After the decision, never in its way: a live stored session the request presented, and from where. */
@@ -428,7 +439,7 @@ export class Decider {
               ),
             },
     };
-    this.#log(prepared.policy, prepared.slice, action, resource, decision);
+    this.#log(prepared, action, resource, decision);
     // Every decision, single or batched, is made here: the one place to tell the observer.
     this.#observer?.decided(prepared.policy.tenantId, decision, {
       subject: prepared.ref,
@@ -440,13 +451,8 @@ export class Decider {
     return decision;
   }
 
-  #log(
-    policy: TenantPolicy,
-    slice: SubjectSlice | undefined,
-    action: CheckedAction,
-    resource: CheckedResource,
-    decision: Decision,
-  ): void {
+  #log(prepared: Prepared, action: CheckedAction, resource: CheckedResource, decision: Decision): void {
+    const { policy, slice, upstream } = prepared;
     const level = decision.kind === 'allow' ? 'debug' : 'info';
     if (!this.#logger.isLevelEnabled(level)) return;
     this.#logger[level](
@@ -461,6 +467,8 @@ export class Decider {
         decision: decision.kind,
         reasons: decision.reasons.map((r) => r.code),
         policy_version: policy.version,
+        // A transaction token's call chain: its id, and the decision upstream that minted it.
+        ...(upstream === undefined ? {} : { txn: upstream.txn, txn_decision_id: upstream.decisionId }),
       },
       'decision',
     );
@@ -477,6 +485,8 @@ interface Prepared {
   readonly stale: boolean;
   /** An outcome decided before any policy (a refused token). */
   readonly fixed: PolicyDecision | undefined;
+  /** The transaction token the subject came from: logged with the decision. */
+  readonly upstream: Resolved['upstream'];
 }
 
 /** A subject as the store can look it up, with what a token asserted about its session. */
@@ -488,6 +498,8 @@ export interface Resolved {
   readonly scope?: TxnScope | undefined;
   /** A transaction token's user: its session must still be this user's. */
   readonly userId?: string | undefined;
+  /** A transaction token's transaction id and the decision that minted it. */
+  readonly upstream?: { readonly txn: string; readonly decisionId: string } | undefined;
 }
 
 /** A transaction token asked about anything but the one action and resource it was minted for is refused. */

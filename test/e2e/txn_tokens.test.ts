@@ -157,13 +157,19 @@ describe('minting', () => {
 
 describe('a second sidecar', () => {
   it('accepts the token as the subject for the same action and resource, and the policy decides for its user', async () => {
-    const token = (await bobWritesR1()).txn_token;
+    const minted = await bobWritesR1();
+    const token = minted.txn_token;
     const response = await b.client.check(request({ txn_token: token }, 'write', 'repository', 'r1'));
     expect(response.decision).toBe('DECISION_ALLOW');
     expect(reasonsOf(response)).toEqual(['POLICY_ALLOWED']);
-    // B logged the decision for bob's session: the token's subject, not a caller-named one.
+    // B logged the decision for bob's session (the token's subject, not a caller-named one), with the call chain.
     const logged = await b.waitForLog((l) => l['decision_id'] === response.decision_id);
-    expect(logged).toMatchObject({ user_id: bob.id, session_id: 's-bob' });
+    expect(logged).toMatchObject({
+      user_id: bob.id,
+      session_id: 's-bob',
+      txn: decodeJwt(token)['txn'],
+      txn_decision_id: minted.decision_id,
+    });
   });
 
   it('denies anything outside the token’s scope with TXN_TOKEN_SCOPE_EXCEEDED, even what the user may do', async () => {
