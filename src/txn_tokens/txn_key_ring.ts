@@ -67,7 +67,6 @@ interface Loaded {
   readonly stored: StoredTxnKeys;
   readonly signing: ReadonlyMap<string, CryptoKey>;
   readonly verifying: ReadonlyMap<string, CryptoKey>;
-  readonly readAtMs: number;
 }
 
 export interface TxnSigningKey {
@@ -94,6 +93,8 @@ export class TxnKeyRing {
   readonly #clock: () => number;
   readonly #loaded = new Map<string, Loaded>();
   readonly #loading = new Map<string, Promise<Loaded | undefined>>();
+  /** When each tenant's keys were last read, in ms, whether or not there were any. */
+  readonly #readAtMs = new Map<string, number>();
 
   constructor(options: TxnKeyRingOptions) {
     if (!Number.isInteger(options.rotationS) || options.rotationS <= 0) {
@@ -127,15 +128,27 @@ export class TxnKeyRing {
 
   /**
    * The public key `kid` of `tenant`, or undefined when the tenant has no such key. An unknown `kid` makes
-   * the tenant's keys be read again (at most once per `minRereadMs`): a key another sidecar just added.
+   * the tenant's keys be read again (at most once per `minRereadMs`, waiting for the next read when one was
+   * just made): a key another sidecar just added.
    *
    * @throws {TxnKeysUnavailableError} `ERR_TXN_KEYS_UNAVAILABLE`
    */
   async verificationKey(tenantId: string, kid: string): Promise<CryptoKey | undefined> {
-    const loaded = this.#loaded.get(tenantId);
-    const known = loaded?.verifying.get(kid);
+    const held = (): CryptoKey | undefined => this.#loaded.get(tenantId)?.verifying.get(kid);
+    const known = held();
     if (known !== undefined) return known;
-    if (loaded !== undefined && Date.now() - loaded.readAtMs < this.#minRereadMs) return undefined;
+    // Made-up kids (or a tenant without keys) cost at most one read per interval, however many arrive; a real
+    // new key (created or rotated just after this process's last read) waits for the next read, not refused.
+    const readAt = this.#readAtMs.get(tenantId);
+    const waitMs = readAt === undefined ? 0 : readAt + this.#minRereadMs - Date.now();
+    if (waitMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+      if (this.#readAtMs.get(tenantId) !== readAt) {
+        // Another waiter read (or is reading) since: share its answer.
+        await this.#loading.get(tenantId);
+        return held();
+      }
+    }
     return (await this.#read(tenantId))?.verifying.get(kid);
   }
 
@@ -153,6 +166,7 @@ export class TxnKeyRing {
     const pending = this.#loading.get(tenantId);
     if (pending !== undefined) return await pending;
     const reading = (async (): Promise<Loaded | undefined> => {
+      this.#readAtMs.set(tenantId, Date.now());
       const entry = await this.#call(() => this.#store.read(tenantId));
       if (entry === undefined) return undefined;
       const loaded = await importStored(entry.revision, parseStored(entry.value, tenantId));
@@ -323,7 +337,7 @@ async function importStored(revision: number, stored: StoredTxnKeys): Promise<Lo
     signing.set(key.kid, (await importJWK(key.jwk, key.alg)) as CryptoKey);
     verifying.set(key.kid, (await importJWK(publicJwk(key), key.alg)) as CryptoKey);
   }
-  return { revision, stored, signing, verifying, readAtMs: Date.now() };
+  return { revision, stored, signing, verifying };
 }
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];

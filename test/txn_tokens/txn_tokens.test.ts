@@ -274,6 +274,73 @@ describe('verification refuses', () => {
     }
   });
 
+  it('a flood of tokens with made-up kids costs at most one read of the bucket per interval, keys or none', async () => {
+    const withKeys = freshTenant();
+    const withoutKeys = freshTenant();
+    await sidecar(now).mint(grant(withKeys));
+    let reads = 0;
+    const counting = {
+      read: async (key: string) => {
+        reads++;
+        return await register.read(key);
+      },
+      create: async (key: string, value: string) => await register.create(key, value),
+      replace: async (key: string, value: string, revision: number) => await register.replace(key, value, revision),
+    };
+    const verifier = new TxnTokenService({
+      keys: new TxnKeyRing({
+        store: counting,
+        rotationS: ROTATION_S,
+        retainS: LIFETIME_S,
+        clock: now,
+        minRereadMs: 300,
+      }),
+      trustDomain: 'urn:test:txn',
+      lifetimeS: LIFETIME_S,
+      clockToleranceS: TOLERANCE_S,
+      clock: now,
+    });
+    const { privateKey } = await generateKeyPair('ES256');
+    for (const tenant of [withKeys, withoutKeys]) {
+      const before = reads;
+      await Promise.all(
+        Array.from({ length: 50 }, async (_, i) => {
+          const forged = await new SignJWT({ txn: 'x' })
+            .setProtectedHeader({ alg: 'ES256', typ: 'txntoken+jwt', kid: `made-up-${i}` })
+            .sign(privateKey);
+          await expect(verifier.verify(tenant, forged)).rejects.toMatchObject({ code: 'ERR_TOKEN_KEY_UNKNOWN' });
+        }),
+      );
+      // The first made-up kid reads; those after it wait for one more read, 300 ms later, and share it.
+      expect(reads - before).toBe(2);
+    }
+  });
+
+  it('a key created just after the verifier last read the bucket is found at its next read, not refused', async () => {
+    const tenant = freshTenant();
+    const verifier = new TxnTokenService({
+      keys: new TxnKeyRing({
+        store: register,
+        rotationS: ROTATION_S,
+        retainS: LIFETIME_S,
+        clock: now,
+        minRereadMs: 300,
+      }),
+      trustDomain: 'urn:test:txn',
+      lifetimeS: LIFETIME_S,
+      clockToleranceS: TOLERANCE_S,
+      clock: now,
+    });
+    const { privateKey } = await generateKeyPair('ES256');
+    const madeUp = await new SignJWT({ txn: 'x' })
+      .setProtectedHeader({ alg: 'ES256', typ: 'txntoken+jwt', kid: 'made-up' })
+      .sign(privateKey);
+    // The verifier reads the tenant (no keys yet); another sidecar creates them at once.
+    await expect(verifier.verify(tenant, madeUp)).rejects.toMatchObject({ code: 'ERR_TOKEN_KEY_UNKNOWN' });
+    const token = await sidecar(now).mint(grant(tenant));
+    await expect(verifier.verify(tenant, token)).resolves.toMatchObject({ userId: 'u-bob' });
+  });
+
   it('a token of our key that lives longer than our lifetime or names another tenant in tctx', async () => {
     const tenant = freshTenant();
     const service = sidecar(now);
