@@ -94,6 +94,7 @@ export const ERROR_CODES = {
   ERR_CHECK_WATCHER_TOO_SLOW: { kind: 'resource_exhausted', reason: 'WATCHER_TOO_SLOW' },
   ERR_CHECK_CALLER_UNAUTHENTICATED: { kind: 'unauthenticated', reason: 'CALLER_UNAUTHENTICATED' },
   ERR_CHECK_DRY_RUN_INVALID: { kind: 'invalid_request' },
+  ERR_CHECK_TXN_TOKEN_UNSUPPORTED: { kind: 'invalid_request', reason: 'TXN_TOKEN_UNSUPPORTED' },
 
   // src/config
   ERR_CONFIG_INVALID: { kind: 'internal' },
@@ -192,6 +193,9 @@ export const ERROR_CODES = {
   ERR_TOKEN_REVOKED: { kind: 'unauthenticated' },
   ERR_TOKEN_CLAIM_INVALID: { kind: 'unauthenticated' },
   ERR_TOKEN_IDP_UNAVAILABLE: { kind: 'unavailable', reason: 'IDP_UNAVAILABLE' },
+
+  // src/txn_tokens (transaction tokens: the tenants' shared signing keys)
+  ERR_TXN_KEYS_UNAVAILABLE: { kind: 'unavailable', reason: 'TXN_KEYS_UNAVAILABLE' },
 
   // src/transmit (our SSF transmitter and the stream management it offers)
   ERR_TRANSMIT_SIGNING_KEYS_INVALID: { kind: 'internal' },

@@ -21,7 +21,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   ingest: ['changes', 'logging', 'store', 'stream'],
   tokens: ['config'],
   session: ['changes', 'config', 'logging', 'store', 'stream', 'tokens'],
-  check: ['changes', 'config', 'identifiers', 'logging', 'policy', 'session', 'store', 'tokens'],
+  check: ['changes', 'config', 'identifiers', 'logging', 'policy', 'session', 'store', 'tokens', 'txn_tokens'],
+  txn_tokens: ['stream', 'tokens'],
   identifiers: ['config', 'store'],
   scim: ['changes', 'http', 'logging', 'store', 'stream'],
   audit: ['stream'],
@@ -60,6 +61,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     'stream',
     'tokens',
     'transmit',
+    'txn_tokens',
   ],
 };
 

@@ -41,6 +41,7 @@ export function checkRequestToWire(input: CheckInput): WireCheckRequest {
     },
     ...optionalContext(input.context),
     min_sequence: sequenceToWire(input.minSequence),
+    ...(input.txnToken === undefined ? {} : { txn_token: { purpose: input.txnToken.purpose ?? '' } }),
   };
 }
 
@@ -67,6 +68,7 @@ export function checkResultFromWire(message: WireCheckResponse): CheckResult {
     ...decisionFromWire(message),
     policyVersion: message.policy_version,
     sequence: Number(message.sequence),
+    ...(message.txn_token === undefined || message.txn_token === '' ? {} : { txnToken: message.txn_token }),
   };
 }
 
@@ -148,6 +150,7 @@ function subjectToWire(subject: Subject): WireSubject {
   if ('sessionId' in subject) return { session_id: subject.sessionId };
   if ('userId' in subject) return { user_id: subject.userId };
   if ('identifier' in subject) return { identifier: { type: subject.identifier.type, id: subject.identifier.id } };
+  if ('txnToken' in subject) return { txn_token: subject.txnToken };
   return { token: subject.token };
 }
 

@@ -33,7 +33,9 @@ export const PLATFORM_DECISION_REASONS = [
   'STALE_DATA',
   'SUBJECT_UNKNOWN',
   'SESSION_UNKNOWN',
-  // a refused subject.token
+  // a subject.txn_token asked about another action or resource than it was minted for
+  'TXN_TOKEN_SCOPE_EXCEEDED',
+  // a refused subject.token or subject.txn_token
   'TOKEN_MALFORMED',
   'TOKEN_TYPE_INVALID',
   'TOKEN_ISSUER_UNKNOWN',
@@ -106,6 +108,9 @@ export const SIDECAR_ERROR_REASONS = [
   'SESSION_EXPIRED',
   'SESSION_REVOKED',
   'SIGNIN_UNAVAILABLE',
+  // transaction tokens
+  'TXN_TOKEN_UNSUPPORTED',
+  'TXN_KEYS_UNAVAILABLE',
   // WatchSessions
   'WATCH_TOO_MANY_USERS',
   'SESSION_EVENTS_UNAVAILABLE',

@@ -20,7 +20,12 @@ export type Subject =
    * An identifier of a subject type the tenant declares, as AuthZEN names subjects: e.g. `identity` and the
    * IdP's `sub`. It must name exactly one user; no session rules apply.
    */
-  | { readonly identifier: { readonly type: string; readonly id: string } };
+  | { readonly identifier: { readonly type: string; readonly id: string } }
+  /**
+   * A transaction token an upstream service received with an ALLOW (`CheckInput.txnToken`): its user and
+   * session, and only the action and resource it was minted for (else DENY `TXN_TOKEN_SCOPE_EXCEEDED`).
+   */
+  | { readonly txnToken: string };
 
 export interface RequestContext {
   readonly ip?: string | undefined;
@@ -58,6 +63,11 @@ export interface CheckInput {
   readonly context?: RequestContext | undefined;
   /** @defaultValue 0 (no requirement) */
   readonly minSequence?: Sequence | undefined;
+  /**
+   * Ask for a transaction token with an ALLOW (`CheckResult.txnToken`), to pass to downstream services.
+   * Not for `token` or `txnToken` subjects (`TXN_TOKEN_UNSUPPORTED`).
+   */
+  readonly txnToken?: { readonly purpose?: string | undefined } | undefined;
 }
 
 export interface Reason {
@@ -98,6 +108,8 @@ export type CheckResult = Decision & {
   readonly policyVersion: string;
   /** The store sequence the decision was made at. */
   readonly sequence: Sequence;
+  /** With an ALLOW when `txnToken` was asked for: the signed transaction token (typ `txntoken+jwt`). */
+  readonly txnToken?: string | undefined;
 };
 
 export interface BatchCheckItem {

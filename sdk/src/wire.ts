@@ -33,6 +33,7 @@ export interface WireSubject {
   user_id?: string;
   token?: string;
   identifier?: { type: string; id: string };
+  txn_token?: string;
 }
 
 export interface WireContext {
@@ -60,6 +61,7 @@ export interface WireCheckRequest {
   resource: WireResource;
   context?: WireContext;
   min_sequence: string;
+  txn_token?: { purpose: string };
 }
 
 export interface WireBatchCheckRequest {
@@ -91,6 +93,7 @@ export interface WireCheckResponse {
   policy_version: string;
   sequence: string;
   www_authenticate: string;
+  txn_token?: string;
 }
 
 export interface WireBatchCheckResponse {

@@ -8,6 +8,8 @@ import type { SubjectRef } from '../store/index.js';
 export type CheckSubject =
   | SubjectRef
   | { readonly kind: 'token'; readonly token: string }
+  /** A transaction token a sidecar of the tenant minted: its user and session, limited to its scope. */
+  | { readonly kind: 'txn_token'; readonly token: string }
   | { readonly kind: 'identifier'; readonly type: string; readonly id: string };
 
 export interface RequestContext {
@@ -40,6 +42,8 @@ export interface CheckRequest {
   readonly minSequence: number;
   /** What the caller says about the subject (AuthZEN `subject.properties`): `input.subject.properties`, unverified. */
   readonly subjectProperties?: Readonly<Record<string, unknown>> | undefined;
+  /** Mint a transaction token if the decision is ALLOW (`CheckRequest.txn_token`). */
+  readonly txnToken?: { readonly purpose: string | undefined } | undefined;
 }
 
 export interface BatchCheckItem {
@@ -74,6 +78,8 @@ export interface CheckResult {
   readonly decision: Decision;
   readonly policyVersion: string;
   readonly sequence: number;
+  /** Minted after an ALLOW when the request asked for one. */
+  readonly txnToken?: string | undefined;
 }
 
 export interface BatchCheckResult {

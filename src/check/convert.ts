@@ -48,6 +48,7 @@ export function checkRequestFromProto(message: CheckRequest__Output): CheckReque
     resource: resourceFromProto(message.resource),
     context: contextFromProto(message.context),
     minSequence: sequenceFromProto(message.min_sequence),
+    txnToken: message.txn_token === null ? undefined : { purpose: nonEmpty(message.txn_token.purpose) },
   };
 }
 
@@ -81,6 +82,7 @@ export function checkResponseToProto(result: CheckResult): CheckResponse {
     ...decisionToProto(result.decision),
     policy_version: result.policyVersion,
     sequence: String(result.sequence),
+    txn_token: result.txnToken ?? '',
   };
 }
 
@@ -204,6 +206,9 @@ function subjectFromProto(subject: Subject__Output | null): CheckSubject {
     case 'token':
       if (subject.token) return { kind: 'token', token: subject.token };
       break;
+    case 'txn_token':
+      if (subject.txn_token) return { kind: 'txn_token', token: subject.txn_token };
+      break;
     case 'identifier':
       if (subject.identifier?.type && subject.identifier.id) {
         return { kind: 'identifier', type: subject.identifier.type, id: subject.identifier.id };
@@ -214,7 +219,7 @@ function subjectFromProto(subject: Subject__Output | null): CheckSubject {
   }
   throw new CheckRequestError(
     'ERR_CHECK_SUBJECT_MISSING',
-    'subject needs one of session_id, user_id, token or identifier (type and id)',
+    'subject needs one of session_id, user_id, token, identifier (type and id) or txn_token',
   );
 }
 

@@ -17,6 +17,8 @@ import type { SessionAuthority, TokenIdentity } from '../session/index.js';
 import { TenantUnknownError } from '../store/index.js';
 import type { EntitlementReader, SessionRecord, SubjectRef, SubjectSlice } from '../store/index.js';
 import { TokenRejectedError } from '../tokens/index.js';
+import { TxnKeysUnavailableError, withinScope } from '../txn_tokens/index.js';
+import type { TxnScope, TxnTokenService } from '../txn_tokens/index.js';
 import type {
   BatchCheckRequest,
   BatchCheckResult,
@@ -28,7 +30,7 @@ import type {
   Decision,
   RequestContext,
 } from './check_request.js';
-import { SequenceNotReachedError, SubjectFormUnsupportedError } from './errors.js';
+import { CheckRequestError, SequenceNotReachedError, SubjectFormUnsupportedError } from './errors.js';
 import { requestInput, subjectInput } from './policy_input_builder.js';
 
 /**
@@ -64,6 +66,13 @@ export interface DeciderOptions {
    * (undefined: not known, a user named directly). @defaultValue the OIDC essential `claims` request
    */
   readonly stepUpParameters?: (tenantId: string, issuer: string | undefined) => readonly StepUpParameter[];
+  /**
+   * Mints transaction tokens after an ALLOW that asked for one, and verifies `subject.txn_token`; without it
+   * both answer UNAVAILABLE `TXN_KEYS_UNAVAILABLE` (no key bucket: a sidecar without NATS).
+   */
+  readonly txnTokens?: Pick<TxnTokenService, 'mint' | 'verify'> | undefined;
+  /** The user's subject at an IdP (its identity binding), named in minted transaction tokens. */
+  readonly idpSubject?: (tenantId: string, userId: string, issuer: string) => string | undefined;
 }
 
 /** Sees decisions as they are made; must not throw or block. */
@@ -111,8 +120,12 @@ export class Decider {
   readonly #onSessionPresented: ((presented: PresentedSession) => void) | undefined;
   readonly #observer: DecisionObserver | undefined;
   readonly #stepUpParameters: (tenantId: string, issuer: string | undefined) => readonly StepUpParameter[];
+  readonly #txnTokens: Pick<TxnTokenService, 'mint' | 'verify'> | undefined;
+  readonly #idpSubject: ((tenantId: string, userId: string, issuer: string) => string | undefined) | undefined;
 
   constructor(options: DeciderOptions) {
+    this.#txnTokens = options.txnTokens;
+    this.#idpSubject = options.idpSubject;
     this.#stepUpParameters = options.stepUpParameters ?? (() => DEFAULT_STEP_UP_PARAMETERS);
     this.#observer = options.observer;
     this.#onSessionPresented = options.onSessionPresented;
@@ -136,8 +149,17 @@ export class Decider {
    */
   async check(request: CheckRequest, waitMs?: number): Promise<CheckResult> {
     const started = performance.now();
+    if (request.txnToken !== undefined && (request.subject.kind === 'token' || request.subject.kind === 'txn_token')) {
+      // A raw IdP token's session lives only in that token, which a downstream sidecar never sees; a
+      // transaction token is not exchanged for another (the draft's replacement tokens are out of scope).
+      throw new CheckRequestError(
+        'ERR_CHECK_TXN_TOKEN_UNSUPPORTED',
+        `a transaction token is minted for a session_id, user_id or identifier subject, not a ${request.subject.kind}`,
+      );
+    }
     await this.#awaitSequence(request.minSequence, waitMs);
-    const result = await this.decide(request, await this.#resolve(request.tenantId, request.subject, request.context));
+    const resolved = await this.#resolve(request.tenantId, request.subject, request.context);
+    const result = await this.decide(request, withinTxnScope(resolved, request.action, request.resource));
     this.#observer?.timed('check', (performance.now() - started) / 1000);
     return result;
   }
@@ -157,7 +179,40 @@ export class Decider {
     );
     const decision = await this.#decide(prepared, request.action, request.resource, request.context);
     this.#reportPresented(prepared, request.context);
-    return { decision, policyVersion: prepared.policy.version, sequence: prepared.sequence };
+    const txnToken =
+      request.txnToken === undefined || decision.kind !== 'allow'
+        ? undefined
+        : await this.#mint(prepared, request, decision);
+    return { decision, policyVersion: prepared.policy.version, sequence: prepared.sequence, txnToken };
+  }
+
+  /** A transaction token for this ALLOW: this decision's tenant, user, session, action and resource. */
+  async #mint(prepared: Prepared, request: CheckRequest, decision: Decision): Promise<string | undefined> {
+    const { slice } = prepared;
+    if (slice === undefined) return undefined;
+    const tokens = this.#requireTxnTokens();
+    const session = prepared.ref.kind === 'session' ? slice.session : undefined;
+    return await tokens.mint({
+      tenantId: request.tenantId,
+      userId: slice.user.id,
+      sessionId: session?.id,
+      idp:
+        session === undefined
+          ? undefined
+          : { iss: session.issuer, sub: this.#idpSubject?.(request.tenantId, slice.user.id, session.issuer) },
+      scope: { action: request.action.name, resource: { type: request.resource.type, id: request.resource.id } },
+      decisionId: decision.decisionId,
+      policyVersion: prepared.policy.version,
+      purpose: request.txnToken?.purpose,
+      requestIp: request.context.ip,
+    });
+  }
+
+  #requireTxnTokens(): Pick<TxnTokenService, 'mint' | 'verify'> {
+    if (this.#txnTokens === undefined) {
+      throw new TxnKeysUnavailableError('this sidecar has no transaction-token keys (it runs without NATS)');
+    }
+    return this.#txnTokens;
   }
 
   /** Decides every item against one snapshot of the subject and one policy version. */
@@ -173,7 +228,11 @@ export class Decider {
     const outcomes = await this.#outcomes(prepared, (encoder) =>
       prepared.policy.evaluateBatch(encoder.encodeBatch(inputs), items.length),
     );
+    const { scope } = resolved;
     const decisions = items.map((item, i) => {
+      if (scope !== undefined && !withinScope(scope, item.action.name, item.resource)) {
+        return this.#stamp(prepared, item.action, item.resource, TXN_SCOPE_EXCEEDED, undefined);
+      }
       const outcome = outcomes?.[i];
       return outcome === undefined
         ? this.#stamp(prepared, item.action, item.resource, this.#fixedOutcome(prepared), undefined)
@@ -214,6 +273,7 @@ export class Decider {
     if (subject.kind === 'identifier') {
       return this.#resolveIdentifier(tenantId, subject.type, subject.id, context.deviceId);
     }
+    if (subject.kind === 'txn_token') return await this.#resolveTxnToken(tenantId, subject.token);
     if (subject.kind !== 'token') return resolvedFrom(subject);
     if (this.#tokens === undefined) {
       throw new SubjectFormUnsupportedError('this sidecar has no identity providers configured for token subjects');
@@ -232,6 +292,34 @@ export class Decider {
       if (!(error instanceof TokenRejectedError)) throw error;
       return {
         ref: { kind: 'identity', issuer: '', subject: '' },
+        asserted: undefined,
+        refused: { kind: 'deny', reasons: [{ code: error.reason, message: error.message }], stepUp: undefined },
+      };
+    }
+  }
+
+  /**
+   * A transaction token becomes the session it names (the session rules apply: revoked or expired is DENY with
+   * their reasons), or its user when it names none; its scope limits what it may be asked. No IdP is asked.
+   */
+  async #resolveTxnToken(tenantId: string, token: string): Promise<Resolved> {
+    try {
+      const verified = await this.#requireTxnTokens().verify(tenantId, token);
+      return {
+        ref:
+          verified.sessionId === undefined
+            ? { kind: 'user', userId: verified.userId }
+            : { kind: 'session', sessionId: verified.sessionId },
+        asserted: undefined,
+        refused: undefined,
+        scope: verified.scope,
+        userId: verified.userId,
+        upstream: { txn: verified.txn, decisionId: verified.decisionId },
+      };
+    } catch (error) {
+      if (!(error instanceof TokenRejectedError)) throw error;
+      return {
+        ref: { kind: 'user', userId: '' },
         asserted: undefined,
         refused: { kind: 'deny', reasons: [{ code: error.reason, message: error.message }], stepUp: undefined },
       };
@@ -275,11 +363,16 @@ export class Decider {
         encoder: undefined,
         stale: false,
         fixed: resolved.refused,
+        upstream: resolved.upstream,
       };
     }
     // Tenant first: an unknown tenant is NOT_FOUND even when no policy is loaded.
     const read = this.#reader.readSubject(tenantId, resolved.ref, context.deviceId);
     const { sequence } = read;
+    if (resolved.userId !== undefined && read.slice !== undefined && read.slice.user.id !== resolved.userId) {
+      // A transaction token whose session now belongs to someone else: never decide for another user.
+      return this.#prepare(tenantId, { ...resolved, refused: TXN_SUBJECT_MISMATCH }, context, subjectProperties);
+    }
     const slice =
       read.slice === undefined || resolved.asserted === undefined
         ? read.slice
@@ -300,6 +393,7 @@ export class Decider {
       encoder: subject === undefined ? undefined : new PolicyInputEncoder(subject),
       stale,
       fixed: undefined,
+      upstream: resolved.upstream,
     };
   }
 
@@ -361,7 +455,7 @@ export class Decider {
               ),
             },
     };
-    this.#log(prepared.policy, prepared.slice, action, resource, decision);
+    this.#log(prepared, action, resource, decision);
     // Every decision, single or batched, is made here: the one place to tell the observer.
     this.#observer?.decided(prepared.policy.tenantId, decision, {
       subject: prepared.ref,
@@ -374,13 +468,8 @@ export class Decider {
     return decision;
   }
 
-  #log(
-    policy: TenantPolicy,
-    slice: SubjectSlice | undefined,
-    action: CheckedAction,
-    resource: CheckedResource,
-    decision: Decision,
-  ): void {
+  #log(prepared: Prepared, action: CheckedAction, resource: CheckedResource, decision: Decision): void {
+    const { policy, slice, upstream } = prepared;
     const level = decision.kind === 'allow' ? 'debug' : 'info';
     if (!this.#logger.isLevelEnabled(level)) return;
     this.#logger[level](
@@ -395,6 +484,8 @@ export class Decider {
         decision: decision.kind,
         reasons: decision.reasons.map((r) => r.code),
         policy_version: policy.version,
+        // A transaction token's call chain: its id, and the decision upstream that minted it.
+        ...(upstream === undefined ? {} : { txn: upstream.txn, txn_decision_id: upstream.decisionId }),
       },
       'decision',
     );
@@ -413,6 +504,8 @@ interface Prepared {
   readonly stale: boolean;
   /** An outcome decided before any policy (a refused token). */
   readonly fixed: PolicyDecision | undefined;
+  /** The transaction token the subject came from: logged with the decision. */
+  readonly upstream: Resolved['upstream'];
 }
 
 function policyInputOf(
@@ -427,10 +520,42 @@ export interface Resolved {
   readonly ref: SubjectRef;
   readonly asserted: TokenIdentity['session'] | undefined;
   readonly refused: PolicyDecision | undefined;
+  /** A transaction token's: only this action and resource may be decided for it. */
+  readonly scope?: TxnScope | undefined;
+  /** A transaction token's user: its session must still be this user's. */
+  readonly userId?: string | undefined;
+  /** A transaction token's transaction id and the decision that minted it. */
+  readonly upstream?: { readonly txn: string; readonly decisionId: string } | undefined;
 }
 
+/** A transaction token asked about anything but the one action and resource it was minted for is refused. */
+function withinTxnScope(resolved: Resolved, action: CheckedAction, resource: CheckedResource): Resolved {
+  const { scope } = resolved;
+  if (scope === undefined || resolved.refused !== undefined || withinScope(scope, action.name, resource)) {
+    return resolved;
+  }
+  return { ...resolved, refused: TXN_SCOPE_EXCEEDED };
+}
+
+const TXN_SCOPE_EXCEEDED: PolicyDecision = {
+  kind: 'deny',
+  reasons: [
+    {
+      code: 'TXN_TOKEN_SCOPE_EXCEEDED',
+      message: 'the transaction token authorizes another action or resource than this request names',
+    },
+  ],
+  stepUp: undefined,
+};
+
+const TXN_SUBJECT_MISMATCH: PolicyDecision = {
+  kind: 'deny',
+  reasons: [{ code: 'TOKEN_CLAIM_INVALID', message: "the transaction token's session is not its subject's" }],
+  stepUp: undefined,
+};
+
 function resolvedFrom(subject: CheckSubject): Resolved {
-  if (subject.kind === 'token' || subject.kind === 'identifier') {
+  if (subject.kind === 'token' || subject.kind === 'identifier' || subject.kind === 'txn_token') {
     throw new SubjectFormUnsupportedError(`a ${subject.kind} subject must be resolved first: use check()`);
   }
   return { ref: subject, asserted: undefined, refused: undefined };

@@ -8,6 +8,8 @@ const SIDECAR_REASONS = {
     'catching up since its start, or rebuilding): it allows nothing until it is current',
   SUBJECT_UNKNOWN: "no user of the tenant's store matched the subject the request named",
   SESSION_UNKNOWN: "no session of the tenant's store matched the session the request presented",
+  TXN_TOKEN_SCOPE_EXCEEDED:
+    'the transaction token the request carried was minted for another action or resource than this request names',
 } as const;
 
 export const SIDECAR_REASON_CODES = Object.keys(SIDECAR_REASONS) as (keyof typeof SIDECAR_REASONS)[];

@@ -163,6 +163,16 @@ export interface PolicyConfig {
   readonly budgetMs: number;
 }
 
+/** Transaction tokens minted after an ALLOW and accepted as `subject.txn_token` (docs/transaction-tokens.md). */
+export interface TxnTokensConfig {
+  /** Lifetime of a minted token, in s. @defaultValue 300 */
+  readonly lifetimeS: number;
+  /** How long one signing key of a tenant signs (its successor is published that long ahead), in s. @defaultValue 86400 */
+  readonly keyRotationS: number;
+  /** The tokens' `iss`; `aud` is this, `:`, the tenant. @defaultValue `urn:ipsie-sidecar:txn` */
+  readonly trustDomain: string;
+}
+
 export interface HealthConfig {
   /** `host:port` of the role's `/healthz`, `/readyz` and `/metrics`; undefined: off. */
   readonly address: string | undefined;
@@ -177,6 +187,7 @@ export interface Config {
   readonly gateway: GatewayConfig;
   readonly tokens: TokensConfig;
   readonly signals: SignalsConfig;
+  readonly txnTokens: TxnTokensConfig;
   /** Tenants and their IdPs, SCIM and admin credentials (from `IPSIE_TENANTS_FILE`). */
   readonly tenants: readonly TenantSettings[];
   readonly log: { readonly level: LogLevel };
@@ -253,6 +264,11 @@ export function parseConfig(
       pushMaxBytes: settings.IPSIE_SSF_PUSH_MAX_BYTES,
       auditMaxAgeS: settings.IPSIE_AUDIT_MAX_AGE_S,
       auditRefusalsTtlS: settings.IPSIE_AUDIT_REFUSALS_TTL_S,
+    },
+    txnTokens: {
+      lifetimeS: settings.IPSIE_TXN_TOKEN_LIFETIME_S,
+      keyRotationS: settings.IPSIE_TXN_KEY_ROTATION_S,
+      trustDomain: settings.IPSIE_TXN_TRUST_DOMAIN,
     },
     tenants: tenantSettings(settings.IPSIE_TENANTS_FILE, readFile),
     log: { level: settings.IPSIE_LOG_LEVEL },

@@ -20,6 +20,7 @@ export type {
   NatsConfig,
   PolicyConfig,
   SignalsConfig,
+  TxnTokensConfig,
   StoreConfig,
 } from './config.js';
 export {

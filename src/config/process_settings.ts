@@ -36,6 +36,9 @@ export const DEFAULT_SYNC_WAIT_MS = 10_000;
 export const DEFAULT_STREAM_PROBE_MS = 2_000;
 export const DEFAULT_STORE_CHECK_MS = 30_000;
 export const DEFAULT_STORE_SET_ASIDE_KEPT = 3;
+export const DEFAULT_TXN_TOKEN_LIFETIME_S = 300;
+export const DEFAULT_TXN_KEY_ROTATION_S = 86_400;
+export const DEFAULT_TXN_TRUST_DOMAIN = 'urn:ipsie-sidecar:txn';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -539,6 +542,27 @@ export const PROCESS_SETTINGS = {
     default: 7 * 86_400,
     roles: BOTH,
     description: 'how long records of refused authentications stay in `IPSIE_AUDIT`, in s',
+  }),
+  IPSIE_TXN_TOKEN_LIFETIME_S: setting({
+    type: positiveInteger,
+    default: DEFAULT_TXN_TOKEN_LIFETIME_S,
+    roles: SIDECAR,
+    description:
+      'lifetime of the transaction tokens a Check mints after an ALLOW, in s; a key verifies this long (plus `IPSIE_CLOCK_TOLERANCE_S`) after it stopped signing',
+  }),
+  IPSIE_TXN_KEY_ROTATION_S: setting({
+    type: positiveInteger,
+    default: DEFAULT_TXN_KEY_ROTATION_S,
+    roles: SIDECAR,
+    description:
+      'how long one transaction-token signing key of a tenant signs, in s; its successor is published in the `ipsie_txn_keys` bucket that long ahead',
+  }),
+  IPSIE_TXN_TRUST_DOMAIN: setting({
+    type: text,
+    default: DEFAULT_TXN_TRUST_DOMAIN,
+    roles: SIDECAR,
+    description:
+      "the transaction tokens' `iss`; their `aud` is this, `:`, the tenant id (the draft's trust domain, one per tenant)",
   }),
   IPSIE_HEALTH_ADDRESS: setting({
     type: optional(hostPort),

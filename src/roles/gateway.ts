@@ -58,6 +58,7 @@ import {
   StreamManagement,
 } from '../transmit/index.js';
 import { ChangePublisher, ChangeReader, connectNats, ensureStateStream, KvRegister } from '../stream/index.js';
+import { createTxnJwksRoute, TXN_KEYS_BUCKET_OPTIONS } from '../txn_tokens/index.js';
 import { TokenVerifier } from '../tokens/index.js';
 import { streamHealth } from './stream_health.js';
 import { openRoleStore } from './role_store.js';
@@ -382,10 +383,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         },
       });
     };
+    // The sidecars create and rotate each tenant's transaction-token keys in this bucket; the gateway creates it
+    // with the cluster's replicas and serves the public keys.
+    const txnKeys = await KvRegister.open(nc, TXN_KEYS_BUCKET_OPTIONS(config.gateway.streamReplicas));
     const app = createGatewayApp({
       logger,
       routes: [
         counted,
+        createTxnJwksRoute({ keys: txnKeys, tenants: new Set(config.tenants.map((t) => t.id)) }),
         refusalsAudited,
         scimAudited,
         scim,

@@ -21,7 +21,9 @@ import { randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { SessionAuthority } from '../session/index.js';
 import type { AssertionClaims } from '../session/index.js';
-import { ChangePublisher, connectNats, publishDurably } from '../stream/index.js';
+import { ChangePublisher, connectNats, KvRegister, publishDurably } from '../stream/index.js';
+import { TXN_KEYS_BUCKET_OPTIONS, TxnKeyRing, TxnTokenService } from '../txn_tokens/index.js';
+import type { TxnKeyStore } from '../txn_tokens/index.js';
 import {
   AuditLog,
   AuditRecordExistsError,
@@ -289,7 +291,29 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     );
     // One resolver of the identifiers users are named by, for every surface the Decider answers.
     const identifiers = new IdentifierResolver(store, new Map(config.tenants.map((t) => [t.id, t.subjectTypes])));
+    // Transaction tokens: each tenant's keys shared through the KV bucket, opened at the first mint or verify.
+    const txnTokens =
+      servers === undefined
+        ? undefined
+        : new TxnTokenService({
+            keys: new TxnKeyRing({
+              store: lazyKvRegister(async () => {
+                publisherConnection ??= connectNats({ servers, name: `${config.nats.name}-signin` }, logger);
+                return await KvRegister.openOrCreate(await publisherConnection, TXN_KEYS_BUCKET_OPTIONS(1));
+              }),
+              rotationS: config.txnTokens.keyRotationS,
+              retainS: config.txnTokens.lifetimeS + config.tokens.clockToleranceS,
+              ...(clock === undefined ? {} : { clock }),
+            }),
+            trustDomain: config.txnTokens.trustDomain,
+            lifetimeS: config.txnTokens.lifetimeS,
+            clockToleranceS: config.tokens.clockToleranceS,
+            ...(clock === undefined ? {} : { clock }),
+          });
     const decider = new Decider({
+      txnTokens,
+      idpSubject: (tenant, userId, issuer) =>
+        store.bindingsOfUser(tenant, userId).find((b) => b.issuer === issuer)?.subject,
       identifiers,
       stepUpParameters: (tenant, issuer) =>
         (issuer === undefined ? undefined : stepUpParameters.get(`${tenant}\0${issuer}`)) ?? DEFAULT_STEP_UP_PARAMETERS,
@@ -470,4 +494,21 @@ async function waitForSync(ingestor: StateIngestor, waitMs: number, logger: Logg
       'listening before catching up with the stream: decisions are STALE_DATA until then',
     );
   }
+}
+
+/** A KV register opened at its first use, and opened again after a failed open. */
+function lazyKvRegister(open: () => Promise<KvRegister>): TxnKeyStore {
+  let register: Promise<KvRegister> | undefined;
+  const get = async (): Promise<KvRegister> => {
+    register ??= open().catch((error: unknown) => {
+      register = undefined;
+      throw error;
+    });
+    return await register;
+  };
+  return {
+    read: async (key) => await (await get()).read(key),
+    create: async (key, value) => await (await get()).create(key, value),
+    replace: async (key, value, revision) => await (await get()).replace(key, value, revision),
+  };
 }

@@ -1,6 +1,7 @@
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { KV } from '@nats-io/kv';
+import { isStreamNotFound } from './ensure_stream.js';
 import type { NatsConnection } from './nats_connection.js';
 
 /** One key's current value and the revision a compare-and-set names. */
@@ -16,6 +17,8 @@ export interface KvRegisterOptions {
   readonly description: string;
   /** JetStream replicas (3 in a cluster). @defaultValue 1 */
   readonly replicas?: number;
+  /** Values kept per key (the latest and those before it). @defaultValue 1 */
+  readonly history?: number;
 }
 
 /**
@@ -35,12 +38,28 @@ export class KvRegister {
   static async open(nc: NatsConnection, options: KvRegisterOptions): Promise<KvRegister> {
     const kv = await new Kvm(nc).create(options.bucket, {
       replicas: options.replicas ?? 1,
-      history: 1,
+      history: options.history ?? 1,
       description: options.description,
       // Reads from the stream leader: a follower's stale answer would only cost retries, but why pay them.
       allow_direct: false,
     });
     return new KvRegister(kv);
+  }
+
+  /**
+   * Opens the bucket another process created (with its replicas), or creates it with `options` when none
+   * did: a process that does not own the bucket's settings never fights its owner over them.
+   */
+  static async openOrCreate(nc: NatsConnection, options: KvRegisterOptions): Promise<KvRegister> {
+    const kv = await new Kvm(nc).open(options.bucket);
+    try {
+      // `open` binds without asking the server: the status says whether the bucket exists.
+      await kv.status();
+      return new KvRegister(kv);
+    } catch (error) {
+      if (!isStreamNotFound(error)) throw error;
+      return await KvRegister.open(nc, options);
+    }
   }
 
   /** Stores `value` if the key holds nothing; the new revision, or `undefined` if it holds a value. */

@@ -100,8 +100,21 @@ describe('checkRequestFromProto', () => {
     [{ user_id: 'u-1' }, { kind: 'user', userId: 'u-1' }],
     [{ token: 'eyJ.x.y' }, { kind: 'token', token: 'eyJ.x.y' }],
     [{ identifier: { type: 'identity', id: 'CiRmZDA2' } }, { kind: 'identifier', type: 'identity', id: 'CiRmZDA2' }],
+    [{ txn_token: 'eyJ.t.x' }, { kind: 'txn_token', token: 'eyJ.t.x' }],
   ])('reads the subject %j', (subject, expected) => {
     expect(check({ ...REQUEST, subject }).subject).toEqual(expected);
+  });
+
+  it('reads an empty txn_token subject as no subject', () => {
+    expect(failure(() => check({ ...REQUEST, subject: { txn_token: '' } }))).toEqual(
+      invalid('ERR_CHECK_SUBJECT_MISSING', 'SUBJECT_MISSING'),
+    );
+  });
+
+  it('reads a txn_token request, its purpose when given, and its absence', () => {
+    expect(check({ ...REQUEST, txn_token: { purpose: 'ci' } }).txnToken).toEqual({ purpose: 'ci' });
+    expect(check({ ...REQUEST, txn_token: {} }).txnToken).toEqual({ purpose: undefined });
+    expect(check(REQUEST).txnToken).toBeUndefined();
   });
 
   it('reads absent optional parts as empty: no context, no properties, no resource id, sequence 0', () => {
@@ -358,6 +371,14 @@ describe('responses', () => {
     reasons: [{ code: 'POLICY_DENIED', message: 'no grant' }],
     stepUp,
     decisionId: `d-${kind}`,
+  });
+
+  it('answers the minted token, and an empty string without one', () => {
+    const decided = { decision: decision('allow'), policyVersion: 'v', sequence: 1 };
+    expect(answered(service.Check, checkResponseToProto({ ...decided, txnToken: 'eyJ.t.x' })).txn_token).toBe(
+      'eyJ.t.x',
+    );
+    expect(answered(service.Check, checkResponseToProto(decided)).txn_token).toBe('');
   });
 
   it.each([

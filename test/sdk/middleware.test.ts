@@ -232,3 +232,49 @@ describe.each([
     expect(downApp.handled.count).toBe(0);
   });
 });
+
+describe('a downstream service guarded by the transaction token it is called with (Koa)', () => {
+  it('runs the handler for the token’s own action and resource, and answers 403 TXN_TOKEN_SCOPE_EXCEEDED for others', async () => {
+    const upstream = await client.check({
+      tenant: 'acme',
+      subject: { userId: bob.id },
+      action: 'read',
+      resource: { type: 'repository', id: 'r1' },
+      txnToken: { purpose: 'render' },
+    });
+    const txnToken = upstream.txnToken ?? '';
+    let handled = 0;
+    const app = new Koa();
+    app.use(
+      koaAuthorization({
+        client,
+        // The draft's `Txn-Token` header carries the token between services.
+        check: (ctx: Context) => {
+          const token = ctx.get('txn-token');
+          if (token === '') return undefined;
+          const [, type = '', id = ''] = ctx.path.split('/');
+          return { tenant: 'acme', subject: { txnToken: token }, action: 'read', resource: { type, id } };
+        },
+      }),
+    );
+    app.use((ctx) => {
+      handled++;
+      ctx.body = { ok: true };
+    });
+    const callback = app.callback();
+    const { server, origin } = await serve((req, res) => {
+      void callback(req, res);
+    });
+    try {
+      const get = async (path: string): Promise<Response> =>
+        await fetch(`${origin}${path}`, { headers: { 'txn-token': txnToken } });
+      expect((await get('/repository/r1')).status).toBe(200);
+      const outside = await get('/repository/r2');
+      expect(outside.status).toBe(403);
+      expect(await outside.json()).toMatchObject({ error: 'access_denied', reason: 'TXN_TOKEN_SCOPE_EXCEEDED' });
+      expect(handled).toBe(1);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});

@@ -71,6 +71,23 @@ describe('SidecarClient against a real sidecar process', () => {
     expect(stepUp.stepUp.wwwAuthenticate).toContain('acr_values="phr"');
   });
 
+  it('asks for a transaction token with an ALLOW and presents it as the subject downstream, limited to its scope', async () => {
+    const allowed = await client.check({ ...asUser(bob.id, 'read', 'repository'), txnToken: { purpose: 'export' } });
+    expect(allowed.decision).toBe('ALLOW');
+    const txnToken = allowed.txnToken ?? '';
+    expect(txnToken.split('.')).toHaveLength(3);
+    const notAsked = await client.check(asUser(bob.id, 'read', 'repository'));
+    expect(notAsked.txnToken).toBeUndefined();
+    const downstream = { tenant: 'acme', subject: { txnToken }, resource: { type: 'repository', id: 'repository-1' } };
+    expect(await client.check({ ...downstream, action: 'read' })).toMatchObject({ decision: 'ALLOW' });
+    expect(await client.check({ ...downstream, action: 'write' })).toMatchObject({
+      decision: 'DENY',
+      reasons: [{ code: 'TXN_TOKEN_SCOPE_EXCEEDED' }],
+    });
+    const refused = await failureOf(client.check({ ...downstream, action: 'read', txnToken: {} }));
+    expect(refused.reason).toBe('TXN_TOKEN_UNSUPPORTED');
+  });
+
   it('names the subject by identifier, as AuthZEN does: bob by the IdP subject identifier his IdP provisioned', async () => {
     const byIdentity = await client.check({
       tenant: 'acme',

@@ -130,6 +130,7 @@ describe('token types (RFC 8725 §3.11 explicit typing)', () => {
     ['an RFC 9068 access token (no access_tokens setting)', 'at+jwt'],
     ['an access token, typed with its full media type', 'application/AT+JWT'],
     ['an OP command token', 'command+jwt'],
+    ['a transaction token (draft-ietf-oauth-transaction-tokens)', 'txntoken+jwt'],
   ])('%s is never accepted as an ID token', async (_name, typ) => {
     const verifier = verifierWith();
     const token = await idp.idToken('sub-1', 'app', {}, { typ });
