@@ -465,6 +465,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
                 const inputSchema = attributes === undefined ? undefined : inputSchemaOf(attributes);
                 return await compiler.compile(source, { runTests: true, inputSchema });
               },
+              // A version uploaded under an older catalog must still fit the current one to become active.
+              checkActivation: async (source) => {
+                const attributes = attributeCatalogs.get(source.tenantId);
+                const inputSchema = attributes === undefined ? undefined : inputSchemaOf(attributes);
+                if (inputSchema !== undefined) await compiler.typeCheck(source, inputSchema);
+              },
               dryRun: async (tenantId, candidate, current, requests) =>
                 await dryRun({ reader: store, logger, pool, tenantId, candidate, current, requests, identifiers }),
               logger,

@@ -332,4 +332,54 @@ describe('catalog versions and breaking changes', () => {
       await next.stop();
     }
   });
+
+  it('refuses to activate a stored version that no longer fits the catalog, with file and line', async () => {
+    const call = async (origin: string, path: string, body: unknown): Promise<Answer> => {
+      const response = await fetch(`${origin}/admin/v1/acme/policies${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    const projects = { name: 'projects', type: 'string[]', description: 'projects', source: { claim: 'projects' } };
+    // Uploaded under the catalog with projects (version 2); never activated.
+    const withProjects = await startTestGateway(nats.url, tenants([department, userType, clearance, projects]));
+    let stale: Answer;
+    let fits: Answer;
+    try {
+      stale = await call(withProjects.origin, '', {
+        modules: {
+          'authz.rego': 'package tenants.acme\n\nallow if {\n\t"apollo" in input.subject.attributes.projects\n}\n',
+        },
+      });
+      expect(stale.status).toBe(201);
+      fits = await call(withProjects.origin, '', {
+        modules: {
+          'authz.rego': 'package tenants.acme\n\nallow if {\n\tinput.subject.attributes.clearance_level == 3\n}\n',
+        },
+      });
+      expect(fits.status).toBe(201);
+    } finally {
+      await withProjects.stop();
+    }
+    // The active policy does not read projects: removing it is a compatible change for it (version 3).
+    const next = await startTestGateway(nats.url, tenants([department, userType, clearance]));
+    try {
+      const refused = await call(next.origin, `/${String(stale.body['version'])}/activate`, {});
+      expect(refused.status).toBe(422);
+      expect((refused.body['problems'] as unknown[])[0]).toMatchObject({
+        file: 'authz.rego',
+        row: 4,
+        message: 'undefined ref: input.subject.attributes.projects',
+      });
+      expect((await call(next.origin, `/${String(fits.body['version'])}/activate`, {})).status).toBe(200);
+      // Rolling back to the version active before, which fits, is allowed.
+      expect((await call(next.origin, '/rollback', {})).status).toBe(200);
+      const versions = (await admin('GET', '/attributes/versions')).body['versions'] as Record<string, unknown>[];
+      expect(versions.map((v) => v['version'])).toEqual([3, 2, 1]);
+    } finally {
+      await next.stop();
+    }
+  });
 });
