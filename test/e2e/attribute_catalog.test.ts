@@ -173,6 +173,29 @@ describe('SCIM user writes checked against the catalog', () => {
     ).toMatchObject({ totalResults: 0 });
   });
 
+  it('catches a catalogued attribute written in another case or through a differently cased PATCH path', async () => {
+    const shouted = await scim.post('/Users', {
+      ...entraUser('casey', {}),
+      [ENTERPRISE.toUpperCase()]: { DEPARTMENT: 'Finance' },
+      schemas: [USER, ENTERPRISE.toUpperCase()],
+    });
+    expect(shouted.status).toBe(400);
+    expect(shouted.body).toMatchObject({ scimType: 'invalidValue' });
+    const created = await scim.post('/Users', entraUser('casey', { department: 'Sales' }));
+    expect(created.status).toBe(201);
+    const patched = await scim.patch(`/Users/${created.body?.['id'] as string}`, [
+      { op: 'replace', path: `${ENTERPRISE}:Department`, value: 'Finance' },
+      { op: 'replace', path: 'USERTYPE', value: 'Intern' },
+    ]);
+    expect(patched.status).toBe(400);
+    expect(patched.body).toMatchObject({ scimType: 'invalidValue' });
+    // Removing a catalogued attribute is not a value that does not fit.
+    const removed = await scim.patch(`/Users/${created.body?.['id'] as string}`, [
+      { op: 'remove', path: `${ENTERPRISE}:department` },
+    ]);
+    expect(removed.status).toBe(200);
+  });
+
   it('Entra: a create with a department of the wrong type is refused as invalidValue', async () => {
     const r = await scim.post('/Users', entraUser('typo', { department: 7 }));
     expect(r.status).toBe(400);
