@@ -72,11 +72,12 @@ export class AttributeCatalogVersions {
     for (let attempt = 1; ; attempt++) {
       const latest = await this.#latestEntry(tenant);
       if (latest?.value.digest === catalog.digest) return latest.value;
+      const version = (latest?.value.version ?? 0) + 1;
       const next: CatalogVersion = {
-        version: (latest?.value.version ?? 0) + 1,
+        version,
         digest: catalog.digest,
         recordedAt: now,
-        document: catalogDocument(catalog),
+        document: withAttributeVersions(catalogDocument(catalog), latest?.value.document, version),
       };
       const json = JSON.stringify(next);
       try {
@@ -191,11 +192,8 @@ export function createAttributeRoutes(options: AttributeRoutesOptions): Router<{
     const latest = await options.versions.latest(tenant);
     const catalog = options.catalogs.get(tenant);
     if (catalog === undefined) throw new PolicyVersionNotFoundError(`tenant ${tenant} has no attribute catalog`);
-    ctx.body = {
-      tenant,
-      version: latest?.digest === catalog.digest ? latest.version : null,
-      ...catalogDocument(catalog),
-    };
+    const recorded = latest?.digest === catalog.digest ? latest : undefined;
+    ctx.body = { tenant, version: recorded?.version ?? null, ...(recorded?.document ?? catalogDocument(catalog)) };
   });
   router.get('/versions', async (ctx) => {
     ctx.body = { versions: (await options.versions.list(ctx.state.tenant)).map(versionBody) };
@@ -208,6 +206,27 @@ export function createAttributeRoutes(options: AttributeRoutesOptions): Router<{
     ctx.body = versionBody(await options.versions.get(ctx.state.tenant, n));
   });
   return router;
+}
+
+/**
+ * Each attribute of a new catalog version with the version its definition dates from: the previous one's when
+ * unchanged (the same type, values, description, data use and source), this one's otherwise.
+ */
+function withAttributeVersions(
+  document: Record<string, unknown>,
+  previous: Record<string, unknown> | undefined,
+  version: number,
+): Record<string, unknown> {
+  const definition = ({ version: _version, origin: _origin, ...rest }: Record<string, unknown>): string =>
+    JSON.stringify(rest);
+  const before = new Map(
+    ((previous?.['attributes'] ?? []) as Record<string, unknown>[]).map((a) => [definition(a), a['version']]),
+  );
+  const attributes = (document['attributes'] as Record<string, unknown>[]).map((a) => ({
+    ...a,
+    version: typeof before.get(definition(a)) === 'number' ? before.get(definition(a)) : version,
+  }));
+  return { ...document, attributes };
 }
 
 function versionBody(v: CatalogVersion): Record<string, unknown> {

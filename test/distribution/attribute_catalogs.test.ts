@@ -40,7 +40,16 @@ describe('AttributeCatalogVersions', () => {
       [1, 1],
     ]);
     expect(JSON.stringify((await versions.get('acme', 1)).document)).toContain('"name":"a"');
-    await expect(versions.get('acme', 3)).rejects.toMatchObject({ code: 'ERR_CATALOG_VERSION_NOT_FOUND' });
+    // An attribute keeps the version its definition dates from; a changed one takes the new number.
+    const both = await versions.record(
+      'acme',
+      attributeCatalog([attribute('b'), { ...attribute('c'), type: 'integer' }]),
+    );
+    const byName = new Map(
+      (both.document['attributes'] as { name: string; version: number }[]).map((a) => [a.name, a.version]),
+    );
+    expect([both.version, byName.get('b'), byName.get('c'), byName.get('title')]).toEqual([3, 2, 3, 1]);
+    await expect(versions.get('acme', 4)).rejects.toMatchObject({ code: 'ERR_CATALOG_VERSION_NOT_FOUND' });
     // Tenants are numbered apart.
     expect((await versions.record('globex', one)).version).toBe(1);
   });

@@ -120,6 +120,7 @@ describe('the catalog served by the admin API', () => {
       data_use: 'authorization',
       source: { scim: `${ENTERPRISE}:department` },
       origin: 'tenant',
+      version: 1,
     });
     expect(attributes.find((a) => a['name'] === 'clearance_level')).toMatchObject({
       type: 'integer',
@@ -345,7 +346,11 @@ describe('catalog versions and breaking changes', () => {
       const r = await fetch(`${next.origin}/admin/v1/acme/attributes`, {
         headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
       });
-      expect(await r.json()).toMatchObject({ version: 2 });
+      const served = (await r.json()) as { version: number; attributes: { name: string; version: number }[] };
+      expect(served.version).toBe(2);
+      // Each attribute says which catalog version its definition dates from.
+      expect(served.attributes.find((a) => a.name === 'projects')?.version).toBe(2);
+      expect(served.attributes.find((a) => a.name === 'department')?.version).toBe(1);
       const versions = (await admin('GET', '/attributes/versions')).body['versions'] as Record<string, unknown>[];
       expect(versions.map((v) => v['version'])).toEqual([2, 1]);
       expect(JSON.stringify(versions[1])).not.toContain('projects');
