@@ -84,11 +84,14 @@ export class ScimCatalogs {
     }
   }
 
-  /** A User schema as this tenant's catalog describes it: catalogued descriptions and allowed values. */
+  /**
+   * A User schema as this tenant's catalog describes it: the descriptions and allowed values of the attributes
+   * the tenant catalogued (the platform defaults leave the RFC 7643 definitions as they are).
+   */
   refine(tenant: string, schema: Schema): Schema {
     const catalogued = new Map(
       this.catalog(tenant)
-        .attributes.filter((a) => scimAttributeOf(a)?.schema === schema)
+        .attributes.filter((a) => a.origin === 'tenant' && scimAttributeOf(a)?.schema === schema)
         .map((a) => [a.name, a]),
     );
     if (catalogued.size === 0) return schema;
