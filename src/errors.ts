@@ -105,6 +105,7 @@ export const ERROR_CODES = {
   ERR_CATALOG_UPLOAD_INVALID: { kind: 'invalid_request' },
   ERR_CATALOG_BUNDLE_INVALID: { kind: 'internal' },
   ERR_CATALOG_DRY_RUN_FAILED: { kind: 'unprocessable' },
+  ERR_CATALOG_ATTRIBUTES_BREAKING: { kind: 'conflict' },
 
   // src/http (the HTTP layer every HTTP surface shares)
   ERR_HTTP_BODY_TOO_LARGE: { kind: 'payload_too_large' },

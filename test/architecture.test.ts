@@ -65,7 +65,13 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   ],
 };
 
-const ROOT_FILES = new Set(['bearer_token.ts', 'errors.ts', 'security_event_types.ts', 'tenant_id.ts']);
+const ROOT_FILES = new Set([
+  'attribute_catalog.ts',
+  'bearer_token.ts',
+  'errors.ts',
+  'security_event_types.ts',
+  'tenant_id.ts',
+]);
 
 interface ImportEdge {
   readonly file: string;

@@ -1,10 +1,12 @@
 import { readFile } from 'node:fs/promises';
+import { attributesJsonSchema } from '../attribute_catalog.js';
 import { parseConfig } from '../config/index.js';
 import {
   loadPolicyDirectory,
   PolicyCompiler,
   PolicyCompileError,
   PolicyModuleRejectedError,
+  policyInputJsonSchema,
   PolicyTestFailedError,
 } from '../policy/index.js';
 import type { Explanation } from '../explain/index.js';
@@ -123,7 +125,10 @@ async function test(dir: string | undefined, io: CliIo): Promise<number> {
     memoryLimitMb: config.policy.opaMemoryLimitMb,
   });
   try {
-    const compiled = await compiler.compile(source, { runTests: true });
+    // Typed as the gateway types an upload when the tenants file (IPSIE_TENANTS_FILE) declares a catalog.
+    const catalog = config.tenants.find((t) => t.id === source.tenantId)?.attributeCatalog;
+    const inputSchema = catalog?.declared === true ? policyInputJsonSchema(attributesJsonSchema(catalog)) : undefined;
+    const compiled = await compiler.compile(source, { runTests: true, inputSchema });
     io.out(`ok ${compiled.version}: compiles, ${compiled.tests?.passed ?? 0} tests pass`);
     return 0;
   } catch (error) {

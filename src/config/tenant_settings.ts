@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { ConfigInvalidError } from './errors.js';
 import type { TransmittedEventName } from '../security_event_types.js';
 import { isTenantId, TENANT_ID_PATTERN, TENANT_ID_RULE } from '../tenant_id.js';
+import { ATTRIBUTE_TYPES, attributeCatalog, scimSourceOf, valueProblem } from '../attribute_catalog.js';
+import type { AttributeType, CatalogAttribute } from '../attribute_catalog.js';
 
 /**
  * The tenants file (`IPSIE_TENANTS_FILE`), defined once as a zod schema: the
@@ -297,6 +299,82 @@ const scimSchema = settings({
   }))
   .describe('SCIM 2.0 provisioning by the IdP (docs/scim.md). Absent: this tenant does not provision over SCIM');
 
+const ATTRIBUTE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+const catalogAttributeSchema = settings({
+  name: text()
+    .regex(ATTRIBUTE_NAME, { error: 'must be a letter or _ then letters, digits or _ (64 at most)' })
+    .describe('its key in input.subject.attributes; for a SCIM source, the SCIM attribute name'),
+  type: oneOf(ATTRIBUTE_TYPES, `must be one of ${ATTRIBUTE_TYPES.join(', ')}`).describe('the type of its value'),
+  enum: z
+    .array(z.union([z.string(), z.number(), z.boolean()]), { error: 'must be an array of values' })
+    .min(1, { error: 'must list at least one value' })
+    .optional()
+    .describe('the values it may take; absent: any value of its type'),
+  description: text().describe('what it means'),
+  data_use: text().optional().describe('what the app uses it for (authorization, audit, ...)'),
+  source: settings({
+    scim: text()
+      .optional()
+      .describe(
+        'a SCIM User attribute: title, urn:ietf:params:scim:schemas:core:2.0:User:title or urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department',
+      ),
+    claim: text().optional().describe('an OIDC claim name'),
+  })
+    .check((ctx) => {
+      if ((ctx.value.scim === undefined) === (ctx.value.claim === undefined)) {
+        ctx.issues.push({ code: 'custom', message: 'needs exactly one of scim or claim', input: ctx.value });
+      }
+    })
+    .describe('where its value comes from'),
+})
+  .transform((a): CatalogAttribute => ({
+    name: a.name,
+    type: a.type,
+    enum: a.enum,
+    description: a.description,
+    dataUse: a.data_use,
+    source: a.source.scim !== undefined ? { scim: a.source.scim } : { claim: a.source.claim ?? '' },
+    origin: 'tenant',
+  }))
+  .check((ctx) => {
+    const attribute = ctx.value;
+    const scim = scimSourceOf(attribute);
+    if (scim !== undefined && scim.name !== attribute.name) {
+      ctx.issues.push({
+        code: 'custom',
+        message: `names SCIM attribute ${scim.name}: the attribute must be named ${scim.name} (its key in the user's attributes)`,
+        path: ['source', 'scim'],
+        input: attribute.source,
+      });
+    }
+    for (const [i, value] of (attribute.enum ?? []).entries()) {
+      const problem = valueProblem(
+        { ...attribute, enum: undefined, type: attribute.type.replace('[]', '') as AttributeType },
+        value,
+      );
+      if (problem !== undefined) {
+        ctx.issues.push({ code: 'custom', message: problem, path: ['enum', i], input: value });
+      }
+    }
+  })
+  .describe('one user attribute the app understands');
+
+const attributeCatalogSchema = settings({
+  attributes: z
+    .array(catalogAttributeSchema, { error: 'must be an array' })
+    .check((ctx) => {
+      const names = ctx.value.map((a) => a.name);
+      const duplicate = names.find((name, i) => names.indexOf(name) !== i);
+      if (duplicate !== undefined) {
+        ctx.issues.push({ code: 'custom', message: `names ${duplicate} twice`, input: duplicate });
+      }
+    })
+    .describe('attributes added to the platform defaults; one of the same name replaces the default'),
+}).describe(
+  "the user attributes this tenant's apps understand (docs/attributes.md). Declared: SCIM writes and policy uploads are checked against it",
+);
+
 /** Issuers listed twice in one array: each is one IdP or transmitter. */
 function uniqueIssuers(ctx: z.core.ParsePayload<readonly { readonly issuer: string }[]>): void {
   const issuers = ctx.value.map((entry) => entry.issuer);
@@ -518,6 +596,7 @@ function tenantsFileSchema(readSecret: ReadSecret) {
     })
       .optional()
       .describe("this tenant's policy evaluation"),
+    attribute_catalog: attributeCatalogSchema.optional(),
     ssf: settings({
       transmitters: z
         .array(transmitter, { error: 'must be an array' })
@@ -539,6 +618,7 @@ function tenantsFileSchema(readSecret: ReadSecret) {
       idps: t.idps,
       jitProvisioning: t.jit_provisioning,
       policyBudgetMs: t.policy?.budget_ms,
+      attributeCatalog: attributeCatalog(t.attribute_catalog?.attributes),
       ssf: t.ssf,
     }))
     .describe("one tenant's settings");

@@ -24,3 +24,8 @@ export class PolicyBundleInvalidError extends SidecarError {
 export class PolicyDryRunFailedError extends SidecarError {
   readonly code = 'ERR_CATALOG_DRY_RUN_FAILED';
 }
+
+/** A changed attribute catalog that the tenant's active policy does not type-check against (a breaking change). */
+export class AttributeCatalogBreakingError extends SidecarError {
+  readonly code = 'ERR_CATALOG_ATTRIBUTES_BREAKING';
+}

@@ -1,4 +1,5 @@
 export {
+  AttributeCatalogBreakingError,
   PolicyBundleInvalidError,
   PolicyCatalogConflictError,
   PolicyDryRunFailedError,
@@ -13,3 +14,11 @@ export { PolicyFollower } from './policy_follower.js';
 export { createPolicyAdminRoutes, UPLOAD_LIMITS } from './policy_admin_routes.js';
 export type { PolicyAdminOptions } from './policy_admin_routes.js';
 export type { PolicyFollowerOptions } from './policy_follower.js';
+export {
+  adoptCatalog,
+  ATTRIBUTE_CATALOGS_BUCKET,
+  AttributeCatalogVersions,
+  createAttributeRoutes,
+  inputSchemaOf,
+} from './attribute_catalogs.js';
+export type { AttributeRoutesOptions, CatalogChangeOptions, CatalogVersion } from './attribute_catalogs.js';

@@ -39,6 +39,13 @@ export interface PolicyAdminOptions {
     limit: number,
   ) => Promise<{ readonly outcomes: readonly { readonly changed: boolean }[]; readonly skipped: number }>;
   readonly logger: Logger;
+  /**
+   * Checks a stored version before it becomes active (activation, rollback): the tenant's attribute catalog
+   * may have changed since it was uploaded (docs/attributes.md).
+   *
+   * @throws {PolicyCompileError} `ERR_POLICY_COMPILE_FAILED` with every problem located
+   */
+  readonly checkActivation?: (source: TenantPolicySource) => Promise<void>;
   /** Records each change (upload, activation, rollback, deletion) in the tenant's audit trail. */
   readonly audit?: (tenant: string, change: Record<string, unknown>) => Promise<void>;
 }
@@ -60,6 +67,15 @@ export interface PolicyAdminOptions {
 export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ tenant: string }> {
   const { catalog, logger } = options;
   const audit = options.audit ?? (() => Promise.resolve());
+  const checkActivation = async (tenant: string, version: string): Promise<void> => {
+    if (options.checkActivation === undefined) return;
+    const bundle = await catalog.get(tenant, version);
+    await options.checkActivation({
+      tenantId: tenant,
+      modules: new Map(Object.entries(bundle.modules)),
+      data: bundle.data,
+    });
+  };
   const router = new Router<{ tenant: string }>({ prefix: '/policies' });
 
   router.post('/', async (ctx) => {
@@ -98,6 +114,8 @@ export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ t
 
   router.post('/rollback', async (ctx) => {
     const tenant = ctx.state.tenant;
+    const previous = (await catalog.active(tenant))?.previous;
+    if (previous != null) await checkActivation(tenant, previous);
     const active = await catalog.rollback(tenant);
     logger.info({ tenant, policy_version: active.version, revision: active.revision }, 'policy rolled back');
     await audit(tenant, { action: 'rollback', version: active.version, previous: active.previous });
@@ -125,6 +143,7 @@ export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ t
     if (expected !== undefined && (typeof expected !== 'number' || !Number.isInteger(expected))) {
       throw new PolicyUploadInvalidError('"expected_revision" must be an integer');
     }
+    await checkActivation(tenant, ctx.params['version'] ?? '');
     const active = await catalog.activate(tenant, ctx.params['version'] ?? '', expected);
     logger.info({ tenant, policy_version: active.version, revision: active.revision }, 'policy activated');
     await audit(tenant, { action: 'activate', version: active.version, previous: active.previous });

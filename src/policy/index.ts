@@ -17,7 +17,7 @@ export type { PlatformPolicyReasonCode } from './platform_reasons.js';
 export type { DecisionKind, PolicyDecision, Reason, StepUpChallenge } from './policy_decision.js';
 export { TENANT_RULES, tenantRulesJsonSchema } from './tenant_rules_contract.js';
 export type { TenantRuleName } from './tenant_rules_contract.js';
-export { PolicyInputEncoder } from './policy_input.js';
+export { PolicyInputEncoder, policyInputJsonSchema } from './policy_input.js';
 export type { EncodedPolicyInput, PolicyInput, RequestInput, SubjectInput } from './policy_input.js';
 export {
   OpaUnavailableError,

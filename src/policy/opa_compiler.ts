@@ -59,6 +59,12 @@ const FORBIDDEN_BUILTINS: ReadonlySet<string> = new Set([
 export interface CompileOptions {
   /** Also run the tenant's `*_test.rego` with `opa test`; a failing test refuses the policy. */
   readonly runTests?: boolean;
+  /**
+   * The JSON Schema of `input` (policyInputJsonSchema: the tenant's attribute catalog): `opa check --schema`
+   * then refuses a policy reading an input member it does not define, or comparing one with a value of
+   * another type, with the file and line. Absent: `input` is untyped.
+   */
+  readonly inputSchema?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** What `opa test` reported for the tenant's tests. */
@@ -156,16 +162,7 @@ export class PolicyCompiler {
       }
 
       // Located, structured errors: `opa check` speaks JSON, `opa build` does not.
-      const check = await this.#opa(work, [
-        'check',
-        '--format',
-        'json',
-        '--capabilities',
-        'capabilities.json',
-        'platform',
-        'tenant',
-      ]);
-      if (check.code !== 0) throw new PolicyCompileError(tenantId, problemsFromCheck(check));
+      await this.#check(work, tenantId, options.inputSchema);
 
       await this.#checkNamespaces(work, tenantId);
       const tests = options.runTests === true ? await this.#test(work, tenantId) : undefined;
@@ -257,6 +254,50 @@ export class PolicyCompiler {
     } finally {
       await rm(work, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Type-checks a tenant's sources (non-test modules) against an input schema, without building: whether a
+   * stored version still fits a changed attribute catalog.
+   *
+   * @throws {PolicyCompileError} `ERR_POLICY_COMPILE_FAILED` with every problem located
+   */
+  async typeCheck(source: TenantPolicySource, inputSchema: Readonly<Record<string, unknown>>): Promise<void> {
+    const platform = await this.#platformModules(source.tenantId);
+    const modules = new Map([...source.modules].filter(([name]) => !isTestModule(name)));
+    const work = await mkdtemp(join(tmpdir(), 'ipsie-typecheck-'));
+    try {
+      await writeModules(join(work, 'platform'), platform);
+      await writeModules(join(work, 'tenant'), modules);
+      await writeFile(join(work, 'capabilities.json'), await this.#capabilitiesJson());
+      await this.#check(work, source.tenantId, inputSchema);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /** `opa check` (JSON: located, structured errors), typed by the input schema when there is one. */
+  async #check(
+    work: string,
+    tenantId: string,
+    inputSchema: Readonly<Record<string, unknown>> | undefined,
+  ): Promise<void> {
+    const schemaArgs: string[] = [];
+    if (inputSchema !== undefined) {
+      await writeFile(join(work, 'input.schema.json'), JSON.stringify(inputSchema));
+      schemaArgs.push('--schema', 'input.schema.json');
+    }
+    const check = await this.#opa(work, [
+      'check',
+      '--format',
+      'json',
+      '--capabilities',
+      'capabilities.json',
+      ...schemaArgs,
+      'platform',
+      'tenant',
+    ]);
+    if (check.code !== 0) throw new PolicyCompileError(tenantId, problemsFromCheck(check));
   }
 
   /** `opa test` over the tenant's tests (the platform's own are not run here). */

@@ -87,3 +87,74 @@ export function encodePolicyInput(input: PolicyInput): EncodedPolicyInput {
   const { action, resource, context, ...subject } = input;
   return new PolicyInputEncoder(subject).encode({ action, resource, context });
 }
+
+const OPEN = { type: 'object', additionalProperties: true } as const;
+const nullable = (schema: Record<string, unknown>): Record<string, unknown> => ({
+  anyOf: [schema, { type: 'null' }],
+});
+const closed = (properties: Record<string, unknown>, description?: string): Record<string, unknown> => ({
+  type: 'object',
+  ...(description === undefined ? {} : { description }),
+  properties,
+  additionalProperties: false,
+});
+
+/**
+ * The JSON Schema of {@link PolicyInput} with `subject.attributes` as given (the tenant's attribute catalog:
+ * docs/attributes.md), for `opa check --schema`. The documented members are closed, so a policy reading one
+ * that does not exist fails its upload with the file and line; the open ones (posture, properties, resource,
+ * context) stay open. Batch inputs carry `items`, each a request half.
+ */
+export function policyInputJsonSchema(attributes: Record<string, unknown>): Record<string, unknown> {
+  const request = {
+    action: closed({ name: { type: 'string' }, properties: OPEN }),
+    resource: {
+      type: 'object',
+      properties: { type: { type: 'string' }, id: { type: 'string' }, properties: OPEN },
+      additionalProperties: true,
+    },
+    context: OPEN,
+  };
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'policy input',
+    ...closed({
+      tenant: { type: 'string' },
+      now: { type: 'number' },
+      subject: closed({
+        id: { type: 'string' },
+        user_name: { type: 'string' },
+        external_id: nullable({ type: 'string' }),
+        active: { type: 'boolean' },
+        attributes,
+        roles: { type: 'array', items: { type: 'string' } },
+        groups: {
+          type: 'array',
+          items: closed({
+            id: { type: 'string' },
+            display_name: { type: 'string' },
+            external_id: nullable({ type: 'string' }),
+          }),
+        },
+        reauthenticate_after: { type: 'number' },
+        properties: OPEN,
+      }),
+      session: nullable(
+        closed({
+          id: { type: 'string' },
+          issuer: { type: 'string' },
+          acr: nullable({ type: 'string' }),
+          amr: { type: 'array', items: { type: 'string' } },
+          auth_time: nullable({ type: 'number' }),
+          expires_at: { type: 'number' },
+          revoked: { type: 'boolean' },
+          ip: nullable({ type: 'string' }),
+          device_id: nullable({ type: 'string' }),
+        }),
+      ),
+      posture: OPEN,
+      ...request,
+      items: { type: 'array', items: closed(request) },
+    }),
+  };
+}

@@ -40,7 +40,15 @@ import {
   TransmitterUnavailableError,
 } from '../signals/index.js';
 import { dryRun, dryRunRecorded, replayDecision } from '../check/index.js';
-import { compiledOf, createPolicyAdminRoutes, PolicyCatalog } from '../distribution/index.js';
+import {
+  adoptCatalog,
+  AttributeCatalogVersions,
+  compiledOf,
+  createAttributeRoutes,
+  createPolicyAdminRoutes,
+  inputSchemaOf,
+  PolicyCatalog,
+} from '../distribution/index.js';
 import { createExplainRoutes, DecisionExplainer } from '../explain/index.js';
 import { IdentifierResolver } from '../identifiers/index.js';
 import { GATEWAY_APIS, GatewayMetrics, healthReport, metricsRoute } from '../observability/index.js';
@@ -125,6 +133,22 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       timeoutMs: config.policy.buildTimeoutMs,
       memoryLimitMb: config.policy.opaMemoryLimitMb,
     });
+    // A changed attribute catalog is kept as a new version, unless it breaks a tenant's active policy: then
+    // this gateway does not start (docs/attributes.md).
+    const attributeCatalogs = new Map(config.tenants.map((t) => [t.id, t.attributeCatalog]));
+    const catalogVersions = await AttributeCatalogVersions.create(nc, { replicas: config.gateway.streamReplicas });
+    for (const tenant of config.tenants) {
+      await adoptCatalog({
+        tenant: tenant.id,
+        catalog: tenant.attributeCatalog,
+        versions: catalogVersions,
+        policies: catalog,
+        typeCheck: async (source, schema) => {
+          await compiler.typeCheck(source, schema);
+        },
+        logger,
+      });
+    }
     const js = jetstream(nc);
     const publisher = new ChangePublisher(js);
     const audit = new AuditLog(nc, js, jsm);
@@ -186,6 +210,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       replica,
       logger,
       streamPosition,
+      attributeCatalogs,
     });
     // Before serving: names written before claims existed (or by an older replica) are claimed too.
     const claimed = await service.claimExistingNames(config.tenants.map((t) => t.id));
@@ -437,9 +462,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
                   }),
               }),
             ),
+            createAttributeRoutes({ catalogs: attributeCatalogs, versions: catalogVersions }),
             createPolicyAdminRoutes({
               catalog,
-              compile: async (source) => await compiler.compile(source, { runTests: true }),
+              // Typed by the tenant's attribute catalog, when its tenants file declares one.
+              compile: async (source) => {
+                const attributes = attributeCatalogs.get(source.tenantId);
+                const inputSchema = attributes === undefined ? undefined : inputSchemaOf(attributes);
+                return await compiler.compile(source, { runTests: true, inputSchema });
+              },
+              // A version uploaded under an older catalog must still fit the current one to become active.
+              checkActivation: async (source) => {
+                const attributes = attributeCatalogs.get(source.tenantId);
+                const inputSchema = attributes === undefined ? undefined : inputSchemaOf(attributes);
+                if (inputSchema !== undefined) await compiler.typeCheck(source, inputSchema);
+              },
               dryRun: async (tenantId, candidate, current, requests) =>
                 await dryRun({ reader: store, logger, pool, tenantId, candidate, current, requests, identifiers }),
               dryRunRecorded: async (tenantId, candidate, since, limit) =>

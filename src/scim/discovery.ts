@@ -51,13 +51,14 @@ export function resourceTypes(baseUrl: string): Json[] {
   }));
 }
 
-export function schemas(baseUrl: string): Json[] {
-  return [USER, ENTERPRISE_USER, GROUP].map((s) => schemaResource(s, baseUrl));
+/** The schemas, each as `refine` describes it for the tenant (its attribute catalog). */
+export function schemas(baseUrl: string, refine: (schema: Schema) => Schema = (s) => s): Json[] {
+  return [USER, ENTERPRISE_USER, GROUP].map((s) => schemaResource(s, refine(s), baseUrl));
 }
 
-function schemaResource(schema: Schema, baseUrl: string): Json {
+function schemaResource(original: Schema, schema: Schema, baseUrl: string): Json {
   const attributes =
-    schema === ENTERPRISE_USER ? schema.attributes : [...schema.attributes, ...COMMON_ATTRIBUTES.slice(1, 2)];
+    original === ENTERPRISE_USER ? schema.attributes : [...schema.attributes, ...COMMON_ATTRIBUTES.slice(1, 2)];
   return {
     schemas: [SCHEMA_SCHEMA],
     id: schema.id,

@@ -1,4 +1,5 @@
 import type { Logger } from '../logging/index.js';
+import type { ScimCatalogs } from './catalog.js';
 import type { DirectoryReader } from '../store/index.js';
 import type { ReplicaGate } from './replica_gate.js';
 import type { ScimPublisher } from './scim_publisher.js';
@@ -12,6 +13,7 @@ export interface WriterParts {
   readonly reads: ScimReads;
   readonly publisher: ScimPublisher;
   readonly logger: Logger;
+  readonly catalogs: ScimCatalogs;
 }
 
 /** The writes of one resource type, over the replica they read and the stream they publish to. */
@@ -21,6 +23,7 @@ export abstract class ResourceWriter implements ResourceWrites {
   protected readonly reads: ScimReads;
   protected readonly publisher: ScimPublisher;
   protected readonly logger: Logger;
+  protected readonly catalogs: ScimCatalogs;
 
   constructor(parts: WriterParts) {
     ({
@@ -29,6 +32,7 @@ export abstract class ResourceWriter implements ResourceWrites {
       reads: this.reads,
       publisher: this.publisher,
       logger: this.logger,
+      catalogs: this.catalogs,
     } = parts);
   }
 

@@ -49,6 +49,8 @@ export function createScimRouter(options: ScimRouterOptions): Middleware {
     excludedAttributes: single(ctx.query['excludedAttributes']),
   });
   const ifMatch = (ctx: Context): string | undefined => ctx.get('if-match') || undefined;
+  const tenantSchemas = (scim: ScimContext): ReturnType<typeof schemas> =>
+    schemas(scim.baseUrl, (schema) => service.catalogs.refine(scim.tenantId, schema));
 
   for (const kind of ['User', 'Group'] as const satisfies readonly ResourceKind[]) {
     const path = RESOURCE_TYPES[kind].endpoint;
@@ -93,10 +95,10 @@ export function createScimRouter(options: ScimRouterOptions): Middleware {
     json(ctx, 200, found);
   });
   router.get('/Schemas', (ctx) => {
-    json(ctx, 200, listOf(schemas(ctx.state.scim.baseUrl)));
+    json(ctx, 200, listOf(tenantSchemas(ctx.state.scim)));
   });
   router.get('/Schemas/:id', (ctx) => {
-    const found = schemas(ctx.state.scim.baseUrl).find((s) => s['id'] === ctx.params['id']);
+    const found = tenantSchemas(ctx.state.scim).find((s) => s['id'] === ctx.params['id']);
     if (found === undefined) throw new ScimError('ERR_SCIM_NOT_FOUND', `no schema ${ctx.params['id'] ?? ''}`);
     json(ctx, 200, found);
   });

@@ -1,4 +1,6 @@
+import type { AttributeCatalog } from '../attribute_catalog.js';
 import type { Logger } from '../logging/index.js';
+import { ScimCatalogs } from './catalog.js';
 import type { DirectoryReader } from '../store/index.js';
 import type { ChangeSink } from '../stream/index.js';
 import { GroupWrites } from './group_writes.js';
@@ -24,6 +26,8 @@ export interface ScimServiceOptions {
   readonly syncTimeoutMs?: number;
   /** Unix ms. @defaultValue Date.now */
   readonly clock?: () => number;
+  /** Each tenant's attribute catalog (docs/attributes.md). @defaultValue the platform defaults for every tenant */
+  readonly attributeCatalogs?: ReadonlyMap<string, AttributeCatalog>;
 }
 
 /**
@@ -36,6 +40,7 @@ export interface ScimServiceOptions {
 export class ScimService {
   readonly reads: ScimReads;
   readonly writes: Readonly<Record<ResourceKind, ResourceWrites>>;
+  readonly catalogs: ScimCatalogs;
   readonly #directory: DirectoryReader;
   readonly #publisher: ScimPublisher;
 
@@ -49,7 +54,9 @@ export class ScimService {
     });
     const reads = new ScimReads(directory, gate);
     const publisher = new ScimPublisher(options.changes, options.names, options.clock ?? Date.now);
-    const parts: WriterParts = { directory, gate, reads, publisher, logger };
+    const catalogs = new ScimCatalogs(options.attributeCatalogs ?? new Map());
+    const parts: WriterParts = { directory, gate, reads, publisher, logger, catalogs };
+    this.catalogs = catalogs;
     this.reads = reads;
     this.writes = { User: new UserWrites(parts), Group: new GroupWrites(parts) };
     this.#directory = directory;

@@ -19,7 +19,9 @@ const USER_TYPE = RESOURCE_TYPES.User;
 /** SCIM User writes: each publishes the user's whole state, and a deactivation ends the user's sessions. */
 export class UserWrites extends ResourceWriter {
   async create(context: ScimContext, body: unknown): Promise<ScimResult> {
-    const { state, active } = userStateOf(normalizeResource(USER_TYPE, body, { requireSchemas: true }));
+    const scim = normalizeResource(USER_TYPE, body, { requireSchemas: true });
+    this.catalogs.checkUser(context.tenantId, scim);
+    const { state, active } = userStateOf(scim);
     await this.gate.enter(context.tenantId);
     this.#requireUniqueUserName(context.tenantId, state.user_name, undefined);
     const id = randomUUID();
@@ -39,13 +41,18 @@ export class UserWrites extends ResourceWriter {
 
   async replace(context: ScimContext, id: string, body: unknown, ifMatch: string | undefined): Promise<ScimResult> {
     const scim = normalizeResource(USER_TYPE, body, { requireSchemas: true });
+    this.catalogs.checkUser(context.tenantId, scim);
     return await this.#update(context, id, ifMatch, 'replace', () => scim);
   }
 
   async patch(context: ScimContext, id: string, body: unknown, ifMatch: string | undefined): Promise<ScimResult> {
-    return await this.#update(context, id, ifMatch, 'patch', (current) =>
-      normalizeResource(USER_TYPE, applyPatch(USER_TYPE, userDocument(current), body), { requireSchemas: false }),
-    );
+    return await this.#update(context, id, ifMatch, 'patch', (current) => {
+      const scim = normalizeResource(USER_TYPE, applyPatch(USER_TYPE, userDocument(current), body), {
+        requireSchemas: false,
+      });
+      this.catalogs.checkUser(context.tenantId, scim);
+      return scim;
+    });
   }
 
   async delete(context: ScimContext, id: string, ifMatch: string | undefined): Promise<ScimResult> {

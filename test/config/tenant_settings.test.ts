@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { attributeCatalog } from '../../src/attribute_catalog.js';
 import { parseConfig, tenantsJsonSchema } from '../../src/config/index.js';
 
 /** The tenants file is the variable's value; secret files are `/secret/<content>`, `/empty` is empty. */
@@ -177,6 +178,7 @@ describe('the tenants file schema', () => {
         idps: [],
         jitProvisioning: false,
         policyBudgetMs: undefined,
+        attributeCatalog: attributeCatalog(undefined),
         ssf: { transmitters: [], receiver: undefined },
       },
     ]);

@@ -32,7 +32,9 @@ afterAll(async () => {
   dir.remove();
 });
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+async function cli(...args: (string | Record<string, string>)[]): Promise<{ code: number; out: string; err: string }> {
+  const argv = args.filter((a): a is string => typeof a === 'string');
+  const extra = Object.assign({}, ...args.filter((a) => typeof a !== 'string')) as Record<string, string>;
   const out: string[] = [];
   const err: string[] = [];
   const code = await runPolicyCli(argv, {
@@ -42,6 +44,7 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
       IPSIE_ADMIN_TOKEN: TOKEN,
       IPSIE_OPA_PATH: opaPath(),
       IPSIE_PLATFORM_POLICY_DIR: PLATFORM_POLICY_DIR,
+      ...extra,
     },
     out: (line) => out.push(line),
     err: (line) => err.push(line),
@@ -68,6 +71,27 @@ describe('ipsie-sidecar policy', () => {
     expect(failed.code).toBe(1);
     expect(failed.err).toMatch(/ERR_POLICY_TEST_FAILED/);
     expect(failed.err).toMatch(/authz_test\.rego:5:1: test_failed/);
+  });
+
+  it("test: with a tenants file declaring the tenant's attribute catalog, a misspelt attribute exits 1 with its location", async () => {
+    const tenantsFile = join(dir.path, 'tenants.json');
+    const attributes = [
+      { name: 'clearance_level', type: 'integer', description: 'clearance', source: { claim: 'clearance_level' } },
+    ];
+    writeFileSync(tenantsFile, JSON.stringify({ tenants: { globex: { attribute_catalog: { attributes } } } }));
+    const typo = join(dir.path, 'typo');
+    mkdirSync(typo);
+    writeFileSync(
+      join(typo, 'authz.rego'),
+      'package tenants.globex\n\nallow if {\n\tinput.subject.attributes.clearence_level > 1\n}\n',
+    );
+    const typed = await cli('test', typo, { IPSIE_TENANTS_FILE: tenantsFile });
+    expect(typed.code).toBe(1);
+    expect(typed.err).toContain(
+      'authz.rego:4:2: rego_type_error: undefined ref: input.subject.attributes.clearence_level',
+    );
+    // Without the tenants file the same policy is untyped.
+    expect((await cli('test', typo)).code).toBe(0);
   });
 
   it('push --activate, list, diff, activate, rollback', async () => {
