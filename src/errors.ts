@@ -119,6 +119,21 @@ export const ERROR_CODES = {
   ERR_POLICY_EVALUATION_FAILED: { kind: 'internal' },
   ERR_POLICY_OVERLOADED: { kind: 'resource_exhausted' },
 
+  // src/saml (SAML 2.0 sign-in)
+  ERR_SAML_MALFORMED: { kind: 'unauthenticated' },
+  ERR_SAML_SIGNATURE_INVALID: { kind: 'unauthenticated' },
+  ERR_SAML_ISSUER_UNKNOWN: { kind: 'unauthenticated' },
+  ERR_SAML_AUDIENCE_INVALID: { kind: 'unauthenticated' },
+  ERR_SAML_RECIPIENT_INVALID: { kind: 'unauthenticated' },
+  ERR_SAML_DESTINATION_INVALID: { kind: 'unauthenticated' },
+  ERR_SAML_EXPIRED: { kind: 'unauthenticated' },
+  ERR_SAML_NOT_YET_VALID: { kind: 'unauthenticated' },
+  ERR_SAML_UNSOLICITED: { kind: 'unauthenticated' },
+  ERR_SAML_REQUEST_UNKNOWN: { kind: 'unauthenticated' },
+  ERR_SAML_IDP_STATUS: { kind: 'unauthenticated' },
+  ERR_SAML_NOT_CONFIGURED: { kind: 'invalid_request' },
+  ERR_SAML_METADATA_UNAVAILABLE: { kind: 'unavailable', reason: 'SAML_METADATA_UNAVAILABLE' },
+
   // src/scim
   ERR_SCIM_INVALID_SYNTAX: { kind: 'invalid_request' },
   ERR_SCIM_INVALID_VALUE: { kind: 'invalid_request' },
