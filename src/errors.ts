@@ -83,6 +83,7 @@ export const ERROR_CODES = {
   ERR_CHECK_BATCH_TOO_LARGE: { kind: 'invalid_request', reason: 'BATCH_TOO_LARGE' },
   ERR_CHECK_WATCH_TOO_MANY_USERS: { kind: 'invalid_request', reason: 'WATCH_TOO_MANY_USERS' },
   ERR_CHECK_TOKEN_MISSING: { kind: 'invalid_request', reason: 'TOKEN_MISSING' },
+  ERR_CHECK_SIGNIN_INVALID: { kind: 'invalid_request', reason: 'SIGNIN_INVALID' },
   ERR_CHECK_SEQUENCE_NOT_REACHED: { kind: 'precondition_failed', reason: 'SEQUENCE_NOT_REACHED' },
   ERR_CHECK_SUBJECT_UNSUPPORTED: { kind: 'not_implemented', reason: 'SUBJECT_UNSUPPORTED' },
   ERR_CHECK_SESSION_EVENTS_UNAVAILABLE: { kind: 'unavailable', reason: 'SESSION_EVENTS_UNAVAILABLE' },

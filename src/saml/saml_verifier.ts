@@ -347,11 +347,17 @@ export class SamlVerifier {
     const confirmation = ours.find((d) => {
       const until = time(attr(d, 'NotOnOrAfter'));
       const answers = attr(d, 'InResponseTo');
-      return (
-        until !== undefined && now - saml.clockSkewS < until && (answers === undefined || answers === inResponseTo)
-      );
+      // SAML profiles §4.1.4.2: answering a request, the confirmation names it too. Without it, a captured
+      // assertion could be re-wrapped in a Response answering the attacker's own fresh request.
+      return until !== undefined && now - saml.clockSkewS < until && answers === inResponseTo;
     });
     if (confirmation === undefined) {
+      if (!ours.some((d) => attr(d, 'InResponseTo') === inResponseTo)) {
+        throw new SamlRejectedError(
+          'ERR_SAML_REQUEST_UNKNOWN',
+          'the assertion does not answer the request (InResponseTo)',
+        );
+      }
       // SAML profiles §4.1.4.2: a bearer confirmation has NotOnOrAfter; past it, the assertion is spent.
       throw new SamlRejectedError('ERR_SAML_EXPIRED', 'the bearer confirmation for our ACS has expired');
     }

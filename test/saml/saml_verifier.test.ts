@@ -143,6 +143,9 @@ describe('SAML Response verification', () => {
     const other = await issued(verifier);
     const xml = idp.responseXml({ inResponseTo: mine }, idp.signedAssertion({ inResponseTo: other }));
     expect(await refusal(verifier.verify('acme', b64(xml)))).toBe('ERR_SAML_REQUEST_UNKNOWN');
+    // A captured assertion answering no request, re-wrapped in a Response answering a fresh one.
+    const rewrapped = idp.responseXml({ inResponseTo: await issued(verifier) }, idp.signedAssertion({}));
+    expect(await refusal(verifier.verify('acme', b64(rewrapped)))).toBe('ERR_SAML_REQUEST_UNKNOWN');
   });
 
   it.each<[string, ResponseOptions, SamlErrorCode]>([

@@ -1,0 +1,199 @@
+/**
+ * SAML 2.0 sign-in end to end: a test IdP signing real assertions (metadata fetched from its URL), two real
+ * sidecar replicas on one real NATS, the AuthnRequest issued on one and its Response presented on the other,
+ * the same session lifecycle as OIDC (linking, JIT, Check), and hostile responses refused with no session.
+ */
+import type { ServiceError } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorReasonOf } from '../../src/check/index.js';
+import { ACME, exampleDirectoryChanges } from '../../demo/example_directory.js';
+import { ensureAuditStream } from '../../src/audit/index.js';
+import { jitUserId } from '../../src/session/index.js';
+import { NatsServer } from '../harness/nats_server.js';
+import { examplePolicy } from '../harness/opa.js';
+import { b64, samlKeyPair, TestSamlIdp } from '../harness/saml_idp.js';
+import { startTestSidecar } from '../harness/sidecar.js';
+import type { TestSidecar } from '../harness/sidecar.js';
+import { TestProducer } from '../harness/stream.js';
+
+const SP = 'https://app.acme.example/saml';
+const ACS = 'https://app.acme.example/saml/acs';
+let nats: NatsServer;
+let producer: TestProducer;
+let idp: TestSamlIdp;
+let a: TestSidecar;
+let b: TestSidecar;
+const bob = ACME.people['bob']!;
+
+beforeAll(async () => {
+  idp = new TestSamlIdp({ entityId: 'https://idp.acme.example/saml', spEntityId: SP, acsUrl: ACS });
+  const metadataUrl = await idp.serveMetadata();
+  nats = await NatsServer.start();
+  producer = await TestProducer.connect(nats.url);
+  await ensureAuditStream(producer.jsm);
+  await producer.publishAll([...exampleDirectoryChanges()]);
+  const options = {
+    env: { IPSIE_NATS_URL: nats.url },
+    tenants: {
+      acme: {
+        jit_provisioning: true,
+        saml: {
+          entity_id: SP,
+          acs_url: ACS,
+          idps: [
+            {
+              entity_id: idp.entityId,
+              metadata_url: metadataUrl,
+              acr_map: { 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport': 'pwd' },
+              email_attribute: 'mail',
+              email_verified: true,
+              link: { claim: 'mail', to: 'userName' },
+              session: { default_lifetime_s: 1800, max_lifetime_s: 7200 },
+            },
+          ],
+        },
+      },
+    },
+  };
+  [a, b] = await Promise.all([startTestSidecar(options), startTestSidecar(options)]);
+  for (const s of [a, b]) await s.sidecar.deployPolicy(await examplePolicy('acme'));
+});
+
+afterAll(async () => {
+  await Promise.all([a.stop(), b.stop()]);
+  await idp.stop();
+  await producer.close();
+  await nats.dispose();
+});
+
+async function requestOn(s: TestSidecar): Promise<string> {
+  return (await s.tcp.createSamlRequest({ tenant: 'acme', relay_state: '/after' })).request_id;
+}
+
+describe('SAML sign-in across replicas', () => {
+  it('a request issued on one replica is answered on the other: bob is linked by mail and Check allows', async () => {
+    const issued = await a.tcp.createSamlRequest({ tenant: 'acme', relay_state: '/after' });
+    expect(new URL(issued.redirect_url).searchParams.get('RelayState')).toBe('/after');
+    expect(issued.idp).toBe(idp.entityId);
+    const started = await b.tcp.startSession({
+      tenant: 'acme',
+      saml_response: idp.response({
+        inResponseTo: issued.request_id,
+        nameId: 'pid-bob',
+        attributes: { mail: bob.userName },
+        sessionNotOnOrAfter: 600,
+      }),
+    });
+    expect(started.user_id).toBe(bob.id);
+    expect(started.binding).toBe('linked');
+    // SessionNotOnOrAfter (10 min) caps the session below the default lifetime (30 min).
+    expect(Number(started.expires_at)).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 601);
+    const check = await a.tcp.check({
+      tenant: 'acme',
+      subject: { session_id: started.session_id },
+      action: { name: 'write' },
+      resource: { type: 'repository', id: 'r1' },
+      min_sequence: started.sequence,
+    });
+    expect(check.decision).toBe('DECISION_ALLOW');
+    // Irreversible actions need phr: the pwd session of this IdP steps up.
+    const strong = await a.tcp.check({
+      tenant: 'acme',
+      subject: { session_id: started.session_id },
+      action: { name: 'delete' },
+      resource: { type: 'repository', id: 'r1' },
+      min_sequence: started.sequence,
+    });
+    expect(strong.decision).not.toBe('DECISION_ALLOW');
+  });
+
+  it('a new NameID with no matching user is provisioned (JIT) under its deterministic id', async () => {
+    const started = await a.tcp.startSession({
+      tenant: 'acme',
+      saml_response: idp.response({ inResponseTo: await requestOn(b), nameId: 'pid-newcomer' }),
+    });
+    expect(started.binding).toBe('provisioned');
+    expect(started.user_id).toBe(jitUserId('acme', idp.entityId, 'pid-newcomer'));
+  });
+
+  it('the same Response presented on both replicas at once starts exactly one session', async () => {
+    const response = idp.response({
+      inResponseTo: await requestOn(a),
+      nameId: 'pid-bob',
+      attributes: { mail: bob.userName },
+    });
+    const results = await Promise.allSettled([
+      a.tcp.startSession({ tenant: 'acme', saml_response: response }),
+      b.tcp.startSession({ tenant: 'acme', saml_response: response }),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(errorReasonOf(failed?.reason as ServiceError)).toBe('SAML_REQUEST_UNKNOWN');
+    // And replayed later on the other replica.
+    expect(await b.tcp.failure(b.tcp.startSession({ tenant: 'acme', saml_response: response }))).toMatchObject({
+      reason: 'SAML_REQUEST_UNKNOWN',
+    });
+  });
+
+  it.each([
+    ['unsolicited (IdP-initiated)', () => idp.response({}), 'SAML_UNSOLICITED'],
+    ['unknown InResponseTo', () => idp.response({ inResponseTo: '_forged' }), 'SAML_REQUEST_UNKNOWN'],
+  ])('%s is refused', async (_name, response, reason) => {
+    expect(await a.tcp.failure(a.tcp.startSession({ tenant: 'acme', saml_response: response() }))).toMatchObject({
+      reason,
+    });
+  });
+
+  it.each([
+    ['unsigned', { sign: 'none' as const }, 'SAML_SIGNATURE_INVALID'],
+    ['signed by another key', { key: samlKeyPair('evil') }, 'SAML_SIGNATURE_INVALID'],
+    ['wrong Audience', { audience: 'https://evil.example' }, 'SAML_AUDIENCE_INVALID'],
+    ['wrong Recipient', { recipient: 'https://evil.example/acs' }, 'SAML_RECIPIENT_INVALID'],
+    ['wrong Destination', { destination: 'https://evil.example/acs' }, 'SAML_DESTINATION_INVALID'],
+    ['expired', { notBefore: -900, notOnOrAfter: -600 }, 'SAML_EXPIRED'],
+  ])('%s is refused, and the request stays answerable by the real response', async (_name, options, reason) => {
+    const id = await requestOn(a);
+    expect(
+      await b.tcp.failure(
+        b.tcp.startSession({
+          tenant: 'acme',
+          saml_response: idp.response({ inResponseTo: id, nameId: 'pid-bob', ...options }),
+        }),
+      ),
+    ).toMatchObject({ reason });
+    const started = await b.tcp.startSession({
+      tenant: 'acme',
+      saml_response: idp.response({ inResponseTo: id, nameId: 'pid-bob', attributes: { mail: bob.userName } }),
+    });
+    expect(started.user_id).toBe(bob.id);
+  });
+
+  it('comment injection and signature wrapping are refused with no session', async () => {
+    const id = await requestOn(a);
+    const signed = idp.signedAssertion({ inResponseTo: id, nameId: 'pid-bob.evil' });
+    const injected = signed.replace('pid-bob.evil', 'pid-bob<!---->.evil');
+    expect(
+      await a.tcp.failure(
+        a.tcp.startSession({ tenant: 'acme', saml_response: b64(idp.responseXml({ inResponseTo: id }, injected)) }),
+      ),
+    ).toMatchObject({ reason: 'SAML_MALFORMED' });
+    const evil = idp.assertion({ inResponseTo: id, nameId: 'pid-bob' });
+    expect(
+      await a.tcp.failure(
+        a.tcp.startSession({
+          tenant: 'acme',
+          saml_response: b64(idp.responseXml({ inResponseTo: id }, signed + evil)),
+        }),
+      ),
+    ).toMatchObject({ reason: 'SAML_SIGNATURE_INVALID' });
+  });
+
+  it('SAML for a tenant without it, and an ID token and a SAML Response together, are refused', async () => {
+    expect(await a.tcp.failure(a.tcp.createSamlRequest({ tenant: 'globex' }))).toMatchObject({
+      reason: 'SAML_NOT_CONFIGURED',
+    });
+    expect(
+      await a.tcp.failure(a.tcp.startSession({ tenant: 'acme', id_token: 'a.b.c', saml_response: 'PHg+' })),
+    ).toMatchObject({ reason: 'SIGNIN_INVALID' });
+  });
+});
