@@ -75,7 +75,10 @@ export interface SamlVerifierOptions {
   readonly requests: SamlRequestStore;
   /** Time limit for a metadata request, in ms. @defaultValue 5000 */
   readonly fetchTimeoutMs?: number;
-  /** Unix s. @defaultValue the system clock */
+  /**
+   * Unix s, for metadata refresh only: assertion times are judged by the wall clock, as node-saml judges them.
+   * @defaultValue the system clock
+   */
   readonly clock?: () => number;
   /** Told when an IdP's signing certificates changed at a metadata refresh. */
   readonly onMetadataChange?: (tenantId: string, change: MetadataChange) => void;
@@ -336,7 +339,8 @@ export class SamlVerifier {
     }
     const confirmations = all(subject, 'SubjectConfirmation').filter((c) => attr(c, 'Method') === BEARER);
     const data = confirmations.map((c) => first(c, 'SubjectConfirmationData'));
-    const now = this.#clock();
+    // The wall clock, as node-saml judges Conditions by it: one notion of "now" for the whole response.
+    const now = Math.floor(Date.now() / 1000);
     const ours = data.filter((d) => attr(d, 'Recipient') === saml.acsUrl);
     if (ours.length === 0) {
       throw new SamlRejectedError(
