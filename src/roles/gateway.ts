@@ -8,6 +8,7 @@ import type { HttpServer } from '../http/index.js';
 import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
 import { createAdminRouter } from '../admin/index.js';
+import { createSamlMetadataRoutes } from '../saml/index.js';
 import { AuditLog, createAuditPullRoutes, ensureAuditStream, RefusalRecorder } from '../audit/index.js';
 import {
   createScimRouter,
@@ -393,6 +394,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         ...(managed?.offered === true ? [createStreamManagementRoutes({ management: managed, logger })] : []),
         createPushRouter({ receiver, logger, maxBodyBytes: config.signals.pushMaxBytes }),
         createLogoutRouter({ receiver: logouts, logger }),
+        createSamlMetadataRoutes({ tenants: config.tenants }),
         createAdminRouter({
           adminTokens: new Map(config.tenants.map((t) => [t.id, t.adminTokenSha256])),
           directory: store,

@@ -1,4 +1,5 @@
-export { SamlVerifier, MAX_SAML_RESPONSE_LENGTH } from './saml_verifier.js';
+export { SamlVerifier, MAX_SAML_RESPONSE_LENGTH, spMetadataXml } from './saml_verifier.js';
+export { createSamlMetadataRoutes, samlMetadataPath } from './saml_routes.js';
 export type {
   AuthnContextComparison,
   AuthnRequestOptions,

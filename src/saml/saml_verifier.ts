@@ -234,23 +234,7 @@ export class SamlVerifier {
   /** Our SP metadata for the tenant (entityID, ACS, SLO, NameID formats), for its IdPs. */
   spMetadata(tenantId: string): string | undefined {
     const saml = this.#tenants.get(tenantId)?.saml;
-    if (saml === undefined) return undefined;
-    const signed = saml.idps.every((i) => i.requireSignedAssertion);
-    return [
-      '<?xml version="1.0" encoding="UTF-8"?>',
-      `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="${esc(saml.entityId)}">`,
-      `  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="${String(signed)}" protocolSupportEnumeration="${PROTOCOL_NS}">`,
-      ...(saml.sloUrl === undefined
-        ? []
-        : [
-            `    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="${esc(saml.sloUrl)}"/>`,
-          ]),
-      ...saml.nameIdFormats.map((f) => `    <md:NameIDFormat>${esc(f)}</md:NameIDFormat>`),
-      `    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${esc(saml.acsUrl)}" index="0" isDefault="true"/>`,
-      '  </md:SPSSODescriptor>',
-      '</md:EntityDescriptor>',
-      '',
-    ].join('\n');
+    return saml === undefined ? undefined : spMetadataXml(saml);
   }
 
   #idp(
@@ -522,4 +506,28 @@ function attributesOf(profile: Profile): Record<string, string[]> {
 
 function esc(value: string): string {
   return value.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * Our SP metadata for a tenant's SAML settings: entityID, the ACS (HTTP-POST), the SLO endpoint, the NameID
+ * formats, and whether assertions must be signed. AuthnRequests are not signed, and no encryption key is
+ * offered: the IdP sends assertions in the clear, over TLS, to the app's ACS.
+ */
+export function spMetadataXml(saml: SamlSettings): string {
+  const signed = saml.idps.every((i) => i.requireSignedAssertion);
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="${esc(saml.entityId)}">`,
+    `  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="${String(signed)}" protocolSupportEnumeration="${PROTOCOL_NS}">`,
+    ...(saml.sloUrl === undefined
+      ? []
+      : [
+          `    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${esc(saml.sloUrl)}"/>`,
+        ]),
+    ...saml.nameIdFormats.map((f) => `    <md:NameIDFormat>${esc(f)}</md:NameIDFormat>`),
+    `    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${esc(saml.acsUrl)}" index="0" isDefault="true"/>`,
+    '  </md:SPSSODescriptor>',
+    '</md:EntityDescriptor>',
+    '',
+  ].join('\n');
 }

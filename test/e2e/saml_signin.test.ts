@@ -9,6 +9,7 @@ import { errorReasonOf } from '../../src/check/index.js';
 import { ACME, exampleDirectoryChanges } from '../../demo/example_directory.js';
 import { ensureAuditStream } from '../../src/audit/index.js';
 import { jitUserId } from '../../src/session/index.js';
+import { startTestGateway } from '../harness/gateway.js';
 import { NatsServer } from '../harness/nats_server.js';
 import { examplePolicy } from '../harness/opa.js';
 import { b64, samlKeyPair, TestSamlIdp } from '../harness/saml_idp.js';
@@ -195,5 +196,36 @@ describe('SAML sign-in across replicas', () => {
     expect(
       await a.tcp.failure(a.tcp.startSession({ tenant: 'acme', id_token: 'a.b.c', saml_response: 'PHg+' })),
     ).toMatchObject({ reason: 'SIGNIN_INVALID' });
+  });
+});
+
+describe('our SP metadata on the gateway', () => {
+  it('is served per SAML tenant with entityID, ACS, SLO and NameID formats; 404 for a tenant without SAML', async () => {
+    const gateway = await startTestGateway(nats.url, {
+      acme: {
+        saml: {
+          entity_id: SP,
+          acs_url: ACS,
+          slo_url: `${SP}/slo`,
+          idps: [{ entity_id: idp.entityId, metadata_xml: idp.metadata() }],
+        },
+      },
+      globex: {},
+    });
+    try {
+      const response = await fetch(`${gateway.origin}/saml/v1/acme/metadata`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toContain('application/samlmetadata+xml');
+      const xml = await response.text();
+      expect(xml).toContain(`entityID="${SP}"`);
+      expect(xml).toContain(
+        `<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${ACS}"`,
+      );
+      expect(xml).toContain(`Location="${SP}/slo"`);
+      expect(xml).toContain('urn:oasis:names:tc:SAML:2.0:nameid-format:persistent');
+      expect((await fetch(`${gateway.origin}/saml/v1/globex/metadata`)).status).toBe(404);
+    } finally {
+      await gateway.stop();
+    }
   });
 });
