@@ -179,7 +179,7 @@ $metadata[${php(options.spEntityId)}] = [
   async signIn(
     redirectUrl: string,
     credentials: { username: string; password: string },
-    cookies: Map<string, string> = new Map(),
+    cookies = new Map<string, string>(),
   ): Promise<{ samlResponse: string; relayState: string | undefined; action: string; loginFormShown: boolean }> {
     let url = redirectUrl;
     let init: RequestInit = {};
@@ -212,7 +212,7 @@ $metadata[${php(options.spEntityId)}] = [
         };
       }
       const authState = inputValue(html, 'AuthState');
-      if (authState !== undefined && /name="password"/.test(html)) {
+      if (authState !== undefined && html.includes('name="password"')) {
         if (loginFormShown) throw new Error('the IdP refused the credentials');
         loginFormShown = true;
         init = {
