@@ -112,6 +112,9 @@ function decisionToProto(decision: Decision): BatchCheckResultProto {
             acr_values: [...stepUp.acrValues],
             ...(stepUp.maxAge === undefined ? {} : { max_age: stepUp.maxAge }),
             authorization_params: { ...stepUp.authorizationParams },
+            ...(stepUp.samlRequest === undefined
+              ? {}
+              : { saml_request: createSamlResponseToProto(stepUp.samlRequest) }),
           },
     decision_id: decision.decisionId,
     www_authenticate: stepUp === undefined ? '' : stepUpChallenge(stepUp),

@@ -20,6 +20,7 @@ import type {
   CheckedResource,
   Decision,
   RequestContext,
+  SamlStepUpRequest,
 } from './check_request.js';
 import { SequenceNotReachedError, SubjectFormUnsupportedError } from './errors.js';
 import { requestInput, subjectInput } from './policy_input_builder.js';
@@ -57,6 +58,15 @@ export interface DeciderOptions {
    * (undefined: not known, a user named directly). @defaultValue the OIDC essential `claims` request
    */
   readonly stepUpParameters?: (tenantId: string, issuer: string | undefined) => readonly StepUpParameter[];
+  /**
+   * A SAML AuthnRequest for a step-up of a session `issuer` asserted, or undefined when it is no SAML IdP of the
+   * tenant. A failure leaves the request out of the answer (the app asks CreateSamlRequest), never the decision.
+   */
+  readonly samlStepUp?: (
+    tenantId: string,
+    issuer: string,
+    stepUp: { readonly acrValues: readonly string[]; readonly maxAge: number | undefined },
+  ) => Promise<SamlStepUpRequest | undefined>;
 }
 
 /** Sees decisions as they are made; must not throw or block. */
@@ -99,9 +109,11 @@ export class Decider {
   readonly #onSessionPresented: ((presented: PresentedSession) => void) | undefined;
   readonly #observer: DecisionObserver | undefined;
   readonly #stepUpParameters: (tenantId: string, issuer: string | undefined) => readonly StepUpParameter[];
+  readonly #samlStepUp: DeciderOptions['samlStepUp'];
 
   constructor(options: DeciderOptions) {
     this.#stepUpParameters = options.stepUpParameters ?? (() => DEFAULT_STEP_UP_PARAMETERS);
+    this.#samlStepUp = options.samlStepUp;
     this.#observer = options.observer;
     this.#onSessionPresented = options.onSessionPresented;
     this.#reader = options.reader;
@@ -143,7 +155,10 @@ export class Decider {
       request.context,
       request.subjectProperties,
     );
-    const decision = await this.#decide(prepared, request.action, request.resource, request.context);
+    const decision = await this.#withSamlRequest(
+      prepared,
+      await this.#decide(prepared, request.action, request.resource, request.context),
+    );
     this.#reportPresented(prepared, request.context);
     return { decision, policyVersion: prepared.policy.version, sequence: prepared.sequence };
   }
@@ -163,8 +178,14 @@ export class Decider {
         items.length,
       ),
     );
-    const decisions = items.map((item, i) =>
-      this.#stamp(prepared, item.action, item.resource, outcomes?.[i] ?? this.#fixedOutcome(prepared)),
+    const decisions = await Promise.all(
+      items.map(
+        async (item, i) =>
+          await this.#withSamlRequest(
+            prepared,
+            this.#stamp(prepared, item.action, item.resource, outcomes?.[i] ?? this.#fixedOutcome(prepared)),
+          ),
+      ),
     );
     this.#reportPresented(prepared, request.context);
     this.#observer?.timed('batch', (performance.now() - started) / 1000);
@@ -313,6 +334,23 @@ export class Decider {
 
   #fixedOutcome(prepared: Prepared): PolicyDecision {
     return prepared.fixed ?? (prepared.stale ? STALE_DATA : unknownSubject(prepared.ref));
+  }
+
+  /** A step-up of a session a SAML IdP asserted carries a ready AuthnRequest. */
+  async #withSamlRequest(prepared: Prepared, decision: Decision): Promise<Decision> {
+    const issuer = prepared.slice?.session?.issuer;
+    const { stepUp } = decision;
+    if (stepUp === undefined || issuer === undefined || this.#samlStepUp === undefined) return decision;
+    try {
+      const samlRequest = await this.#samlStepUp(prepared.policy.tenantId, issuer, stepUp);
+      return samlRequest === undefined ? decision : { ...decision, stepUp: { ...stepUp, samlRequest } };
+    } catch (error) {
+      this.#logger.warn(
+        { err: error, tenant: prepared.policy.tenantId, issuer },
+        'no SAML AuthnRequest for this step-up; the app can ask CreateSamlRequest',
+      );
+      return decision;
+    }
   }
 
   #stamp(prepared: Prepared, action: CheckedAction, resource: CheckedResource, outcome: PolicyDecision): Decision {

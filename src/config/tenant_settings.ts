@@ -297,6 +297,11 @@ const samlIdpSchema = settings({
     .record(z.string(), text(), { error: 'must be an object' })
     .default(() => ({}))
     .describe('AuthnContextClassRef -> the acr value policies see; an unmapped class is taken as it is'),
+  requested_authn_context_comparison: oneOf(['exact', 'minimum'], 'must be exact or minimum')
+    .default('exact')
+    .describe(
+      "how a step-up's RequestedAuthnContext compares: exact (one of these classes) or minimum (these or stronger)",
+    ),
   email_attribute: text().optional().describe("the attribute holding the user's e-mail address"),
   email_verified: flag()
     .default(false)
@@ -329,6 +334,7 @@ const samlIdpSchema = settings({
     metadataRefreshS: idp.metadata_refresh_s,
     requireSignedAssertion: idp.require_signed_assertion,
     acrMap: idp.acr_map,
+    stepUpComparison: idp.requested_authn_context_comparison,
     emailAttribute: idp.email_attribute,
     emailVerified: idp.email_verified,
     nameAttributes: {

@@ -340,6 +340,9 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     const identifiers = new IdentifierResolver(store, new Map(config.tenants.map((t) => [t.id, t.subjectTypes])));
     const decider = new Decider({
       identifiers,
+      ...(saml === undefined
+        ? {}
+        : { samlStepUp: async (tenant, issuer, stepUp) => await saml.stepUpRequest(tenant, issuer, stepUp) }),
       stepUpParameters: (tenant, issuer) =>
         (issuer === undefined ? undefined : stepUpParameters.get(`${tenant}\0${issuer}`)) ?? DEFAULT_STEP_UP_PARAMETERS,
       observer: {

@@ -166,6 +166,28 @@ export class SamlVerifier {
   }
 
   /**
+   * The AuthnRequest a step-up sends a session of `issuer` back to its IdP with: RequestedAuthnContext for the
+   * acr values (compared as the IdP's `requested_authn_context_comparison` says) and ForceAuthn when an
+   * authentication age is demanded (SAML has no max_age: only a new authentication is surely that recent).
+   *
+   * @returns undefined when `issuer` is no SAML IdP of the tenant (an OIDC session)
+   */
+  async stepUpRequest(
+    tenantId: string,
+    issuer: string,
+    stepUp: { readonly acrValues: readonly string[]; readonly maxAge: number | undefined },
+  ): Promise<IssuedAuthnRequest | undefined> {
+    const idp = this.#tenants.get(tenantId)?.saml.idps.find((i) => i.issuer === issuer);
+    if (idp === undefined) return undefined;
+    return await this.authnRequest(tenantId, {
+      idp: issuer,
+      acrValues: stepUp.acrValues,
+      comparison: idp.stepUpComparison,
+      forceAuthn: stepUp.maxAge !== undefined,
+    });
+  }
+
+  /**
    * Verifies a SAMLResponse (base64, as the app's ACS received it) for the tenant.
    *
    * @throws {SamlRejectedError} with a code naming what is wrong

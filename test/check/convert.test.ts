@@ -423,6 +423,7 @@ describe('responses', () => {
       max_age: 0,
       _max_age: 'max_age',
       authorization_params: { max_age: '0', prompt: 'login' },
+      saml_request: null,
     });
     expect(response.www_authenticate).toBe(
       'Bearer error="insufficient_user_authentication", error_description="A different authentication level is required", acr_values="phrh phr", max_age="0"',

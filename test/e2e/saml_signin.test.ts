@@ -12,7 +12,7 @@ import { jitUserId } from '../../src/session/index.js';
 import { startTestGateway } from '../harness/gateway.js';
 import { NatsServer } from '../harness/nats_server.js';
 import { examplePolicy } from '../harness/opa.js';
-import { b64, samlKeyPair, TestSamlIdp } from '../harness/saml_idp.js';
+import { authnRequestXml, b64, requestIdOf, samlKeyPair, TestSamlIdp } from '../harness/saml_idp.js';
 import { startTestSidecar } from '../harness/sidecar.js';
 import type { TestSidecar } from '../harness/sidecar.js';
 import { TestProducer } from '../harness/stream.js';
@@ -25,6 +25,7 @@ let idp: TestSamlIdp;
 let a: TestSidecar;
 let b: TestSidecar;
 const bob = ACME.people['bob']!;
+const alice = ACME.people['alice']!;
 
 beforeAll(async () => {
   idp = new TestSamlIdp({ entityId: 'https://idp.acme.example/saml', spEntityId: SP, acsUrl: ACS });
@@ -45,7 +46,11 @@ beforeAll(async () => {
             {
               entity_id: idp.entityId,
               metadata_url: metadataUrl,
-              acr_map: { 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport': 'pwd' },
+              acr_map: {
+                'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport': 'pwd',
+                'urn:test:ac:classes:phishing-resistant': 'phr',
+              },
+              requested_authn_context_comparison: 'minimum',
               email_attribute: 'mail',
               email_verified: true,
               link: { claim: 'mail', to: 'userName' },
@@ -196,6 +201,41 @@ describe('SAML sign-in across replicas', () => {
     expect(
       await a.tcp.failure(a.tcp.startSession({ tenant: 'acme', id_token: 'a.b.c', saml_response: 'PHg+' })),
     ).toMatchObject({ reason: 'SIGNIN_INVALID' });
+  });
+});
+
+describe('SAML step-up', () => {
+  it('a STEP_UP for a SAML session carries a ready AuthnRequest (RequestedAuthnContext, ForceAuthn) that completes it', async () => {
+    const signIn = async (id: string, classRef?: string): Promise<{ session_id: string; sequence: string }> =>
+      await b.tcp.startSession({
+        tenant: 'acme',
+        saml_response: idp.response({
+          inResponseTo: id,
+          nameId: 'pid-alice',
+          attributes: { mail: alice.userName },
+          ...(classRef === undefined ? {} : { authnContextClassRef: classRef }),
+        }),
+      });
+    const weak = await signIn(await requestOn(a));
+    const approve = (session: { session_id: string; sequence: string }): Parameters<typeof a.tcp.check>[0] => ({
+      tenant: 'acme',
+      subject: { session_id: session.session_id },
+      action: { name: 'approve' },
+      resource: { type: 'deployment', id: 'd1' },
+      min_sequence: session.sequence,
+    });
+    const answer = await a.tcp.check(approve(weak));
+    expect(answer.decision).toBe('DECISION_STEP_UP');
+    const request = answer.step_up?.saml_request;
+    expect(request?.idp).toBe(idp.entityId);
+    const xml = await authnRequestXml(request?.redirect_url ?? '');
+    expect(xml).toContain('ForceAuthn="true"');
+    expect(xml).toContain('Comparison="minimum"');
+    expect(xml).toContain('urn:test:ac:classes:phishing-resistant</saml:AuthnContextClassRef>');
+    expect(await requestIdOf(request?.redirect_url ?? '')).toBe(request?.request_id);
+    // The IdP authenticates her strongly and answers that very request, on the other replica.
+    const strong = await signIn(request?.request_id ?? '', 'urn:test:ac:classes:phishing-resistant');
+    expect((await a.tcp.check(approve(strong))).decision).toBe('DECISION_ALLOW');
   });
 });
 
