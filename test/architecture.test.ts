@@ -20,7 +20,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   stream: ['changes', 'logging'],
   ingest: ['changes', 'logging', 'store', 'stream'],
   tokens: ['config'],
-  saml: ['config', 'stream'],
+  saml: ['config', 'http', 'logging', 'stream'],
   session: ['changes', 'config', 'logging', 'saml', 'store', 'stream', 'tokens'],
   check: ['changes', 'config', 'identifiers', 'logging', 'policy', 'session', 'store', 'tokens'],
   identifiers: ['config', 'store'],

@@ -8,7 +8,12 @@ import type { HttpServer } from '../http/index.js';
 import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
 import { createAdminRouter } from '../admin/index.js';
-import { createSamlMetadataRoutes } from '../saml/index.js';
+import {
+  createSamlLogoutRoutes,
+  createSamlMetadataRoutes,
+  MemorySamlRequestStore,
+  SamlVerifier,
+} from '../saml/index.js';
 import { AuditLog, createAuditPullRoutes, ensureAuditStream, RefusalRecorder } from '../audit/index.js';
 import {
   createScimRouter,
@@ -375,6 +380,31 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         },
       });
     };
+    // SAML Single Logout: verified against each IdP's metadata, then the same effects as a logout token. The
+    // gateway issues no AuthnRequests: its request store is never used.
+    const samlVerifier = config.tenants.some((t) => t.saml !== undefined)
+      ? new SamlVerifier({ tenants: config.tenants, requests: new MemorySamlRequestStore() })
+      : undefined;
+    const samlLogouts =
+      samlVerifier === undefined
+        ? undefined
+        : createSamlLogoutRoutes({
+            verifier: samlVerifier,
+            logger,
+            logout: async (verified, raw) =>
+              await logouts.receiveIdpLogout(
+                {
+                  tenantId: verified.tenantId,
+                  issuer: verified.idp.issuer,
+                  maxSessionLifetimeS: verified.idp.maxSessionLifetimeS,
+                  id: verified.id,
+                  issuedAt: verified.issuedAt,
+                  sessionIds: verified.sessionIndexes,
+                  subject: verified.nameId,
+                },
+                raw,
+              ),
+          });
     const app = createGatewayApp({
       logger,
       routes: [
@@ -395,6 +425,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         createPushRouter({ receiver, logger, maxBodyBytes: config.signals.pushMaxBytes }),
         createLogoutRouter({ receiver: logouts, logger }),
         createSamlMetadataRoutes({ tenants: config.tenants }),
+        ...(samlLogouts === undefined ? [] : [samlLogouts]),
         createAdminRouter({
           adminTokens: new Map(config.tenants.map((t) => [t.id, t.adminTokenSha256])),
           directory: store,

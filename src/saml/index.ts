@@ -1,5 +1,6 @@
 export { SamlVerifier, MAX_SAML_RESPONSE_LENGTH, spMetadataXml } from './saml_verifier.js';
-export { createSamlMetadataRoutes, samlMetadataPath } from './saml_routes.js';
+export { createSamlLogoutRoutes, createSamlMetadataRoutes, samlLogoutPath, samlMetadataPath } from './saml_routes.js';
+export type { SamlLogoutRoutesOptions } from './saml_routes.js';
 export type {
   AuthnContextComparison,
   AuthnRequestOptions,
@@ -15,3 +16,5 @@ export type { SamlRequestStore } from './request_store.js';
 export { KvSamlRequestStore, SAML_REQUESTS_BUCKET } from './kv_request_store.js';
 export { SamlMetadataUnavailableError, SamlNotConfiguredError, SamlRejectedError, SAML_ERROR_CODES } from './errors.js';
 export type { SamlErrorCode } from './errors.js';
+export type { VerifiedLogoutRequest } from './logout_request.js';
+export { MAX_LOGOUT_REQUEST_AGE_S } from './logout_request.js';

@@ -6,6 +6,8 @@ import { SamlNotConfiguredError, SamlRejectedError } from './errors.js';
 import type { SamlErrorCode } from './errors.js';
 import { IdpMetadataSource } from './idp_metadata_source.js';
 import type { MetadataChange } from './idp_metadata_source.js';
+import { verifyLogoutRequest } from './logout_request.js';
+import type { VerifiedLogoutRequest } from './logout_request.js';
 import type { SamlRequestStore } from './request_store.js';
 import { parseDom, selectElements } from './xml_dom.js';
 import type { DomDocument } from './xml_dom.js';
@@ -251,6 +253,17 @@ export class SamlVerifier {
       throw new SamlRejectedError('ERR_SAML_REQUEST_UNKNOWN', 'the request this response answers was answered already');
     }
     return verified;
+  }
+
+  /**
+   * Verifies a signed LogoutRequest of one of the tenant's SAML IdPs (HTTP-POST binding: `SAMLRequest`).
+   *
+   * @throws {SamlRejectedError} / {SamlNotConfiguredError} / {SamlMetadataUnavailableError}
+   */
+  async verifyLogout(tenantId: string, samlRequest: string): Promise<VerifiedLogoutRequest> {
+    const tenant = this.#tenants.get(tenantId);
+    if (tenant === undefined) throw new SamlNotConfiguredError(`tenant ${tenantId} has no SAML sign-in`);
+    return await verifyLogoutRequest(tenantId, tenant.saml, tenant.sources, samlRequest, decode);
   }
 
   /** Our SP metadata for the tenant (entityID, ACS, SLO, NameID formats), for its IdPs. */

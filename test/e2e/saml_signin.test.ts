@@ -269,3 +269,93 @@ describe('our SP metadata on the gateway', () => {
     }
   });
 });
+
+describe('SAML Single Logout', () => {
+  it('a signed LogoutRequest naming the IdP session revokes it; forged, replayed or stale ones revoke nothing', async () => {
+    const SLO = `${SP}/slo`;
+    const gateway = await startTestGateway(nats.url, {
+      acme: {
+        saml: {
+          entity_id: SP,
+          acs_url: ACS,
+          slo_url: SLO,
+          idps: [{ entity_id: idp.entityId, metadata_xml: idp.metadata() }],
+        },
+      },
+    });
+    const post = async (samlRequest: string): Promise<Response> =>
+      await fetch(`${gateway.origin}/saml/v1/acme/slo`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ SAMLRequest: samlRequest }).toString(),
+      });
+    try {
+      const started = await a.tcp.startSession({
+        tenant: 'acme',
+        saml_response: idp.response({
+          inResponseTo: await requestOn(a),
+          nameId: 'pid-bob',
+          attributes: { mail: bob.userName },
+          sessionIndex: 'idp-session-42',
+        }),
+      });
+      const write = (minSequence: string): Parameters<typeof a.tcp.check>[0] => ({
+        tenant: 'acme',
+        subject: { session_id: started.session_id },
+        action: { name: 'write' },
+        resource: { type: 'repository', id: 'r1' },
+        min_sequence: minSequence,
+      });
+      expect((await a.tcp.check(write(started.sequence))).decision).toBe('DECISION_ALLOW');
+      // Forged (unsigned, another key), stale or for another SP's SLO: refused, the session stays.
+      const refusals = [
+        idp.logoutRequest({ nameId: 'pid-bob', sessionIndex: 'idp-session-42', sign: 'none' }),
+        idp.logoutRequest({ nameId: 'pid-bob', sessionIndex: 'idp-session-42', key: samlKeyPair('evil') }),
+        idp.logoutRequest({ nameId: 'pid-bob', sessionIndex: 'idp-session-42', issuedAgoS: 3600 }),
+        idp.logoutRequest({
+          nameId: 'pid-bob',
+          sessionIndex: 'idp-session-42',
+          destination: 'https://evil.example/slo',
+        }),
+      ];
+      const statuses = [];
+      for (const request of refusals) {
+        const response = await post(request);
+        statuses.push([response.status, ((await response.json()) as { error: string }).error]);
+      }
+      expect(statuses).toEqual([
+        [401, 'ERR_SAML_SIGNATURE_INVALID'],
+        [401, 'ERR_SAML_SIGNATURE_INVALID'],
+        [401, 'ERR_SAML_EXPIRED'],
+        [401, 'ERR_SAML_DESTINATION_INVALID'],
+      ]);
+      expect((await a.tcp.check(write(started.sequence))).decision).toBe('DECISION_ALLOW');
+      const logout = idp.logoutRequest({ nameId: 'pid-bob', sessionIndex: 'idp-session-42', destination: SLO });
+      const accepted = await post(logout);
+      expect(accepted.status).toBe(200);
+      const sequence = accepted.headers.get('x-ipsie-sequence') ?? '0';
+      const after = await a.tcp.check(write(sequence));
+      expect(after.decision).toBe('DECISION_DENY');
+      expect(after.reasons.map((r) => r.code)).toContain('SESSION_REVOKED');
+      // The same LogoutRequest again: received once.
+      const replay = await post(logout);
+      expect(replay.status).toBe(400);
+      expect(((await replay.json()) as { error: string }).error).toBe('ERR_LOGOUT_TOKEN_INVALID');
+      // A sign-in of that IdP session afterwards starts nothing.
+      expect(
+        await a.tcp.failure(
+          a.tcp.startSession({
+            tenant: 'acme',
+            saml_response: idp.response({
+              inResponseTo: await requestOn(a),
+              nameId: 'pid-bob',
+              sessionIndex: 'idp-session-42',
+            }),
+          }),
+        ),
+      ).toMatchObject({ reason: 'SESSION_REVOKED' });
+    } finally {
+      await gateway.stop();
+    }
+  });
+});

@@ -188,12 +188,31 @@ export class TestSamlIdp {
     return sign === 'response' || sign === 'both' ? this.#sign(response, 'Response', o.key ?? this.keys) : response;
   }
 
+  /** A LogoutRequest (HTTP-POST binding: base64), signed on its root unless `sign` is 'none'. */
+  logoutRequest(o: {
+    nameId: string;
+    sessionIndex?: string;
+    destination?: string;
+    issuedAgoS?: number;
+    sign?: 'request' | 'none';
+    key?: SamlKeyPair;
+    issuer?: string;
+  }): string {
+    const xml =
+      `<samlp:LogoutRequest xmlns:samlp="${SAMLP}" xmlns:saml="${SAML}" ID="_l${randomUUID()}" Version="2.0" IssueInstant="${iso(-(o.issuedAgoS ?? 0))}"${o.destination === undefined ? '' : ` Destination="${esc(o.destination)}"`}>` +
+      `<saml:Issuer>${esc(o.issuer ?? this.entityId)}</saml:Issuer>` +
+      `<saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">${esc(o.nameId)}</saml:NameID>` +
+      (o.sessionIndex === undefined ? '' : `<samlp:SessionIndex>${esc(o.sessionIndex)}</samlp:SessionIndex>`) +
+      `</samlp:LogoutRequest>`;
+    return b64(o.sign === 'none' ? xml : this.#sign(xml, 'LogoutRequest', o.key ?? this.keys));
+  }
+
   /** A Response as the app's ACS receives it: base64. */
   response(o: ResponseOptions = {}): string {
     return b64(this.responseXml(o));
   }
 
-  #sign(xml: string, element: 'Assertion' | 'Response', key: SamlKeyPair): string {
+  #sign(xml: string, element: 'Assertion' | 'Response' | 'LogoutRequest', key: SamlKeyPair): string {
     const xp = `/*[local-name(.)="${element}"]`;
     return signXml(
       xml,
