@@ -6,6 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACME, exampleDirectoryChanges } from '../../demo/example_directory.js';
 import { ensureAuditStream } from '../../src/audit/index.js';
+import { startTestGateway } from '../harness/gateway.js';
+import type { TestGateway } from '../harness/gateway.js';
 import { NatsServer } from '../harness/nats_server.js';
 import { examplePolicy } from '../harness/opa.js';
 import { authnRequestXml } from '../harness/saml_idp.js';
@@ -16,49 +18,53 @@ import { TestProducer } from '../harness/stream.js';
 
 const SP = 'https://app.acme.example/saml';
 const ACS = 'https://app.acme.example/saml/acs';
+const SLO = 'https://app.acme.example/saml/slo';
 const bob = ACME.people['bob']!;
 let nats: NatsServer;
 let producer: TestProducer;
 let ssp: SimpleSamlPhp;
 let t: TestSidecar;
+let gateway: TestGateway;
 
 beforeAll(async () => {
   if (!simpleSamlPhpAvailable()) throw new Error('SimpleSAMLphp is not installed: run scripts/setup.sh (as root)');
   ssp = await SimpleSamlPhp.start({
     spEntityId: SP,
     acsUrl: ACS,
+    sloUrl: SLO,
     users: { bob: { password: 'bob-pass', attributes: { uid: ['bob-ssp'], mail: [bob.userName] } } },
   });
   nats = await NatsServer.start();
   producer = await TestProducer.connect(nats.url);
   await ensureAuditStream(producer.jsm);
   await producer.publishAll([...exampleDirectoryChanges()]);
-  t = await startTestSidecar({
-    env: { IPSIE_NATS_URL: nats.url },
-    tenants: {
-      acme: {
-        saml: {
-          entity_id: SP,
-          acs_url: ACS,
-          idps: [
-            {
-              entity_id: ssp.entityId,
-              metadata_url: ssp.metadataUrl,
-              acr_map: { 'urn:oasis:names:tc:SAML:2.0:ac:classes:Password': 'pwd' },
-              email_attribute: 'mail',
-              email_verified: true,
-              link: { claim: 'mail', to: 'userName' },
-            },
-          ],
-        },
+  const tenants = {
+    acme: {
+      saml: {
+        entity_id: SP,
+        acs_url: ACS,
+        slo_url: SLO,
+        idps: [
+          {
+            entity_id: ssp.entityId,
+            metadata_url: ssp.metadataUrl,
+            acr_map: { 'urn:oasis:names:tc:SAML:2.0:ac:classes:Password': 'pwd' },
+            email_attribute: 'mail',
+            email_verified: true,
+            link: { claim: 'mail', to: 'userName' },
+          },
+        ],
       },
     },
-  });
+  };
+  gateway = await startTestGateway(nats.url, tenants);
+  t = await startTestSidecar({ env: { IPSIE_NATS_URL: nats.url }, tenants });
   await t.sidecar.deployPolicy(await examplePolicy('acme'));
 }, 60_000);
 
 afterAll(async () => {
   await t.stop();
+  await gateway.stop();
   await producer.close();
   await nats.dispose();
   await ssp.stop();
@@ -128,5 +134,35 @@ describe('SAML sign-in with SimpleSAMLphp', () => {
     expect(forced.loginFormShown).toBe(true);
     const started = await t.tcp.startSession({ tenant: 'acme', saml_response: forced.samlResponse });
     expect(started.user_id).toBe(bob.id);
+  });
+
+  it("the IdP's Single Logout (a signed LogoutRequest it posts) revokes the session on the sidecar", async () => {
+    const cookies = new Map<string, string>();
+    const posted = await ssp.signIn(
+      (await t.tcp.createSamlRequest({ tenant: 'acme' })).redirect_url,
+      credentials,
+      cookies,
+    );
+    const started = await t.tcp.startSession({ tenant: 'acme', saml_response: posted.samlResponse });
+    const write = (minSequence: string): Parameters<typeof t.tcp.check>[0] => ({
+      tenant: 'acme',
+      subject: { session_id: started.session_id },
+      action: { name: 'write' },
+      resource: { type: 'repository', id: 'r1' },
+      min_sequence: minSequence,
+    });
+    expect((await t.tcp.check(write(started.sequence))).decision).toBe('DECISION_ALLOW');
+    const logout = await ssp.logout(cookies);
+    expect(logout.action).toBe(SLO);
+    // Our slo_url is the gateway's SLO route behind the app's proxy: forwarded as posted.
+    const accepted = await fetch(`${gateway.origin}/saml/v1/acme/slo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ SAMLRequest: logout.samlRequest }).toString(),
+    });
+    expect(accepted.status, await accepted.clone().text()).toBe(200);
+    const after = await t.tcp.check(write(accepted.headers.get('x-ipsie-sequence') ?? '0'));
+    expect(after.decision).toBe('DECISION_DENY');
+    expect(after.reasons.map((r) => r.code)).toContain('SESSION_REVOKED');
   });
 });

@@ -138,10 +138,15 @@ $metadata['__DYNAMIC:1__'] = [
       `<?php
 $metadata[${php(options.spEntityId)}] = [
   'AssertionConsumerService' => ${php(options.acsUrl)},
-  ${options.sloUrl === undefined ? '' : `'SingleLogoutService' => ${php(options.sloUrl)},`}
+  ${
+    options.sloUrl === undefined
+      ? ''
+      : `'SingleLogoutService' => [['Binding' => 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST', 'Location' => ${php(options.sloUrl)}]],`
+  }
   'NameIDFormat' => 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
   'simplesaml.nameidattribute' => 'uid',
   'simplesaml.attributes' => true,
+  'sign.logout' => true,
 ];
 `,
     );
@@ -227,6 +232,42 @@ $metadata[${php(options.spEntityId)}] = [
         continue;
       }
       throw new Error(`unexpected IdP page (HTTP ${response.status}) at ${url}: ${html.slice(0, 500)} ${this.#stderr}`);
+    }
+    throw new Error('too many hops');
+  }
+
+  /**
+   * IdP-initiated Single Logout in the browser that holds `cookies`: returns the signed LogoutRequest the IdP
+   * posts (HTTP-POST binding) to our SP's SingleLogoutService.
+   */
+  async logout(cookies: Map<string, string>): Promise<{ samlRequest: string; action: string }> {
+    let url = `${this.origin}/saml2/idp/SingleLogoutService.php?ReturnTo=${encodeURIComponent(`${this.origin}/logged-out`)}`;
+    for (let hop = 0; hop < 20; hop++) {
+      const response = await fetch(url, { redirect: 'manual', headers: { cookie: cookieHeader(cookies) } });
+      for (const line of response.headers.getSetCookie()) {
+        const [pair] = line.split(';');
+        const eq = pair?.indexOf('=') ?? -1;
+        if (pair !== undefined && eq > 0) cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+      }
+      const location = response.headers.get('location');
+      if (response.status >= 300 && response.status < 400 && location !== null) {
+        url = new URL(location, url).toString();
+        continue;
+      }
+      const html = await response.text();
+      const samlRequest = inputValue(html, 'SAMLRequest');
+      if (samlRequest !== undefined) {
+        return { samlRequest, action: decodeHtml(/<form[^>]*action="([^"]*)"/i.exec(html)?.[1] ?? '') };
+      }
+      // A page that loads the SPs' logouts in frames: follow the first.
+      const frame = /<iframe[^>]*src="([^"]+)"/i.exec(html)?.[1];
+      if (frame !== undefined) {
+        url = new URL(decodeHtml(frame), url).toString();
+        continue;
+      }
+      throw new Error(
+        `unexpected IdP logout page (HTTP ${response.status}) at ${url}: ${html.slice(0, 800)} ${this.#stderr}`,
+      );
     }
     throw new Error('too many hops');
   }
