@@ -141,6 +141,23 @@ describe('SAML sign-in across replicas', () => {
     });
   });
 
+  it('an assertion ID the IdP reuses for another request is claimed once across replicas (TOKEN_REPLAYED)', async () => {
+    const assertionId = `_reused-${Date.now()}`;
+    const first = await a.tcp.startSession({
+      tenant: 'acme',
+      saml_response: idp.response({ inResponseTo: await requestOn(a), nameId: 'pid-reuse', assertionId }),
+    });
+    expect(first.binding).toBe('provisioned');
+    expect(
+      await b.tcp.failure(
+        b.tcp.startSession({
+          tenant: 'acme',
+          saml_response: idp.response({ inResponseTo: await requestOn(b), nameId: 'pid-reuse', assertionId }),
+        }),
+      ),
+    ).toMatchObject({ reason: 'TOKEN_REPLAYED' });
+  });
+
   it.each([
     ['unsolicited (IdP-initiated)', () => idp.response({}), 'SAML_UNSOLICITED'],
     ['unknown InResponseTo', () => idp.response({ inResponseTo: '_forged' }), 'SAML_REQUEST_UNKNOWN'],

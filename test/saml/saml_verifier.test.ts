@@ -185,6 +185,18 @@ describe('SAML Response verification', () => {
   });
 });
 
+describe('encrypted assertions', () => {
+  it('an EncryptedAssertion is refused (no decryption key is configured)', async () => {
+    const verifier = verifierFor();
+    const id = await issued(verifier);
+    const encrypted =
+      '<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"/></saml:EncryptedAssertion>';
+    expect(
+      await refusal(verifier.verify('acme', b64(idp.responseXml({ inResponseTo: id, sign: 'response' }, encrypted)))),
+    ).toBe('ERR_SAML_MALFORMED');
+  });
+});
+
 describe('XML signature wrapping and comment injection', () => {
   it('comment injection in NameID (user@evil.com<!---->.victim.com) is refused', async () => {
     const verifier = verifierFor();
