@@ -352,43 +352,65 @@ const samlIdpSchema = settings({
     'a SAML 2.0 IdP the tenant signs its users in with; link.claim and roles.claim name an attribute, or "name_id" (docs/sessions.md)',
   );
 
-const samlSchema = settings({
-  entity_id: text().describe('our SP entityID at the IdPs: the Audience their assertions must name'),
-  acs_url: httpUrl().describe(
-    "the app's Assertion Consumer Service URL: the Destination and Recipient every Response must name",
-  ),
-  slo_url: httpUrl().optional().describe("the app's Single Logout URL, offered in our SP metadata"),
-  name_id_formats: strings()
-    .min(1, { error: 'must name at least one format' })
-    .default(() => [...DEFAULT_SAML_NAME_ID_FORMATS])
-    .describe('the NameID formats our SP metadata offers'),
-  clock_skew_s: z
-    .number({ error: 'must be a number of seconds from 0 to 300' })
-    .min(0, { error: 'must be a number of seconds from 0 to 300' })
-    .max(300, { error: 'must be a number of seconds from 0 to 300' })
-    .default(DEFAULT_SAML_CLOCK_SKEW_S)
-    .describe('clock difference accepted on NotBefore / NotOnOrAfter, in s'),
-  request_ttl_s: positive()
-    .default(DEFAULT_SAML_REQUEST_TTL_S)
-    .describe('how long an AuthnRequest we issued can be answered (InResponseTo), in s'),
-  idps: z
-    .array(samlIdpSchema, { error: 'must be an array' })
-    .min(1, { error: 'must list at least one IdP' })
-    .check(uniqueIssuers)
-    .describe('the SAML IdPs of the tenant'),
-})
-  .transform((s) => ({
-    entityId: s.entity_id,
-    acsUrl: s.acs_url,
-    sloUrl: s.slo_url,
-    nameIdFormats: s.name_id_formats,
-    clockSkewS: s.clock_skew_s,
-    requestTtlS: s.request_ttl_s,
-    idps: s.idps,
-  }))
-  .describe(
-    'SAML 2.0 sign-in (SP-initiated only: every Response answers an AuthnRequest we issued). Absent: OIDC only',
-  );
+/** The tenant's SAML settings; `secretFile` reads the SP's decryption key. */
+// eslint-disable-next-line @typescript-eslint/explicit-function-return-type -- the type is the schema's own
+const samlSchema = (secretFile: () => z.ZodPipe<z.ZodString, z.ZodTransform<string, string>>) =>
+  settings({
+    entity_id: text().describe('our SP entityID at the IdPs: the Audience their assertions must name'),
+    acs_url: httpUrl().describe(
+      "the app's Assertion Consumer Service URL: the Destination and Recipient every Response must name",
+    ),
+    slo_url: httpUrl().optional().describe("the app's Single Logout URL, offered in our SP metadata"),
+    name_id_formats: strings()
+      .min(1, { error: 'must name at least one format' })
+      .default(() => [...DEFAULT_SAML_NAME_ID_FORMATS])
+      .describe('the NameID formats our SP metadata offers'),
+    clock_skew_s: z
+      .number({ error: 'must be a number of seconds from 0 to 300' })
+      .min(0, { error: 'must be a number of seconds from 0 to 300' })
+      .max(300, { error: 'must be a number of seconds from 0 to 300' })
+      .default(DEFAULT_SAML_CLOCK_SKEW_S)
+      .describe('clock difference accepted on NotBefore / NotOnOrAfter, in s'),
+    request_ttl_s: positive()
+      .default(DEFAULT_SAML_REQUEST_TTL_S)
+      .describe('how long an AuthnRequest we issued can be answered (InResponseTo), in s'),
+    decryption_key_file: secretFile()
+      .optional()
+      .describe(
+        'file holding the PEM private key IdPs encrypt assertions to (EncryptedAssertion); absent: encrypted assertions are refused',
+      ),
+    encryption_cert: text()
+      .optional()
+      .describe('PEM certificate of decryption_key_file, offered in our SP metadata for the IdPs to encrypt to'),
+    idps: z
+      .array(samlIdpSchema, { error: 'must be an array' })
+      .min(1, { error: 'must list at least one IdP' })
+      .check(uniqueIssuers)
+      .describe('the SAML IdPs of the tenant'),
+  })
+    .check((ctx) => {
+      if ((ctx.value.decryption_key_file === undefined) !== (ctx.value.encryption_cert === undefined)) {
+        ctx.issues.push({
+          code: 'custom',
+          message: 'needs both decryption_key_file and encryption_cert, or neither',
+          input: ctx.value,
+        });
+      }
+    })
+    .transform((s) => ({
+      entityId: s.entity_id,
+      decryptionKey: s.decryption_key_file,
+      encryptionCert: s.encryption_cert,
+      acsUrl: s.acs_url,
+      sloUrl: s.slo_url,
+      nameIdFormats: s.name_id_formats,
+      clockSkewS: s.clock_skew_s,
+      requestTtlS: s.request_ttl_s,
+      idps: s.idps,
+    }))
+    .describe(
+      'SAML 2.0 sign-in (SP-initiated only: every Response answers an AuthnRequest we issued). Absent: OIDC only',
+    );
 
 const scimSchema = settings({
   bearer_token_sha256: sha256s()
@@ -638,7 +660,7 @@ function tenantsFileSchema(readSecret: ReadSecret) {
       .check(uniqueIssuers)
       .default(() => [])
       .describe('the OpenID Providers this tenant signs in with'),
-    saml: samlSchema.optional(),
+    saml: samlSchema(secretFile).optional(),
     jit_provisioning: flag()
       .default(false)
       .describe('IPSIE P1: create the user at first sign-in when no provisioned user matches'),

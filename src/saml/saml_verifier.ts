@@ -312,6 +312,7 @@ export class SamlVerifier {
       validateInResponseTo: ValidateInResponseTo.always,
       requestIdExpirationPeriodMs: saml.requestTtlS * 1000,
       cacheProvider: this.#cache(tenantId, idp.issuer, saml.requestTtlS),
+      ...(saml.decryptionKey === undefined ? {} : { decryptionPvk: saml.decryptionKey }),
     };
   }
 
@@ -545,8 +546,8 @@ function esc(value: string): string {
 
 /**
  * Our SP metadata for a tenant's SAML settings: entityID, the ACS (HTTP-POST), the SLO endpoint, the NameID
- * formats, and whether assertions must be signed. AuthnRequests are not signed, and no encryption key is
- * offered: the IdP sends assertions in the clear, over TLS, to the app's ACS.
+ * formats, whether assertions must be signed, and the certificate IdPs encrypt assertions to (when a decryption
+ * key is configured). AuthnRequests are not signed.
  */
 export function spMetadataXml(saml: SamlSettings): string {
   const signed = saml.idps.every((i) => i.requireSignedAssertion);
@@ -558,6 +559,16 @@ export function spMetadataXml(saml: SamlSettings): string {
       ? []
       : [
           `    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${esc(saml.sloUrl)}"/>`,
+        ]),
+    ...(saml.encryptionCert === undefined
+      ? []
+      : [
+          '    <md:KeyDescriptor use="encryption"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data>' +
+            `<ds:X509Certificate>${esc(saml.encryptionCert.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''))}</ds:X509Certificate>` +
+            '</ds:X509Data></ds:KeyInfo>' +
+            '<md:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes256-gcm"/>' +
+            '<md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes256-cbc"/>' +
+            '</md:KeyDescriptor>',
         ]),
     ...saml.nameIdFormats.map((f) => `    <md:NameIDFormat>${esc(f)}</md:NameIDFormat>`),
     `    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${esc(saml.acsUrl)}" index="0" isDefault="true"/>`,

@@ -4,13 +4,14 @@
  * a key rollover). Each builder option makes one part of the response wrong, for hostile tests.
  */
 import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { signXml } from '@node-saml/node-saml/lib/xml.js';
+import { encrypt } from 'xml-encryption';
 import { makeTempDir } from './temp_dir.js';
 
 export interface SamlKeyPair {
@@ -226,6 +227,27 @@ export class TestSamlIdp {
       },
     );
   }
+}
+
+/** An assertion encrypted to `cert` (AES-256-GCM, RSA-OAEP key transport), as an IdP encrypts to our SP. */
+export async function encryptedAssertion(assertionXml: string, cert: string): Promise<string> {
+  const data = await new Promise<string>((resolve, reject) => {
+    encrypt(
+      assertionXml,
+      {
+        rsa_pub: createPublicKey(cert).export({ type: 'spki', format: 'pem' }).toString(),
+        pem: cert,
+        encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+        keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
+      },
+      // Typed as always an Error; at run time it is null on success.
+      (error: Error | null, result) => {
+        if (error === null) resolve(result);
+        else reject(error);
+      },
+    );
+  });
+  return `<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">${data}</saml:EncryptedAssertion>`;
 }
 
 export function b64(xml: string): string {

@@ -7,7 +7,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseTenantSettings } from '../../src/config/tenant_settings.js';
 import { MemorySamlRequestStore, SamlVerifier } from '../../src/saml/index.js';
 import type { SamlErrorCode } from '../../src/saml/index.js';
-import { authnRequestXml, b64, requestIdOf, samlKeyPair, TestSamlIdp } from '../harness/saml_idp.js';
+import {
+  authnRequestXml,
+  b64,
+  encryptedAssertion,
+  requestIdOf,
+  samlKeyPair,
+  TestSamlIdp,
+} from '../harness/saml_idp.js';
 import type { ResponseOptions, SamlKeyPair } from '../harness/saml_idp.js';
 
 const SP = 'https://app.test/saml/acme';
@@ -20,7 +27,11 @@ beforeAll(() => {
   attacker = samlKeyPair('attacker');
 });
 
-function verifierFor(extra: Record<string, unknown> = {}, saml: Record<string, unknown> = {}): SamlVerifier {
+function verifierFor(
+  extra: Record<string, unknown> = {},
+  saml: Record<string, unknown> = {},
+  secrets: Record<string, string> = {},
+): SamlVerifier {
   const tenants = parseTenantSettings(
     JSON.stringify({
       tenants: {
@@ -49,6 +60,7 @@ function verifierFor(extra: Record<string, unknown> = {}, saml: Record<string, u
       },
     }),
     'IPSIE_TENANTS_FILE',
+    (path) => secrets[path] ?? '',
   );
   return new SamlVerifier({ tenants, requests: new MemorySamlRequestStore() });
 }
@@ -186,6 +198,27 @@ describe('SAML Response verification', () => {
 });
 
 describe('encrypted assertions', () => {
+  it('an assertion encrypted to our key is decrypted and verified; one to another key is refused', async () => {
+    const sp = samlKeyPair('sp-encryption');
+    const verifier = verifierFor({}, { decryption_key_file: '/k.pem', encryption_cert: sp.cert }, { '/k.pem': sp.key });
+    expect(verifier.spMetadata('acme')).toContain('<md:KeyDescriptor use="encryption">');
+    const id = await issued(verifier);
+    const signed = idp.signedAssertion({ inResponseTo: id, nameId: 'enc-user' });
+    const response = idp.responseXml({ inResponseTo: id, sign: 'none' }, await encryptedAssertion(signed, sp.cert));
+    expect((await verifier.verify('acme', b64(response))).subject).toBe('enc-user');
+    const id2 = await issued(verifier);
+    const other = await encryptedAssertion(idp.signedAssertion({ inResponseTo: id2 }), samlKeyPair('other').cert);
+    expect(
+      await refusal(verifier.verify('acme', b64(idp.responseXml({ inResponseTo: id2, sign: 'none' }, other)))),
+    ).not.toBe('accepted');
+    // Encrypted but unsigned (inside an unsigned Response): refused.
+    const id3 = await issued(verifier);
+    const unsigned = await encryptedAssertion(idp.assertion({ inResponseTo: id3 }), sp.cert);
+    expect(
+      await refusal(verifier.verify('acme', b64(idp.responseXml({ inResponseTo: id3, sign: 'none' }, unsigned)))),
+    ).toBe('ERR_SAML_SIGNATURE_INVALID');
+  });
+
   it('an EncryptedAssertion is refused (no decryption key is configured)', async () => {
     const verifier = verifierFor();
     const id = await issued(verifier);
