@@ -10,7 +10,10 @@ import { startTestGateway } from '../harness/gateway.js';
 import type { TestGateway } from '../harness/gateway.js';
 import { NatsServer } from '../harness/nats_server.js';
 import { examplePolicy } from '../harness/opa.js';
-import { authnRequestXml } from '../harness/saml_idp.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { authnRequestXml, samlKeyPair } from '../harness/saml_idp.js';
+import { makeTempDir } from '../harness/temp_dir.js';
 import { startTestSidecar } from '../harness/sidecar.js';
 import type { TestSidecar } from '../harness/sidecar.js';
 import { SimpleSamlPhp, simpleSamlPhpAvailable } from '../harness/simplesamlphp.js';
@@ -25,6 +28,10 @@ let producer: TestProducer;
 let ssp: SimpleSamlPhp;
 let t: TestSidecar;
 let gateway: TestGateway;
+const GLOBEX_SP = 'https://app.globex.example/saml';
+const GLOBEX_ACS = 'https://app.globex.example/saml/acs';
+const globexKeys = samlKeyPair('globex-sp-encryption');
+const secrets = makeTempDir('ipsie-saml-secrets-');
 
 beforeAll(async () => {
   if (!simpleSamlPhpAvailable()) throw new Error('SimpleSAMLphp is not installed: run scripts/setup.sh (as root)');
@@ -32,6 +39,7 @@ beforeAll(async () => {
     spEntityId: SP,
     acsUrl: ACS,
     sloUrl: SLO,
+    encryptingSp: { spEntityId: GLOBEX_SP, acsUrl: GLOBEX_ACS, cert: globexKeys.cert },
     users: { bob: { password: 'bob-pass', attributes: { uid: ['bob-ssp'], mail: [bob.userName] } } },
   });
   nats = await NatsServer.start();
@@ -57,8 +65,23 @@ beforeAll(async () => {
       },
     },
   };
+  const keyFile = join(secrets.path, 'globex-saml.key');
+  writeFileSync(keyFile, globexKeys.key);
+  const withGlobex = {
+    ...tenants,
+    globex: {
+      jit_provisioning: true,
+      saml: {
+        entity_id: GLOBEX_SP,
+        acs_url: GLOBEX_ACS,
+        decryption_key_file: keyFile,
+        encryption_cert: globexKeys.cert,
+        idps: [{ entity_id: ssp.entityId, metadata_url: ssp.metadataUrl, require_signed_assertion: true }],
+      },
+    },
+  };
   gateway = await startTestGateway(nats.url, tenants);
-  t = await startTestSidecar({ env: { IPSIE_NATS_URL: nats.url }, tenants });
+  t = await startTestSidecar({ env: { IPSIE_NATS_URL: nats.url }, tenants: withGlobex });
   await t.sidecar.deployPolicy(await examplePolicy('acme'));
 }, 60_000);
 
@@ -68,6 +91,7 @@ afterAll(async () => {
   await producer.close();
   await nats.dispose();
   await ssp.stop();
+  secrets.remove();
 });
 
 const credentials = { username: 'bob', password: 'bob-pass' };
@@ -164,5 +188,16 @@ describe('SAML sign-in with SimpleSAMLphp', () => {
     const after = await t.tcp.check(write(accepted.headers.get('x-ipsie-sequence') ?? '0'));
     expect(after.decision).toBe('DECISION_DENY');
     expect(after.reasons.map((r) => r.code)).toContain('SESSION_REVOKED');
+  });
+
+  it('an assertion SimpleSAMLphp encrypts to our SP certificate is decrypted, verified and starts a session', async () => {
+    const issued = await t.tcp.createSamlRequest({ tenant: 'globex' });
+    const posted = await ssp.signIn(issued.redirect_url, credentials);
+    expect(posted.action).toBe(GLOBEX_ACS);
+    const xml = Buffer.from(posted.samlResponse, 'base64').toString('utf8');
+    expect(xml).toContain('EncryptedAssertion');
+    expect(xml).not.toContain('bob-ssp');
+    const started = await t.tcp.startSession({ tenant: 'globex', saml_response: posted.samlResponse });
+    expect(started.binding).toBe('provisioned');
   });
 });

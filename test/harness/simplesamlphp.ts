@@ -33,6 +33,8 @@ export interface SspOptions {
   /** username -> password and attributes (uid names the persistent NameID). */
   readonly users: Readonly<Record<string, SspUser>>;
   readonly authnContextClassRef?: string;
+  /** A second SP the IdP encrypts assertions to (`assertion.encryption`), with the certificate to use. */
+  readonly encryptingSp?: { readonly spEntityId: string; readonly acsUrl: string; readonly cert: string };
 }
 
 const php = (value: unknown): string => JSON.stringify(value).replace(/\$/g, '\\$');
@@ -148,6 +150,18 @@ $metadata[${php(options.spEntityId)}] = [
   'simplesaml.attributes' => true,
   'sign.logout' => true,
 ];
+${
+  options.encryptingSp === undefined
+    ? ''
+    : `$metadata[${php(options.encryptingSp.spEntityId)}] = [
+  'AssertionConsumerService' => ${php(options.encryptingSp.acsUrl)},
+  'NameIDFormat' => 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+  'simplesaml.nameidattribute' => 'uid',
+  'simplesaml.attributes' => true,
+  'assertion.encryption' => true,
+  'certData' => ${php(options.encryptingSp.cert.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''))},
+];`
+}
 `,
     );
     const child = spawn(
