@@ -269,6 +269,11 @@ export const DEFAULT_SAML_NAME_ID_FORMATS = [
 export const DEFAULT_SAML_CLOCK_SKEW_S = 60;
 /** An AuthnRequest we issued is answerable this long, in s. */
 export const DEFAULT_SAML_REQUEST_TTL_S = 600;
+/**
+ * The longest `request_ttl_s`, in s: also the TTL of the request bucket every replica shares (one value, so
+ * replicas started with different tenants files never disagree on the bucket's configuration).
+ */
+export const MAX_SAML_REQUEST_TTL_S = 3_600;
 /** IdP metadata fetched from a URL is read again after this long when it names neither cacheDuration nor validUntil, in s. */
 export const DEFAULT_SAML_METADATA_REFRESH_S = 3_600;
 
@@ -372,6 +377,7 @@ const samlSchema = (secretFile: () => z.ZodPipe<z.ZodString, z.ZodTransform<stri
       .default(DEFAULT_SAML_CLOCK_SKEW_S)
       .describe('clock difference accepted on NotBefore / NotOnOrAfter, in s'),
     request_ttl_s: positive()
+      .max(MAX_SAML_REQUEST_TTL_S, { error: `must be at most ${MAX_SAML_REQUEST_TTL_S} s` })
       .default(DEFAULT_SAML_REQUEST_TTL_S)
       .describe('how long an AuthnRequest we issued can be answered (InResponseTo), in s'),
     decryption_key_file: secretFile()

@@ -227,9 +227,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       samlKv ??= (async () => {
         if (servers === undefined) throw new TypeError('the SAML request store needs NATS');
         publisherConnection ??= connectNats({ servers, name: `${config.nats.name}-signin` }, logger);
-        return await KvSamlRequestStore.create(await publisherConnection, {
-          ttlS: Math.max(3_600, ...samlTenants.map((t) => t.saml?.requestTtlS ?? 0)),
-        });
+        return await KvSamlRequestStore.create(await publisherConnection);
       })().catch((error: unknown) => {
         samlKv = undefined;
         throw error;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Kvm } from '@nats-io/kv';
 import type { KV } from '@nats-io/kv';
+import { MAX_SAML_REQUEST_TTL_S } from '../config/index.js';
 import type { NatsConnection } from '../stream/index.js';
 import type { SamlRequestStore } from './request_store.js';
 
@@ -18,12 +19,12 @@ export class KvSamlRequestStore implements SamlRequestStore {
     this.#kv = kv;
   }
 
-  /** @param ttlS the longest `request_ttl_s` of any tenant: the bucket's TTL */
-  static async create(nc: NatsConnection, options: { ttlS: number; replicas?: number }): Promise<KvSamlRequestStore> {
+  /** The bucket's TTL is the longest `request_ttl_s` a tenant may set; each entry expires at its own. */
+  static async create(nc: NatsConnection, options: { replicas?: number } = {}): Promise<KvSamlRequestStore> {
     const kv = await new Kvm(nc).create(SAML_REQUESTS_BUCKET, {
       replicas: options.replicas ?? 1,
       history: 1,
-      ttl: options.ttlS * 1000,
+      ttl: MAX_SAML_REQUEST_TTL_S * 1000,
       description: 'SAML AuthnRequest ids issued and still answerable',
     });
     return new KvSamlRequestStore(kv);
