@@ -31,6 +31,21 @@ if ! "$VENV/bin/python" -c 'import scim2_tester, httpx2' 2>/dev/null \
   printf '%s' "$SCIM2_TESTER_PACKAGES" > "$VENV/.packages"
 fi
 
+# SimpleSAMLphp (Debian's package) and PHP: the real SAML IdP the SAML end-to-end tests run with `php -S`.
+# Installed with apt-get when missing and this runs as root; otherwise say what to install.
+if [ ! -f /usr/share/simplesamlphp/www/saml2/idp/SSOService.php ] || ! php -m 2>/dev/null | grep -qx dom; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing SimpleSAMLphp and PHP (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      simplesamlphp php-cli php-xml php-mbstring >/dev/null \
+      || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        simplesamlphp php-cli php-xml php-mbstring >/dev/null; } \
+      || die "could not install simplesamlphp php-cli php-xml php-mbstring"
+  else
+    log "SimpleSAMLphp is missing: install simplesamlphp php-cli php-xml php-mbstring (Debian) for the SAML tests"
+  fi
+fi
+
 # npm dependencies. better-sqlite3 may build from source; node-gyp cannot
 # download Node's headers here, so point it at the local Node install.
 stamp="node_modules/.package-lock.json"

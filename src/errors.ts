@@ -88,6 +88,7 @@ export const ERROR_CODES = {
   ERR_CHECK_BATCH_TOO_LARGE: { kind: 'invalid_request', reason: 'BATCH_TOO_LARGE' },
   ERR_CHECK_WATCH_TOO_MANY_USERS: { kind: 'invalid_request', reason: 'WATCH_TOO_MANY_USERS' },
   ERR_CHECK_TOKEN_MISSING: { kind: 'invalid_request', reason: 'TOKEN_MISSING' },
+  ERR_CHECK_SIGNIN_INVALID: { kind: 'invalid_request', reason: 'SIGNIN_INVALID' },
   ERR_CHECK_SEQUENCE_NOT_REACHED: { kind: 'precondition_failed', reason: 'SEQUENCE_NOT_REACHED' },
   ERR_CHECK_SUBJECT_UNSUPPORTED: { kind: 'not_implemented', reason: 'SUBJECT_UNSUPPORTED' },
   ERR_CHECK_SESSION_EVENTS_UNAVAILABLE: { kind: 'unavailable', reason: 'SESSION_EVENTS_UNAVAILABLE' },
@@ -126,6 +127,21 @@ export const ERROR_CODES = {
   ERR_POLICY_EVALUATION_FAILED: { kind: 'internal' },
   ERR_POLICY_POOL_CLOSED: { kind: 'unavailable' },
   ERR_POLICY_OVERLOADED: { kind: 'resource_exhausted' },
+
+  // src/saml (SAML 2.0 sign-in)
+  ERR_SAML_MALFORMED: { kind: 'unauthenticated' },
+  ERR_SAML_SIGNATURE_INVALID: { kind: 'unauthenticated' },
+  ERR_SAML_ISSUER_UNKNOWN: { kind: 'unauthenticated' },
+  ERR_SAML_AUDIENCE_INVALID: { kind: 'unauthenticated' },
+  ERR_SAML_RECIPIENT_INVALID: { kind: 'unauthenticated' },
+  ERR_SAML_DESTINATION_INVALID: { kind: 'unauthenticated' },
+  ERR_SAML_EXPIRED: { kind: 'unauthenticated' },
+  ERR_SAML_NOT_YET_VALID: { kind: 'unauthenticated' },
+  ERR_SAML_UNSOLICITED: { kind: 'unauthenticated' },
+  ERR_SAML_REQUEST_UNKNOWN: { kind: 'unauthenticated' },
+  ERR_SAML_IDP_STATUS: { kind: 'unauthenticated' },
+  ERR_SAML_NOT_CONFIGURED: { kind: 'invalid_request' },
+  ERR_SAML_METADATA_UNAVAILABLE: { kind: 'unavailable', reason: 'SAML_METADATA_UNAVAILABLE' },
 
   // src/scim
   ERR_SCIM_INVALID_SYNTAX: { kind: 'invalid_request' },

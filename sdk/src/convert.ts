@@ -11,6 +11,8 @@ import type {
   SessionEvent,
   SessionEventKind,
   StartSessionInput,
+  CreateSamlRequestInput,
+  SamlAuthnRequest,
   StartedSession,
   Subject,
 } from './types.js';
@@ -23,6 +25,8 @@ import type {
   WireContext,
   WireSessionEvent,
   WireStartSessionRequest,
+  WireCreateSamlRequest,
+  WireSamlRequest,
   WireStartSessionResponse,
   WireStruct,
   WireSubject,
@@ -60,7 +64,36 @@ export function batchCheckRequestToWire(input: BatchCheckInput): WireBatchCheckR
 }
 
 export function startSessionRequestToWire(input: StartSessionInput): WireStartSessionRequest {
-  return { tenant: input.tenant, id_token: input.idToken, nonce: input.nonce ?? '', ...optionalContext(input.context) };
+  return 'samlResponse' in input
+    ? {
+        tenant: input.tenant,
+        id_token: '',
+        nonce: '',
+        saml_response: input.samlResponse,
+        ...optionalContext(input.context),
+      }
+    : {
+        tenant: input.tenant,
+        id_token: input.idToken,
+        nonce: input.nonce ?? '',
+        saml_response: '',
+        ...optionalContext(input.context),
+      };
+}
+
+export function createSamlRequestToWire(input: CreateSamlRequestInput): WireCreateSamlRequest {
+  return {
+    tenant: input.tenant,
+    idp: input.idp ?? '',
+    relay_state: input.relayState ?? '',
+    acr_values: [...(input.acrValues ?? [])],
+    comparison: input.comparison ?? '',
+    force_authn: input.forceAuthn ?? false,
+  };
+}
+
+export function samlRequestFromWire(message: WireSamlRequest): SamlAuthnRequest {
+  return { redirectUrl: message.redirect_url, requestId: message.request_id, idp: message.idp };
 }
 
 export function checkResultFromWire(message: WireCheckResponse): CheckResult {
@@ -138,6 +171,7 @@ function decisionFromWire(message: Omit<WireCheckResponse, 'policy_version' | 's
           maxAge: stepUp?.max_age ?? undefined,
           authorizationParams: stepUp?.authorization_params ?? {},
           wwwAuthenticate: message.www_authenticate,
+          ...(stepUp?.saml_request == null ? {} : { samlRequest: samlRequestFromWire(stepUp.saml_request) }),
         },
       };
     }

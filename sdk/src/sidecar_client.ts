@@ -5,6 +5,8 @@ import {
   batchCheckResultFromWire,
   checkRequestToWire,
   checkResultFromWire,
+  createSamlRequestToWire,
+  samlRequestFromWire,
   sessionEventFromWire,
   startSessionRequestToWire,
   startedSessionFromWire,
@@ -15,6 +17,8 @@ import type {
   BatchCheckResult,
   CheckInput,
   CheckResult,
+  CreateSamlRequestInput,
+  SamlAuthnRequest,
   SessionEvent,
   StartSessionInput,
   StartedSession,
@@ -25,6 +29,7 @@ import type {
   AuthorizationStub,
   WireBatchCheckResponse,
   WireCheckResponse,
+  WireSamlRequest,
   WireSessionEvent,
   WireStartSessionResponse,
 } from './wire.js';
@@ -164,8 +169,9 @@ export class SidecarClient {
   }
 
   /**
-   * Signs the user in with the ID token of the app's OIDC flow; later
-   * Checks name `{ sessionId }`. Sent once: the token is single-use.
+   * Signs the user in with the ID token of the app's OIDC flow, or with the
+   * SAML Response its ACS received; later Checks name `{ sessionId }`. Sent
+   * once: the assertion is single-use.
    * @throws {SidecarClientError} e.g. `TOKEN_NONCE_MISMATCH`, `USER_NOT_PROVISIONED`
    */
   async startSession(input: StartSessionInput, options: CallOptions = {}): Promise<StartedSession> {
@@ -175,6 +181,21 @@ export class SidecarClient {
       this.#stub.startSession(request, callOptions, callback),
     );
     return startedSessionFromWire(response);
+  }
+
+  /**
+   * A SAML AuthnRequest to the tenant's IdP: redirect the browser to `redirectUrl`; the Response the IdP posts
+   * to your ACS goes to `startSession({ samlResponse })` on any sidecar replica. Not retried (each call issues a
+   * new request).
+   * @throws {SidecarClientError} e.g. `SAML_NOT_CONFIGURED`, `SAML_METADATA_UNAVAILABLE`
+   */
+  async createSamlRequest(input: CreateSamlRequestInput, options: CallOptions = {}): Promise<SamlAuthnRequest> {
+    const request = createSamlRequestToWire(input);
+    const deadline = Date.now() + (options.deadlineMs ?? this.#deadlineMs);
+    const response = await unary<WireSamlRequest>(options.signal, { deadline }, (callOptions, callback) =>
+      this.#stub.createSamlRequest(request, callOptions, callback),
+    );
+    return samlRequestFromWire(response);
   }
 
   /**

@@ -89,6 +89,36 @@ export interface StepUpChallenge {
   readonly authorizationParams: Readonly<Record<string, string>>;
   /** The RFC 9470 `WWW-Authenticate` value, to send as it is. */
   readonly wwwAuthenticate: string;
+  /**
+   * For a session a SAML IdP asserted: a ready AuthnRequest (RequestedAuthnContext, ForceAuthn when an
+   * authentication age is demanded). Redirect the browser to its `redirectUrl`, then `startSession` with the
+   * Response the IdP posts to your ACS.
+   */
+  readonly samlRequest?: SamlAuthnRequest | undefined;
+}
+
+/** A SAML AuthnRequest the sidecar issued (HTTP-Redirect binding); every sidecar replica accepts its Response. */
+export interface SamlAuthnRequest {
+  /** The IdP's SSO URL with SAMLRequest (and RelayState): redirect the browser here. */
+  readonly redirectUrl: string;
+  /** Its ID, the InResponseTo of the Response. */
+  readonly requestId: string;
+  /** The IdP's entityID. */
+  readonly idp: string;
+}
+
+export interface CreateSamlRequestInput {
+  readonly tenant: string;
+  /** The IdP's entityID; may be left out when the tenant has one SAML IdP. */
+  readonly idp?: string | undefined;
+  /** Your state, sent back with the Response; at most 80 bytes. */
+  readonly relayState?: string | undefined;
+  /** acr values for RequestedAuthnContext (mapped back through the IdP's acr_map). */
+  readonly acrValues?: readonly string[] | undefined;
+  /** @defaultValue 'exact' */
+  readonly comparison?: 'exact' | 'minimum' | undefined;
+  /** The IdP must authenticate the user again. */
+  readonly forceAuthn?: boolean | undefined;
 }
 
 interface DecisionCommon {
@@ -134,12 +164,22 @@ export interface BatchCheckResult {
   readonly sequence: Sequence;
 }
 
-export interface StartSessionInput {
+/** A sign-in: the ID token of an OIDC flow, or the Response a SAML IdP posted to the app's ACS. */
+export type StartSessionInput = OidcStartSessionInput | SamlStartSessionInput;
+
+export interface OidcStartSessionInput {
   readonly tenant: string;
   /** The ID token from the token endpoint, exactly as received. */
   readonly idToken: string;
   /** The nonce of the authentication request; the token must carry it. */
   readonly nonce?: string | undefined;
+  readonly context?: RequestContext | undefined;
+}
+
+export interface SamlStartSessionInput {
+  readonly tenant: string;
+  /** The `SAMLResponse` form field your ACS received, base64 exactly as posted. */
+  readonly samlResponse: string;
   readonly context?: RequestContext | undefined;
 }
 

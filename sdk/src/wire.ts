@@ -81,6 +81,22 @@ export interface WireStepUp {
   acr_values: string[];
   max_age?: number | null;
   authorization_params: Record<string, string>;
+  saml_request?: WireSamlRequest | null;
+}
+
+export interface WireSamlRequest {
+  redirect_url: string;
+  request_id: string;
+  idp: string;
+}
+
+export interface WireCreateSamlRequest {
+  tenant: string;
+  idp: string;
+  relay_state: string;
+  acr_values: string[];
+  comparison: string;
+  force_authn: boolean;
 }
 
 export type WireDecision = 'DECISION_UNSPECIFIED' | 'DECISION_ALLOW' | 'DECISION_DENY' | 'DECISION_STEP_UP';
@@ -107,6 +123,7 @@ export interface WireStartSessionRequest {
   id_token: string;
   nonce: string;
   context?: WireContext;
+  saml_response: string;
 }
 
 export interface WireStartSessionResponse {
@@ -150,6 +167,11 @@ export interface AuthorizationStub extends grpc.Client {
     request: WireStartSessionRequest,
     options: grpc.CallOptions,
     callback: Callback<WireStartSessionResponse>,
+  ): grpc.ClientUnaryCall;
+  createSamlRequest(
+    request: WireCreateSamlRequest,
+    options: grpc.CallOptions,
+    callback: Callback<WireSamlRequest>,
   ): grpc.ClientUnaryCall;
   watchSessions(
     request: WireWatchSessionsRequest,

@@ -72,6 +72,18 @@ export interface Decision extends Omit<PolicyDecision, 'stepUp'> {
 /** The policy's step-up, with the authorization-request parameters for the subject's IdP (docs/sessions.md). */
 export interface StepUpRequest extends StepUpChallenge {
   readonly authorizationParams: Readonly<Record<string, string>>;
+  /**
+   * For a session a SAML IdP asserted: a ready AuthnRequest (RequestedAuthnContext for the acr values,
+   * ForceAuthn when an authentication age is demanded) whose id every replica accepts as InResponseTo.
+   */
+  readonly samlRequest?: SamlStepUpRequest | undefined;
+}
+
+/** A SAML AuthnRequest issued for a step-up: where to redirect the browser. */
+export interface SamlStepUpRequest {
+  readonly redirectUrl: string;
+  readonly requestId: string;
+  readonly idp: string;
 }
 
 export interface CheckResult {

@@ -11,6 +11,8 @@ export type { SessionEvent__Output as SessionEventMessage } from './gen/ipsie/si
 export type { WatchSessionsRequest as WatchSessionsRequestMessage } from './gen/ipsie/sidecar/v1/WatchSessionsRequest.js';
 export type { StartSessionRequest as StartSessionRequestMessage } from './gen/ipsie/sidecar/v1/StartSessionRequest.js';
 export type { StartSessionResponse__Output as StartSessionResponseMessage } from './gen/ipsie/sidecar/v1/StartSessionResponse.js';
+export type { CreateSamlRequestRequest as CreateSamlRequestMessage } from './gen/ipsie/sidecar/v1/CreateSamlRequestRequest.js';
+export type { CreateSamlRequestResponse__Output as CreateSamlResponseMessage } from './gen/ipsie/sidecar/v1/CreateSamlRequestResponse.js';
 
 export interface AuthorizationClientOptions {
   /** Sent as `authorization: Bearer <token>` on every call (IPSIE_GRPC_CALLER_TOKEN_SHA256). */

@@ -20,6 +20,8 @@ import { stepUpChallenge } from '../session/index.js';
 import type { SignInContext, StartedSession } from '../session/index.js';
 import type { StartSessionRequest__Output } from './gen/ipsie/sidecar/v1/StartSessionRequest.js';
 import type { StartSessionResponse } from './gen/ipsie/sidecar/v1/StartSessionResponse.js';
+import type { CreateSamlRequestRequest__Output } from './gen/ipsie/sidecar/v1/CreateSamlRequestRequest.js';
+import type { CreateSamlRequestResponse } from './gen/ipsie/sidecar/v1/CreateSamlRequestResponse.js';
 import type { Struct, Struct__Output } from './gen/google/protobuf/Struct.js';
 import type { Value, Value__Output } from './gen/google/protobuf/Value.js';
 import type {
@@ -112,6 +114,9 @@ function decisionToProto(decision: Decision): BatchCheckResultProto {
             acr_values: [...stepUp.acrValues],
             ...(stepUp.maxAge === undefined ? {} : { max_age: stepUp.maxAge }),
             authorization_params: { ...stepUp.authorizationParams },
+            ...(stepUp.samlRequest === undefined
+              ? {}
+              : { saml_request: createSamlResponseToProto(stepUp.samlRequest) }),
           },
     decision_id: decision.decisionId,
     www_authenticate: stepUp === undefined ? '' : stepUpChallenge(stepUp),
@@ -120,22 +125,78 @@ function decisionToProto(decision: Decision): BatchCheckResultProto {
 
 export interface StartSessionInput {
   readonly tenantId: string;
-  readonly idToken: string;
-  readonly nonce: string | undefined;
+  /** What the app presents: an OIDC ID token (with the request's nonce), or a SAML Response. */
+  readonly assertion:
+    | { readonly kind: 'id_token'; readonly idToken: string; readonly nonce: string | undefined }
+    | { readonly kind: 'saml_response'; readonly samlResponse: string };
   readonly context: SignInContext;
 }
 
 /** @throws {CheckRequestError} naming the missing or invalid field */
 export function startSessionRequestFromProto(message: StartSessionRequest__Output): StartSessionInput {
   const tenantId = tenantFromProto(message.tenant);
-  if (message.id_token === '') throw new CheckRequestError('ERR_CHECK_TOKEN_MISSING', 'id_token is required');
+  if (message.id_token === '' && message.saml_response === '') {
+    throw new CheckRequestError('ERR_CHECK_TOKEN_MISSING', 'id_token or saml_response is required');
+  }
+  if (message.id_token !== '' && message.saml_response !== '') {
+    throw new CheckRequestError('ERR_CHECK_SIGNIN_INVALID', 'set one of id_token and saml_response, not both');
+  }
+  if (message.saml_response !== '' && message.nonce !== '') {
+    throw new CheckRequestError('ERR_CHECK_SIGNIN_INVALID', 'a SAML sign-in has no nonce: InResponseTo binds it');
+  }
   const context = contextFromProto(message.context);
   return {
     tenantId,
-    idToken: message.id_token,
-    nonce: nonEmpty(message.nonce),
+    assertion:
+      message.id_token !== ''
+        ? { kind: 'id_token', idToken: message.id_token, nonce: nonEmpty(message.nonce) }
+        : { kind: 'saml_response', samlResponse: message.saml_response },
     context: { ip: context.ip, deviceId: context.deviceId },
   };
+}
+
+export interface CreateSamlRequestInput {
+  readonly tenantId: string;
+  readonly options: {
+    readonly idp: string | undefined;
+    readonly relayState: string | undefined;
+    readonly acrValues: readonly string[];
+    readonly comparison: 'exact' | 'minimum';
+    readonly forceAuthn: boolean;
+  };
+}
+
+/** SAML bindings §3.4.3: RelayState is at most 80 bytes. */
+const MAX_RELAY_STATE_BYTES = 80;
+
+/** @throws {CheckRequestError} naming the invalid field */
+export function createSamlRequestFromProto(message: CreateSamlRequestRequest__Output): CreateSamlRequestInput {
+  const tenantId = tenantFromProto(message.tenant);
+  if (Buffer.byteLength(message.relay_state) > MAX_RELAY_STATE_BYTES) {
+    throw new CheckRequestError('ERR_CHECK_SIGNIN_INVALID', `relay_state is over ${MAX_RELAY_STATE_BYTES} bytes`);
+  }
+  const comparison = message.comparison === '' ? 'exact' : message.comparison;
+  if (comparison !== 'exact' && comparison !== 'minimum') {
+    throw new CheckRequestError('ERR_CHECK_SIGNIN_INVALID', 'comparison must be exact or minimum');
+  }
+  return {
+    tenantId,
+    options: {
+      idp: nonEmpty(message.idp),
+      relayState: nonEmpty(message.relay_state),
+      acrValues: message.acr_values.filter((v) => v !== ''),
+      comparison,
+      forceAuthn: message.force_authn,
+    },
+  };
+}
+
+export function createSamlResponseToProto(issued: {
+  readonly redirectUrl: string;
+  readonly requestId: string;
+  readonly idp: string;
+}): CreateSamlRequestResponse {
+  return { redirect_url: issued.redirectUrl, request_id: issued.requestId, idp: issued.idp };
 }
 
 export function startSessionResponseToProto(started: StartedSession): StartSessionResponse {

@@ -29,6 +29,7 @@ import type {
   CheckedResource,
   Decision,
   RequestContext,
+  SamlStepUpRequest,
 } from './check_request.js';
 import { CheckRequestError, SequenceNotReachedError, SubjectFormUnsupportedError } from './errors.js';
 import { requestInput, subjectInput } from './policy_input_builder.js';
@@ -73,6 +74,15 @@ export interface DeciderOptions {
   readonly txnTokens?: Pick<TxnTokenService, 'mint' | 'verify'> | undefined;
   /** The user's subject at an IdP (its identity binding), named in minted transaction tokens. */
   readonly idpSubject?: (tenantId: string, userId: string, issuer: string) => string | undefined;
+  /**
+   * A SAML AuthnRequest for a step-up of a session `issuer` asserted, or undefined when it is no SAML IdP of the
+   * tenant. A failure leaves the request out of the answer (the app asks CreateSamlRequest), never the decision.
+   */
+  readonly samlStepUp?: (
+    tenantId: string,
+    issuer: string,
+    stepUp: { readonly acrValues: readonly string[]; readonly maxAge: number | undefined },
+  ) => Promise<SamlStepUpRequest | undefined>;
 }
 
 /** Sees decisions as they are made; must not throw or block. */
@@ -122,11 +132,13 @@ export class Decider {
   readonly #stepUpParameters: (tenantId: string, issuer: string | undefined) => readonly StepUpParameter[];
   readonly #txnTokens: Pick<TxnTokenService, 'mint' | 'verify'> | undefined;
   readonly #idpSubject: ((tenantId: string, userId: string, issuer: string) => string | undefined) | undefined;
+  readonly #samlStepUp: DeciderOptions['samlStepUp'];
 
   constructor(options: DeciderOptions) {
     this.#txnTokens = options.txnTokens;
     this.#idpSubject = options.idpSubject;
     this.#stepUpParameters = options.stepUpParameters ?? (() => DEFAULT_STEP_UP_PARAMETERS);
+    this.#samlStepUp = options.samlStepUp;
     this.#observer = options.observer;
     this.#onSessionPresented = options.onSessionPresented;
     this.#reader = options.reader;
@@ -177,7 +189,10 @@ export class Decider {
       request.context,
       request.subjectProperties,
     );
-    const decision = await this.#decide(prepared, request.action, request.resource, request.context);
+    const decision = await this.#withSamlRequest(
+      prepared,
+      await this.#decide(prepared, request.action, request.resource, request.context),
+    );
     this.#reportPresented(prepared, request.context);
     const txnToken =
       request.txnToken === undefined || decision.kind !== 'allow'
@@ -229,15 +244,20 @@ export class Decider {
       prepared.policy.evaluateBatch(encoder.encodeBatch(inputs), items.length),
     );
     const { scope } = resolved;
-    const decisions = items.map((item, i) => {
-      if (scope !== undefined && !withinScope(scope, item.action.name, item.resource)) {
-        return this.#stamp(prepared, item.action, item.resource, TXN_SCOPE_EXCEEDED, undefined);
-      }
-      const outcome = outcomes?.[i];
-      return outcome === undefined
-        ? this.#stamp(prepared, item.action, item.resource, this.#fixedOutcome(prepared), undefined)
-        : this.#stamp(prepared, item.action, item.resource, outcome, inputs[i]);
-    });
+    const decisions = await Promise.all(
+      items.map(async (item, i) => {
+        if (scope !== undefined && !withinScope(scope, item.action.name, item.resource)) {
+          return this.#stamp(prepared, item.action, item.resource, TXN_SCOPE_EXCEEDED, undefined);
+        }
+        const outcome = outcomes?.[i];
+        return await this.#withSamlRequest(
+          prepared,
+          outcome === undefined
+            ? this.#stamp(prepared, item.action, item.resource, this.#fixedOutcome(prepared), undefined)
+            : this.#stamp(prepared, item.action, item.resource, outcome, inputs[i]),
+        );
+      }),
+    );
     this.#reportPresented(prepared, request.context);
     this.#observer?.timed('batch', (performance.now() - started) / 1000);
     return { decisions, policyVersion: prepared.policy.version, sequence: prepared.sequence };
@@ -429,6 +449,23 @@ export class Decider {
 
   #fixedOutcome(prepared: Prepared): PolicyDecision {
     return prepared.fixed ?? (prepared.stale ? STALE_DATA : unknownSubject(prepared.ref));
+  }
+
+  /** A step-up of a session a SAML IdP asserted carries a ready AuthnRequest. */
+  async #withSamlRequest(prepared: Prepared, decision: Decision): Promise<Decision> {
+    const issuer = prepared.slice?.session?.issuer;
+    const { stepUp } = decision;
+    if (stepUp === undefined || issuer === undefined || this.#samlStepUp === undefined) return decision;
+    try {
+      const samlRequest = await this.#samlStepUp(prepared.policy.tenantId, issuer, stepUp);
+      return samlRequest === undefined ? decision : { ...decision, stepUp: { ...stepUp, samlRequest } };
+    } catch (error) {
+      this.#logger.warn(
+        { err: error, tenant: prepared.policy.tenantId, issuer },
+        'no SAML AuthnRequest for this step-up; the app can ask CreateSamlRequest',
+      );
+      return decision;
+    }
   }
 
   #stamp(

@@ -10,7 +10,8 @@ export type CheckRequestErrorCode =
   | 'ERR_CHECK_BATCH_TOO_LARGE'
   | 'ERR_CHECK_WATCH_TOO_MANY_USERS'
   | 'ERR_CHECK_TOKEN_MISSING'
-  | 'ERR_CHECK_TXN_TOKEN_UNSUPPORTED';
+  | 'ERR_CHECK_TXN_TOKEN_UNSUPPORTED'
+  | 'ERR_CHECK_SIGNIN_INVALID';
 
 /** The caller sent a request that cannot be decided as it stands. */
 export class CheckRequestError extends SidecarError {

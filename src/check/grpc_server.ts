@@ -12,6 +12,8 @@ import {
   batchCheckResponseToProto,
   checkRequestFromProto,
   checkResponseToProto,
+  createSamlRequestFromProto,
+  createSamlResponseToProto,
   sessionEventToProto,
   startSessionRequestFromProto,
   startSessionResponseToProto,
@@ -58,7 +60,7 @@ export interface CheckServerOptions {
   /** To refuse watches of unknown tenants. */
   readonly reader: EntitlementReader;
   /** Sign-in; without it StartSession answers UNAVAILABLE. */
-  readonly signIn?: Pick<SessionAuthority, 'startSession'> | undefined;
+  readonly signIn?: Pick<SessionAuthority, 'startSession' | 'startSamlSession' | 'samlAuthnRequest'> | undefined;
   /** More services on the same listeners (e.g. Envoy ext_authz). */
   readonly services?: readonly {
     readonly definition: grpc.ServiceDefinition;
@@ -183,8 +185,22 @@ export class CheckServer {
           if (signIn === undefined) {
             throw new SignInRefusedError('ERR_SIGNIN_UNAVAILABLE', 'this sidecar has no sign-in configured');
           }
-          const started = await signIn.startSession(request.tenantId, request.idToken, request.nonce, request.context);
+          const { assertion } = request;
+          const started =
+            assertion.kind === 'id_token'
+              ? await signIn.startSession(request.tenantId, assertion.idToken, assertion.nonce, request.context)
+              : await signIn.startSamlSession(request.tenantId, assertion.samlResponse, request.context);
           return startSessionResponseToProto(started);
+        });
+      },
+      CreateSamlRequest: (call, callback) => {
+        this.#answer('CreateSamlRequest', callback, async () => {
+          const request = createSamlRequestFromProto(call.request);
+          const { signIn } = this.#options;
+          if (signIn === undefined) {
+            throw new SignInRefusedError('ERR_SIGNIN_UNAVAILABLE', 'this sidecar has no sign-in configured');
+          }
+          return createSamlResponseToProto(await signIn.samlAuthnRequest(request.tenantId, request.options));
         });
       },
     };

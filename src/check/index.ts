@@ -13,6 +13,8 @@ export type {
   CheckResponseMessage,
   SessionEventMessage,
   StartSessionRequestMessage,
+  CreateSamlRequestMessage,
+  CreateSamlResponseMessage,
   StartSessionResponseMessage,
   WatchSessionsRequestMessage,
 } from './client.js';

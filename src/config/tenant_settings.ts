@@ -262,6 +262,164 @@ const identityProviderSchema = settings({
   }))
   .describe('an OpenID Provider the tenant signs its users in with (docs/sessions.md)');
 
+/** The NameID formats our SP metadata offers when a tenant names none. */
+export const DEFAULT_SAML_NAME_ID_FORMATS = [
+  'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+  'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
+] as const;
+/** Clock skew accepted on SAML NotBefore / NotOnOrAfter, in s. */
+export const DEFAULT_SAML_CLOCK_SKEW_S = 60;
+/** An AuthnRequest we issued is answerable this long, in s. */
+export const DEFAULT_SAML_REQUEST_TTL_S = 600;
+/**
+ * The longest `request_ttl_s`, in s: also the TTL of the request bucket every replica shares (one value, so
+ * replicas started with different tenants files never disagree on the bucket's configuration).
+ */
+export const MAX_SAML_REQUEST_TTL_S = 3_600;
+/** IdP metadata fetched from a URL is read again after this long when it names neither cacheDuration nor validUntil, in s. */
+export const DEFAULT_SAML_METADATA_REFRESH_S = 3_600;
+
+const samlIdpSchema = settings({
+  entity_id: text().describe(
+    "the IdP's entityID: the exact Issuer of its Responses and assertions; each once per tenant",
+  ),
+  metadata_xml: text()
+    .optional()
+    .describe("the IdP's SAML metadata (an EntityDescriptor), inline; or set metadata_url"),
+  metadata_url: httpUrl()
+    .optional()
+    .describe(
+      'where its SAML metadata is: fetched at start and again at its cacheDuration / validUntil (keys roll over without a restart)',
+    ),
+  metadata_signing_cert: text()
+    .optional()
+    .describe("PEM certificate the metadata's own XML signature must verify with; absent: metadata is taken unsigned"),
+  metadata_refresh_s: positive()
+    .default(DEFAULT_SAML_METADATA_REFRESH_S)
+    .describe('metadata_url is read again after this long when the metadata names no cacheDuration, in s'),
+  require_signed_assertion: flag()
+    .default(false)
+    .describe('the Assertion itself must be signed; false: a signed Response or a signed Assertion'),
+  acr_map: z
+    .record(z.string(), text(), { error: 'must be an object' })
+    .default(() => ({}))
+    .describe('AuthnContextClassRef -> the acr value policies see; an unmapped class is taken as it is'),
+  requested_authn_context_comparison: oneOf(['exact', 'minimum'], 'must be exact or minimum')
+    .default('exact')
+    .describe(
+      "how a step-up's RequestedAuthnContext compares: exact (one of these classes) or minimum (these or stronger)",
+    ),
+  email_attribute: text().optional().describe("the attribute holding the user's e-mail address"),
+  email_verified: flag()
+    .default(false)
+    .describe('this IdP only asserts e-mail addresses it verified: only then does the address link or name a JIT user'),
+  name_attributes: settings({
+    display_name: text().optional().describe('attribute holding the display name'),
+    given_name: text().optional().describe('attribute holding the given name'),
+    family_name: text().optional().describe('attribute holding the family name'),
+  })
+    .prefault({})
+    .describe('the attributes that give a JIT user its profile'),
+  link: linkSchema.optional(),
+  roles: rolesSchema.optional(),
+  session: sessionSchema.prefault({}),
+  max_assertion_age_s: positive()
+    .default(DEFAULT_MAX_TOKEN_AGE_S)
+    .describe('an assertion issued (IssueInstant) longer ago than this is refused, whatever its conditions, in s'),
+})
+  .check((ctx) => {
+    const idp = ctx.value;
+    if ((idp.metadata_xml === undefined) === (idp.metadata_url === undefined)) {
+      ctx.issues.push({ code: 'custom', message: 'needs exactly one of metadata_xml and metadata_url', input: idp });
+    }
+  })
+  .transform((idp) => ({
+    issuer: idp.entity_id,
+    metadataXml: idp.metadata_xml,
+    metadataUrl: idp.metadata_url,
+    metadataSigningCert: idp.metadata_signing_cert,
+    metadataRefreshS: idp.metadata_refresh_s,
+    requireSignedAssertion: idp.require_signed_assertion,
+    acrMap: idp.acr_map,
+    stepUpComparison: idp.requested_authn_context_comparison,
+    emailAttribute: idp.email_attribute,
+    emailVerified: idp.email_verified,
+    nameAttributes: {
+      displayName: idp.name_attributes.display_name,
+      givenName: idp.name_attributes.given_name,
+      familyName: idp.name_attributes.family_name,
+    },
+    link: idp.link === undefined ? undefined : { claim: idp.link.claim, field: idp.link.to },
+    roles: idp.roles === undefined ? undefined : { claim: idp.roles.claim, map: idp.roles.map },
+    defaultSessionLifetimeS: idp.session.default_lifetime_s,
+    maxSessionLifetimeS: idp.session.max_lifetime_s,
+    maxAssertionAgeS: idp.max_assertion_age_s,
+  }))
+  .describe(
+    'a SAML 2.0 IdP the tenant signs its users in with; link.claim and roles.claim name an attribute, or "name_id" (docs/sessions.md)',
+  );
+
+/** The tenant's SAML settings; `secretFile` reads the SP's decryption key. */
+// eslint-disable-next-line @typescript-eslint/explicit-function-return-type -- the type is the schema's own
+const samlSchema = (secretFile: () => z.ZodPipe<z.ZodString, z.ZodTransform<string, string>>) =>
+  settings({
+    entity_id: text().describe('our SP entityID at the IdPs: the Audience their assertions must name'),
+    acs_url: httpUrl().describe(
+      "the app's Assertion Consumer Service URL: the Destination and Recipient every Response must name",
+    ),
+    slo_url: httpUrl().optional().describe("the app's Single Logout URL, offered in our SP metadata"),
+    name_id_formats: strings()
+      .min(1, { error: 'must name at least one format' })
+      .default(() => [...DEFAULT_SAML_NAME_ID_FORMATS])
+      .describe('the NameID formats our SP metadata offers'),
+    clock_skew_s: z
+      .number({ error: 'must be a number of seconds from 0 to 300' })
+      .min(0, { error: 'must be a number of seconds from 0 to 300' })
+      .max(300, { error: 'must be a number of seconds from 0 to 300' })
+      .default(DEFAULT_SAML_CLOCK_SKEW_S)
+      .describe('clock difference accepted on NotBefore / NotOnOrAfter, in s'),
+    request_ttl_s: positive()
+      .max(MAX_SAML_REQUEST_TTL_S, { error: `must be at most ${MAX_SAML_REQUEST_TTL_S} s` })
+      .default(DEFAULT_SAML_REQUEST_TTL_S)
+      .describe('how long an AuthnRequest we issued can be answered (InResponseTo), in s'),
+    decryption_key_file: secretFile()
+      .optional()
+      .describe(
+        'file holding the PEM private key IdPs encrypt assertions to (EncryptedAssertion); absent: encrypted assertions are refused',
+      ),
+    encryption_cert: text()
+      .optional()
+      .describe('PEM certificate of decryption_key_file, offered in our SP metadata for the IdPs to encrypt to'),
+    idps: z
+      .array(samlIdpSchema, { error: 'must be an array' })
+      .min(1, { error: 'must list at least one IdP' })
+      .check(uniqueIssuers)
+      .describe('the SAML IdPs of the tenant'),
+  })
+    .check((ctx) => {
+      if ((ctx.value.decryption_key_file === undefined) !== (ctx.value.encryption_cert === undefined)) {
+        ctx.issues.push({
+          code: 'custom',
+          message: 'needs both decryption_key_file and encryption_cert, or neither',
+          input: ctx.value,
+        });
+      }
+    })
+    .transform((s) => ({
+      entityId: s.entity_id,
+      decryptionKey: s.decryption_key_file,
+      encryptionCert: s.encryption_cert,
+      acsUrl: s.acs_url,
+      sloUrl: s.slo_url,
+      nameIdFormats: s.name_id_formats,
+      clockSkewS: s.clock_skew_s,
+      requestTtlS: s.request_ttl_s,
+      idps: s.idps,
+    }))
+    .describe(
+      'SAML 2.0 sign-in (SP-initiated only: every Response answers an AuthnRequest we issued). Absent: OIDC only',
+    );
+
 const scimSchema = settings({
   bearer_token_sha256: sha256s()
     .default(() => [])
@@ -586,6 +744,7 @@ function tenantsFileSchema(readSecret: ReadSecret) {
       .check(uniqueIssuers)
       .default(() => [])
       .describe('the OpenID Providers this tenant signs in with'),
+    saml: samlSchema(secretFile).optional(),
     jit_provisioning: flag()
       .default(false)
       .describe('IPSIE P1: create the user at first sign-in when no provisioned user matches'),
@@ -616,6 +775,7 @@ function tenantsFileSchema(readSecret: ReadSecret) {
       authzenActions: t.authzen?.actions ?? [],
       subjectTypes: { ...DEFAULT_SUBJECT_TYPES, ...t.authzen?.subject_types },
       idps: t.idps,
+      saml: t.saml,
       jitProvisioning: t.jit_provisioning,
       policyBudgetMs: t.policy?.budget_ms,
       attributeCatalog: attributeCatalog(t.attribute_catalog?.attributes),
@@ -673,6 +833,10 @@ type Frozen<T> = T extends readonly (infer E)[]
 export type TenantSettings = Frozen<z.output<ReturnType<typeof tenantsFileSchema>>[number]>;
 /** An OpenID Provider a tenant signs its users in with. */
 export type IdentityProviderSettings = TenantSettings['idps'][number];
+/** A tenant's SAML 2.0 service provider and its IdPs. */
+export type SamlSettings = NonNullable<TenantSettings['saml']>;
+/** A SAML 2.0 IdP a tenant signs its users in with. */
+export type SamlIdentityProviderSettings = SamlSettings['idps'][number];
 /** How an IdP's logout tokens are verified (docs/sessions.md). */
 export type BackchannelLogoutSettings = NonNullable<IdentityProviderSettings['backchannelLogout']>;
 /** An SSF transmitter (usually the tenant's IdP) whose security events this tenant receives. */

@@ -9,6 +9,12 @@ import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
 import { createAdminRouter } from '../admin/index.js';
 import {
+  createSamlLogoutRoutes,
+  createSamlMetadataRoutes,
+  MemorySamlRequestStore,
+  SamlVerifier,
+} from '../saml/index.js';
+import {
   AuditLog,
   createAuditPullRoutes,
   decisionSubject,
@@ -411,6 +417,31 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // The sidecars create and rotate each tenant's transaction-token keys in this bucket; the gateway creates it
     // with the cluster's replicas and serves the public keys.
     const txnKeys = await KvRegister.open(nc, TXN_KEYS_BUCKET_OPTIONS(config.gateway.streamReplicas));
+    // SAML Single Logout: verified against each IdP's metadata, then the same effects as a logout token. The
+    // gateway issues no AuthnRequests: its request store is never used.
+    const samlVerifier = config.tenants.some((t) => t.saml !== undefined)
+      ? new SamlVerifier({ tenants: config.tenants, requests: new MemorySamlRequestStore() })
+      : undefined;
+    const samlLogouts =
+      samlVerifier === undefined
+        ? undefined
+        : createSamlLogoutRoutes({
+            verifier: samlVerifier,
+            logger,
+            logout: async (verified, raw) =>
+              await logouts.receiveIdpLogout(
+                {
+                  tenantId: verified.tenantId,
+                  issuer: verified.idp.issuer,
+                  maxSessionLifetimeS: verified.idp.maxSessionLifetimeS,
+                  id: verified.id,
+                  issuedAt: verified.issuedAt,
+                  sessionIds: verified.sessionIndexes,
+                  subject: verified.nameId,
+                },
+                raw,
+              ),
+          });
     const app = createGatewayApp({
       logger,
       routes: [
@@ -431,6 +462,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         ...(managed?.offered === true ? [createStreamManagementRoutes({ management: managed, logger })] : []),
         createPushRouter({ receiver, logger, maxBodyBytes: config.signals.pushMaxBytes }),
         createLogoutRouter({ receiver: logouts, logger }),
+        createSamlMetadataRoutes({ tenants: config.tenants }),
+        ...(samlLogouts === undefined ? [] : [samlLogouts]),
         createAdminRouter({
           adminTokens: new Map(config.tenants.map((t) => [t.id, t.adminTokenSha256])),
           directory: store,

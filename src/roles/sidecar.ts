@@ -35,6 +35,8 @@ import {
 import type { AuditRecord } from '../audit/index.js';
 import type { ChangeSink, NatsConnection } from '../stream/index.js';
 import { TokenVerifier } from '../tokens/index.js';
+import { KvSamlRequestStore, MemorySamlRequestStore, SamlVerifier } from '../saml/index.js';
+import type { SamlRequestStore } from '../saml/index.js';
 import { streamHealth } from './stream_health.js';
 import { openRoleStore } from './role_store.js';
 
@@ -209,8 +211,53 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
               }
             },
           };
+    // SAML AuthnRequest ids: in a KV bucket every replica reads (a Response may reach another sidecar than the
+    // one that issued its request); a standalone sidecar keeps its own.
+    const samlTenants = config.tenants.filter((t) => t.saml !== undefined);
+    let samlKv: Promise<KvSamlRequestStore> | undefined;
+    const samlRequests: SamlRequestStore =
+      servers === undefined
+        ? new MemorySamlRequestStore()
+        : {
+            save: async (key, issuedAt, ttlS) => {
+              await (await kvRequests()).save(key, issuedAt, ttlS);
+            },
+            get: async (key) => await (await kvRequests()).get(key),
+            take: async (key) => await (await kvRequests()).take(key),
+          };
+    function kvRequests(): Promise<KvSamlRequestStore> {
+      samlKv ??= (async () => {
+        if (servers === undefined) throw new TypeError('the SAML request store needs NATS');
+        publisherConnection ??= connectNats({ servers, name: `${config.nats.name}-signin` }, logger);
+        return await KvSamlRequestStore.create(await publisherConnection);
+      })().catch((error: unknown) => {
+        samlKv = undefined;
+        throw error;
+      });
+      return samlKv;
+    }
+    const saml =
+      samlTenants.length === 0
+        ? undefined
+        : new SamlVerifier({
+            tenants: config.tenants,
+            requests: samlRequests,
+            ...(clock === undefined ? {} : { clock }),
+            onMetadataChange: (tenant, change) => {
+              logger.warn(
+                { tenant, idp: change.entityId, added: change.added.length, removed: change.removed.length },
+                'SAML IdP signing certificates changed at a metadata refresh',
+              );
+            },
+          });
+    if (saml !== undefined) {
+      for (const error of await saml.prefetch()) {
+        logger.error({ err: error }, 'SAML IdP metadata could not be read at start; sign-ins through it retry it');
+      }
+    }
     const sessions = new SessionAuthority({
       tenants: config.tenants,
+      saml,
       verifier: new TokenVerifier({
         tenants: config.tenants,
         jwksCooldownMs: config.tokens.jwksCooldownMs,
@@ -315,6 +362,9 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       idpSubject: (tenant, userId, issuer) =>
         store.bindingsOfUser(tenant, userId).find((b) => b.issuer === issuer)?.subject,
       identifiers,
+      ...(saml === undefined
+        ? {}
+        : { samlStepUp: async (tenant, issuer, stepUp) => await saml.stepUpRequest(tenant, issuer, stepUp) }),
       stepUpParameters: (tenant, issuer) =>
         (issuer === undefined ? undefined : stepUpParameters.get(`${tenant}\0${issuer}`)) ?? DEFAULT_STEP_UP_PARAMETERS,
       observer: {

@@ -1,4 +1,23 @@
-import type { VerifiedToken } from '../tokens/index.js';
+import type { IdentityProviderSettings } from '../config/index.js';
+
+/**
+ * A verified sign-in assertion, whatever its protocol (an OIDC ID token, a SAML assertion), as the one session
+ * lifecycle reads it: the identity (issuer, subject), the assertion's id and times, its claims by their OIDC
+ * names, and what the IdP's settings say about linking, roles and session lifetimes.
+ */
+export interface SignInAssertion {
+  readonly tenantId: string;
+  readonly issuer: string;
+  readonly subject: string;
+  /** Unix s. */
+  readonly issuedAt: number;
+  /** Unix s. */
+  readonly expiresAt: number;
+  /** Claimed once across replicas. */
+  readonly assertionId: string;
+  readonly claims: Readonly<Record<string, unknown>>;
+  readonly idp: Pick<IdentityProviderSettings, 'link' | 'roles' | 'defaultSessionLifetimeS' | 'maxSessionLifetimeS'>;
+}
 
 /** What a verified assertion says about the session it starts. Times in Unix s. */
 export interface AssertedSession {
@@ -20,7 +39,7 @@ const SESSION_EXPIRY_CLAIMS = ['session_expiry', 'session_lifetime'] as const;
  * earlier if both), never longer than the IdP's configured maximum after
  * authentication; without either, the configured default.
  */
-export function sessionFromAssertion(token: VerifiedToken): AssertedSession {
+export function sessionFromAssertion(token: SignInAssertion): AssertedSession {
   const { claims, idp } = token;
   const authTime = typeof claims['auth_time'] === 'number' ? claims['auth_time'] : undefined;
   const start = authTime ?? token.issuedAt;

@@ -13,3 +13,5 @@ export { authorizationParams, stepUpChallenge } from './step_up_challenge.js';
 export type { StepUp } from './step_up_challenge.js';
 export { SignInRefusedError } from './errors.js';
 export type { SignInErrorCode } from './errors.js';
+export type { SignInAssertion } from './asserted_session.js';
+export { signInFromSaml } from './saml_sign_in.js';

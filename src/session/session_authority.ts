@@ -7,9 +7,13 @@ import { userDataOf } from '../store/index.js';
 import type { DirectoryReader, EntitlementReader } from '../store/index.js';
 import { SequenceConflictError } from '../stream/index.js';
 import type { ChangeSink } from '../stream/index.js';
+import { SamlNotConfiguredError } from '../saml/index.js';
 import { TokenRejectedError } from '../tokens/index.js';
-import type { TokenVerifier, VerifiedToken } from '../tokens/index.js';
+import type { TokenVerifier } from '../tokens/index.js';
+import type { AuthnRequestOptions, IssuedAuthnRequest, SamlVerifier } from '../saml/index.js';
 import { sessionFromAssertion } from './asserted_session.js';
+import type { SignInAssertion } from './asserted_session.js';
+import { signInFromSaml } from './saml_sign_in.js';
 import { SignInRefusedError } from './errors.js';
 
 /** A token presented to Check, resolved to whom it names and the session it asserts. */
@@ -78,6 +82,8 @@ export interface StateReplica {
 export interface SessionAuthorityOptions {
   readonly tenants: readonly TenantSettings[];
   readonly verifier: TokenVerifier;
+  /** Verifies SAML Responses and issues AuthnRequests; without it, SAML sign-in is refused as not configured. */
+  readonly saml?: SamlVerifier | undefined;
   readonly reader: EntitlementReader &
     Pick<DirectoryReader, 'user' | 'userIdsByUserName' | 'userIdsByExternalId' | 'userIdsByEmail' | 'bindingsOfUser'>;
   readonly logger: Logger;
@@ -103,6 +109,7 @@ export interface SessionAuthorityOptions {
 export class SessionAuthority {
   readonly #tenants: ReadonlyMap<string, TenantSettings>;
   readonly #verifier: TokenVerifier;
+  readonly #saml: SamlVerifier | undefined;
   readonly #reader: SessionAuthorityOptions['reader'];
   readonly #logger: Logger;
   readonly #changes: ChangeSink | undefined;
@@ -113,6 +120,7 @@ export class SessionAuthority {
   constructor(options: SessionAuthorityOptions) {
     this.#tenants = new Map(options.tenants.map((t) => [t.id, t]));
     this.#verifier = options.verifier;
+    this.#saml = options.saml;
     this.#reader = options.reader;
     this.#logger = options.logger;
     this.#changes = options.changes;
@@ -163,6 +171,54 @@ export class SessionAuthority {
     nonce: string | undefined,
     context: SignInContext,
   ): Promise<StartedSession> {
+    const changes = this.#requireStream();
+    this.#requireCurrent();
+    const verified = await this.#verifier.verify(tenantId, idToken, { kind: 'sign-in', nonce });
+    return await this.#start(verified, context, changes);
+  }
+
+  /**
+   * The SAML sign-in: verifies the Response the app received at its ACS (signature, Issuer, Audience,
+   * Destination, Recipient, times, `InResponseTo` naming an AuthnRequest we issued), then the same session
+   * lifecycle as {@link startSession}: the assertion ID claimed once across replicas, the NameID (or the linking
+   * attribute) bound or provisioned, and a session whose lifetime `SessionNotOnOrAfter` caps.
+   *
+   * @throws {SamlRejectedError} `ERR_SAML_*` naming what is wrong with the response
+   * @throws {SamlNotConfiguredError} / {SamlMetadataUnavailableError}
+   * @throws {TokenRejectedError} `ERR_TOKEN_REPLAYED`: the assertion was presented before, here or on another replica
+   * @throws {SignInRefusedError} as {@link startSession}
+   */
+  async startSamlSession(tenantId: string, samlResponse: string, context: SignInContext): Promise<StartedSession> {
+    const changes = this.#requireStream();
+    this.#requireCurrent();
+    const saml = this.#samlVerifier(tenantId);
+    const verified = signInFromSaml(await saml.verify(tenantId, samlResponse));
+    return await this.#start(verified, context, changes);
+  }
+
+  /**
+   * A new SAML AuthnRequest for the tenant's IdP (HTTP-Redirect), whose id every replica accepts as the
+   * `InResponseTo` of its Response; at step-up with RequestedAuthnContext and ForceAuthn.
+   *
+   * @throws {SamlNotConfiguredError} / {SamlMetadataUnavailableError}
+   */
+  async samlAuthnRequest(tenantId: string, options: AuthnRequestOptions): Promise<IssuedAuthnRequest> {
+    return await this.#samlVerifier(tenantId).authnRequest(tenantId, options);
+  }
+
+  /** Whether the tenant signs in with SAML. */
+  hasSaml(tenantId: string): boolean {
+    return this.#saml?.hasSaml(tenantId) === true;
+  }
+
+  #samlVerifier(tenantId: string): SamlVerifier {
+    if (this.#saml?.hasSaml(tenantId) !== true) {
+      throw new SamlNotConfiguredError(`tenant ${tenantId} has no SAML sign-in`);
+    }
+    return this.#saml;
+  }
+
+  #requireStream(): ChangeSink {
     const changes = this.#changes;
     if (changes === undefined) {
       throw new SignInRefusedError(
@@ -170,8 +226,12 @@ export class SessionAuthority {
         'this sidecar runs without a state stream: sign-in needs one',
       );
     }
-    this.#requireCurrent();
-    const verified = await this.#verifier.verify(tenantId, idToken, { kind: 'sign-in', nonce });
+    return changes;
+  }
+
+  /** Everything after verification, shared by OIDC and SAML: one session lifecycle. */
+  async #start(verified: SignInAssertion, context: SignInContext, changes: ChangeSink): Promise<StartedSession> {
+    const { tenantId } = verified;
     const asserted = sessionFromAssertion(verified);
     const now = this.#clock();
     if (asserted.expiresAt <= now) {
@@ -254,13 +314,13 @@ export class SessionAuthority {
    *
    * @throws {TokenRejectedError} `ERR_TOKEN_REPLAYED`
    */
-  async #claim(verified: VerifiedToken): Promise<void> {
+  async #claim(verified: SignInAssertion): Promise<void> {
     if (this.#assertions === undefined) return;
     const { tenantId, issuer, subject, assertionId, issuedAt, expiresAt } = verified;
     const claimed = await this.#assertions.claim(tenantId, issuer, assertionId, {
       iss: issuer,
       sub: subject,
-      jti: verified.claims.jti ?? null,
+      jti: verified.claims['jti'] ?? null,
       iat: issuedAt,
       exp: expiresAt,
     });
@@ -271,7 +331,7 @@ export class SessionAuthority {
 
   async #resolveUser(
     tenantId: string,
-    verified: VerifiedToken,
+    verified: SignInAssertion,
     changes: ChangeSink,
   ): Promise<{ userId: string; binding: StartedSession['binding']; sequence: number }> {
     const { issuer, subject } = verified;
@@ -328,7 +388,7 @@ export class SessionAuthority {
    */
   async #provision(
     tenantId: string,
-    verified: VerifiedToken,
+    verified: SignInAssertion,
     changes: ChangeSink,
   ): Promise<{ userId: string; binding: 'provisioned'; sequence: number }> {
     const { issuer, subject, claims } = verified;
@@ -388,7 +448,7 @@ export class SessionAuthority {
   async #syncFromToken(
     tenantId: string,
     userId: string,
-    verified: VerifiedToken,
+    verified: SignInAssertion,
     changes: ChangeSink,
   ): Promise<number> {
     const current = this.#reader.user(tenantId, userId);

@@ -32,5 +32,6 @@ export type { PollerStatus } from './set_poller.js';
 export { BACKCHANNEL_LOGOUT_EVENT, LogoutTokenVerifier } from './logout_token_verifier.js';
 export type { VerifiedLogoutToken } from './logout_token_verifier.js';
 export { LogoutReceiver } from './logout_receiver.js';
+export type { IdpLogout } from './logout_receiver.js';
 export type { AcceptedLogout } from './logout_receiver.js';
 export { createLogoutRouter, logoutPath } from './logout_router.js';

@@ -55,6 +55,26 @@ export interface LogoutReceiverOptions {
 }
 
 const REASON = 'logged out at the identity provider (back-channel logout)';
+const SAML_REASON = 'logged out at the identity provider (SAML Single Logout)';
+
+/**
+ * A logout another protocol's verifier accepted (a signed SAML LogoutRequest): the same effects as a logout
+ * token - the sessions of its IdP sessions revoked (and those ids remembered), else every session of the subject.
+ */
+export interface IdpLogout {
+  readonly tenantId: string;
+  readonly issuer: string;
+  /** The IdP's longest session: how long a revoked IdP session id is remembered. */
+  readonly maxSessionLifetimeS: number;
+  /** The logout message's id: accepted once across replicas. */
+  readonly id: string;
+  /** Unix s. */
+  readonly issuedAt: number;
+  /** The IdP sessions logged out (SessionIndex); empty: every session of `subject`. */
+  readonly sessionIds: readonly string[];
+  /** The IdP's subject (NameID). */
+  readonly subject: string;
+}
 
 /**
  * The OpenID Connect Back-Channel Logout 1.0 receiver (the RP side, §2.6-2.8):
@@ -107,10 +127,88 @@ export class LogoutReceiver {
     }
   }
 
+  /**
+   * A SAML Single Logout the gateway verified: the sessions it names end, as for a logout token.
+   *
+   * @throws {LogoutTokenRefusedError} received before (its ID), or naming sessions of different users
+   * @throws {LogoutUnavailableError} not stored now
+   */
+  async receiveIdpLogout(logout: IdpLogout, raw: string): Promise<AcceptedLogout> {
+    const { tenantId, issuer } = logout;
+    try {
+      await this.#readBarrier();
+      const changes = this.#effectsOf(
+        tenantId,
+        { issuer, maxSessionLifetimeS: logout.maxSessionLifetimeS },
+        logout.sessionIds,
+        logout.subject,
+        SAML_REASON,
+      );
+      const record: AuditRecord = {
+        v: 1,
+        id: randomUUID(),
+        tenant: tenantId,
+        kind: 'set.accepted',
+        at: Date.now(),
+        data: {
+          iss: issuer,
+          jti: logout.id,
+          event_type: 'urn:oasis:names:tc:SAML:2.0:protocol:LogoutRequest',
+          verification: { signed: 'LogoutRequest', iat: logout.issuedAt },
+          delivery: 'saml_slo',
+          sid: logout.sessionIds[0] ?? null,
+          sub: logout.subject,
+          changes: changes.map((c) => ({ id: c.id, kind: c.kind })),
+          set: raw,
+        },
+      };
+      let sequence: number;
+      try {
+        sequence = await publishClaimed(
+          this.#archive,
+          this.#changes,
+          this.#logger,
+          { subject: acceptedSetSubject(tenantId, issuer, logout.id), record },
+          changes,
+        );
+      } catch (error) {
+        if (error instanceof AuditRecordExistsError) {
+          throw new LogoutTokenRefusedError(`the logout request ${logout.id} was already received`);
+        }
+        throw error;
+      }
+      this.#onOutcome(tenantId, 'accepted');
+      this.#logger.info(
+        {
+          tenant: tenantId,
+          iss: issuer,
+          id: logout.id,
+          sessions: logout.sessionIds.length,
+          changes: changes.length,
+          sequence,
+        },
+        'SAML single logout accepted',
+      );
+      return { jti: logout.id, issuer, changes: changes.length, sequence };
+    } catch (error) {
+      const refused = error instanceof LogoutTokenRefusedError;
+      this.#onOutcome(tenantId, refused ? 'invalid_request' : 'unavailable');
+      throw refused || error instanceof LogoutUnavailableError
+        ? error
+        : new LogoutUnavailableError('the logout could not be stored now', { cause: error });
+    }
+  }
+
   async #receive(tenantId: string, token: string): Promise<AcceptedLogout> {
     const verified = await this.#verifier.verify(tenantId, token);
     await this.#readBarrier();
-    const changes = this.#effects(verified);
+    const changes = this.#effectsOf(
+      tenantId,
+      verified.idp,
+      verified.sid === undefined ? [] : [verified.sid],
+      verified.sub,
+      REASON,
+    );
     const { issuer } = verified.idp;
     const subject = acceptedSetSubject(tenantId, issuer, verified.jti);
     let sequence: number;
@@ -149,8 +247,13 @@ export class LogoutReceiver {
    * carrying it, through the sid's revocation); a `sub` alone ends every
    * session of the user it is bound to.
    */
-  #effects(verified: VerifiedLogoutToken): Change[] {
-    const { tenantId, idp, sid, sub } = verified;
+  #effectsOf(
+    tenantId: string,
+    idp: { readonly issuer: string; readonly maxSessionLifetimeS: number },
+    sids: readonly string[],
+    sub: string | undefined,
+    reason: string,
+  ): Change[] {
     const now = this.#clock();
     const change = changeMaker(tenantId, now);
     const userId =
@@ -158,20 +261,23 @@ export class LogoutReceiver {
         ? undefined
         : this.#directory.readSubject(tenantId, { kind: 'identity', issuer: idp.issuer, subject: sub }).slice?.user.id;
     let changes: Change[];
-    if (sid === undefined) {
+    if (sids.length === 0) {
       // Nobody here signed in as this subject: nothing to end.
-      changes = userId === undefined ? [] : [signedOut(this.#directory, tenantId, userId, now, REASON, change)];
+      changes = userId === undefined ? [] : [signedOut(this.#directory, tenantId, userId, now, reason, change)];
     } else {
-      // A sid is the IdP's: only sessions this IdP asserted carry it.
-      const sessions = this.#directory.sessionsByIdpSessionId(tenantId, sid).filter((s) => s.issuer === idp.issuer);
-      if (userId !== undefined && sessions.some((s) => s.userId !== userId)) {
-        throw new LogoutTokenRefusedError('"sid" and "sub" name sessions of different users');
+      changes = [];
+      for (const sid of sids) {
+        // A sid is the IdP's: only sessions this IdP asserted carry it.
+        const sessions = this.#directory.sessionsByIdpSessionId(tenantId, sid).filter((s) => s.issuer === idp.issuer);
+        if (userId !== undefined && sessions.some((s) => s.userId !== userId)) {
+          throw new LogoutTokenRefusedError('"sid" and "sub" name sessions of different users');
+        }
+        const lifetimeS = sidRevocationLifetimeS([idp], this.#tolerance);
+        changes.push(
+          ...revokedSessions(sessions, now, reason, change),
+          change('sid.revoke', sidRevocation(idp.issuer, sid, now, lifetimeS, reason)),
+        );
       }
-      const lifetimeS = sidRevocationLifetimeS([idp], this.#tolerance);
-      changes = [
-        ...revokedSessions(sessions, now, REASON, change),
-        change('sid.revoke', sidRevocation(idp.issuer, sid, now, lifetimeS, REASON)),
-      ];
     }
     try {
       return applicable(changes);

@@ -137,6 +137,8 @@ describe('Check over gRPC with real OPA-compiled Wasm', () => {
         max_age: '900',
         claims: JSON.stringify({ id_token: { acr: { essential: true, values: ['phr'] } } }),
       },
+      // Not a SAML session: no AuthnRequest.
+      saml_request: null,
     });
   });
 

@@ -319,17 +319,42 @@ describe('startSessionRequestFromProto', () => {
         nonce: 'n-1',
         context: { ip: '198.51.100.7', device_id: 'd-1', user_agent: 'ua' },
       }),
-    ).toEqual({ tenantId: 'acme', idToken: 'eyJ.a.b', nonce: 'n-1', context: { ip: '198.51.100.7', deviceId: 'd-1' } });
+    ).toEqual({
+      tenantId: 'acme',
+      assertion: { kind: 'id_token', idToken: 'eyJ.a.b', nonce: 'n-1' },
+      context: { ip: '198.51.100.7', deviceId: 'd-1' },
+    });
   });
 
   it('reads an empty nonce as none', () => {
-    expect(start({ tenant: 'acme', id_token: 'eyJ.a.b' }).nonce).toBeUndefined();
+    expect(start({ tenant: 'acme', id_token: 'eyJ.a.b' }).assertion).toEqual({
+      kind: 'id_token',
+      idToken: 'eyJ.a.b',
+      nonce: undefined,
+    });
+  });
+
+  it('reads a SAML Response as it was posted to the ACS', () => {
+    expect(start({ tenant: 'acme', saml_response: 'PHNhbWxwOlJlc3BvbnNl' }).assertion).toEqual({
+      kind: 'saml_response',
+      samlResponse: 'PHNhbWxwOlJlc3BvbnNl',
+    });
   });
 
   it.each([
     ['no tenant', { id_token: 'eyJ.a.b' }, invalid('ERR_CHECK_TENANT_MISSING', 'TENANT_MISSING')],
     ['a bad tenant', { tenant: 'a-b', id_token: 'eyJ.a.b' }, invalid('ERR_CHECK_TENANT_INVALID', 'TENANT_INVALID')],
     ['no ID token', { tenant: 'acme' }, invalid('ERR_CHECK_TOKEN_MISSING', 'TOKEN_MISSING')],
+    [
+      'both an ID token and a SAML Response',
+      { tenant: 'acme', id_token: 'eyJ.a.b', saml_response: 'PHg+' },
+      invalid('ERR_CHECK_SIGNIN_INVALID', 'SIGNIN_INVALID'),
+    ],
+    [
+      'a nonce with a SAML Response',
+      { tenant: 'acme', saml_response: 'PHg+', nonce: 'n' },
+      invalid('ERR_CHECK_SIGNIN_INVALID', 'SIGNIN_INVALID'),
+    ],
   ])('refuses a sign-in with %s', (_what, message, expected) => {
     expect(failure(() => start(message))).toEqual(expected);
   });
@@ -419,6 +444,7 @@ describe('responses', () => {
       max_age: 0,
       _max_age: 'max_age',
       authorization_params: { max_age: '0', prompt: 'login' },
+      saml_request: null,
     });
     expect(response.www_authenticate).toBe(
       'Bearer error="insufficient_user_authentication", error_description="A different authentication level is required", acr_values="phrh phr", max_age="0"',

@@ -7,6 +7,8 @@ import type {
   BatchCheckResponseMessage,
   CheckRequestMessage,
   CheckResponseMessage,
+  CreateSamlRequestMessage,
+  CreateSamlResponseMessage,
   SessionEventMessage,
   StartSessionRequestMessage,
   StartSessionResponseMessage,
@@ -68,6 +70,16 @@ export class TestClient {
     const callOptions = options.deadlineMs === undefined ? {} : { deadline: Date.now() + options.deadlineMs };
     return new Promise((resolve, reject) => {
       this.raw.startSession(request, callOptions, (error, response) => {
+        if (error !== null) reject(error);
+        else if (response === undefined) reject(new Error('no response'));
+        else resolve(response);
+      });
+    });
+  }
+
+  createSamlRequest(request: CreateSamlRequestMessage): Promise<CreateSamlResponseMessage> {
+    return new Promise((resolve, reject) => {
+      this.raw.createSamlRequest(request, (error, response) => {
         if (error !== null) reject(error);
         else if (response === undefined) reject(new Error('no response'));
         else resolve(response);

@@ -219,6 +219,15 @@ describe('SidecarClient against a real sidecar process', () => {
     expect(failure.reason).toBe('TOKEN_MALFORMED');
   });
 
+  it('startSession({ samlResponse }) and createSamlRequest reach the sidecar: a tenant without SAML says so', async () => {
+    expect((await failureOf(client.startSession({ tenant: 'acme', samlResponse: 'PHg+' }))).reason).toBe(
+      'SAML_NOT_CONFIGURED',
+    );
+    expect((await failureOf(client.createSamlRequest({ tenant: 'acme', relayState: '/x' }))).reason).toBe(
+      'SAML_NOT_CONFIGURED',
+    );
+  });
+
   it('sessionTerminator ends the app session the sidecar reports revoked', async () => {
     const ended: SessionEvent[] = [];
     let revoked: (event: SessionEvent) => void = () => undefined;
