@@ -483,11 +483,23 @@ function tenantsFileSchema(readSecret: ReadSecret) {
     })
       .optional()
       .describe('the tenant admin API (policies, audit pull, SSF streams, SL2 actions)'),
+    resources: settings({
+      bearer_token_sha256: sha256s().describe(
+        "SHA-256 (hex) of the bearer tokens the tenant's app writes its resources and relations with",
+      ),
+    })
+      .optional()
+      .describe("the app's resource API at the gateway (docs/resources.md); never an IdP's credential"),
     authzen: settings({
       bearer_token_sha256: sha256s().describe("SHA-256 (hex) of the bearer tokens of this tenant's AuthZEN callers"),
       actions: strings()
         .default(() => [])
         .describe('the actions AuthZEN action search tries (the policy cannot enumerate them)'),
+      search_candidates: oneOf(['all', 'related'] as const, 'must be all or related')
+        .default('all')
+        .describe(
+          "where search candidates come from, each decided by the policy: all (every user; every stored resource of the type) or related (only those holding a relation: the subject's resources, the resource's users; for policies that grant nothing without one)",
+        ),
       subject_types: z
         .record(
           z.string().refine((name) => name !== 'session', {
@@ -534,7 +546,9 @@ function tenantsFileSchema(readSecret: ReadSecret) {
       scim: t.scim,
       adminTokenSha256: t.admin?.bearer_token_sha256 ?? [],
       authzenTokenSha256: t.authzen?.bearer_token_sha256 ?? [],
+      resourceTokenSha256: t.resources?.bearer_token_sha256 ?? [],
       authzenActions: t.authzen?.actions ?? [],
+      authzenSearchCandidates: t.authzen?.search_candidates ?? 'all',
       subjectTypes: { ...DEFAULT_SUBJECT_TYPES, ...t.authzen?.subject_types },
       idps: t.idps,
       jitProvisioning: t.jit_provisioning,

@@ -291,6 +291,11 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     const identifiers = new IdentifierResolver(store, new Map(config.tenants.map((t) => [t.id, t.subjectTypes])));
     const decider = new Decider({
       identifiers,
+      resources: {
+        reader: store,
+        maxDepth: config.resources.maxDepth,
+        maxRelations: config.resources.maxRelations,
+      },
       stepUpParameters: (tenant, issuer) =>
         (issuer === undefined ? undefined : stepUpParameters.get(`${tenant}\0${issuer}`)) ?? DEFAULT_STEP_UP_PARAMETERS,
       observer: {
@@ -366,6 +371,10 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
             tokens: new Map(config.tenants.map((t) => [t.id, t.authzenTokenSha256])),
             actions: new Map(config.tenants.map((t) => [t.id, t.authzenActions])),
             publicUrl: config.grpc.authzenPublicUrl,
+            resources: store,
+            searchCandidates: new Map(config.tenants.map((t) => [t.id, t.authzenSearchCandidates])),
+            maxCandidates: config.grpc.authzenSearchCandidates,
+            maxDepth: config.resources.maxDepth,
             logger,
           }),
         ],

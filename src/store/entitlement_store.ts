@@ -12,6 +12,7 @@ import type {
   IdentityBinding,
   PostureRecord,
   RelationRecord,
+  RelationSubject,
   ResourceRecord,
   RevokedSidRecord,
   RevokedTokenRecord,
@@ -398,6 +399,16 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
 
   relationsOf(tenantId: string, type: string, id: string, limit: number): RelationRecord[] {
     return (this.#stmt.relationsOfResource.all(tenantId, type, id, limit) as RelationRow[]).map(relationFromRow);
+  }
+
+  relationsNaming(tenantId: string, subject: RelationSubject, limit: number): RelationRecord[] {
+    return (
+      this.#stmt.relationsNaming.all(tenantId, subject.kind, subject.type ?? '', subject.id, limit) as RelationRow[]
+    ).map(relationFromRow);
+  }
+
+  hasRelation(relation: RelationRecord): boolean {
+    return this.#stmt.hasRelation.get(relationRowOf(relation)) !== undefined;
   }
 
   relationCount(tenantId: string, type: string, id: string): number {

@@ -5,6 +5,7 @@ import type {
   IdentityBinding,
   PostureRecord,
   RelationRecord,
+  RelationSubject,
   ResourceRecord,
   RevokedSidRecord,
   RevokedTokenRecord,
@@ -59,6 +60,10 @@ export interface ResourceReader {
   /** The resource's own relations, in key order, at most `limit`. */
   relationsOf(tenantId: string, type: string, id: string, limit: number): RelationRecord[];
   relationCount(tenantId: string, type: string, id: string): number;
+  /** Whether the store holds exactly this relation tuple. */
+  hasRelation(relation: RelationRecord): boolean;
+  /** Relations whose subject is `subject` (a resource's children name it as their parent), at most `limit`. */
+  relationsNaming(tenantId: string, subject: RelationSubject, limit: number): RelationRecord[];
   /** The resources named as the resource's `parent`. */
   parentsOf(tenantId: string, type: string, id: string): { readonly type: string; readonly id: string }[];
   /** The relations (names) the user holds on the resource: directly, through its groups, or on an ancestor. */

@@ -138,6 +138,9 @@ export const SQL = {
   resourcesAfter: 'SELECT * FROM resources WHERE tenant_id = ? AND type = ? AND id > ? ORDER BY id LIMIT ?',
   relationsOfResource: `SELECT * FROM relations WHERE tenant_id = ? AND resource_type = ? AND resource_id = ?
        ORDER BY relation, subject_kind, subject_type, subject_id LIMIT ?`,
+  hasRelation: `SELECT 1 FROM relations WHERE tenant_id = @tenant_id AND resource_type = @resource_type
+       AND resource_id = @resource_id AND relation = @relation AND subject_kind = @subject_kind
+       AND subject_type = @subject_type AND subject_id = @subject_id`,
   relationCount: 'SELECT count(*) FROM relations WHERE tenant_id = ? AND resource_type = ? AND resource_id = ?',
   // Relations the user holds on the resource: directly, through a group of its, or on an ancestor
   // (the parent chain walked up at most @depth steps; UNION and the depth bound end any cycle).
@@ -194,6 +197,8 @@ export const SQL = {
        )
        SELECT u.id FROM related JOIN users u ON u.tenant_id = @tenant AND u.id = related.user_id
         WHERE u.id > @after ORDER BY u.id LIMIT @limit`,
+  relationsNaming: `SELECT * FROM relations WHERE tenant_id = ? AND subject_kind = ? AND subject_type = ? AND subject_id = ?
+       ORDER BY relation, resource_type, resource_id LIMIT ?`,
   // The parents of a resource (the gateway's cycle and depth check walks up with it).
   parentsOf: `SELECT subject_type AS type, subject_id AS id FROM relations
        WHERE tenant_id = ? AND resource_type = ? AND resource_id = ? AND relation = '${PARENT}'

@@ -169,7 +169,9 @@ describe('the tenants file schema', () => {
         scim: undefined,
         adminTokenSha256: [],
         authzenTokenSha256: [],
+        resourceTokenSha256: [],
         authzenActions: [],
+        authzenSearchCandidates: 'all',
         subjectTypes: {
           user: { identifiers: ['id', 'external_id', 'user_name', 'idp_subject', 'email'], resultsIn: 'user_name' },
           identity: { identifiers: ['external_id', 'idp_subject'], resultsIn: 'external_id' },
