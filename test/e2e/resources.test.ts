@@ -249,9 +249,9 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await sidecar?.stop();
-  await gateway?.stop();
-  await nats?.dispose();
+  await sidecar.stop();
+  await gateway.stop();
+  await nats.dispose();
   policyDir.remove();
 });
 
