@@ -420,7 +420,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
               catalog,
               compile: async (source) => await compiler.compile(source, { runTests: true }),
               dryRun: async (tenantId, candidate, current, requests) =>
-                await dryRun({ reader: store, logger, pool, tenantId, candidate, current, requests, identifiers }),
+                await dryRun({
+                  reader: store,
+                  logger,
+                  pool,
+                  tenantId,
+                  candidate,
+                  current,
+                  requests,
+                  identifiers,
+                  resources: {
+                    reader: store,
+                    maxDepth: config.resources.maxDepth,
+                    maxRelations: config.resources.maxRelations,
+                  },
+                }),
               logger,
               audit: auditRecord('policy.change'),
             }),
