@@ -9,7 +9,7 @@
  * subject and action search of the scenario is asked of the sidecar's AuthZEN endpoint and compared with the
  * scenario's expected results. Real nats-server, gateway, sidecar, opa-compiled Wasm, HTTP and gRPC on loopback.
  */
-import { cpSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256, startTestGateway } from '../harness/gateway.js';
@@ -30,6 +30,8 @@ const OTHER_APP = 'app-other-token';
 const SCIM = 'scim-records-token';
 const PEP = 'pep-records-token';
 const ADMIN = 'admin-records-token';
+const OTHER_SCIM = 'scim-other-token';
+const OTHER_PEP = 'pep-other-token';
 const MAX_DEPTH = 3;
 const MAX_RELATIONS = 5;
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
@@ -113,9 +115,11 @@ const tenants = {
     resources: { bearer_token_sha256: [sha256(APP)] },
     authzen: { bearer_token_sha256: [sha256(PEP)], actions: [...ACTIONS] },
   },
+  // Search candidates from relations only; the same rules as `records` (its package renamed).
   [OTHER]: {
+    scim: { bearer_token_sha256: [sha256(OTHER_SCIM)] },
     resources: { bearer_token_sha256: [sha256(OTHER_APP)] },
-    authzen: { bearer_token_sha256: [sha256('pep-other')], actions: [...ACTIONS] },
+    authzen: { bearer_token_sha256: [sha256(OTHER_PEP)], actions: [...ACTIONS], search_candidates: 'related' },
   },
 };
 
@@ -163,8 +167,8 @@ async function ok(method: string, path: string, body?: unknown): Promise<number>
 
 const userPath = (name: string): string => `user/${userIds.get(name) ?? name}`;
 
-async function authzen(path: string, body: unknown, token = PEP): Promise<Json> {
-  const response = await fetch(`${authzenBase}/${TENANT}/access/v1/${path}`, {
+async function authzen(path: string, body: unknown, token = PEP, tenant = TENANT): Promise<Json> {
+  const response = await fetch(`${authzenBase}/${tenant}/access/v1/${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify(body),
@@ -202,6 +206,12 @@ beforeAll(async () => {
   gateway = await startTestGateway(nats.url, tenants, BOUNDS);
   mkdirSync(join(policyDir.path, TENANT));
   cpSync(join(EXAMPLE_POLICY_DIR, TENANT), join(policyDir.path, TENANT), { recursive: true });
+  mkdirSync(join(policyDir.path, OTHER));
+  const rules = readFileSync(join(EXAMPLE_POLICY_DIR, TENANT, 'authz.rego'), 'utf8');
+  writeFileSync(
+    join(policyDir.path, OTHER, 'authz.rego'),
+    rules.replace('package tenants.records', 'package tenants.other'),
+  );
   sidecar = await startTestSidecar({
     tenants,
     env: {
@@ -314,6 +324,96 @@ describe('AuthZEN search interop (records) over resources the app stored', () =>
       },
     });
     expect(answer['decision']).toBe(false);
+  });
+});
+
+describe('search candidates from relations (search_candidates: related)', () => {
+  it('lists only related resources and related users, each still decided by the policy', async () => {
+    const scim = new ScimClient(gateway.origin, OTHER, OTHER_SCIM);
+    const ids = new Map<string, string>();
+    for (const [name, department] of [
+      ['mia', 'Sales'],
+      ['noa', 'Sales'],
+      ['oli', 'Legal'],
+    ] as const) {
+      const created = await scim.post('/Users', {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:User', ENTERPRISE],
+        userName: name,
+        [ENTERPRISE]: { department },
+      });
+      expect(created.status).toBe(201);
+      ids.set(name, String(created.body?.['id']));
+    }
+    const group = await scim.post('/Groups', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+      displayName: 'readers',
+      members: [{ value: ids.get('oli') }],
+    });
+    expect(group.status).toBe(201);
+    const write = async (method: string, path: string, body?: unknown): Promise<void> => {
+      const answer = await api(method, path, body, { tenant: OTHER, token: OTHER_APP });
+      expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    };
+    await write('PUT', '/resources/folder/shelf', { attributes: {} });
+    await write('PUT', '/resources/record/r1', { attributes: { department: 'Sales' } });
+    await write('PUT', '/resources/record/r2', { attributes: { department: 'Sales' } });
+    await write('PUT', '/resources/record/r3', { attributes: { department: 'Finance' } });
+    await write('PUT', `/resources/record/r1/relations/owner/user/${ids.get('mia') ?? ''}`);
+    await write('PUT', '/resources/record/r3/relations/parent/resource/folder/shelf');
+    await write('PUT', `/resources/folder/shelf/relations/viewer/group/${String(group.body?.['id'])}`);
+    const search = async (path: string, body: Json): Promise<unknown[]> =>
+      (await authzen(path, body, OTHER_PEP, OTHER))['results'] as unknown[];
+    // noa's department would let it view r1 and r2, but it holds no relation: no candidate, none listed.
+    expect(
+      await search('search/resource', {
+        subject: { type: 'user', id: 'noa' },
+        action: { name: 'view' },
+        resource: { type: 'record' },
+      }),
+    ).toEqual([]);
+    expect(
+      await search('search/resource', {
+        subject: { type: 'user', id: 'mia' },
+        action: { name: 'view' },
+        resource: { type: 'record' },
+      }),
+    ).toEqual([{ type: 'record', id: 'r1' }]);
+    // oli views r3 through its group's viewer relation on the folder above it; may not edit it.
+    expect(
+      await search('search/resource', {
+        subject: { type: 'user', id: 'oli' },
+        action: { name: 'view' },
+        resource: { type: 'record' },
+      }),
+    ).toEqual([{ type: 'record', id: 'r3' }]);
+    expect(
+      await search('search/resource', {
+        subject: { type: 'user', id: 'oli' },
+        action: { name: 'edit' },
+        resource: { type: 'record' },
+      }),
+    ).toEqual([]);
+    expect(
+      await search('search/subject', {
+        subject: { type: 'user' },
+        action: { name: 'view' },
+        resource: { type: 'record', id: 'r3' },
+      }),
+    ).toEqual([{ type: 'user', id: 'oli' }]);
+    expect(
+      await search('search/subject', {
+        subject: { type: 'user' },
+        action: { name: 'delete' },
+        resource: { type: 'record', id: 'r1' },
+      }),
+    ).toEqual([{ type: 'user', id: 'mia' }]);
+    expect(
+      await search('search/subject', {
+        subject: { type: 'user' },
+        action: { name: 'view' },
+        resource: { type: 'record', id: 'r2' },
+      }),
+    ).toEqual([]);
   });
 });
 
