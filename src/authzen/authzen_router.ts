@@ -72,6 +72,8 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
   const maxCandidates = options.maxCandidates ?? 1_000;
   const maxDepth = options.maxDepth ?? 8;
   const related = (tenant: string): boolean => options.searchCandidates?.get(tenant) === 'related';
+  // Related candidates come from one recursive query over the subject's relations: read a page's worth at once.
+  const relatedBatch = Math.min(maxCandidates, 1_000);
   const limit = options.maxBodyBytes ?? 1024 * 1024;
   const tokens = new Map([...options.tokens].map(([tenant, hashes]) => [tenant, hashes]));
   const digests = new Map([...options.tokens].map(([tenant, hashes]) => [tenant, new TokenDigests(hashes)]));
@@ -161,7 +163,7 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
         wanted,
         (after) =>
           resources
-            .userIdsRelatedTo(tenant, resource, { after, limit: SEARCH_BATCH }, maxDepth)
+            .userIdsRelatedTo(tenant, resource, { after, limit: relatedBatch }, maxDepth)
             .map((id) => ({ key: id, user: directory.user(tenant, id) })),
         async (row) => (row.user === undefined ? undefined : await keep(row.user)),
       );
@@ -214,7 +216,7 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
         userId === undefined
           ? resources.resourcesAfter(tenant, type, after, SEARCH_BATCH).map((r) => ({ key: r.id }))
           : resources
-              .resourceIdsRelatedTo(tenant, userId, { type, relation: undefined, after, limit: SEARCH_BATCH }, maxDepth)
+              .resourceIdsRelatedTo(tenant, userId, { type, relation: undefined, after, limit: relatedBatch }, maxDepth)
               .map((id) => ({ key: id })),
       async (row) => await named(row.key),
     );
