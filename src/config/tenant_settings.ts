@@ -572,6 +572,7 @@ function tenantsFileSchema(readSecret: ReadSecret) {
     .check((ctx) => {
       checkSharedIdps(ctx);
       checkReceiverTokens(ctx);
+      checkResourceTokens(ctx);
     })
     .describe('tenant id -> its settings');
 
@@ -619,6 +620,40 @@ export type ReceiverManagementSettings = NonNullable<ReceiverSettings['managemen
 type TenantsCheck = z.core.ParsePayload<readonly TenantSettings[]>;
 
 /** A receiver's management token names its tenant: one in two tenants would let either's receiver manage both. */
+/**
+ * The app's resource credential opens only the resource API: a token that is also one of any tenant's SCIM
+ * (the IdP's), admin or AuthZEN tokens, or another tenant's resource token, would let one holder write as both.
+ */
+function checkResourceTokens(ctx: TenantsCheck): void {
+  const elsewhere = new Map<string, string>();
+  for (const tenant of ctx.value) {
+    const others: [string, readonly string[]][] = [
+      ['scim', tenant.scim?.bearerTokenSha256 ?? []],
+      ['admin', tenant.adminTokenSha256],
+      ['authzen', tenant.authzenTokenSha256],
+    ];
+    for (const [surface, hashes] of others) {
+      for (const hash of hashes) elsewhere.set(hash.toLowerCase(), `tenant ${tenant.id}'s ${surface} API`);
+    }
+  }
+  const owner = new Map<string, string>();
+  for (const tenant of ctx.value) {
+    for (const hash of tenant.resourceTokenSha256) {
+      const key = hash.toLowerCase();
+      const other = elsewhere.get(key) ?? owner.get(key);
+      if (other !== undefined) {
+        ctx.issues.push({
+          code: 'custom',
+          message: `holds a token that opens ${other} too`,
+          path: [tenant.id, 'resources', 'bearer_token_sha256'],
+          input: hash,
+        });
+      }
+      owner.set(key, `tenant ${tenant.id}'s resources API`);
+    }
+  }
+}
+
 function checkReceiverTokens(ctx: TenantsCheck): void {
   const owner = new Map<string, string>();
   for (const tenant of ctx.value) {
