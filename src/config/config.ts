@@ -259,7 +259,7 @@ export function parseConfig(
     resources: {
       maxDepth: settings.IPSIE_RESOURCE_MAX_DEPTH,
       maxRelations: settings.IPSIE_RESOURCE_MAX_RELATIONS,
-      maxAttributesBytes: settings.IPSIE_RESOURCE_MAX_ATTRIBUTES_BYTES,
+      maxAttributesBytes: settings.IPSIE_RESOURCE_MAX_ATTR_BYTES,
       maxBodyBytes: settings.IPSIE_RESOURCE_MAX_BODY_BYTES,
     },
     tokens: {

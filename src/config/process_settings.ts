@@ -517,7 +517,7 @@ export const PROCESS_SETTINGS = {
     description:
       "most relations one of the app's resources may hold: the gateway refuses more (409); a decision's input carries at most this many",
   }),
-  IPSIE_RESOURCE_MAX_ATTRIBUTES_BYTES: setting({
+  IPSIE_RESOURCE_MAX_ATTR_BYTES: setting({
     type: positiveInteger,
     default: 16 * 1024,
     roles: GATEWAY,
