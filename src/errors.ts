@@ -57,6 +57,15 @@ export const ERROR_CODES = {
   ERR_ADMIN_INVALID_REQUEST: { kind: 'invalid_request' },
   ERR_ADMIN_UNAVAILABLE: { kind: 'unavailable' },
 
+  // src/resources
+  ERR_RESOURCE_UNAUTHORIZED: { kind: 'unauthenticated' },
+  ERR_RESOURCE_INVALID_REQUEST: { kind: 'invalid_request' },
+  ERR_RESOURCE_NOT_FOUND: { kind: 'not_found' },
+  ERR_RESOURCE_CONFLICT: { kind: 'conflict' },
+  ERR_RESOURCE_PAYLOAD_TOO_LARGE: { kind: 'payload_too_large' },
+  ERR_RESOURCE_UNSUPPORTED_MEDIA_TYPE: { kind: 'unsupported_media_type' },
+  ERR_RESOURCE_UNAVAILABLE: { kind: 'unavailable' },
+
   // src/audit
   ERR_AUDIT_RECORD_EXISTS: { kind: 'conflict' },
   ERR_AUDIT_REQUEST_INVALID: { kind: 'invalid_request' },

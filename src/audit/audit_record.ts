@@ -20,6 +20,8 @@ export type AuditKind =
   | 'ssf.verification_requested'
   /** A SCIM request that changed (or tried to change) the directory: method, path, status. */
   | 'scim.write'
+  /** A write of the app's resource API (docs/resources.md), done or refused: method, path, status, sequence. */
+  | 'resource.write'
   /** A policy version uploaded, activated (or rolled back to), or deleted. */
   | 'policy.change'
   /** A tenant administrator's action (re-authentication, session revocation, stream management). */

@@ -5,7 +5,7 @@ import type { IdentifierResolver } from '../identifiers/index.js';
 import { httpFailureOf, logFailure, readRequestBody } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
 import { stepUpChallenge } from '../session/index.js';
-import type { DirectoryReader } from '../store/index.js';
+import type { DirectoryReader, ResourceReader, UserRecord } from '../store/index.js';
 import { isTenantId } from '../tenant_id.js';
 import { AuthzenRequestError } from './errors.js';
 import {
@@ -21,9 +21,20 @@ import { TokenDigests, bearerToken } from '../bearer_token.js';
 
 export interface AuthzenRouterOptions {
   readonly decider: Pick<Decider, 'check'>;
-  readonly directory: Pick<DirectoryReader, 'usersPage' | 'groupsPage'>;
+  readonly directory: Pick<DirectoryReader, 'usersPage' | 'groupsPage' | 'user'>;
+  /** The app's stored resources (docs/resources.md): resource search lists them, subject search may start from their relations. */
+  readonly resources?: Pick<ResourceReader, 'resourcesAfter' | 'resourceIdsRelatedTo' | 'userIdsRelatedTo'>;
+  /**
+   * tenant id -> where search candidates come from: `all` (every user, every stored resource of the type) or
+   * `related` (only those holding a relation: the subject's resources, the resource's users). Absent: `all`.
+   */
+  readonly searchCandidates?: ReadonlyMap<string, 'all' | 'related'>;
+  /** Most candidates one search page decides by the policy. @defaultValue 1000 */
+  readonly maxCandidates?: number;
+  /** Most `parent` steps a relation is inherited over. @defaultValue 8 */
+  readonly maxDepth?: number;
   /** What each tenant's subject types mean, and how its users are named in search results. */
-  readonly identifiers: Pick<IdentifierResolver, 'subjectType' | 'identifierOf'>;
+  readonly identifiers: Pick<IdentifierResolver, 'subjectType' | 'identifierOf' | 'resolveSubject'>;
   /** tenant id -> the actions action search tries. */
   readonly actions: ReadonlyMap<string, readonly string[]>;
   /** tenant id -> SHA-256 (hex) of its PEPs' bearer tokens. */
@@ -44,9 +55,10 @@ interface EvaluationResponse {
   readonly context?: Record<string, unknown>;
 }
 
-/** Results per search page unless the caller asks fewer; entities examined per request at most. */
+/** Results per search page unless the caller asks fewer. */
 const SEARCH_PAGE = 50;
-const SEARCH_SCAN = 2_000;
+/** Rows read from the store at once while scanning candidates. */
+const SEARCH_BATCH = 100;
 
 /**
  * OpenID AuthZEN Authorization API 1.0 on the sidecar, one PDP per tenant at
@@ -57,6 +69,11 @@ const SEARCH_SCAN = 2_000;
  */
 export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
   const { decider, directory, logger } = options;
+  const maxCandidates = options.maxCandidates ?? 1_000;
+  const maxDepth = options.maxDepth ?? 8;
+  const related = (tenant: string): boolean => options.searchCandidates?.get(tenant) === 'related';
+  // Related candidates come from one recursive query over the subject's relations: read a page's worth at once.
+  const relatedBatch = Math.min(maxCandidates, 1_000);
   const limit = options.maxBodyBytes ?? 1024 * 1024;
   const tokens = new Map([...options.tokens].map(([tenant, hashes]) => [tenant, hashes]));
   const digests = new Map([...options.tokens].map(([tenant, hashes]) => [tenant, new TokenDigests(hashes)]));
@@ -131,20 +148,30 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
     if (settings === undefined) return { results: [], page: { next_token: '' } };
     // Every result answers `decision: true` when evaluated with it; a user without the identifier results
     // are given in cannot be named to the caller, so it is not listed.
-    return await scan(
-      pageToken,
-      wanted,
-      (offset) => directory.usersPage(tenant, offset, 100),
-      async (user) => {
-        const id = options.identifiers.identifierOf(user, settings.resultsIn);
-        if (id === undefined) return undefined;
-        const answer = await decide(tenant, { kind: 'user', userId: user.id }, evaluation);
-        return answer.decision.kind === 'allow' ? { type, id } : undefined;
-      },
-    );
+    const keep = async (user: UserRecord): Promise<{ type: string; id: string } | undefined> => {
+      const id = options.identifiers.identifierOf(user, settings.resultsIn);
+      if (id === undefined) return undefined;
+      const answer = await decide(tenant, { kind: 'user', userId: user.id }, evaluation);
+      return answer.decision.kind === 'allow' ? { type, id } : undefined;
+    };
+    const resources = options.resources;
+    if (resources !== undefined && related(tenant)) {
+      // Candidates from the resource's relations (named users, members of groups named, on it or an ancestor).
+      const resource = { type: evaluation.resource.type, id: evaluation.resource.id };
+      return await scanKeyed(
+        pageToken,
+        wanted,
+        (after) =>
+          resources
+            .userIdsRelatedTo(tenant, resource, { after, limit: relatedBatch }, maxDepth)
+            .map((id) => ({ key: id, user: directory.user(tenant, id) })),
+        async (row) => (row.user === undefined ? undefined : await keep(row.user)),
+      );
+    }
+    return await scan(pageToken, wanted, (offset) => directory.usersPage(tenant, offset, SEARCH_BATCH), keep);
   });
 
-  // Resources the store knows are its users and groups; an app's own resources are not in it.
+  // The store's users and groups, and the app's own resources of any other type.
   handle('search/resource', async (tenant, body) => {
     const { evaluation, page } = parseResourceSearch(body);
     const type = evaluation.resourceType;
@@ -162,19 +189,36 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
       return await scan(
         page.token,
         page.limit,
-        (offset) => directory.usersPage(tenant, offset, 100),
+        (offset) => directory.usersPage(tenant, offset, SEARCH_BATCH),
         async (user) => {
           const id = options.identifiers.identifierOf(user, resultsIn);
           return id === undefined ? undefined : await named(id);
         },
       );
     }
-    if (type !== 'group') return { results: [], page: { next_token: '' } };
-    return await scan(
+    if (type === 'group') {
+      return await scan(
+        page.token,
+        page.limit,
+        (offset) => directory.groupsPage(tenant, offset, SEARCH_BATCH),
+        async (group) => await named(group.id),
+      );
+    }
+    const resources = options.resources;
+    if (resources === undefined) return { results: [], page: { next_token: '' } };
+    // A user subject's resources: every stored one of the type, or (`related`) those it holds a relation on.
+    const userId = related(tenant) && ref.kind === 'identifier' ? userOf(tenant, ref) : undefined;
+    if (related(tenant) && userId === undefined) return { results: [], page: { next_token: '' } };
+    return await scanKeyed(
       page.token,
       page.limit,
-      (offset) => directory.groupsPage(tenant, offset, 100),
-      async (group) => await named(group.id),
+      (after) =>
+        userId === undefined
+          ? resources.resourcesAfter(tenant, type, after, SEARCH_BATCH).map((r) => ({ key: r.id }))
+          : resources
+              .resourceIdsRelatedTo(tenant, userId, { type, relation: undefined, after, limit: relatedBatch }, maxDepth)
+              .map((id) => ({ key: id })),
+      async (row) => await named(row.key),
     );
   });
 
@@ -193,6 +237,41 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
     return { results, page: { next_token: '' } };
   });
 
+  /** The user an identifier subject names, through the same resolver as a decision; undefined: none. */
+  function userOf(tenant: string, ref: CheckSubject): string | undefined {
+    if (ref.kind !== 'identifier') return undefined;
+    const resolution = options.identifiers.resolveSubject(tenant, ref.type, ref.id);
+    return resolution.kind === 'found' ? resolution.userId : undefined;
+  }
+
+  /**
+   * Pages through a listing in key order, deciding each: at most `maxCandidates` decided per page, and the
+   * token is the last key decided (a keyset, stable while rows come and go).
+   */
+  async function scanKeyed<R extends { readonly key: string }, T>(
+    token: string | undefined,
+    wanted: number | undefined,
+    list: (after: string) => R[],
+    keep: (row: R) => Promise<T | undefined>,
+  ): Promise<{ results: T[]; page: { next_token: string } }> {
+    const pageSize = Math.min(wanted ?? SEARCH_PAGE, 1_000);
+    let after = token === undefined ? '' : decodeKey(token);
+    const results: T[] = [];
+    let decided = 0;
+    while (results.length < pageSize && decided < maxCandidates) {
+      const rows = list(after);
+      if (rows.length === 0) return { results, page: { next_token: '' } };
+      for (const row of rows) {
+        after = row.key;
+        decided++;
+        const kept = await keep(row);
+        if (kept !== undefined) results.push(kept);
+        if (results.length >= pageSize || decided >= maxCandidates) break;
+      }
+    }
+    return { results, page: { next_token: encodeKey(after) } };
+  }
+
   /** Pages through a listing in id order, deciding each; the token is where the scan stopped. */
   async function scan<R, T>(
     token: string | undefined,
@@ -204,7 +283,7 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
     let offset = token === undefined ? 0 : decodeOffset(token);
     const results: T[] = [];
     let scanned = 0;
-    while (results.length < pageSize && scanned < SEARCH_SCAN) {
+    while (results.length < pageSize && scanned < maxCandidates) {
       const rows = list(offset);
       if (rows.length === 0) return { results, page: { next_token: '' } };
       for (const row of rows) {
@@ -212,7 +291,7 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
         scanned++;
         const kept = await keep(row);
         if (kept !== undefined) results.push(kept);
-        if (results.length >= pageSize) break;
+        if (results.length >= pageSize || scanned >= maxCandidates) break;
       }
     }
     return { results, page: { next_token: encodeOffset(offset) } };
@@ -307,6 +386,16 @@ function fail(ctx: Context, error: unknown, logger: Logger, where: Record<string
   ctx.status = failure.status;
   ctx.type = 'application/json';
   ctx.body = JSON.stringify(failure.message);
+}
+
+function encodeKey(key: string): string {
+  return Buffer.from(`k:${key}`).toString('base64url');
+}
+
+function decodeKey(token: string): string {
+  const text = Buffer.from(token, 'base64url').toString();
+  if (!text.startsWith('k:')) throw new AuthzenRequestError('"page.next_token" is not a token this PDP issued');
+  return text.slice(2);
 }
 
 function encodeOffset(offset: number): string {

@@ -120,6 +120,61 @@ const sidRevocationData = z.object({
   reason: text(),
 });
 
+/**
+ * Names of the app's resource types and relations: short, plain, and never `user` or `group` for a type
+ * (a relation's subject of those kinds is a user or a group of the directory, not a resource).
+ */
+export const RESOURCE_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+export const RESOURCE_NAME_RULE = 'a letter, then up to 63 letters, digits, _ . : or -';
+/** The relation whose subject is the resource's parent: relations held on the parent hold on the child. */
+export const PARENT_RELATION = 'parent';
+/** What a relation's subject is: a user or a group of the directory, or another resource of the app. */
+export const RELATION_SUBJECT_KINDS = ['user', 'group', 'resource'] as const;
+export type RelationSubjectKind = (typeof RELATION_SUBJECT_KINDS)[number];
+
+const resourceName = (): z.ZodString =>
+  z
+    .string({ error: `must be ${RESOURCE_NAME_RULE}` })
+    .regex(RESOURCE_NAME_PATTERN, { error: `must be ${RESOURCE_NAME_RULE}` });
+
+const resourceRef = z.object({
+  type: resourceName().describe("the app's resource type (record, document, folder, ...)"),
+  id: id(),
+});
+
+/**
+ * One relation tuple: `resource -relation-> subject`. Its whole state is the tuple itself, so a
+ * `relation.add` and a `relation.remove` on its subject are the whole entity and its tombstone.
+ */
+const relationData = z
+  .object({
+    resource_type: resourceName(),
+    resource_id: id(),
+    relation: resourceName().describe(`owner, viewer, ${PARENT_RELATION}, ...`),
+    subject_kind: z.enum(RELATION_SUBJECT_KINDS, { error: `must be one of ${RELATION_SUBJECT_KINDS.join(', ')}` }),
+    subject_type: orNull(resourceName()).describe('the resource type of a resource subject; null for a user or group'),
+    subject_id: id(),
+  })
+  .check((ctx) => {
+    const { subject_kind: kind, subject_type: type, relation } = ctx.value;
+    if ((kind === 'resource') !== (type !== null)) {
+      ctx.issues.push({
+        code: 'custom',
+        message: 'must be set for a resource subject and null for a user or group',
+        path: ['subject_type'],
+        input: type,
+      });
+    }
+    if (relation === PARENT_RELATION && kind !== 'resource') {
+      ctx.issues.push({
+        code: 'custom',
+        message: `must be resource for the ${PARENT_RELATION} relation`,
+        path: ['subject_kind'],
+        input: kind,
+      });
+    }
+  });
+
 const userRef = z.object({ user_id: id() });
 const membership = z.object({ group_id: id(), user_id: id() });
 
@@ -171,6 +226,16 @@ export const CHANGE_DATA = {
     ),
   'posture.set': z.object({ kind: postureKind, subject_id: id(), state: object() }),
   'posture.clear': z.object({ kind: postureKind, subject_id: id() }),
+  'resource.upsert': resourceRef
+    .extend({
+      attributes: object().describe(
+        'what the app says about the resource (title, department, ...): the policy sees it',
+      ),
+    })
+    .describe("one of the app's resources, whole"),
+  'resource.delete': resourceRef.describe('the resource is gone; its relations have tombstones of their own'),
+  'relation.add': relationData.describe('resource -relation-> user | group | resource'),
+  'relation.remove': relationData.describe('the tombstone of one relation tuple'),
 } as const satisfies Record<string, z.ZodObject>;
 
 export type ChangeKind = keyof typeof CHANGE_DATA;
@@ -196,6 +261,8 @@ export type UserData = DataOf<'user.upsert'>;
 export type GroupData = DataOf<'group.upsert'>;
 export type SessionData = DataOf<'session.start'>;
 export type SidRevocationData = DataOf<'sid.revoke'>;
+export type ResourceData = DataOf<'resource.upsert'>;
+export type RelationData = DataOf<'relation.add'>;
 
 /** Fields every change carries. Unknown top-level fields are kept as they are. */
 export interface ChangeEnvelope extends Extra {

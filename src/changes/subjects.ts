@@ -53,6 +53,15 @@ export function subjectOf(change: Change): string {
     case 'posture.set':
     case 'posture.clear':
       return `${base}.posture.${change.data.kind}.${token(change.data.subject_id)}`;
+    case 'resource.upsert':
+    case 'resource.delete':
+      return `${base}.resource.${token(change.data.type)}.${token(change.data.id)}`;
+    case 'relation.add':
+    case 'relation.remove': {
+      const d = change.data;
+      // A user or group subject has the empty type, whose token is `~`: every relation subject has 8 tokens.
+      return `${base}.relation.${token(d.resource_type)}.${token(d.resource_id)}.${token(d.relation)}.${d.subject_kind}.${token(d.subject_type ?? '')}.${token(d.subject_id)}`;
+    }
   }
 }
 

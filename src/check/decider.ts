@@ -15,7 +15,8 @@ import type { IdentifierResolver } from '../identifiers/index.js';
 import { authorizationParams } from '../session/index.js';
 import type { SessionAuthority, TokenIdentity } from '../session/index.js';
 import { TenantUnknownError } from '../store/index.js';
-import type { EntitlementReader, SessionRecord, SubjectRef, SubjectSlice } from '../store/index.js';
+import type { EntitlementReader, ResourceReader, SessionRecord, SubjectRef, SubjectSlice } from '../store/index.js';
+import type { StoredResourceInput } from '../policy/index.js';
 import { TokenRejectedError } from '../tokens/index.js';
 import { TxnKeysUnavailableError, withinScope } from '../txn_tokens/index.js';
 import type { TxnScope, TxnTokenService } from '../txn_tokens/index.js';
@@ -32,7 +33,7 @@ import type {
   SamlStepUpRequest,
 } from './check_request.js';
 import { CheckRequestError, SequenceNotReachedError, SubjectFormUnsupportedError } from './errors.js';
-import { requestInput, subjectInput } from './policy_input_builder.js';
+import { requestInput, storedResourceInput, subjectInput } from './policy_input_builder.js';
 
 /**
  * How current the store is. The ingest side implements it; without one the
@@ -45,8 +46,19 @@ export interface StoreFreshness {
   waitForSequence(sequence: number, timeoutMs: number): Promise<boolean>;
 }
 
+/** Where a decision reads the app's resources (docs/resources.md), and how far. */
+export interface StoredResources {
+  readonly reader: Pick<ResourceReader, 'resource' | 'relationsOf' | 'subjectRelations'>;
+  /** Most parent steps walked up for the subject's relations. */
+  readonly maxDepth: number;
+  /** Most of the resource's own relations in the input. */
+  readonly maxRelations: number;
+}
+
 export interface DeciderOptions {
   readonly reader: EntitlementReader;
+  /** The app's resources: without it, `input.resource.stored` is never set. */
+  readonly resources?: StoredResources | undefined;
   /** Resolves `subject.token`; without it token subjects answer UNIMPLEMENTED. */
   readonly tokens?: Pick<SessionAuthority, 'identify'> | undefined;
   /** Resolves identifier subjects (a subject type and id) to one user; without it they answer UNIMPLEMENTED. */
@@ -120,6 +132,7 @@ export const DEFAULT_MAX_SEQUENCE_WAIT_MS = 2_000;
  */
 export class Decider {
   readonly #reader: EntitlementReader;
+  readonly #resources: StoredResources | undefined;
   readonly #policies: PolicyRegistry;
   readonly #logger: Logger;
   readonly #clock: () => number;
@@ -142,6 +155,7 @@ export class Decider {
     this.#observer = options.observer;
     this.#onSessionPresented = options.onSessionPresented;
     this.#reader = options.reader;
+    this.#resources = options.resources;
     this.#policies = options.policies;
     this.#logger = options.logger;
     this.#freshness = options.freshness;
@@ -239,7 +253,7 @@ export class Decider {
     const prepared = this.#prepare(request.tenantId, resolved, request.context, request.subjectProperties);
     const { items } = request;
     // One Wasm evaluation for the whole batch: the subject is parsed once.
-    const inputs = items.map((i) => requestInput(i.action, i.resource, i.context));
+    const inputs = items.map((i) => requestInput(i.action, i.resource, i.context, this.#stored(prepared, i.resource)));
     const outcomes = await this.#outcomes(prepared, (encoder) =>
       prepared.policy.evaluateBatch(encoder.encodeBatch(inputs), items.length),
     );
@@ -430,13 +444,28 @@ export class Decider {
     resource: CheckedResource,
     context: RequestContext,
   ): Promise<Decision> {
-    const input = requestInput(action, resource, context);
+    const input = requestInput(action, resource, context, this.#stored(prepared, resource));
     const outcome = (
       await this.#outcomes(prepared, async (encoder) => [await prepared.policy.evaluate(encoder.encode(input))])
     )?.[0];
     return outcome === undefined
       ? this.#stamp(prepared, action, resource, this.#fixedOutcome(prepared), undefined)
       : this.#stamp(prepared, action, resource, outcome, input);
+  }
+
+  /** What the store holds of the request's resource, with the relations the decided-on user holds on it. */
+  #stored(prepared: Prepared, resource: CheckedResource): StoredResourceInput | undefined {
+    const resources = this.#resources;
+    const user = prepared.slice?.user;
+    if (resources === undefined || user === undefined) return undefined;
+    const tenantId = prepared.policy.tenantId;
+    const stored = resources.reader.resource(tenantId, resource.type, resource.id);
+    if (stored === undefined) return undefined;
+    return storedResourceInput(
+      stored,
+      resources.reader.relationsOf(tenantId, resource.type, resource.id, resources.maxRelations),
+      resources.reader.subjectRelations(tenantId, user.id, resource.type, resource.id, resources.maxDepth),
+    );
   }
 
   /** The policy's outcomes, or undefined when the answer does not depend on it (stale, unknown subject). */

@@ -5,6 +5,7 @@ import type { CompiledPolicy, EvaluationPool, PolicyInput } from '../policy/inde
 import type { EntitlementReader } from '../store/index.js';
 import type { CheckRequest, CheckSubject } from './check_request.js';
 import { Decider } from './decider.js';
+import type { StoredResources } from './decider.js';
 import { DryRunRequestError } from './errors.js';
 
 export interface DryRunAnswer {
@@ -43,6 +44,8 @@ export async function dryRun(options: {
   readonly requests: readonly unknown[];
   /** Resolves `subject.identifier` (a subject type and id) as the sidecars do; without it such a request is refused. */
   readonly identifiers?: Pick<IdentifierResolver, 'resolveSubject'> | undefined;
+  /** The app's stored resources, for `input.resource.stored` as the sidecars give it. */
+  readonly resources?: StoredResources | undefined;
 }): Promise<DryRunOutcome[]> {
   const { reader, logger, tenantId, requests } = options;
   if (requests.length === 0 || requests.length > DRY_RUN_MAX_REQUESTS) {
@@ -54,7 +57,7 @@ export async function dryRun(options: {
     const policies = new PolicyRegistry({ pool: options.pool });
     registries.push(policies);
     await policies.install(compiled);
-    return new Decider({ reader, policies, logger, identifiers: options.identifiers });
+    return new Decider({ reader, policies, logger, identifiers: options.identifiers, resources: options.resources });
   };
   try {
     const candidate = await decider(options.candidate);
@@ -163,6 +166,8 @@ export async function replayDecision(options: {
   readonly policy: CompiledPolicy;
   readonly request: unknown;
   readonly identifiers?: Pick<IdentifierResolver, 'resolveSubject'> | undefined;
+  /** The app's stored resources, for `input.resource.stored` as the sidecars give it. */
+  readonly resources?: StoredResources | undefined;
 }): Promise<ReplayedDecision> {
   const request = parseRequest(options.tenantId, options.request, 0, 'request');
   const policies = new PolicyRegistry({ pool: options.pool });
@@ -174,6 +179,7 @@ export async function replayDecision(options: {
       policies,
       logger: options.logger,
       identifiers: options.identifiers,
+      resources: options.resources,
       observer: {
         decided: (_tenant, _decision, about) => {
           input = about.input?.();

@@ -1,6 +1,6 @@
-import type { RequestInput, SubjectInput } from '../policy/index.js';
+import type { RequestInput, StoredResourceInput, SubjectInput } from '../policy/index.js';
 import { sessionDataOf, userDataOf } from '../store/index.js';
-import type { SessionRecord, SubjectSlice } from '../store/index.js';
+import type { RelationRecord, ResourceRecord, SessionRecord, SubjectSlice } from '../store/index.js';
 import type { CheckedAction, CheckedResource, RequestContext } from './check_request.js';
 
 /**
@@ -36,13 +36,45 @@ function sessionInput(session: SessionRecord): NonNullable<SubjectInput['session
   return { id, issuer, acr, amr, auth_time, expires_at, revoked: session.revokedAt !== undefined, ip, device_id };
 }
 
-/** Maps one request onto the request half of the policy `input`. */
-export function requestInput(action: CheckedAction, resource: CheckedResource, context: RequestContext): RequestInput {
+/** Maps one request onto the request half of the policy `input`, with what the store holds of its resource. */
+export function requestInput(
+  action: CheckedAction,
+  resource: CheckedResource,
+  context: RequestContext,
+  stored?: StoredResourceInput,
+): RequestInput {
+  // The named members last: a field the caller sent cannot stand in for them, `stored` least of all.
+  const { stored: _forged, ...fields } = resource.fields ?? {};
   return {
     action: { name: action.name, properties: action.properties },
-    // The named members last: a field the caller sent cannot stand in for them.
-    resource: { ...resource.fields, type: resource.type, id: resource.id, properties: resource.properties },
+    resource: {
+      ...fields,
+      type: resource.type,
+      id: resource.id,
+      properties: resource.properties,
+      ...(stored === undefined ? {} : { stored }),
+    },
     context: contextInput(context),
+  };
+}
+
+/** `input.resource.stored` of a stored resource: its attributes, its relations, and the subject's on it. */
+export function storedResourceInput(
+  resource: ResourceRecord,
+  relations: readonly RelationRecord[],
+  subjectRelations: readonly string[],
+): StoredResourceInput {
+  return {
+    attributes: resource.attributes,
+    relations: relations.map((r) => ({
+      relation: r.relation,
+      subject: {
+        kind: r.subject.kind,
+        ...(r.subject.type === undefined ? {} : { type: r.subject.type }),
+        id: r.subject.id,
+      },
+    })),
+    subject_relations: subjectRelations,
   };
 }
 

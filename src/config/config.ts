@@ -50,6 +50,8 @@ export interface GrpcConfig {
    * `policy_decision_point` is `<it>/<tenant>`. Undefined: the URL the client used (AuthZEN 1.0 §Metadata).
    */
   readonly authzenPublicUrl: string | undefined;
+  /** Most candidates one AuthZEN search page decides by the policy. @defaultValue 1000 */
+  readonly authzenSearchCandidates: number;
   /** Share of allowed decisions sent to the audit trail, 0 to 1. @defaultValue 0 */
   readonly decisionAuditRate: number;
   /** Share of denials and step-ups sent to the audit trail, 0 to 1. @defaultValue the allow rate */
@@ -110,6 +112,18 @@ export interface HttpTlsConfig {
   readonly certFile: string;
   readonly keyFile: string;
   readonly reloadMs: number;
+}
+
+/** Bounds on the app's resources and relations (docs/resources.md). */
+export interface ResourcesConfig {
+  /** Most `parent` steps a relation is inherited over. @defaultValue 8 */
+  readonly maxDepth: number;
+  /** Most relations one resource may hold. @defaultValue 1000 */
+  readonly maxRelations: number;
+  /** Largest `attributes` of one resource, JSON bytes. @defaultValue 16384 */
+  readonly maxAttributesBytes: number;
+  /** Largest request body of the resource API, bytes. @defaultValue 262144 */
+  readonly maxBodyBytes: number;
 }
 
 export interface GatewayConfig {
@@ -185,6 +199,7 @@ export interface Config {
   readonly policy: PolicyConfig;
   readonly nats: NatsConfig;
   readonly gateway: GatewayConfig;
+  readonly resources: ResourcesConfig;
   readonly tokens: TokensConfig;
   readonly signals: SignalsConfig;
   readonly txnTokens: TxnTokensConfig;
@@ -221,6 +236,7 @@ export function parseConfig(
       authzenAddress: settings.IPSIE_AUTHZEN_ADDRESS,
       authzenTls: httpTls(settings, 'IPSIE_AUTHZEN_TLS_CERT_FILE', 'IPSIE_AUTHZEN_TLS_KEY_FILE'),
       authzenPublicUrl: settings.IPSIE_AUTHZEN_PUBLIC_URL,
+      authzenSearchCandidates: settings.IPSIE_AUTHZEN_SEARCH_CANDIDATES,
       decisionAuditRate: settings.IPSIE_DECISION_AUDIT_RATE,
       decisionAuditDenyRate: settings.IPSIE_DECISION_AUDIT_DENY_RATE ?? settings.IPSIE_DECISION_AUDIT_RATE,
       batchMaxItems: settings.IPSIE_BATCH_MAX_ITEMS,
@@ -250,6 +266,12 @@ export function parseConfig(
       streamReplicas: settings.IPSIE_STREAM_REPLICAS,
       sessionPurgeIntervalMs: settings.IPSIE_SESSION_PURGE_INTERVAL_MS,
       sessionPurgeGraceS: settings.IPSIE_SESSION_PURGE_GRACE_S,
+    },
+    resources: {
+      maxDepth: settings.IPSIE_RESOURCE_MAX_DEPTH,
+      maxRelations: settings.IPSIE_RESOURCE_MAX_RELATIONS,
+      maxAttributesBytes: settings.IPSIE_RESOURCE_MAX_ATTR_BYTES,
+      maxBodyBytes: settings.IPSIE_RESOURCE_MAX_BODY_BYTES,
     },
     tokens: {
       jwksCooldownMs: settings.IPSIE_JWKS_COOLDOWN_MS,

@@ -15,6 +15,7 @@ export type {
   HealthConfig,
   TokensConfig,
   GatewayConfig,
+  ResourcesConfig,
   GrpcConfig,
   TlsFiles,
   NatsConfig,

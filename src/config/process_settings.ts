@@ -337,6 +337,13 @@ export const PROCESS_SETTINGS = {
     roles: SIDECAR,
     description: "the AuthZEN PDP's public base URL: its metadata's `policy_decision_point` is it + `/<tenant>`",
   }),
+  IPSIE_AUTHZEN_SEARCH_CANDIDATES: setting({
+    type: positiveInteger,
+    default: 1000,
+    roles: SIDECAR,
+    description:
+      'most candidates one AuthZEN search page decides by the policy; the page ends there with a `next_token`',
+  }),
   IPSIE_DECISION_AUDIT_RATE: setting({
     type: fraction,
     default: 0,
@@ -498,6 +505,32 @@ export const PROCESS_SETTINGS = {
     default: 1024 * 1024,
     roles: GATEWAY,
     description: 'largest SCIM request body, in bytes (413 beyond)',
+  }),
+  IPSIE_RESOURCE_MAX_DEPTH: setting({
+    type: positiveInteger,
+    default: 8,
+    roles: BOTH,
+    description:
+      'most `parent` steps a relation is inherited over ([resources.md](resources.md)): the gateway refuses a parent that makes a longer chain (or a cycle); reads stop there',
+  }),
+  IPSIE_RESOURCE_MAX_RELATIONS: setting({
+    type: positiveInteger,
+    default: 1000,
+    roles: BOTH,
+    description:
+      "most relations one of the app's resources may hold: the gateway refuses more (409); a decision's input carries at most this many",
+  }),
+  IPSIE_RESOURCE_MAX_ATTR_BYTES: setting({
+    type: positiveInteger,
+    default: 16 * 1024,
+    roles: GATEWAY,
+    description: "largest `attributes` of one of the app's resources, as JSON bytes (413 beyond)",
+  }),
+  IPSIE_RESOURCE_MAX_BODY_BYTES: setting({
+    type: positiveInteger,
+    default: 256 * 1024,
+    roles: GATEWAY,
+    description: "largest request body of the app's resource API, in bytes (413 beyond)",
   }),
   IPSIE_STREAM_REPLICAS: setting({
     type: positiveInteger,

@@ -719,11 +719,23 @@ function tenantsFileSchema(readSecret: ReadSecret) {
     })
       .optional()
       .describe('the tenant admin API (policies, audit pull, SSF streams, SL2 actions)'),
+    resources: settings({
+      bearer_token_sha256: sha256s().describe(
+        "SHA-256 (hex) of the bearer tokens the tenant's app writes its resources and relations with",
+      ),
+    })
+      .optional()
+      .describe("the app's resource API at the gateway (docs/resources.md); never an IdP's credential"),
     authzen: settings({
       bearer_token_sha256: sha256s().describe("SHA-256 (hex) of the bearer tokens of this tenant's AuthZEN callers"),
       actions: strings()
         .default(() => [])
         .describe('the actions AuthZEN action search tries (the policy cannot enumerate them)'),
+      search_candidates: oneOf(['all', 'related'] as const, 'must be all or related')
+        .default('all')
+        .describe(
+          "where search candidates come from, each decided by the policy: all (every user; every stored resource of the type) or related (only those holding a relation: the subject's resources, the resource's users; for policies that grant nothing without one)",
+        ),
       subject_types: z
         .record(
           z.string().refine((name) => name !== 'session', {
@@ -772,7 +784,9 @@ function tenantsFileSchema(readSecret: ReadSecret) {
       scim: t.scim,
       adminTokenSha256: t.admin?.bearer_token_sha256 ?? [],
       authzenTokenSha256: t.authzen?.bearer_token_sha256 ?? [],
+      resourceTokenSha256: t.resources?.bearer_token_sha256 ?? [],
       authzenActions: t.authzen?.actions ?? [],
+      authzenSearchCandidates: t.authzen?.search_candidates ?? 'all',
       subjectTypes: { ...DEFAULT_SUBJECT_TYPES, ...t.authzen?.subject_types },
       idps: t.idps,
       saml: t.saml,
@@ -798,6 +812,7 @@ function tenantsFileSchema(readSecret: ReadSecret) {
     .check((ctx) => {
       checkSharedIdps(ctx);
       checkReceiverTokens(ctx);
+      checkResourceTokens(ctx);
     })
     .describe('tenant id -> its settings');
 
@@ -849,6 +864,40 @@ export type ReceiverManagementSettings = NonNullable<ReceiverSettings['managemen
 type TenantsCheck = z.core.ParsePayload<readonly TenantSettings[]>;
 
 /** A receiver's management token names its tenant: one in two tenants would let either's receiver manage both. */
+/**
+ * The app's resource credential opens only the resource API: a token that is also one of any tenant's SCIM
+ * (the IdP's), admin or AuthZEN tokens, or another tenant's resource token, would let one holder write as both.
+ */
+function checkResourceTokens(ctx: TenantsCheck): void {
+  const elsewhere = new Map<string, string>();
+  for (const tenant of ctx.value) {
+    const others: [string, readonly string[]][] = [
+      ['scim', tenant.scim?.bearerTokenSha256 ?? []],
+      ['admin', tenant.adminTokenSha256],
+      ['authzen', tenant.authzenTokenSha256],
+    ];
+    for (const [surface, hashes] of others) {
+      for (const hash of hashes) elsewhere.set(hash.toLowerCase(), `tenant ${tenant.id}'s ${surface} API`);
+    }
+  }
+  const owner = new Map<string, string>();
+  for (const tenant of ctx.value) {
+    for (const hash of tenant.resourceTokenSha256) {
+      const key = hash.toLowerCase();
+      const other = elsewhere.get(key) ?? owner.get(key);
+      if (other !== undefined) {
+        ctx.issues.push({
+          code: 'custom',
+          message: `holds a token that opens ${other} too`,
+          path: [tenant.id, 'resources', 'bearer_token_sha256'],
+          input: hash,
+        });
+      }
+      owner.set(key, `tenant ${tenant.id}'s resources API`);
+    }
+  }
+}
+
 function checkReceiverTokens(ctx: TenantsCheck): void {
   const owner = new Map<string, string>();
   for (const tenant of ctx.value) {

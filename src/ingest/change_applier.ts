@@ -1,6 +1,6 @@
 import { ChangeRejectedError, sidRevocationOfSubject } from '../changes/index.js';
 import type { Change, SessionEvent, SessionEventKind } from '../changes/index.js';
-import { groupOf, sessionOf, userOf } from '../store/index.js';
+import { groupOf, relationOf, resourceOf, sessionOf, userOf } from '../store/index.js';
 import type { EntitlementWriter } from '../store/index.js';
 
 /**
@@ -112,6 +112,20 @@ export function applyChange(store: EntitlementWriter, change: Change, sequence: 
       return [];
     case 'posture.clear':
       store.clearPosture(tenantId, change.data.kind, change.data.subject_id);
+      return [];
+    case 'resource.upsert':
+      store.upsertResource(
+        resourceOf(tenantId, change.data, { sequence, createdAt: change.at, modifiedAt: change.at }),
+      );
+      return [];
+    case 'resource.delete':
+      store.deleteResource(tenantId, change.data.type, change.data.id);
+      return [];
+    case 'relation.add':
+      store.addRelation(relationOf(tenantId, change.data));
+      return [];
+    case 'relation.remove':
+      store.removeRelation(relationOf(tenantId, change.data));
       return [];
   }
 }

@@ -10,7 +10,7 @@ export interface GatewayState extends RebuildState {
 }
 
 /** The APIs the gateway counts requests of (the first segment of their path). */
-export const GATEWAY_APIS = ['scim', 'ssf', 'admin', 'oidc'] as const;
+export const GATEWAY_APIS = ['scim', 'ssf', 'admin', 'oidc', 'resources'] as const;
 export type GatewayApi = (typeof GATEWAY_APIS)[number];
 
 const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);

@@ -18,7 +18,13 @@ export type { DecisionKind, PolicyDecision, Reason, StepUpChallenge } from './po
 export { TENANT_RULES, tenantRulesJsonSchema } from './tenant_rules_contract.js';
 export type { TenantRuleName } from './tenant_rules_contract.js';
 export { PolicyInputEncoder, policyInputJsonSchema } from './policy_input.js';
-export type { EncodedPolicyInput, PolicyInput, RequestInput, SubjectInput } from './policy_input.js';
+export type {
+  EncodedPolicyInput,
+  PolicyInput,
+  RequestInput,
+  StoredResourceInput,
+  SubjectInput,
+} from './policy_input.js';
 export {
   OpaUnavailableError,
   PolicyCompileError,

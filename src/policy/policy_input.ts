@@ -40,9 +40,30 @@ export interface PolicyInput {
   readonly resource: Readonly<Record<string, unknown>> & {
     readonly type: string;
     readonly id: string;
+    /** What the caller says about the resource: its word, as it sent it. */
     readonly properties: Readonly<Record<string, unknown>>;
+    /**
+     * What the store holds about the resource, written by the app through the gateway (docs/resources.md):
+     * present only when the resource is stored. Never from the request: a caller's own `stored` is dropped.
+     */
+    readonly stored?: StoredResourceInput;
   };
   readonly context: Readonly<Record<string, unknown>>;
+}
+
+/** `input.resource.stored`: the stored resource's attributes and relations, and the subject's relations on it. */
+export interface StoredResourceInput {
+  readonly attributes: Readonly<Record<string, unknown>>;
+  /** The resource's own relations, in key order (at most the gateway's fan-out bound). */
+  readonly relations: readonly {
+    readonly relation: string;
+    readonly subject: { readonly kind: 'user' | 'group' | 'resource'; readonly type?: string; readonly id: string };
+  }[];
+  /**
+   * The relations the subject of the decision holds on the resource: named, through one of its groups, or on
+   * an ancestor (the `parent` chain, within the configured depth), in name order.
+   */
+  readonly subject_relations: readonly string[];
 }
 
 /** The half of the input that describes who is asking (the same for every item of a batch). */

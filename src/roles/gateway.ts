@@ -30,6 +30,7 @@ import {
   ScimAuthenticator,
   ScimService,
 } from '../scim/index.js';
+import { createResourceRouter } from '../resources/index.js';
 import type { PollerStatus } from '../signals/index.js';
 import {
   createLogoutRouter,
@@ -355,7 +356,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const managed = streamManagement;
     // The tenant's audit trail (SIEM pull): what the gateway did for whom, stored before the answer.
     const auditRecord =
-      (kind: 'scim.write' | 'policy.change' | 'admin.action') =>
+      (kind: 'scim.write' | 'resource.write' | 'policy.change' | 'admin.action') =>
       async (tenant: string, data: Record<string, unknown>): Promise<void> => {
         await audit
           .append({ v: 1, id: randomUUID(), tenant, kind, at: Date.now(), data })
@@ -450,6 +451,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         refusalsAudited,
         scimAudited,
         scim,
+        createResourceRouter({
+          tokens: new Map(config.tenants.map((t) => [t.id, t.resourceTokenSha256])),
+          store,
+          changes: publisher,
+          replica,
+          logger,
+          audit: auditRecord('resource.write'),
+          maxDepth: config.resources.maxDepth,
+          maxRelations: config.resources.maxRelations,
+          maxAttributesBytes: config.resources.maxAttributesBytes,
+          maxBodyBytes: config.resources.maxBodyBytes,
+        }),
         ...(signingKeys === undefined
           ? []
           : [
@@ -492,6 +505,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
                     policy: compiledOf(await catalog.get(tenantId, version)),
                     request,
                     identifiers,
+                    resources: {
+                      reader: store,
+                      maxDepth: config.resources.maxDepth,
+                      maxRelations: config.resources.maxRelations,
+                    },
                   }),
               }),
             ),
@@ -511,7 +529,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
                 if (inputSchema !== undefined) await compiler.typeCheck(source, inputSchema);
               },
               dryRun: async (tenantId, candidate, current, requests) =>
-                await dryRun({ reader: store, logger, pool, tenantId, candidate, current, requests, identifiers }),
+                await dryRun({
+                  reader: store,
+                  logger,
+                  pool,
+                  tenantId,
+                  candidate,
+                  current,
+                  requests,
+                  identifiers,
+                  resources: {
+                    reader: store,
+                    maxDepth: config.resources.maxDepth,
+                    maxRelations: config.resources.maxRelations,
+                  },
+                }),
               dryRunRecorded: async (tenantId, candidate, since, limit) =>
                 await dryRunRecorded({
                   pool,
@@ -605,7 +637,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
 /** The gateway API and tenant a request path belongs to (`/scim/v2/<tenant>/...`). */
 function tenantApiOf(path: string): { readonly api: GatewayApi; readonly tenant: string } | undefined {
-  const match = /^\/(scim\/v2|ssf\/v1|admin\/v1|oidc\/v1)\/([^/]+)\//.exec(path);
+  const match = /^\/(scim\/v2|ssf\/v1|admin\/v1|oidc\/v1|resources\/v1)\/([^/]+)\//.exec(path);
   const api = GATEWAY_APIS.find((a) => a === match?.[1]?.split('/')[0]);
   return api === undefined || match?.[2] === undefined ? undefined : { api, tenant: match[2] };
 }

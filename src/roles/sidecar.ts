@@ -365,6 +365,11 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       ...(saml === undefined
         ? {}
         : { samlStepUp: async (tenant, issuer, stepUp) => await saml.stepUpRequest(tenant, issuer, stepUp) }),
+      resources: {
+        reader: store,
+        maxDepth: config.resources.maxDepth,
+        maxRelations: config.resources.maxRelations,
+      },
       stepUpParameters: (tenant, issuer) =>
         (issuer === undefined ? undefined : stepUpParameters.get(`${tenant}\0${issuer}`)) ?? DEFAULT_STEP_UP_PARAMETERS,
       observer: {
@@ -444,6 +449,10 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
             tokens: new Map(config.tenants.map((t) => [t.id, t.authzenTokenSha256])),
             actions: new Map(config.tenants.map((t) => [t.id, t.authzenActions])),
             publicUrl: config.grpc.authzenPublicUrl,
+            resources: store,
+            searchCandidates: new Map(config.tenants.map((t) => [t.id, t.authzenSearchCandidates])),
+            maxCandidates: config.grpc.authzenSearchCandidates,
+            maxDepth: config.resources.maxDepth,
             logger,
           }),
         ],

@@ -5,12 +5,15 @@ import { POSTURE_KIND_REGISTRY } from '../changes/index.js';
 import type { PostureKind } from '../changes/index.js';
 import { tenantDigest } from './digest.js';
 import { StoreUnavailableError, TenantUnknownError } from './errors.js';
-import type { DirectoryReader, EntitlementReader, EntitlementWriter } from './ports.js';
+import type { DirectoryReader, EntitlementReader, EntitlementWriter, ResourceReader } from './ports.js';
 import type {
   GroupRecord,
   GroupRef,
   IdentityBinding,
   PostureRecord,
+  RelationRecord,
+  RelationSubject,
+  ResourceRecord,
   RevokedSidRecord,
   RevokedTokenRecord,
   SessionRecord,
@@ -20,8 +23,19 @@ import type {
   TenantRecord,
   UserRecord,
 } from './records.js';
-import { groupFromRow, groupRowOf, sessionFromRow, sessionRowOf, userFromRow, userRowOf } from './rows.js';
-import type { GroupRow, SessionRow, UserRow } from './rows.js';
+import {
+  groupFromRow,
+  groupRowOf,
+  relationFromRow,
+  relationRowOf,
+  resourceFromRow,
+  resourceRowOf,
+  sessionFromRow,
+  sessionRowOf,
+  userFromRow,
+  userRowOf,
+} from './rows.js';
+import type { GroupRow, RelationRow, ResourceRow, SessionRow, UserRow } from './rows.js';
 import { BOOKKEEPING_TABLES, DIRECTORY_INDEXES, migrate, SchemaMismatchError } from './schema.js';
 import { phoneNumberKey, prepareStatements } from './statements.js';
 import type { Statements } from './statements.js';
@@ -76,7 +90,7 @@ export const DEFAULT_STORE_SET_ASIDE_KEPT = 3;
  * statements, one writer. Check reads it through {@link EntitlementReader},
  * ingest writes it through {@link EntitlementWriter}.
  */
-export class EntitlementStore implements EntitlementReader, EntitlementWriter, DirectoryReader {
+export class EntitlementStore implements EntitlementReader, EntitlementWriter, DirectoryReader, ResourceReader {
   readonly #db: SqliteDatabase;
   readonly #stmt: Statements;
   readonly #subjectBy: Readonly<Record<SubjectRef['kind'], Statement>>;
@@ -372,6 +386,81 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     }));
   }
 
+  // --- the app's resources ----------------------------------------------------
+
+  resource(tenantId: string, type: string, id: string): ResourceRecord | undefined {
+    const row = this.#stmt.resourceRow.get(tenantId, type, id) as ResourceRow | undefined;
+    return row === undefined ? undefined : resourceFromRow(row);
+  }
+
+  resourcesAfter(tenantId: string, type: string, afterId: string, limit: number): ResourceRecord[] {
+    return (this.#stmt.resourcesAfter.all(tenantId, type, afterId, limit) as ResourceRow[]).map(resourceFromRow);
+  }
+
+  relationsOf(tenantId: string, type: string, id: string, limit: number): RelationRecord[] {
+    return (this.#stmt.relationsOfResource.all(tenantId, type, id, limit) as RelationRow[]).map(relationFromRow);
+  }
+
+  relationsNaming(tenantId: string, subject: RelationSubject, limit: number): RelationRecord[] {
+    return (
+      this.#stmt.relationsNaming.all(tenantId, subject.kind, subject.type ?? '', subject.id, limit) as RelationRow[]
+    ).map(relationFromRow);
+  }
+
+  hasRelation(relation: RelationRecord): boolean {
+    return this.#stmt.hasRelation.get(relationRowOf(relation)) !== undefined;
+  }
+
+  relationCount(tenantId: string, type: string, id: string): number {
+    return this.#stmt.relationCount.get(tenantId, type, id) as number;
+  }
+
+  parentsOf(tenantId: string, type: string, id: string): { readonly type: string; readonly id: string }[] {
+    return this.#stmt.parentsOf.all(tenantId, type, id) as { type: string; id: string }[];
+  }
+
+  subjectRelations(tenantId: string, userId: string, type: string, id: string, maxDepth: number): string[] {
+    return this.#stmt.subjectRelations.all({ tenant: tenantId, user: userId, type, id, depth: maxDepth }) as string[];
+  }
+
+  resourceIdsRelatedTo(
+    tenantId: string,
+    userId: string,
+    query: {
+      readonly type: string;
+      readonly relation: string | undefined;
+      readonly after: string;
+      readonly limit: number;
+    },
+    maxDepth: number,
+  ): string[] {
+    return this.#stmt.resourceIdsRelatedTo.all({
+      tenant: tenantId,
+      user: userId,
+      resource_type: query.type,
+      relation: query.relation ?? null,
+      after: query.after,
+      limit: query.limit,
+      depth: maxDepth,
+    }) as string[];
+  }
+
+  userIdsRelatedTo(
+    tenantId: string,
+    resource: { readonly type: string; readonly id: string },
+    page: { readonly after: string; readonly limit: number },
+    maxDepth: number,
+  ): string[] {
+    return this.#stmt.userIdsRelatedTo.all({
+      tenant: tenantId,
+      type: resource.type,
+      id: resource.id,
+      after: page.after,
+      limit: page.limit,
+      depth: maxDepth,
+    }) as string[];
+  }
+
   // --- writer ---------------------------------------------------------------
 
   userActive(tenantId: string, userId: string): boolean | undefined {
@@ -512,6 +601,23 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
 
   clearPosture(tenantId: string, kind: PostureKind, subjectId: string): void {
     this.#run([postureTag(tenantId, kind, subjectId)], this.#stmt.clearPosture, tenantId, kind, subjectId);
+  }
+
+  // Resources and relations are not part of any subject read (a decision reads them afresh): nothing cached to drop.
+  upsertResource(resource: ResourceRecord): void {
+    this.#run([], this.#stmt.upsertResource, resourceRowOf(resource));
+  }
+
+  deleteResource(tenantId: string, type: string, id: string): void {
+    this.#run([], this.#stmt.deleteResource, tenantId, type, id);
+  }
+
+  addRelation(relation: RelationRecord): void {
+    this.#run([], this.#stmt.addRelation, relationRowOf(relation));
+  }
+
+  removeRelation(relation: RelationRecord): void {
+    this.#run([], this.#stmt.removeRelation, relationRowOf(relation));
   }
 
   purgeSessions(tenantId: string, expiredBefore: number): void {

@@ -1,6 +1,6 @@
 export { DEFAULT_STORE_CHECK_BUDGET_MS, DEFAULT_STORE_SET_ASIDE_KEPT, EntitlementStore } from './entitlement_store.js';
 export type { CheckedOpenOptions, CheckedStore, EntitlementStoreOptions, SetAsideStore } from './entitlement_store.js';
-export type { DirectoryReader, EntitlementReader, EntitlementWriter } from './ports.js';
+export type { DirectoryReader, EntitlementReader, EntitlementWriter, ResourceReader } from './ports.js';
 export { phoneNumberKey } from './statements.js';
 export type { StoreDefectReason } from './store_file.js';
 export { StoreUnavailableError, TenantUnknownError } from './errors.js';
@@ -10,6 +10,9 @@ export type {
   GroupRef,
   IdentityBinding,
   PostureRecord,
+  RelationRecord,
+  RelationSubject,
+  ResourceRecord,
   RevokedSidRecord,
   RevokedTokenRecord,
   SessionRecord,
@@ -20,4 +23,15 @@ export type {
   TenantRecord,
   UserRecord,
 } from './records.js';
-export { groupDataOf, groupOf, sessionDataOf, sessionOf, userDataOf, userOf } from './records.js';
+export {
+  groupDataOf,
+  groupOf,
+  relationDataOf,
+  relationOf,
+  resourceDataOf,
+  resourceOf,
+  sessionDataOf,
+  sessionOf,
+  userDataOf,
+  userOf,
+} from './records.js';

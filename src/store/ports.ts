@@ -4,6 +4,9 @@ import type {
   GroupRef,
   IdentityBinding,
   PostureRecord,
+  RelationRecord,
+  RelationSubject,
+  ResourceRecord,
   RevokedSidRecord,
   RevokedTokenRecord,
   SessionRecord,
@@ -46,6 +49,47 @@ export interface EntitlementReader {
 }
 
 /**
+ * The app's resources and relations (docs/resources.md), as decisions, searches and the gateway's writes
+ * read them. Every read of a chain of parents stops after `maxDepth` steps, so a cycle that reached the
+ * stream anyway is never looped on.
+ */
+export interface ResourceReader {
+  resource(tenantId: string, type: string, id: string): ResourceRecord | undefined;
+  /** Resources of `type` whose id sorts after `afterId`, in id order: keyset pages. */
+  resourcesAfter(tenantId: string, type: string, afterId: string, limit: number): ResourceRecord[];
+  /** The resource's own relations, in key order, at most `limit`. */
+  relationsOf(tenantId: string, type: string, id: string, limit: number): RelationRecord[];
+  relationCount(tenantId: string, type: string, id: string): number;
+  /** Whether the store holds exactly this relation tuple. */
+  hasRelation(relation: RelationRecord): boolean;
+  /** Relations whose subject is `subject` (a resource's children name it as their parent), at most `limit`. */
+  relationsNaming(tenantId: string, subject: RelationSubject, limit: number): RelationRecord[];
+  /** The resources named as the resource's `parent`. */
+  parentsOf(tenantId: string, type: string, id: string): { readonly type: string; readonly id: string }[];
+  /** The relations (names) the user holds on the resource: directly, through its groups, or on an ancestor. */
+  subjectRelations(tenantId: string, userId: string, type: string, id: string, maxDepth: number): string[];
+  /** Ids of resources of `query.type` on which the user holds `query.relation` (any), as above; keyset paged. */
+  resourceIdsRelatedTo(
+    tenantId: string,
+    userId: string,
+    query: {
+      readonly type: string;
+      readonly relation: string | undefined;
+      readonly after: string;
+      readonly limit: number;
+    },
+    maxDepth: number,
+  ): string[];
+  /** Ids of existing users holding any relation on the resource or an ancestor, named or through a group; keyset paged. */
+  userIdsRelatedTo(
+    tenantId: string,
+    resource: { readonly type: string; readonly id: string },
+    page: { readonly after: string; readonly limit: number },
+    maxDepth: number,
+  ): string[];
+}
+
+/**
  * What the ingest path may do: replace or delete one entity's state at a
  * time, atomically with the stream sequence. No write touches another
  * entity: a deletion's consequences arrive as tombstones of their own.
@@ -80,6 +124,12 @@ export interface EntitlementWriter {
   forgetRevokedSid(tenantId: string, issuer: string | undefined, sid: string): void;
   setPosture(posture: PostureRecord): void;
   clearPosture(tenantId: string, kind: PostureKind, subjectId: string): void;
+  /** Replaces one of the app's resources whole. */
+  upsertResource(resource: ResourceRecord): void;
+  /** Deletes the resource row only: its relations have tombstones of their own. */
+  deleteResource(tenantId: string, type: string, id: string): void;
+  addRelation(relation: RelationRecord): void;
+  removeRelation(relation: RelationRecord): void;
   /**
    * Deletes every session of the tenant whose `expiresAt` is before `expiredBefore` (revoked or not) and
    * records the cutoff. A session that has not expired by then is never touched.

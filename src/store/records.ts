@@ -1,4 +1,12 @@
-import type { GroupData, PostureKind, SessionData, UserData } from '../changes/index.js';
+import type {
+  GroupData,
+  PostureKind,
+  RelationData,
+  RelationSubjectKind,
+  ResourceData,
+  SessionData,
+  UserData,
+} from '../changes/index.js';
 
 /**
  * The entitlement store's records: what the IdP told us about a tenant's
@@ -264,4 +272,76 @@ export interface StreamOrigin {
   readonly stream: string;
   /** The stream's `created` timestamp as JetStream reports it (RFC 3339, nanoseconds). */
   readonly created: string;
+}
+
+/** One of the app's resources (docs/resources.md): what the app told the gateway about it. */
+export interface ResourceRecord {
+  readonly tenantId: string;
+  readonly type: string;
+  readonly id: string;
+  readonly attributes: Readonly<Record<string, unknown>>;
+  readonly extra?: Readonly<Record<string, unknown>>;
+  readonly version?: EntityVersion;
+}
+
+/** A resource change's data as the record it stores, at `version` in the stream. */
+export function resourceOf(tenantId: string, data: ResourceData, version: EntityVersion): ResourceRecord {
+  return {
+    tenantId,
+    type: data.type,
+    id: data.id,
+    attributes: data.attributes,
+    ...(data.extra === undefined ? {} : { extra: data.extra }),
+    version,
+  };
+}
+
+/** A stored resource as the whole-entity change that would write it again. */
+export function resourceDataOf(resource: ResourceRecord): ResourceData {
+  return {
+    type: resource.type,
+    id: resource.id,
+    attributes: resource.attributes,
+    ...(resource.extra === undefined || Object.keys(resource.extra).length === 0 ? {} : { extra: resource.extra }),
+  };
+}
+
+/** What a relation points at: a user or group of the directory, or another resource (`type` set). */
+export interface RelationSubject {
+  readonly kind: RelationSubjectKind;
+  /** The resource type of a resource subject; undefined for a user or group. */
+  readonly type: string | undefined;
+  readonly id: string;
+}
+
+/** One relation tuple: `resource -relation-> subject`. */
+export interface RelationRecord {
+  readonly tenantId: string;
+  readonly resourceType: string;
+  readonly resourceId: string;
+  readonly relation: string;
+  readonly subject: RelationSubject;
+}
+
+/** A relation change's data as the record it stores. */
+export function relationOf(tenantId: string, data: RelationData): RelationRecord {
+  return {
+    tenantId,
+    resourceType: data.resource_type,
+    resourceId: data.resource_id,
+    relation: data.relation,
+    subject: { kind: data.subject_kind, type: data.subject_type ?? undefined, id: data.subject_id },
+  };
+}
+
+/** A stored relation as the change data that would write it again (`relation.add`) or end it (`relation.remove`). */
+export function relationDataOf(relation: RelationRecord): RelationData {
+  return {
+    resource_type: relation.resourceType,
+    resource_id: relation.resourceId,
+    relation: relation.relation,
+    subject_kind: relation.subject.kind,
+    subject_type: relation.subject.type ?? null,
+    subject_id: relation.subject.id,
+  };
 }

@@ -1,5 +1,24 @@
-import { groupDataOf, groupOf, sessionDataOf, sessionOf, userDataOf, userOf } from './records.js';
-import type { EntityVersion, GroupRecord, SessionRecord, UserRecord } from './records.js';
+import {
+  groupDataOf,
+  groupOf,
+  relationDataOf,
+  relationOf,
+  resourceDataOf,
+  resourceOf,
+  sessionDataOf,
+  sessionOf,
+  userDataOf,
+  userOf,
+} from './records.js';
+import type {
+  EntityVersion,
+  GroupRecord,
+  RelationRecord,
+  ResourceRecord,
+  SessionRecord,
+  UserRecord,
+} from './records.js';
+import type { RelationSubjectKind } from '../changes/index.js';
 
 /**
  * One row<->record converter per stored entity: the row types as SQLite
@@ -115,6 +134,61 @@ export function sessionRowOf(session: SessionRecord): SessionRow {
     idp_session_id: session.idpSessionId ?? null,
     extra: JSON.stringify(session.extra ?? {}),
   };
+}
+
+export interface ResourceRow {
+  tenant_id: string;
+  type: string;
+  id: string;
+  attributes: string;
+  extra: string;
+  seq: number;
+  created_at: number;
+  modified_at: number;
+}
+
+/** A relation row: a user or group subject has the empty `subject_type` (a key column cannot be NULL). */
+export interface RelationRow {
+  tenant_id: string;
+  resource_type: string;
+  resource_id: string;
+  relation: string;
+  subject_kind: RelationSubjectKind;
+  subject_type: string;
+  subject_id: string;
+}
+
+export function resourceFromRow(row: ResourceRow): ResourceRecord {
+  return resourceOf(
+    row.tenant_id,
+    {
+      ...row,
+      attributes: JSON.parse(row.attributes) as Record<string, unknown>,
+      extra: JSON.parse(row.extra) as Record<string, unknown>,
+    },
+    versionOf(row),
+  );
+}
+
+/** A resource as the row {@link resourceFromRow} reads back. */
+export function resourceRowOf(resource: ResourceRecord): ResourceRow {
+  return {
+    tenant_id: resource.tenantId,
+    ...resourceDataOf(resource),
+    attributes: JSON.stringify(resource.attributes),
+    extra: JSON.stringify(resource.extra ?? {}),
+    ...versionColumns(resource.version),
+  };
+}
+
+export function relationFromRow(row: RelationRow): RelationRecord {
+  return relationOf(row.tenant_id, { ...row, subject_type: row.subject_type === '' ? null : row.subject_type });
+}
+
+/** A relation as the row {@link relationFromRow} reads back. */
+export function relationRowOf(relation: RelationRecord): RelationRow {
+  const data = relationDataOf(relation);
+  return { tenant_id: relation.tenantId, ...data, subject_type: data.subject_type ?? '' };
 }
 
 function versionOf(row: { seq: number; created_at: number; modified_at: number }): EntityVersion {

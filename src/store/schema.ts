@@ -164,6 +164,38 @@ export const MIGRATIONS: readonly string[] = [
   -- the tenant (an AuthZEN PEP sends the sub without the issuer).
   CREATE INDEX IF NOT EXISTS identity_bindings_by_subject ON identity_bindings (tenant_id, subject);
   `,
+  `
+  -- The app's own resources and their relations (docs/resources.md). A relation is keyed by its resource
+  -- first: "the relations of this resource" (Check) is a range of the primary key. The second index is keyed
+  -- by subject: "the resources this user, one of its groups, or a parent holds a relation on" (search, and the
+  -- parent chain's walk down). A user or group subject has the empty subject_type.
+  CREATE TABLE resources (
+    tenant_id   TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    attributes  TEXT NOT NULL,
+    extra       TEXT NOT NULL DEFAULT '{}',
+    seq         INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL DEFAULT 0,
+    modified_at INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, type, id)
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE TABLE relations (
+    tenant_id     TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    relation      TEXT NOT NULL,
+    subject_kind  TEXT NOT NULL,
+    subject_type  TEXT NOT NULL,
+    subject_id    TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, resource_type, resource_id, relation, subject_kind, subject_type, subject_id)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX relations_by_subject
+    ON relations (tenant_id, subject_kind, subject_type, subject_id, relation, resource_type, resource_id);
+  -- Subject search walks from a group named in a relation to its members.
+  CREATE INDEX IF NOT EXISTS memberships_by_group ON memberships (tenant_id, group_id, user_id);
+  `,
 ];
 
 /** Tables that describe the store rather than hold state from the stream: a reset keeps them. */
@@ -198,6 +230,12 @@ export const TENANT_TABLES: readonly {
   { table: 'revoked_sids', tenantColumn: 'tenant_id', orderBy: 'sid, issuer' },
   { table: 'posture', tenantColumn: 'tenant_id', orderBy: 'kind, subject_id' },
   { table: 'session_purges', tenantColumn: 'tenant_id', orderBy: 'tenant_id' },
+  { table: 'resources', tenantColumn: 'tenant_id', orderBy: 'type, id' },
+  {
+    table: 'relations',
+    tenantColumn: 'tenant_id',
+    orderBy: 'resource_type, resource_id, relation, subject_kind, subject_type, subject_id',
+  },
 ];
 
 /** The file's schema is not one this build can read or migrate. */

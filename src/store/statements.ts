@@ -1,4 +1,5 @@
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
+import { PARENT_RELATION } from '../changes/index.js';
 
 /**
  * How phone numbers compare: `tel:+1 (206) 555-0100` and `+12065550100` are
@@ -18,6 +19,23 @@ function phoneNumberKeySql(value: string): string {
   for (const separator of [' ', '(', ')', '.', '-']) sql = `replace(${sql}, '${separator}', '')`;
   return sql;
 }
+
+const PARENT = PARENT_RELATION;
+/** The resource @type/@id and its ancestors, at most @depth `parent` steps up (UNION: a cycle ends). */
+const CHAIN = `chain(type, id, depth) AS (
+         SELECT @type, @id, 0
+         UNION
+         SELECT r.subject_type, r.subject_id, c.depth + 1 FROM chain c CROSS JOIN relations r
+          WHERE r.tenant_id = @tenant AND r.resource_type = c.type AND r.resource_id = c.id
+            AND r.relation = '${PARENT}' AND r.subject_kind = 'resource' AND c.depth < @depth
+       )`;
+/** Who @user is as a relation subject: itself, and its existing groups (a deleted group's membership grants nothing). */
+const HOLDERS = `holders(kind, id) AS (
+         SELECT 'user', @user
+         UNION ALL
+         SELECT 'group', m.group_id FROM memberships m CROSS JOIN groups g
+          WHERE m.tenant_id = @tenant AND m.user_id = @user AND g.tenant_id = m.tenant_id AND g.id = m.group_id
+       )`;
 
 /** Every statement the store runs, prepared once at open. */
 export const SQL = {
@@ -117,6 +135,66 @@ export const SQL = {
   setSessionPurge: `INSERT INTO session_purges (tenant_id, expired_before) VALUES (?, ?)
        ON CONFLICT (tenant_id) DO UPDATE SET expired_before = excluded.expired_before`,
   sessionsPurgedBefore: 'SELECT expired_before FROM session_purges WHERE tenant_id = ?',
+  upsertResource: `INSERT INTO resources (tenant_id, type, id, attributes, extra, seq, created_at, modified_at)
+       VALUES (@tenant_id, @type, @id, @attributes, @extra, @seq, @created_at, @modified_at)
+       ON CONFLICT (tenant_id, type, id) DO UPDATE SET attributes = excluded.attributes, extra = excluded.extra,
+         seq = excluded.seq, created_at = excluded.created_at, modified_at = excluded.modified_at`,
+  deleteResource: 'DELETE FROM resources WHERE tenant_id = ? AND type = ? AND id = ?',
+  addRelation: `INSERT OR IGNORE INTO relations
+       (tenant_id, resource_type, resource_id, relation, subject_kind, subject_type, subject_id)
+       VALUES (@tenant_id, @resource_type, @resource_id, @relation, @subject_kind, @subject_type, @subject_id)`,
+  removeRelation: `DELETE FROM relations WHERE tenant_id = @tenant_id AND resource_type = @resource_type
+       AND resource_id = @resource_id AND relation = @relation AND subject_kind = @subject_kind
+       AND subject_type = @subject_type AND subject_id = @subject_id`,
+  resourceRow: 'SELECT * FROM resources WHERE tenant_id = ? AND type = ? AND id = ?',
+  resourcesAfter: 'SELECT * FROM resources WHERE tenant_id = ? AND type = ? AND id > ? ORDER BY id LIMIT ?',
+  relationsOfResource: `SELECT * FROM relations WHERE tenant_id = ? AND resource_type = ? AND resource_id = ?
+       ORDER BY relation, subject_kind, subject_type, subject_id LIMIT ?`,
+  hasRelation: `SELECT 1 FROM relations WHERE tenant_id = @tenant_id AND resource_type = @resource_type
+       AND resource_id = @resource_id AND relation = @relation AND subject_kind = @subject_kind
+       AND subject_type = @subject_type AND subject_id = @subject_id`,
+  relationCount: 'SELECT count(*) FROM relations WHERE tenant_id = ? AND resource_type = ? AND resource_id = ?',
+  // Relations the user holds on the resource: directly, through a group of its, or on an ancestor
+  // (the parent chain walked up at most @depth steps; UNION and the depth bound end any cycle). CROSS JOIN
+  // fixes the join order: the chain drives, each step a primary-key range of one resource's relations.
+  subjectRelations: `WITH RECURSIVE ${CHAIN}, ${HOLDERS}
+       SELECT DISTINCT r.relation FROM chain c CROSS JOIN relations r CROSS JOIN holders h
+        WHERE r.tenant_id = @tenant AND r.resource_type = c.type AND r.resource_id = c.id
+          AND r.relation <> '${PARENT}' AND r.subject_kind = h.kind AND r.subject_type = '' AND r.subject_id = h.id
+        ORDER BY r.relation`,
+  // Resources of @resource_type on which the user holds @relation (any but parent when NULL): directly, through
+  // a group, or inherited down the parent chain (at most @depth steps). Keyset paged by id.
+  resourceIdsRelatedTo: `WITH RECURSIVE ${HOLDERS},
+       granted(type, id, depth) AS (
+         SELECT r.resource_type, r.resource_id, 0 FROM holders h CROSS JOIN relations r
+          WHERE r.tenant_id = @tenant AND r.subject_kind = h.kind AND r.subject_type = '' AND r.subject_id = h.id
+            AND r.relation <> '${PARENT}' AND (@relation IS NULL OR r.relation = @relation)
+         UNION
+         SELECT r.resource_type, r.resource_id, g.depth + 1 FROM granted g CROSS JOIN relations r
+          WHERE r.tenant_id = @tenant AND r.subject_kind = 'resource' AND r.subject_type = g.type
+            AND r.subject_id = g.id AND r.relation = '${PARENT}' AND g.depth < @depth
+       )
+       SELECT DISTINCT id FROM granted WHERE type = @resource_type AND id > @after ORDER BY id LIMIT @limit`,
+  // Users holding any relation on the resource or an ancestor: named, or members of a group named. Paged by id.
+  userIdsRelatedTo: `WITH RECURSIVE ${CHAIN},
+       related(user_id) AS (
+         SELECT r.subject_id FROM chain c CROSS JOIN relations r
+          WHERE r.tenant_id = @tenant AND r.resource_type = c.type AND r.resource_id = c.id
+            AND r.subject_kind = 'user' AND r.relation <> '${PARENT}'
+         UNION
+         SELECT m.user_id FROM chain c CROSS JOIN relations r CROSS JOIN memberships m
+          WHERE r.tenant_id = @tenant AND r.resource_type = c.type AND r.resource_id = c.id
+            AND r.subject_kind = 'group' AND r.relation <> '${PARENT}'
+            AND m.tenant_id = @tenant AND m.group_id = r.subject_id
+       )
+       SELECT u.id FROM related CROSS JOIN users u
+        WHERE u.tenant_id = @tenant AND u.id = related.user_id AND u.id > @after ORDER BY u.id LIMIT @limit`,
+  relationsNaming: `SELECT * FROM relations WHERE tenant_id = ? AND subject_kind = ? AND subject_type = ? AND subject_id = ?
+       ORDER BY relation, resource_type, resource_id LIMIT ?`,
+  // The parents of a resource (the gateway's cycle and depth check walks up with it).
+  parentsOf: `SELECT subject_type AS type, subject_id AS id FROM relations
+       WHERE tenant_id = ? AND resource_type = ? AND resource_id = ? AND relation = '${PARENT}'
+         AND subject_kind = 'resource' ORDER BY subject_type, subject_id`,
 } as const;
 
 /** Statements that return their first column's value rather than a row. */
@@ -138,6 +216,10 @@ const PLUCKED: ReadonlySet<keyof typeof SQL> = new Set<keyof typeof SQL>([
   'userIdsByPhoneNumber',
   'postureState',
   'sessionsPurgedBefore',
+  'relationCount',
+  'subjectRelations',
+  'resourceIdsRelatedTo',
+  'userIdsRelatedTo',
 ]);
 
 export type Statements = { readonly [K in keyof typeof SQL]: Statement };

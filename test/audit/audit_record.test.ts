@@ -18,6 +18,7 @@ const KINDS = {
   'set.transmitted': true,
   'ssf.verification_requested': true,
   'scim.write': true,
+  'resource.write': true,
   'policy.change': true,
   'admin.action': true,
   decision: true,

@@ -25,6 +25,10 @@ const EVERY_KIND = {
   'sessions.purge': true,
   'posture.set': true,
   'posture.clear': true,
+  'resource.upsert': true,
+  'resource.delete': true,
+  'relation.add': true,
+  'relation.remove': true,
 } as const satisfies Record<ChangeKind, true>;
 
 const EVERY_POSTURE_KIND = {

@@ -15,6 +15,15 @@ import { change, session, user } from '../harness/changes.js';
 
 const bytes = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
 
+const RELATION = {
+  resource_type: 'record',
+  resource_id: '101',
+  relation: 'owner',
+  subject_kind: 'user',
+  subject_type: null,
+  subject_id: 'u1',
+} as const;
+
 /** One valid change of every kind. */
 const EXAMPLES: Change[] = [
   change('acme', 'tenant.upsert', { display_name: 'Acme' }),
@@ -47,6 +56,19 @@ const EXAMPLES: Change[] = [
   change('acme', 'sessions.purge', { expired_before: 1_799_913_600 }),
   change('acme', 'posture.set', { kind: 'device', subject_id: 'laptop-1', state: { compliant: false } }),
   change('acme', 'posture.clear', { kind: 'risk', subject_id: 'u1' }),
+  change('acme', 'resource.upsert', {
+    type: 'record',
+    id: '101',
+    attributes: { title: 'Hamlet', department: 'Legal' },
+  }),
+  change('acme', 'resource.delete', { type: 'record', id: '101' }),
+  change('acme', 'relation.add', RELATION),
+  change('acme', 'relation.remove', {
+    ...RELATION,
+    relation: 'parent',
+    subject_kind: 'resource',
+    subject_type: 'folder',
+  }),
 ];
 
 describe('change codec', () => {
@@ -79,6 +101,17 @@ describe('change codec', () => {
     const { acr: _acr, ip: _ip, device_id: _device, ...older } = session('acme', 's1', 'u1').data;
     const decoded = decodeChange(bytes({ ...session('acme', 's1', 'u1'), data: older }));
     expect(decoded.data).toMatchObject({ acr: null, ip: null, device_id: null });
+  });
+
+  it.each([
+    [{ ...RELATION, subject_type: 'folder' }, 'data.subject_type must be set for a resource subject and null'],
+    [{ ...RELATION, subject_kind: 'resource' }, 'data.subject_type must be set for a resource subject and null'],
+    [{ ...RELATION, relation: 'parent' }, 'data.subject_kind must be resource for the parent relation'],
+    [{ ...RELATION, subject_kind: 'team' }, 'data.subject_kind must be one of user, group, resource'],
+    [{ ...RELATION, resource_type: 'a b' }, 'data.resource_type must be a letter'],
+    [{ ...RELATION, resource_type: 'x'.repeat(65) }, 'data.resource_type must be a letter'],
+  ])('refuses a relation that is not one: %j', (data, message) => {
+    expect(() => decodeChange(bytes(change('acme', 'relation.add', data as never)))).toThrow(message);
   });
 
   it('names the field and the rule in a rejection', () => {

@@ -6,7 +6,7 @@ import {
   tenantSubjects,
   token,
 } from '../../src/changes/subjects.js';
-import type { Change, ChangeKind } from '../../src/changes/index.js';
+import type { Change, ChangeKind, ChangeOf } from '../../src/changes/index.js';
 import { change, session, user } from '../harness/changes.js';
 
 /** Values an IdP or a SCIM client chooses, that a subject token cannot hold as they are. */
@@ -57,6 +57,21 @@ function ofEveryKind(id: string): Record<ChangeKind, Change> {
     'sessions.purge': change('acme', 'sessions.purge', { expired_before: 1 }),
     'posture.set': change('acme', 'posture.set', { kind: 'device', subject_id: id, state: {} }),
     'posture.clear': change('acme', 'posture.clear', { kind: 'device', subject_id: id }),
+    'resource.upsert': change('acme', 'resource.upsert', { type: 'record', id, attributes: {} }),
+    'resource.delete': change('acme', 'resource.delete', { type: 'record', id }),
+    'relation.add': change('acme', 'relation.add', relation(id)),
+    'relation.remove': change('acme', 'relation.remove', relation(id)),
+  };
+}
+
+function relation(id: string): ChangeOf<'relation.add'>['data'] {
+  return {
+    resource_type: 'record',
+    resource_id: id,
+    relation: 'parent',
+    subject_kind: 'resource',
+    subject_type: 'folder',
+    subject_id: id,
   };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RequestContext } from '../../src/check/check_request.js';
-import { mergeContext, requestInput, subjectInput } from '../../src/check/policy_input_builder.js';
+import { mergeContext, requestInput, storedResourceInput, subjectInput } from '../../src/check/policy_input_builder.js';
 import type { SessionRecord, SubjectSlice, UserRecord } from '../../src/store/index.js';
 
 const NOW = 1_800_000_000;
@@ -178,6 +178,44 @@ describe('requestInput', () => {
       type: 'deployment',
       id: 'd-9',
       properties: { env: 'prod' },
+    });
+  });
+
+  it("drops a caller's own `stored` member: only the store's stands there, next to the caller's properties", () => {
+    const forged = { fields: { stored: { subject_relations: ['owner'] } } };
+    expect(requestInput(action, { ...resource, ...forged }, context({})).resource).not.toHaveProperty('stored');
+    const stored = storedResourceInput(
+      { tenantId: 't', type: 'deployment', id: 'd-9', attributes: { env: 'staging' } },
+      [
+        {
+          tenantId: 't',
+          resourceType: 'deployment',
+          resourceId: 'd-9',
+          relation: 'parent',
+          subject: { kind: 'resource', type: 'service', id: 's1' },
+        },
+        {
+          tenantId: 't',
+          resourceType: 'deployment',
+          resourceId: 'd-9',
+          relation: 'owner',
+          subject: { kind: 'user', type: undefined, id: 'u1' },
+        },
+      ],
+      ['owner'],
+    );
+    expect(requestInput(action, { ...resource, ...forged }, context({}), stored).resource).toEqual({
+      type: 'deployment',
+      id: 'd-9',
+      properties: { env: 'prod' },
+      stored: {
+        attributes: { env: 'staging' },
+        relations: [
+          { relation: 'parent', subject: { kind: 'resource', type: 'service', id: 's1' } },
+          { relation: 'owner', subject: { kind: 'user', id: 'u1' } },
+        ],
+        subject_relations: ['owner'],
+      },
     });
   });
 

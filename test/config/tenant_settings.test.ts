@@ -29,6 +29,7 @@ function refusal(tenants: unknown, text = JSON.stringify({ tenants })): string {
   throw new Error('the tenants file was accepted');
 }
 
+const A = 'a'.repeat(64);
 const idp = { issuer: 'https://idp.example', client_id: 'app', jwks_uri: 'https://idp.example/jwks' };
 const transmitter = {
   issuer: 'https://tx.example',
@@ -162,6 +163,26 @@ describe('the tenants file schema', () => {
     );
   });
 
+  it.each([
+    [
+      "the IdP's SCIM token",
+      { a: { scim: { bearer_token_sha256: [A] }, resources: { bearer_token_sha256: [A] } } },
+      "tenant a's scim API",
+    ],
+    [
+      "another tenant's AuthZEN token",
+      { a: { resources: { bearer_token_sha256: [A] } }, b: { authzen: { bearer_token_sha256: [A.toUpperCase()] } } },
+      "tenant b's authzen API",
+    ],
+    [
+      "another tenant's resource token",
+      { a: { resources: { bearer_token_sha256: [A] } }, b: { resources: { bearer_token_sha256: [A] } } },
+      "tenant a's resources API",
+    ],
+  ])('refuses a resource token that is also %s', (_what, tenants, opens) => {
+    expect(refusal(tenants)).toContain(`resources.bearer_token_sha256 holds a token that opens ${opens} too`);
+  });
+
   it('applies the documented defaults of a tenant with nothing but its id', () => {
     expect(parse({ acme: {} })).toEqual([
       {
@@ -170,7 +191,9 @@ describe('the tenants file schema', () => {
         scim: undefined,
         adminTokenSha256: [],
         authzenTokenSha256: [],
+        resourceTokenSha256: [],
         authzenActions: [],
+        authzenSearchCandidates: 'all',
         subjectTypes: {
           user: { identifiers: ['id', 'external_id', 'user_name', 'idp_subject', 'email'], resultsIn: 'user_name' },
           identity: { identifiers: ['external_id', 'idp_subject'], resultsIn: 'external_id' },

@@ -23,6 +23,9 @@ export const ISSUERS = ['https://idp.example', 'https://other.example'];
 export const SUBJECTS = ['sub1', 'sub2'];
 export const DEVICES = ['d1', 'd2\uD800'];
 const POSTURE_KINDS: readonly PostureKind[] = ['risk', 'account', 'device', 'credential'];
+/** The app's resources: two types, ids shared between them, parents that may form cycles. */
+export const RESOURCE_TYPES = ['record', 'folder'];
+export const RESOURCES = ['r1', 'r2\uD800'];
 
 type Generator<K extends ChangeKind> = (pick: <T>(from: readonly T[]) => T, time: () => number) => ChangeOf<K>['data'];
 
@@ -83,7 +86,28 @@ export const GENERATORS: { readonly [K in ChangeKind]: Generator<K> } = {
     const kind = pick(POSTURE_KINDS);
     return { kind, subject_id: pick(kind === 'device' ? DEVICES : USERS) };
   },
+  'resource.upsert': (pick) => ({
+    type: pick(RESOURCE_TYPES),
+    id: pick(RESOURCES),
+    attributes: pick([{}, { department: 'Legal' }]),
+  }),
+  'resource.delete': (pick) => ({ type: pick(RESOURCE_TYPES), id: pick(RESOURCES) }),
+  'relation.add': (pick) => relationData(pick),
+  'relation.remove': (pick) => relationData(pick),
 };
+
+function relationData(pick: <T>(from: readonly T[]) => T): ChangeOf<'relation.add'>['data'] {
+  const relation = pick(['owner', 'viewer', 'parent']);
+  const kind = relation === 'parent' ? 'resource' : pick(['user', 'group', 'resource'] as const);
+  return {
+    resource_type: pick(RESOURCE_TYPES),
+    resource_id: pick(RESOURCES),
+    relation,
+    subject_kind: kind,
+    subject_type: kind === 'resource' ? pick(RESOURCE_TYPES) : null,
+    subject_id: pick(kind === 'user' ? USERS : kind === 'group' ? GROUPS : RESOURCES),
+  };
+}
 
 function sessionData(pick: <T>(from: readonly T[]) => T, time: () => number): ChangeOf<'session.start'>['data'] {
   const created = time();

@@ -28,7 +28,7 @@ describe('EntitlementStore', () => {
   it('opens SQLite in WAL mode with the current schema version', () => {
     const db = new Database(path, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('user_version', { simple: true })).toBe(5);
+    expect(db.pragma('user_version', { simple: true })).toBe(6);
     db.close();
   });
 
@@ -518,6 +518,8 @@ describe('EntitlementStore', () => {
       legacy.exec('DROP TABLE stream_origin');
       legacy.exec('DROP TABLE session_purges');
       legacy.exec('DROP INDEX sessions_by_expiry');
+      legacy.exec('DROP TABLE resources');
+      legacy.exec('DROP TABLE relations');
       legacy.pragma('user_version = 2');
       legacy.close();
       store = EntitlementStore.open(path);
@@ -543,6 +545,8 @@ describe('EntitlementStore', () => {
     db.exec('DROP TABLE stream_origin');
     db.exec('DROP TABLE session_purges');
     db.exec('DROP INDEX sessions_by_expiry');
+    db.exec('DROP TABLE resources');
+    db.exec('DROP TABLE relations');
     db.pragma('user_version = 1');
     db.close();
     store = EntitlementStore.open(path);
