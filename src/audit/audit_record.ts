@@ -26,6 +26,8 @@ export type AuditKind =
   | 'policy.change'
   /** A tenant administrator's action (re-authentication, session revocation, stream management). */
   | 'admin.action'
+  /** An IdP's published keys changed (`kid`s added, removed), or its discovery named another `jwks_uri`. */
+  | 'idp.change'
   /** A sampled authorization decision (`IPSIE_DECISION_AUDIT_RATE`). */
   | 'decision'
   /** A request to one of the tenant's APIs whose credential was missing or refused (never the credential). */

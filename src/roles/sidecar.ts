@@ -17,7 +17,7 @@ import { healthReport, metricsRoute, policyReadiness, SidecarMetrics } from '../
 import type { ComponentHealth, TenantReadiness } from '../observability/index.js';
 import { SessionObserver } from '../observations/index.js';
 import type { EntitlementStore } from '../store/index.js';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { SessionAuthority } from '../session/index.js';
 import type { AssertionClaims } from '../session/index.js';
@@ -35,6 +35,7 @@ import {
 import type { AuditRecord } from '../audit/index.js';
 import type { ChangeSink, NatsConnection } from '../stream/index.js';
 import { TokenVerifier } from '../tokens/index.js';
+import type { IdpChange } from '../tokens/index.js';
 import { KvSamlRequestStore, MemorySamlRequestStore, SamlVerifier } from '../saml/index.js';
 import type { SamlRequestStore } from '../saml/index.js';
 import { streamHealth } from './stream_health.js';
@@ -255,6 +256,10 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         logger.error({ err: error }, 'SAML IdP metadata could not be read at start; sign-ins through it retry it');
       }
     }
+    // An IdP's keys or key-set location changed: logged, and recorded on the tenant's trail once the audit
+    // publisher exists (below). Every sidecar sees the change: the record's id is the change's, so the stream
+    // keeps one.
+    let recordIdpChange: ((change: IdpChange) => void) | undefined;
     const sessions = new SessionAuthority({
       tenants: config.tenants,
       saml,
@@ -264,6 +269,10 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         jwksMaxAgeS: config.tokens.jwksMaxAgeS,
         jwksMinIntervalMs: config.tokens.jwksMinIntervalMs,
         clockToleranceS: config.tokens.clockToleranceS,
+        onIdpChange: (change) => {
+          logger.info({ ...change, tenant: change.tenantId }, 'identity provider metadata changed');
+          recordIdpChange?.(change);
+        },
         ...(clock === undefined ? {} : { clock }),
       }),
       reader: store,
@@ -310,6 +319,17 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
               { msgId: record.id, retryForMs: 5_000, ttlS },
             );
           };
+    if (publishAudit !== undefined) {
+      recordIdpChange = (change) => {
+        const { tenantId, ...data } = change;
+        const id = createHash('sha256').update(JSON.stringify(change)).digest('hex');
+        void publishAudit({ v: 1, id, tenant: tenantId, kind: 'idp.change', at: Date.now(), data }).catch(
+          (error: unknown) => {
+            logger.error({ err: error, tenant: tenantId, kind: 'idp.change' }, 'audit record not stored');
+          },
+        );
+      };
+    }
     const sampler =
       publishAudit === undefined || (rate === 0 && denyRate === 0)
         ? undefined

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createLocalJWKSet, errors as joseErrors } from 'jose';
 import type { FlattenedJWSInput, JSONWebKeySet, JWTHeaderParameters, JWTVerifyGetKey } from 'jose';
 import { IdentityProviderUnavailableError } from './errors.js';
-import { fetchIdpJson } from './idp_fetch.js';
+import { fetchIdpDocument } from './idp_fetch.js';
 
 export interface RemoteKeySetOptions {
   /** Unix s: the key set's age is measured on it. */
@@ -14,6 +14,16 @@ export interface RemoteKeySetOptions {
   /** Least time between two fetches, in ms; a request for a new `kid` waits for the next one. */
   readonly minIntervalMs: number;
   readonly timeoutMs: number;
+  /** Told when a fetch finds other keys than the one before (not of the first fetch): which `kid`s came and went. */
+  readonly onChange?: ((change: KeySetChange) => void) | undefined;
+}
+
+/** The keys an IdP publishes changed between two fetches. */
+export interface KeySetChange {
+  readonly uri: string;
+  /** `kid`s (a key without one: its RFC 7638 thumbprint's place is taken by `(no kid)`). */
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
 }
 
 type VerifyKey = Awaited<ReturnType<JWTVerifyGetKey>>;
@@ -25,6 +35,8 @@ interface Snapshot {
   readonly text: string;
   /** Unix s (the injected clock). */
   readonly fetchedAt: number;
+  /** Refetched once older than this, in s: the IdP's `Cache-Control`, within the configured bounds. */
+  readonly maxAgeS: number;
   /** Monotonic ms when its fetch began. */
   readonly startedMs: number;
   readonly generation: number;
@@ -113,7 +125,7 @@ export class RemoteKeySet {
 
   async #fresh(): Promise<Snapshot> {
     const current = this.#current;
-    if (current !== undefined && this.#options.clock() - current.fetchedAt < this.#options.maxAgeS) return current;
+    if (current !== undefined && this.#options.clock() - current.fetchedAt < current.maxAgeS) return current;
     // Any fetch under way is fresh enough.
     return await (this.#next?.snapshot ?? this.#fetchAfter(performance.now()));
   }
@@ -138,13 +150,19 @@ export class RemoteKeySet {
     const wait = startsMs - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     const startedMs = performance.now();
-    const document = await fetchIdpJson(this.#uri, this.#options.timeoutMs);
+    const { document, maxAgeS: served } = await fetchIdpDocument(this.#uri, this.#options.timeoutMs);
     const text = JSON.stringify(document);
     const previous = this.#current;
+    // The IdP's word on freshness, never past our bound (a removed key must stop verifying within it) and never
+    // below the least interval between fetches.
+    const maxAgeS = Math.max(
+      this.#options.minIntervalMs / 1000,
+      Math.min(this.#options.maxAgeS, served ?? this.#options.maxAgeS),
+    );
     let snapshot: Snapshot;
     if (previous?.text === text) {
       // The same keys: verified tokens stay verified (a flood of made-up kids must not empty the token cache).
-      snapshot = { ...previous, fetchedAt: this.#options.clock(), startedMs };
+      snapshot = { ...previous, fetchedAt: this.#options.clock(), startedMs, maxAgeS };
     } else {
       let getKey: JWTVerifyGetKey;
       try {
@@ -152,11 +170,27 @@ export class RemoteKeySet {
       } catch (cause) {
         throw new IdentityProviderUnavailableError(`${this.#uri} is not a JSON Web Key Set`, { cause });
       }
-      snapshot = { getKey, text, fetchedAt: this.#options.clock(), startedMs, generation: ++this.#generation };
+      snapshot = { getKey, text, fetchedAt: this.#options.clock(), startedMs, maxAgeS, generation: ++this.#generation };
+      if (previous !== undefined && previous.startedMs < startedMs) this.#reportChange(previous.text, text);
     }
     // Fetches may complete out of order: the newest one wins.
     if (this.#current === undefined || this.#current.startedMs < startedMs) this.#current = snapshot;
     return this.#current;
+  }
+
+  #reportChange(before: string, after: string): void {
+    const kids = (text: string): Set<string> =>
+      new Set(
+        ((JSON.parse(text) as { keys?: { kid?: unknown }[] }).keys ?? []).map((k) =>
+          typeof k.kid === 'string' ? k.kid : '(no kid)',
+        ),
+      );
+    const [was, is] = [kids(before), kids(after)];
+    this.#options.onChange?.({
+      uri: this.#uri,
+      added: [...is].filter((kid) => !was.has(kid)),
+      removed: [...was].filter((kid) => !is.has(kid)),
+    });
   }
 
   #rememberMissing(missingKey: string, since: number): void {

@@ -3,7 +3,7 @@ import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify } fro
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { IdentityProviderSettings, TenantSettings } from '../config/index.js';
 import { IdentityProviderUnavailableError, TokenRejectedError } from './errors.js';
-import { fetchIdpJson } from './idp_fetch.js';
+import { fetchIdpDocument } from './idp_fetch.js';
 import { MAX_KID_LENGTH, RemoteKeySet } from './remote_key_set.js';
 import { ReplayCache } from './replay_cache.js';
 
@@ -29,7 +29,35 @@ export interface TokenVerifierOptions {
    * bearer token reused per request is verified once. 0 disables. @defaultValue 10000
    */
   readonly cacheSize?: number;
+  /**
+   * Told when an IdP's published keys change (a fetch finds `kid`s added or removed) or its discovery names
+   * another `jwks_uri`: for the log and the tenant's audit trail (seed 4.1: federation metadata that maintains
+   * itself, with its changes on record).
+   */
+  readonly onIdpChange?: (change: IdpChange) => void;
 }
+
+/** What changed at one of a tenant's IdPs. */
+export type IdpChange =
+  | {
+      readonly kind: 'keys';
+      readonly tenantId: string;
+      readonly issuer: string;
+      readonly jwksUri: string;
+      readonly added: readonly string[];
+      readonly removed: readonly string[];
+    }
+  | {
+      readonly kind: 'jwks_uri';
+      readonly tenantId: string;
+      readonly issuer: string;
+      readonly from: string;
+      readonly to: string;
+    };
+
+/** Discovery metadata is fetched again once older than its `Cache-Control` says, within these bounds, in s. */
+const DISCOVERY_MAX_AGE_S = 86_400;
+const DISCOVERY_MIN_AGE_S = 60;
 
 /** A token that passed every check, and what it says. */
 export interface VerifiedToken {
@@ -68,9 +96,12 @@ const BEARER: VerifyPurpose = { kind: 'bearer' };
 export const MAX_TOKEN_LENGTH = 16 * 1024;
 
 interface Provider {
+  readonly tenantId: string;
   readonly settings: IdentityProviderSettings;
   keys: RemoteKeySet | undefined;
   discovering: Promise<RemoteKeySet> | undefined;
+  /** Through discovery: its `jwks_uri`, and until when (Unix s, the clock) it is not asked again. */
+  discovered: { readonly jwksUri: string; readonly freshUntil: number } | undefined;
 }
 
 /** A verified bearer token, and the key-set generation it was verified with. */
@@ -100,12 +131,18 @@ export class TokenVerifier {
   /** tenant + token -> verified result, least recently used first. */
   readonly #verified = new Map<string, CachedToken>();
   readonly #cacheSize: number;
+  readonly #onIdpChange: ((change: IdpChange) => void) | undefined;
 
   constructor(options: TokenVerifierOptions) {
     for (const tenant of options.tenants) {
       this.#providers.set(
         tenant.id,
-        new Map(tenant.idps.map((idp) => [idp.issuer, { settings: idp, keys: undefined, discovering: undefined }])),
+        new Map(
+          tenant.idps.map((idp) => [
+            idp.issuer,
+            { tenantId: tenant.id, settings: idp, keys: undefined, discovering: undefined, discovered: undefined },
+          ]),
+        ),
       );
     }
     this.#tolerance = options.clockToleranceS ?? 60;
@@ -115,6 +152,7 @@ export class TokenVerifier {
     this.#timeoutMs = options.fetchTimeoutMs ?? 5_000;
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
     this.#cacheSize = options.cacheSize ?? 10_000;
+    this.#onIdpChange = options.onIdpChange;
   }
 
   /** Whether the tenant has any IdP configured. */
@@ -282,17 +320,29 @@ export class TokenVerifier {
     return (await this.#keys(provider)).resolver(performance.now(), { generation: 0 });
   }
 
-  /** The IdP's key set: from `jwks_uri`, or found through discovery (once, then cached). */
+  /**
+   * The IdP's key set: from `jwks_uri`, or found through discovery, asked again once the metadata is older than
+   * its `Cache-Control` allows (a failed refresh keeps the keys found before).
+   */
   async #keys(provider: Provider): Promise<RemoteKeySet> {
-    if (provider.keys !== undefined) return provider.keys;
     const { settings } = provider;
-    if (settings.jwksUri !== undefined) {
-      provider.keys = this.#remote(settings.jwksUri);
+    if (provider.keys !== undefined) {
+      const stale = provider.discovered !== undefined && this.#clock() >= provider.discovered.freshUntil;
+      if (stale && provider.discovering === undefined) {
+        provider.discovering = this.#rediscover(provider).finally(() => {
+          provider.discovering = undefined;
+        });
+      }
       return provider.keys;
     }
-    provider.discovering ??= this.#discover(settings).then(
+    if (settings.jwksUri !== undefined) {
+      provider.keys = this.#remote(provider, settings.jwksUri);
+      return provider.keys;
+    }
+    provider.discovering ??= this.#discover(provider).then(
       (keys) => {
         provider.keys = keys;
+        provider.discovering = undefined;
         return keys;
       },
       (error: unknown) => {
@@ -303,10 +353,40 @@ export class TokenVerifier {
     return await provider.discovering;
   }
 
+  /** Discovery again: a new `jwks_uri` replaces the key set (and is reported); a failure keeps the old one. */
+  async #rediscover(provider: Provider): Promise<RemoteKeySet> {
+    const before = provider.discovered;
+    const current = provider.keys;
+    try {
+      const keys = await this.#discover(provider);
+      const after = provider.discovered;
+      if (before !== undefined && after !== undefined && after.jwksUri !== before.jwksUri) {
+        provider.keys = keys;
+        this.#onIdpChange?.({
+          kind: 'jwks_uri',
+          tenantId: provider.tenantId,
+          issuer: provider.settings.issuer,
+          from: before.jwksUri,
+          to: after.jwksUri,
+        });
+      }
+      return provider.keys ?? keys;
+    } catch {
+      // Unreachable or refusing now: keep the keys it gave, and ask again after the least interval.
+      if (before !== undefined) {
+        provider.discovered = { jwksUri: before.jwksUri, freshUntil: this.#clock() + DISCOVERY_MIN_AGE_S };
+      }
+      if (current === undefined) throw new IdentityProviderUnavailableError('discovery failed');
+      return current;
+    }
+  }
+
   /** OIDC Discovery: the metadata's `issuer` must be exactly the configured one (IPSIE SL1-RP-04). */
-  async #discover(settings: IdentityProviderSettings): Promise<RemoteKeySet> {
+  async #discover(provider: Provider): Promise<RemoteKeySet> {
+    const { settings } = provider;
     const url = `${settings.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
-    const metadata = (await fetchIdpJson(url, this.#timeoutMs)) as { issuer?: unknown; jwks_uri?: unknown } | null;
+    const fetched = await fetchIdpDocument(url, this.#timeoutMs);
+    const metadata = fetched.document as { issuer?: unknown; jwks_uri?: unknown } | null;
     if (metadata?.issuer !== settings.issuer) {
       throw new IdentityProviderUnavailableError(
         `discovery at ${url} names issuer ${String(metadata?.issuer)}, not ${settings.issuer}: refusing its keys`,
@@ -315,16 +395,35 @@ export class TokenVerifier {
     if (typeof metadata.jwks_uri !== 'string') {
       throw new IdentityProviderUnavailableError(`discovery at ${url} has no jwks_uri`);
     }
-    return this.#remote(metadata.jwks_uri);
+    const maxAgeS = Math.max(
+      DISCOVERY_MIN_AGE_S,
+      Math.min(DISCOVERY_MAX_AGE_S, fetched.maxAgeS ?? DISCOVERY_MAX_AGE_S),
+    );
+    provider.discovered = { jwksUri: metadata.jwks_uri, freshUntil: this.#clock() + maxAgeS };
+    return this.#remote(provider, metadata.jwks_uri);
   }
 
-  #remote(uri: string): RemoteKeySet {
+  #remote(provider: Provider, uri: string): RemoteKeySet {
+    const onChange = this.#onIdpChange;
     return new RemoteKeySet(uri, {
       clock: this.#clock,
       maxAgeS: this.#maxAgeS,
       kidCooldownMs: this.#cooldownMs,
       minIntervalMs: this.#minIntervalMs,
       timeoutMs: this.#timeoutMs,
+      onChange:
+        onChange === undefined
+          ? undefined
+          : (change) => {
+              onChange({
+                kind: 'keys',
+                tenantId: provider.tenantId,
+                issuer: provider.settings.issuer,
+                jwksUri: change.uri,
+                added: change.added,
+                removed: change.removed,
+              });
+            },
     });
   }
 }

@@ -23,6 +23,7 @@ const KINDS = {
   'admin.action': true,
   decision: true,
   'auth.refused': true,
+  'idp.change': true,
 } as const satisfies Record<AuditKind, true>;
 
 const record = (kind: AuditKind, tenant = 'acme'): AuditRecord => ({ v: 1, id: 'r-1', tenant, kind, at: 0, data: {} });

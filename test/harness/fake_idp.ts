@@ -21,6 +21,10 @@ export class FakeIdp {
   jwksFetches = 0;
   /** How the JWKS endpoint misbehaves: `fail` answers 500, `oversized` pads the document past any sane size. */
   jwksFault: 'fail' | 'oversized' | undefined;
+  /** `Cache-Control` of the JWKS and of the discovery metadata; none when undefined. */
+  cacheControl: { jwks?: string | undefined; discovery?: string | undefined } = {};
+  /** The path of `jwks_uri` in the discovery metadata (every `/jwks…` path serves the keys). @defaultValue /jwks */
+  jwksPath = '/jwks';
 
   private constructor(server: Server, issuer: string) {
     this.#server = server;
@@ -39,17 +43,19 @@ export class FakeIdp {
         return;
       }
       if (request.url === '/.well-known/openid-configuration') {
+        if (idp.cacheControl.discovery !== undefined) response.setHeader('cache-control', idp.cacheControl.discovery);
         response.end(
           JSON.stringify({
             issuer: idp.discoveryIssuer,
-            jwks_uri: `${idp.issuer}/jwks`,
+            jwks_uri: `${idp.issuer}${idp.jwksPath}`,
             authorization_endpoint: `${idp.issuer}/authorize`,
             token_endpoint: `${idp.issuer}/token`,
             id_token_signing_alg_values_supported: ['PS256', 'ES256', 'EdDSA'],
           }),
         );
-      } else if (request.url === '/jwks') {
+      } else if (request.url?.startsWith('/jwks') === true) {
         idp.jwksFetches++;
+        if (idp.cacheControl.jwks !== undefined) response.setHeader('cache-control', idp.cacheControl.jwks);
         if (idp.jwksFault === 'fail') {
           response.statusCode = 500;
           response.end('{}');
