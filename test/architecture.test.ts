@@ -30,7 +30,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   signals: ['audit', 'changes', 'config', 'http', 'identifiers', 'logging', 'store', 'stream'],
   http: ['audit', 'logging'],
   admin: ['changes', 'http', 'logging', 'store', 'stream'],
-  resources: ['changes', 'http', 'logging', 'store', 'stream'],
+  resources: ['changes', 'check', 'http', 'logging', 'store', 'stream'],
   observations: ['check', 'logging', 'stream'],
   distribution: ['http', 'logging', 'policy', 'stream'],
   cli: ['config', 'explain', 'policy'],

@@ -314,7 +314,8 @@ function sequenceFromProto(sequence: string): number {
   return Number.isSafeInteger(value) ? value : Number.MAX_SAFE_INTEGER;
 }
 
-function jsonFromStruct(struct: Struct__Output | null): Record<string, unknown> {
+/** A `google.protobuf.Struct` as received, as a JSON object (an absent one is empty). */
+export function jsonFromStruct(struct: Struct__Output | null): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (struct === null) return out;
   for (const [key, value] of Object.entries(struct.fields)) out[key] = jsonFromValue(value);

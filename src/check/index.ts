@@ -18,7 +18,7 @@ export type {
   StartSessionResponseMessage,
   WatchSessionsRequestMessage,
 } from './client.js';
-export { structFromJson } from './convert.js';
+export { jsonFromStruct, structFromJson } from './convert.js';
 export { dryRun, dryRunRecorded, DRY_RUN_MAX_REQUESTS, replayDecision } from './policy_dry_run.js';
 export type {
   DryRunAnswer,
@@ -27,7 +27,6 @@ export type {
   RecordedDryRunOutcome,
   ReplayedDecision,
 } from './policy_dry_run.js';
-export { errorReasonOf, ERROR_DOMAIN } from './status.js';
 export { reasonLabel, SIDECAR_REASON_CODES, sidecarReasonMeaning, TENANT_DEFINED_REASON } from './decision_reasons.js';
 export {
   CheckRequestError,
@@ -46,3 +45,6 @@ export type {
   CheckSubject,
   Decision,
 } from './check_request.js';
+export { authzProto } from './proto.js';
+export { errorReasonOf, ERROR_DOMAIN, isExpectedError, serviceErrorFrom } from './status.js';
+export type { ResourcesHandlers } from './gen/ipsie/sidecar/v1/Resources.js';

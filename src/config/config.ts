@@ -131,6 +131,8 @@ export interface GatewayConfig {
   readonly address: string;
   /** HTTPS on that listener (`IPSIE_GATEWAY_TLS_*`); undefined: plain HTTP (behind a TLS-terminating proxy). */
   readonly tls: HttpTlsConfig | undefined;
+  /** `host:port` of the app-facing gRPC listener (the resource API); undefined: none. TLS as `tls` says. */
+  readonly grpcAddress: string | undefined;
   /** Largest SCIM request body, in bytes. @defaultValue 1048576 */
   readonly scimMaxBodyBytes: number;
   /** JetStream replicas of the state stream the gateway creates. @defaultValue 1 */
@@ -262,6 +264,7 @@ export function parseConfig(
     gateway: {
       address: settings.IPSIE_GATEWAY_ADDRESS,
       tls: httpTls(settings, 'IPSIE_GATEWAY_TLS_CERT_FILE', 'IPSIE_GATEWAY_TLS_KEY_FILE'),
+      grpcAddress: settings.IPSIE_GATEWAY_GRPC_ADDRESS,
       scimMaxBodyBytes: settings.IPSIE_SCIM_MAX_BODY_BYTES,
       streamReplicas: settings.IPSIE_STREAM_REPLICAS,
       sessionPurgeIntervalMs: settings.IPSIE_SESSION_PURGE_INTERVAL_MS,

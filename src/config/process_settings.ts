@@ -467,6 +467,13 @@ export const PROCESS_SETTINGS = {
     roles: GATEWAY,
     description: 'the IdP-facing HTTP listener (SCIM, SSF, admin API)',
   }),
+  IPSIE_GATEWAY_GRPC_ADDRESS: setting({
+    type: optional(hostPort),
+    default: undefined,
+    roles: GATEWAY,
+    description:
+      "the app-facing gRPC listener of the gateway (the resource API's `ipsie.sidecar.v1.Resources`; TLS with the gateway's certificate when `IPSIE_GATEWAY_TLS_*` are set); unset: off",
+  }),
   IPSIE_GATEWAY_TLS_CERT_FILE: setting({
     type: optional(path),
     default: undefined,

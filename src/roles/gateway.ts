@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -30,7 +32,7 @@ import {
   ScimAuthenticator,
   ScimService,
 } from '../scim/index.js';
-import { createResourceRouter } from '../resources/index.js';
+import { createResourceRouter, ResourceWriter, resourceService } from '../resources/index.js';
 import type { PollerStatus } from '../signals/index.js';
 import {
   createLogoutRouter,
@@ -89,6 +91,8 @@ export interface RunningGateway {
   readonly port: number;
   /** The `/healthz`, `/readyz`, `/metrics` port, when `IPSIE_HEALTH_ADDRESS` is set. */
   readonly healthPort: number | undefined;
+  /** The gRPC port actually bound, when `IPSIE_GATEWAY_GRPC_ADDRESS` is set. */
+  readonly grpcPort: number | undefined;
   /** The SSF pollers of this replica (which one holds each poll lease). */
   pollers(): PollerStatus[];
   readonly store: EntitlementStore;
@@ -116,6 +120,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const { store, setAside } = opened;
   let ingestor: StateIngestor | undefined;
   let server: HttpServer | undefined;
+  let grpcServer: { readonly server: grpc.Server; readonly port: number } | undefined;
   let keys: SigningKeyRing | undefined;
   let health: HttpServer | undefined;
   let transmitter: SessionChangeTransmitter | undefined;
@@ -443,6 +448,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
                 raw,
               ),
           });
+    // The app's resources: one writer for the HTTP API and the gRPC one, so one tenant's writes are checked in turn.
+    const resourceWriter = new ResourceWriter({
+      tokens: new Map(config.tenants.map((t) => [t.id, t.resourceTokenSha256])),
+      store,
+      changes: publisher,
+      replica,
+      maxDepth: config.resources.maxDepth,
+      maxRelations: config.resources.maxRelations,
+      maxAttributesBytes: config.resources.maxAttributesBytes,
+    });
+    grpcServer = await startResourceGrpc(
+      config,
+      resourceService({ writer: resourceWriter, logger, audit: auditRecord('resource.write') }),
+      logger,
+    );
     const app = createGatewayApp({
       logger,
       routes: [
@@ -452,15 +472,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         scimAudited,
         scim,
         createResourceRouter({
-          tokens: new Map(config.tenants.map((t) => [t.id, t.resourceTokenSha256])),
-          store,
-          changes: publisher,
-          replica,
+          writer: resourceWriter,
           logger,
           audit: auditRecord('resource.write'),
-          maxDepth: config.resources.maxDepth,
-          maxRelations: config.resources.maxRelations,
-          maxAttributesBytes: config.resources.maxAttributesBytes,
           maxBodyBytes: config.resources.maxBodyBytes,
         }),
         ...(signingKeys === undefined
@@ -592,6 +606,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     for (const poller of pollers) poller.start();
     return {
       port: bound.port,
+      grpcPort: grpcServer?.port,
       healthPort: healthServer === undefined ? undefined : (healthServer.address() as AddressInfo).port,
       pollers: () => pollers.map((p) => p.status()),
       store,
@@ -603,6 +618,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           }),
         );
         http.closeAllConnections();
+        await stopGrpc(grpcServer?.server);
         healthServer?.close();
         healthServer?.closeAllConnections();
         await Promise.all(
@@ -623,6 +639,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     };
   } catch (error) {
     server?.close();
+    grpcServer?.server.forceShutdown();
     health?.close();
     await transmitter?.stop();
     await streamManagement?.stop();
@@ -640,4 +657,51 @@ function tenantApiOf(path: string): { readonly api: GatewayApi; readonly tenant:
   const match = /^\/(scim\/v2|ssf\/v1|admin\/v1|oidc\/v1|resources\/v1)\/([^/]+)\//.exec(path);
   const api = GATEWAY_APIS.find((a) => a === match?.[1]?.split('/')[0]);
   return api === undefined || match?.[2] === undefined ? undefined : { api, tenant: match[2] };
+}
+
+/**
+ * The app-facing gRPC listener (`IPSIE_GATEWAY_GRPC_ADDRESS`): the resource API's service, with the gateway's
+ * certificate when it has one (read at start), else plaintext for a loopback or a mesh sidecar.
+ */
+async function startResourceGrpc(
+  config: Config,
+  service: ReturnType<typeof resourceService>,
+  logger: Logger,
+): Promise<{ readonly server: grpc.Server; readonly port: number } | undefined> {
+  const address = config.gateway.grpcAddress;
+  if (address === undefined) return undefined;
+  const tls = config.gateway.tls;
+  const credentials =
+    tls === undefined
+      ? grpc.ServerCredentials.createInsecure()
+      : grpc.ServerCredentials.createSsl(
+          null,
+          [{ cert_chain: readFileSync(tls.certFile), private_key: readFileSync(tls.keyFile) }],
+          false,
+        );
+  const server = new grpc.Server();
+  server.addService(service.definition, service.implementation);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, credentials, (error, bound) => {
+      if (error === null) resolve(bound);
+      else reject(error);
+    });
+  });
+  logger.info({ address, port, tls: tls !== undefined }, 'gateway gRPC (resources) listening');
+  return { server, port };
+}
+
+/** Lets calls in flight finish for up to 5 s, then closes. */
+async function stopGrpc(server: grpc.Server | undefined): Promise<void> {
+  if (server === undefined) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, 5_000);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
