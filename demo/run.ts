@@ -273,6 +273,8 @@ async function main(): Promise<void> {
       IPSIE_GRPC_ADDRESS: '',
       IPSIE_GRPC_SOCKET: socket,
       IPSIE_TENANT_POLICY_DIR: join(ROOT, 'policies/examples'),
+      // Every decision sampled to the tenant's audit trail, so any of them can be explained by its id.
+      IPSIE_DECISION_AUDIT_RATE: '1',
       IPSIE_LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -415,6 +417,26 @@ async function main(): Promise<void> {
     }
     const afterActivate = await check(client, aliceWrite);
     show('alice write repository, new version active', afterActivate, `  (${afterActivate.policy_version})`);
+    // Why? The gateway evaluates the recorded input again with `opa eval --explain` on that version.
+    let explanation: Record<string, unknown> | undefined;
+    for (let i = 0; explanation === undefined; i++) {
+      const response = await fetch(`${origin}/admin/v1/acme/decisions/${afterActivate.decision_id}/explanation`, {
+        headers: { authorization: `Bearer ${ACME_ADMIN_TOKEN}` },
+      });
+      if (response.status === 200) explanation = (await response.json()) as Record<string, unknown>;
+      else if (i > 200) throw new Error(`no explanation of ${afterActivate.decision_id}: ${response.status}`);
+      else await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    console.log(`     why (GET /admin/v1/acme/decisions/${afterActivate.decision_id}/explanation):`);
+    for (const reason of explanation['reasons'] as {
+      code: string;
+      note?: string;
+      rules: { origin: string; rule: string; file: string; row: number }[];
+    }[]) {
+      console.log(`       ${reason.code}${reason.note === undefined ? '' : `: ${reason.note}`}`);
+      for (const rule of reason.rules)
+        console.log(`         ${rule.origin} rule ${rule.rule} at ${rule.file}:${String(rule.row)}`);
+    }
     const rolledBack = await policyApi('/rollback');
     for (let i = 0; (await check(client, aliceWrite)).policy_version === uploaded['version']; i++) {
       if (i > 500) throw new Error('the rollback did not reach the sidecar');
