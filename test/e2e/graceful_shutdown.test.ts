@@ -116,6 +116,9 @@ describe('graceful shutdown', () => {
     // Stopped in the middle of replaying ~16,000 changes: once a fifth are applied (a barrier, not a guessed pause).
     const base = last - changes.length;
     expect(await first.sidecar.ingestor?.waitForSequence(base + Math.floor(changes.length / 5), 10_000)).toBe(true);
+    // The ingest first, at the barrier (what it already received is still applied): the sidecar's own stop
+    // drains its listeners before its ingest, and a fast machine finishes the replay meanwhile.
+    await first.sidecar.ingestor?.stop();
     await first.stop();
     const stoppedAt = EntitlementStore.open(storePath);
     const partial = stoppedAt.appliedSequence();
