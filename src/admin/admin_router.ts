@@ -7,7 +7,7 @@ import type { DirectoryReader } from '../store/index.js';
 import type { ChangeSink } from '../stream/index.js';
 import { isTenantId } from '../tenant_id.js';
 import { isSidecarError } from '../errors.js';
-import { httpFailureOf, logFailure } from '../http/index.js';
+import { answerProblem } from '../http/index.js';
 import { AdminError } from './errors.js';
 import { TokenDigests, bearerToken } from '../bearer_token.js';
 
@@ -122,20 +122,7 @@ function refusal(ctx: Context): { code?: string; detail?: string } {
 
 /** RFC 9457 problem details for any error; a coded one says its code and message, anything else is withheld. */
 function problem(ctx: Context, error: unknown, logger: Logger): void {
-  const failure = httpFailureOf(error);
-  logFailure(logger, failure, error, { path: ctx.path }, 'admin request not done');
-  ctx.status = failure.status;
-  if (failure.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="admin"');
-  if (failure.retryAfterS !== undefined) ctx.set('Retry-After', String(failure.retryAfterS));
-  ctx.type = 'application/problem+json';
-  ctx.body = {
-    type: 'about:blank',
-    title: failure.code === 'ERR_INTERNAL' ? 'Internal Server Error' : failure.code,
-    status: failure.status,
-    detail: failure.message,
-    code: failure.code,
-    ...problemsOf(error),
-  };
+  answerProblem(ctx, error, logger, { realm: 'admin', logMessage: 'admin request not done', extra: problemsOf(error) });
 }
 
 /** Located compiler findings (`PolicyCompileError.problems`: file, row, col), when the error has them. */

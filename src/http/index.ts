@@ -6,3 +6,4 @@ export { HTTP_STATUS, httpFailureOf, logFailure } from './http_status.js';
 export type { HttpFailure } from './http_status.js';
 export { refusedAuthentications } from './refused_authentication.js';
 export type { TenantApiOf } from './refused_authentication.js';
+export { answerProblem } from './problem_response.js';

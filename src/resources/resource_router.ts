@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { RelationData } from '../changes/index.js';
-import { httpFailureOf, logFailure, readRequestBody, RequestBodyTooLargeError } from '../http/index.js';
+import { answerProblem, readRequestBody, RequestBodyTooLargeError } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
 import { bearerToken } from '../bearer_token.js';
 import { ResourceApiError } from './errors.js';
@@ -167,17 +167,5 @@ async function jsonBody(ctx: Context, limit: number): Promise<Record<string, unk
 
 /** RFC 9457 problem details; a coded error says its code and message, anything else is withheld. */
 function problem(ctx: Context, error: unknown, logger: Logger): void {
-  const failure = httpFailureOf(error);
-  logFailure(logger, failure, error, { path: ctx.path }, 'resource API request not done');
-  ctx.status = failure.status;
-  if (failure.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="resources"');
-  if (failure.retryAfterS !== undefined) ctx.set('Retry-After', String(failure.retryAfterS));
-  ctx.type = 'application/problem+json';
-  ctx.body = {
-    type: 'about:blank',
-    title: failure.code === 'ERR_INTERNAL' ? 'Internal Server Error' : failure.code,
-    status: failure.status,
-    detail: failure.message,
-    code: failure.code,
-  };
+  answerProblem(ctx, error, logger, { realm: 'resources', logMessage: 'resource API request not done' });
 }
