@@ -24,7 +24,7 @@ import { createGatewayApp, listen } from '../src/http/index.js';
 import { IdentifierResolver } from '../src/identifiers/index.js';
 import { loadTenantPolicySources, PolicyCompiler, PolicyRegistry } from '../src/policy/index.js';
 import { EntitlementStore } from '../src/store/index.js';
-import { formatRow, summarize } from './stats.js';
+import { formatRow, measure, summarize } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TENANT = 'records';
@@ -101,16 +101,6 @@ function populate(path: string): number {
   })();
   db.close();
   return relations;
-}
-
-async function measure(n: number, fn: () => Promise<unknown>): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await fn();
-    out.push(performance.now() - t0);
-  }
-  return out;
 }
 
 async function main(): Promise<void> {

@@ -21,3 +21,14 @@ export function formatRow(label: string, s: Summary, perSecond?: number): string
   const rate = perSecond === undefined ? '' : `  ${Math.round(perSecond).toLocaleString('en-US')}/s`;
   return `  ${label.padEnd(44)} n=${String(s.count).padStart(6)}  p50 ${formatMs(s.p50).padStart(9)}  p99 ${formatMs(s.p99).padStart(9)}  max ${formatMs(s.max).padStart(9)}${rate}`;
 }
+
+/** Runs `once` `n` times one after the other; the latency of each run, in ms. */
+export async function measure(n: number, once: (i: number) => Promise<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await once(i);
+    out.push(performance.now() - t0);
+  }
+  return out;
+}

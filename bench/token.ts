@@ -22,20 +22,10 @@ import { EntitlementStore } from '../src/store/index.js';
 import { TokenVerifier } from '../src/tokens/index.js';
 import { FakeIdp } from '../test/harness/fake_idp.js';
 import { makeTempDir } from '../test/harness/temp_dir.js';
-import { formatRow, summarize } from './stats.js';
+import { formatRow, measure, summarize } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const USERS = 1_000;
-
-async function measure(n: number, once: (i: number) => Promise<unknown>): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await once(i);
-    out.push(performance.now() - t0);
-  }
-  return out;
-}
 
 async function main(): Promise<void> {
   const dir = makeTempDir('ipsie-bench-token-');

@@ -18,21 +18,11 @@ import { connectNats, KvRegister } from '../src/stream/index.js';
 import { TXN_KEYS_BUCKET_OPTIONS, TxnKeyRing, TxnTokenService } from '../src/txn_tokens/index.js';
 import { NatsServer } from '../test/harness/nats_server.js';
 import { makeTempDir } from '../test/harness/temp_dir.js';
-import { formatRow, summarize } from './stats.js';
+import { formatRow, measure, summarize } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const USERS = 1_000;
 const N = 5_000;
-
-async function measure(n: number, once: (i: number) => Promise<unknown>): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await once(i);
-    out.push(performance.now() - t0);
-  }
-  return out;
-}
 
 async function main(): Promise<void> {
   const dir = makeTempDir('ipsie-bench-txn-');
