@@ -85,3 +85,33 @@ function recordedInput(input: (() => unknown) | undefined): Record<string, unkno
   const bytes = Buffer.byteLength(JSON.stringify(value));
   return bytes > MAX_RECORDED_INPUT_BYTES ? { input: null, input_omitted: `${String(bytes)} bytes` } : { input: value };
 }
+
+/** A sampled decision as read back from the trail (explanations, dry-runs over recorded traffic). */
+export interface SampledDecision {
+  readonly decisionId: string;
+  readonly decision: string;
+  readonly reasons: readonly string[];
+  readonly policyVersion: string;
+  readonly sequence: number;
+  /** Unix ms it was recorded at. */
+  readonly at: number;
+  /** The input its policy evaluated; undefined when the sidecar decided without the policy, or it was too large. */
+  readonly input: unknown;
+  /** Why the input was left out (its size), when it was. */
+  readonly inputOmitted: string | undefined;
+}
+
+/** The one reading of a `decision` record's data; absent members read as empty. */
+export function sampledDecisionOf(record: AuditRecord): SampledDecision {
+  const data = record.data as Partial<DecisionRecordData> & { input?: unknown; input_omitted?: unknown };
+  return {
+    decisionId: data.decision_id ?? '',
+    decision: data.decision ?? '',
+    reasons: data.reasons ?? [],
+    policyVersion: data.policy_version ?? '',
+    sequence: data.sequence ?? 0,
+    at: record.at,
+    input: data.input ?? undefined,
+    inputOmitted: typeof data.input_omitted === 'string' ? data.input_omitted : undefined,
+  };
+}

@@ -1,5 +1,5 @@
 import type { AuditRecord } from '../audit/index.js';
-import { isDecisionId } from '../audit/index.js';
+import { isDecisionId, sampledDecisionOf } from '../audit/index.js';
 import { sidecarReasonMeaning } from '../check/index.js';
 import type { ReplayedDecision } from '../check/index.js';
 import type { ExplainedReason, FiredRule, PolicyExplanation, TenantPolicySource } from '../policy/index.js';
@@ -98,31 +98,17 @@ export class DecisionExplainer {
         `no sampled decision ${decisionId} of tenant ${tenant} (decisions are recorded at IPSIE_DECISION_AUDIT_RATE, for the audit stream's retention)`,
       );
     }
-    const data = record.data as {
-      decision?: string;
-      reasons?: string[];
-      policy_version?: string;
-      sequence?: number;
-      input?: unknown;
-      input_omitted?: string;
-    };
-    const recorded = {
-      decisionId,
-      decision: data.decision ?? '',
-      reasons: data.reasons ?? [],
-      policyVersion: data.policy_version ?? '',
-      sequence: data.sequence ?? 0,
-    };
+    const recorded = { ...sampledDecisionOf(record), decisionId };
     const base = { source: 'sampled' as const, decided_at: record.at };
-    if (data.input === undefined || data.input === null) {
-      const omitted = data.input_omitted;
+    if (recorded.input === undefined || recorded.input === null) {
+      const omitted = recorded.inputOmitted;
       return this.#withoutPolicy(
         base,
         recorded,
         omitted === undefined ? undefined : `the input (${omitted}) was too large to record`,
       );
     }
-    const input = data.input;
+    const input = recorded.input;
     return await this.#bounded(async () => await this.#evaluated(tenant, base, recorded, input));
   }
 

@@ -22,8 +22,8 @@ import {
   decisionSubject,
   ensureAuditStream,
   RefusalRecorder,
+  sampledDecisionOf,
 } from '../audit/index.js';
-import type { DecisionRecordData } from '../audit/index.js';
 import {
   createScimRouter,
   NAME_CLAIMS_BUCKET,
@@ -562,16 +562,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
                 await dryRunRecorded({
                   pool,
                   candidate,
-                  records: (await audit.decisionsSince(tenantId, since, limit)).map((record) => {
-                    const data = record.data as Partial<DecisionRecordData> & { input?: unknown };
-                    return {
-                      decisionId: data.decision_id ?? '',
-                      decision: data.decision ?? '',
-                      reasons: data.reasons ?? [],
-                      policyVersion: data.policy_version ?? '',
-                      input: data.input ?? undefined,
-                    };
-                  }),
+                  records: (await audit.decisionsSince(tenantId, since, limit)).map(sampledDecisionOf),
                 }),
               logger,
               audit: auditRecord('policy.change'),
