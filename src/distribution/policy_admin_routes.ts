@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { readRequestBody } from '../http/index.js';
+import { readJsonObject } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
 import { PolicyEvaluationError } from '../policy/index.js';
 import type { CompiledPolicy, TenantPolicySource } from '../policy/index.js';
@@ -242,18 +242,11 @@ function parseUpload(body: Record<string, unknown>): Upload {
 }
 
 async function jsonBody(ctx: Context): Promise<Record<string, unknown>> {
-  const text = (await readRequestBody(ctx, UPLOAD_LIMITS.maxBodyBytes)).toString('utf8');
-  if (text.trim() === '') return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new PolicyUploadInvalidError('the body is not JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new PolicyUploadInvalidError('the body must be a JSON object');
-  }
-  return value as Record<string, unknown>;
+  return await readJsonObject(ctx, {
+    limit: UPLOAD_LIMITS.maxBodyBytes,
+    invalid: (message) => new PolicyUploadInvalidError(message),
+    emptyIsObject: true,
+  });
 }
 
 /** A version whose Wasm traps (out of memory, a crash) is the upload's problem, not the gateway's. */

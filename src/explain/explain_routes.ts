@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { readRequestBody } from '../http/index.js';
+import { readJsonObject } from '../http/index.js';
 import type { DecisionExplainer } from './decision_explainer.js';
 import { ExplainRequestError } from './errors.js';
 
@@ -33,15 +33,5 @@ export function createExplainRoutes(explainer: DecisionExplainer): Router<{ tena
 }
 
 async function jsonBody(ctx: Context): Promise<Record<string, unknown>> {
-  const text = (await readRequestBody(ctx, MAX_BODY_BYTES)).toString('utf8');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new ExplainRequestError('the body is not JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ExplainRequestError('the body must be a JSON object');
-  }
-  return value as Record<string, unknown>;
+  return await readJsonObject(ctx, { limit: MAX_BODY_BYTES, invalid: (message) => new ExplainRequestError(message) });
 }

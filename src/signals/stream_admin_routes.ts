@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { acceptedSetSubjects, verificationRequestSubject } from '../audit/index.js';
 import type { AuditRecord } from '../audit/index.js';
-import { readRequestBody } from '../http/index.js';
+import { readJsonObject } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
 import { StreamAdminRequestError, TransmitterNotFoundError, VerificationTimeoutError } from './errors.js';
 import { pushPath } from './push_router.js';
@@ -206,18 +206,11 @@ export function createStreamAdminRoutes(options: StreamAdminOptions): Router<{ t
 }
 
 async function jsonBody(ctx: Context): Promise<Record<string, unknown>> {
-  const text = (await readRequestBody(ctx, 64 * 1024)).toString('utf8');
-  if (text.trim() === '') return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new StreamAdminRequestError('the body is not JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new StreamAdminRequestError('the body must be a JSON object');
-  }
-  return value as Record<string, unknown>;
+  return await readJsonObject(ctx, {
+    limit: 64 * 1024,
+    invalid: (message) => new StreamAdminRequestError(message),
+    emptyIsObject: true,
+  });
 }
 
 function stringList(body: Record<string, unknown>, name: string): string[] | undefined {

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import { httpFailureOf, logFailure, readRequestBody } from '../http/index.js';
+import { httpFailureOf, logFailure, readJsonObject } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
 import { StreamRequestInvalidError } from './errors.js';
 import type { StreamManagement } from './stream_management.js';
@@ -123,17 +123,10 @@ function escaped(): typeof STREAM_MANAGEMENT_PATHS {
 }
 
 async function jsonBody(ctx: Context): Promise<Record<string, unknown>> {
-  const text = (await readRequestBody(ctx, MAX_BODY_BYTES)).toString('utf8');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new StreamRequestInvalidError('the body is not JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new StreamRequestInvalidError('the body must be a JSON object');
-  }
-  return value as Record<string, unknown>;
+  return await readJsonObject(ctx, {
+    limit: MAX_BODY_BYTES,
+    invalid: (message) => new StreamRequestInvalidError(message),
+  });
 }
 
 function fail(ctx: Context, error: unknown, logger: Logger): void {
