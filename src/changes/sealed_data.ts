@@ -134,7 +134,9 @@ export function sealUserData(tenant: string, data: UserData, sealer: DataSealer)
  */
 export function openUserData(tenant: string, data: UserData, sealerOf: SealerOf): UserData {
   if (data.sealed === undefined) return data;
-  const personal = JSON.parse(sealerFor(tenant, sealerOf).open(data.sealed, userContext(tenant, data.id))) as SealedUser;
+  const personal = JSON.parse(
+    sealerFor(tenant, sealerOf).open(data.sealed, userContext(tenant, data.id)),
+  ) as SealedUser;
   const { sealed: _sealed, ...clear } = data;
   return {
     ...clear,

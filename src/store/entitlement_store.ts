@@ -12,7 +12,7 @@ import {
   POSTURE_KIND_REGISTRY,
   userNameLookup,
 } from '../changes/index.js';
-import type { PostureKind, SealerOf, UserData } from '../changes/index.js';
+import type { PostureKind, SealerOf } from '../changes/index.js';
 import { tenantDigest } from './digest.js';
 import { StoreUnavailableError, TenantUnknownError } from './errors.js';
 import type { DirectoryReader, EntitlementReader, EntitlementWriter, ResourceReader } from './ports.js';
@@ -340,34 +340,39 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
 
   /** A stored user as its record, opened if it is sealed. */
   #userOfRow(row: UserRow): UserRecord {
-    const user = userFromRow(row);
-    if (user.sealed === undefined) return user;
-    return userOf(user.tenantId, openUserData(user.tenantId, userDataOf(user), this.#sealerOf), user.version!);
+    return this.#openUser(userFromRow(row));
   }
 
   /** A stored session as its record, opened if it is sealed. */
   #sessionOfRow(row: SessionRow): SessionRecord {
-    const session = sessionFromRow(row);
+    return this.#openSession(sessionFromRow(row));
+  }
+
+  #openUser(user: UserRecord): UserRecord {
+    if (user.sealed === undefined) return user;
+    return userOf(user.tenantId, openUserData(user.tenantId, userDataOf(user), this.#sealerOf), user.version);
+  }
+
+  #openSession<S extends SessionRecord>(session: S): S {
     if (session.sealed === undefined) return session;
-    return sessionOf(session.tenantId, openSessionData(session.tenantId, sessionDataOf(session), this.#sealerOf));
+    // What the subject read adds to a session (its IdP session's revocation) is kept.
+    return {
+      ...session,
+      ...sessionOf(session.tenantId, openSessionData(session.tenantId, sessionDataOf(session), this.#sealerOf)),
+      revokedAt: session.revokedAt,
+      revokeReason: session.revokeReason,
+      sealed: undefined,
+    };
   }
 
   /** A subject's slice with its user and session opened. */
   #openSlice(slice: SubjectSlice): SubjectSlice {
     const { user, session } = slice;
     if (user.sealed === undefined && session?.sealed === undefined) return slice;
-    const open = (data: UserData): UserData => openUserData(user.tenantId, data, this.#sealerOf);
     return {
       ...slice,
-      user: user.sealed === undefined ? user : userOf(user.tenantId, open(userDataOf(user)), user.version!),
-      session:
-        session?.sealed === undefined
-          ? session
-          : {
-              ...sessionOf(session.tenantId, openSessionData(session.tenantId, sessionDataOf(session), this.#sealerOf)),
-              revokedAt: session.revokedAt,
-              revokeReason: session.revokeReason,
-            },
+      user: this.#openUser(user),
+      session: session === undefined ? undefined : this.#openSession(session),
     };
   }
 

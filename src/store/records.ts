@@ -50,8 +50,8 @@ export interface UserRecord {
  * covered.
  */
 
-/** A user change's data as the record it stores, at `version` in the stream. */
-export function userOf(tenantId: string, data: UserData, version: EntityVersion): UserRecord {
+/** A user change's data as the record it stores, at `version` in the stream (undefined: not stored yet). */
+export function userOf(tenantId: string, data: UserData, version: EntityVersion | undefined): UserRecord {
   return {
     tenantId,
     id: data.id,
@@ -62,7 +62,7 @@ export function userOf(tenantId: string, data: UserData, version: EntityVersion)
     roles: data.roles,
     ...(data.extra === undefined ? {} : { extra: data.extra }),
     ...(data.sealed === undefined ? {} : { sealed: data.sealed }),
-    version,
+    ...(version === undefined ? {} : { version }),
   };
 }
 

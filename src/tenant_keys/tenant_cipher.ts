@@ -18,6 +18,7 @@ import { TenantKeyError } from './errors.js';
 export class TenantCipher {
   readonly tenant: string;
   readonly currentKeyId: string;
+  readonly #currentKey: Uint8Array;
   readonly #keys: ReadonlyMap<string, Uint8Array>;
   readonly #lookupKey: Uint8Array;
 
@@ -31,18 +32,20 @@ export class TenantCipher {
       if (!DATA_KEY_ID.test(id)) throw new RangeError(`data key id "${id}" is not ${DATA_KEY_ID.source}`);
       if (key.byteLength !== KEY_BYTES) throw new RangeError(`data key "${id}" is not ${KEY_BYTES} bytes`);
     }
-    if (!keys.has(currentKeyId)) throw new RangeError(`the current data key "${currentKeyId}" is not among the keys`);
+    const currentKey = keys.get(currentKeyId);
+    if (currentKey === undefined) throw new RangeError(`the current data key "${currentKeyId}" is not among the keys`);
     if (lookupKey.byteLength !== KEY_BYTES) throw new RangeError(`the lookup key is not ${KEY_BYTES} bytes`);
     this.tenant = tenant;
     this.#keys = keys;
     this.currentKeyId = currentKeyId;
+    this.#currentKey = currentKey;
     this.#lookupKey = lookupKey;
   }
 
   /** `plaintext` sealed with the current data key, bound to the tenant and `context`. */
   seal(plaintext: string, context: string): string {
     const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.#keys.get(this.currentKeyId)!, iv);
+    const cipher = createCipheriv('aes-256-gcm', this.#currentKey, iv);
     cipher.setAAD(this.#additionalData(context));
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
     return `${SEALED_PREFIX}${this.currentKeyId}.${iv.toString('base64url')}.${body.toString('base64url')}`;
@@ -55,13 +58,13 @@ export class TenantCipher {
    *   tenant does not have, or altered, or sealed for another tenant or context
    */
   open(sealed: string, context: string): string {
-    const parts = sealed.split('.');
-    const [version, keyId, ivText, bodyText] = parts;
-    if (parts.length !== 4 || `${version}.` !== SEALED_PREFIX) throw this.#invalid('is not a sealed value');
-    const key = this.#keys.get(keyId!);
-    if (key === undefined) throw this.#invalid(`was sealed by data key "${keyId!.slice(0, 64)}", which it does not have`);
-    const iv = Buffer.from(ivText!, 'base64url');
-    const body = Buffer.from(bodyText!, 'base64url');
+    const match = SEALED_FORM.exec(sealed);
+    if (match === null) throw this.#invalid('is not a sealed value');
+    const [, keyId = '', ivText = '', bodyText = ''] = match;
+    const key = this.#keys.get(keyId);
+    if (key === undefined) throw this.#invalid(`was sealed by data key "${keyId}", which it does not have`);
+    const iv = Buffer.from(ivText, 'base64url');
+    const body = Buffer.from(bodyText, 'base64url');
     if (iv.byteLength !== IV_BYTES || body.byteLength < TAG_BYTES) throw this.#invalid('is truncated');
     const decipher = createDecipheriv('aes-256-gcm', key, iv);
     decipher.setAAD(this.#additionalData(context));
@@ -92,7 +95,11 @@ export class TenantCipher {
   }
 
   #invalid(problem: string): TenantKeyError {
-    return new TenantKeyError('ERR_TENANT_KEY_SEALED_INVALID', this.tenant, `a sealed value of ${this.tenant} ${problem}`);
+    return new TenantKeyError(
+      'ERR_TENANT_KEY_SEALED_INVALID',
+      this.tenant,
+      `a sealed value of ${this.tenant} ${problem}`,
+    );
   }
 }
 
@@ -100,6 +107,7 @@ export class TenantCipher {
 export const SEALED_PREFIX = 's1.';
 /** What a lookup hash starts with. */
 export const LOOKUP_PREFIX = 'h1.';
+const SEALED_FORM = /^s1\.([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/;
 /** A data key id: short, and free of the separator. */
 export const DATA_KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
 export const KEY_BYTES = 32;

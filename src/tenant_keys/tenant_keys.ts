@@ -18,4 +18,4 @@ export interface TenantKeys {
 }
 
 /** No tenant has a customer-managed key. */
-export const CLEAR_TENANT_KEYS: TenantKeys = { cipherOf: () => undefined, onChange: () => () => {} };
+export const CLEAR_TENANT_KEYS: TenantKeys = { cipherOf: () => undefined, onChange: () => () => undefined };

@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isSealed, TenantCipher, TenantKeyError } from '../../src/tenant_keys/index.js';
 
-function cipher(tenant = 'acme', keys = new Map([['k1', randomBytes(32)]]), current = 'k1', lookupKey = randomBytes(32)) {
+function cipher(
+  tenant = 'acme',
+  keys = new Map([['k1', randomBytes(32)]]),
+  current = 'k1',
+  lookupKey = randomBytes(32),
+): TenantCipher {
   return new TenantCipher(tenant, keys, current, lookupKey);
 }
 
@@ -66,7 +71,15 @@ describe('TenantCipher', () => {
     const lookupKey = randomBytes(32);
     const before = cipher('acme', new Map([['k1', k1]]), 'k1', lookupKey);
     const sealed = before.seal('kept', 'user:u1');
-    const after = cipher('acme', new Map([['k1', k1], ['k2', randomBytes(32)]]), 'k2', lookupKey);
+    const after = cipher(
+      'acme',
+      new Map([
+        ['k1', k1],
+        ['k2', randomBytes(32)],
+      ]),
+      'k2',
+      lookupKey,
+    );
     expect(after.open(sealed, 'user:u1')).toBe('kept');
     expect(after.seal('new', 'user:u1').startsWith('s1.k2.')).toBe(true);
     expect(after.lookup('ada')).toBe(before.lookup('ada'));
