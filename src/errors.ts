@@ -69,6 +69,8 @@ export const ERROR_CODES = {
   // src/audit
   ERR_AUDIT_RECORD_EXISTS: { kind: 'conflict' },
   ERR_AUDIT_REQUEST_INVALID: { kind: 'invalid_request' },
+  /** A record was sealed under the tenant's customer-managed key, and the tenant has none configured now. */
+  ERR_AUDIT_SEALED_WITHOUT_KEY: { kind: 'internal' },
 
   // src/authzen
   ERR_AUTHZEN_REQUEST_INVALID: { kind: 'invalid_request' },
@@ -87,7 +89,7 @@ export const ERROR_CODES = {
   ERR_CHANGE_INVALID: { kind: 'invalid_request' },
   ERR_CHANGE_SUBJECT_MISMATCH: { kind: 'invalid_request' },
   /** A tenant's data is sealed but it has no key to open it with (its customer-managed key was removed from the tenants file). */
-  ERR_CHANGE_SEALED_WITHOUT_KEY: { kind: 'internal', reason: 'TENANT_KEY_UNAVAILABLE' },
+  ERR_CHANGE_SEALED_WITHOUT_KEY: { kind: 'internal' },
 
   // src/check
   ERR_CHECK_TENANT_MISSING: { kind: 'invalid_request', reason: 'TENANT_MISSING' },

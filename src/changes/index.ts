@@ -34,6 +34,7 @@ export {
   emailLookup,
   externalIdLookup,
   foldedName,
+  openChange,
   openSessionData,
   openUserData,
   phoneNumberKey,

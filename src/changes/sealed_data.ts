@@ -102,6 +102,26 @@ export function sealChange(change: Change, sealer: DataSealer | undefined): Chan
   }
 }
 
+/**
+ * The change as it was before sealing (the change itself if it is not sealed).
+ *
+ * @throws as {@link openUserData}
+ */
+export function openChange(change: Change, sealerOf: SealerOf): Change {
+  switch (change.kind) {
+    case 'user.upsert':
+    case 'user.deactivate':
+      if (change.data.sealed === undefined) return change;
+      return { ...change, data: openUserData(change.tenant, change.data, sealerOf) } as Change;
+    case 'session.start':
+    case 'session.revoke':
+      if (change.data.sealed === undefined) return change;
+      return { ...change, data: openSessionData(change.tenant, change.data, sealerOf) } as Change;
+    default:
+      return change;
+  }
+}
+
 /** A user's data with its personal fields sealed; already sealed data is returned as it is. */
 export function sealUserData(tenant: string, data: UserData, sealer: DataSealer): UserData {
   if (data.sealed !== undefined) return data;

@@ -65,6 +65,8 @@ import type { GatewayApi } from '../observability/index.js';
 import { ensureObservationStream } from '../observations/index.js';
 import { EvaluationPool, PolicyCompiler } from '../policy/index.js';
 import type { EntitlementStore } from '../store/index.js';
+import { CLEAR_TENANT_KEYS } from '../tenant_keys/index.js';
+import type { TenantCipher, TenantKeys } from '../tenant_keys/index.js';
 import {
   createStreamManagementRoutes,
   createTransmitterRoutes,
@@ -110,9 +112,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const servers = config.nats.servers;
   if (servers === undefined) throw new TypeError('the gateway needs IPSIE_NATS_URL');
   const nc = await connectNats({ servers, name: `${config.nats.name}-gateway` }, logger);
+  // Customer-managed keys (docs/keys.md): whatever reads or writes a tenant's personal data asks them.
+  const tenantKeys: TenantKeys = CLEAR_TENANT_KEYS;
+  const sealerOf = (tenant: string): TenantCipher | undefined => tenantKeys.cipherOf(tenant);
   let opened;
   try {
-    opened = await openRoleStore(config, logger, { directoryIndexes: true });
+    opened = await openRoleStore(config, logger, { directoryIndexes: true, sealerOf });
   } catch (error) {
     await nc.close();
     throw error;
@@ -162,7 +167,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       });
     }
     const js = jetstream(nc);
-    const publisher = new ChangePublisher(js);
+    const publisher = new ChangePublisher(js, sealerOf);
     const audit = new AuditLog(nc, js, jsm);
     // Tenants come from configuration; the stream makes them known to every sidecar.
     const publishTenants = async (): Promise<void> => {
@@ -198,7 +203,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const purger = new SessionPurger({
       tenants: config.tenants.map((t) => t.id),
       changes: publisher,
-      stream: new ChangeReader(jsm),
+      stream: new ChangeReader(jsm, sealerOf),
       intervalMs: config.gateway.sessionPurgeIntervalMs,
       graceS: config.gateway.sessionPurgeGraceS,
       logger,
@@ -215,7 +220,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           description: 'SCIM userName and group displayName claims per tenant',
           replicas: config.gateway.streamReplicas,
         }),
-        log: new ChangeReader(jsm),
+        log: new ChangeReader(jsm, sealerOf),
         changes: publisher,
         logger,
       }),
@@ -503,6 +508,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             createStreamAdminRoutes({ transmitters, archive: audit, publicUrl: () => publicUrl, logger }),
             createExplainRoutes(
               new DecisionExplainer({
+                sealerOf,
                 sampled: async (tenant, decisionId) => await audit.last(decisionSubject(tenant, decisionId)),
                 sources: async (tenant, version) => {
                   const bundle = await catalog.get(tenant, version);
@@ -562,7 +568,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
                 await dryRunRecorded({
                   pool,
                   candidate,
-                  records: (await audit.decisionsSince(tenantId, since, limit)).map(sampledDecisionOf),
+                  records: (await audit.decisionsSince(tenantId, since, limit)).map((record) =>
+                    sampledDecisionOf(record, sealerOf),
+                  ),
                 }),
               logger,
               audit: auditRecord('policy.change'),

@@ -17,6 +17,8 @@ import { healthReport, metricsRoute, policyReadiness, SidecarMetrics } from '../
 import type { ComponentHealth, TenantReadiness } from '../observability/index.js';
 import { SessionObserver } from '../observations/index.js';
 import type { EntitlementStore } from '../store/index.js';
+import { CLEAR_TENANT_KEYS } from '../tenant_keys/index.js';
+import type { TenantCipher, TenantKeys } from '../tenant_keys/index.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { SessionAuthority } from '../session/index.js';
@@ -90,7 +92,13 @@ export interface RunningSidecar {
 export async function startSidecar(options: SidecarOptions): Promise<RunningSidecar> {
   const { config, logger } = options;
   const clock = options.clock;
-  const { store, setAside } = await openRoleStore(config, logger);
+  // Customer-managed keys (docs/keys.md): whatever reads or writes a tenant's personal data asks them.
+  const tenantKeys: TenantKeys = CLEAR_TENANT_KEYS;
+  const sealerOf = (tenant: string): TenantCipher | undefined => tenantKeys.cipherOf(tenant);
+  const { store, setAside } = await openRoleStore(config, logger, { sealerOf });
+  const forgetOpenedReads = tenantKeys.onChange((tenant) => {
+    store.keysChanged(tenant);
+  });
   // Set once the metrics exist (below); the pool starts first, with the policies.
   let countTimeout: (tenant: string) => void = () => undefined;
   const budgets = new Map(config.tenants.map((t) => [t.id, t.policyBudgetMs]));
@@ -176,7 +184,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         : {
             publish: async (change, options) => {
               publisherConnection ??= connectNats({ servers, name: `${config.nats.name}-signin` }, logger);
-              return await new ChangePublisher(jetstream(await publisherConnection)).publish(change, options);
+              return await new ChangePublisher(jetstream(await publisherConnection), sealerOf).publish(change, options);
             },
           };
     // Sign-in assertions are claimed in the audit stream, as the gateways claim SET jtis: once for every replica.
@@ -334,6 +342,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       publishAudit === undefined || (rate === 0 && denyRate === 0)
         ? undefined
         : new DecisionSampler({
+            sealerOf,
             rate,
             denyRate,
             publish: async (record) => {
@@ -535,6 +544,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         await closeConnection();
         await running?.stop();
         await pool.close();
+        forgetOpenedReads();
         store.close();
       },
     };
@@ -546,6 +556,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     await followerConnection?.close();
     await ingestor?.stop();
     await pool.close();
+    forgetOpenedReads();
     store.close();
     throw error;
   }
