@@ -222,6 +222,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         }),
         log: new ChangeReader(jsm, sealerOf),
         changes: publisher,
+        sealerOf,
         logger,
       }),
       replica,
