@@ -240,7 +240,14 @@ export const CHANGE_DATA = {
     .describe(
       "the gateway's periodic purge of ended sessions: applied by every sidecar alike, so replay and digests agree",
     ),
-  'posture.set': z.object({ kind: postureKind, subject_id: id(), state: object() }),
+  'posture.set': z.object({
+    kind: postureKind,
+    subject_id: id(),
+    state: object(),
+    sealed: sealedText()
+      .optional()
+      .describe("the tenant's customer-managed key seals the state here; state is then {} (docs/keys.md)"),
+  }),
   'posture.clear': z.object({ kind: postureKind, subject_id: id() }),
   'resource.upsert': resourceRef
     .extend({

@@ -35,6 +35,7 @@ export {
   externalIdLookup,
   foldedName,
   openChange,
+  openPostureState,
   openSessionData,
   openUserData,
   phoneNumberKey,

@@ -97,9 +97,31 @@ export function sealChange(change: Change, sealer: DataSealer | undefined): Chan
     case 'session.start':
     case 'session.revoke':
       return { ...change, data: sealSessionData(change.tenant, change.data, sealer) } as Change;
+    case 'posture.set': {
+      const { data } = change;
+      if (data.sealed !== undefined) return change;
+      const context = postureContext(change.tenant, data.kind, data.subject_id);
+      return { ...change, data: { ...data, state: {}, sealed: sealer.seal(JSON.stringify(data.state), context) } };
+    }
     default:
       return change;
   }
+}
+
+/**
+ * A posture record's state as it was before sealing.
+ *
+ * @throws as {@link openUserData}
+ */
+export function openPostureState(
+  tenant: string,
+  kind: string,
+  subjectId: string,
+  sealed: string,
+  sealerOf: SealerOf,
+): Record<string, unknown> {
+  const text = sealerFor(tenant, sealerOf).open(sealed, postureContext(tenant, kind, subjectId));
+  return JSON.parse(text) as Record<string, unknown>;
 }
 
 /**
@@ -117,6 +139,12 @@ export function openChange(change: Change, sealerOf: SealerOf): Change {
     case 'session.revoke':
       if (change.data.sealed === undefined) return change;
       return { ...change, data: openSessionData(change.tenant, change.data, sealerOf) } as Change;
+    case 'posture.set': {
+      const { sealed, ...data } = change.data;
+      if (sealed === undefined) return change;
+      const state = openPostureState(change.tenant, data.kind, data.subject_id, sealed, sealerOf);
+      return { ...change, data: { ...data, state } };
+    }
     default:
       return change;
   }
@@ -209,3 +237,5 @@ function lookupValues(values: unknown, hash: (value: string) => string): { value
 // A sealed value opens only for the entity it was sealed for: one user's profile cannot be swapped into another's.
 const userContext = (tenant: string, id: string): string => `user:${tenant}:${id}`;
 const sessionContext = (tenant: string, id: string): string => `session:${tenant}:${id}`;
+const postureContext = (tenant: string, kind: string, subjectId: string): string =>
+  `posture:${tenant}:${kind}:${subjectId}`;

@@ -5,6 +5,7 @@ import {
   CLEAR_DATA,
   emailLookup,
   externalIdLookup,
+  openPostureState,
   openSessionData,
   openUserData,
   phoneNumberKey,
@@ -269,7 +270,9 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     // while the writer commits.
     const row = this.#subjectBy[ref.kind].get(subjectParams(tenantId, ref, deviceId)) as SubjectRow | undefined;
     const read = row === undefined ? undefined : subjectReadOfRow(row);
-    if (read !== undefined) return read.slice === undefined ? read : { ...read, slice: this.#openSlice(read.slice) };
+    if (read !== undefined) {
+      return read.slice === undefined ? read : { ...read, slice: this.#openSlice(read.slice, deviceId) };
+    }
     const miss = this.#stmt.tenantAndSequence.get(tenantId) as { known: number | null; sequence: number };
     if (miss.known === null) throw new TenantUnknownError(tenantId);
     return { sequence: miss.sequence, slice: undefined };
@@ -365,14 +368,24 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     };
   }
 
-  /** A subject's slice with its user and session opened. */
-  #openSlice(slice: SubjectSlice): SubjectSlice {
+  /** A subject's slice with its user, session and posture opened (the device's as the query chose it). */
+  #openSlice(slice: SubjectSlice, deviceId: string | undefined): SubjectSlice {
     const { user, session } = slice;
-    if (user.sealed === undefined && session?.sealed === undefined) return slice;
+    const sealedPosture = Object.values(slice.posture).some((state) => Array.isArray(state));
+    if (user.sealed === undefined && session?.sealed === undefined && !sealedPosture) return slice;
+    const posture = !sealedPosture
+      ? slice.posture
+      : Object.fromEntries(
+          Object.entries(slice.posture).map(([kind, state]) => {
+            const subjectId = kind === 'device' ? (deviceId ?? session?.deviceId ?? '') : user.id;
+            return [kind, this.#postureState(user.tenantId, kind, subjectId, state)];
+          }),
+        );
     return {
       ...slice,
       user: this.#openUser(user),
       session: session === undefined ? undefined : this.#openSession(session),
+      posture,
     };
   }
 
@@ -471,7 +484,13 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
 
   posture(tenantId: string, kind: PostureKind, subjectId: string): Record<string, unknown> | undefined {
     const state = this.#stmt.postureState.get(tenantId, kind, subjectId) as string | undefined;
-    return state === undefined ? undefined : (JSON.parse(state) as Record<string, unknown>);
+    return state === undefined ? undefined : this.#postureState(tenantId, kind, subjectId, JSON.parse(state));
+  }
+
+  /** A posture state as {@link POSTURE_STATE_SQL} reads it, opened if it is sealed. */
+  #postureState(tenantId: string, kind: string, subjectId: string, state: unknown): Record<string, unknown> {
+    if (!Array.isArray(state)) return state as Record<string, unknown>;
+    return openPostureState(tenantId, kind, subjectId, String(state[0]), this.#sealerOf);
   }
 
   sessionsPurgedBefore(tenantId: string): number | undefined {
@@ -697,6 +716,7 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
       posture.subjectId,
       JSON.stringify(posture.state),
       posture.updatedAt,
+      posture.sealed ?? null,
     );
   }
 

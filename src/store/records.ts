@@ -235,6 +235,8 @@ export interface PostureRecord {
   readonly subjectId: string;
   readonly state: Readonly<Record<string, unknown>>;
   readonly updatedAt: number;
+  /** Set for a tenant with a customer-managed key: the state, sealed (`state` is then empty). */
+  readonly sealed?: string;
 }
 
 /** How a Check names its subject. */

@@ -201,6 +201,7 @@ export const MIGRATIONS: readonly string[] = [
   -- them; user_name and external_id then hold lookup hashes.
   ALTER TABLE users ADD COLUMN sealed TEXT;
   ALTER TABLE sessions ADD COLUMN sealed TEXT;
+  ALTER TABLE posture ADD COLUMN sealed TEXT;
   `,
 ];
 

@@ -1,6 +1,13 @@
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import { PARENT_RELATION } from '../changes/index.js';
 
+/**
+ * A posture row's state as JSON text: its state, or for a sealed row the one-element array of its sealed
+ * state (never a state's own form: a state is an object), which the reader opens.
+ */
+export const POSTURE_STATE_SQL = (table: string): string =>
+  `CASE WHEN ${table}.sealed IS NULL THEN ${table}.state ELSE json_array(${table}.sealed) END`;
+
 /** The changes module's `phoneNumberKey` in SQL, over the expression `value`. */
 function phoneNumberKeySql(value: string): string {
   let sql = `replace(lower(trim(${value})), 'tel:', '')`;
@@ -62,7 +69,7 @@ export const SQL = {
   userIdsByPhoneNumber: `SELECT u.id FROM users u WHERE u.tenant_id = ? AND EXISTS (
       SELECT 1 FROM json_each(u.attributes, '$.phoneNumbers') p
        WHERE ${phoneNumberKeySql("json_extract(p.value, '$.value')")} = ?) ORDER BY u.id`,
-  postureState: 'SELECT state FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
+  postureState: `SELECT ${POSTURE_STATE_SQL('posture')} FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?`,
   bindingsOfUser:
     'SELECT issuer, subject FROM identity_bindings WHERE tenant_id = ? AND user_id = ? ORDER BY issuer, subject',
   userIdsByIdpSubject:
@@ -117,8 +124,9 @@ export const SQL = {
        ON CONFLICT (tenant_id, sid, issuer) DO UPDATE SET revoked_at = excluded.revoked_at,
          expires_at = excluded.expires_at, reason = excluded.reason`,
   forgetRevokedSid: 'DELETE FROM revoked_sids WHERE tenant_id = ? AND sid = ? AND issuer = ?',
-  setPosture: `INSERT INTO posture (tenant_id, kind, subject_id, state, updated_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (tenant_id, kind, subject_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+  setPosture: `INSERT INTO posture (tenant_id, kind, subject_id, state, updated_at, sealed) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (tenant_id, kind, subject_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at,
+         sealed = excluded.sealed`,
   clearPosture: 'DELETE FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
   purgeSessions: 'DELETE FROM sessions WHERE tenant_id = ? AND expires_at < ?',
   setSessionPurge: `INSERT INTO session_purges (tenant_id, expired_before) VALUES (?, ?)

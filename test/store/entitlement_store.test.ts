@@ -522,6 +522,7 @@ describe('EntitlementStore', () => {
       legacy.exec('DROP TABLE relations');
       legacy.exec('ALTER TABLE users DROP COLUMN sealed');
       legacy.exec('ALTER TABLE sessions DROP COLUMN sealed');
+      legacy.exec('ALTER TABLE posture DROP COLUMN sealed');
       legacy.pragma('user_version = 2');
       legacy.close();
       store = EntitlementStore.open(path);
@@ -551,6 +552,7 @@ describe('EntitlementStore', () => {
     db.exec('DROP TABLE relations');
     db.exec('ALTER TABLE users DROP COLUMN sealed');
     db.exec('ALTER TABLE sessions DROP COLUMN sealed');
+    db.exec('ALTER TABLE posture DROP COLUMN sealed');
     db.pragma('user_version = 1');
     db.close();
     store = EntitlementStore.open(path);

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -59,7 +59,20 @@ beforeEach(() => {
   ingest(user('acme', 'u1', { user_name: 'Ada@acme.example', external_id: 'ext-ada', attributes: PROFILE }));
   ingest(session('acme', 's1', 'u1', { ip: '203.0.113.7', device_id: 'laptop-1' }));
   ingest(user('globex', 'u1', { user_name: 'bob@globex.example', attributes: { department: 'Sales' } }));
+  ingest(posture('risk', 'u1', { level: 'high', reason: 'impossible travel from Lisbon' }));
+  ingest(posture('device', 'laptop-1', { compliant: false, serial: 'C02XK1ZZJGH5' }));
 });
+
+function posture(kind: 'risk' | 'device', subjectId: string, state: Record<string, unknown>): Change {
+  return {
+    v: 1,
+    id: randomUUID(),
+    tenant: 'acme',
+    at: Date.now(),
+    kind: 'posture.set',
+    data: { kind, subject_id: subjectId, state },
+  };
+}
 
 afterEach(() => {
   store.close();
@@ -73,9 +86,20 @@ describe('a tenant with a customer-managed key', () => {
     const rows = JSON.stringify([
       raw.prepare("SELECT * FROM users WHERE tenant_id = 'acme'").all(),
       raw.prepare("SELECT * FROM sessions WHERE tenant_id = 'acme'").all(),
+      raw.prepare("SELECT * FROM posture WHERE tenant_id = 'acme'").all(),
     ]);
     raw.close();
-    for (const personal of ['Ada', 'ada', 'Lovelace', 'ext-ada', '555', '203.0.113.7', 'Analytical']) {
+    for (const personal of [
+      'Ada',
+      'ada',
+      'Lovelace',
+      'ext-ada',
+      '555',
+      '203.0.113.7',
+      'Analytical',
+      'Lisbon',
+      'C02XK',
+    ]) {
       expect(rows).not.toContain(personal);
     }
     expect(rows).toContain('s1.k1.');
@@ -93,6 +117,25 @@ describe('a tenant with a customer-managed key', () => {
     expect(store.user('acme', 'u1')?.attributes).toEqual(PROFILE);
     expect([...store.users('acme')].map((u) => u.userName)).toEqual(['Ada@acme.example']);
     expect(store.session('acme', 's1')?.ip).toBe('203.0.113.7');
+    expect(read.slice?.posture).toEqual({
+      risk: { level: 'high', reason: 'impossible travel from Lisbon' },
+      device: { compliant: false, serial: 'C02XK1ZZJGH5' },
+    });
+    expect(store.posture('acme', 'risk', 'u1')).toEqual({ level: 'high', reason: 'impossible travel from Lisbon' });
+  });
+
+  it("refuses one subject's sealed posture moved onto another's", () => {
+    ingest(posture('risk', 'u2', { level: 'low' }));
+    store.close();
+    const raw = new Database(path);
+    raw.exec(
+      "UPDATE posture SET sealed = (SELECT sealed FROM posture WHERE subject_id = 'u1' AND kind = 'risk') WHERE subject_id = 'u2'",
+    );
+    raw.close();
+    store = EntitlementStore.open(path, { sealerOf });
+    expect(() => store.posture('acme', 'risk', 'u2')).toThrow(
+      expect.objectContaining({ code: 'ERR_TENANT_KEY_SEALED_INVALID' }) as Error,
+    );
   });
 
   it('finds its users by userName, externalId, e-mail and phone number through their lookup hashes', () => {
