@@ -189,6 +189,14 @@ export interface TxnTokensConfig {
   readonly trustDomain: string;
 }
 
+/** Customer-managed keys (docs/keys.md); each tenant's key is in its `customer_managed_key`. */
+export interface TenantKeysConfig {
+  /** The `local` provider's key file; undefined: `local` keys are refused. */
+  readonly localKeyFile: string | undefined;
+  /** How often each tenant's key is checked with its key service, in s. @defaultValue 60 */
+  readonly revalidateS: number;
+}
+
 export interface HealthConfig {
   /** `host:port` of the role's `/healthz`, `/readyz` and `/metrics`; undefined: off. */
   readonly address: string | undefined;
@@ -205,6 +213,7 @@ export interface Config {
   readonly tokens: TokensConfig;
   readonly signals: SignalsConfig;
   readonly txnTokens: TxnTokensConfig;
+  readonly tenantKeys: TenantKeysConfig;
   /** Tenants and their IdPs, SCIM and admin credentials (from `IPSIE_TENANTS_FILE`). */
   readonly tenants: readonly TenantSettings[];
   readonly log: { readonly level: LogLevel };
@@ -294,6 +303,10 @@ export function parseConfig(
       lifetimeS: settings.IPSIE_TXN_TOKEN_LIFETIME_S,
       keyRotationS: settings.IPSIE_TXN_KEY_ROTATION_S,
       trustDomain: settings.IPSIE_TXN_TRUST_DOMAIN,
+    },
+    tenantKeys: {
+      localKeyFile: settings.IPSIE_LOCAL_KEY_FILE,
+      revalidateS: settings.IPSIE_TENANT_KEY_REVALIDATE_S,
     },
     tenants: tenantSettings(settings.IPSIE_TENANTS_FILE, readFile),
     log: { level: settings.IPSIE_LOG_LEVEL },
