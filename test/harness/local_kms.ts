@@ -128,7 +128,7 @@ export class LocalKms {
   /** Stops the service (SIGTERM) and waits for it to exit; its keys stay on disk. */
   async stop(): Promise<void> {
     const child = this.#process;
-    if (child === undefined || child.exitCode !== null) return;
+    if (child?.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;
