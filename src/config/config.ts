@@ -234,6 +234,15 @@ export function parseConfig(
   role: ConfigRole = 'sidecar',
 ): Config {
   const settings = readSettings(withConfigFile(variables, readFile), role);
+  const tenants = tenantSettings(settings.IPSIE_TENANTS_FILE, readFile);
+  const keyed = tenants.filter((t) => t.customerManagedKey !== undefined).map((t) => t.id);
+  if (keyed.length > 0 && settings.IPSIE_NATS_URL === undefined) {
+    // Their keys live in the cluster's KV bucket: a standalone sidecar could only serve them in clear.
+    throw new ConfigInvalidError(
+      ['IPSIE_NATS_URL', 'IPSIE_TENANTS_FILE'],
+      `tenants ${keyed.join(', ')} have a customer_managed_key, whose keys are shared through NATS: set IPSIE_NATS_URL`,
+    );
+  }
   return deepFreeze({
     store: {
       path: settings.IPSIE_STORE_PATH,
@@ -308,7 +317,7 @@ export function parseConfig(
       localKeyFile: settings.IPSIE_LOCAL_KEY_FILE,
       revalidateS: settings.IPSIE_TENANT_KEY_REVALIDATE_S,
     },
-    tenants: tenantSettings(settings.IPSIE_TENANTS_FILE, readFile),
+    tenants,
     log: { level: settings.IPSIE_LOG_LEVEL },
   });
 }

@@ -76,6 +76,14 @@ import {
 } from '../transmit/index.js';
 import { ChangePublisher, ChangeReader, connectNats, ensureStateStream, KvRegister } from '../stream/index.js';
 import { createTxnJwksRoute, TXN_KEYS_BUCKET_OPTIONS } from '../txn_tokens/index.js';
+import {
+  createTenantKeyRoutes,
+  customerManagedKeysOf,
+  keyProviders,
+  TENANT_KEYS_BUCKET_OPTIONS,
+  TenantKeyring,
+} from '../tenant_keys/index.js';
+import type { TenantKeys } from '../tenant_keys/index.js';
 import { TokenVerifier } from '../tokens/index.js';
 import { streamHealth } from './stream_health.js';
 import { openRoleStore } from './role_store.js';
@@ -97,6 +105,8 @@ export interface RunningGateway {
   pollers(): PollerStatus[];
   readonly store: EntitlementStore;
   readonly ingestor: StateIngestor;
+  /** Each customer-managed-key tenant's cipher (docs/keys.md). */
+  readonly tenantKeys: TenantKeys;
   stop(): Promise<void>;
 }
 
@@ -125,6 +135,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let health: HttpServer | undefined;
   let transmitter: SessionChangeTransmitter | undefined;
   let streamManagement: StreamManagement | undefined;
+  let tenantKeyring: TenantKeyring | undefined;
+  const providers = keyProviders({ localKeyFile: config.tenantKeys.localKeyFile });
   // Dry-runs evaluate uploaded policies off the event loop that serves every tenant's SCIM and SSF, within budget.
   const pool = new EvaluationPool({
     size: config.policy.workers,
@@ -164,6 +176,22 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const js = jetstream(nc);
     const publisher = new ChangePublisher(js);
     const audit = new AuditLog(nc, js, jsm);
+    // Customer-managed keys: this gateway creates the keys of the tenants that have one (the first replica to
+    // start wins), adopts a key the tenants file newly names, and serves the key admin API.
+    tenantKeyring = new TenantKeyring({
+      store: await KvRegister.open(nc, TENANT_KEYS_BUCKET_OPTIONS(config.gateway.streamReplicas)),
+      tenants: customerManagedKeysOf(config.tenants),
+      providers,
+      creates: true,
+      revalidateMs: config.tenantKeys.revalidateS * 1000,
+      logger,
+      audit: async ({ tenant, kind, id, data }) => {
+        await audit.append({ v: 1, id, tenant, kind, at: Date.now(), data });
+      },
+    });
+    await tenantKeyring.start();
+    const tenantKeys: TenantKeys = tenantKeyring;
+    const keyring = tenantKeyring;
     // Tenants come from configuration; the stream makes them known to every sidecar.
     const publishTenants = async (): Promise<void> => {
       for (const tenant of config.tenants) {
@@ -409,8 +437,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const readiness = (): ReturnType<typeof healthReport> => {
       const status = replica.status();
       const failing = pollers.map((p) => p.status()).filter((p) => p.failures > 0);
+      const keysReady = keyring.readiness();
       return healthReport({
         replica: streamHealth(status),
+        tenant_keys: { ok: keysReady.ok, detail: keysReady.detail },
         ssf_polling: {
           ok: true,
           detail:
@@ -528,6 +558,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
               }),
             ),
             createAttributeRoutes({ catalogs: attributeCatalogs, versions: catalogVersions }),
+            createTenantKeyRoutes({ keys: keyring, logger }),
             createPolicyAdminRoutes({
               catalog,
               // Typed by the tenant's attribute catalog, when its tenants file declares one.
@@ -602,6 +633,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       pollers: () => pollers.map((p) => p.status()),
       store,
       ingestor: replica,
+      tenantKeys,
       stop: async () => {
         await new Promise<void>((resolve) =>
           http.close(() => {
@@ -623,6 +655,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         keys?.stop();
         refusals.close();
         await replica.stop();
+        await keyring.stop();
+        providers.destroy();
         await nc.drain();
         await pool.close();
         store.close();
@@ -636,6 +670,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await streamManagement?.stop();
     keys?.stop();
     await ingestor?.stop();
+    await tenantKeyring?.stop();
+    providers.destroy();
     await nc.close();
     await pool.close();
     store.close();

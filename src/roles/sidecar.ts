@@ -23,6 +23,14 @@ import { SessionAuthority } from '../session/index.js';
 import type { AssertionClaims } from '../session/index.js';
 import { ChangePublisher, connectNats, KvRegister, publishDurably } from '../stream/index.js';
 import { TXN_KEYS_BUCKET_OPTIONS, TxnKeyRing, TxnTokenService } from '../txn_tokens/index.js';
+import {
+  CLEAR_TENANT_KEYS,
+  customerManagedKeysOf,
+  keyProviders,
+  TENANT_KEYS_BUCKET_OPTIONS,
+  TenantKeyring,
+} from '../tenant_keys/index.js';
+import type { TenantKeyAuditRecord, TenantKeys } from '../tenant_keys/index.js';
 import type { TxnKeyStore } from '../txn_tokens/index.js';
 import {
   AuditLog,
@@ -74,6 +82,8 @@ export interface RunningSidecar {
   readonly policies: PolicyRegistry;
   /** The stream consumer; undefined when running standalone (no `IPSIE_NATS_URL`). */
   readonly ingestor: StateIngestor | undefined;
+  /** Each customer-managed-key tenant's cipher (docs/keys.md); standalone, every tenant is in clear. */
+  readonly tenantKeys: TenantKeys;
   /** What `/readyz` reports for this process. */
   readiness(): SidecarReadiness;
   readonly metrics: SidecarMetrics;
@@ -130,6 +140,11 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   let authzen: HttpServer | undefined;
   let health: HttpServer | undefined;
   let followerConnection: NatsConnection | undefined;
+  let keysConnection: NatsConnection | undefined;
+  let tenantKeyring: TenantKeyring | undefined;
+  const providers = keyProviders({ localKeyFile: config.tenantKeys.localKeyFile });
+  // Key events this process notices (a key its key service refuses) go to the audit trail once it exists (below).
+  let recordTenantKeyEvent: ((record: TenantKeyAuditRecord) => Promise<void>) | undefined;
   let closeConnection = (): Promise<void> => Promise.resolve();
   try {
     if (config.policy.tenantsDir !== undefined) {
@@ -144,6 +159,24 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       }
     }
     const { servers } = config.nats;
+    // Customer-managed keys: every tenant's keys as the gateway created them, followed and re-validated.
+    if (servers !== undefined) {
+      keysConnection = await connectNats({ servers, name: `${config.nats.name}-keys` }, logger);
+      tenantKeyring = new TenantKeyring({
+        store: await KvRegister.openOrCreate(keysConnection, TENANT_KEYS_BUCKET_OPTIONS(1)),
+        tenants: customerManagedKeysOf(config.tenants),
+        providers,
+        creates: false,
+        revalidateMs: config.tenantKeys.revalidateS * 1000,
+        logger,
+        audit: async (record) => {
+          await recordTenantKeyEvent?.(record);
+        },
+      });
+      await tenantKeyring.start();
+    }
+    const tenantKeys: TenantKeys = tenantKeyring ?? CLEAR_TENANT_KEYS;
+    const keyring = tenantKeyring;
     if (servers !== undefined) {
       ingestor = new StateIngestor({
         store,
@@ -320,6 +353,9 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
             );
           };
     if (publishAudit !== undefined) {
+      recordTenantKeyEvent = async ({ tenant, kind, id, data }) => {
+        await publishAudit({ v: 1, id, tenant, kind, at: Date.now(), data });
+      };
       recordIdpChange = (change) => {
         const { tenantId, ...data } = change;
         const id = createHash('sha256').update(JSON.stringify(change)).digest('hex');
@@ -487,6 +523,12 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         policies.has(t) ? policies.get(t).version : undefined,
       );
       const stream = feed?.status();
+      const keysReady = keyring?.readiness();
+      // A tenant whose keys are not loaded fails closed, as one without a policy.
+      const tenants = { ...policyState.tenants };
+      for (const [tenant, ready] of Object.entries(keysReady?.tenants ?? {})) {
+        if (!ready.ready) tenants[tenant] = ready;
+      }
       return healthReport(
         {
           store: {
@@ -498,8 +540,12 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
           },
           policies: policyState.component,
           stream: stream === undefined ? { ok: true, detail: 'standalone (no stream)' } : streamHealth(stream),
+          tenant_keys:
+            keysReady === undefined
+              ? { ok: true, detail: 'standalone (no customer-managed keys)' }
+              : { ok: keysReady.ok, detail: keysReady.detail },
         },
-        policyState.tenants,
+        tenants,
       );
     };
     const healthAddress = config.health.address;
@@ -517,6 +563,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       store,
       policies,
       ingestor: running,
+      tenantKeys,
       readiness,
       metrics,
       deployPolicy,
@@ -534,6 +581,9 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         refusals?.close();
         await closeConnection();
         await running?.stop();
+        await keyring?.stop();
+        providers.destroy();
+        await keysConnection?.close();
         await pool.close();
         store.close();
       },
@@ -545,6 +595,9 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     await follower?.stop();
     await followerConnection?.close();
     await ingestor?.stop();
+    await tenantKeyring?.stop();
+    providers.destroy();
+    await keysConnection?.close();
     await pool.close();
     store.close();
     throw error;

@@ -6,7 +6,7 @@ export type { GeneratedDataKey, KeyContext, KeyProvider, KeyProviderOf } from '.
 export { LocalKeyProvider } from './local_key_provider.js';
 export { AwsKmsProvider } from './aws_kms_provider.js';
 export type { AwsKmsProviderOptions } from './aws_kms_provider.js';
-export { keyProviders } from './key_providers.js';
+export { customerManagedKeysOf, keyProviders } from './key_providers.js';
 export type { KeyProvidersOptions } from './key_providers.js';
 export { MAX_DATA_KEYS, parseTenantKeyRecord, TENANT_KEYS_BUCKET } from './tenant_key_record.js';
 export type { TenantKeyRecord } from './tenant_key_record.js';
@@ -19,3 +19,5 @@ export type {
   TenantKeyStatus,
   TenantKeyStore,
 } from './tenant_keyring.js';
+export { createTenantKeyRoutes } from './tenant_key_routes.js';
+export type { TenantKeyRoutesOptions } from './tenant_key_routes.js';

@@ -1,4 +1,4 @@
-import type { CustomerManagedKeySettings } from '../config/index.js';
+import type { CustomerManagedKeySettings, TenantSettings } from '../config/index.js';
 import { AwsKmsProvider } from './aws_kms_provider.js';
 import { TenantKeyError } from './errors.js';
 import type { KeyProvider, KeyProviderOf } from './key_provider.js';
@@ -61,4 +61,13 @@ function unconfigured(kind: 'local', problem: string): KeyProvider {
     unwrap: async (_keyId, _wrapped, context) => await Promise.resolve(refuse(context.tenant)),
     rewrap: async (_wrapped, _from, _to, context) => await Promise.resolve(refuse(context.tenant)),
   };
+}
+
+/** The tenants file's customer-managed-key tenants and their keys. */
+export function customerManagedKeysOf(
+  tenants: readonly TenantSettings[],
+): ReadonlyMap<string, CustomerManagedKeySettings> {
+  return new Map(
+    tenants.flatMap((t) => (t.customerManagedKey === undefined ? [] : [[t.id, t.customerManagedKey] as const])),
+  );
 }
