@@ -1,19 +1,7 @@
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import { PARENT_RELATION } from '../changes/index.js';
 
-/**
- * How phone numbers compare: `tel:+1 (206) 555-0100` and `+12065550100` are
- * the same number (RFC 3966 URIs and the usual separators are ignored).
- */
-export function phoneNumberKey(value: string): string {
-  return value
-    .trim()
-    .toLowerCase()
-    .replaceAll('tel:', '')
-    .replace(/[ ().-]/g, '');
-}
-
-/** {@link phoneNumberKey} in SQL, over the expression `value`. */
+/** The changes module's `phoneNumberKey` in SQL, over the expression `value`. */
 function phoneNumberKeySql(value: string): string {
   let sql = `replace(lower(trim(${value})), 'tel:', '')`;
   for (const separator of [' ', '(', ')', '.', '-']) sql = `replace(${sql}, '${separator}', '')`;
@@ -60,7 +48,7 @@ export const SQL = {
   groupCount: 'SELECT count(*) FROM groups WHERE tenant_id = ?',
   groupsPage: 'SELECT * FROM groups WHERE tenant_id = ? ORDER BY id LIMIT ? OFFSET ?',
   groupsAll: 'SELECT * FROM groups WHERE tenant_id = ? ORDER BY id',
-  groupMembers: `SELECT u.id, u.user_name FROM memberships m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
+  groupMembers: `SELECT u.* FROM memberships m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
     WHERE m.tenant_id = ? AND m.group_id = ? ORDER BY u.id`,
   membershipGroupIds: 'SELECT group_id FROM memberships WHERE tenant_id = ? AND user_id = ? ORDER BY group_id',
   groupsOfUser: `SELECT g.* FROM memberships m JOIN groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
@@ -88,13 +76,13 @@ export const SQL = {
   upsertTenant: `INSERT INTO tenants (id, display_name) VALUES (?, ?)
        ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name`,
   deleteTenant: 'DELETE FROM tenants WHERE id = ?',
-  upsertUser: `INSERT INTO users (tenant_id, id, user_name, external_id, active, attributes, roles, extra,
+  upsertUser: `INSERT INTO users (tenant_id, id, user_name, external_id, active, attributes, roles, extra, sealed,
                           seq, created_at, modified_at)
-       VALUES (@tenant_id, @id, @user_name, @external_id, @active, @attributes, @roles, @extra,
+       VALUES (@tenant_id, @id, @user_name, @external_id, @active, @attributes, @roles, @extra, @sealed,
                @seq, @created_at, @modified_at)
        ON CONFLICT (tenant_id, id) DO UPDATE SET
          user_name = excluded.user_name, external_id = excluded.external_id, active = excluded.active,
-         attributes = excluded.attributes, roles = excluded.roles, extra = excluded.extra,
+         attributes = excluded.attributes, roles = excluded.roles, extra = excluded.extra, sealed = excluded.sealed,
          seq = excluded.seq, created_at = excluded.created_at, modified_at = excluded.modified_at`,
   deleteUser: 'DELETE FROM users WHERE tenant_id = ? AND id = ?',
   setReauthentication: `INSERT INTO reauthentications (tenant_id, user_id, after) VALUES (?, ?, ?)
@@ -113,14 +101,15 @@ export const SQL = {
   addMember: 'INSERT OR IGNORE INTO memberships (tenant_id, group_id, user_id) VALUES (?, ?, ?)',
   removeMember: 'DELETE FROM memberships WHERE tenant_id = ? AND group_id = ? AND user_id = ?',
   upsertSession: `INSERT INTO sessions (tenant_id, id, user_id, issuer, acr, amr, auth_time, expires_at, created_at,
-                             revoked_at, revoke_reason, ip, device_id, idp_session_id, extra)
+                             revoked_at, revoke_reason, ip, device_id, idp_session_id, extra, sealed)
        VALUES (@tenant_id, @id, @user_id, @issuer, @acr, @amr, @auth_time, @expires_at, @created_at,
-               @revoked_at, @revoke_reason, @ip, @device_id, @idp_session_id, @extra)
+               @revoked_at, @revoke_reason, @ip, @device_id, @idp_session_id, @extra, @sealed)
        ON CONFLICT (tenant_id, id) DO UPDATE SET
          user_id = excluded.user_id, issuer = excluded.issuer, acr = excluded.acr, amr = excluded.amr,
          auth_time = excluded.auth_time, expires_at = excluded.expires_at, created_at = excluded.created_at,
          revoked_at = excluded.revoked_at, revoke_reason = excluded.revoke_reason, ip = excluded.ip,
-         device_id = excluded.device_id, idp_session_id = excluded.idp_session_id, extra = excluded.extra`,
+         device_id = excluded.device_id, idp_session_id = excluded.idp_session_id, extra = excluded.extra,
+         sealed = excluded.sealed`,
   revokeToken: `INSERT INTO revoked_tokens (tenant_id, jti, user_id, revoked_at, expires_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (tenant_id, jti) DO UPDATE SET user_id = excluded.user_id, revoked_at = excluded.revoked_at,
          expires_at = excluded.expires_at`,
