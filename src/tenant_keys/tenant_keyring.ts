@@ -314,6 +314,7 @@ export class TenantKeyring implements TenantKeys {
         let next = record;
         const done: Record<string, unknown> = {};
         if (what.keyId !== undefined && what.keyId !== record.key_id) {
+          await this.#usable(tenant, record, what.keyId);
           next = await this.#rewrapped(tenant, next, what.keyId, next.file_key_id);
           done['key_id'] = { from: record.key_id, to: what.keyId };
         }
@@ -583,6 +584,25 @@ export class TenantKeyring implements TenantKeys {
       current: id,
       data_keys: { ...record.data_keys, [id]: { wrapped: generated.wrapped, created_at: this.#clock() } },
     };
+  }
+
+  /**
+   * Whether `keyId` wraps for this tenant, asked before anything is re-wrapped under it: a key the provider
+   * refuses is the request's fault, not the tenant's key being revoked.
+   */
+  async #usable(tenant: string, record: ActiveTenantKeyRecord, keyId: string): Promise<void> {
+    try {
+      await this.#providerOf(tenant, record).generateDataKey(keyId, { tenant, key: 'probe' });
+    } catch (error) {
+      const refused = asKeyError(tenant, error);
+      if (refused.code !== 'ERR_TENANT_KEY_REVOKED') throw refused;
+      throw new TenantKeyError(
+        'ERR_TENANT_KEY_PROVIDER_FAILED',
+        tenant,
+        `the key "${keyId.slice(0, 256)}" cannot be used: ${refused.message}`,
+        { cause: refused },
+      );
+    }
   }
 
   async #rewrapped(
