@@ -87,7 +87,9 @@ export class LocalKms {
     await this.client.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 }));
   }
 
+  /** Starts the service; nothing when it runs already. */
   async start(): Promise<void> {
+    if (this.#process !== undefined && this.#process.exitCode === null) return;
     const child = spawn(localKmsPath(), [], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {

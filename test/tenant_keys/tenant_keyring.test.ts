@@ -304,6 +304,22 @@ describe('TenantKeyring', () => {
     }
   });
 
+  it('a gateway started while KMS is down creates the keys at the first re-validation once KMS is back', async () => {
+    const acme = tenantId();
+    const tenants = new Map([[acme, awsKms(await kms.createKey())]]);
+    await kms.stop();
+    let gateway: TenantKeyring;
+    try {
+      gateway = await keyring(tenants, { creates: true });
+      expect(codeOf(() => gateway.cipherOf(acme))).toBe('ERR_TENANT_KEY_UNAVAILABLE');
+      expect((await gateway.status(acme)).state).toBe('absent');
+    } finally {
+      await kms.start();
+    }
+    await until(() => codeOf(() => gateway.cipherOf(acme)) === undefined);
+    expect(audited.filter((r) => r.tenant === acme && r.kind === 'tenant_key.created')).toHaveLength(1);
+  });
+
   it('refuses a forged or altered record without crashing the watcher, keeps the keys it holds, and follows the next real change', async () => {
     const acme = tenantId();
     const tenants = new Map([[acme, local(newLocalKey())]]);
