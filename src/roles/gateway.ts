@@ -83,7 +83,7 @@ import {
   TENANT_KEYS_BUCKET_OPTIONS,
   TenantKeyring,
 } from '../tenant_keys/index.js';
-import type { TenantKeys } from '../tenant_keys/index.js';
+import type { TenantKeyAuditRecord, TenantKeys } from '../tenant_keys/index.js';
 import { TokenVerifier } from '../tokens/index.js';
 import { streamHealth } from './stream_health.js';
 import { openRoleStore } from './role_store.js';
@@ -120,10 +120,33 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const servers = config.nats.servers;
   if (servers === undefined) throw new TypeError('the gateway needs IPSIE_NATS_URL');
   const nc = await connectNats({ servers, name: `${config.nats.name}-gateway` }, logger);
+  // Customer-managed keys (docs/keys.md): this gateway creates the keys of the tenants that have one (the first
+  // replica to start wins), adopts a key the tenants file newly names, and serves the key admin API. Started
+  // below, once the audit trail its events go to exists; until then every CMK tenant is UNAVAILABLE.
+  const providers = keyProviders({ localKeyFile: config.tenantKeys.localKeyFile });
+  let recordTenantKeyEvent: ((record: TenantKeyAuditRecord) => Promise<void>) | undefined;
+  const tenantKeyring = new TenantKeyring({
+    store: await KvRegister.open(nc, TENANT_KEYS_BUCKET_OPTIONS(config.gateway.streamReplicas)).catch(
+      async (error: unknown) => {
+        await nc.close();
+        throw error;
+      },
+    ),
+    tenants: customerManagedKeysOf(config.tenants),
+    providers,
+    creates: true,
+    revalidateMs: config.tenantKeys.revalidateS * 1000,
+    logger,
+    audit: async (record) => {
+      await recordTenantKeyEvent?.(record);
+    },
+  });
+  const tenantKeys: TenantKeys = tenantKeyring;
   let opened;
   try {
     opened = await openRoleStore(config, logger, { directoryIndexes: true });
   } catch (error) {
+    providers.destroy();
     await nc.close();
     throw error;
   }
@@ -135,8 +158,6 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let health: HttpServer | undefined;
   let transmitter: SessionChangeTransmitter | undefined;
   let streamManagement: StreamManagement | undefined;
-  let tenantKeyring: TenantKeyring | undefined;
-  const providers = keyProviders({ localKeyFile: config.tenantKeys.localKeyFile });
   // Dry-runs evaluate uploaded policies off the event loop that serves every tenant's SCIM and SSF, within budget.
   const pool = new EvaluationPool({
     size: config.policy.workers,
@@ -176,22 +197,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const js = jetstream(nc);
     const publisher = new ChangePublisher(js);
     const audit = new AuditLog(nc, js, jsm);
-    // Customer-managed keys: this gateway creates the keys of the tenants that have one (the first replica to
-    // start wins), adopts a key the tenants file newly names, and serves the key admin API.
-    tenantKeyring = new TenantKeyring({
-      store: await KvRegister.open(nc, TENANT_KEYS_BUCKET_OPTIONS(config.gateway.streamReplicas)),
-      tenants: customerManagedKeysOf(config.tenants),
-      providers,
-      creates: true,
-      revalidateMs: config.tenantKeys.revalidateS * 1000,
-      logger,
-      audit: async ({ tenant, kind, id, data }) => {
-        await audit.append({ v: 1, id, tenant, kind, at: Date.now(), data });
-      },
-    });
+    recordTenantKeyEvent = async ({ tenant, kind, id, data }) => {
+      await audit.append({ v: 1, id, tenant, kind, at: Date.now(), data });
+    };
     await tenantKeyring.start();
-    const tenantKeys: TenantKeys = tenantKeyring;
-    const keyring = tenantKeyring;
     // Tenants come from configuration; the stream makes them known to every sidecar.
     const publishTenants = async (): Promise<void> => {
       for (const tenant of config.tenants) {
@@ -437,7 +446,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const readiness = (): ReturnType<typeof healthReport> => {
       const status = replica.status();
       const failing = pollers.map((p) => p.status()).filter((p) => p.failures > 0);
-      const keysReady = keyring.readiness();
+      const keysReady = tenantKeyring.readiness();
       return healthReport({
         replica: streamHealth(status),
         tenant_keys: { ok: keysReady.ok, detail: keysReady.detail },
@@ -558,7 +567,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
               }),
             ),
             createAttributeRoutes({ catalogs: attributeCatalogs, versions: catalogVersions }),
-            createTenantKeyRoutes({ keys: keyring, logger }),
+            createTenantKeyRoutes({ keys: tenantKeyring, logger }),
             createPolicyAdminRoutes({
               catalog,
               // Typed by the tenant's attribute catalog, when its tenants file declares one.
@@ -655,7 +664,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         keys?.stop();
         refusals.close();
         await replica.stop();
-        await keyring.stop();
+        await tenantKeyring.stop();
         providers.destroy();
         await nc.drain();
         await pool.close();
@@ -670,7 +679,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await streamManagement?.stop();
     keys?.stop();
     await ingestor?.stop();
-    await tenantKeyring?.stop();
+    await tenantKeyring.stop();
     providers.destroy();
     await nc.close();
     await pool.close();

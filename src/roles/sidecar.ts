@@ -100,7 +100,39 @@ export interface RunningSidecar {
 export async function startSidecar(options: SidecarOptions): Promise<RunningSidecar> {
   const { config, logger } = options;
   const clock = options.clock;
-  const { store, setAside } = await openRoleStore(config, logger);
+  // Customer-managed keys (docs/keys.md): every tenant's keys as the gateway created them, followed and
+  // re-validated; started below, before the stream consumer. Standalone (no NATS), every tenant is in clear.
+  const providers = keyProviders({ localKeyFile: config.tenantKeys.localKeyFile });
+  // Key events this process notices (a key its key service refuses) go to the audit trail once it exists (below).
+  let recordTenantKeyEvent: ((record: TenantKeyAuditRecord) => Promise<void>) | undefined;
+  const keysConnection =
+    config.nats.servers === undefined
+      ? undefined
+      : await connectNats({ servers: config.nats.servers, name: `${config.nats.name}-keys` }, logger);
+  const tenantKeyring =
+    keysConnection === undefined
+      ? undefined
+      : new TenantKeyring({
+          store: await KvRegister.openOrCreate(keysConnection, TENANT_KEYS_BUCKET_OPTIONS(1)).catch(
+            async (error: unknown) => {
+              await keysConnection.close();
+              throw error;
+            },
+          ),
+          tenants: customerManagedKeysOf(config.tenants),
+          providers,
+          creates: false,
+          revalidateMs: config.tenantKeys.revalidateS * 1000,
+          logger,
+          audit: async (record) => {
+            await recordTenantKeyEvent?.(record);
+          },
+        });
+  const tenantKeys: TenantKeys = tenantKeyring ?? CLEAR_TENANT_KEYS;
+  const { store, setAside } = await openRoleStore(config, logger).catch(async (error: unknown) => {
+    await keysConnection?.close();
+    throw error;
+  });
   // Set once the metrics exist (below); the pool starts first, with the policies.
   let countTimeout: (tenant: string) => void = () => undefined;
   const budgets = new Map(config.tenants.map((t) => [t.id, t.policyBudgetMs]));
@@ -140,11 +172,6 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   let authzen: HttpServer | undefined;
   let health: HttpServer | undefined;
   let followerConnection: NatsConnection | undefined;
-  let keysConnection: NatsConnection | undefined;
-  let tenantKeyring: TenantKeyring | undefined;
-  const providers = keyProviders({ localKeyFile: config.tenantKeys.localKeyFile });
-  // Key events this process notices (a key its key service refuses) go to the audit trail once it exists (below).
-  let recordTenantKeyEvent: ((record: TenantKeyAuditRecord) => Promise<void>) | undefined;
   let closeConnection = (): Promise<void> => Promise.resolve();
   try {
     if (config.policy.tenantsDir !== undefined) {
@@ -159,24 +186,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       }
     }
     const { servers } = config.nats;
-    // Customer-managed keys: every tenant's keys as the gateway created them, followed and re-validated.
-    if (servers !== undefined) {
-      keysConnection = await connectNats({ servers, name: `${config.nats.name}-keys` }, logger);
-      tenantKeyring = new TenantKeyring({
-        store: await KvRegister.openOrCreate(keysConnection, TENANT_KEYS_BUCKET_OPTIONS(1)),
-        tenants: customerManagedKeysOf(config.tenants),
-        providers,
-        creates: false,
-        revalidateMs: config.tenantKeys.revalidateS * 1000,
-        logger,
-        audit: async (record) => {
-          await recordTenantKeyEvent?.(record);
-        },
-      });
-      await tenantKeyring.start();
-    }
-    const tenantKeys: TenantKeys = tenantKeyring ?? CLEAR_TENANT_KEYS;
-    const keyring = tenantKeyring;
+    await tenantKeyring?.start();
     if (servers !== undefined) {
       ingestor = new StateIngestor({
         store,
@@ -523,7 +533,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         policies.has(t) ? policies.get(t).version : undefined,
       );
       const stream = feed?.status();
-      const keysReady = keyring?.readiness();
+      const keysReady = tenantKeyring?.readiness();
       // A tenant whose keys are not loaded fails closed, as one without a policy.
       const tenants = { ...policyState.tenants };
       for (const [tenant, ready] of Object.entries(keysReady?.tenants ?? {})) {
@@ -581,7 +591,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         refusals?.close();
         await closeConnection();
         await running?.stop();
-        await keyring?.stop();
+        await tenantKeyring?.stop();
         providers.destroy();
         await keysConnection?.close();
         await pool.close();
