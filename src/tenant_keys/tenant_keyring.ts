@@ -5,7 +5,7 @@ import type { RegisterEntry } from '../stream/index.js';
 import { TenantKeyError } from './errors.js';
 import type { KeyContext, KeyProvider, KeyProviderOf } from './key_provider.js';
 import { TenantCipher } from './tenant_cipher.js';
-import { isRevoked, parseTenantKeyRecord, TENANT_KEYS_BUCKET } from './tenant_key_record.js';
+import { isRevoked, MAX_DATA_KEYS, parseTenantKeyRecord, TENANT_KEYS_BUCKET } from './tenant_key_record.js';
 import type { ActiveTenantKeyRecord, TenantKeyRecord } from './tenant_key_record.js';
 import type { TenantKeys } from './tenant_keys.js';
 
@@ -577,6 +577,14 @@ export class TenantKeyring implements TenantKeys {
   }
 
   async #withNewDataKey(tenant: string, record: ActiveTenantKeyRecord): Promise<ActiveTenantKeyRecord> {
+    // Older data keys cannot be dropped while values they sealed may be kept: a record has room for so many.
+    if (Object.keys(record.data_keys).length >= MAX_DATA_KEYS) {
+      throw new TenantKeyError(
+        'ERR_TENANT_KEY_REQUEST_INVALID',
+        tenant,
+        `${tenant} has ${MAX_DATA_KEYS} data keys, the most a record holds: rotate the customer-managed key instead`,
+      );
+    }
     const id = newDataKeyId();
     const generated = await this.#providerOf(tenant, record).generateDataKey(record.key_id, dataKeyContext(tenant, id));
     return {

@@ -8,6 +8,7 @@ import { connectNats, KvRegister } from '../../src/stream/index.js';
 import type { NatsConnection } from '../../src/stream/index.js';
 import {
   keyProviders,
+  MAX_DATA_KEYS,
   TENANT_KEYS_BUCKET_OPTIONS,
   TenantKeyError,
   TenantKeyring,
@@ -202,6 +203,55 @@ describe('TenantKeyring', () => {
     expect(after.lookup('grace')).toBe(before.lookup('grace'));
     expect(after.open(cipher(gateway, acme).seal('new', 'user:u3'), 'user:u3')).toBe('new');
     expect(audited.filter((r) => r.tenant === acme && r.kind === 'tenant_key.rotated')).toHaveLength(1);
+  });
+
+  it('two gateways rotating at the same time lose no rotation (compare-and-set), and every process ends with all the keys', async () => {
+    const acme = tenantId();
+    const tenants = new Map([[acme, local(newLocalKey())]]);
+    const [a, b] = [await keyring(tenants, { creates: true }), await keyring(tenants, { creates: true })];
+    const sidecar = await keyring(tenants, { creates: false });
+    const old = cipher(sidecar, acme).seal('v', 'c');
+    await Promise.all(
+      [a, b].flatMap((gateway) => Array.from({ length: 4 }, async () => await gateway.rotate(acme, { dataKey: true }))),
+    );
+    const status = await a.status(acme);
+    expect(status.data_keys).toHaveLength(9);
+    await until(() => sidecar.cipherOf(acme)?.currentKeyId === status.current_data_key);
+    await until(() => a.cipherOf(acme)?.currentKeyId === status.current_data_key);
+    await until(() => b.cipherOf(acme)?.currentKeyId === status.current_data_key);
+    expect(cipher(sidecar, acme).open(old, 'c')).toBe('v');
+    expect(audited.filter((r) => r.tenant === acme && r.kind === 'tenant_key.rotated')).toHaveLength(8);
+  });
+
+  it('refuses a data-key rotation past the most data keys a record holds, rather than write a record every process would refuse', async () => {
+    const acme = tenantId();
+    const keyId = newLocalKey();
+    const tenants = new Map([[acme, local(keyId)]]);
+    const gateway = await keyring(tenants, { creates: true });
+    const nc = await connectNats({ servers: [nats.url], name: 'filler' }, logger);
+    started.push({
+      stop: async () => {
+        await nc.close();
+      },
+    });
+    const bucket = await KvRegister.openOrCreate(nc, TENANT_KEYS_BUCKET_OPTIONS(1));
+    const entry = (await bucket.read(acme))!;
+    const record = JSON.parse(entry.value) as { data_keys: Record<string, unknown> };
+    const provider = keyProviders({ localKeyFile: keyFile })(local(keyId));
+    for (let i = Object.keys(record.data_keys).length; i < MAX_DATA_KEYS; i++) {
+      const id = `filler_${String(i)}`;
+      record.data_keys[id] = {
+        wrapped: (await provider.generateDataKey(keyId, { tenant: acme, key: `data:${id}` })).wrapped,
+        created_at: i,
+      };
+    }
+    await bucket.replace(acme, JSON.stringify(record), entry.revision);
+    await gateway.revalidate();
+    await expect(gateway.rotate(acme, { dataKey: true })).rejects.toMatchObject({
+      code: 'ERR_TENANT_KEY_REQUEST_INVALID',
+    });
+    expect((await gateway.status(acme)).data_keys).toHaveLength(MAX_DATA_KEYS);
+    expect(gateway.cipherOf(acme)).toBeDefined();
   });
 
   it('re-wraps every key under a new customer-managed key (admin or tenants file); the old key is no longer needed', async () => {
