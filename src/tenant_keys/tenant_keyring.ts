@@ -163,7 +163,9 @@ export class TenantKeyring implements TenantKeys {
     await this.#refreshAll();
     await this.#follow();
     this.#timer = setInterval(() => {
-      void this.revalidate();
+      this.revalidate().catch((error: unknown) => {
+        this.#logger.error({ err: error }, 'tenant keys not re-validated');
+      });
     }, this.#options.revalidateMs);
     this.#timer.unref();
   }
@@ -668,9 +670,12 @@ export class TenantKeyring implements TenantKeys {
       // Every process notices its own writes and the values it already holds: skip those.
       if (entry !== undefined && (this.#held.get(tenant)?.revision ?? 0) >= entry.revision) return;
       this.#cmk.add(tenant);
-      void this.#serial(tenant, async () => {
+      this.#serial(tenant, async () => {
         if (entry === undefined) await this.#refresh(tenant);
         else if ((this.#held.get(tenant)?.revision ?? 0) < entry.revision) await this.#apply(tenant, entry);
+      }).catch((error: unknown) => {
+        // A bug, not a refusal (those are held as the tenant's problem): the watch must go on.
+        this.#logger.error({ err: error, tenant }, 'tenant key record not applied');
       });
     });
     this.#watch = watch;
