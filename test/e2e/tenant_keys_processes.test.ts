@@ -14,6 +14,7 @@ import {
 import { sha256, spawnGatewayProcess } from '../harness/gateway.js';
 import type { GatewayProcess } from '../harness/gateway.js';
 import { NatsServer } from '../harness/nats_server.js';
+import { SidecarProcess } from '../harness/sidecar_process.js';
 import { makeTempDir } from '../harness/temp_dir.js';
 
 const logger = pino({ level: 'silent' });
@@ -21,6 +22,7 @@ let nats: NatsServer;
 let gateways: GatewayProcess[];
 let nc: NatsConnection;
 let reader: TenantKeyring;
+let sidecar: SidecarProcess;
 const dir = makeTempDir('ipsie-keys-processes-');
 const keyFile = join(dir.path, 'keys.json');
 const tenants = {
@@ -60,8 +62,16 @@ beforeAll(async () => {
     logger,
   });
   await reader.start();
+  // And a real sidecar process, with the same tenants file.
+  const tenantsFile = join(dir.path, 'tenants.json');
+  writeFileSync(tenantsFile, JSON.stringify({ tenants }));
+  sidecar = await SidecarProcess.spawn({
+    natsUrl: nats.url,
+    env: { IPSIE_TENANTS_FILE: tenantsFile, IPSIE_LOCAL_KEY_FILE: keyFile },
+  });
 }, 120_000);
 afterAll(async () => {
+  await sidecar.stop();
   await reader.stop();
   await nc.close();
   await Promise.all(
@@ -90,19 +100,25 @@ async function admin(
   };
 }
 
-describe('customer-managed keys across gateway processes', () => {
-  it('two gateway processes starting at once create the keys once; both and a sidecar hold the same', async () => {
+describe('customer-managed keys across gateway and sidecar processes', () => {
+  it('two gateway processes starting at once create the keys once; both and a sidecar process hold the same', async () => {
     const [a, b] = [await admin(gateways[0]!, 'keys'), await admin(gateways[1]!, 'keys')];
     expect(a).toMatchObject({ status: 200, body: { state: 'active' } });
     expect(b.body['data_keys']).toEqual(a.body['data_keys']);
     expect(reader.cipherOf('acme')?.currentKeyId).toBe(a.body['current_data_key']);
+    // The sidecar process loaded the same data key.
+    const loaded = await sidecar.waitForLog(
+      (line) => line['msg'] === 'tenant keys loaded' && line['tenant'] === 'acme',
+    );
+    expect(loaded['data_key']).toBe(a.body['current_data_key']);
+    expect((await sidecar.readyz()).body).toMatchObject({ components: { tenant_keys: { ok: true } } });
     const created = String((await admin(gateways[0]!, 'audit')).body['records'])
       .split('\n')
       .filter((line) => line.includes('"tenant_key.created"'));
     expect(created).toHaveLength(1);
   });
 
-  it('a rotation through one replica reaches the other and the sidecar; a revocation through the other stops both', async () => {
+  it('a rotation through one replica reaches the other and the sidecars; a revocation through the other stops them all', async () => {
     const before = reader.cipherOf('acme');
     const sealed = before?.seal('ada@acme.example', 'user:u1') ?? '';
     const changed: string[] = [];
@@ -133,6 +149,13 @@ describe('customer-managed keys across gateway processes', () => {
     expect(() => reader.cipherOf('acme')).toThrow(expect.objectContaining({ code: 'ERR_TENANT_KEY_REVOKED' }));
     expect(reader.cipherOf('globex')).toBeDefined();
     expect(changed).toContain('acme');
+    await sidecar.waitForLog(
+      (line) => line['msg'] === 'tenant keys revoked (crypto-shredded)' && line['tenant'] === 'acme',
+    );
+    expect((await sidecar.readyz()).body).toMatchObject({
+      components: { tenant_keys: { ok: true } },
+      tenants: { acme: { ready: false, detail: 'keys revoked' } },
+    });
     expect((await admin(gateways[0]!, 'keys/rotate', { data_key: true })).status).toBe(403);
   });
 });
