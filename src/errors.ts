@@ -233,6 +233,10 @@ export const ERROR_CODES = {
   ERR_TENANT_KEY_SEALED_INVALID: { kind: 'internal', reason: 'TENANT_KEY_SEALED_INVALID' },
   /** The tenants file names a key the provider does not have, or the provider refused the request. */
   ERR_TENANT_KEY_PROVIDER_FAILED: { kind: 'upstream_failed', reason: 'TENANT_KEY_PROVIDER_FAILED' },
+  /** A key admin request that cannot be done as asked: no confirmation, an unknown field, a malformed key id. */
+  ERR_TENANT_KEY_REQUEST_INVALID: { kind: 'invalid_request' },
+  /** The tenant has no customer-managed key (its data is kept in clear). */
+  ERR_TENANT_KEY_NOT_CONFIGURED: { kind: 'not_found' },
 
   // src/txn_tokens (transaction tokens: the tenants' shared signing keys)
   ERR_TXN_KEYS_UNAVAILABLE: { kind: 'unavailable', reason: 'TXN_KEYS_UNAVAILABLE' },

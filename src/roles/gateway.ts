@@ -65,8 +65,6 @@ import type { GatewayApi } from '../observability/index.js';
 import { ensureObservationStream } from '../observations/index.js';
 import { EvaluationPool, PolicyCompiler } from '../policy/index.js';
 import type { EntitlementStore } from '../store/index.js';
-import { CLEAR_TENANT_KEYS } from '../tenant_keys/index.js';
-import type { TenantCipher, TenantKeys } from '../tenant_keys/index.js';
 import {
   createStreamManagementRoutes,
   createTransmitterRoutes,
@@ -78,6 +76,14 @@ import {
 } from '../transmit/index.js';
 import { ChangePublisher, ChangeReader, connectNats, ensureStateStream, KvRegister } from '../stream/index.js';
 import { createTxnJwksRoute, TXN_KEYS_BUCKET_OPTIONS } from '../txn_tokens/index.js';
+import {
+  createTenantKeyRoutes,
+  customerManagedKeysOf,
+  keyProviders,
+  TENANT_KEYS_BUCKET_OPTIONS,
+  TenantKeyring,
+} from '../tenant_keys/index.js';
+import type { TenantCipher, TenantKeyAuditRecord, TenantKeys } from '../tenant_keys/index.js';
 import { TokenVerifier } from '../tokens/index.js';
 import { streamHealth } from './stream_health.js';
 import { openRoleStore } from './role_store.js';
@@ -99,6 +105,8 @@ export interface RunningGateway {
   pollers(): PollerStatus[];
   readonly store: EntitlementStore;
   readonly ingestor: StateIngestor;
+  /** Each customer-managed-key tenant's cipher (docs/keys.md). */
+  readonly tenantKeys: TenantKeys;
   stop(): Promise<void>;
 }
 
@@ -112,13 +120,34 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const servers = config.nats.servers;
   if (servers === undefined) throw new TypeError('the gateway needs IPSIE_NATS_URL');
   const nc = await connectNats({ servers, name: `${config.nats.name}-gateway` }, logger);
-  // Customer-managed keys (docs/keys.md): whatever reads or writes a tenant's personal data asks them.
-  const tenantKeys: TenantKeys = CLEAR_TENANT_KEYS;
+  // Customer-managed keys (docs/keys.md): this gateway creates the keys of the tenants that have one (the first
+  // replica to start wins), adopts a key the tenants file newly names, and serves the key admin API. Started
+  // below, once the audit trail its events go to exists; until then every CMK tenant is UNAVAILABLE.
+  const providers = keyProviders({ localKeyFile: config.tenantKeys.localKeyFile });
+  let recordTenantKeyEvent: ((record: TenantKeyAuditRecord) => Promise<void>) | undefined;
+  const tenantKeyring = new TenantKeyring({
+    store: await KvRegister.open(nc, TENANT_KEYS_BUCKET_OPTIONS(config.gateway.streamReplicas)).catch(
+      async (error: unknown) => {
+        await nc.close();
+        throw error;
+      },
+    ),
+    tenants: customerManagedKeysOf(config.tenants),
+    providers,
+    creates: true,
+    revalidateMs: config.tenantKeys.revalidateS * 1000,
+    logger,
+    audit: async (record) => {
+      await recordTenantKeyEvent?.(record);
+    },
+  });
+  const tenantKeys: TenantKeys = tenantKeyring;
   const sealerOf = (tenant: string): TenantCipher | undefined => tenantKeys.cipherOf(tenant);
   let opened;
   try {
     opened = await openRoleStore(config, logger, { directoryIndexes: true, sealerOf });
   } catch (error) {
+    providers.destroy();
     await nc.close();
     throw error;
   }
@@ -169,6 +198,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const js = jetstream(nc);
     const publisher = new ChangePublisher(js, sealerOf);
     const audit = new AuditLog(nc, js, jsm);
+    recordTenantKeyEvent = async ({ tenant, kind, id, data }) => {
+      await audit.append({ v: 1, id, tenant, kind, at: Date.now(), data });
+    };
+    await tenantKeyring.start();
     // Tenants come from configuration; the stream makes them known to every sidecar.
     const publishTenants = async (): Promise<void> => {
       for (const tenant of config.tenants) {
@@ -415,8 +448,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const readiness = (): ReturnType<typeof healthReport> => {
       const status = replica.status();
       const failing = pollers.map((p) => p.status()).filter((p) => p.failures > 0);
+      const keysReady = tenantKeyring.readiness();
       return healthReport({
         replica: streamHealth(status),
+        tenant_keys: { ok: keysReady.ok, detail: keysReady.detail },
         ssf_polling: {
           ok: true,
           detail:
@@ -535,6 +570,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
               }),
             ),
             createAttributeRoutes({ catalogs: attributeCatalogs, versions: catalogVersions }),
+            createTenantKeyRoutes({ keys: tenantKeyring, logger }),
             createPolicyAdminRoutes({
               catalog,
               // Typed by the tenant's attribute catalog, when its tenants file declares one.
@@ -611,6 +647,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       pollers: () => pollers.map((p) => p.status()),
       store,
       ingestor: replica,
+      tenantKeys,
       stop: async () => {
         await new Promise<void>((resolve) =>
           http.close(() => {
@@ -632,6 +669,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         keys?.stop();
         refusals.close();
         await replica.stop();
+        await tenantKeyring.stop();
+        providers.destroy();
         await nc.drain();
         await pool.close();
         store.close();
@@ -645,6 +684,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await streamManagement?.stop();
     keys?.stop();
     await ingestor?.stop();
+    await tenantKeyring.stop();
+    providers.destroy();
     await nc.close();
     await pool.close();
     store.close();

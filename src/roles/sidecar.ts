@@ -17,14 +17,20 @@ import { healthReport, metricsRoute, policyReadiness, SidecarMetrics } from '../
 import type { ComponentHealth, TenantReadiness } from '../observability/index.js';
 import { SessionObserver } from '../observations/index.js';
 import type { EntitlementStore } from '../store/index.js';
-import { CLEAR_TENANT_KEYS } from '../tenant_keys/index.js';
-import type { TenantCipher, TenantKeys } from '../tenant_keys/index.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { SessionAuthority } from '../session/index.js';
 import type { AssertionClaims } from '../session/index.js';
 import { ChangePublisher, connectNats, KvRegister, publishDurably } from '../stream/index.js';
 import { TXN_KEYS_BUCKET_OPTIONS, TxnKeyRing, TxnTokenService } from '../txn_tokens/index.js';
+import {
+  CLEAR_TENANT_KEYS,
+  customerManagedKeysOf,
+  keyProviders,
+  TENANT_KEYS_BUCKET_OPTIONS,
+  TenantKeyring,
+} from '../tenant_keys/index.js';
+import type { TenantCipher, TenantKeyAuditRecord, TenantKeys } from '../tenant_keys/index.js';
 import type { TxnKeyStore } from '../txn_tokens/index.js';
 import {
   AuditLog,
@@ -76,6 +82,8 @@ export interface RunningSidecar {
   readonly policies: PolicyRegistry;
   /** The stream consumer; undefined when running standalone (no `IPSIE_NATS_URL`). */
   readonly ingestor: StateIngestor | undefined;
+  /** Each customer-managed-key tenant's cipher (docs/keys.md); standalone, every tenant is in clear. */
+  readonly tenantKeys: TenantKeys;
   /** What `/readyz` reports for this process. */
   readiness(): SidecarReadiness;
   readonly metrics: SidecarMetrics;
@@ -92,10 +100,40 @@ export interface RunningSidecar {
 export async function startSidecar(options: SidecarOptions): Promise<RunningSidecar> {
   const { config, logger } = options;
   const clock = options.clock;
-  // Customer-managed keys (docs/keys.md): whatever reads or writes a tenant's personal data asks them.
-  const tenantKeys: TenantKeys = CLEAR_TENANT_KEYS;
+  // Customer-managed keys (docs/keys.md): every tenant's keys as the gateway created them, followed and
+  // re-validated; started below, before the stream consumer. Standalone (no NATS), every tenant is in clear.
+  const providers = keyProviders({ localKeyFile: config.tenantKeys.localKeyFile });
+  // Key events this process notices (a key its key service refuses) go to the audit trail once it exists (below).
+  let recordTenantKeyEvent: ((record: TenantKeyAuditRecord) => Promise<void>) | undefined;
+  const keysConnection =
+    config.nats.servers === undefined
+      ? undefined
+      : await connectNats({ servers: config.nats.servers, name: `${config.nats.name}-keys` }, logger);
+  const tenantKeyring =
+    keysConnection === undefined
+      ? undefined
+      : new TenantKeyring({
+          store: await KvRegister.openOrCreate(keysConnection, TENANT_KEYS_BUCKET_OPTIONS(1)).catch(
+            async (error: unknown) => {
+              await keysConnection.close();
+              throw error;
+            },
+          ),
+          tenants: customerManagedKeysOf(config.tenants),
+          providers,
+          creates: false,
+          revalidateMs: config.tenantKeys.revalidateS * 1000,
+          logger,
+          audit: async (record) => {
+            await recordTenantKeyEvent?.(record);
+          },
+        });
+  const tenantKeys: TenantKeys = tenantKeyring ?? CLEAR_TENANT_KEYS;
   const sealerOf = (tenant: string): TenantCipher | undefined => tenantKeys.cipherOf(tenant);
-  const { store, setAside } = await openRoleStore(config, logger, { sealerOf });
+  const { store, setAside } = await openRoleStore(config, logger, { sealerOf }).catch(async (error: unknown) => {
+    await keysConnection?.close();
+    throw error;
+  });
   const forgetOpenedReads = tenantKeys.onChange((tenant) => {
     store.keysChanged(tenant);
   });
@@ -152,6 +190,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       }
     }
     const { servers } = config.nats;
+    await tenantKeyring?.start();
     if (servers !== undefined) {
       ingestor = new StateIngestor({
         store,
@@ -328,6 +367,9 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
             );
           };
     if (publishAudit !== undefined) {
+      recordTenantKeyEvent = async ({ tenant, kind, id, data }) => {
+        await publishAudit({ v: 1, id, tenant, kind, at: Date.now(), data });
+      };
       recordIdpChange = (change) => {
         const { tenantId, ...data } = change;
         const id = createHash('sha256').update(JSON.stringify(change)).digest('hex');
@@ -496,6 +538,12 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         policies.has(t) ? policies.get(t).version : undefined,
       );
       const stream = feed?.status();
+      const keysReady = tenantKeyring?.readiness();
+      // A tenant whose keys are not loaded fails closed, as one without a policy.
+      const tenants = { ...policyState.tenants };
+      for (const [tenant, ready] of Object.entries(keysReady?.tenants ?? {})) {
+        if (!ready.ready) tenants[tenant] = ready;
+      }
       return healthReport(
         {
           store: {
@@ -507,8 +555,12 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
           },
           policies: policyState.component,
           stream: stream === undefined ? { ok: true, detail: 'standalone (no stream)' } : streamHealth(stream),
+          tenant_keys:
+            keysReady === undefined
+              ? { ok: true, detail: 'standalone (no customer-managed keys)' }
+              : { ok: keysReady.ok, detail: keysReady.detail },
         },
-        policyState.tenants,
+        tenants,
       );
     };
     const healthAddress = config.health.address;
@@ -526,6 +578,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       store,
       policies,
       ingestor: running,
+      tenantKeys,
       readiness,
       metrics,
       deployPolicy,
@@ -543,6 +596,9 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         refusals?.close();
         await closeConnection();
         await running?.stop();
+        await tenantKeyring?.stop();
+        providers.destroy();
+        await keysConnection?.close();
         await pool.close();
         forgetOpenedReads();
         store.close();
@@ -555,6 +611,9 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     await follower?.stop();
     await followerConnection?.close();
     await ingestor?.stop();
+    await tenantKeyring?.stop();
+    providers.destroy();
+    await keysConnection?.close();
     await pool.close();
     forgetOpenedReads();
     store.close();
