@@ -24,7 +24,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   session: ['changes', 'config', 'logging', 'saml', 'store', 'stream', 'tokens'],
   check: ['changes', 'config', 'identifiers', 'logging', 'policy', 'session', 'store', 'tokens', 'txn_tokens'],
   txn_tokens: ['stream', 'tokens'],
-  tenant_keys: ['config', 'http', 'logging', 'stream'],
+  tenant_keys: ['changes', 'config', 'http', 'logging', 'stream'],
   identifiers: ['config', 'store'],
   scim: ['changes', 'http', 'logging', 'store', 'stream'],
   audit: ['stream'],

@@ -34,6 +34,7 @@ export {
   emailLookup,
   externalIdLookup,
   foldedName,
+  LOOKUP_HASH_PREFIX,
   openChange,
   openPostureState,
   openSessionData,

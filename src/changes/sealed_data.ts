@@ -28,6 +28,9 @@ export interface DataSealer {
  */
 export type SealerOf = (tenant: string) => DataSealer | undefined;
 
+/** What a lookup hash starts with (`h1.<base64url HMAC>`), and no value a tenant's sealer hashes. */
+export const LOOKUP_HASH_PREFIX = 'h1.';
+
 /** No tenant seals. */
 export const CLEAR_DATA: SealerOf = () => undefined;
 

@@ -5,6 +5,7 @@ import {
   CLEAR_DATA,
   emailLookup,
   externalIdLookup,
+  LOOKUP_HASH_PREFIX,
   openPostureState,
   openSessionData,
   openUserData,
@@ -336,7 +337,8 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   #lookup(statement: Statement, tenantId: string, hash: string | undefined, clear: string): string[] {
     if (hash !== undefined) {
       const ids = statement.all(tenantId, hash) as string[];
-      if (ids.length > 0) return ids;
+      // A value in the form of a hash is never looked up as itself: knowing a stored hash must not name a user.
+      if (ids.length > 0 || clear.startsWith(LOOKUP_HASH_PREFIX)) return ids;
     }
     return statement.all(tenantId, clear) as string[];
   }
@@ -463,12 +465,13 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
 
   userIdsByPhoneNumber(tenantId: string, phoneNumber: string): string[] {
     const sealer = this.#sealerOf(tenantId);
-    return this.#lookup(
-      this.#stmt.userIdsByPhoneNumber,
-      tenantId,
-      sealer === undefined ? undefined : phoneNumberLookup(sealer, phoneNumber),
-      phoneNumberKey(phoneNumber),
-    );
+    const key = phoneNumberKey(phoneNumber);
+    if (sealer === undefined) return this.#stmt.userIdsByPhoneNumber.all(tenantId, key) as string[];
+    const hash = phoneNumberLookup(sealer, phoneNumber);
+    // A stored phone hash is a folded lookup hash: a value folding to that form is never looked up as itself.
+    const hashes = this.#stmt.userIdsByPhoneNumber.all(tenantId, hash) as string[];
+    if (hashes.length > 0 || key.startsWith(phoneNumberKey(LOOKUP_HASH_PREFIX))) return hashes;
+    return this.#stmt.userIdsByPhoneNumber.all(tenantId, key) as string[];
   }
 
   session(tenantId: string, id: string): SessionRecord | undefined {

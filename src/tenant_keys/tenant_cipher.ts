@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { LOOKUP_HASH_PREFIX } from '../changes/index.js';
 import { TenantKeyError } from './errors.js';
 
 /**
@@ -106,7 +107,7 @@ export class TenantCipher {
 /** What a sealed value starts with, and nothing else stored does. */
 export const SEALED_PREFIX = 's1.';
 /** What a lookup hash starts with. */
-export const LOOKUP_PREFIX = 'h1.';
+export const LOOKUP_PREFIX = LOOKUP_HASH_PREFIX;
 const SEALED_FORM = /^s1\.([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/;
 /** A data key id: short, and free of the separator. */
 export const DATA_KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;

@@ -89,16 +89,16 @@ describe('a tenant with a customer-managed key', () => {
       raw.prepare("SELECT * FROM posture WHERE tenant_id = 'acme'").all(),
     ]);
     raw.close();
+    // Long enough that ciphertext or a hash (base64url) cannot hold them by chance.
     for (const personal of [
-      'Ada',
-      'ada',
+      'Ada@acme.example',
       'Lovelace',
       'ext-ada',
-      '555',
+      '555-0100',
       '203.0.113.7',
       'Analytical',
       'Lisbon',
-      'C02XK',
+      'C02XK1ZZJGH5',
     ]) {
       expect(rows).not.toContain(personal);
     }
@@ -145,6 +145,23 @@ describe('a tenant with a customer-managed key', () => {
     expect(store.userIdsByEmail('acme', 'ada.lovelace@ACME.example')).toEqual(['u1']);
     expect(store.userIdsByPhoneNumber('acme', '+12065550100')).toEqual(['u1']);
     expect(store.userIdsByUserName('acme', 'eve@acme.example')).toEqual([]);
+  });
+
+  it('never takes a stored lookup hash for the value it hashes: knowing the hash names no user', () => {
+    store.close();
+    const raw = new Database(path, { readonly: true });
+    const row = raw.prepare("SELECT user_name, external_id, attributes FROM users WHERE tenant_id = 'acme'").get() as {
+      user_name: string;
+      external_id: string;
+      attributes: string;
+    };
+    raw.close();
+    store = EntitlementStore.open(path, { sealerOf });
+    const { emails, phoneNumbers } = JSON.parse(row.attributes) as Record<string, { value: string }[]>;
+    expect(store.userIdsByUserName('acme', row.user_name)).toEqual([]);
+    expect(store.userIdsByExternalId('acme', row.external_id)).toEqual([]);
+    expect(store.userIdsByEmail('acme', emails![0]!.value)).toEqual([]);
+    expect(store.userIdsByPhoneNumber('acme', phoneNumbers![0]!.value)).toEqual([]);
   });
 
   it('fails closed once its key is revoked, cached reads included, and other tenants keep answering', () => {
