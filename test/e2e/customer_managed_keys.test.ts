@@ -75,7 +75,7 @@ function person(tag: string): Person {
     userName: `${tag}.lovelace@globex.example`,
     email: `${tag}.private@mail.example`,
     phone: `+1 206 555 ${String(1000 + Math.floor(Math.random() * 8999))}`,
-    given: `Ada${tag}`,
+    given: `Augusta${tag}`,
     family: `Lovelace${tag}`,
   };
 }
