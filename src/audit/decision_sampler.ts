@@ -149,7 +149,8 @@ export function sampledDecisionOf(record: AuditRecord, sealerOf?: RecordSealerOf
     input_sealed?: unknown;
   };
   const sealed = typeof data.input_sealed === 'string' ? data.input_sealed : undefined;
-  const opener = sealed === undefined ? undefined : sealerOf?.(record.tenant);
+  // Asked even for a record in clear (from before the tenant had a key): a revoked tenant's inputs are not served.
+  const opener = sealerOf?.(record.tenant);
   if (sealed !== undefined && opener === undefined) {
     throw new AuditSealedWithoutKeyError(
       `a decision of ${record.tenant} was recorded sealed, and the tenant has no key`,

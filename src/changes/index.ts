@@ -42,6 +42,7 @@ export {
   phoneNumberKey,
   phoneNumberLookup,
   sealChange,
+  sealChangeOf,
   sealSessionData,
   sealUserData,
   userNameLookup,

@@ -1,4 +1,4 @@
-import type { Change, SessionData, UserData } from './change.js';
+import type { Change, ChangeKind, SessionData, UserData } from './change.js';
 import { ChangeRejectedError } from './errors.js';
 
 /**
@@ -88,6 +88,24 @@ export function emailLookup(sealer: DataSealer, email: string): string {
  */
 export function phoneNumberLookup(sealer: DataSealer, phoneNumber: string): string {
   return phoneNumberKey(sealer.lookup(`phone_number:${phoneNumberKey(phoneNumber)}`));
+}
+
+/** The kinds whose changes carry personal data: the only ones a tenant's key is asked for. */
+const SEALED_KINDS: ReadonlySet<ChangeKind> = new Set([
+  'user.upsert',
+  'user.deactivate',
+  'session.start',
+  'session.revoke',
+  'posture.set',
+]);
+
+/**
+ * The change as its tenant's key writes it. The key is asked for only by a change with personal data, so a
+ * tenant whose key is revoked or not loaded can still be named, purged, and have its groups and resources
+ * written (nothing of it could be read anyway), and a gateway starts whatever state its tenants' keys are in.
+ */
+export function sealChangeOf(change: Change, sealerOf: SealerOf): Change {
+  return SEALED_KINDS.has(change.kind) ? sealChange(change, sealerOf(change.tenant)) : change;
 }
 
 /** The change as its tenant's sealer writes it: its personal fields sealed (the change itself if none apply). */

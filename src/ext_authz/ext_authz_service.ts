@@ -15,13 +15,14 @@ const RPC = { OK: 0, INVALID_ARGUMENT: 3, PERMISSION_DENIED: 7, UNAVAILABLE: 14,
 /**
  * The denial Envoy sends for a Check that ended in an error, by kind: a
  * request the sidecar cannot decide as configured is the route's fault
- * (400); anything else is "retry" (503). Never an allow.
+ * (400); one the tenant may not be served at all (its key revoked) is 403;
+ * anything else is "retry" (503). Never an allow.
  */
-const DENIAL_OF_KIND: KindTable<'bad_request' | 'unavailable'> = {
+const DENIAL_OF_KIND: KindTable<'bad_request' | 'forbidden' | 'unavailable'> = {
   invalid_request: 'bad_request',
   unprocessable: 'bad_request',
   unauthenticated: 'unavailable',
-  permission_denied: 'unavailable',
+  permission_denied: 'forbidden',
   not_found: 'bad_request',
   method_not_allowed: 'bad_request',
   conflict: 'unavailable',
@@ -179,9 +180,10 @@ async function answer(attributes: AttributeContext, options: ExtAuthzOptions): P
     result = await options.decider.check(request);
   } catch (error) {
     if (!isSidecarError(error)) options.logger.error({ err: error, tenant }, 'ext_authz check failed');
-    return isSidecarError(error) && DENIAL_OF_KIND[error.kind] === 'bad_request'
-      ? denied(RPC.INVALID_ARGUMENT, 'BadRequest', error.message)
-      : denied(RPC.UNAVAILABLE, 'ServiceUnavailable', 'authorization is unavailable; retry');
+    const denial = isSidecarError(error) ? DENIAL_OF_KIND[error.kind] : 'unavailable';
+    if (denial === 'bad_request') return denied(RPC.INVALID_ARGUMENT, 'BadRequest', (error as Error).message);
+    if (denial === 'forbidden') return denied(RPC.PERMISSION_DENIED, 'Forbidden', (error as Error).message);
+    return denied(RPC.UNAVAILABLE, 'ServiceUnavailable', 'authorization is unavailable; retry');
   }
   const { decision } = result;
   const stamp: [string, string][] = [

@@ -152,6 +152,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     throw error;
   }
   const { store, setAside } = opened;
+  // Subject reads opened with a tenant's old keys go when its keys change (rotated, revoked).
+  const forgetOpenedReads = tenantKeys.onChange((tenant) => {
+    store.keysChanged(tenant);
+  });
   let ingestor: StateIngestor | undefined;
   let server: HttpServer | undefined;
   let grpcServer: { readonly server: grpc.Server; readonly port: number } | undefined;
@@ -245,6 +249,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // Asked through the replica: a stream recreated since it was verified makes it rebuild before reads are answered.
     const streamPosition = async (): Promise<number> => await replica.streamPosition();
     const service = new ScimService({
+      sealerOf,
       directory: store,
       changes: publisher,
       names: new NameClaims({
@@ -673,6 +678,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         providers.destroy();
         await nc.drain();
         await pool.close();
+        forgetOpenedReads();
         store.close();
       },
     };
@@ -688,6 +694,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     providers.destroy();
     await nc.close();
     await pool.close();
+    forgetOpenedReads();
     store.close();
     throw error;
   }

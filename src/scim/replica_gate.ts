@@ -1,3 +1,5 @@
+import { CLEAR_DATA } from '../changes/index.js';
+import type { SealerOf } from '../changes/index.js';
 import type { DirectoryReader } from '../store/index.js';
 import { ScimError } from './errors.js';
 import type { ReplicaSync } from './scim_result.js';
@@ -12,21 +14,30 @@ export class ReplicaGate {
   readonly #replica: ReplicaSync;
   readonly #streamPosition: () => Promise<number>;
   readonly #timeoutMs: number;
+  readonly #sealerOf: SealerOf;
 
   constructor(options: {
     readonly directory: Pick<DirectoryReader, 'hasTenant'>;
     readonly replica: ReplicaSync;
     readonly streamPosition: () => Promise<number>;
     readonly timeoutMs: number;
+    /** A tenant with a customer-managed key is served only while its key is: revoked, nothing of it is. */
+    readonly sealerOf?: SealerOf;
   }) {
     this.#directory = options.directory;
     this.#replica = options.replica;
     this.#streamPosition = options.streamPosition;
     this.#timeoutMs = options.timeoutMs;
+    this.#sealerOf = options.sealerOf ?? CLEAR_DATA;
   }
 
-  /** Waits for the stream's end as it is now, then for the tenant to exist in the replica. */
+  /**
+   * Waits for the stream's end as it is now, then for the tenant to exist in the replica.
+   *
+   * @throws whatever the tenant's key throws when it cannot be used (revoked: 403, not loaded: 503)
+   */
   async enter(tenantId: string): Promise<void> {
+    this.#sealerOf(tenantId);
     let position: number;
     try {
       position = await this.#streamPosition();

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Change, ChangeKind, ChangeOf } from '../changes/index.js';
+import type { Logger } from '../logging/index.js';
 import type { DirectoryReader } from '../store/index.js';
 import type { ChangeSink, PublishedChange } from '../stream/index.js';
 import { SequenceConflictError } from '../stream/index.js';
@@ -19,7 +20,10 @@ export class ScimPublisher {
   readonly #names: NameClaims;
   readonly #clock: () => number;
 
-  constructor(changes: ChangeSink, names: NameClaims, clock: () => number) {
+  readonly #logger: Logger;
+
+  constructor(changes: ChangeSink, names: NameClaims, clock: () => number, logger: Logger) {
+    this.#logger = logger;
     this.#changes = changes;
     this.#names = names;
     this.#clock = clock;
@@ -93,17 +97,24 @@ export class ScimPublisher {
    * Returns how many claims were written.
    */
   async claimExistingNames(directory: DirectoryReader, tenantIds: readonly string[]): Promise<number> {
-    function* resources(): Generator<NamedResource> {
-      for (const tenantId of tenantIds) {
-        for (const u of directory.users(tenantId)) {
-          yield { tenantId, kind: 'User', id: u.id, name: u.userName, sequence: u.version?.sequence ?? 0 };
-        }
-        for (const g of directory.groups(tenantId)) {
-          yield { tenantId, kind: 'Group', id: g.id, name: g.displayName, sequence: g.version?.sequence ?? 0 };
-        }
+    function* resources(tenantId: string): Generator<NamedResource> {
+      for (const u of directory.users(tenantId)) {
+        yield { tenantId, kind: 'User', id: u.id, name: u.userName, sequence: u.version?.sequence ?? 0 };
+      }
+      for (const g of directory.groups(tenantId)) {
+        yield { tenantId, kind: 'Group', id: g.id, name: g.displayName, sequence: g.version?.sequence ?? 0 };
       }
     }
     // Read in full first: the replica's iterators must not stay open across an await (the ingestor writes).
-    return await this.#names.claimExisting([...resources()]);
+    const named: NamedResource[] = [];
+    for (const tenantId of tenantIds) {
+      try {
+        named.push(...resources(tenantId));
+      } catch (error) {
+        // A tenant whose key is revoked or not loaded: nothing of it can be written until it is, so nothing to claim.
+        this.#logger.warn({ err: error, tenant: tenantId }, 'names of the tenant not claimed at start');
+      }
+    }
+    return await this.#names.claimExisting(named);
   }
 }

@@ -1,3 +1,4 @@
+import type { SealerOf } from '../changes/index.js';
 import type { AttributeCatalog } from '../attribute_catalog.js';
 import type { Logger } from '../logging/index.js';
 import { ScimCatalogs } from './catalog.js';
@@ -28,6 +29,8 @@ export interface ScimServiceOptions {
   readonly clock?: () => number;
   /** Each tenant's attribute catalog (docs/attributes.md). @defaultValue the platform defaults for every tenant */
   readonly attributeCatalogs?: ReadonlyMap<string, AttributeCatalog>;
+  /** The customer-managed keys' gate: a tenant whose key cannot be used is not served. @defaultValue none */
+  readonly sealerOf?: SealerOf;
 }
 
 /**
@@ -51,9 +54,10 @@ export class ScimService {
       replica: options.replica,
       streamPosition: options.streamPosition,
       timeoutMs: options.syncTimeoutMs ?? 5_000,
+      ...(options.sealerOf === undefined ? {} : { sealerOf: options.sealerOf }),
     });
     const reads = new ScimReads(directory, gate);
-    const publisher = new ScimPublisher(options.changes, options.names, options.clock ?? Date.now);
+    const publisher = new ScimPublisher(options.changes, options.names, options.clock ?? Date.now, logger);
     const catalogs = new ScimCatalogs(options.attributeCatalogs ?? new Map());
     const parts: WriterParts = { directory, gate, reads, publisher, logger, catalogs };
     this.catalogs = catalogs;

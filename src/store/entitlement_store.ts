@@ -338,18 +338,24 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     if (hash !== undefined) {
       const ids = statement.all(tenantId, hash) as string[];
       // A value in the form of a hash is never looked up as itself: knowing a stored hash must not name a user.
-      if (ids.length > 0 || clear.startsWith(LOOKUP_HASH_PREFIX)) return ids;
+      // NOCASE comparisons: `H1.` is that form too.
+      if (ids.length > 0 || clear.slice(0, LOOKUP_HASH_PREFIX.length).toLowerCase() === LOOKUP_HASH_PREFIX) return ids;
     }
     return statement.all(tenantId, clear) as string[];
   }
 
-  /** A stored user as its record, opened if it is sealed. */
+  /**
+   * A stored user as its record, opened if it is sealed. The tenant's key is asked even for a row in clear
+   * (written before the key was configured): a revoked tenant serves none of its people.
+   */
   #userOfRow(row: UserRow): UserRecord {
+    this.#sealerOf(row.tenant_id);
     return this.#openUser(userFromRow(row));
   }
 
-  /** A stored session as its record, opened if it is sealed. */
+  /** A stored session as its record, opened if it is sealed (the tenant's key asked, as for a user). */
   #sessionOfRow(row: SessionRow): SessionRecord {
+    this.#sealerOf(row.tenant_id);
     return this.#openSession(sessionFromRow(row));
   }
 

@@ -1,5 +1,5 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { CLEAR_DATA, encodeChange, retentionOf, sealChange, subjectOf } from '../changes/index.js';
+import { CLEAR_DATA, encodeChange, retentionOf, sealChangeOf, subjectOf } from '../changes/index.js';
 import type { Change, SealerOf } from '../changes/index.js';
 import { publishDurably } from './durable_publish.js';
 
@@ -47,7 +47,7 @@ export class ChangePublisher implements ChangeSink {
    */
   async publish(change: Change, options: PublishOptions = {}): Promise<PublishedChange> {
     const subject = subjectOf(change);
-    const sealed = sealChange(change, this.#sealerOf(change.tenant));
+    const sealed = sealChangeOf(change, this.#sealerOf);
     const ack = await publishDurably(this.#js, subject, encodeChange(sealed), {
       msgId: change.id,
       expectedLastSubjectSequence: options.expectedLastSubjectSequence,

@@ -4,6 +4,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { AuditRecord } from '../audit/index.js';
 import type { ReceiverSettings } from '../config/index.js';
+import { isSidecarError } from '../errors.js';
 import type { Logger } from '../logging/index.js';
 import { observationId, OBSERVATIONS_STREAM, parseObservation } from '../observations/index.js';
 import type { SessionObservation } from '../observations/index.js';
@@ -101,7 +102,7 @@ export class SessionChangeTransmitter {
         this.#stopConsuming = () => {
           void messages.close();
         };
-        for await (const message of messages) await this.#handle(message);
+        for await (const message of messages) await this.#handleOrSettle(message);
       } catch (error) {
         this.#logger.warn({ err: error }, 'session change consumer stopped; restarting');
       }
@@ -113,6 +114,21 @@ export class SessionChangeTransmitter {
   /** Read anew each time: `stop` sets it while the loop awaits. */
   #isStopped(): boolean {
     return this.#stopped;
+  }
+
+  /**
+   * One observation, settled even when its tenant cannot be read: a revoked key drops it (nothing of the
+   * tenant may be sent), a key not loaded yet retries it later; neither holds up the other tenants' events.
+   */
+  async #handleOrSettle(message: JsMsg): Promise<void> {
+    try {
+      await this.#handle(message);
+    } catch (error) {
+      if (!isSidecarError(error) || (error.kind !== 'permission_denied' && error.kind !== 'unavailable')) throw error;
+      this.#logger.warn({ err: error, seq: message.seq }, 'session change of a tenant whose key cannot be used');
+      if (error.kind === 'permission_denied') message.term();
+      else message.nak(60_000);
+    }
   }
 
   async #handle(message: JsMsg): Promise<void> {

@@ -32,12 +32,14 @@ let sidecar: TestSidecar;
 let globex: ScimClient;
 let acme: ScimClient;
 let lastWrite = 0;
+let tenants: Record<string, unknown>;
+const ENV = { IPSIE_TENANT_KEY_REVALIDATE_S: '1' };
 
 beforeAll(async () => {
   nats = await NatsServer.start();
   kms = await LocalKms.start();
   for (const [name, value] of Object.entries(awsEnvironment(kms))) process.env[name] = value;
-  const tenants = {
+  tenants = {
     // globex keeps its personal data under its own KMS key; acme in clear.
     globex: {
       scim: { bearer_token_sha256: [sha256('globex-scim')] },
@@ -46,9 +48,8 @@ beforeAll(async () => {
     },
     acme: { scim: { bearer_token_sha256: [sha256('acme-scim')] } },
   };
-  const env = { IPSIE_TENANT_KEY_REVALIDATE_S: '1' };
-  gateway = await startTestGateway(nats.url, tenants, env);
-  sidecar = await startTestSidecar({ env: { IPSIE_NATS_URL: nats.url, ...env }, tenants });
+  gateway = await startTestGateway(nats.url, tenants, ENV);
+  sidecar = await startTestSidecar({ env: { IPSIE_NATS_URL: nats.url, ...ENV }, tenants });
   await sidecar.sidecar.deployPolicy(await examplePolicy('globex'));
   await sidecar.sidecar.deployPolicy(await examplePolicy('acme'));
   globex = new ScimClient(gateway.origin, 'globex', 'globex-scim');
@@ -254,5 +255,16 @@ describe('a tenant with a customer-managed key', () => {
     // What is kept is ciphertext whose keys are gone; acme is untouched.
     expectNoneOf(storeText('globex'), ada);
     expect(await decision('acme', bobId[0]?.id ?? '')).toMatch(/^DECISION_/);
+  });
+
+  it('lets a gateway start after the revocation, serving the other tenants and refusing the revoked one', async () => {
+    const second = await startTestGateway(nats.url, tenants, ENV);
+    try {
+      const acmeThere = new ScimClient(second.origin, 'acme', 'acme-scim');
+      expect((await acmeThere.get('/Users')).status).toBe(200);
+      expect((await new ScimClient(second.origin, 'globex', 'globex-scim').get('/Users')).status).toBe(403);
+    } finally {
+      await second.stop();
+    }
   });
 });

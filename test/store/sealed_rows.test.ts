@@ -162,6 +162,22 @@ describe('a tenant with a customer-managed key', () => {
     expect(store.userIdsByExternalId('acme', row.external_id)).toEqual([]);
     expect(store.userIdsByEmail('acme', emails![0]!.value)).toEqual([]);
     expect(store.userIdsByPhoneNumber('acme', phoneNumbers![0]!.value)).toEqual([]);
+    // userName and e-mail compare without case: the hash's form in capitals is that form too.
+    expect(store.userIdsByUserName('acme', row.user_name.toUpperCase())).toEqual([]);
+    expect(store.userIdsByUserName('acme', `H1.${row.user_name.slice(3)}`)).toEqual([]);
+    expect(store.userIdsByEmail('acme', emails![0]!.value.toUpperCase())).toEqual([]);
+  });
+
+  it('serves none of a revoked tenant, rows written in clear before its key included', () => {
+    store.transaction(() => applyChange(store, decodeChange(encodeChange(user('acme', 'u9'))), ++sequence));
+    expect(store.user('acme', 'u9')?.userName).toBe('u9@acme.example');
+    revoked.add('acme');
+    expect(() => store.user('acme', 'u9')).toThrow(
+      expect.objectContaining({ code: 'ERR_TENANT_KEY_REVOKED' }) as Error,
+    );
+    expect(() => [...store.users('acme')]).toThrow(
+      expect.objectContaining({ code: 'ERR_TENANT_KEY_REVOKED' }) as Error,
+    );
   });
 
   it('fails closed once its key is revoked, cached reads included, and other tenants keep answering', () => {
