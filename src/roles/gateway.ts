@@ -5,7 +5,13 @@ import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Config } from '../config/index.js';
-import { createGatewayApp, listen, refusedAuthentications } from '../http/index.js';
+import {
+  createGatewayApp,
+  GATEWAY_TENANT_PATHS,
+  listen,
+  refusedAuthentications,
+  tenantNamesInPaths,
+} from '../http/index.js';
 import type { HttpServer } from '../http/index.js';
 import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
@@ -466,6 +472,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const app = createGatewayApp({
       logger,
       routes: [
+        // First: everything after it sees a sandbox by its key (acme-sandbox), never by its name.
+        tenantNamesInPaths(GATEWAY_TENANT_PATHS),
         counted,
         createTxnJwksRoute({ keys: txnKeys, tenants: new Set(config.tenants.map((t) => t.id)) }),
         refusalsAudited,
