@@ -61,8 +61,10 @@ import {
   compiledOf,
   createAttributeRoutes,
   createPolicyAdminRoutes,
+  createPromotionRoutes,
   inputSchemaOf,
   PolicyCatalog,
+  PromotionReviews,
 } from '../distribution/index.js';
 import { createExplainRoutes, DecisionExplainer } from '../explain/index.js';
 import { IdentifierResolver } from '../identifiers/index.js';
@@ -70,6 +72,7 @@ import { GATEWAY_APIS, GatewayMetrics, healthReport, metricsRoute } from '../obs
 import type { GatewayApi } from '../observability/index.js';
 import { ensureObservationStream } from '../observations/index.js';
 import { EvaluationPool, PolicyCompiler } from '../policy/index.js';
+import type { CompiledPolicy, TenantPolicySource } from '../policy/index.js';
 import type { EntitlementStore } from '../store/index.js';
 import {
   createStreamManagementRoutes,
@@ -145,6 +148,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await ensureAuditStream(jsm, { replicas: config.gateway.streamReplicas, maxAgeS: config.signals.auditMaxAgeS });
     await ensureObservationStream(jsm, { replicas: config.gateway.streamReplicas });
     const catalog = await PolicyCatalog.create(nc, { replicas: config.gateway.streamReplicas });
+    const promotionReviews = await PromotionReviews.create(nc, { replicas: config.gateway.streamReplicas });
     const compiler = new PolicyCompiler({
       opaPath: config.policy.opaPath,
       platformDir: config.policy.platformDir,
@@ -469,6 +473,23 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       resourceService({ writer: resourceWriter, logger, audit: auditRecord('resource.write') }),
       logger,
     );
+    // A version uploaded under an older catalog must still fit the current one to become active.
+    const checkActivation = async (source: TenantPolicySource): Promise<void> => {
+      const attributes = attributeCatalogs.get(source.tenantId);
+      const inputSchema = attributes === undefined ? undefined : inputSchemaOf(attributes);
+      if (inputSchema !== undefined) await compiler.typeCheck(source, inputSchema);
+    };
+    const recordedDryRun = async (
+      tenantId: string,
+      candidate: CompiledPolicy,
+      since: number,
+      limit: number,
+    ): ReturnType<typeof dryRunRecorded> =>
+      await dryRunRecorded({
+        pool,
+        candidate,
+        records: (await audit.decisionsSince(tenantId, since, limit)).map(sampledDecisionOf),
+      });
     const app = createGatewayApp({
       logger,
       routes: [
@@ -536,6 +557,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
               }),
             ),
             createAttributeRoutes({ catalogs: attributeCatalogs, versions: catalogVersions }),
+            createPromotionRoutes({
+              catalog,
+              reviews: promotionReviews,
+              sandboxes: new Map(
+                config.tenants.flatMap((t) => (t.sandboxOf === undefined ? [] : [[t.sandboxOf, t.id] as const])),
+              ),
+              dryRunRecorded: recordedDryRun,
+              checkActivation,
+              audit: auditRecord('policy.change'),
+              logger,
+            }),
             createPolicyAdminRoutes({
               catalog,
               // Typed by the tenant's attribute catalog, when its tenants file declares one.
@@ -544,12 +576,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
                 const inputSchema = attributes === undefined ? undefined : inputSchemaOf(attributes);
                 return await compiler.compile(source, { runTests: true, inputSchema });
               },
-              // A version uploaded under an older catalog must still fit the current one to become active.
-              checkActivation: async (source) => {
-                const attributes = attributeCatalogs.get(source.tenantId);
-                const inputSchema = attributes === undefined ? undefined : inputSchemaOf(attributes);
-                if (inputSchema !== undefined) await compiler.typeCheck(source, inputSchema);
-              },
+              checkActivation,
               dryRun: async (tenantId, candidate, current, requests) =>
                 await dryRun({
                   reader: store,
@@ -566,12 +593,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
                     maxRelations: config.resources.maxRelations,
                   },
                 }),
-              dryRunRecorded: async (tenantId, candidate, since, limit) =>
-                await dryRunRecorded({
-                  pool,
-                  candidate,
-                  records: (await audit.decisionsSince(tenantId, since, limit)).map(sampledDecisionOf),
-                }),
+              dryRunRecorded: recordedDryRun,
               logger,
               audit: auditRecord('policy.change'),
             }),
