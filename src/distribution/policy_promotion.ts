@@ -125,7 +125,7 @@ export interface PromotionRoutesOptions {
  * - `GET /promotions/<version>/diff`: the Rego sources of the sandbox's version against production's active one
  * - `POST /promotions/<version>/review` `{"recorded"?: {"since_s", "limit"}}`: the diff and a dry-run of
  *   production's recorded decisions under the sandbox's version, kept for an hour as `review` (its digest)
- * - `POST /promotions` `{"review": "<digest>"}`: copies the version into production's catalog (with where it
+ * - `POST /promotions` `{"review": "<digest>", "version"?}`: copies the version into production's catalog (with where it
  *   came from) and activates it, if production's active version is still the one the review saw
  */
 export function createPromotionRoutes(options: PromotionRoutesOptions): Router<{ tenant: string }> {
@@ -227,6 +227,12 @@ export function createPromotionRoutes(options: PromotionRoutesOptions): Router<{
       );
     }
     const review = await reviews.get(tenant, digest, clock());
+    const version = body['version'];
+    if (version !== undefined && review !== undefined && version !== review.version) {
+      throw new PromotionInvalidError(
+        `review ${digest} is of version ${review.version}, not ${JSON.stringify(version)}`,
+      );
+    }
     if (review === undefined) {
       throw new PromotionReviewUnknownError(
         `${tenantNameOf(tenant)} has no review ${digest.slice(0, 64)} to promote on`,
