@@ -11,6 +11,7 @@ import {
 } from '../policy/index.js';
 import type { Explanation } from '../explain/index.js';
 import type { CompileProblem } from '../policy/index.js';
+import { tenantKeyOf } from '../tenant_id.js';
 
 export const POLICY_USAGE = `usage: ipsie-sidecar policy <command> [options]
 
@@ -32,7 +33,7 @@ commands:
 
 options (or environment):
   --gateway <url>            IPSIE_GATEWAY_URL    the gateway's base URL
-  --tenant <id>              IPSIE_TENANT         the tenant
+  --tenant <id>              IPSIE_TENANT         the tenant, or its sandbox (acme.sandbox)
   --token-file <path>        IPSIE_ADMIN_TOKEN    the tenant admin bearer token (file, or the variable)
 
 exit status: 0 done, 1 refused or failed (the reason is printed), 2 usage.`;
@@ -124,7 +125,9 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
 async function test(dir: string | undefined, io: CliIo): Promise<number> {
   if (dir === undefined) throw new UsageError('test needs <dir>');
   const config = parseConfig(io.env);
-  const source = await loadPolicyDirectory(dir, tenantOf(io.env, dir));
+  // A sandbox (acme.sandbox) compiles as its key: its policy is in its production's package.
+  const named = tenantOf(io.env, dir);
+  const source = await loadPolicyDirectory(dir, tenantKeyOf(named) ?? named);
   const compiler = new PolicyCompiler({
     opaPath: config.policy.opaPath,
     platformDir: config.policy.platformDir,
