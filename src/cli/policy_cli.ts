@@ -198,6 +198,14 @@ async function promote(version: string | undefined, flags: Flags, io: CliIo): Pr
       if (m.change === 'changed') for (const line of (m.diff ?? '').split('\n')) io.out(`    ${line}`);
     }
     if (body['data_changed'] === true) io.out('~ data.json (changed)');
+    const catalog = body['attribute_catalog'] as { added: string[]; removed: string[]; changed: string[] };
+    for (const [mark, names] of [
+      ['+', catalog.added],
+      ['-', catalog.removed],
+      ['~', catalog.changed],
+    ] as const) {
+      for (const name of names) io.out(`${mark} attribute ${name} (the sandbox's attribute catalog; not promoted)`);
+    }
     interface Decided {
       readonly decision: string;
       readonly reasons: readonly string[];

@@ -17,12 +17,13 @@ export { POLICY_ACTIVE_BUCKET, POLICY_BUNDLES_BUCKET, PolicyCatalog } from './po
 export type { ActivePolicy, PolicyVersionInfo } from './policy_catalog.js';
 export { PolicyFollower } from './policy_follower.js';
 export {
+  attributeCatalogDiff,
   createPromotionRoutes,
   POLICY_PROMOTIONS_BUCKET,
   PROMOTION_REVIEW_TTL_MS,
   PromotionReviews,
 } from './policy_promotion.js';
-export type { PromotionReview, PromotionRoutesOptions } from './policy_promotion.js';
+export type { AttributeCatalogDiff, PromotionReview, PromotionRoutesOptions } from './policy_promotion.js';
 export { diffModules } from './source_diff.js';
 export type { ModuleDiff } from './source_diff.js';
 export { createPolicyAdminRoutes, UPLOAD_LIMITS } from './policy_admin_routes.js';

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import Router from '@koa/router';
 import { Kvm } from '@nats-io/kv';
 import type { KV } from '@nats-io/kv';
+import type { AttributeCatalog } from '../attribute_catalog.js';
 import type { Logger } from '../logging/index.js';
 import type { CompiledPolicy, TenantPolicySource } from '../policy/index.js';
 import type { NatsConnection } from '../stream/index.js';
@@ -39,6 +40,11 @@ export interface PromotionReview {
   /** Production's active version and its revision when the review was made (0: none active yet). */
   readonly production: { readonly version: string | null; readonly revision: number };
   readonly diff: { readonly modules: readonly ModuleDiff[]; readonly dataChanged: boolean };
+  /**
+   * How the sandbox's attribute catalog differs from production's, by attribute name: configuration is not
+   * promoted (it is the tenants file's), but a policy tested against other attributes is worth a look.
+   */
+  readonly attributeCatalog: AttributeCatalogDiff;
   readonly dryRun: {
     readonly source: 'recorded';
     /** Unix ms: decisions recorded since then, at most `limit`. */
@@ -53,6 +59,30 @@ export interface PromotionReview {
   /** Unix ms. */
   readonly createdAt: number;
   readonly expiresAt: number;
+}
+
+/** Attribute names added, removed or changed (type, values, source, ...) in the sandbox against production. */
+export interface AttributeCatalogDiff {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly changed: readonly string[];
+}
+
+/** The sandbox's catalog against production's, by attribute name. */
+export function attributeCatalogDiff(
+  production: AttributeCatalog | undefined,
+  sandbox: AttributeCatalog | undefined,
+): AttributeCatalogDiff {
+  const before = new Map((production?.attributes ?? []).map((a) => [a.name, JSON.stringify(a)]));
+  const after = new Map((sandbox?.attributes ?? []).map((a) => [a.name, JSON.stringify(a)]));
+  return {
+    added: [...after.keys()].filter((name) => !before.has(name)).sort(),
+    removed: [...before.keys()].filter((name) => !after.has(name)).sort(),
+    changed: [...after]
+      .filter(([name, a]) => before.has(name) && before.get(name) !== a)
+      .map(([n]) => n)
+      .sort(),
+  };
 }
 
 /** Reviews kept in a JetStream KV bucket with a TTL: any replica can promote on a review another made. */
@@ -101,6 +131,8 @@ export interface PromotionRoutesOptions {
   readonly reviews: PromotionReviews;
   /** Production tenant key -> its sandbox's key, as the tenants file declares them. */
   readonly sandboxes: ReadonlyMap<string, string>;
+  /** Each tenant's attribute catalog (by key), for the review's configuration diff. */
+  readonly attributeCatalogs?: ReadonlyMap<string, AttributeCatalog>;
   /** Decides production's recorded decisions (since Unix ms, at most `limit`) under the candidate. */
   readonly dryRunRecorded: (
     tenant: string,
@@ -181,6 +213,12 @@ export function createPromotionRoutes(options: PromotionRoutesOptions): Router<{
     if (production.version === bundle.version) {
       throw new PolicyCatalogConflictError(`${bundle.version} is production's active version already`);
     }
+    // Refused now rather than at promotion: the version must fit production's attribute catalog too.
+    await options.checkActivation?.({
+      tenantId: tenant,
+      modules: new Map(Object.entries(bundle.modules)),
+      data: bundle.data,
+    });
     // Production's own traffic, decided by the sandbox's version (evaluated as production's policy).
     const candidate = { ...compiledOf(bundle), tenantId: tenant };
     const { outcomes, skipped } = await evaluating(
@@ -195,6 +233,10 @@ export function createPromotionRoutes(options: PromotionRoutesOptions): Router<{
       version: bundle.version,
       production,
       diff,
+      attributeCatalog: attributeCatalogDiff(
+        options.attributeCatalogs?.get(tenant),
+        options.attributeCatalogs?.get(sandbox),
+      ),
       dryRun: {
         source: 'recorded',
         since,
@@ -303,6 +345,7 @@ function reviewBody(digest: string, review: PromotionReview): Record<string, unk
     version: review.version,
     production: review.production,
     ...diffBody(review.diff),
+    attribute_catalog: review.attributeCatalog,
     dry_run: review.dryRun,
     created_at: review.createdAt,
     expires_at: review.expiresAt,

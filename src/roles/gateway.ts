@@ -560,6 +560,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             createPromotionRoutes({
               catalog,
               reviews: promotionReviews,
+              attributeCatalogs,
               sandboxes: new Map(
                 config.tenants.flatMap((t) => (t.sandboxOf === undefined ? [] : [[t.sandboxOf, t.id] as const])),
               ),

@@ -168,6 +168,12 @@ beforeAll(async () => {
       display_name: 'Acme (sandbox)',
       admin: { bearer_token_sha256: [sha256(SANDBOX_ADMIN)] },
       scim: { bearer_token_sha256: [sha256(SANDBOX_SCIM)] },
+      // Configuration of its own: an attribute production does not have.
+      attribute_catalog: {
+        attributes: [
+          { name: 'clearance', type: 'integer', description: 'clearance level', source: { claim: 'clearance' } },
+        ],
+      },
     },
     globex: { admin: { bearer_token_sha256: [sha256(GLOBEX_ADMIN)] } },
     'globex.sandbox': { admin: { bearer_token_sha256: [sha256(GLOBEX_SANDBOX_ADMIN)] } },
@@ -255,6 +261,7 @@ describe('promotion to production', () => {
 
     const review = await production('POST', `/promotions/${version}/review`, { recorded: { since_s: 3600 } });
     expect(review.status).toBe(201);
+    expect(review.body['attribute_catalog']).toEqual({ added: ['clearance'], removed: [], changed: [] });
     const dryRun = review.body['dry_run'] as { decisions: number; changed: number; examples: unknown[] };
     expect(dryRun.changed).toBeGreaterThanOrEqual(1);
     expect(dryRun.examples).toContainEqual(
