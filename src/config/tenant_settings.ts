@@ -811,9 +811,8 @@ function tenantsFileSchema(readSecret: ReadSecret) {
         .refine((name) => productionOfSandbox(name) === undefined, {
           error: `is the internal form of a sandbox's key: declare the sandbox by its name, <tenant>${SANDBOX_NAME_SUFFIX}`,
         })
-        .refine((name) => isTenantId(name) || isSandboxName(name), {
-          error: `is not a valid tenant id (${TENANT_ID_RULE}) nor a sandbox name (<tenant id>${SANDBOX_NAME_SUFFIX})`,
-        }),
+        .regex(TENANT_NAME_PATTERN, { error: TENANT_NAME_PROBLEM })
+        .refine((name) => isTenantId(name) || isSandboxName(name), { error: TENANT_NAME_PROBLEM }),
       tenant,
       { error: 'must be an object of tenant id -> settings' },
     )
@@ -881,6 +880,10 @@ export type ReceiverSettings = NonNullable<TenantSettings['ssf']['receiver']>;
 export type ReceiverManagementSettings = NonNullable<ReceiverSettings['management']>;
 
 type TenantsCheck = z.core.ParsePayload<readonly TenantSettings[]>;
+
+/** A tenant id, or a sandbox's name (`acme.sandbox`): the keys of the tenants file (its JSON Schema's pattern). */
+const TENANT_NAME_PATTERN = /^[a-z][a-z0-9_]{0,62}(\.sandbox)?$/;
+const TENANT_NAME_PROBLEM = `is not a valid tenant id (${TENANT_ID_RULE}) nor a sandbox name (<tenant id>${SANDBOX_NAME_SUFFIX})`;
 
 /** `acme.sandbox`: a tenant id and the sandbox suffix. */
 function isSandboxName(name: string): boolean {
