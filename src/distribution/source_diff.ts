@@ -64,12 +64,13 @@ function edits(a: readonly string[], b: readonly string[]): Edit[] {
         middle.push([' ', x[i] ?? '']);
         i++;
         j++;
-      } else if (j < y.length && (i === x.length || (lcs[i * width + j + 1] ?? 0) >= (lcs[(i + 1) * width + j] ?? 0))) {
-        middle.push(['+', y[j] ?? '']);
-        j++;
-      } else {
+      } else if (i < x.length && (j === y.length || (lcs[(i + 1) * width + j] ?? 0) >= (lcs[i * width + j + 1] ?? 0))) {
+        // Removals before additions, as diff(1) shows a replaced line.
         middle.push(['-', x[i] ?? '']);
         i++;
+      } else {
+        middle.push(['+', y[j] ?? '']);
+        j++;
       }
     }
   }
@@ -110,7 +111,8 @@ function unified(a: readonly string[], b: readonly string[]): string {
     const bStart = before.filter((e) => e[0] !== '-').length + 1;
     const aCount = hunk.filter((e) => e[0] !== '+').length;
     const bCount = hunk.filter((e) => e[0] !== '-').length;
-    out.push(`@@ -${aStart},${aCount} +${bStart},${bCount} @@`);
+    // An empty range names the line before it (diff(1)): `+0,0` for a file that is gone.
+    out.push(`@@ -${aCount === 0 ? aStart - 1 : aStart},${aCount} +${bCount === 0 ? bStart - 1 : bStart},${bCount} @@`);
     for (const [op, line] of hunk) out.push(`${op}${line}`);
     k = stop;
   }
