@@ -27,6 +27,8 @@ const GLOBEX_ADMIN = 'globex-admin-promotion';
 const GLOBEX_SANDBOX_ADMIN = 'globex-sandbox-admin-promotion';
 const ACME_SCIM = 'acme-scim-promotion';
 const SANDBOX_SCIM = 'acme-sandbox-scim-promotion';
+const ACME_PEP = 'acme-authzen-promotion';
+const SANDBOX_PEP = 'acme-sandbox-authzen-promotion';
 /** Written in production's package: a sandbox's policy is its production's (docs/sandbox.md). */
 const FROZEN_RULE = `package tenants.acme
 
@@ -178,7 +180,13 @@ beforeAll(async () => {
     globex: { admin: { bearer_token_sha256: [sha256(GLOBEX_ADMIN)] } },
     'globex.sandbox': { admin: { bearer_token_sha256: [sha256(GLOBEX_SANDBOX_ADMIN)] } },
   });
-  sidecar = await startTestSidecar({ env: { IPSIE_NATS_URL: nats.url, IPSIE_DECISION_AUDIT_RATE: '1' } });
+  sidecar = await startTestSidecar({
+    env: { IPSIE_NATS_URL: nats.url, IPSIE_DECISION_AUDIT_RATE: '1', IPSIE_AUTHZEN_ADDRESS: '127.0.0.1:0' },
+    tenants: {
+      acme: { authzen: { bearer_token_sha256: [sha256(ACME_PEP)] } },
+      'acme.sandbox': { authzen: { bearer_token_sha256: [sha256(SANDBOX_PEP)] } },
+    },
+  });
   productionVersion = await activeIn(production, exampleModules());
   await answeredWith(productionVersion, writeRepo('acme', 'api'));
 });
@@ -234,6 +242,36 @@ describe('a sandbox of its own', () => {
     // Each catalog holds its own versions.
     const listed = (await production('GET', '/policies')).body['versions'] as { version: string }[];
     expect(listed.map((v) => v.version)).not.toContain(version);
+  });
+});
+
+describe("the sandbox's AuthZEN PDP", () => {
+  it('answers at /acme.sandbox/access/v1 with the sandbox’s policy, only to the sandbox’s callers', async () => {
+    const version = await givenSandboxFrozen();
+    const evaluation = {
+      subject: { type: 'user', id: await givenSandboxUser() },
+      action: { name: 'write' },
+      resource: { type: 'repository', id: 'release' },
+    };
+    const ask = async (tenant: string, token: string): Promise<Answer> => {
+      const response = await fetch(
+        `http://127.0.0.1:${String(sidecar.sidecar.authzenPort)}/${tenant}/access/v1/evaluation`,
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(evaluation),
+        },
+      );
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    const answer = await ask('acme.sandbox', SANDBOX_PEP);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ decision: false, context: { policy_version: version } });
+    const reasons = (answer.body['context'] as { reasons: { code: string }[] }).reasons.map((r) => r.code);
+    expect(reasons).toContain('REPOSITORY_FROZEN');
+    // Each PDP's callers are its own.
+    expect((await ask('acme.sandbox', ACME_PEP)).status).toBe(401);
+    expect((await ask('acme', SANDBOX_PEP)).status).toBe(401);
   });
 });
 
