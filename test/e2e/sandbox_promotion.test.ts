@@ -393,6 +393,20 @@ describe('what a sandbox cannot do', () => {
     expect(productionScimOnSandbox.status).toBe(401);
   });
 
+  it("the sandbox's administrators reach none of production's users or decisions", async () => {
+    await givenProductionExample();
+    const decided = await sidecar.tcp.check(writeRepo('acme', 'api'));
+    await recorded(decided.decision_id);
+    expect(await sandbox('GET', `/decisions/${decided.decision_id}/explanation`)).toMatchObject({
+      status: 404,
+      body: { code: 'ERR_EXPLAIN_DECISION_UNKNOWN' },
+    });
+    expect(await sandbox('POST', `/users/${bob.id}/sessions/revoke`)).toMatchObject({
+      status: 404,
+      body: { code: 'ERR_ADMIN_NOT_FOUND' },
+    });
+  });
+
   it('a sandbox promotes into nothing: not from its own admin API, not into another tenant, not on another tenant’s review', async () => {
     const version = await givenSandboxFrozen();
     // The sandbox has no sandbox of its own.
