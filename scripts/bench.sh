@@ -5,7 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 bash scripts/build.sh
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(check ingest scim token txn_tokens signals policy resources side_by_side)
+[ ${#names[@]} -gt 0 ] || names=(check ingest scim token txn_tokens signals policy resources tenant_keys side_by_side)
 for name in "${names[@]}"; do
   name="${name//-/_}"
   if [ "$name" = side_by_side ]; then

@@ -7,6 +7,9 @@ TOOLS="$ROOT/.tools"
 TOOLS_BIN="$TOOLS/bin"
 OPA_VERSION="v1.17.0"
 NATS_SERVER_VERSION="v2.11.9"
+# A KMS-compatible server (AWS KMS API) for the customer-managed-key tests (docs/keys.md); a pseudo-version: the
+# module has no tags.
+LOCAL_KMS_VERSION="v0.0.0-20260228092603-2a5e92d09ab6"
 # Go load generators for bench/side_by_side.ts (gRPC and HTTP), installed by scripts/bench.sh.
 GHZ_VERSION="v0.121.0"
 HEY_VERSION="v0.1.5"

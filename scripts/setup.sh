@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up for a fresh machine: npm dependencies, the OPA CLI and
-# nats-server (both built from the Go module proxy into .tools/bin), and the
+# Idempotent set-up for a fresh machine: npm dependencies, the OPA CLI,
+# nats-server and local-kms (built from the Go module proxy into .tools/bin), and the
 # TypeScript types generated from proto/. Each step is skipped when its
 # output is already present and current.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -17,6 +17,11 @@ fi
 # nats-server with JetStream, for the demo and the tests.
 if ! "$TOOLS_BIN/nats-server" --version 2>/dev/null | grep -q "$NATS_SERVER_VERSION"; then
   go_install nats-server "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
+fi
+
+# local-kms, the KMS-compatible server the customer-managed-key tests wrap and unwrap data keys with.
+if ! go_built_from "$TOOLS_BIN/local-kms" github.com/nsmithuk/local-kms "$LOCAL_KMS_VERSION"; then
+  go_install local-kms "github.com/nsmithuk/local-kms@$LOCAL_KMS_VERSION"
 fi
 
 # A Python venv with scim2-tester, the third-party SCIM compliance checker the tests run.

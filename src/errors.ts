@@ -69,6 +69,8 @@ export const ERROR_CODES = {
   // src/audit
   ERR_AUDIT_RECORD_EXISTS: { kind: 'conflict' },
   ERR_AUDIT_REQUEST_INVALID: { kind: 'invalid_request' },
+  /** A record was sealed under the tenant's customer-managed key, and the tenant has none configured now. */
+  ERR_AUDIT_SEALED_WITHOUT_KEY: { kind: 'internal' },
 
   // src/authzen
   ERR_AUTHZEN_REQUEST_INVALID: { kind: 'invalid_request' },
@@ -86,6 +88,8 @@ export const ERROR_CODES = {
   ERR_CHANGE_KIND_UNKNOWN: { kind: 'invalid_request' },
   ERR_CHANGE_INVALID: { kind: 'invalid_request' },
   ERR_CHANGE_SUBJECT_MISMATCH: { kind: 'invalid_request' },
+  /** A tenant's data is sealed but it has no key to open it with (its customer-managed key was removed from the tenants file). */
+  ERR_CHANGE_SEALED_WITHOUT_KEY: { kind: 'internal' },
 
   // src/check
   ERR_CHECK_TENANT_MISSING: { kind: 'invalid_request', reason: 'TENANT_MISSING' },
@@ -226,6 +230,20 @@ export const ERROR_CODES = {
   ERR_TOKEN_REVOKED: { kind: 'unauthenticated' },
   ERR_TOKEN_CLAIM_INVALID: { kind: 'unauthenticated' },
   ERR_TOKEN_IDP_UNAVAILABLE: { kind: 'unavailable', reason: 'IDP_UNAVAILABLE' },
+
+  // src/tenant_keys (customer-managed keys: a tenant's personal data sealed under its own key)
+  /** The tenant's key was revoked (crypto-shredded): its personal data cannot be read, by design. */
+  ERR_TENANT_KEY_REVOKED: { kind: 'permission_denied', reason: 'TENANT_KEY_REVOKED' },
+  /** The tenant's keys are not loaded yet, or its key service cannot be reached: retry. */
+  ERR_TENANT_KEY_UNAVAILABLE: { kind: 'unavailable', reason: 'TENANT_KEY_UNAVAILABLE' },
+  /** A sealed value does not open with any of the tenant's data keys: forged, truncated or another tenant's. */
+  ERR_TENANT_KEY_SEALED_INVALID: { kind: 'internal', reason: 'TENANT_KEY_SEALED_INVALID' },
+  /** The tenants file names a key the provider does not have, or the provider refused the request. */
+  ERR_TENANT_KEY_PROVIDER_FAILED: { kind: 'upstream_failed', reason: 'TENANT_KEY_PROVIDER_FAILED' },
+  /** A key admin request that cannot be done as asked: no confirmation, an unknown field, a malformed key id. */
+  ERR_TENANT_KEY_REQUEST_INVALID: { kind: 'invalid_request' },
+  /** The tenant has no customer-managed key (its data is kept in clear). */
+  ERR_TENANT_KEY_NOT_CONFIGURED: { kind: 'not_found' },
 
   // src/txn_tokens (transaction tokens: the tenants' shared signing keys)
   ERR_TXN_KEYS_UNAVAILABLE: { kind: 'unavailable', reason: 'TXN_KEYS_UNAVAILABLE' },

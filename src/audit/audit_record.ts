@@ -31,7 +31,13 @@ export type AuditKind =
   /** A sampled authorization decision (`IPSIE_DECISION_AUDIT_RATE`). */
   | 'decision'
   /** A request to one of the tenant's APIs whose credential was missing or refused (never the credential). */
-  | 'auth.refused';
+  | 'auth.refused'
+  /** The tenant's customer-managed-key data keys were created (docs/keys.md). */
+  | 'tenant_key.created'
+  /** Its data key was rotated, or its keys re-wrapped under another customer-managed key. */
+  | 'tenant_key.rotated'
+  /** Its keys were crypto-shredded, or its key service refused its key (disabled, deleted). */
+  | 'tenant_key.revoked';
 
 export interface AuditRecord {
   readonly v: 1;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditRecord } from './audit_record.js';
+import { AuditSealedWithoutKeyError } from './errors.js';
 
 export interface DecisionSamplerOptions {
   /** Share of decisions recorded, 0 to 1. Denials and step-ups are recorded at `denyRate`. */
@@ -11,7 +12,21 @@ export interface DecisionSamplerOptions {
   /** Records in flight beyond this are dropped (and counted), never queued without bound. @defaultValue 1000 */
   readonly maxInFlight?: number;
   readonly random?: () => number;
+  /**
+   * The sealer of a tenant with a customer-managed key: its recorded input (the subject's profile) is sealed.
+   * @defaultValue no tenant seals
+   */
+  readonly sealerOf?: RecordSealerOf;
 }
+
+/** A tenant's cipher (src/tenant_keys' TenantCipher), seen only as what a record's input needs. */
+export interface RecordSealer {
+  seal(plaintext: string, context: string): string;
+  open(sealed: string, context: string): string;
+}
+
+/** A tenant's sealer; undefined: it keeps its records in clear; throws when its key cannot be used. */
+export type RecordSealerOf = (tenant: string) => RecordSealer | undefined;
 
 /** A decision as recorded: what was decided about whom, never a token. */
 export interface DecisionRecordData {
@@ -59,13 +74,21 @@ export class DecisionSampler {
       this.#dropped++;
       return;
     }
+    let recorded: Record<string, unknown>;
+    try {
+      recorded = recordedInput(tenant, data.decision_id, input, this.#options.sealerOf?.(tenant));
+    } catch {
+      // The tenant's key cannot seal (revoked, not loaded): no record rather than one in clear.
+      this.#dropped++;
+      return;
+    }
     const record: AuditRecord = {
       v: 1,
       id: randomUUID(),
       tenant,
       kind: 'decision',
       at: Date.now(),
-      data: { ...data, ...recordedInput(input) },
+      data: { ...data, ...recorded },
     };
     this.#inFlight++;
     void this.#options
@@ -79,12 +102,24 @@ export class DecisionSampler {
   }
 }
 
-function recordedInput(input: (() => unknown) | undefined): Record<string, unknown> {
+function recordedInput(
+  tenant: string,
+  decisionId: string,
+  input: (() => unknown) | undefined,
+  sealer: RecordSealer | undefined,
+): Record<string, unknown> {
   if (input === undefined) return {};
   const value = input();
-  const bytes = Buffer.byteLength(JSON.stringify(value));
-  return bytes > MAX_RECORDED_INPUT_BYTES ? { input: null, input_omitted: `${String(bytes)} bytes` } : { input: value };
+  const text = JSON.stringify(value);
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_RECORDED_INPUT_BYTES) return { input: null, input_omitted: `${String(bytes)} bytes` };
+  return sealer === undefined
+    ? { input: value }
+    : { input_sealed: sealer.seal(text, inputContext(tenant, decisionId)) };
 }
+
+// A sealed input opens only as the input of the decision it was recorded with.
+const inputContext = (tenant: string, decisionId: string): string => `decision:${tenant}:${decisionId}`;
 
 /** A sampled decision as read back from the trail (explanations, dry-runs over recorded traffic). */
 export interface SampledDecision {
@@ -101,9 +136,29 @@ export interface SampledDecision {
   readonly inputOmitted: string | undefined;
 }
 
-/** The one reading of a `decision` record's data; absent members read as empty. */
-export function sampledDecisionOf(record: AuditRecord): SampledDecision {
-  const data = record.data as Partial<DecisionRecordData> & { input?: unknown; input_omitted?: unknown };
+/**
+ * The one reading of a `decision` record's data; absent members read as empty. A sealed input is opened
+ * with `sealerOf`.
+ *
+ * @throws whatever the tenant's sealer throws when its key cannot open the input
+ */
+export function sampledDecisionOf(record: AuditRecord, sealerOf?: RecordSealerOf): SampledDecision {
+  const data = record.data as Partial<DecisionRecordData> & {
+    input?: unknown;
+    input_omitted?: unknown;
+    input_sealed?: unknown;
+  };
+  const sealed = typeof data.input_sealed === 'string' ? data.input_sealed : undefined;
+  const opener = sealed === undefined ? undefined : sealerOf?.(record.tenant);
+  if (sealed !== undefined && opener === undefined) {
+    throw new AuditSealedWithoutKeyError(
+      `a decision of ${record.tenant} was recorded sealed, and the tenant has no key`,
+    );
+  }
+  const input =
+    sealed === undefined || opener === undefined
+      ? data.input
+      : (JSON.parse(opener.open(sealed, inputContext(record.tenant, data.decision_id ?? ''))) as unknown);
   return {
     decisionId: data.decision_id ?? '',
     decision: data.decision ?? '',
@@ -111,7 +166,7 @@ export function sampledDecisionOf(record: AuditRecord): SampledDecision {
     policyVersion: data.policy_version ?? '',
     sequence: data.sequence ?? 0,
     at: record.at,
-    input: data.input ?? undefined,
+    input: input ?? undefined,
     inputOmitted: typeof data.input_omitted === 'string' ? data.input_omitted : undefined,
   };
 }

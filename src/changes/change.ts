@@ -21,6 +21,8 @@ export const CHANGE_VERSION = 1;
 /** Ids, names and keys are bounded so one message cannot bloat every store. */
 export const MAX_ID = 256;
 export const MAX_TEXT = 4096;
+/** A sealed profile: its attributes with room for the cipher's overhead. */
+export const MAX_SEALED = 1_048_576;
 
 /**
  * What a posture record describes, and what it is keyed by: the one list
@@ -72,6 +74,12 @@ const strings = (): z.ZodArray<z.ZodString> =>
       .max(MAX_TEXT, { error: `must be an array of strings of at most ${MAX_TEXT} characters` }),
     { error: 'must be an array of strings' },
   );
+/** A value sealed under a tenant's data key (src/tenant_keys): `s1.<key id>.<iv>.<ciphertext>`. */
+const sealedText = (): z.ZodString =>
+  z
+    .string({ error: 'must be a sealed value' })
+    .regex(/^s1\.[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, { error: 'must be a sealed value' })
+    .max(MAX_SEALED, { error: `must be at most ${MAX_SEALED} characters` });
 /** Absent reads as null, as older producers left such fields out. */
 const orNull = <T extends z.ZodType>(schema: T): z.ZodDefault<z.ZodNullable<T>> => schema.nullable().default(null);
 
@@ -87,6 +95,11 @@ const userData = z.object({
   attributes: object().describe('profile attributes the policy may use (department, title, ...)'),
   roles: strings().describe('SCIM roles values'),
   created_at: millis().optional().describe('when the user was first created, Unix ms (absent: the change at)'),
+  sealed: sealedText()
+    .optional()
+    .describe(
+      "the tenant's customer-managed key seals user_name, external_id, attributes and extra here; those fields then hold lookup hashes (docs/keys.md)",
+    ),
 });
 
 const groupData = z.object({
@@ -110,6 +123,9 @@ const sessionData = z.object({
   ip: orNull(text(MAX_ID)),
   device_id: orNull(id()),
   idp_session_id: id().optional().describe("the IdP's own session id (sid), which its logout and CAEP events name"),
+  sealed: sealedText()
+    .optional()
+    .describe("the tenant's customer-managed key seals ip here; ip is then null (docs/keys.md)"),
 });
 
 const sidRevocationData = z.object({
@@ -224,7 +240,14 @@ export const CHANGE_DATA = {
     .describe(
       "the gateway's periodic purge of ended sessions: applied by every sidecar alike, so replay and digests agree",
     ),
-  'posture.set': z.object({ kind: postureKind, subject_id: id(), state: object() }),
+  'posture.set': z.object({
+    kind: postureKind,
+    subject_id: id(),
+    state: object(),
+    sealed: sealedText()
+      .optional()
+      .describe("the tenant's customer-managed key seals the state here; state is then {} (docs/keys.md)"),
+  }),
   'posture.clear': z.object({ kind: postureKind, subject_id: id() }),
   'resource.upsert': resourceRef
     .extend({

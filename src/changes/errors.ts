@@ -5,7 +5,8 @@ export type ChangeRejectedCode =
   | 'ERR_CHANGE_VERSION_UNSUPPORTED'
   | 'ERR_CHANGE_KIND_UNKNOWN'
   | 'ERR_CHANGE_INVALID'
-  | 'ERR_CHANGE_SUBJECT_MISMATCH';
+  | 'ERR_CHANGE_SUBJECT_MISMATCH'
+  | 'ERR_CHANGE_SEALED_WITHOUT_KEY';
 
 /** A message that is not a change this build can apply. Nothing of it is applied. */
 export class ChangeRejectedError extends SidecarError {

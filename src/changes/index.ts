@@ -29,6 +29,23 @@ export type {
   UserData,
 } from './change.js';
 export { decodeChange, encodeChange } from './change_codec.js';
+export {
+  CLEAR_DATA,
+  emailLookup,
+  externalIdLookup,
+  foldedName,
+  openChange,
+  openPostureState,
+  openSessionData,
+  openUserData,
+  phoneNumberKey,
+  phoneNumberLookup,
+  sealChange,
+  sealSessionData,
+  sealUserData,
+  userNameLookup,
+} from './sealed_data.js';
+export type { DataSealer, SealerOf } from './sealed_data.js';
 export { ChangeRejectedError } from './errors.js';
 export type { ChangeRejectedCode } from './errors.js';
 export {

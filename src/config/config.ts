@@ -189,6 +189,14 @@ export interface TxnTokensConfig {
   readonly trustDomain: string;
 }
 
+/** Customer-managed keys (docs/keys.md); each tenant's key is in its `customer_managed_key`. */
+export interface TenantKeysConfig {
+  /** The `local` provider's key file; undefined: `local` keys are refused. */
+  readonly localKeyFile: string | undefined;
+  /** How often each tenant's key is checked with its key service, in s. @defaultValue 60 */
+  readonly revalidateS: number;
+}
+
 export interface HealthConfig {
   /** `host:port` of the role's `/healthz`, `/readyz` and `/metrics`; undefined: off. */
   readonly address: string | undefined;
@@ -205,6 +213,7 @@ export interface Config {
   readonly tokens: TokensConfig;
   readonly signals: SignalsConfig;
   readonly txnTokens: TxnTokensConfig;
+  readonly tenantKeys: TenantKeysConfig;
   /** Tenants and their IdPs, SCIM and admin credentials (from `IPSIE_TENANTS_FILE`). */
   readonly tenants: readonly TenantSettings[];
   readonly log: { readonly level: LogLevel };
@@ -225,6 +234,15 @@ export function parseConfig(
   role: ConfigRole = 'sidecar',
 ): Config {
   const settings = readSettings(withConfigFile(variables, readFile), role);
+  const tenants = tenantSettings(settings.IPSIE_TENANTS_FILE, readFile);
+  const keyed = tenants.filter((t) => t.customerManagedKey !== undefined).map((t) => t.id);
+  if (keyed.length > 0 && settings.IPSIE_NATS_URL === undefined) {
+    // Their keys live in the cluster's KV bucket: a standalone sidecar could only serve them in clear.
+    throw new ConfigInvalidError(
+      ['IPSIE_NATS_URL', 'IPSIE_TENANTS_FILE'],
+      `tenants ${keyed.join(', ')} have a customer_managed_key, whose keys are shared through NATS: set IPSIE_NATS_URL`,
+    );
+  }
   return deepFreeze({
     store: {
       path: settings.IPSIE_STORE_PATH,
@@ -295,7 +313,11 @@ export function parseConfig(
       keyRotationS: settings.IPSIE_TXN_KEY_ROTATION_S,
       trustDomain: settings.IPSIE_TXN_TRUST_DOMAIN,
     },
-    tenants: tenantSettings(settings.IPSIE_TENANTS_FILE, readFile),
+    tenantKeys: {
+      localKeyFile: settings.IPSIE_LOCAL_KEY_FILE,
+      revalidateS: settings.IPSIE_TENANT_KEY_REVALIDATE_S,
+    },
+    tenants,
     log: { level: settings.IPSIE_LOG_LEVEL },
   });
 }

@@ -22,6 +22,7 @@ export type {
   PolicyConfig,
   SignalsConfig,
   TxnTokensConfig,
+  TenantKeysConfig,
   StoreConfig,
 } from './config.js';
 export {
@@ -34,12 +35,15 @@ export {
   MAX_SAML_REQUEST_TTL_S,
   DEFAULT_STEP_UP_PARAMETERS,
   DEFAULT_SUBJECT_TYPES,
+  KEY_PROVIDER_KINDS,
   STEP_UP_PARAMETERS,
   tenantsJsonSchema,
   USER_IDENTIFIERS,
 } from './tenant_settings.js';
 export type {
   BackchannelLogoutSettings,
+  CustomerManagedKeySettings,
+  KeyProviderKind,
   StepUpParameter,
   IdentityProviderSettings,
   ReceiverManagementSettings,

@@ -39,6 +39,7 @@ export const DEFAULT_STORE_SET_ASIDE_KEPT = 3;
 export const DEFAULT_TXN_TOKEN_LIFETIME_S = 300;
 export const DEFAULT_TXN_KEY_ROTATION_S = 86_400;
 export const DEFAULT_TXN_TRUST_DOMAIN = 'urn:ipsie-sidecar:txn';
+export const DEFAULT_TENANT_KEY_REVALIDATE_S = 60;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -603,6 +604,20 @@ export const PROCESS_SETTINGS = {
     roles: SIDECAR,
     description:
       "the transaction tokens' `iss`; their `aud` is this, `:`, the tenant id (the draft's trust domain, one per tenant)",
+  }),
+  IPSIE_LOCAL_KEY_FILE: setting({
+    type: optional(path),
+    default: undefined,
+    roles: BOTH,
+    description:
+      'the `local` key provider\'s key file, `{"keys": {"<key id>": "<base64 of 32 bytes>"}}`, read at every use (a key removed is revoked); for development ([keys.md](keys.md)); unset: `local` keys are refused',
+  }),
+  IPSIE_TENANT_KEY_REVALIDATE_S: setting({
+    type: positiveInteger,
+    default: DEFAULT_TENANT_KEY_REVALIDATE_S,
+    roles: BOTH,
+    description:
+      "how often each customer-managed-key tenant's key is checked with its key service, in s: a key disabled or deleted there stops that tenant's data on every process within this",
   }),
   IPSIE_HEALTH_ADDRESS: setting({
     type: optional(hostPort),

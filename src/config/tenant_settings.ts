@@ -23,6 +23,10 @@ import type { AttributeType, CatalogAttribute } from '../attribute_catalog.js';
 export const STEP_UP_PARAMETERS = ['claims', 'acr_values'] as const;
 export type StepUpParameter = (typeof STEP_UP_PARAMETERS)[number];
 /** What a stock, certified OpenID Provider is bound by (OIDC Core §5.5.1.1). */
+/** The key services a tenant's customer-managed key may live in (docs/keys.md); src/tenant_keys has one provider per kind. */
+export const KEY_PROVIDER_KINDS = ['local', 'aws_kms'] as const;
+export type KeyProviderKind = (typeof KEY_PROVIDER_KINDS)[number];
+
 export const DEFAULT_STEP_UP_PARAMETERS: readonly StepUpParameter[] = ['claims'];
 
 export const DEFAULT_SCIM_RATE_LIMIT = { requestsPerSecond: 50, burst: 100 } as const;
@@ -718,6 +722,30 @@ function tenantsFileSchema(readSecret: ReadSecret) {
     }))
     .describe('what one AuthZEN subject type means (docs/authzen.md)');
 
+  const customerManagedKey = settings({
+    provider: oneOf(KEY_PROVIDER_KINDS, `must be one of ${KEY_PROVIDER_KINDS.join(', ')}`).describe(
+      'the key service: local (a key file, IPSIE_LOCAL_KEY_FILE; development) or aws_kms (AWS KMS or a KMS-compatible server)',
+    ),
+    key_id: text()
+      .max(2048, { error: 'must be at most 2048 characters' })
+      .describe(
+        'the key in that service: a local key id, or a KMS key id, ARN or alias; the gateway adopts a new one at start (re-wrapping the data keys)',
+      ),
+    endpoint: httpUrl()
+      .optional()
+      .describe("aws_kms: the KMS endpoint; default: the AWS SDK's (AWS_ENDPOINT_URL_KMS, or AWS's for the region)"),
+    region: text().optional().describe("aws_kms: the region; default: the AWS SDK's (AWS_REGION)"),
+  })
+    .check((ctx) => {
+      if (ctx.value.provider === 'local' && (ctx.value.endpoint !== undefined || ctx.value.region !== undefined)) {
+        ctx.issues.push({ code: 'custom', message: 'endpoint and region are for aws_kms', input: ctx.value });
+      }
+    })
+    .transform((k) => ({ provider: k.provider, keyId: k.key_id, endpoint: k.endpoint, region: k.region }))
+    .describe(
+      "the tenant's customer-managed key: its personal data is sealed with data keys this key wraps (docs/keys.md); unset: kept in clear",
+    );
+
   const tenant = settings({
     display_name: text().optional().describe('shown to people; default: the tenant id (or sandbox name)'),
     scim: scimSchema.optional(),
@@ -775,6 +803,7 @@ function tenantsFileSchema(readSecret: ReadSecret) {
       .optional()
       .describe("this tenant's policy evaluation"),
     attribute_catalog: attributeCatalogSchema.optional(),
+    customer_managed_key: customerManagedKey.optional(),
     ssf: settings({
       transmitters: z
         .array(transmitter, { error: 'must be an array' })
@@ -800,6 +829,7 @@ function tenantsFileSchema(readSecret: ReadSecret) {
       jitProvisioning: t.jit_provisioning,
       policyBudgetMs: t.policy?.budget_ms,
       attributeCatalog: attributeCatalog(t.attribute_catalog?.attributes),
+      customerManagedKey: t.customer_managed_key,
       ssf: t.ssf,
     }))
     .describe("one tenant's settings");
@@ -864,6 +894,8 @@ type Frozen<T> = T extends readonly (infer E)[]
 
 /** One tenant's settings from the tenants file (`IPSIE_TENANTS_FILE`). */
 export type TenantSettings = Frozen<z.output<ReturnType<typeof tenantsFileSchema>>[number]>;
+/** A tenant's customer-managed key (`customer_managed_key`). */
+export type CustomerManagedKeySettings = NonNullable<TenantSettings['customerManagedKey']>;
 /** An OpenID Provider a tenant signs its users in with. */
 export type IdentityProviderSettings = TenantSettings['idps'][number];
 /** A tenant's SAML 2.0 service provider and its IdPs. */

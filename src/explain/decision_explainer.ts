@@ -1,4 +1,4 @@
-import type { AuditRecord } from '../audit/index.js';
+import type { AuditRecord, RecordSealerOf } from '../audit/index.js';
 import { isDecisionId, sampledDecisionOf } from '../audit/index.js';
 import { sidecarReasonMeaning } from '../check/index.js';
 import type { ReplayedDecision } from '../check/index.js';
@@ -23,6 +23,8 @@ export interface DecisionExplainerOptions {
   readonly replay: (tenant: string, version: string, request: unknown) => Promise<ReplayedDecision>;
   /** Explanations evaluated at once (each an `opa eval`); more are refused. @defaultValue 2 */
   readonly maxConcurrent?: number;
+  /** Opens a recorded input a tenant's customer-managed key sealed. @defaultValue no tenant seals */
+  readonly sealerOf?: RecordSealerOf;
 }
 
 /** Why a decision came out as it did, for the tenant's administrator (docs/policies.md, "Explain"). */
@@ -98,7 +100,7 @@ export class DecisionExplainer {
         `no sampled decision ${decisionId} of tenant ${tenant} (decisions are recorded at IPSIE_DECISION_AUDIT_RATE, for the audit stream's retention)`,
       );
     }
-    const recorded = { ...sampledDecisionOf(record), decisionId };
+    const recorded = { ...sampledDecisionOf(record, this.#options.sealerOf), decisionId };
     const base = { source: 'sampled' as const, decided_at: record.at };
     if (recorded.input === undefined || recorded.input === null) {
       const omitted = recorded.inputOmitted;

@@ -108,6 +108,7 @@ export function applyChange(store: EntitlementWriter, change: Change, sequence: 
         subjectId: change.data.subject_id,
         state: change.data.state,
         updatedAt: Math.floor(change.at / 1000),
+        ...(change.data.sealed === undefined ? {} : { sealed: change.data.sealed }),
       });
       return [];
     case 'posture.clear':

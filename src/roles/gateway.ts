@@ -85,6 +85,14 @@ import {
 } from '../transmit/index.js';
 import { ChangePublisher, ChangeReader, connectNats, ensureStateStream, KvRegister } from '../stream/index.js';
 import { createTxnJwksRoute, TXN_KEYS_BUCKET_OPTIONS } from '../txn_tokens/index.js';
+import {
+  createTenantKeyRoutes,
+  customerManagedKeysOf,
+  keyProviders,
+  TENANT_KEYS_BUCKET_OPTIONS,
+  TenantKeyring,
+} from '../tenant_keys/index.js';
+import type { TenantCipher, TenantKeyAuditRecord, TenantKeys } from '../tenant_keys/index.js';
 import { TokenVerifier } from '../tokens/index.js';
 import { streamHealth } from './stream_health.js';
 import { openRoleStore } from './role_store.js';
@@ -106,6 +114,8 @@ export interface RunningGateway {
   pollers(): PollerStatus[];
   readonly store: EntitlementStore;
   readonly ingestor: StateIngestor;
+  /** Each customer-managed-key tenant's cipher (docs/keys.md). */
+  readonly tenantKeys: TenantKeys;
   stop(): Promise<void>;
 }
 
@@ -119,10 +129,34 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const servers = config.nats.servers;
   if (servers === undefined) throw new TypeError('the gateway needs IPSIE_NATS_URL');
   const nc = await connectNats({ servers, name: `${config.nats.name}-gateway` }, logger);
+  // Customer-managed keys (docs/keys.md): this gateway creates the keys of the tenants that have one (the first
+  // replica to start wins), adopts a key the tenants file newly names, and serves the key admin API. Started
+  // below, once the audit trail its events go to exists; until then every CMK tenant is UNAVAILABLE.
+  const providers = keyProviders({ localKeyFile: config.tenantKeys.localKeyFile });
+  let recordTenantKeyEvent: ((record: TenantKeyAuditRecord) => Promise<void>) | undefined;
+  const tenantKeyring = new TenantKeyring({
+    store: await KvRegister.open(nc, TENANT_KEYS_BUCKET_OPTIONS(config.gateway.streamReplicas)).catch(
+      async (error: unknown) => {
+        await nc.close();
+        throw error;
+      },
+    ),
+    tenants: customerManagedKeysOf(config.tenants),
+    providers,
+    creates: true,
+    revalidateMs: config.tenantKeys.revalidateS * 1000,
+    logger,
+    audit: async (record) => {
+      await recordTenantKeyEvent?.(record);
+    },
+  });
+  const tenantKeys: TenantKeys = tenantKeyring;
+  const sealerOf = (tenant: string): TenantCipher | undefined => tenantKeys.cipherOf(tenant);
   let opened;
   try {
-    opened = await openRoleStore(config, logger, { directoryIndexes: true });
+    opened = await openRoleStore(config, logger, { directoryIndexes: true, sealerOf });
   } catch (error) {
+    providers.destroy();
     await nc.close();
     throw error;
   }
@@ -172,8 +206,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       });
     }
     const js = jetstream(nc);
-    const publisher = new ChangePublisher(js);
+    const publisher = new ChangePublisher(js, sealerOf);
     const audit = new AuditLog(nc, js, jsm);
+    recordTenantKeyEvent = async ({ tenant, kind, id, data }) => {
+      await audit.append({ v: 1, id, tenant, kind, at: Date.now(), data });
+    };
+    await tenantKeyring.start();
     // Tenants come from configuration; the stream makes them known to every sidecar.
     const publishTenants = async (): Promise<void> => {
       for (const tenant of config.tenants) {
@@ -208,7 +246,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const purger = new SessionPurger({
       tenants: config.tenants.map((t) => t.id),
       changes: publisher,
-      stream: new ChangeReader(jsm),
+      stream: new ChangeReader(jsm, sealerOf),
       intervalMs: config.gateway.sessionPurgeIntervalMs,
       graceS: config.gateway.sessionPurgeGraceS,
       logger,
@@ -225,8 +263,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           description: 'SCIM userName and group displayName claims per tenant',
           replicas: config.gateway.streamReplicas,
         }),
-        log: new ChangeReader(jsm),
+        log: new ChangeReader(jsm, sealerOf),
         changes: publisher,
+        sealerOf,
         logger,
       }),
       replica,
@@ -419,8 +458,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const readiness = (): ReturnType<typeof healthReport> => {
       const status = replica.status();
       const failing = pollers.map((p) => p.status()).filter((p) => p.failures > 0);
+      const keysReady = tenantKeyring.readiness();
       return healthReport({
         replica: streamHealth(status),
+        tenant_keys: { ok: keysReady.ok, detail: keysReady.detail },
         ssf_polling: {
           ok: true,
           detail:
@@ -488,7 +529,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       await dryRunRecorded({
         pool,
         candidate,
-        records: (await audit.decisionsSince(tenantId, since, limit)).map(sampledDecisionOf),
+        // Sealed inputs (customer-managed keys) are opened with the tenant's key.
+        records: (await audit.decisionsSince(tenantId, since, limit)).map((record) =>
+          sampledDecisionOf(record, sealerOf),
+        ),
       });
     const app = createGatewayApp({
       logger,
@@ -532,6 +576,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             createStreamAdminRoutes({ transmitters, archive: audit, publicUrl: () => publicUrl, logger }),
             createExplainRoutes(
               new DecisionExplainer({
+                sealerOf,
                 sampled: async (tenant, decisionId) => await audit.last(decisionSubject(tenant, decisionId)),
                 sources: async (tenant, version) => {
                   const bundle = await catalog.get(tenant, version);
@@ -569,6 +614,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
               audit: auditRecord('policy.change'),
               logger,
             }),
+            createTenantKeyRoutes({ keys: tenantKeyring, logger }),
             createPolicyAdminRoutes({
               catalog,
               // Typed by the tenant's attribute catalog, when its tenants file declares one.
@@ -633,6 +679,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       pollers: () => pollers.map((p) => p.status()),
       store,
       ingestor: replica,
+      tenantKeys,
       stop: async () => {
         await new Promise<void>((resolve) =>
           http.close(() => {
@@ -654,6 +701,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         keys?.stop();
         refusals.close();
         await replica.stop();
+        await tenantKeyring.stop();
+        providers.destroy();
         await nc.drain();
         await pool.close();
         store.close();
@@ -667,6 +716,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await streamManagement?.stop();
     keys?.stop();
     await ingestor?.stop();
+    await tenantKeyring.stop();
+    providers.destroy();
     await nc.close();
     await pool.close();
     store.close();

@@ -1,3 +1,4 @@
+import type { SealerOf } from '../changes/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../logging/index.js';
 import { EntitlementStore } from '../store/index.js';
@@ -14,7 +15,7 @@ import type { CheckedStore } from '../store/index.js';
 export async function openRoleStore(
   config: Config,
   logger: Logger,
-  options: { readonly directoryIndexes?: boolean } = {},
+  options: { readonly directoryIndexes?: boolean; readonly sealerOf?: SealerOf } = {},
 ): Promise<CheckedStore> {
   const opened = await EntitlementStore.openChecked(config.store.path, {
     subjectCacheSize: config.store.subjectCacheSize,

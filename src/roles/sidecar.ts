@@ -30,6 +30,14 @@ import { SessionAuthority } from '../session/index.js';
 import type { AssertionClaims } from '../session/index.js';
 import { ChangePublisher, connectNats, KvRegister, publishDurably } from '../stream/index.js';
 import { TXN_KEYS_BUCKET_OPTIONS, TxnKeyRing, TxnTokenService } from '../txn_tokens/index.js';
+import {
+  CLEAR_TENANT_KEYS,
+  customerManagedKeysOf,
+  keyProviders,
+  TENANT_KEYS_BUCKET_OPTIONS,
+  TenantKeyring,
+} from '../tenant_keys/index.js';
+import type { TenantCipher, TenantKeyAuditRecord, TenantKeys } from '../tenant_keys/index.js';
 import type { TxnKeyStore } from '../txn_tokens/index.js';
 import {
   AuditLog,
@@ -81,6 +89,8 @@ export interface RunningSidecar {
   readonly policies: PolicyRegistry;
   /** The stream consumer; undefined when running standalone (no `IPSIE_NATS_URL`). */
   readonly ingestor: StateIngestor | undefined;
+  /** Each customer-managed-key tenant's cipher (docs/keys.md); standalone, every tenant is in clear. */
+  readonly tenantKeys: TenantKeys;
   /** What `/readyz` reports for this process. */
   readiness(): SidecarReadiness;
   readonly metrics: SidecarMetrics;
@@ -97,7 +107,43 @@ export interface RunningSidecar {
 export async function startSidecar(options: SidecarOptions): Promise<RunningSidecar> {
   const { config, logger } = options;
   const clock = options.clock;
-  const { store, setAside } = await openRoleStore(config, logger);
+  // Customer-managed keys (docs/keys.md): every tenant's keys as the gateway created them, followed and
+  // re-validated; started below, before the stream consumer. Standalone (no NATS), every tenant is in clear.
+  const providers = keyProviders({ localKeyFile: config.tenantKeys.localKeyFile });
+  // Key events this process notices (a key its key service refuses) go to the audit trail once it exists (below).
+  let recordTenantKeyEvent: ((record: TenantKeyAuditRecord) => Promise<void>) | undefined;
+  const keysConnection =
+    config.nats.servers === undefined
+      ? undefined
+      : await connectNats({ servers: config.nats.servers, name: `${config.nats.name}-keys` }, logger);
+  const tenantKeyring =
+    keysConnection === undefined
+      ? undefined
+      : new TenantKeyring({
+          store: await KvRegister.openOrCreate(keysConnection, TENANT_KEYS_BUCKET_OPTIONS(1)).catch(
+            async (error: unknown) => {
+              await keysConnection.close();
+              throw error;
+            },
+          ),
+          tenants: customerManagedKeysOf(config.tenants),
+          providers,
+          creates: false,
+          revalidateMs: config.tenantKeys.revalidateS * 1000,
+          logger,
+          audit: async (record) => {
+            await recordTenantKeyEvent?.(record);
+          },
+        });
+  const tenantKeys: TenantKeys = tenantKeyring ?? CLEAR_TENANT_KEYS;
+  const sealerOf = (tenant: string): TenantCipher | undefined => tenantKeys.cipherOf(tenant);
+  const { store, setAside } = await openRoleStore(config, logger, { sealerOf }).catch(async (error: unknown) => {
+    await keysConnection?.close();
+    throw error;
+  });
+  const forgetOpenedReads = tenantKeys.onChange((tenant) => {
+    store.keysChanged(tenant);
+  });
   // Set once the metrics exist (below); the pool starts first, with the policies.
   let countTimeout: (tenant: string) => void = () => undefined;
   const budgets = new Map(config.tenants.map((t) => [t.id, t.policyBudgetMs]));
@@ -153,6 +199,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       }
     }
     const { servers } = config.nats;
+    await tenantKeyring?.start();
     if (servers !== undefined) {
       ingestor = new StateIngestor({
         store,
@@ -185,7 +232,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         : {
             publish: async (change, options) => {
               publisherConnection ??= connectNats({ servers, name: `${config.nats.name}-signin` }, logger);
-              return await new ChangePublisher(jetstream(await publisherConnection)).publish(change, options);
+              return await new ChangePublisher(jetstream(await publisherConnection), sealerOf).publish(change, options);
             },
           };
     // Sign-in assertions are claimed in the audit stream, as the gateways claim SET jtis: once for every replica.
@@ -329,6 +376,9 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
             );
           };
     if (publishAudit !== undefined) {
+      recordTenantKeyEvent = async ({ tenant, kind, id, data }) => {
+        await publishAudit({ v: 1, id, tenant, kind, at: Date.now(), data });
+      };
       recordIdpChange = (change) => {
         const { tenantId, ...data } = change;
         const id = createHash('sha256').update(JSON.stringify(change)).digest('hex');
@@ -343,6 +393,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       publishAudit === undefined || (rate === 0 && denyRate === 0)
         ? undefined
         : new DecisionSampler({
+            sealerOf,
             rate,
             denyRate,
             publish: async (record) => {
@@ -497,6 +548,12 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         policies.has(t) ? policies.get(t).version : undefined,
       );
       const stream = feed?.status();
+      const keysReady = tenantKeyring?.readiness();
+      // A tenant whose keys are not loaded fails closed, as one without a policy.
+      const tenants = { ...policyState.tenants };
+      for (const [tenant, ready] of Object.entries(keysReady?.tenants ?? {})) {
+        if (!ready.ready) tenants[tenant] = ready;
+      }
       return healthReport(
         {
           store: {
@@ -508,8 +565,12 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
           },
           policies: policyState.component,
           stream: stream === undefined ? { ok: true, detail: 'standalone (no stream)' } : streamHealth(stream),
+          tenant_keys:
+            keysReady === undefined
+              ? { ok: true, detail: 'standalone (no customer-managed keys)' }
+              : { ok: keysReady.ok, detail: keysReady.detail },
         },
-        policyState.tenants,
+        tenants,
       );
     };
     const healthAddress = config.health.address;
@@ -527,6 +588,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       store,
       policies,
       ingestor: running,
+      tenantKeys,
       readiness,
       metrics,
       deployPolicy,
@@ -544,7 +606,11 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         refusals?.close();
         await closeConnection();
         await running?.stop();
+        await tenantKeyring?.stop();
+        providers.destroy();
+        await keysConnection?.close();
         await pool.close();
+        forgetOpenedReads();
         store.close();
       },
     };
@@ -555,7 +621,11 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     await follower?.stop();
     await followerConnection?.close();
     await ingestor?.stop();
+    await tenantKeyring?.stop();
+    providers.destroy();
+    await keysConnection?.close();
     await pool.close();
+    forgetOpenedReads();
     store.close();
     throw error;
   }

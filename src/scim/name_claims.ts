@@ -18,8 +18,8 @@
  * or late (the name stays blocked longer).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { subjectOf } from '../changes/index.js';
-import type { Change } from '../changes/index.js';
+import { CLEAR_DATA, subjectOf } from '../changes/index.js';
+import type { Change, SealerOf } from '../changes/index.js';
 import type { Logger } from '../logging/index.js';
 import type { ChangeSink, RegisterEntry, StoredChange } from '../stream/index.js';
 import { SequenceConflictError } from '../stream/index.js';
@@ -59,6 +59,11 @@ export interface NameClaimsOptions {
   readonly pendingMs?: number;
   /** Unix ms; compared with the server's store time of a claim. @defaultValue Date.now */
   readonly clock?: () => number;
+  /**
+   * The sealer of a tenant with a customer-managed key: its names are keyed by their lookup hash, so the
+   * registry does not confirm a guessed userName to whoever reads it. @defaultValue no tenant seals
+   */
+  readonly sealerOf?: SealerOf;
 }
 
 /** A resource already in the state whose name must be claimed. */
@@ -111,6 +116,7 @@ export class NameClaims {
   readonly #logger: Logger;
   readonly #pendingMs: number;
   readonly #clock: () => number;
+  readonly #sealerOf: SealerOf;
 
   constructor(options: NameClaimsOptions) {
     if (options.pendingMs !== undefined && !(options.pendingMs > 0)) {
@@ -122,6 +128,14 @@ export class NameClaims {
     this.#logger = options.logger;
     this.#pendingMs = options.pendingMs ?? DEFAULT_CLAIM_PENDING_MS;
     this.#clock = options.clock ?? Date.now;
+    this.#sealerOf = options.sealerOf ?? CLEAR_DATA;
+  }
+
+  /** The KV key of a name: {@link claimKey}, or for a tenant with a customer-managed key its keyed lookup hash. */
+  #key(tenantId: string, kind: ResourceKind, name: string): string {
+    const sealer = this.#sealerOf(tenantId);
+    if (sealer === undefined) return claimKey(tenantId, kind, name);
+    return `${tenantId}.${kind.toLowerCase()}.${sealer.lookup(`claim:${foldName(name)}`)}`;
   }
 
   /**
@@ -134,7 +148,7 @@ export class NameClaims {
    *   `ERR_SCIM_UNAVAILABLE` (NATS unreachable, or contended beyond {@link CLAIM_ROUNDS})
    */
   async claim(tenantId: string, kind: ResourceKind, name: string, owner: string, base: number): Promise<void> {
-    const key = claimKey(tenantId, kind, name);
+    const key = this.#key(tenantId, kind, name);
     const value = JSON.stringify({ owner, base } satisfies Claim);
     try {
       for (let round = 0; round < CLAIM_ROUNDS; round++) {
@@ -169,7 +183,7 @@ export class NameClaims {
    * throws: a claim left behind is stale, and taken over when next wanted.
    */
   async release(tenantId: string, kind: ResourceKind, name: string, owner: string): Promise<void> {
-    const key = claimKey(tenantId, kind, name);
+    const key = this.#key(tenantId, kind, name);
     try {
       const entry = await this.#register.read(key);
       const held = entry === undefined ? undefined : parseClaim(entry.value);
@@ -195,7 +209,7 @@ export class NameClaims {
     let written = 0;
     let batch: Promise<void>[] = [];
     for (const r of resources) {
-      const key = claimKey(r.tenantId, r.kind, r.name);
+      const key = this.#key(r.tenantId, r.kind, r.name);
       if (existing.has(key)) continue;
       existing.add(key);
       batch.push(
@@ -218,7 +232,7 @@ export class NameClaims {
   async #judge(tenantId: string, kind: ResourceKind, key: string, claim: Claim): Promise<Verdict> {
     const latest = await this.#log.latest(subjectOf(tombstone(tenantId, kind, claim.owner, 0)));
     const name = latest === undefined ? undefined : liveName(latest.change);
-    if (name !== undefined && claimKey(tenantId, kind, name) === key) return 'held';
+    if (name !== undefined && this.#key(tenantId, kind, name) === key) return 'held';
     // The claiming write expects the subject at `base`; once it moved on, that write can never be stored.
     return (latest?.sequence ?? 0) === claim.base ? 'pending' : 'stale';
   }

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { ChangeRejectedError, decodeChange, encodeChange } from '../changes/index.js';
+import { ChangeRejectedError, decodeChange, encodeChange, phoneNumberKey } from '../changes/index.js';
 import type { Change, ChangeKind, ChangeOf, PostureKind, SidRevocationData } from '../changes/index.js';
 import { DEFAULT_MAX_SESSION_LIFETIME_S } from '../config/index.js';
 import type { IdentityProviderSettings } from '../config/index.js';
-import { phoneNumberKey, sessionDataOf, userDataOf } from '../store/index.js';
+import { sessionDataOf, userDataOf } from '../store/index.js';
 import type { DirectoryReader, EntitlementReader, SessionRecord, UserRecord } from '../store/index.js';
 import { SetRefusedError } from './errors.js';
 import { reasonText } from './security_event.js';

@@ -1,8 +1,19 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
-import { POSTURE_KIND_REGISTRY } from '../changes/index.js';
-import type { PostureKind } from '../changes/index.js';
+import {
+  CLEAR_DATA,
+  emailLookup,
+  externalIdLookup,
+  openPostureState,
+  openSessionData,
+  openUserData,
+  phoneNumberKey,
+  phoneNumberLookup,
+  POSTURE_KIND_REGISTRY,
+  userNameLookup,
+} from '../changes/index.js';
+import type { PostureKind, SealerOf } from '../changes/index.js';
 import { tenantDigest } from './digest.js';
 import { StoreUnavailableError, TenantUnknownError } from './errors.js';
 import type { DirectoryReader, EntitlementReader, EntitlementWriter, ResourceReader } from './ports.js';
@@ -16,6 +27,7 @@ import type {
   ResourceRecord,
   RevokedSidRecord,
   RevokedTokenRecord,
+  SubjectSlice,
   SessionRecord,
   StreamOrigin,
   SubjectRead,
@@ -36,8 +48,9 @@ import {
   userRowOf,
 } from './rows.js';
 import type { GroupRow, RelationRow, ResourceRow, SessionRow, UserRow } from './rows.js';
+import { sessionDataOf, sessionOf, userDataOf, userOf } from './records.js';
 import { BOOKKEEPING_TABLES, DIRECTORY_INDEXES, migrate, SchemaMismatchError } from './schema.js';
-import { phoneNumberKey, prepareStatements } from './statements.js';
+import { prepareStatements } from './statements.js';
 import type { Statements } from './statements.js';
 import { checkStoreFile, defectOfOpenError, setAsideStoreFile } from './store_file.js';
 import type { StoreDefectReason } from './store_file.js';
@@ -53,6 +66,11 @@ export interface EntitlementStoreOptions {
    * @defaultValue 10000
    */
   readonly subjectCacheSize?: number;
+  /**
+   * The sealer of a tenant with a customer-managed key: what opens its sealed rows and hashes its lookups.
+   * The store keeps rows as the stream carries them; a read opens them. @defaultValue no tenant seals
+   */
+  readonly sealerOf?: SealerOf;
 }
 
 /** How {@link EntitlementStore.openChecked} judges an existing file. */
@@ -95,6 +113,7 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   readonly #stmt: Statements;
   readonly #subjectBy: Readonly<Record<SubjectRef['kind'], Statement>>;
   readonly #cache: SubjectCache;
+  readonly #sealerOf: SealerOf;
   /**
    * The applied sequence as last committed: kept here so that a Check asks
    * SQLite for nothing but its subject. Set by the writer's commits on this
@@ -109,6 +128,7 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   private constructor(db: SqliteDatabase, options: EntitlementStoreOptions) {
     this.#db = db;
     this.#cache = new SubjectCache(subjectCacheSizeOf(options.subjectCacheSize));
+    this.#sealerOf = options.sealerOf ?? CLEAR_DATA;
     if (options.directoryIndexes === true) db.exec(DIRECTORY_INDEXES);
     this.#stmt = prepareStatements(db);
     this.#dataVersion = this.#stmt.dataVersion.get() as number;
@@ -228,7 +248,13 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     return this.#stmt.tenantIds.all() as string[];
   }
 
+  /**
+   * @throws {TenantUnknownError}
+   * @throws whatever the tenant's sealer throws when its key cannot be used (revoked: the cached slices too)
+   */
   readSubject(tenantId: string, ref: SubjectRef, deviceId?: string): SubjectRead {
+    // Asked on every read, cached or not: a revoked key stops the tenant's Checks at once.
+    this.#sealerOf(tenantId);
     if (!this.#cache.enabled || this.#db.inTransaction) return this.#readSubjectFromDb(tenantId, ref, deviceId);
     this.#syncWithOtherConnections();
     const cached = this.#cache.get(tenantId, ref, deviceId);
@@ -244,7 +270,9 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
     // while the writer commits.
     const row = this.#subjectBy[ref.kind].get(subjectParams(tenantId, ref, deviceId)) as SubjectRow | undefined;
     const read = row === undefined ? undefined : subjectReadOfRow(row);
-    if (read !== undefined) return read;
+    if (read !== undefined) {
+      return read.slice === undefined ? read : { ...read, slice: this.#openSlice(read.slice, deviceId) };
+    }
     const miss = this.#stmt.tenantAndSequence.get(tenantId) as { known: number | null; sequence: number };
     if (miss.known === null) throw new TenantUnknownError(tenantId);
     return { sequence: miss.sequence, slice: undefined };
@@ -278,15 +306,87 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
 
   user(tenantId: string, id: string): UserRecord | undefined {
     const row = this.#stmt.userRow.get(tenantId, id) as UserRow | undefined;
-    return row === undefined ? undefined : userFromRow(row);
+    return row === undefined ? undefined : this.#userOfRow(row);
   }
 
   userIdsByUserName(tenantId: string, userName: string): string[] {
-    return this.#stmt.userIdsByUserName.all(tenantId, userName) as string[];
+    const sealer = this.#sealerOf(tenantId);
+    return this.#lookup(
+      this.#stmt.userIdsByUserName,
+      tenantId,
+      sealer === undefined ? undefined : userNameLookup(sealer, userName),
+      userName,
+    );
   }
 
   userIdsByExternalId(tenantId: string, externalId: string): string[] {
-    return this.#stmt.userIdsByExternalId.all(tenantId, externalId) as string[];
+    const sealer = this.#sealerOf(tenantId);
+    return this.#lookup(
+      this.#stmt.userIdsByExternalId,
+      tenantId,
+      sealer === undefined ? undefined : externalIdLookup(sealer, externalId),
+      externalId,
+    );
+  }
+
+  /**
+   * The ids `statement` finds by `hash` (a sealed tenant's lookup hash), else by the `clear` value: what the
+   * tenant wrote before its key was configured stays in clear until it is written again.
+   */
+  #lookup(statement: Statement, tenantId: string, hash: string | undefined, clear: string): string[] {
+    if (hash !== undefined) {
+      const ids = statement.all(tenantId, hash) as string[];
+      if (ids.length > 0) return ids;
+    }
+    return statement.all(tenantId, clear) as string[];
+  }
+
+  /** A stored user as its record, opened if it is sealed. */
+  #userOfRow(row: UserRow): UserRecord {
+    return this.#openUser(userFromRow(row));
+  }
+
+  /** A stored session as its record, opened if it is sealed. */
+  #sessionOfRow(row: SessionRow): SessionRecord {
+    return this.#openSession(sessionFromRow(row));
+  }
+
+  #openUser(user: UserRecord): UserRecord {
+    if (user.sealed === undefined) return user;
+    return userOf(user.tenantId, openUserData(user.tenantId, userDataOf(user), this.#sealerOf), user.version);
+  }
+
+  #openSession<S extends SessionRecord>(session: S): S {
+    if (session.sealed === undefined) return session;
+    // What the subject read adds to a session (its IdP session's revocation) is kept.
+    return {
+      ...session,
+      ...sessionOf(session.tenantId, openSessionData(session.tenantId, sessionDataOf(session), this.#sealerOf)),
+      revokedAt: session.revokedAt,
+      revokeReason: session.revokeReason,
+      sealed: undefined,
+    };
+  }
+
+  /** A subject's slice with its user, session and posture opened (the device's as the query chose it). */
+  #openSlice(slice: SubjectSlice, deviceId: string | undefined): SubjectSlice {
+    const { user, session } = slice;
+    const sealedPosture = Object.values(slice.posture).some((state) => Array.isArray(state));
+    if (user.sealed === undefined && session?.sealed === undefined && !sealedPosture) return slice;
+    const posture = !sealedPosture
+      ? slice.posture
+      : Object.fromEntries(
+          Object.entries(slice.posture).map(([kind, state]) => {
+            const subjectId = kind === 'device' ? (deviceId ?? session?.deviceId ?? '') : user.id;
+            return [kind, this.#postureState(user.tenantId, kind, subjectId, state)];
+          }),
+        );
+    return {
+      ...slice,
+      user: this.#openUser(user),
+      session: session === undefined ? undefined : this.#openSession(session),
+      posture,
+    };
   }
 
   userIdsByIdpSubject(tenantId: string, subject: string): string[] {
@@ -298,11 +398,11 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   }
 
   usersPage(tenantId: string, offset: number, limit: number): UserRecord[] {
-    return (this.#stmt.usersPage.all(tenantId, limit, offset) as UserRow[]).map(userFromRow);
+    return (this.#stmt.usersPage.all(tenantId, limit, offset) as UserRow[]).map((row) => this.#userOfRow(row));
   }
 
   *users(tenantId: string): IterableIterator<UserRecord> {
-    for (const row of this.#stmt.usersAll.iterate(tenantId) as IterableIterator<UserRow>) yield userFromRow(row);
+    for (const row of this.#stmt.usersAll.iterate(tenantId) as IterableIterator<UserRow>) yield this.#userOfRow(row);
   }
 
   group(tenantId: string, id: string): GroupRecord | undefined {
@@ -327,10 +427,10 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   }
 
   groupMembers(tenantId: string, groupId: string): { readonly id: string; readonly userName: string }[] {
-    return (this.#stmt.groupMembers.all(tenantId, groupId) as { id: string; user_name: string }[]).map((r) => ({
-      id: r.id,
-      userName: r.user_name,
-    }));
+    return (this.#stmt.groupMembers.all(tenantId, groupId) as UserRow[]).map((row) => {
+      const user = this.#userOfRow(row);
+      return { id: user.id, userName: user.userName };
+    });
   }
 
   membershipGroupIds(tenantId: string, userId: string): string[] {
@@ -346,31 +446,51 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
   }
 
   sessionsOfUser(tenantId: string, userId: string): SessionRecord[] {
-    return (this.#stmt.sessionsOfUser.all(tenantId, userId) as SessionRow[]).map(sessionFromRow);
+    return (this.#stmt.sessionsOfUser.all(tenantId, userId) as SessionRow[]).map((row) => this.#sessionOfRow(row));
   }
 
   userIdsByEmail(tenantId: string, email: string): string[] {
     const byUserName = this.userIdsByUserName(tenantId, email);
     if (byUserName.length > 0) return byUserName;
-    return this.#stmt.userIdsByEmail.all(tenantId, email) as string[];
+    const sealer = this.#sealerOf(tenantId);
+    return this.#lookup(
+      this.#stmt.userIdsByEmail,
+      tenantId,
+      sealer === undefined ? undefined : emailLookup(sealer, email),
+      email,
+    );
   }
 
   userIdsByPhoneNumber(tenantId: string, phoneNumber: string): string[] {
-    return this.#stmt.userIdsByPhoneNumber.all(tenantId, phoneNumberKey(phoneNumber)) as string[];
+    const sealer = this.#sealerOf(tenantId);
+    return this.#lookup(
+      this.#stmt.userIdsByPhoneNumber,
+      tenantId,
+      sealer === undefined ? undefined : phoneNumberLookup(sealer, phoneNumber),
+      phoneNumberKey(phoneNumber),
+    );
   }
 
   session(tenantId: string, id: string): SessionRecord | undefined {
     const row = this.#stmt.sessionRow.get(tenantId, id) as SessionRow | undefined;
-    return row === undefined ? undefined : sessionFromRow(row);
+    return row === undefined ? undefined : this.#sessionOfRow(row);
   }
 
   sessionsByIdpSessionId(tenantId: string, idpSessionId: string): SessionRecord[] {
-    return (this.#stmt.sessionsByIdpSessionId.all(tenantId, idpSessionId) as SessionRow[]).map(sessionFromRow);
+    return (this.#stmt.sessionsByIdpSessionId.all(tenantId, idpSessionId) as SessionRow[]).map((row) =>
+      this.#sessionOfRow(row),
+    );
   }
 
   posture(tenantId: string, kind: PostureKind, subjectId: string): Record<string, unknown> | undefined {
     const state = this.#stmt.postureState.get(tenantId, kind, subjectId) as string | undefined;
-    return state === undefined ? undefined : (JSON.parse(state) as Record<string, unknown>);
+    return state === undefined ? undefined : this.#postureState(tenantId, kind, subjectId, JSON.parse(state));
+  }
+
+  /** A posture state as {@link POSTURE_STATE_SQL} reads it, opened if it is sealed. */
+  #postureState(tenantId: string, kind: string, subjectId: string, state: unknown): Record<string, unknown> {
+    if (!Array.isArray(state)) return state as Record<string, unknown>;
+    return openPostureState(tenantId, kind, subjectId, String(state[0]), this.#sealerOf);
   }
 
   sessionsPurgedBefore(tenantId: string): number | undefined {
@@ -596,6 +716,7 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
       posture.subjectId,
       JSON.stringify(posture.state),
       posture.updatedAt,
+      posture.sealed ?? null,
     );
   }
 
@@ -635,6 +756,15 @@ export class EntitlementStore implements EntitlementReader, EntitlementWriter, D
 
   streamOrigin(): StreamOrigin | undefined {
     return this.#stmt.streamOrigin.get() as StreamOrigin | undefined;
+  }
+
+  /**
+   * Forgets the subject reads kept in memory for `tenantId`, as they were opened with its keys: called when
+   * its keys change (rotated, revoked).
+   */
+  keysChanged(_tenantId: string): void {
+    // Rare enough that the whole cache may go; the tenant's next reads open with the keys it has now.
+    this.#cache.clear();
   }
 
   resetTo(origin: StreamOrigin): void {

@@ -33,6 +33,11 @@ export interface UserRecord {
   readonly roles: readonly string[];
   /** Fields a newer producer sent that this build does not interpret; kept. */
   readonly extra?: Readonly<Record<string, unknown>>;
+  /**
+   * Set while the record is as stored for a tenant with a customer-managed key: the personal fields, sealed;
+   * userName and externalId then hold lookup hashes and attributes only the e-mail and phone hashes.
+   */
+  readonly sealed?: string;
   /** Provenance, set by ingest: the stream sequence of the user's latest change (the SCIM version). */
   readonly version?: EntityVersion;
 }
@@ -45,8 +50,8 @@ export interface UserRecord {
  * covered.
  */
 
-/** A user change's data as the record it stores, at `version` in the stream. */
-export function userOf(tenantId: string, data: UserData, version: EntityVersion): UserRecord {
+/** A user change's data as the record it stores, at `version` in the stream (undefined: not stored yet). */
+export function userOf(tenantId: string, data: UserData, version: EntityVersion | undefined): UserRecord {
   return {
     tenantId,
     id: data.id,
@@ -56,7 +61,8 @@ export function userOf(tenantId: string, data: UserData, version: EntityVersion)
     attributes: data.attributes,
     roles: data.roles,
     ...(data.extra === undefined ? {} : { extra: data.extra }),
-    version,
+    ...(data.sealed === undefined ? {} : { sealed: data.sealed }),
+    ...(version === undefined ? {} : { version }),
   };
 }
 
@@ -74,6 +80,7 @@ export function userDataOf(user: UserRecord): UserData {
     roles: user.roles,
     ...(user.version === undefined ? {} : { created_at: user.version.createdAt }),
     ...(user.extra === undefined || Object.keys(user.extra).length === 0 ? {} : { extra: user.extra }),
+    ...(user.sealed === undefined ? {} : { sealed: user.sealed }),
   };
 }
 
@@ -153,6 +160,8 @@ export interface SessionRecord {
   /** The IdP's own session id (`sid`). */
   readonly idpSessionId?: string | undefined;
   readonly extra?: Readonly<Record<string, unknown>>;
+  /** Set while the record is as stored for a tenant with a customer-managed key: the ip, sealed. */
+  readonly sealed?: string;
 }
 
 /** A session change's data as the record it stores. */
@@ -173,6 +182,7 @@ export function sessionOf(tenantId: string, data: SessionData): SessionRecord {
     deviceId: data.device_id ?? undefined,
     idpSessionId: data.idp_session_id,
     ...(data.extra === undefined ? {} : { extra: data.extra }),
+    ...(data.sealed === undefined ? {} : { sealed: data.sealed }),
   };
 }
 
@@ -193,6 +203,7 @@ export function sessionDataOf(session: SessionRecord): SessionData {
     device_id: session.deviceId ?? null,
     ...(session.idpSessionId === undefined ? {} : { idp_session_id: session.idpSessionId }),
     ...(session.extra === undefined || Object.keys(session.extra).length === 0 ? {} : { extra: session.extra }),
+    ...(session.sealed === undefined ? {} : { sealed: session.sealed }),
   };
 }
 
@@ -224,6 +235,8 @@ export interface PostureRecord {
   readonly subjectId: string;
   readonly state: Readonly<Record<string, unknown>>;
   readonly updatedAt: number;
+  /** Set for a tenant with a customer-managed key: the state, sealed (`state` is then empty). */
+  readonly sealed?: string;
 }
 
 /** How a Check names its subject. */

@@ -34,6 +34,7 @@ export interface UserRow {
   attributes: string;
   roles: string;
   extra: string;
+  sealed: string | null;
   seq: number;
   created_at: number;
   modified_at: number;
@@ -66,6 +67,7 @@ export interface SessionRow {
   device_id: string | null;
   idp_session_id: string | null;
   extra: string;
+  sealed: string | null;
 }
 
 /*
@@ -84,6 +86,7 @@ export function userFromRow(row: UserRow): UserRecord {
       attributes: JSON.parse(row.attributes) as Record<string, unknown>,
       roles: JSON.parse(row.roles) as string[],
       extra: JSON.parse(row.extra) as Record<string, unknown>,
+      sealed: row.sealed ?? undefined,
     },
     versionOf(row),
   );
@@ -99,6 +102,7 @@ export function sessionFromRow(row: SessionRow): SessionRecord {
     amr: JSON.parse(row.amr) as string[],
     idp_session_id: row.idp_session_id ?? undefined,
     extra: JSON.parse(row.extra) as Record<string, unknown>,
+    sealed: row.sealed ?? undefined,
   });
 }
 
@@ -111,6 +115,7 @@ export function userRowOf(user: UserRecord): UserRow {
     attributes: JSON.stringify(user.attributes),
     roles: JSON.stringify(user.roles),
     extra: JSON.stringify(user.extra ?? {}),
+    sealed: user.sealed ?? null,
     ...versionColumns(user.version),
   };
 }
@@ -133,6 +138,7 @@ export function sessionRowOf(session: SessionRecord): SessionRow {
     amr: JSON.stringify(session.amr),
     idp_session_id: session.idpSessionId ?? null,
     extra: JSON.stringify(session.extra ?? {}),
+    sealed: session.sealed ?? null,
   };
 }
 

@@ -196,6 +196,13 @@ export const MIGRATIONS: readonly string[] = [
   -- Subject search walks from a group named in a relation to its members.
   CREATE INDEX IF NOT EXISTS memberships_by_group ON memberships (tenant_id, group_id, user_id);
   `,
+  `
+  -- A tenant with a customer-managed key (docs/keys.md): the personal fields sealed as the stream carries
+  -- them; user_name and external_id then hold lookup hashes.
+  ALTER TABLE users ADD COLUMN sealed TEXT;
+  ALTER TABLE sessions ADD COLUMN sealed TEXT;
+  ALTER TABLE posture ADD COLUMN sealed TEXT;
+  `,
 ];
 
 /** Tables that describe the store rather than hold state from the stream: a reset keeps them. */

@@ -2,18 +2,13 @@ import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import { PARENT_RELATION } from '../changes/index.js';
 
 /**
- * How phone numbers compare: `tel:+1 (206) 555-0100` and `+12065550100` are
- * the same number (RFC 3966 URIs and the usual separators are ignored).
+ * A posture row's state as JSON text: its state, or for a sealed row the one-element array of its sealed
+ * state (never a state's own form: a state is an object), which the reader opens.
  */
-export function phoneNumberKey(value: string): string {
-  return value
-    .trim()
-    .toLowerCase()
-    .replaceAll('tel:', '')
-    .replace(/[ ().-]/g, '');
-}
+export const POSTURE_STATE_SQL = (table: string): string =>
+  `CASE WHEN ${table}.sealed IS NULL THEN ${table}.state ELSE json_array(${table}.sealed) END`;
 
-/** {@link phoneNumberKey} in SQL, over the expression `value`. */
+/** The changes module's `phoneNumberKey` in SQL, over the expression `value`. */
 function phoneNumberKeySql(value: string): string {
   let sql = `replace(lower(trim(${value})), 'tel:', '')`;
   for (const separator of [' ', '(', ')', '.', '-']) sql = `replace(${sql}, '${separator}', '')`;
@@ -60,7 +55,7 @@ export const SQL = {
   groupCount: 'SELECT count(*) FROM groups WHERE tenant_id = ?',
   groupsPage: 'SELECT * FROM groups WHERE tenant_id = ? ORDER BY id LIMIT ? OFFSET ?',
   groupsAll: 'SELECT * FROM groups WHERE tenant_id = ? ORDER BY id',
-  groupMembers: `SELECT u.id, u.user_name FROM memberships m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
+  groupMembers: `SELECT u.* FROM memberships m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
     WHERE m.tenant_id = ? AND m.group_id = ? ORDER BY u.id`,
   membershipGroupIds: 'SELECT group_id FROM memberships WHERE tenant_id = ? AND user_id = ? ORDER BY group_id',
   groupsOfUser: `SELECT g.* FROM memberships m JOIN groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
@@ -74,7 +69,7 @@ export const SQL = {
   userIdsByPhoneNumber: `SELECT u.id FROM users u WHERE u.tenant_id = ? AND EXISTS (
       SELECT 1 FROM json_each(u.attributes, '$.phoneNumbers') p
        WHERE ${phoneNumberKeySql("json_extract(p.value, '$.value')")} = ?) ORDER BY u.id`,
-  postureState: 'SELECT state FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
+  postureState: `SELECT ${POSTURE_STATE_SQL('posture')} FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?`,
   bindingsOfUser:
     'SELECT issuer, subject FROM identity_bindings WHERE tenant_id = ? AND user_id = ? ORDER BY issuer, subject',
   userIdsByIdpSubject:
@@ -88,13 +83,13 @@ export const SQL = {
   upsertTenant: `INSERT INTO tenants (id, display_name) VALUES (?, ?)
        ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name`,
   deleteTenant: 'DELETE FROM tenants WHERE id = ?',
-  upsertUser: `INSERT INTO users (tenant_id, id, user_name, external_id, active, attributes, roles, extra,
+  upsertUser: `INSERT INTO users (tenant_id, id, user_name, external_id, active, attributes, roles, extra, sealed,
                           seq, created_at, modified_at)
-       VALUES (@tenant_id, @id, @user_name, @external_id, @active, @attributes, @roles, @extra,
+       VALUES (@tenant_id, @id, @user_name, @external_id, @active, @attributes, @roles, @extra, @sealed,
                @seq, @created_at, @modified_at)
        ON CONFLICT (tenant_id, id) DO UPDATE SET
          user_name = excluded.user_name, external_id = excluded.external_id, active = excluded.active,
-         attributes = excluded.attributes, roles = excluded.roles, extra = excluded.extra,
+         attributes = excluded.attributes, roles = excluded.roles, extra = excluded.extra, sealed = excluded.sealed,
          seq = excluded.seq, created_at = excluded.created_at, modified_at = excluded.modified_at`,
   deleteUser: 'DELETE FROM users WHERE tenant_id = ? AND id = ?',
   setReauthentication: `INSERT INTO reauthentications (tenant_id, user_id, after) VALUES (?, ?, ?)
@@ -113,14 +108,15 @@ export const SQL = {
   addMember: 'INSERT OR IGNORE INTO memberships (tenant_id, group_id, user_id) VALUES (?, ?, ?)',
   removeMember: 'DELETE FROM memberships WHERE tenant_id = ? AND group_id = ? AND user_id = ?',
   upsertSession: `INSERT INTO sessions (tenant_id, id, user_id, issuer, acr, amr, auth_time, expires_at, created_at,
-                             revoked_at, revoke_reason, ip, device_id, idp_session_id, extra)
+                             revoked_at, revoke_reason, ip, device_id, idp_session_id, extra, sealed)
        VALUES (@tenant_id, @id, @user_id, @issuer, @acr, @amr, @auth_time, @expires_at, @created_at,
-               @revoked_at, @revoke_reason, @ip, @device_id, @idp_session_id, @extra)
+               @revoked_at, @revoke_reason, @ip, @device_id, @idp_session_id, @extra, @sealed)
        ON CONFLICT (tenant_id, id) DO UPDATE SET
          user_id = excluded.user_id, issuer = excluded.issuer, acr = excluded.acr, amr = excluded.amr,
          auth_time = excluded.auth_time, expires_at = excluded.expires_at, created_at = excluded.created_at,
          revoked_at = excluded.revoked_at, revoke_reason = excluded.revoke_reason, ip = excluded.ip,
-         device_id = excluded.device_id, idp_session_id = excluded.idp_session_id, extra = excluded.extra`,
+         device_id = excluded.device_id, idp_session_id = excluded.idp_session_id, extra = excluded.extra,
+         sealed = excluded.sealed`,
   revokeToken: `INSERT INTO revoked_tokens (tenant_id, jti, user_id, revoked_at, expires_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (tenant_id, jti) DO UPDATE SET user_id = excluded.user_id, revoked_at = excluded.revoked_at,
          expires_at = excluded.expires_at`,
@@ -128,8 +124,9 @@ export const SQL = {
        ON CONFLICT (tenant_id, sid, issuer) DO UPDATE SET revoked_at = excluded.revoked_at,
          expires_at = excluded.expires_at, reason = excluded.reason`,
   forgetRevokedSid: 'DELETE FROM revoked_sids WHERE tenant_id = ? AND sid = ? AND issuer = ?',
-  setPosture: `INSERT INTO posture (tenant_id, kind, subject_id, state, updated_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (tenant_id, kind, subject_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+  setPosture: `INSERT INTO posture (tenant_id, kind, subject_id, state, updated_at, sealed) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (tenant_id, kind, subject_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at,
+         sealed = excluded.sealed`,
   clearPosture: 'DELETE FROM posture WHERE tenant_id = ? AND kind = ? AND subject_id = ?',
   purgeSessions: 'DELETE FROM sessions WHERE tenant_id = ? AND expires_at < ?',
   setSessionPurge: `INSERT INTO session_purges (tenant_id, expired_before) VALUES (?, ?)

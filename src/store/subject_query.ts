@@ -3,6 +3,7 @@ import type { PostureKind } from '../changes/index.js';
 import type { GroupRef, SubjectRead, SubjectRef, SubjectSlice } from './records.js';
 import { sessionFromRow, userFromRow } from './rows.js';
 import type { SessionRow, UserRow } from './rows.js';
+import { POSTURE_STATE_SQL } from './statements.js';
 
 const USER_POSTURE_SQL = USER_POSTURE_KINDS.map((k) => `'${k}'`).join(', ');
 
@@ -67,9 +68,9 @@ function subjectQuery(from: string, where: string): string {
                       FROM memberships m JOIN groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
                      WHERE m.tenant_id = u.tenant_id AND m.user_id = u.id
                      ORDER BY g.display_name, g.id) g) AS groups_json,
-           (SELECT json_group_object(p.kind, json(p.state)) FROM posture p
+           (SELECT json_group_object(p.kind, json(${POSTURE_STATE_SQL('p')})) FROM posture p
              WHERE p.tenant_id = u.tenant_id AND p.subject_id = u.id AND p.kind IN (${USER_POSTURE_SQL})) AS posture_json,
-           (SELECT p.state FROM posture p
+           (SELECT ${POSTURE_STATE_SQL('p')} FROM posture p
              WHERE p.tenant_id = u.tenant_id AND p.kind = 'device' AND p.subject_id = coalesce(@device, s.device_id))
              AS device_json,
            s.*,

@@ -83,6 +83,32 @@ export class KvRegister {
     return (await lostRaceAsUndefined(this.#kv.delete(key, { previousSeq: revision }).then(() => true))) ?? false;
   }
 
+  /**
+   * Follows every key: `onEntry` gets each key's current value first, then every change as it is stored (a
+   * deleted key: undefined). `closed` resolves when the watch ends (`stop`, or the connection closed).
+   */
+  async watch(
+    onEntry: (key: string, entry: RegisterEntry | undefined) => void,
+  ): Promise<{ stop(): void; readonly closed: Promise<void> }> {
+    const watch = await this.#kv.watch({ key: '>' });
+    const closed = (async (): Promise<void> => {
+      for await (const entry of watch) {
+        onEntry(
+          entry.key,
+          entry.operation === 'PUT'
+            ? { value: entry.string(), revision: entry.revision, storedAt: entry.created.getTime() }
+            : undefined,
+        );
+      }
+    })().catch(() => undefined);
+    return {
+      stop: () => {
+        watch.stop();
+      },
+      closed,
+    };
+  }
+
   /** Every key holding a value. */
   async keys(): Promise<Set<string>> {
     const keys = new Set<string>();

@@ -24,6 +24,9 @@ const KINDS = {
   decision: true,
   'auth.refused': true,
   'idp.change': true,
+  'tenant_key.created': true,
+  'tenant_key.rotated': true,
+  'tenant_key.revoked': true,
 } as const satisfies Record<AuditKind, true>;
 
 const record = (kind: AuditKind, tenant = 'acme'): AuditRecord => ({ v: 1, id: 'r-1', tenant, kind, at: 0, data: {} });

@@ -297,3 +297,69 @@ describe('docs/schemas/tenants.schema.json', () => {
     }
   });
 });
+
+describe('customer_managed_key', () => {
+  const withNats = (tenants: unknown): unknown =>
+    parseConfig({ IPSIE_TENANTS_FILE: JSON.stringify({ tenants }), IPSIE_NATS_URL: 'nats://127.0.0.1:4222' }, read)
+      .tenants;
+  const refused = (tenants: unknown): { keys: string[]; message: string } => {
+    try {
+      withNats(tenants);
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'ERR_CONFIG_INVALID' });
+      return error as { keys: string[]; message: string };
+    }
+    throw new Error('accepted');
+  };
+
+  it('reads the provider and key, and leaves a tenant without one in clear', () => {
+    expect(
+      withNats({
+        acme: {
+          customer_managed_key: {
+            provider: 'aws_kms',
+            key_id: 'alias/acme',
+            endpoint: 'http://127.0.0.1:4599',
+            region: 'eu-west-2',
+          },
+        },
+        globex: {},
+      }),
+    ).toMatchObject([
+      {
+        id: 'acme',
+        customerManagedKey: {
+          provider: 'aws_kms',
+          keyId: 'alias/acme',
+          endpoint: 'http://127.0.0.1:4599',
+          region: 'eu-west-2',
+        },
+      },
+      { id: 'globex', customerManagedKey: undefined },
+    ]);
+  });
+
+  it.each([
+    [{ provider: 'vault', key_id: 'k' }, 'tenants.acme.customer_managed_key.provider must be one of local, aws_kms'],
+    [{ provider: 'local' }, 'tenants.acme.customer_managed_key.key_id is required'],
+    [{ provider: 'local', key_id: 'k', region: 'eu-west-2' }, 'endpoint and region are for aws_kms'],
+    [{ provider: 'aws_kms', key_id: 'k', endpoint: 'file:///etc/passwd' }, 'must be an http(s) URL'],
+    [{ provider: 'aws_kms', key_id: 'k', rotate: true }, 'is not a known setting'],
+    [{ provider: 'aws_kms', key_id: 'k'.repeat(2049) }, 'must be at most 2048 characters'],
+  ])('refuses %j, naming what is wrong', (key, message) => {
+    expect(refused({ acme: { customer_managed_key: key } }).message).toContain(message);
+  });
+
+  it('needs NATS: the keys are shared through the cluster, and a standalone sidecar would serve the tenant in clear', () => {
+    expect(() =>
+      parseConfig(
+        {
+          IPSIE_TENANTS_FILE: JSON.stringify({
+            tenants: { acme: { customer_managed_key: { provider: 'local', key_id: 'k' } } },
+          }),
+        },
+        read,
+      ),
+    ).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', keys: ['IPSIE_NATS_URL', 'IPSIE_TENANTS_FILE'] }));
+  });
+});

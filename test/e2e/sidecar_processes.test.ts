@@ -174,7 +174,7 @@ describe('the sidecar as two processes (IPSIE_SIDECAR_PROCESSES=2)', () => {
     expect(Object.keys(components).sort()).toEqual(['process_1', 'process_2']);
     for (const p of Object.values(components)) {
       expect(p.ok).toBe(true);
-      expect(Object.keys(p.components).sort()).toEqual(['policies', 'store', 'stream']);
+      expect(Object.keys(p.components).sort()).toEqual(['policies', 'store', 'stream', 'tenant_keys']);
     }
     // A tenant is ready when it is on every process.
     expect(body['tenants']).toMatchObject({ acme: { ready: true } });

@@ -2,7 +2,7 @@
  * Name claims on a real JetStream KV bucket and the real state stream: the
  * crash and partial-failure cases a gateway replica can leave behind.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -18,6 +18,7 @@ import {
   KvRegister,
   SequenceConflictError,
 } from '../../src/stream/index.js';
+import { TenantCipher } from '../../src/tenant_keys/index.js';
 import { change } from '../harness/changes.js';
 import { capturingLogger } from '../harness/log_capture.js';
 import { NatsServer } from '../harness/nats_server.js';
@@ -285,6 +286,43 @@ describe('NameClaims', () => {
           pendingMs: 0,
         }),
     ).toThrow(TypeError);
+  });
+});
+
+describe('NameClaims of a tenant with a customer-managed key', () => {
+  const cipher = (): TenantCipher => new TenantCipher(tenant, new Map([['k1', keyBytes]]), 'k1', lookupKey);
+  const keyBytes = randomBytes(32);
+  const lookupKey = randomBytes(32);
+
+  async function sealedReplica(nc: NatsConnection): Promise<NameClaims> {
+    const sealerOf = (t: string): TenantCipher | undefined => (t === tenant ? cipher() : undefined);
+    return new NameClaims({
+      register: await KvRegister.open(nc, { bucket: NAME_CLAIMS_BUCKET, description: 'test' }),
+      log: new ChangeReader(await jetstreamManager(nc), sealerOf),
+      changes: new ChangePublisher(jetstream(nc), sealerOf),
+      logger: capturingLogger().logger,
+      pendingMs: PENDING_MS,
+      sealerOf,
+    });
+  }
+
+  it('keeps a userName to its holder once the sealed write landed, on every replica', async () => {
+    const [first, second] = await Promise.all(connections.map(sealedReplica));
+    const holder = randomUUID();
+    await first!.claim(tenant, 'User', 'ada@acme.example', holder, 0);
+    const sealedPublisher = new ChangePublisher(jetstream(connections[0]!), () => cipher());
+    await sealedPublisher.publish(userUpsert(holder, 'ada@acme.example'), { expectedLastSubjectSequence: 0 });
+    expect(await codeOf(second!.claim(tenant, 'User', 'ADA@acme.example', randomUUID(), 0))).toBe(
+      'ERR_SCIM_UNIQUENESS',
+    );
+  });
+
+  it("keys its claims by the tenant's lookup hash, not a hash anyone can compute from a guessed name", async () => {
+    const [first] = await Promise.all(connections.map(sealedReplica));
+    await first!.claim(tenant, 'User', 'grace@acme.example', randomUUID(), 0);
+    const keys = [...(await register.keys())].filter((key) => key.startsWith(`${tenant}.`));
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).not.toBe(claimKey(tenant, 'User', 'grace@acme.example'));
   });
 });
 

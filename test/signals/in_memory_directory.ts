@@ -5,10 +5,10 @@
  * ASCII case only, as SQLite's NOCASE does; phone numbers compare as
  * phoneNumberKey.
  */
+import { phoneNumberKey } from '../../src/changes/index.js';
 import type { PostureKind } from '../../src/changes/index.js';
 import type { EffectsDirectory } from '../../src/signals/signal_effects.js';
 import type { SubjectDirectory } from '../../src/signals/subject_resolver.js';
-import { phoneNumberKey } from '../../src/store/index.js';
 import type { IdentityBinding, SessionRecord, SubjectRead, SubjectRef, UserRecord } from '../../src/store/index.js';
 
 const foldAscii = (value: string): string => value.replace(/[A-Z]/g, (c) => c.toLowerCase());

@@ -28,7 +28,7 @@ describe('EntitlementStore', () => {
   it('opens SQLite in WAL mode with the current schema version', () => {
     const db = new Database(path, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('user_version', { simple: true })).toBe(6);
+    expect(db.pragma('user_version', { simple: true })).toBe(7);
     db.close();
   });
 
@@ -520,6 +520,9 @@ describe('EntitlementStore', () => {
       legacy.exec('DROP INDEX sessions_by_expiry');
       legacy.exec('DROP TABLE resources');
       legacy.exec('DROP TABLE relations');
+      legacy.exec('ALTER TABLE users DROP COLUMN sealed');
+      legacy.exec('ALTER TABLE sessions DROP COLUMN sealed');
+      legacy.exec('ALTER TABLE posture DROP COLUMN sealed');
       legacy.pragma('user_version = 2');
       legacy.close();
       store = EntitlementStore.open(path);
@@ -547,6 +550,9 @@ describe('EntitlementStore', () => {
     db.exec('DROP INDEX sessions_by_expiry');
     db.exec('DROP TABLE resources');
     db.exec('DROP TABLE relations');
+    db.exec('ALTER TABLE users DROP COLUMN sealed');
+    db.exec('ALTER TABLE sessions DROP COLUMN sealed');
+    db.exec('ALTER TABLE posture DROP COLUMN sealed');
     db.pragma('user_version = 1');
     db.close();
     store = EntitlementStore.open(path);

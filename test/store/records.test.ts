@@ -24,6 +24,7 @@ const SESSIONS: SessionData[] = [
       revoke_reason: 'caep',
       idp_session_id: 'sid-9',
       extra: { assurance_source: 'sdk' },
+      sealed: 's1.k1.AAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBB',
     }),
   ),
 ];
@@ -38,6 +39,7 @@ const USERS: UserData[] = [
         attributes: { department: 'R&D', manager: { value: 'u1' } },
         roles: ['admin'],
         extra: { nickname: 'al' },
+        sealed: 's1.k1.AAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBB',
       }),
     ),
     created_at: VERSION.createdAt,
