@@ -93,3 +93,15 @@ export const TENANT_KEY_PATTERN = /^[a-z][a-z0-9_]{0,62}(-sandbox)?$/;
 
 /** What a tenant key must be, for error messages. */
 export const TENANT_KEY_RULE = `${TENANT_ID_RULE}, or such an id followed by -sandbox (a sandbox's key)`;
+
+/**
+ * A tenant key as a NATS subject token. Every subject naming a tenant is built through this: a name with its `.`
+ * (`acme.sandbox`) or a wildcard would address another tenant's subjects, so it is a programming error, never a
+ * subject.
+ *
+ * @throws {TypeError} not a tenant key
+ */
+export function tenantSubjectToken(key: string): string {
+  if (!isTenantKey(key)) throw new TypeError(`"${key.slice(0, 80)}" is not a tenant key: it names no subject token`);
+  return key;
+}

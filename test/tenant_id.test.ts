@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { decisionSubject, tenantAuditSubjects } from '../src/audit/index.js';
+import { subjectOf } from '../src/changes/index.js';
+import type { Change } from '../src/changes/index.js';
 import {
   isTenantId,
   isTenantKey,
@@ -6,6 +9,7 @@ import {
   productionOfSandbox,
   TENANT_KEY_PATTERN,
   tenantKeyOf,
+  tenantSubjectToken,
   tenantNameOf,
 } from '../src/tenant_id.js';
 
@@ -107,5 +111,25 @@ describe('sandbox names and keys', () => {
     for (const name of ['acme', 'acme.sandbox', `${'a'.repeat(63)}.sandbox`]) {
       expect(TENANT_KEY_PATTERN.test(tenantKeyOf(name) ?? '')).toBe(true);
     }
+  });
+});
+
+describe('tenant subject tokens', () => {
+  it("never build a subject from a sandbox's name: acme.sandbox would be two tokens, under acme's wildcards", () => {
+    expect(tenantSubjectToken('acme-sandbox')).toBe('acme-sandbox');
+    expect(() => tenantSubjectToken('acme.sandbox')).toThrow(TypeError);
+    expect(() => tenantSubjectToken('acme.>')).toThrow(TypeError);
+    expect(() => decisionSubject('acme.sandbox', 'd1')).toThrow(TypeError);
+    expect(() => tenantAuditSubjects('*')).toThrow(TypeError);
+    const change = {
+      v: 1,
+      id: 'c1',
+      tenant: 'acme.sandbox',
+      at: 1,
+      kind: 'tenant.upsert',
+      data: {},
+    } as unknown as Change;
+    expect(() => subjectOf(change)).toThrow(TypeError);
+    expect(subjectOf({ ...change, tenant: 'acme-sandbox' })).toBe('ipsie.state.acme-sandbox.tenant');
   });
 });
