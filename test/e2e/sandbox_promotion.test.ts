@@ -458,6 +458,11 @@ describe('the policy CLI', () => {
       out: (line: string) => lines.push(line),
       err: (line: string) => lines.push(`err: ${line}`),
     };
+    // The sandbox's administrators name it as people do.
+    const sandboxIo = { ...io, env: { ...io.env, IPSIE_TENANT: 'acme.sandbox', IPSIE_ADMIN_TOKEN: SANDBOX_ADMIN } };
+    expect(await runPolicyCli(['list'], sandboxIo)).toBe(0);
+    expect(lines.some((line) => line.startsWith(`* ${version}`))).toBe(true);
+    lines.length = 0;
     expect(await runPolicyCli(['promote', version], io)).toBe(0);
     const reviewLine = lines.find((l) => l.startsWith('review '));
     expect(reviewLine).toBeDefined();
