@@ -6,6 +6,7 @@
  * used twice or by another tenant, the sandbox's credentials on production (and the other way round), a
  * promotion from another tenant's sandbox. Real NATS, the real gateway, sidecar and `opa`.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -239,9 +240,14 @@ describe('a sandbox of its own', () => {
     const inProduction = await sidecar.tcp.check(writeRepo('acme', 'release'));
     expect(inProduction).toMatchObject({ policy_version: productionVersion });
     expect(inProduction.reasons.map((r) => r.code)).not.toContain('REPOSITORY_FROZEN');
-    // Each catalog holds its own versions.
+    // Each catalog holds its own versions: one uploaded to the sandbox only is not production's.
+    const only = await sandbox('POST', '/policies', {
+      modules: { ...exampleModules(), 'release/frozen.rego': `${FROZEN_RULE}# ${randomUUID()}\n` },
+    });
+    expect(only.status).toBe(201);
     const listed = (await production('GET', '/policies')).body['versions'] as { version: string }[];
-    expect(listed.map((v) => v.version)).not.toContain(version);
+    expect(listed.map((v) => v.version)).not.toContain(only.body['version']);
+    expect((await production('GET', `/policies/${String(only.body['version'])}`)).status).toBe(404);
   });
 });
 
