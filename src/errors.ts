@@ -121,6 +121,13 @@ export const ERROR_CODES = {
   ERR_CATALOG_DRY_RUN_FAILED: { kind: 'unprocessable' },
   ERR_CATALOG_ATTRIBUTES_BREAKING: { kind: 'conflict' },
 
+  // src/distribution (promotion from a tenant's sandbox to production)
+  ERR_CATALOG_PROMOTION_NO_SANDBOX: { kind: 'not_found' },
+  ERR_CATALOG_PROMOTION_SOURCE_FORBIDDEN: { kind: 'permission_denied' },
+  ERR_CATALOG_PROMOTION_REVIEW_UNKNOWN: { kind: 'not_found' },
+  ERR_CATALOG_PROMOTION_STALE: { kind: 'conflict' },
+  ERR_CATALOG_PROMOTION_INVALID: { kind: 'invalid_request' },
+
   // src/http (the HTTP layer every HTTP surface shares)
   ERR_HTTP_BODY_TOO_LARGE: { kind: 'payload_too_large' },
 

@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { isTenantId } from '../src/tenant_id.js';
+import { decisionSubject, tenantAuditSubjects } from '../src/audit/index.js';
+import { subjectOf } from '../src/changes/index.js';
+import type { Change } from '../src/changes/index.js';
+import {
+  isTenantId,
+  isTenantKey,
+  policyTenantOf,
+  productionOfSandbox,
+  TENANT_KEY_PATTERN,
+  tenantKeyOf,
+  tenantSubjectToken,
+  tenantNameOf,
+} from '../src/tenant_id.js';
 
 const REGO_KEYWORDS = [
   'as',
@@ -60,5 +72,64 @@ describe('isTenantId', () => {
     ['a String object', new String('acme')],
   ])('refuses %s: only a string is a tenant id', (_what, value) => {
     expect(isTenantId(value)).toBe(false);
+  });
+});
+
+describe('sandbox names and keys', () => {
+  it('names acme.sandbox by the key acme-sandbox inside, and back', () => {
+    expect(tenantKeyOf('acme.sandbox')).toBe('acme-sandbox');
+    expect(tenantNameOf('acme-sandbox')).toBe('acme.sandbox');
+    expect(tenantKeyOf('acme')).toBe('acme');
+    expect(tenantNameOf('acme')).toBe('acme');
+    expect(productionOfSandbox('acme-sandbox')).toBe('acme');
+    expect(policyTenantOf('acme-sandbox')).toBe('acme');
+    expect(policyTenantOf('acme')).toBe('acme');
+  });
+
+  it('a sandbox key is no production id, and no production id is a sandbox key: none collide', () => {
+    expect(isTenantId('acme-sandbox')).toBe(false);
+    expect(isTenantKey('acme-sandbox')).toBe(true);
+    expect(productionOfSandbox('acme_sandbox')).toBeUndefined();
+    expect(tenantKeyOf('acme_sandbox')).toBe('acme_sandbox');
+  });
+
+  it.each([
+    ['a dot left in (a NATS token separator)', 'acme.sandbox.x'],
+    ['a sandbox of a sandbox', 'acme.sandbox.sandbox'],
+    ['a sandbox key of a sandbox key', 'acme-sandbox-sandbox'],
+    ['a sandbox of nobody', '.sandbox'],
+    ['a sandbox key of nobody', '-sandbox'],
+    ['another suffix', 'acme.staging'],
+    ['a sandbox of a Rego keyword', 'if.sandbox'],
+    ['a sandbox of an upper-case id', 'Acme.sandbox'],
+    ['a NATS wildcard', 'acme.>'],
+  ])('names no tenant with %s', (_what, name) => {
+    expect(tenantKeyOf(name)).toBeUndefined();
+  });
+
+  it('every key it gives matches the published pattern', () => {
+    for (const name of ['acme', 'acme.sandbox', `${'a'.repeat(63)}.sandbox`]) {
+      expect(TENANT_KEY_PATTERN.test(tenantKeyOf(name) ?? '')).toBe(true);
+    }
+  });
+});
+
+describe('tenant subject tokens', () => {
+  it("never build a subject from a sandbox's name: acme.sandbox would be two tokens, under acme's wildcards", () => {
+    expect(tenantSubjectToken('acme-sandbox')).toBe('acme-sandbox');
+    expect(() => tenantSubjectToken('acme.sandbox')).toThrow(TypeError);
+    expect(() => tenantSubjectToken('acme.>')).toThrow(TypeError);
+    expect(() => decisionSubject('acme.sandbox', 'd1')).toThrow(TypeError);
+    expect(() => tenantAuditSubjects('*')).toThrow(TypeError);
+    const change = {
+      v: 1,
+      id: 'c1',
+      tenant: 'acme.sandbox',
+      at: 1,
+      kind: 'tenant.upsert',
+      data: {},
+    } as unknown as Change;
+    expect(() => subjectOf(change)).toThrow(TypeError);
+    expect(subjectOf({ ...change, tenant: 'acme-sandbox' })).toBe('ipsie.state.acme-sandbox.tenant');
   });
 });

@@ -5,7 +5,7 @@ import type { Change, ChangeKind, ChangeOf } from '../changes/index.js';
 import type { Logger } from '../logging/index.js';
 import type { DirectoryReader } from '../store/index.js';
 import type { ChangeSink } from '../stream/index.js';
-import { isTenantId } from '../tenant_id.js';
+import { isTenantKey } from '../tenant_id.js';
 import { isSidecarError } from '../errors.js';
 import { answerProblem } from '../http/index.js';
 import { AdminError } from './errors.js';
@@ -46,7 +46,7 @@ export function createAdminRouter(options: AdminRouterOptions): Middleware {
   router.use(async (ctx, next) => {
     try {
       const tenant = ctx.params['tenant'] ?? '';
-      if (!isTenantId(tenant) || tokens.get(tenant)?.accepts(bearerToken(ctx.get('authorization'))) !== true) {
+      if (!isTenantKey(tenant) || tokens.get(tenant)?.accepts(bearerToken(ctx.get('authorization'))) !== true) {
         throw new AdminError(
           'ERR_ADMIN_UNAUTHORIZED',
           "a valid Bearer token of this tenant's administrators is required",

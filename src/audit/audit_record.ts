@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { tenantSubjectToken } from '../tenant_id.js';
 
 export const AUDIT_STREAM = 'IPSIE_AUDIT';
 export const AUDIT_SUBJECT_PREFIX = 'ipsie.audit';
@@ -52,7 +53,7 @@ export interface AuditRecord {
 
 /** Every subject of one tenant's audit trail. */
 export function tenantAuditSubjects(tenant: string): string {
-  return `${AUDIT_SUBJECT_PREFIX}.${tenant}.>`;
+  return `${AUDIT_SUBJECT_PREFIX}.${tenantSubjectToken(tenant)}.>`;
 }
 
 /**
@@ -61,7 +62,7 @@ export function tenantAuditSubjects(tenant: string): string {
  */
 export function acceptedSetSubject(tenant: string, issuer: string, jti: string): string {
   const key = createHash('sha256').update(`${issuer}\0${jti}`).digest('base64url');
-  return `${AUDIT_SUBJECT_PREFIX}.${tenant}.set.${key}`;
+  return `${AUDIT_SUBJECT_PREFIX}.${tenantSubjectToken(tenant)}.set.${key}`;
 }
 
 /**
@@ -71,18 +72,18 @@ export function acceptedSetSubject(tenant: string, issuer: string, jti: string):
  */
 export function signInAssertionSubject(tenant: string, issuer: string, assertionId: string): string {
   const key = createHash('sha256').update(`${issuer}\0${assertionId}`).digest('base64url');
-  return `${AUDIT_SUBJECT_PREFIX}.${tenant}.signin.${key}`;
+  return `${AUDIT_SUBJECT_PREFIX}.${tenantSubjectToken(tenant)}.signin.${key}`;
 }
 
 /** Where a verification request is recorded: any replica receiving the event finds its `state` there. */
 export function verificationRequestSubject(tenant: string, state: string): string {
   const key = createHash('sha256').update(state).digest('base64url');
-  return `${AUDIT_SUBJECT_PREFIX}.${tenant}.verify.${key}`;
+  return `${AUDIT_SUBJECT_PREFIX}.${tenantSubjectToken(tenant)}.verify.${key}`;
 }
 
 /** Every accepted SET's subject of one tenant (see {@link acceptedSetSubject}). */
 export function acceptedSetSubjects(tenant: string): string {
-  return `${AUDIT_SUBJECT_PREFIX}.${tenant}.set.*`;
+  return `${AUDIT_SUBJECT_PREFIX}.${tenantSubjectToken(tenant)}.set.*`;
 }
 
 export function auditSubject(record: AuditRecord): string {
@@ -90,7 +91,7 @@ export function auditSubject(record: AuditRecord): string {
   if (record.kind === 'decision' && typeof decisionId === 'string' && DECISION_ID.test(decisionId)) {
     return decisionSubject(record.tenant, decisionId);
   }
-  return `${AUDIT_SUBJECT_PREFIX}.${record.tenant}.${record.kind.replace('.', '_')}`;
+  return `${AUDIT_SUBJECT_PREFIX}.${tenantSubjectToken(record.tenant)}.${record.kind.replace('.', '_')}`;
 }
 
 /** Decision ids are the sidecars' own UUIDs: safe as one subject token, and nothing else is. */
@@ -102,7 +103,7 @@ export function isDecisionId(value: string): boolean {
 
 /** Every sampled decision of one tenant (see {@link decisionSubject}). */
 export function decisionSubjects(tenant: string): string {
-  return `${AUDIT_SUBJECT_PREFIX}.${tenant}.decision.*`;
+  return `${AUDIT_SUBJECT_PREFIX}.${tenantSubjectToken(tenant)}.decision.*`;
 }
 
 /**
@@ -111,5 +112,5 @@ export function decisionSubjects(tenant: string): string {
  */
 export function decisionSubject(tenant: string, decisionId: string): string {
   if (!DECISION_ID.test(decisionId)) throw new TypeError(`${decisionId} is not a decision id`);
-  return `${AUDIT_SUBJECT_PREFIX}.${tenant}.decision.${decisionId}`;
+  return `${AUDIT_SUBJECT_PREFIX}.${tenantSubjectToken(tenant)}.decision.${decisionId}`;
 }

@@ -6,7 +6,7 @@ import { httpFailureOf, logFailure, readRequestBody } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
 import { stepUpChallenge } from '../session/index.js';
 import type { DirectoryReader, ResourceReader, UserRecord } from '../store/index.js';
-import { isTenantId } from '../tenant_id.js';
+import { isTenantKey } from '../tenant_id.js';
 import { AuthzenRequestError } from './errors.js';
 import {
   parseActionSearch,
@@ -298,7 +298,7 @@ export function createAuthzenRouter(options: AuthzenRouterOptions): Middleware {
   }
 
   function authenticate(ctx: Context, tenant: string): void {
-    if (!isTenantId(tenant) || digests.get(tenant)?.accepts(bearerToken(ctx.get('authorization'))) !== true) {
+    if (!isTenantKey(tenant) || digests.get(tenant)?.accepts(bearerToken(ctx.get('authorization'))) !== true) {
       throw new AuthzenUnauthorizedError("a Bearer token of this tenant's AuthZEN callers is required");
     }
   }

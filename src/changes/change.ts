@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isTenantId, TENANT_ID_PATTERN, TENANT_ID_RULE } from '../tenant_id.js';
+import { isTenantKey, TENANT_KEY_PATTERN, TENANT_KEY_RULE } from '../tenant_id.js';
 
 /**
  * The normalized change: what every accepted input (SCIM write, SSF event,
@@ -308,9 +308,9 @@ export type ChangeOf<K extends ChangeKind> = Extract<Change, { kind: K }>;
 export const changeEnvelopeSchema = z.object({
   id: text(MAX_ID).describe('unique id of this change; the Nats-Msg-Id, so a retried publish is stored once'),
   tenant: z
-    .string({ error: `must be ${TENANT_ID_RULE}` })
-    .regex(TENANT_ID_PATTERN, { error: `must be ${TENANT_ID_RULE}` })
-    .refine(isTenantId, { error: `must be ${TENANT_ID_RULE}` }),
+    .string({ error: `must be ${TENANT_KEY_RULE}` })
+    .regex(TENANT_KEY_PATTERN, { error: `must be ${TENANT_KEY_RULE}` })
+    .refine(isTenantKey, { error: `must be ${TENANT_KEY_RULE}` }),
   at: millis().describe('when the change was accepted, Unix ms'),
   data: object(),
 });

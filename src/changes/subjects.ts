@@ -1,4 +1,5 @@
 import type { Change } from './change.js';
+import { tenantSubjectToken } from '../tenant_id.js';
 
 /** Stream of the entitlement state: one subject per entity, latest message kept. */
 export const STATE_STREAM = 'IPSIE_STATE';
@@ -17,7 +18,7 @@ export const ALL_STATE_SUBJECTS = `${STATE_SUBJECT_PREFIX}.>`;
  * same entity share a subject, so the stream keeps only the later one.
  */
 export function subjectOf(change: Change): string {
-  const base = `${STATE_SUBJECT_PREFIX}.${change.tenant}`;
+  const base = `${STATE_SUBJECT_PREFIX}.${tenantSubjectToken(change.tenant)}`;
   switch (change.kind) {
     case 'tenant.upsert':
     case 'tenant.delete':

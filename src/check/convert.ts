@@ -2,7 +2,7 @@
  * The protobuf edge: pure functions between wire messages and domain types.
  * Nothing behind `src/check/` sees generated code.
  */
-import { isTenantId } from '../tenant_id.js';
+import { tenantKeyOf } from '../tenant_id.js';
 import type { BatchCheckItem__Output } from './gen/ipsie/sidecar/v1/BatchCheckItem.js';
 import type { BatchCheckRequest__Output } from './gen/ipsie/sidecar/v1/BatchCheckRequest.js';
 import type { BatchCheckResponse } from './gen/ipsie/sidecar/v1/BatchCheckResponse.js';
@@ -252,7 +252,9 @@ export function sessionEventToProto(event: SessionEvent): SessionEventProto {
 
 function tenantFromProto(tenant: string): string {
   if (tenant === '') throw new CheckRequestError('ERR_CHECK_TENANT_MISSING', 'tenant is required');
-  if (isTenantId(tenant)) return tenant;
+  // A sandbox is asked for by its name (acme.sandbox); inside, it is its key (acme-sandbox).
+  const key = tenantKeyOf(tenant);
+  if (key !== undefined) return key;
   throw new CheckRequestError('ERR_CHECK_TENANT_INVALID', `tenant "${tenant.slice(0, 64)}" is not a valid tenant id`);
 }
 

@@ -11,6 +11,7 @@ import {
 } from '../policy/index.js';
 import type { Explanation } from '../explain/index.js';
 import type { CompileProblem } from '../policy/index.js';
+import { tenantKeyOf } from '../tenant_id.js';
 
 export const POLICY_USAGE = `usage: ipsie-sidecar policy <command> [options]
 
@@ -21,13 +22,18 @@ commands:
   diff <version> <file>      dry-run: which of the Check requests in <file> (a JSON array) would change
   activate <version>         make <version> active on every sidecar
   rollback                   re-activate the previous version
+  promote <version>          review promoting <version> of the tenant's sandbox (<tenant>.sandbox) to the
+          [--since-s <s>]    tenant: the Rego diff against the active version and a dry-run of the tenant's
+          [--limit <n>]      recorded decisions; prints the review's digest
+  promote <version> --review <digest>
+                             promote on that review: refused if the active version changed since
   explain <decision-id>      why a sampled decision came out as it did: the rules behind each reason
   explain --request <file>   the same for a Check request (JSON) decided again now [--version <v>]
           [--json]           print the whole explanation as JSON (with the input, redacted)
 
 options (or environment):
   --gateway <url>            IPSIE_GATEWAY_URL    the gateway's base URL
-  --tenant <id>              IPSIE_TENANT         the tenant
+  --tenant <id>              IPSIE_TENANT         the tenant, or its sandbox (acme.sandbox)
   --token-file <path>        IPSIE_ADMIN_TOKEN    the tenant admin bearer token (file, or the variable)
 
 exit status: 0 done, 1 refused or failed (the reason is printed), 2 usage.`;
@@ -103,6 +109,8 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
     case 'explain':
       return await explain(args[0], flags, io);
+    case 'promote':
+      return await promote(args[0], flags, io);
     case 'rollback': {
       const r = await call(flags, io, 'POST', '/rollback');
       return report(r, io, (body) => {
@@ -117,7 +125,9 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
 async function test(dir: string | undefined, io: CliIo): Promise<number> {
   if (dir === undefined) throw new UsageError('test needs <dir>');
   const config = parseConfig(io.env);
-  const source = await loadPolicyDirectory(dir, tenantOf(io.env, dir));
+  // A sandbox (acme.sandbox) compiles as its key: its policy is in its production's package.
+  const named = tenantOf(io.env, dir);
+  const source = await loadPolicyDirectory(dir, tenantKeyOf(named) ?? named);
   const compiler = new PolicyCompiler({
     opaPath: config.policy.opaPath,
     platformDir: config.policy.platformDir,
@@ -160,6 +170,61 @@ async function push(dir: string | undefined, flags: Flags, io: CliIo): Promise<n
   const activated = await call(flags, io, 'POST', `/${segment(String(r.body['version']))}/activate`);
   return report(activated, io, (body) => {
     io.out(`active: ${String(body['version'])} (revision ${String(body['revision'])})`);
+  });
+}
+
+/** A review first (diff and dry-run, printed); a promotion only on a review's digest. */
+async function promote(version: string | undefined, flags: Flags, io: CliIo): Promise<number> {
+  if (version === undefined) throw new UsageError('promote needs <version>');
+  const digest = flags['review'];
+  if (digest !== undefined) {
+    const r = await call(flags, io, 'POST', '', { review: digest, version }, '/promotions');
+    return report(r, io, (body) => {
+      const from = body['promoted_from'] as { tenant: string; version: string };
+      io.out(`active: ${String(body['version'])} (promoted from ${from.tenant}; was ${String(body['previous'])})`);
+    });
+  }
+  const recorded = {
+    ...(flags['since-s'] === undefined ? {} : { since_s: Number(flags['since-s']) }),
+    ...(flags['limit'] === undefined ? {} : { limit: Number(flags['limit']) }),
+  };
+  const r = await call(flags, io, 'POST', `/${segment(version)}/review`, { recorded }, '/promotions');
+  return report(r, io, (body) => {
+    const active = body['production'] as { version: string | null; revision: number };
+    io.out(`${String(body['from'])} ${version} -> ${tenant(flags, io)} (active: ${active.version ?? 'none'})`);
+    const marks = { added: '+', removed: '-', changed: '~', same: '=' } as const;
+    for (const m of body['modules'] as { file: string; change: keyof typeof marks; diff?: string }[]) {
+      io.out(`${marks[m.change]} ${m.file} (${m.change})`);
+      if (m.change === 'changed') for (const line of (m.diff ?? '').split('\n')) io.out(`    ${line}`);
+    }
+    if (body['data_changed'] === true) io.out('~ data.json (changed)');
+    const catalog = body['attribute_catalog'] as { added: string[]; removed: string[]; changed: string[] };
+    for (const [mark, names] of [
+      ['+', catalog.added],
+      ['-', catalog.removed],
+      ['~', catalog.changed],
+    ] as const) {
+      for (const name of names) io.out(`${mark} attribute ${name} (the sandbox's attribute catalog; not promoted)`);
+    }
+    interface Decided {
+      readonly decision: string;
+      readonly reasons: readonly string[];
+    }
+    const dryRun = body['dry_run'] as {
+      decisions: number;
+      changed: number;
+      skipped: number;
+      examples: { decisionId: string; recorded: Decided; candidate: Decided }[];
+    };
+    io.out(
+      `dry-run: ${dryRun.changed} of ${dryRun.decisions} recorded decisions change (${dryRun.skipped} without an input)`,
+    );
+    const decided = (d: Decided): string => `${d.decision} ${d.reasons.join(',')}`;
+    for (const e of dryRun.examples) {
+      io.out(`  ~ ${e.decisionId}: ${decided(e.recorded)} -> ${decided(e.candidate)}`);
+    }
+    io.out(`review ${String(body['review'])} (until ${new Date(Number(body['expires_at'])).toISOString()})`);
+    io.out(`promote with: ipsie-sidecar policy promote ${version} --review ${String(body['review'])}`);
   });
 }
 

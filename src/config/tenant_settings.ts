@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { ConfigInvalidError } from './errors.js';
 import type { TransmittedEventName } from '../security_event_types.js';
-import { isTenantId, TENANT_ID_PATTERN, TENANT_ID_RULE } from '../tenant_id.js';
+import {
+  isTenantId,
+  policyTenantOf,
+  productionOfSandbox,
+  SANDBOX_NAME_SUFFIX,
+  TENANT_ID_RULE,
+  tenantKeyOf,
+} from '../tenant_id.js';
 import { ATTRIBUTE_TYPES, attributeCatalog, scimSourceOf, valueProblem } from '../attribute_catalog.js';
 import type { AttributeType, CatalogAttribute } from '../attribute_catalog.js';
 
@@ -740,7 +747,7 @@ function tenantsFileSchema(readSecret: ReadSecret) {
     );
 
   const tenant = settings({
-    display_name: text().optional().describe('shown to people; default: the tenant id'),
+    display_name: text().optional().describe('shown to people; default: the tenant id (or sandbox name)'),
     scim: scimSchema.optional(),
     admin: settings({
       bearer_token_sha256: sha256s().describe("SHA-256 (hex) of the tenant administrators' bearer tokens"),
@@ -831,15 +838,26 @@ function tenantsFileSchema(readSecret: ReadSecret) {
     .record(
       z
         .string()
-        .regex(TENANT_ID_PATTERN, { error: `is not a valid tenant id (${TENANT_ID_RULE})` })
-        .refine(isTenantId, { error: `is not a valid tenant id (${TENANT_ID_RULE})` }),
+        .refine((name) => productionOfSandbox(name) === undefined, {
+          error: `is the internal form of a sandbox's key: declare the sandbox by its name, <tenant>${SANDBOX_NAME_SUFFIX}`,
+        })
+        .regex(TENANT_NAME_PATTERN, { error: TENANT_NAME_PROBLEM })
+        .refine((name) => isTenantId(name) || isSandboxName(name), { error: TENANT_NAME_PROBLEM }),
       tenant,
       { error: 'must be an object of tenant id -> settings' },
     )
-    .transform((byId) =>
-      Object.entries(byId).map(([id, settings]) => ({ id, ...settings, displayName: settings.displayName ?? id })),
+    .transform((byName) =>
+      Object.entries(byName).map(([name, settings]) => ({
+        // The key everything inside uses: `acme.sandbox` is `acme-sandbox` (src/tenant_id.ts).
+        id: tenantKeyOf(name) ?? name,
+        name,
+        sandboxOf: isSandboxName(name) ? policyTenantOf(tenantKeyOf(name) ?? name) : undefined,
+        ...settings,
+        displayName: settings.displayName ?? name,
+      })),
     )
     .check((ctx) => {
+      checkSandboxes(ctx);
       checkSharedIdps(ctx);
       checkReceiverTokens(ctx);
       checkResourceTokens(ctx);
@@ -895,6 +913,30 @@ export type ReceiverManagementSettings = NonNullable<ReceiverSettings['managemen
 
 type TenantsCheck = z.core.ParsePayload<readonly TenantSettings[]>;
 
+/** A tenant id, or a sandbox's name (`acme.sandbox`): the keys of the tenants file (its JSON Schema's pattern). */
+const TENANT_NAME_PATTERN = /^[a-z][a-z0-9_]{0,62}(\.sandbox)?$/;
+const TENANT_NAME_PROBLEM = `is not a valid tenant id (${TENANT_ID_RULE}) nor a sandbox name (<tenant id>${SANDBOX_NAME_SUFFIX})`;
+
+/** `acme.sandbox`: a tenant id and the sandbox suffix. */
+function isSandboxName(name: string): boolean {
+  return name.endsWith(SANDBOX_NAME_SUFFIX) && isTenantId(name.slice(0, -SANDBOX_NAME_SUFFIX.length));
+}
+
+/** A sandbox belongs to a production tenant of the same file: `evil.sandbox` without `evil` is nobody's. */
+function checkSandboxes(ctx: TenantsCheck): void {
+  const production = new Set(ctx.value.filter((t) => t.sandboxOf === undefined).map((t) => t.id));
+  for (const tenant of ctx.value) {
+    if (tenant.sandboxOf !== undefined && !production.has(tenant.sandboxOf)) {
+      ctx.issues.push({
+        code: 'custom',
+        message: `is the sandbox of ${tenant.sandboxOf}, which this file does not declare`,
+        path: [tenant.name],
+        input: tenant.name,
+      });
+    }
+  }
+}
+
 /** A receiver's management token names its tenant: one in two tenants would let either's receiver manage both. */
 /**
  * The app's resource credential opens only the resource API: a token that is also one of any tenant's SCIM
@@ -909,7 +951,7 @@ function checkResourceTokens(ctx: TenantsCheck): void {
       ['authzen', tenant.authzenTokenSha256],
     ];
     for (const [surface, hashes] of others) {
-      for (const hash of hashes) elsewhere.set(hash.toLowerCase(), `tenant ${tenant.id}'s ${surface} API`);
+      for (const hash of hashes) elsewhere.set(hash.toLowerCase(), `tenant ${tenant.name}'s ${surface} API`);
     }
   }
   const owner = new Map<string, string>();
@@ -921,11 +963,11 @@ function checkResourceTokens(ctx: TenantsCheck): void {
         ctx.issues.push({
           code: 'custom',
           message: `holds a token that opens ${other} too`,
-          path: [tenant.id, 'resources', 'bearer_token_sha256'],
+          path: [tenant.name, 'resources', 'bearer_token_sha256'],
           input: hash,
         });
       }
-      owner.set(key, `tenant ${tenant.id}'s resources API`);
+      owner.set(key, `tenant ${tenant.name}'s resources API`);
     }
   }
 }
@@ -939,7 +981,7 @@ function checkReceiverTokens(ctx: TenantsCheck): void {
         ctx.issues.push({
           code: 'custom',
           message: `holds a token tenant ${other} has too`,
-          path: [tenant.id, 'ssf', 'receiver', 'management', 'bearer_token_sha256'],
+          path: [tenant.name, 'ssf', 'receiver', 'management', 'bearer_token_sha256'],
           input: hash,
         });
       }
@@ -966,7 +1008,7 @@ function checkSharedIdps(ctx: TenantsCheck): void {
   };
   for (const tenant of ctx.value) {
     tenant.idps.forEach((idp, i) => {
-      const entry = { path: [tenant.id, 'idps', i], tenant: tenant.id, idp };
+      const entry = { path: [tenant.name, 'idps', i], tenant: tenant.name, idp };
       share(`client\0${idp.issuer}\0${idp.clientId}`, entry, `client_id ${idp.clientId}`);
       const accessTokens = idp.accessTokens;
       if (accessTokens === undefined) return;

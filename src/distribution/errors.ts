@@ -29,3 +29,28 @@ export class PolicyDryRunFailedError extends SidecarError {
 export class AttributeCatalogBreakingError extends SidecarError {
   readonly code = 'ERR_CATALOG_ATTRIBUTES_BREAKING';
 }
+
+/** The tenant has no sandbox to promote from (none declared, or the tenant is a sandbox itself). */
+export class PromotionNoSandboxError extends SidecarError {
+  readonly code = 'ERR_CATALOG_PROMOTION_NO_SANDBOX';
+}
+
+/** A promotion naming a source other than the tenant's own sandbox: another tenant's, or production itself. */
+export class PromotionSourceForbiddenError extends SidecarError {
+  readonly code = 'ERR_CATALOG_PROMOTION_SOURCE_FORBIDDEN';
+}
+
+/** No such review of this tenant: never made, made for another tenant, used already, or expired. */
+export class PromotionReviewUnknownError extends SidecarError {
+  readonly code = 'ERR_CATALOG_PROMOTION_REVIEW_UNKNOWN';
+}
+
+/** Production's active version changed since the review was made: what was shown is no longer what would change. */
+export class PromotionStaleError extends SidecarError {
+  readonly code = 'ERR_CATALOG_PROMOTION_STALE';
+}
+
+/** A promotion request that is not one: no review digest, a bad `recorded` window. */
+export class PromotionInvalidError extends SidecarError {
+  readonly code = 'ERR_CATALOG_PROMOTION_INVALID';
+}

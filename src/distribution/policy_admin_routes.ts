@@ -133,6 +133,7 @@ export function createPolicyAdminRoutes(options: PolicyAdminOptions): Router<{ t
       tests: bundle.tests,
       created_at: bundle.createdAt,
       active: active?.version === bundle.version,
+      promoted_from: bundle.promotedFrom ?? null,
     };
   });
 
@@ -241,7 +242,7 @@ function parseUpload(body: Record<string, unknown>): Upload {
   return { modules: new Map(entries as [string, string][]), data: data as Record<string, unknown> };
 }
 
-async function jsonBody(ctx: Context): Promise<Record<string, unknown>> {
+export async function jsonBody(ctx: Context): Promise<Record<string, unknown>> {
   return await readJsonObject(ctx, {
     limit: UPLOAD_LIMITS.maxBodyBytes,
     invalid: (message) => new PolicyUploadInvalidError(message),
@@ -250,7 +251,7 @@ async function jsonBody(ctx: Context): Promise<Record<string, unknown>> {
 }
 
 /** A version whose Wasm traps (out of memory, a crash) is the upload's problem, not the gateway's. */
-async function evaluating<T>(version: string, work: () => Promise<T>): Promise<T> {
+export async function evaluating<T>(version: string, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
@@ -266,7 +267,7 @@ async function evaluating<T>(version: string, work: () => Promise<T>): Promise<T
 
 const RECORDED_DEFAULTS = { sinceS: 86_400, limit: 1_000 } as const;
 
-function parseRecorded(value: unknown): { since: number; limit: number } {
+export function parseRecorded(value: unknown): { since: number; limit: number } {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new PolicyUploadInvalidError('"recorded" must be an object: {"since_s"?, "limit"?}');
   }

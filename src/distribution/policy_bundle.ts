@@ -18,6 +18,19 @@ export interface PolicyBundle {
   readonly tests: TestSummary | null;
   /** Unix ms. */
   readonly createdAt: number;
+  /** Where a promoted version came from: its sandbox, the version there, the review it was promoted on. */
+  readonly promotedFrom?: PromotionProvenance;
+}
+
+/** A promoted version's origin (docs/sandbox.md). */
+export interface PromotionProvenance {
+  /** The sandbox's name (`acme.sandbox`). */
+  readonly tenant: string;
+  readonly version: string;
+  /** The review's digest the promotion carried. */
+  readonly review: string;
+  /** Unix ms. */
+  readonly at: number;
 }
 
 export function bundleOf(
@@ -55,6 +68,7 @@ export function encodeBundle(bundle: PolicyBundle): Uint8Array {
       wasm: Buffer.from(bundle.wasm).toString('base64'),
       tests: bundle.tests,
       created_at: bundle.createdAt,
+      ...(bundle.promotedFrom === undefined ? {} : { promoted_from: bundle.promotedFrom }),
     }),
   );
 }
@@ -91,5 +105,15 @@ export function decodeBundle(bytes: Uint8Array): PolicyBundle {
     wasm: new Uint8Array(Buffer.from(raw['wasm'], 'base64')),
     tests: object(raw['tests']) ? (raw['tests'] as unknown as TestSummary) : null,
     createdAt: raw['created_at'],
+    ...(provenanceOf(raw['promoted_from']) ?? {}),
   };
+}
+
+function provenanceOf(value: unknown): { promotedFrom: PromotionProvenance } | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  const { tenant, version, review, at } = v;
+  if (typeof tenant !== 'string' || typeof version !== 'string' || typeof review !== 'string') return undefined;
+  if (typeof at !== 'number') return undefined;
+  return { promotedFrom: { tenant, version, review, at } };
 }

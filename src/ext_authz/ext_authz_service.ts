@@ -7,7 +7,7 @@ import { isSidecarError } from '../errors.js';
 import type { KindTable } from '../errors.js';
 import type { Logger } from '../logging/index.js';
 import { stepUpChallenge } from '../session/index.js';
-import { isTenantId } from '../tenant_id.js';
+import { tenantKeyOf } from '../tenant_id.js';
 
 /** google.rpc.Code values Envoy reads in `CheckResponse.status`. */
 const RPC = { OK: 0, INVALID_ARGUMENT: 3, PERMISSION_DENIED: 7, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
@@ -147,8 +147,9 @@ async function answer(attributes: AttributeContext, options: ExtAuthzOptions): P
   const http = attributes.request?.http ?? {};
   const headers = http.headers ?? {};
   const extensions = attributes.context_extensions ?? {};
-  const tenant = extensions['ipsie_tenant'] ?? headers['x-ipsie-tenant'] ?? '';
-  if (!isTenantId(tenant)) {
+  // A sandbox by its name (acme.sandbox) or its key.
+  const tenant = tenantKeyOf(extensions['ipsie_tenant'] ?? headers['x-ipsie-tenant'] ?? '');
+  if (tenant === undefined) {
     return denied(RPC.INVALID_ARGUMENT, 'BadRequest', 'no tenant: set context_extensions.ipsie_tenant on the route');
   }
   const subject = subjectOf(attributes, headers, extensions);

@@ -7,3 +7,4 @@ export type { HttpFailure } from './http_status.js';
 export { refusedAuthentications } from './refused_authentication.js';
 export type { TenantApiOf } from './refused_authentication.js';
 export { answerProblem } from './problem_response.js';
+export { AUTHZEN_TENANT_PATHS, GATEWAY_TENANT_PATHS, tenantNamesInPaths } from './tenant_names.js';

@@ -17,7 +17,7 @@ import type { CompileProblem } from './errors.js';
 import { TENANT_BINDING_FILE, tenantBindingModule } from './tenant_binding.js';
 import { checkTenantRules } from './tenant_rules_contract.js';
 import type { ParsedModule } from './tenant_rules_contract.js';
-import { isTenantId, TENANT_ID_RULE } from '../tenant_id.js';
+import { isTenantKey, policyTenantOf, TENANT_ID_RULE } from '../tenant_id.js';
 import { explainTrace } from './policy_explanation.js';
 import type { PolicyExplanation } from './policy_explanation.js';
 
@@ -30,6 +30,7 @@ const MODULE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(\/[A-Za-z0-9_][A-Za-z0
 const isTestModule = (name: string): boolean => name.endsWith('_test.rego');
 
 export interface TenantPolicySource {
+  /** The tenant's key; a sandbox's (`acme-sandbox`) modules are in its production's package (`tenants.acme`). */
   readonly tenantId: string;
   /**
    * Relative file name (`authz.rego`, `rules/admin.rego`) → Rego v1 source.
@@ -130,10 +131,12 @@ export class PolicyCompiler {
    * @throws {PolicyTestFailedError} `ERR_POLICY_TEST_FAILED` (with `runTests`)
    */
   async compile(source: TenantPolicySource, options: CompileOptions = {}): Promise<CompiledPolicy> {
-    const { tenantId } = source;
-    if (!isTenantId(tenantId)) {
-      throw new PolicyModuleRejectedError(`"${tenantId}" is not a valid tenant id (${TENANT_ID_RULE})`);
+    const key = source.tenantId;
+    if (!isTenantKey(key)) {
+      throw new PolicyModuleRejectedError(`"${key}" is not a valid tenant id (${TENANT_ID_RULE})`);
     }
+    // A sandbox's policy is written in its production's package: promoted, it is the same sources and version.
+    const tenantId = policyTenantOf(key);
     if (![...source.modules.keys()].some((name) => !isTestModule(name))) {
       throw new PolicyModuleRejectedError(`the policy for tenant "${tenantId}" has no module`);
     }
@@ -190,7 +193,7 @@ export class PolicyCompiler {
       if (wasm === undefined) throw new PolicyCompileError(tenantId, [problem('bundle has no policy.wasm')]);
       const data = JSON.parse(files.get('data.json')?.toString('utf8') ?? '{}') as Record<string, unknown>;
       const version = versionOf(platform, source.modules, source.data ?? {});
-      return { tenantId, version, wasm, data, ...(tests === undefined ? {} : { tests }) };
+      return { tenantId: key, version, wasm, data, ...(tests === undefined ? {} : { tests }) };
     } finally {
       await rm(work, { recursive: true, force: true });
     }
@@ -212,7 +215,7 @@ export class PolicyCompiler {
     input: unknown,
     version?: string,
   ): Promise<PolicyExplanation & { readonly platformChanged: boolean }> {
-    const { tenantId } = source;
+    const tenantId = policyTenantOf(source.tenantId);
     const platform = await this.#platformModules(tenantId);
     const modules = new Map([...source.modules].filter(([name]) => !isTestModule(name)));
     const work = await mkdtemp(join(tmpdir(), 'ipsie-explain-'));
@@ -263,14 +266,15 @@ export class PolicyCompiler {
    * @throws {PolicyCompileError} `ERR_POLICY_COMPILE_FAILED` with every problem located
    */
   async typeCheck(source: TenantPolicySource, inputSchema: Readonly<Record<string, unknown>>): Promise<void> {
-    const platform = await this.#platformModules(source.tenantId);
+    const tenantId = policyTenantOf(source.tenantId);
+    const platform = await this.#platformModules(tenantId);
     const modules = new Map([...source.modules].filter(([name]) => !isTestModule(name)));
     const work = await mkdtemp(join(tmpdir(), 'ipsie-typecheck-'));
     try {
       await writeModules(join(work, 'platform'), platform);
       await writeModules(join(work, 'tenant'), modules);
       await writeFile(join(work, 'capabilities.json'), await this.#capabilitiesJson());
-      await this.#check(work, source.tenantId, inputSchema);
+      await this.#check(work, tenantId, inputSchema);
     } finally {
       await rm(work, { recursive: true, force: true });
     }

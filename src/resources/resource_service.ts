@@ -5,6 +5,7 @@ import type { RelationData } from '../changes/index.js';
 import type { Logger } from '../logging/index.js';
 import { bearerToken } from '../bearer_token.js';
 import type { ResourceWriter } from './resource_writer.js';
+import { tenantKeyOf } from '../tenant_id.js';
 
 export interface ResourceServiceOptions {
   readonly writer: ResourceWriter;
@@ -30,10 +31,11 @@ export function resourceService(options: ResourceServiceOptions): {
       write: (request: T) => Promise<number>,
     ): grpc.handleUnaryCall<T, { sequence: string }> =>
     (call, callback) => {
-      const { tenant } = call.request;
+      // A sandbox by its name (acme.sandbox) or its key; anything else is refused by authorize.
+      const tenant = tenantKeyOf(call.request.tenant) ?? call.request.tenant;
       const run = async (): Promise<number> => {
         writer.authorize(tenant, bearerToken(String(call.metadata.get('authorization')[0] ?? '')));
-        return await write(call.request);
+        return await write({ ...call.request, tenant });
       };
       void run().then(
         async (sequence) => {

@@ -4,7 +4,7 @@ import type { Change, ChangeKind, ChangeOf, RelationData } from '../changes/inde
 import { relationDataOf, relationOf, resourceDataOf } from '../store/index.js';
 import type { DirectoryReader, RelationRecord, RelationSubject, ResourceReader } from '../store/index.js';
 import type { ChangeSink } from '../stream/index.js';
-import { isTenantId } from '../tenant_id.js';
+import { isTenantKey } from '../tenant_id.js';
 import { TokenDigests } from '../bearer_token.js';
 import { ResourceApiError } from './errors.js';
 
@@ -68,7 +68,7 @@ export class ResourceWriter {
    * @throws {ResourceApiError} `ERR_RESOURCE_UNAUTHORIZED`
    */
   authorize(tenant: string, token: string | undefined): void {
-    if (!isTenantId(tenant) || this.#tokens.get(tenant)?.accepts(token) !== true) {
+    if (!isTenantKey(tenant) || this.#tokens.get(tenant)?.accepts(token) !== true) {
       throw new ResourceApiError('ERR_RESOURCE_UNAUTHORIZED', "a valid Bearer token of this tenant's app is required");
     }
   }

@@ -5,7 +5,13 @@ import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Config } from '../config/index.js';
-import { createGatewayApp, listen, refusedAuthentications } from '../http/index.js';
+import {
+  createGatewayApp,
+  GATEWAY_TENANT_PATHS,
+  listen,
+  refusedAuthentications,
+  tenantNamesInPaths,
+} from '../http/index.js';
 import type { HttpServer } from '../http/index.js';
 import { StateIngestor } from '../ingest/index.js';
 import type { Logger } from '../logging/index.js';
@@ -55,8 +61,10 @@ import {
   compiledOf,
   createAttributeRoutes,
   createPolicyAdminRoutes,
+  createPromotionRoutes,
   inputSchemaOf,
   PolicyCatalog,
+  PromotionReviews,
 } from '../distribution/index.js';
 import { createExplainRoutes, DecisionExplainer } from '../explain/index.js';
 import { IdentifierResolver } from '../identifiers/index.js';
@@ -64,6 +72,7 @@ import { GATEWAY_APIS, GatewayMetrics, healthReport, metricsRoute } from '../obs
 import type { GatewayApi } from '../observability/index.js';
 import { ensureObservationStream } from '../observations/index.js';
 import { EvaluationPool, PolicyCompiler } from '../policy/index.js';
+import type { CompiledPolicy, TenantPolicySource } from '../policy/index.js';
 import type { EntitlementStore } from '../store/index.js';
 import {
   createStreamManagementRoutes,
@@ -177,6 +186,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await ensureAuditStream(jsm, { replicas: config.gateway.streamReplicas, maxAgeS: config.signals.auditMaxAgeS });
     await ensureObservationStream(jsm, { replicas: config.gateway.streamReplicas });
     const catalog = await PolicyCatalog.create(nc, { replicas: config.gateway.streamReplicas });
+    const promotionReviews = await PromotionReviews.create(nc, { replicas: config.gateway.streamReplicas });
     const compiler = new PolicyCompiler({
       opaPath: config.policy.opaPath,
       platformDir: config.policy.platformDir,
@@ -509,9 +519,31 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       resourceService({ writer: resourceWriter, logger, audit: auditRecord('resource.write') }),
       logger,
     );
+    // A version uploaded under an older catalog must still fit the current one to become active.
+    const checkActivation = async (source: TenantPolicySource): Promise<void> => {
+      const attributes = attributeCatalogs.get(source.tenantId);
+      const inputSchema = attributes === undefined ? undefined : inputSchemaOf(attributes);
+      if (inputSchema !== undefined) await compiler.typeCheck(source, inputSchema);
+    };
+    const recordedDryRun = async (
+      tenantId: string,
+      candidate: CompiledPolicy,
+      since: number,
+      limit: number,
+    ): ReturnType<typeof dryRunRecorded> =>
+      await dryRunRecorded({
+        pool,
+        candidate,
+        // Sealed inputs (customer-managed keys) are opened with the tenant's key.
+        records: (await audit.decisionsSince(tenantId, since, limit)).map((record) =>
+          sampledDecisionOf(record, sealerOf),
+        ),
+      });
     const app = createGatewayApp({
       logger,
       routes: [
+        // First: everything after it sees a sandbox by its key (acme-sandbox), never by its name.
+        tenantNamesInPaths(GATEWAY_TENANT_PATHS),
         counted,
         createTxnJwksRoute({ keys: txnKeys, tenants: new Set(config.tenants.map((t) => t.id)) }),
         refusalsAudited,
@@ -575,6 +607,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
               }),
             ),
             createAttributeRoutes({ catalogs: attributeCatalogs, versions: catalogVersions }),
+            createPromotionRoutes({
+              catalog,
+              reviews: promotionReviews,
+              attributeCatalogs,
+              sandboxes: new Map(
+                config.tenants.flatMap((t) => (t.sandboxOf === undefined ? [] : [[t.sandboxOf, t.id] as const])),
+              ),
+              dryRunRecorded: recordedDryRun,
+              checkActivation,
+              audit: auditRecord('policy.change'),
+              logger,
+            }),
             createTenantKeyRoutes({ keys: tenantKeyring, logger }),
             createPolicyAdminRoutes({
               catalog,
@@ -584,12 +628,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
                 const inputSchema = attributes === undefined ? undefined : inputSchemaOf(attributes);
                 return await compiler.compile(source, { runTests: true, inputSchema });
               },
-              // A version uploaded under an older catalog must still fit the current one to become active.
-              checkActivation: async (source) => {
-                const attributes = attributeCatalogs.get(source.tenantId);
-                const inputSchema = attributes === undefined ? undefined : inputSchemaOf(attributes);
-                if (inputSchema !== undefined) await compiler.typeCheck(source, inputSchema);
-              },
+              checkActivation,
               dryRun: async (tenantId, candidate, current, requests) =>
                 await dryRun({
                   reader: store,
@@ -606,14 +645,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
                     maxRelations: config.resources.maxRelations,
                   },
                 }),
-              dryRunRecorded: async (tenantId, candidate, since, limit) =>
-                await dryRunRecorded({
-                  pool,
-                  candidate,
-                  records: (await audit.decisionsSince(tenantId, since, limit)).map((record) =>
-                    sampledDecisionOf(record, sealerOf),
-                  ),
-                }),
+              dryRunRecorded: recordedDryRun,
               logger,
               audit: auditRecord('policy.change'),
             }),

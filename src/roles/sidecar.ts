@@ -11,8 +11,15 @@ import { createAuthzenRouter } from '../authzen/index.js';
 import { IdentifierResolver } from '../identifiers/index.js';
 import { extAuthzImplementation, extAuthzServiceDefinition } from '../ext_authz/index.js';
 import { PolicyFollower } from '../distribution/index.js';
-import { createGatewayApp, listen, refusedAuthentications } from '../http/index.js';
+import {
+  AUTHZEN_TENANT_PATHS,
+  createGatewayApp,
+  listen,
+  refusedAuthentications,
+  tenantNamesInPaths,
+} from '../http/index.js';
 import type { HttpServer } from '../http/index.js';
+import { tenantKeyOf } from '../tenant_id.js';
 import { healthReport, metricsRoute, policyReadiness, SidecarMetrics } from '../observability/index.js';
 import type { ComponentHealth, TenantReadiness } from '../observability/index.js';
 import { SessionObserver } from '../observations/index.js';
@@ -179,7 +186,9 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   let closeConnection = (): Promise<void> => Promise.resolve();
   try {
     if (config.policy.tenantsDir !== undefined) {
-      for (const source of await loadTenantPolicySources(config.policy.tenantsDir)) {
+      for (const folder of await loadTenantPolicySources(config.policy.tenantsDir)) {
+        // A sandbox's folder is named as people name it (acme.sandbox); its policy is installed under its key.
+        const source = { ...folder, tenantId: tenantKeyOf(folder.tenantId) ?? folder.tenantId };
         // One tenant's broken policy must not keep the others from serving.
         await deployPolicy(source).catch((error: unknown) => {
           logger.error(
@@ -504,6 +513,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       const app = createGatewayApp({
         logger,
         routes: [
+          tenantNamesInPaths(AUTHZEN_TENANT_PATHS),
           refusedAuthentications(
             (path) => {
               const tenant = /^\/([^/]+)\/access\/v1\//.exec(path)?.[1];

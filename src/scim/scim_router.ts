@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { httpFailureOf, logFailure, readRequestBody, RequestBodyTooLargeError } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
-import { isTenantId } from '../tenant_id.js';
+import { isTenantKey, tenantNameOf } from '../tenant_id.js';
 import { listOf, resourceTypes, schemas, serviceProviderConfig } from './discovery.js';
 import { ScimError } from './errors.js';
 import type { RateLimiter } from './rate_limiter.js';
@@ -124,11 +124,14 @@ export function createScimRouter(options: ScimRouterOptions): Middleware {
     }
     try {
       // Same answer as a bad token: the endpoint does not reveal which tenants exist.
-      if (!isTenantId(tenantId))
+      if (!isTenantKey(tenantId))
         throw new ScimError('ERR_SCIM_UNAUTHORIZED', 'a valid Bearer token for this tenant is required');
       await authenticator.authenticate(tenantId, ctx.get('authorization') || undefined);
       rateLimiter.take(tenantId);
-      (ctx.state as ScimState).scim = { tenantId, baseUrl: `${ctx.protocol}://${ctx.host}/scim/v2/${tenantId}` };
+      (ctx.state as ScimState).scim = {
+        tenantId,
+        baseUrl: `${ctx.protocol}://${ctx.host}/scim/v2/${tenantNameOf(tenantId)}`,
+      };
       await routes(ctx, async () => {
         await methods(ctx, () => Promise.resolve());
       });

@@ -187,6 +187,8 @@ describe('the tenants file schema', () => {
     expect(parse({ acme: {} })).toEqual([
       {
         id: 'acme',
+        name: 'acme',
+        sandboxOf: undefined,
         displayName: 'acme',
         scim: undefined,
         adminTokenSha256: [],
@@ -207,6 +209,50 @@ describe('the tenants file schema', () => {
     ]);
     expect(parse({ acme: { scim: { bearer_token_sha256: ['A'.repeat(64)] } } })).toMatchObject([
       { scim: { bearerTokenSha256: ['A'.repeat(64)], rateLimit: { requestsPerSecond: 50, burst: 100 } } },
+    ]);
+  });
+});
+
+describe('sandboxes in the tenants file', () => {
+  it('declares acme.sandbox as a tenant of its own, keyed acme-sandbox, belonging to acme', () => {
+    const tenants = parse({
+      acme: { admin: { bearer_token_sha256: ['a'.repeat(64)] } },
+      'acme.sandbox': { admin: { bearer_token_sha256: ['b'.repeat(64)] } },
+    }) as { id: string; name: string; sandboxOf?: string; displayName: string; adminTokenSha256: string[] }[];
+    expect(tenants.map(({ id, name, sandboxOf, displayName }) => ({ id, name, sandboxOf, displayName }))).toEqual([
+      { id: 'acme', name: 'acme', sandboxOf: undefined, displayName: 'acme' },
+      { id: 'acme-sandbox', name: 'acme.sandbox', sandboxOf: 'acme', displayName: 'acme.sandbox' },
+    ]);
+    // Its own credentials: production's admin token is not the sandbox's.
+    expect(tenants[1]?.adminTokenSha256).toEqual(['b'.repeat(64)]);
+  });
+
+  it.each([
+    [
+      'the internal form of a sandbox key',
+      { acme: {}, 'acme-sandbox': {} },
+      'tenants.acme-sandbox is the internal form',
+    ],
+    [
+      'a sandbox of a tenant the file does not declare',
+      { 'evil.sandbox': {} },
+      'tenants.evil.sandbox is the sandbox of evil',
+    ],
+    [
+      'a sandbox of a sandbox',
+      { acme: {}, 'acme.sandbox': {}, 'acme.sandbox.sandbox': {} },
+      'tenants.acme.sandbox.sandbox is not a valid tenant id',
+    ],
+    ['another suffix', { acme: {}, 'acme.staging': {} }, 'tenants.acme.staging is not a valid tenant id'],
+    ['a sandbox of a Rego keyword', { 'if.sandbox': {} }, 'tenants.if.sandbox is not a valid tenant id'],
+  ])('refuses %s', (_what, tenants, message) => {
+    expect(refusal(tenants)).toContain(message);
+  });
+
+  it('keeps a production id that merely resembles a sandbox (acme_sandbox) a tenant of its own', () => {
+    expect(parse({ acme: {}, acme_sandbox: {} })).toMatchObject([
+      { id: 'acme', sandboxOf: undefined },
+      { id: 'acme_sandbox', name: 'acme_sandbox', sandboxOf: undefined },
     ]);
   });
 });
