@@ -4,7 +4,9 @@ export {
   OBSERVATIONS_SUBJECT_PREFIX,
   observationId,
   observationSubject,
+  openObservation,
   parseObservation,
+  sealObservation,
 } from './session_observation.js';
 export type { SessionObservation } from './session_observation.js';
 export { SessionObserver } from './session_observer.js';

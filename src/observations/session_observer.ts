@@ -1,8 +1,10 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
+import { CLEAR_DATA } from '../changes/index.js';
+import type { DataSealer, SealerOf } from '../changes/index.js';
 import type { PresentedSession } from '../check/index.js';
 import type { Logger } from '../logging/index.js';
 import { publishDurably } from '../stream/index.js';
-import { observationId, observationOf, observationSubject } from './session_observation.js';
+import { observationId, observationOf, observationSubject, sealObservation } from './session_observation.js';
 
 /**
  * The sidecar's side of IPSIE SL3: when a Check presents a live session from
@@ -16,12 +18,21 @@ export class SessionObserver {
   readonly #reported = new Map<string, string>();
   readonly #capacity: number;
   readonly #pending = new Set<Promise<void>>();
+  readonly #sealerOf: SealerOf;
 
-  /** @param jetstream the client to publish with (the connection may open at the first observation) */
-  constructor(jetstream: () => Promise<JetStreamClient>, logger: Logger, options: { capacity?: number } = {}) {
+  /**
+   * @param jetstream the client to publish with (the connection may open at the first observation)
+   * @param options.sealerOf a tenant's customer-managed key: its observations' addresses are sealed
+   */
+  constructor(
+    jetstream: () => Promise<JetStreamClient>,
+    logger: Logger,
+    options: { capacity?: number; sealerOf?: SealerOf } = {},
+  ) {
     this.#jetstream = jetstream;
     this.#logger = logger;
     this.#capacity = options.capacity ?? 100_000;
+    this.#sealerOf = options.sealerOf ?? CLEAR_DATA;
   }
 
   presented(presented: PresentedSession): void {
@@ -33,15 +44,22 @@ export class SessionObserver {
     const key = `${session.tenantId}\0${session.id}`;
     const where = `${context.ip ?? ''}\0${context.deviceId ?? ''}`;
     if (this.#reported.get(key) === where) return;
+    let sealer: DataSealer | undefined;
+    try {
+      sealer = this.#sealerOf(session.tenantId);
+    } catch {
+      return; // its key cannot be used: nothing of the tenant is sent (and its Checks fail anyway)
+    }
     this.#remember(key, where);
-    const observation = observationOf(presented, Date.now());
+    const seen = observationOf(presented, Date.now());
+    const observation = sealObservation(seen, sealer);
     const publishing = this.#jetstream()
       .then(async (js) => {
         await publishDurably(
           js,
           observationSubject(session.tenantId),
           new TextEncoder().encode(JSON.stringify(observation)),
-          { msgId: observationId(observation), retryForMs: 30_000 },
+          { msgId: observationId(seen, sealer), retryForMs: 30_000 },
         );
       })
       .catch((error: unknown) => {

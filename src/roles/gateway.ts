@@ -399,6 +399,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             directory: store,
             archive: audit,
             logger,
+            sealerOf,
             ...(offeredStreams === undefined ? {} : { streams: offeredStreams }),
           });
     streamManagement =

@@ -347,10 +347,14 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     const observer =
       servers === undefined
         ? undefined
-        : new SessionObserver(async () => {
-            publisherConnection ??= connectNats({ servers, name: `${config.nats.name}-signin` }, logger);
-            return jetstream(await publisherConnection);
-          }, logger);
+        : new SessionObserver(
+            async () => {
+              publisherConnection ??= connectNats({ servers, name: `${config.nats.name}-signin` }, logger);
+              return jetstream(await publisherConnection);
+            },
+            logger,
+            { sealerOf },
+          );
     const metrics = new SidecarMetrics(() => ({
       ingest: ingestor?.status(),
       policies: new Map(policies.tenants().map((t) => [t, policies.get(t).version])),

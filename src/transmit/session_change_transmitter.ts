@@ -6,7 +6,9 @@ import type { AuditRecord } from '../audit/index.js';
 import type { ReceiverSettings } from '../config/index.js';
 import { isSidecarError } from '../errors.js';
 import type { Logger } from '../logging/index.js';
-import { observationId, OBSERVATIONS_STREAM, parseObservation } from '../observations/index.js';
+import { CLEAR_DATA } from '../changes/index.js';
+import type { SealerOf } from '../changes/index.js';
+import { observationId, OBSERVATIONS_STREAM, openObservation, parseObservation } from '../observations/index.js';
 import type { SessionObservation } from '../observations/index.js';
 import type { DirectoryReader } from '../store/index.js';
 import type { NatsConnection } from '../stream/index.js';
@@ -36,6 +38,11 @@ export interface SessionChangeTransmitterOptions {
   readonly maxRetryDelayMs?: number;
   /** @defaultValue 10000 */
   readonly requestTimeoutMs?: number;
+  /**
+   * A tenant's customer-managed key: opens its observations, and seals the SET archived on its audit trail
+   * (it names the user and the address). @defaultValue no tenant seals
+   */
+  readonly sealerOf?: SealerOf;
 }
 
 type Outcome = PushOutcome | { readonly kind: 'skipped'; readonly reason: string };
@@ -132,12 +139,14 @@ export class SessionChangeTransmitter {
   }
 
   async #handle(message: JsMsg): Promise<void> {
-    const observation = parseObservation(message.data);
-    if (observation === undefined) {
+    const parsed = parseObservation(message.data);
+    if (parsed === undefined) {
       this.#logger.error({ seq: message.seq }, 'not a session observation; dropped');
       message.term();
       return;
     }
+    // Throws when the tenant's key cannot open it: settled by #handleOrSettle.
+    const observation = openObservation(parsed, this.#options.sealerOf ?? CLEAR_DATA);
     const { tenant } = observation;
     const receiver = this.#options.receivers.get(tenant);
     if (receiver === undefined) {
@@ -208,7 +217,7 @@ export class SessionChangeTransmitter {
           ...(outcome.kind === 'skipped' ? { status: null, skipped: outcome.reason } : { status: outcome.status }),
           ...(outcome.kind === 'refused' ? { err: outcome.err ?? null, description: outcome.description } : {}),
           attempt,
-          ...(set === undefined ? {} : { set }),
+          ...this.#archived(tenant, observation, set),
         },
       })
       .catch((error: unknown) => {
@@ -258,6 +267,15 @@ export class SessionChangeTransmitter {
       removed: [],
       streamId: undefined,
     };
+  }
+
+  /** The SET as the audit trail keeps it: sealed for a tenant with a customer-managed key. */
+  #archived(tenant: string, o: SessionObservation, set: string | undefined): Record<string, string> {
+    if (set === undefined) return {};
+    const sealer = this.#options.sealerOf?.(tenant);
+    return sealer === undefined
+      ? { set }
+      : { set_sealed: sealer.seal(set, `set:${tenant}:${o.session_id}:${String(o.at)}`) };
   }
 
   /** The SET: same `jti` and `txn` on every attempt, so a receiver that got it before can tell. */

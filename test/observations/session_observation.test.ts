@@ -1,9 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { TenantCipher } from '../../src/tenant_keys/index.js';
 import {
   OBSERVATIONS_SUBJECT_PREFIX,
   observationId,
   observationSubject,
+  openObservation,
   parseObservation,
+  sealObservation,
 } from '../../src/observations/session_observation.js';
 import type { SessionObservation } from '../../src/observations/session_observation.js';
 
@@ -75,5 +79,32 @@ describe('session observations', () => {
   it('go to one subject per tenant', () => {
     expect(observationSubject('acme')).toBe(`${OBSERVATIONS_SUBJECT_PREFIX}.acme.session`);
     expect(observationSubject('acme')).not.toBe(observationSubject('globex'));
+  });
+});
+
+describe('session observations of a tenant with a customer-managed key', () => {
+  const acme = new TenantCipher('acme', new Map([['k1', randomBytes(32)]]), 'k1', randomBytes(32));
+
+  it('carry no address or user agent on the stream, and open whole', () => {
+    const sealed = sealObservation(OBSERVED, acme);
+    const text = JSON.stringify(sealed);
+    for (const value of ['198.51.100.7', '203.0.113.9', 'Mozilla/5.0']) expect(text).not.toContain(value);
+    const read = parseObservation(wire(sealed));
+    expect(read).toBeDefined();
+    expect(openObservation(read!, () => acme)).toEqual(OBSERVED);
+  });
+
+  it('are deduplicated by a keyed id: a plain hash of the address is not on the stream', () => {
+    expect(observationId(OBSERVED, acme)).not.toBe(observationId(OBSERVED));
+    expect(observationId(OBSERVED, acme)).toBe(observationId(OBSERVED, acme));
+  });
+
+  it('refuse a sealed part moved to another observation, or read without the key', () => {
+    const sealed = sealObservation(OBSERVED, acme);
+    const moved = { ...sealObservation({ ...OBSERVED, session_id: 's-2' }, acme), sealed: sealed.sealed ?? '' };
+    expect(() => openObservation(moved, () => acme)).toThrow(
+      expect.objectContaining({ code: 'ERR_TENANT_KEY_SEALED_INVALID' }) as Error,
+    );
+    expect(() => openObservation(sealed, () => undefined)).toThrow(TypeError);
   });
 });
