@@ -24,12 +24,14 @@ import {
 } from '../saml/index.js';
 import {
   AuditLog,
+  auditSubject,
   createAuditPullRoutes,
   decisionSubject,
   ensureAuditStream,
   RefusalRecorder,
   sampledDecisionOf,
 } from '../audit/index.js';
+import type { AuditRecord } from '../audit/index.js';
 import {
   createScimRouter,
   NAME_CLAIMS_BUCKET,
@@ -134,6 +136,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // below, once the audit trail its events go to exists; until then every CMK tenant is UNAVAILABLE.
   const providers = keyProviders({ localKeyFile: config.tenantKeys.localKeyFile });
   let recordTenantKeyEvent: ((record: TenantKeyAuditRecord) => Promise<void>) | undefined;
+  // Set once the audit trail exists (below): where a crypto-shred is remembered outside the key bucket.
+  let shreddedOnTrail: ((tenant: string) => Promise<boolean>) | undefined;
   const tenantKeyring = new TenantKeyring({
     store: await KvRegister.open(nc, TENANT_KEYS_BUCKET_OPTIONS(config.gateway.streamReplicas)).catch(
       async (error: unknown) => {
@@ -149,6 +153,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     audit: async (record) => {
       await recordTenantKeyEvent?.(record);
     },
+    shredded: async (tenant) => (await shreddedOnTrail?.(tenant)) ?? false,
   });
   const tenantKeys: TenantKeys = tenantKeyring;
   const sealerOf = (tenant: string): TenantCipher | undefined => tenantKeys.cipherOf(tenant);
@@ -214,6 +219,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const audit = new AuditLog(nc, js, jsm);
     recordTenantKeyEvent = async ({ tenant, kind, id, data }) => {
       await audit.append({ v: 1, id, tenant, kind, at: Date.now(), data });
+    };
+    shreddedOnTrail = async (tenant) => {
+      const probe: AuditRecord = { v: 1, id: '', tenant, kind: 'tenant_key.revoked', at: 0, data: {} };
+      return (await audit.last(auditSubject(probe)))?.data['crypto_shredded'] === true;
     };
     await tenantKeyring.start();
     // Tenants come from configuration; the stream makes them known to every sidecar.

@@ -61,6 +61,12 @@ export interface TenantKeyringOptions {
   /** How often each tenant's record is read again and its key checked with its provider, in ms. */
   readonly revalidateMs: number;
   readonly logger: Logger;
+  /**
+   * Whether the tenant was crypto-shredded, as a record outside the bucket says (the gateway's audit trail):
+   * a shredded tenant whose record was deleted from the bucket is not given new keys, which would serve it
+   * again. @defaultValue never asked
+   */
+  readonly shredded?: (tenant: string) => Promise<boolean>;
   /** Records key events on the tenant's audit trail; its failures are logged, never thrown. */
   readonly audit?: (record: TenantKeyAuditRecord) => Promise<void>;
   /** Unix ms. @defaultValue Date.now */
@@ -351,7 +357,11 @@ export class TenantKeyring implements TenantKeys {
               data_keys: {},
               revoked_at: this.#clock(),
             } satisfies TenantKeyRecord,
-            data: { key_id: record.key_id, reason: 'revoked by a tenant administrator (crypto-shredded)' },
+            data: {
+              key_id: record.key_id,
+              reason: 'revoked by a tenant administrator (crypto-shredded)',
+              crypto_shredded: true,
+            },
           }),
       );
     });
@@ -409,7 +419,17 @@ export class TenantKeyring implements TenantKeys {
     let entry: RegisterEntry | undefined;
     try {
       entry = await this.#read(tenant);
-      if (this.#options.creates && configured !== undefined) entry = await this.#ensure(tenant, configured, entry);
+      if (this.#options.creates && configured !== undefined) {
+        // Asked before creating: unreachable, nothing is created (the tenant stays unavailable).
+        if (entry === undefined && (await this.#options.shredded?.(tenant)) === true) {
+          this.#logger.error({ tenant }, 'the record of a crypto-shredded tenant was deleted from the key bucket');
+          const held = this.#held.get(tenant);
+          this.#set(tenant, { ...NOTHING_HELD, revoked: 'shredded' });
+          if (held?.cipher !== undefined) this.#changed(tenant);
+          return;
+        }
+        entry = await this.#ensure(tenant, configured, entry);
+      }
     } catch (error) {
       this.#problem(tenant, asKeyError(tenant, error));
       return;

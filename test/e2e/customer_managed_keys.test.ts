@@ -10,9 +10,12 @@ import { status } from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import Database from 'better-sqlite3';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { structFromJson } from '../../src/check/index.js';
 import { STATE_STREAM } from '../../src/changes/index.js';
+import { connectNats, KvRegister } from '../../src/stream/index.js';
+import { TENANT_KEYS_BUCKET_OPTIONS } from '../../src/tenant_keys/index.js';
 import { sha256, startTestGateway } from '../harness/gateway.js';
 import type { TestGateway } from '../harness/gateway.js';
 import { awsEnvironment, LocalKms } from '../harness/local_kms.js';
@@ -265,6 +268,28 @@ describe('a tenant with a customer-managed key', () => {
       expect((await new ScimClient(second.origin, 'globex', 'globex-scim').get('/Users')).status).toBe(403);
     } finally {
       await second.stop();
+    }
+  });
+
+  it('gives a shredded tenant no new keys when its record is deleted from the key bucket', async () => {
+    const nc = await connectNats({ servers: [nats.url], name: 'bucket-writer' }, pino({ level: 'silent' }));
+    try {
+      const bucket = await KvRegister.openOrCreate(nc, TENANT_KEYS_BUCKET_OPTIONS(1));
+      const record = await bucket.read('globex');
+      expect(record?.value).toContain('revoked_at');
+      expect(await bucket.remove('globex', record!.revision)).toBe(true);
+      const third = await startTestGateway(nats.url, tenants, ENV);
+      try {
+        expect((await new ScimClient(third.origin, 'globex', 'globex-scim').get('/Users')).status).toBe(403);
+        expect(() => third.gateway.tenantKeys.cipherOf('globex')).toThrow(
+          expect.objectContaining({ code: 'ERR_TENANT_KEY_REVOKED' }) as Error,
+        );
+        expect(await bucket.read('globex')).toBeUndefined();
+      } finally {
+        await third.stop();
+      }
+    } finally {
+      await nc.close();
     }
   });
 });
