@@ -210,6 +210,9 @@ export class NameClaims {
     let batch: Promise<void>[] = [];
     for (const r of resources) {
       const key = this.#key(r.tenantId, r.kind, r.name);
+      const plain = claimKey(r.tenantId, r.kind, r.name);
+      // Claimed before the tenant had a key: that claim's plain hash would confirm a guessed name for good.
+      if (plain !== key && existing.has(plain)) batch.push(this.#removeOwned(plain, r.id));
       if (existing.has(key)) continue;
       existing.add(key);
       batch.push(
@@ -226,6 +229,13 @@ export class NameClaims {
     }
     await Promise.all(batch);
     return written;
+  }
+
+  /** Removes the claim at `key` if `owner` holds it (at the revision read). */
+  async #removeOwned(key: string, owner: string): Promise<void> {
+    const entry = await this.#register.read(key);
+    if (entry !== undefined && parseClaim(entry.value)?.owner === owner)
+      await this.#register.remove(key, entry.revision);
   }
 
   /** What the stream says of `claim` now: the authoritative state, not this replica's. */

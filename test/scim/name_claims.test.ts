@@ -317,6 +317,18 @@ describe('NameClaims of a tenant with a customer-managed key', () => {
     );
   });
 
+  it('replaces the claims made before the tenant had a key, whose plain hashes would confirm a guessed name', async () => {
+    const owner = randomUUID();
+    await a().claim(tenant, 'User', 'early@acme.example', owner, 0);
+    const [sealed] = await Promise.all(connections.map(sealedReplica));
+    await sealed!.claimExisting([
+      { tenantId: tenant, kind: 'User', id: owner, name: 'early@acme.example', sequence: 1 },
+    ]);
+    const keys = [...(await register.keys())].filter((key) => key.startsWith(`${tenant}.`));
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).not.toBe(claimKey(tenant, 'User', 'early@acme.example'));
+  });
+
   it("keys its claims by the tenant's lookup hash, not a hash anyone can compute from a guessed name", async () => {
     const [first] = await Promise.all(connections.map(sealedReplica));
     await first!.claim(tenant, 'User', 'grace@acme.example', randomUUID(), 0);
