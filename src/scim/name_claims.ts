@@ -104,7 +104,8 @@ export function nameTaken(kind: ResourceKind, name: string): ScimError {
   return new ScimError(
     'ERR_SCIM_UNIQUENESS',
     kind === 'User'
-      ? `userName "${name}" is already taken in this tenant`
+      ? // Not the name itself: the message is logged, and a userName is personal data.
+        'the userName is already taken in this tenant'
       : `a group named "${name}" already exists in this tenant`,
   );
 }

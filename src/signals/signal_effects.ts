@@ -297,7 +297,7 @@ function renamed(
   const same = (a: string): boolean => a.toLowerCase() === old.toLowerCase();
   const userName = same(current.userName) ? newValue : current.userName;
   if (userName !== current.userName && directory.userIdsByUserName(tenantId, userName).some((id) => id !== userId)) {
-    throw new SetRefusedError('invalid_request', `another user of this tenant already has userName ${userName}`);
+    throw new SetRefusedError('invalid_request', 'another user of this tenant already has the new userName');
   }
   const emails = current.attributes['emails'];
   const attributes = Array.isArray(emails)
