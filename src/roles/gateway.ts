@@ -421,6 +421,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             issuer: () => publicUrl,
             archive: audit,
             logger,
+            sealerOf,
           });
     const managed = streamManagement;
     // The tenant's audit trail (SIEM pull): what the gateway did for whom, stored before the answer.

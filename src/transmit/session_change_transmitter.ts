@@ -17,7 +17,7 @@ import { pushSet, signSet } from './set_delivery.js';
 import type { PushOutcome, PushTarget } from './set_delivery.js';
 import type { SigningKeyRing } from './signing_keys.js';
 import { deliveredEvents, supportedEvents } from './stream_management.js';
-import { subjectsMatch } from './subject_match.js';
+import { keyedSubject, subjectsMatch } from './subject_match.js';
 import { securityEventUri } from '../security_event_types.js';
 
 export const TRANSMITTER_CONSUMER = 'ipsie-transmitter';
@@ -180,7 +180,7 @@ export class SessionChangeTransmitter {
         ? 'the stream is disabled'
         : !route.events.includes(eventType)
           ? 'the stream does not request this event'
-          : route.removed.some((r) => subjectsMatch(r, subId))
+          : route.removed.some((r) => subjectsMatch(r, keyedSubject(subId, this.#options.sealerOf?.(tenant))))
             ? 'the receiver removed this subject from the stream'
             : undefined;
     let set: string | undefined;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditRecord } from '../audit/index.js';
+import type { SealerOf } from '../changes/index.js';
 import type { ReceiverSettings } from '../config/index.js';
 import type { Logger } from '../logging/index.js';
 import { bearerToken, TokenDigests } from '../bearer_token.js';
@@ -12,6 +13,7 @@ import {
 } from './errors.js';
 import type { OfferedStream, OfferedStreams, OfferedStreamStatus, StoredStream } from './offered_streams.js';
 import { pushSet, signSet } from './set_delivery.js';
+import { keyedSubject } from './subject_match.js';
 import type { PushOutcome, PushTarget } from './set_delivery.js';
 import type { SigningKeyRing } from './signing_keys.js';
 import { securityEventUri } from '../security_event_types.js';
@@ -58,6 +60,8 @@ export interface StreamManagementOptions {
   readonly requestTimeoutMs?: number;
   /** Unix ms. */
   readonly clock?: () => number;
+  /** A tenant's customer-managed key: the subjects its receiver removes are kept as keyed hashes. */
+  readonly sealerOf?: SealerOf;
 }
 
 /**
@@ -220,7 +224,7 @@ export class StreamManagement {
 
   /** §8.1.3.2: back in the stream (every subject is, unless removed). */
   async addSubject(tenant: string, body: Readonly<Record<string, unknown>>): Promise<void> {
-    const subject = subjectOf(body);
+    const subject = keyedSubject(subjectOf(body), this.#options.sealerOf?.(tenant));
     if (body['verified'] !== undefined && typeof body['verified'] !== 'boolean') {
       throw new StreamRequestInvalidError('"verified" must be true or false');
     }
@@ -232,7 +236,7 @@ export class StreamManagement {
 
   /** §8.1.3.3: no SET about a matching subject is sent on the stream until it is added again. */
   async removeSubject(tenant: string, body: Readonly<Record<string, unknown>>): Promise<void> {
-    const subject = subjectOf(body);
+    const subject = keyedSubject(subjectOf(body), this.#options.sealerOf?.(tenant));
     await this.#modify(tenant, requiredText(body, 'stream_id'), (current) => {
       if (current.removed_subjects.some((s) => JSON.stringify(s) === JSON.stringify(subject))) return current;
       if (current.removed_subjects.length >= MAX_REMOVED_SUBJECTS) {

@@ -19,6 +19,26 @@ export function subjectsMatch(a: Readonly<Record<string, unknown>>, b: Readonly<
   return Object.entries(complex).some(([name, member]) => name !== 'format' && canonical(member) === key);
 }
 
+/**
+ * A subject as a stream keeps it for a tenant with a customer-managed key: each identifier (the subject, or
+ * each member of a complex one) replaced by its keyed lookup hash, so the stream record names nobody, and
+ * {@link subjectsMatch} of two keyed subjects says what it says of the subjects themselves.
+ */
+export function keyedSubject(
+  subject: Readonly<Record<string, unknown>>,
+  sealer: { lookup(value: string): string } | undefined,
+): Readonly<Record<string, unknown>> {
+  if (sealer === undefined) return subject;
+  const keyed = (identifier: unknown): Record<string, unknown> => ({
+    format: 'keyed',
+    hash: sealer.lookup(`ssf_subject:${canonical(identifier)}`),
+  });
+  if (subject['format'] !== 'complex') return keyed(subject);
+  return Object.fromEntries(
+    Object.entries(subject).map(([name, member]) => [name, name === 'format' ? member : keyed(member)]),
+  );
+}
+
 /** JSON with object keys sorted: two identical identifiers read the same whatever their member order. */
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
